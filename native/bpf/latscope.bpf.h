@@ -1,0 +1,26 @@
+/* Kernel-side helpers shared by every latscope BPF program. Kernel-only: include after
+ * vmlinux.h and the libbpf headers. */
+#ifndef LATSCOPE_BPF_H
+#define LATSCOPE_BPF_H
+
+#define ETH_P_IP 0x0800
+#define ETH_P_IPV6 0x86DD
+#define TC_ACT_OK 0
+#define TC_ACT_SHOT 2
+#define TC_ACT_UNSPEC (-1) /* "continue": TCX_NEXT under tcx, fall through under clsact */
+
+/* The network namespace a device belongs to, as the inode number user space sees in
+ * /proc/PID/ns/net (and /run/netns/NAME). */
+static __always_inline __u32 dev_netns_ino(const struct net_device *dev)
+{
+	return BPF_CORE_READ(dev, nd_net.net, ns.inum);
+}
+
+static __always_inline void count_add(void *map, __u32 idx, __u64 n)
+{
+	__u64 *v = bpf_map_lookup_elem(map, &idx);
+	if (v)
+		__sync_fetch_and_add(v, n);
+}
+
+#endif
