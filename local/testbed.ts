@@ -62,8 +62,8 @@ export function validateOptions(o: TestbedOptions): void {
 
 function defaultSubnet(id: string): number {
   let h = 0;
-  for (const c of id) h = (h * 31 + c.charCodeAt(0)) % 100;
-  return 100 + h * 2; // even, so subnet B (X+1) never collides with another id's A
+  for (const c of id) h = (h * 31 + c.charCodeAt(0)) % 75;
+  return 100 + h * 2; // 100..248 and even, so subnet B (X+1) never meets another id's A
 }
 
 export function testbedDir(id: string): string {
@@ -82,6 +82,7 @@ export function loadTestbed(id: string): Testbed | undefined {
 /** Creates the testbed, or returns it as it is if one with the same id and shape is up. */
 export async function testbedUp(opts: TestbedOptions): Promise<Testbed> {
   validateOptions(opts);
+  sweepLeftovers();
   const existing = loadTestbed(opts.id);
   if (existing && existing.hosts.length === opts.hosts && !!existing.router === !!opts.router && isHealthy(existing)) return existing;
   await testbedDown(opts.id);

@@ -193,7 +193,7 @@ export class BpfObject {
   attachXdp(prog: string, iface: string, mode: XdpMode, opts: AttachOptions = {}): number {
     const ifindex = ifIndexOf(iface, `attaching ${prog} (xdp) to ${iface}`);
     const flags = mode === 'native' ? XDP_FLAGS_DRV_MODE : XDP_FLAGS_SKB_MODE;
-    const record: LegacyAttachment | undefined = opts.legacy ? { kind: 'xdp', iface, netnsIno: netnsInode() } : undefined;
+    const record: LegacyAttachment | undefined = opts.legacy ? { kind: 'xdp', iface, mode, netnsIno: netnsInode() } : undefined;
     const id = this.withRecord(record, () =>
       call(() => this.obj.attach(prog, 'xdp', { ifindex, flags, legacy: !!opts.legacy }), `${this.name}: xdp ${mode} on ${iface}`),
     );
@@ -429,7 +429,7 @@ export function inNetns<T>(name: string, fn: () => T): T {
 
 /** Inode of a network namespace as BPF programs see it (dev->nd_net.net->ns.inum). */
 export function netnsInode(name?: string): number {
-  return statSync(name ? join('/run/netns', name) : '/proc/self/ns/net').ino;
+  return statSync(name ? join('/run/netns', name) : '/proc/thread-self/ns/net').ino;
 }
 
 /** Turns on kernel-wide BPF run-time statistics until the returned function is called. */

@@ -15,6 +15,8 @@ export const registryDir = process.env.LATSCOPE_RUN_DIR ?? '/run/latscope/legacy
 export interface LegacyAttachment {
   kind: 'xdp' | 'tc';
   iface: string;
+  /** XDP mode: `ip link set ... xdp off` alone would miss a generic-mode program. */
+  mode?: 'native' | 'generic';
   direction?: 'ingress' | 'egress';
   /** tc filter priority, so only our filter is removed. */
   priority?: number;
@@ -66,7 +68,7 @@ function alive(pid: number): boolean {
 
 /** The `ip netns exec` prefix that reaches a namespace by inode, or null if it is gone. */
 function netnsPrefix(ino: number): string[] | null {
-  if (statSync('/proc/1/ns/net').ino === ino) return [];
+  if (statSync('/proc/self/ns/net').ino === ino) return [];
   if (!existsSync('/run/netns')) return null;
   for (const name of readdirSync('/run/netns')) {
     try {
@@ -99,7 +101,7 @@ export function sweepLeftovers(): string[] {
       if (prefix === null) continue; // its namespace, and so the attachment, is gone
       const ok =
         a.kind === 'xdp'
-          ? run([...prefix, 'ip', 'link', 'set', 'dev', a.iface, 'xdp', 'off'])
+          ? run([...prefix, 'ip', 'link', 'set', 'dev', a.iface, a.mode === 'generic' ? 'xdpgeneric' : 'xdpdrv', 'off'])
           : run([...prefix, 'tc', 'filter', 'del', 'dev', a.iface, a.direction ?? 'ingress', 'pref', String(a.priority)]);
       if (ok) removed.push(`${a.kind}${a.direction ? ' ' + a.direction : ''} on ${a.iface} (left by pid ${pid})`);
     }

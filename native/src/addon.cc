@@ -123,8 +123,17 @@ struct Attachment {
   bpf_tc_hook tcHook{};
   bpf_tc_opts tcOpts{};
   int cgroupFd = -1;
+  int netnsFd = -1;             // netlink detaches must run in the namespace of the attach
 
   void Release() {
+    int home = -1;
+    if (netnsFd >= 0 && (legacyXdpIfindex || legacyTc)) {
+      home = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+      if (home >= 0 && setns(netnsFd, CLONE_NEWNET) != 0) {
+        close(home);
+        home = -1;
+      }
+    }
     if (link) {
       bpf_link__destroy(link);
       link = nullptr;
@@ -148,6 +157,14 @@ struct Attachment {
     if (cgroupFd >= 0) {
       close(cgroupFd);
       cgroupFd = -1;
+    }
+    if (home >= 0) {
+      setns(home, CLONE_NEWNET);
+      close(home);
+    }
+    if (netnsFd >= 0) {
+      close(netnsFd);
+      netnsFd = -1;
     }
   }
 };
@@ -351,6 +368,7 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
     bpf_program* prog = Prog(env, progName);
     int progFd = bpf_program__fd(prog);
     auto a = std::make_unique<Attachment>();
+    if (opt.Get("legacy").ToBoolean()) a->netnsFd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
     g_log.clear();
     std::string step = "attaching " + progName;
 

@@ -1,0 +1,66 @@
+/**
+ * Traffic for kernel tests, run inside a test host (`ip netns exec NS node traffic.js MODE ...`):
+ *   udp ADDR PORT COUNT             send COUNT small datagrams
+ *   tcp-server PORT CONNS           echo every byte back; exit after CONNS connections closed
+ *   tcp-client ADDR PORT MESSAGES   send MESSAGES 100-byte messages, each after the last echo
+ * Prints one JSON line with what it did.
+ */
+import dgram from 'node:dgram';
+import net from 'node:net';
+
+const [mode, ...args] = process.argv.slice(2);
+const deadline = setTimeout(() => {
+  console.error(`traffic ${mode}: timed out`);
+  process.exit(3);
+}, 30_000);
+
+async function main(): Promise<void> {
+  if (mode === 'udp') {
+    const [addr, port, count] = [args[0]!, Number(args[1]), Number(args[2])];
+    const s = dgram.createSocket('udp4');
+    for (let i = 0; i < count; i++) await new Promise<void>((r) => s.send(Buffer.alloc(32, i), port, addr, () => r()));
+    s.close();
+    console.log(JSON.stringify({ sent: count }));
+  } else if (mode === 'tcp-server') {
+    const [port, conns] = [Number(args[0]), Number(args[1])];
+    let closed = 0;
+    let bytes = 0;
+    const server = net.createServer((c) => {
+      c.on('data', (d) => {
+        bytes += d.length;
+        c.write(d);
+      });
+      c.on('close', () => {
+        if (++closed === conns) {
+          server.close();
+          console.log(JSON.stringify({ connections: closed, bytes }));
+        }
+      });
+    });
+    server.listen(port, () => console.log(JSON.stringify({ listening: port })));
+  } else if (mode === 'tcp-client') {
+    const [addr, port, messages] = [args[0]!, Number(args[1]), Number(args[2])];
+    const c = net.connect({ host: addr, port });
+    await new Promise<void>((r, j) => c.once('connect', r).once('error', j));
+    c.setNoDelay(true);
+    let got = 0;
+    for (let i = 0; i < messages; i++) {
+      c.write(Buffer.alloc(100, i));
+      const want = (i + 1) * 100;
+      while (got < want) got += ((await new Promise<Buffer>((r) => c.once('data', r))) as Buffer).length;
+    }
+    c.end();
+    await new Promise((r) => c.once('close', r));
+    console.log(JSON.stringify({ messages, echoed: got }));
+  } else {
+    throw new Error(`unknown mode ${mode}`);
+  }
+}
+
+main().then(
+  () => clearTimeout(deadline),
+  (e) => {
+    console.error(`traffic ${mode}: ${(e as Error).message}`);
+    process.exit(2);
+  },
+);
