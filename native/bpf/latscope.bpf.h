@@ -3,6 +3,8 @@
 #ifndef LATSCOPE_BPF_H
 #define LATSCOPE_BPF_H
 
+#include <bpf/bpf_core_read.h>
+
 #define ETH_P_IP 0x0800
 #define ETH_P_IPV6 0x86DD
 #define TC_ACT_OK 0

@@ -10,7 +10,8 @@ import { projectRoot } from '../../lib/paths.js';
 import type { TestbedHost } from '../../local/testbed.js';
 
 const execFileP = promisify(execFile);
-export const helper = (name: string) => join(projectRoot, 'dist', 'test', 'helpers', `${name}.js`);
+export const helper = (name: string) =>
+  name === 'traffic' ? join(projectRoot, 'dist', 'local', 'traffic.js') : join(projectRoot, 'dist', 'test', 'helpers', `${name}.js`);
 
 /** Runs a helper script inside a host; resolves with its last JSON line. */
 export async function runIn(host: TestbedHost, script: string, args: (string | number)[], cgroup?: string): Promise<any> {

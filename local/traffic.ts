@@ -1,5 +1,5 @@
 /**
- * Traffic for kernel tests, run inside a test host (`ip netns exec NS node traffic.js MODE ...`):
+ * Known traffic for the demo and the kernel tests, run inside a test host (`ip netns exec NS node traffic.js MODE ...`):
  *   udp ADDR PORT COUNT             send COUNT small datagrams
  *   tcp-server PORT CONNS           echo every byte back; exit after CONNS connections closed
  *   tcp-client ADDR PORT MESSAGES   send MESSAGES 100-byte messages, each after the last echo
