@@ -464,8 +464,9 @@ export function closeAll(): void {
 
 let cleanupInstalled = false;
 /**
- * On SIGINT/SIGTERM: close every object, then let the signal do what it would have done
- * (handlers of the application still run first if it installed any).
+ * SIGINT/SIGTERM/SIGHUP with no handler of the application's: close every object, then let the
+ * signal do what it would have done. With the application's own handler, it decides when to
+ * stop; whatever is still open is closed on exit.
  */
 function installExitCleanup(): void {
   if (cleanupInstalled) return;
@@ -473,11 +474,10 @@ function installExitCleanup(): void {
   process.on('exit', closeAll);
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     const onSignal = () => {
+      if (process.listenerCount(sig) > 1) return;
       closeAll();
-      if (process.listenerCount(sig) === 1) {
-        process.removeListener(sig, onSignal);
-        process.kill(process.pid, sig);
-      }
+      process.removeListener(sig, onSignal);
+      process.kill(process.pid, sig);
     };
     process.on(sig, onSignal);
   }

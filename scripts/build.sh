@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Builds the BPF programs (dist/bpf), the libbpf addon (native/build) and the TypeScript (dist).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+make -s -C native bpf
+# Node's own headers (Debian's nodejs ships them beside the binary); never downloaded.
+nodedir="$(dirname "$(dirname "$(readlink -f "$(command -v node)")")")"
+npx --no-install node-gyp rebuild --directory native --nodedir="$nodedir" --loglevel=error >/dev/null
+npx --no-install tsc -p tsconfig.json
