@@ -24,5 +24,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-npm ci --no-audit --no-fund --loglevel=error
+# npm ci refuses this lock (npm 11 and the optional platform packages of msgpackr-extract);
+# install against the committed lock instead: same versions, and the lock stays as it is.
+npm install --no-audit --no-fund --loglevel=error
 bash scripts/build.sh
