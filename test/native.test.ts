@@ -6,7 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { BpfObject, BpfError, inNetns, netnsInode, cgroupV2Root, libbpfVersion } from '../native/bpf.js';
+import { BpfObject, BpfError, inNetns, netnsInode, cgroupV2Root, libbpfVersion, forEachRecord } from '../native/bpf.js';
 import { sweepLeftovers } from '../native/leftovers.js';
 import { testbedUp, testbedDown, type Testbed } from '../local/testbed.js';
 import { runIn, startIn, makeCgroup, progExists, linkHasXdp, tcFilters, until, helper } from './helpers/fixtures.js';
@@ -150,6 +150,27 @@ test('after SIGKILL, links vanish with the process and the sweep removes netlink
   assert.doesNotMatch(tcFilters(h(1).netns, h(1).iface, 'ingress'), /tc_ingress_coun/);
   await until('leftover programs unloaded', 5000, () => !progExists(ready.progIds.xdp_count) && !progExists(ready.progIds.tc_ingress_count));
   assert.deepEqual(sweepLeftovers(), [], 'a second sweep finds nothing');
+});
+
+test('ring buffer: records drained on a timer reach JavaScript exactly once and in order', async () => {
+  const producer = spawn(process.execPath, ['-e', 'setTimeout(()=>{for(let i=0;i<2000;i++)process.ppid},300)'], { stdio: 'ignore' });
+  const obj = BpfObject.open('ringbuf_bench', { settings: { target_tgid: producer.pid!, burst: 16 } });
+  try {
+    const seqs: bigint[] = [];
+    const poller = obj.ring('events').poll(5, (batch, n, used) => forEachRecord(batch, used, (off) => seqs.push(batch.readBigUInt64LE(off))));
+    obj.attach('produce');
+    await new Promise((r) => producer.once('exit', r));
+    const stats = obj.map('stats');
+    await until('all records drained', 5000, () => BigInt(seqs.length) >= stats.u64At(0));
+    poller.stop();
+    assert.equal(stats.u64At(1), 0n, 'no record dropped in the kernel');
+    assert.ok(seqs.length >= 32_000, `${seqs.length} records`); // 2000 getppid calls x 16
+    assert.equal(BigInt(seqs.length), stats.u64At(0));
+    assert.ok(seqs.every((s, i) => s === BigInt(i)), 'sequence numbers contiguous from 0');
+  } finally {
+    producer.kill('SIGKILL');
+    obj.close();
+  }
 });
 
 test('a program the verifier rejects gives BpfError with code and verifier log', () => {
