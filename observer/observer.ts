@@ -6,6 +6,7 @@
  */
 import { Redis } from 'ioredis';
 import { BpfObject, netnsInode } from '../native/bpf.js';
+import { sweepLeftovers } from '../native/leftovers.js';
 
 export interface ObserverOptions {
   /** This server's name (connect_info hostname). */
@@ -39,6 +40,8 @@ export class Observer {
   /** Loads and attaches the probes and connects to Redis; throws a clear error if it cannot. */
   async start(): Promise<void> {
     const { host, port, password } = this.opts.redis;
+    // A killed predecessor may have left netlink attachments behind: remove them first.
+    for (const what of sweepLeftovers()) console.error(`observer ${this.opts.node}: removed leftover ${what}`);
     try {
       this.bpf = BpfObject.open('netcount', { settings: { netns_ino: netnsInode() } });
       this.bpf.attach('count_tx');
