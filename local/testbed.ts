@@ -285,8 +285,3 @@ export function testbedStatus(id: string): TestbedStatus {
     strays: nsNow.filter((n) => !known.has(n)),
   };
 }
-
-/** argv prefix that runs a command inside a host's namespace (for tests and traffic). */
-export function inHost(h: TestbedHost): string[] {
-  return ['ip', 'netns', 'exec', h.netns];
-}

@@ -78,13 +78,6 @@ export function progExists(id: number): boolean {
   }
 }
 
-/** What `bpftool net show` reports inside a host's namespace (XDP, tc, tcx attachments). */
-export function netAttachments(netns: string): { xdp: unknown[]; tc: unknown[]; tcx: unknown[] } {
-  const out = JSON.parse(execFileSync('ip', ['netns', 'exec', netns, 'bpftool', '-j', 'net', 'show'], { encoding: 'utf8' }));
-  const first = Array.isArray(out) ? out[0] ?? {} : out;
-  return { xdp: first.xdp ?? [], tc: first.tc ?? [], tcx: first.tcx ?? [] };
-}
-
 /** `ip link show` inside the namespace mentions xdp? */
 export function linkHasXdp(netns: string, iface: string): boolean {
   return /\bxdp/.test(execFileSync('ip', ['netns', 'exec', netns, 'ip', 'link', 'show', iface], { encoding: 'utf8' }));
