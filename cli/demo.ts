@@ -11,7 +11,7 @@ import { testbedUp, testbedDown, type Testbed, type TestbedHost } from '../local
 import { startRedis, startMariaDb, stopRedis, stopMariaDb } from '../local/servers.js';
 import { waitFor } from '../local/exec.js';
 import { SshSession } from '../manager/ssh.js';
-import { HEARTBEAT_STREAM } from '../observer/observer.js';
+import { readHeartbeats } from '../observer/observer.js';
 import { projectRoot } from '../lib/paths.js';
 
 interface DemoOptions {
@@ -45,7 +45,7 @@ async function runDemo(o: DemoOptions): Promise<boolean> {
           `${redisInfo.password}\n`,
         ),
       );
-      const beats = async () => (await redis.xrange(HEARTBEAT_STREAM, since, '+')).map(([, f]) => Object.fromEntries(Array.from({ length: f.length / 2 }, (_, k) => [f[2 * k], f[2 * k + 1]])));
+      const beats = () => readHeartbeats(redis, since);
       await waitFor('a heartbeat from every observer', 20_000, async () => {
         const seen = new Set((await beats()).map((b) => b.node));
         return tb.hosts.every((h) => seen.has(h.name)) ? true : undefined;

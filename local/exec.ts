@@ -3,6 +3,7 @@
  * command failed and what it printed. Arguments go to execFile directly: no shell, no quoting.
  */
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 
 export class CommandError extends Error {
   override readonly name = 'CommandError';
@@ -38,6 +39,18 @@ export function tryRun(argv: string[]): boolean {
     return true;
   } catch {
     return false;
+  }
+}
+
+/** The pid in pidFile if that process is alive, else undefined. */
+export function livePid(pidFile: string): number | undefined {
+  try {
+    const pid = Number(readFileSync(pidFile, 'utf8').trim());
+    if (!pid) return undefined;
+    process.kill(pid, 0);
+    return pid;
+  } catch {
+    return undefined;
   }
 }
 

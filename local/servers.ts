@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { existsSync, openSync, readFileSync, writeFileSync, closeSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { run, sleep, waitFor } from './exec.js';
+import { livePid, run, sleep, waitFor } from './exec.js';
 import { workDir } from '../lib/paths.js';
 import { Redis } from 'ioredis';
 import mysql from 'mysql2/promise';
@@ -34,17 +34,6 @@ export function secret(name: string): string {
   return readFileSync(p, 'utf8').trim();
 }
 
-function pidAlive(pidFile: string): number | undefined {
-  try {
-    const pid = Number(readFileSync(pidFile, 'utf8').trim());
-    if (!pid) return undefined;
-    process.kill(pid, 0);
-    return pid;
-  } catch {
-    return undefined;
-  }
-}
-
 /** Starts argv detached, its output in logFile; the process writes its own pid file. */
 function spawnDaemon(argv: string[], logFile: string): void {
   const out = openSync(logFile, 'a');
@@ -54,11 +43,11 @@ function spawnDaemon(argv: string[], logFile: string): void {
 }
 
 async function stopByPidFile(pidFile: string, what: string, timeoutMs = 20_000): Promise<boolean> {
-  const pid = pidAlive(pidFile);
+  const pid = livePid(pidFile);
   if (!pid) return false;
   process.kill(pid, 'SIGTERM');
   try {
-    await waitFor(`${what} (pid ${pid}) to stop`, timeoutMs, () => (pidAlive(pidFile) ? undefined : true));
+    await waitFor(`${what} (pid ${pid}) to stop`, timeoutMs, () => (livePid(pidFile) ? undefined : true));
   } catch {
     process.kill(pid, 'SIGKILL');
     await sleep(200);
@@ -90,7 +79,7 @@ export async function startRedis(extraBind: string[] = []): Promise<RedisInfo> {
     'maxmemory-policy noeviction',
     '',
   ].join('\n');
-  const running = pidAlive(pidFile);
+  const running = livePid(pidFile);
   if (running && existsSync(confPath) && readFileSync(confPath, 'utf8') === conf) {
     await waitForRedis(info);
     return info;
@@ -120,7 +109,7 @@ export async function stopRedis(): Promise<boolean> {
 }
 
 export function redisRunning(): boolean {
-  return pidAlive(join(workDir('redis'), 'redis.pid')) !== undefined;
+  return livePid(join(workDir('redis'), 'redis.pid')) !== undefined;
 }
 
 // ---- MariaDB -----------------------------------------------------------------------------------
@@ -139,7 +128,7 @@ function mariadbPaths() {
 export async function startMariaDb(): Promise<MariaDbInfo> {
   const p = mariadbPaths();
   const info: MariaDbInfo = { host: '127.0.0.1', port: MARIADB_PORT, user: 'latscope', password: secret('mariadb'), database: 'latscope' };
-  if (!pidAlive(p.pidFile)) {
+  if (!livePid(p.pidFile)) {
     if (!existsSync(join(p.data, 'mysql'))) {
       rmSync(p.data, { recursive: true, force: true });
       run(['mariadb-install-db', '--no-defaults', `--datadir=${p.data}`, '--user=root', '--auth-root-authentication-method=socket', '--skip-test-db']);
@@ -153,7 +142,7 @@ export async function startMariaDb(): Promise<MariaDbInfo> {
       ],
       p.log,
     );
-    await waitFor('mariadb socket', 30_000, () => (existsSync(p.socket) && pidAlive(p.pidFile) ? true : undefined));
+    await waitFor('mariadb socket', 30_000, () => (existsSync(p.socket) && livePid(p.pidFile) ? true : undefined));
   }
   // Root logs in over the socket by unix identity; the SQL (with the password) goes on stdin.
   const pw = info.password.replace(/'/g, "''");
@@ -183,5 +172,5 @@ export async function stopMariaDb(): Promise<boolean> {
 }
 
 export function mariadbRunning(): boolean {
-  return pidAlive(mariadbPaths().pidFile) !== undefined;
+  return livePid(mariadbPaths().pidFile) !== undefined;
 }

@@ -11,7 +11,7 @@
  */
 import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync, chmodSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { run, tryRun, waitFor } from './exec.js';
+import { livePid, run, tryRun, waitFor } from './exec.js';
 import { workDir } from '../lib/paths.js';
 import { sweepLeftovers } from '../native/leftovers.js';
 import net from 'node:net';
@@ -214,13 +214,7 @@ function isHealthy(tb: Testbed): boolean {
 }
 
 function sshdPid(tb: Testbed, h: TestbedHost): number | undefined {
-  try {
-    const pid = Number(readFileSync(join(tb.dir, `sshd-${h.name}.pid`), 'utf8').trim());
-    process.kill(pid, 0);
-    return pid;
-  } catch {
-    return undefined;
-  }
+  return livePid(join(tb.dir, `sshd-${h.name}.pid`));
 }
 
 /** Namespaces of this testbed that exist now (found by name, not by state file). */

@@ -29,6 +29,12 @@ export interface Heartbeat {
   state: 'running' | 'stopped';
 }
 
+/** Heartbeats in the stream since a stream id (e.g. `${Date.now()}-0`), oldest first. */
+export async function readHeartbeats(redis: Redis, sinceId: string): Promise<Record<string, string>[]> {
+  const entries = await redis.xrange(HEARTBEAT_STREAM, sinceId, '+');
+  return entries.map(([, f]) => Object.fromEntries(Array.from({ length: f.length / 2 }, (_, k) => [f[2 * k]!, f[2 * k + 1]!])));
+}
+
 export class Observer {
   private bpf?: BpfObject;
   private redis?: Redis;

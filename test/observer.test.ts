@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { testbedUp, testbedDown, type Testbed } from '../local/testbed.js';
 import { startRedis, stopRedis, redisRunning, type RedisInfo } from '../local/servers.js';
-import { HEARTBEAT_STREAM } from '../observer/observer.js';
+import { readHeartbeats } from '../observer/observer.js';
 import { projectRoot } from '../lib/paths.js';
 import { runIn, startIn, progExists, until } from './helpers/fixtures.js';
 
@@ -53,9 +53,7 @@ test('observer publishes heartbeats with its host\'s traffic and detaches its pr
     const code = await new Promise((r) => child.once('exit', r));
     assert.equal(code, 0, out);
 
-    const beats = (await redis.xrange(HEARTBEAT_STREAM, since, '+'))
-      .map(([, f]) => Object.fromEntries(Array.from({ length: f.length / 2 }, (_, k) => [f[2 * k], f[2 * k + 1]])))
-      .filter((b) => b.node === `t${process.pid}`);
+    const beats = (await readHeartbeats(redis, since)).filter((b) => b.node === `t${process.pid}`);
     const last = beats[beats.length - 1]!;
     assert.equal(last.state, 'stopped');
     // 100 request/response exchanges: at least 100 data segments each way on this host.
