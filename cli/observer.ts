@@ -1,36 +1,99 @@
-/** `latscope observer`: run the observer on this server until SIGINT/SIGTERM or --duration. */
+/** `latscope observer --conf DIR`: run the observer on this server until SIGINT/SIGTERM or --duration. */
 import { Command } from 'commander';
+import { hostname } from 'node:os';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { Observer } from '../observer/observer.js';
-import { readFileSync } from 'node:fs';
+import { loadConfFile, secretFileWarning, ConfError } from '../conf/load.js';
+import { samplingInfo, redisInfo } from '../conf/schema.js';
+import { workDir } from '../lib/paths.js';
 
-function hostPort(v: string): { host: string; port: number } {
-  const m = /^([^:]+):(\d+)$/.exec(v);
-  if (!m) throw new Error(`--redis ${v}: expected HOST:PORT`);
-  return { host: m[1]!, port: Number(m[2]) };
+interface Opts {
+  conf: string;
+  node?: string;
+  interfaces?: string;
+  allNetns: boolean;
+  redisPasswordStdin: boolean;
+  heartbeatMs: number;
+  drainMs: number;
+  metricsPort: number;
+  metricsHost: string;
+  spoolDir?: string;
+  bpfStats: boolean;
+  duration?: number;
+}
+
+/** Interfaces that are up, except loopback. */
+function upInterfaces(): string[] {
+  return readdirSync('/sys/class/net').filter((i) => {
+    if (i === 'lo') return false;
+    try {
+      return readFileSync(`/sys/class/net/${i}/operstate`, 'utf8').trim() !== 'down';
+    } catch {
+      return false;
+    }
+  });
 }
 
 export function observerCommand(): Command {
   return new Command('observer')
-    .description('run the observer on this server: load the probes, publish to Redis; SIGINT/SIGTERM detach everything')
-    .requiredOption('--node <name>', "this server's name")
-    .requiredOption('--redis <host:port>', 'Redis to publish to')
+    .description('run the observer on this server: attach the latency probes, publish records to Redis; SIGINT/SIGTERM detach everything')
+    .requiredOption('--conf <dir>', 'folder with sampling_info.yaml and redis_info.yaml')
+    .option('--node <name>', "this server's name (default: the host name)")
+    .option('--interfaces <list>', 'comma-separated interfaces for the receive IP hook (default: every interface that is up, but lo)')
+    .option('--all-netns', 'watch every network namespace of the host (containers, VMs), not only its own', false)
     .option('--redis-password-stdin', 'read the Redis password from the first line of standard input (keeps it out of ps and logs)', false)
-    .option('--redis-password-file <path>', 'read the Redis password from a file')
     .option('--heartbeat-ms <ms>', 'milliseconds between heartbeats', (v) => Number(v), 1000)
+    .option('--drain-ms <ms>', 'milliseconds between ring-buffer drains', (v) => Number(v), 20)
+    .option('--metrics-port <port>', 'Prometheus endpoint port (0: none)', (v) => Number(v), 9464)
+    .option('--metrics-host <addr>', 'Prometheus endpoint address', '127.0.0.1')
+    .option('--spool-dir <dir>', 'where records wait while Redis is away (default: .work/spool/NODE)')
+    .option('--bpf-stats', 'count run time of every BPF program (costs a little on each hook)', false)
     .option('--duration <s>', 'stop after this many seconds (default: run until stopped)', (v) => Number(v))
-    .action(async (o: { node: string; redis: string; redisPasswordStdin: boolean; redisPasswordFile?: string; heartbeatMs: number; duration?: number }) => {
-      let password: string | undefined;
-      if (o.redisPasswordFile) password = readFileSync(o.redisPasswordFile, 'utf8').trim();
+    .action(async (o: Opts) => {
+      const conf = resolve(o.conf);
+      const sampling = loadConfFile(conf, 'sampling_info.yaml', samplingInfo);
+      const redis = loadConfFile(conf, 'redis_info.yaml', redisInfo);
+      let password = redis.password;
+      if (redis.password !== undefined) {
+        const warn = secretFileWarning(join(conf, 'redis_info.yaml'));
+        if (warn) console.error(`warning: ${warn}`);
+      }
+      if (redis.password_file) {
+        const f = resolve(conf, redis.password_file);
+        password = readFileSync(f, 'utf8').trim();
+        const warn = secretFileWarning(f);
+        if (warn) console.error(`warning: ${warn}`);
+      }
+      if (redis.password_env) {
+        password = process.env[redis.password_env];
+        if (password === undefined) throw new ConfError(`${join(conf, 'redis_info.yaml')}: password_env: the variable ${redis.password_env} is not set`, join(conf, 'redis_info.yaml'));
+      }
       if (o.redisPasswordStdin) password = readFileSync(0, 'utf8').split('\n')[0]!.trim();
-      const observer = new Observer({ node: o.node, redis: { ...hostPort(o.redis), password }, heartbeatMs: o.heartbeatMs });
+      const node = o.node ?? hostname();
+      const observer = new Observer({
+        node,
+        redis: { host: redis.address, port: redis.port, password },
+        sampling,
+        interfaces: o.interfaces ? o.interfaces.split(',').filter(Boolean) : upInterfaces(),
+        ownNetnsOnly: !o.allNetns,
+        heartbeatMs: o.heartbeatMs,
+        drainMs: o.drainMs,
+        spoolDir: o.spoolDir ?? workDir('spool', node),
+        maxMemoryRecords: 100_000,
+        maxSpoolBytes: 256 << 20,
+        metrics: { host: o.metricsHost, port: o.metricsPort },
+        bpfStats: o.bpfStats,
+      });
       await observer.start();
-      console.log(`observer ${o.node}: running (pid ${process.pid})`);
+      console.log(`observer ${node}: running (pid ${process.pid}), ports ${sampling.ports.join(',')}, sample every ${sampling.size} bytes` + (o.metricsPort ? `, metrics on http://${o.metricsHost}:${o.metricsPort}/metrics` : ''));
       await new Promise<void>((resolve) => {
         process.once('SIGINT', resolve);
         process.once('SIGTERM', resolve);
         if (o.duration) setTimeout(resolve, o.duration * 1000);
       });
       await observer.stop();
-      console.log(`observer ${o.node}: stopped, probes detached`);
+      const c = observer.counters;
+      console.log(`observer ${node}: stopped, probes detached; ${c.assembler.records} records, ${c.publisher.published} published, ${c.backlog.memory} left in memory, ${c.publisher.overflow} dropped`);
     });
 }

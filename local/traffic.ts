@@ -3,6 +3,8 @@
  *   udp ADDR PORT COUNT             send COUNT small datagrams
  *   tcp-server PORT CONNS           echo every byte back; exit after CONNS connections closed
  *   tcp-client ADDR PORT MESSAGES   send MESSAGES 100-byte messages, each after the last echo
+ *   tcp-sink PORT CONNS             read and count every byte; exit after CONNS connections closed
+ *   tcp-send ADDR PORT BYTES CHUNK  send BYTES bytes in writes of CHUNK bytes, then close
  * Prints one JSON line with what it did.
  */
 import dgram from 'node:dgram';
@@ -52,6 +54,32 @@ async function main(): Promise<void> {
     c.end();
     await new Promise((r) => c.once('close', r));
     console.log(JSON.stringify({ messages, echoed: got }));
+  } else if (mode === 'tcp-sink') {
+    const [port, conns] = [Number(args[0]), Number(args[1])];
+    let closed = 0;
+    let bytes = 0;
+    const server = net.createServer((c) => {
+      c.on('data', (d) => (bytes += d.length));
+      c.on('close', () => {
+        if (++closed === conns) {
+          server.close();
+          console.log(JSON.stringify({ connections: closed, bytes }));
+        }
+      });
+    });
+    server.listen(port, () => console.log(JSON.stringify({ listening: port })));
+  } else if (mode === 'tcp-send') {
+    const [addr, port, total, chunk] = [args[0]!, Number(args[1]), Number(args[2]), Number(args[3])];
+    const c = net.connect({ host: addr, port });
+    await new Promise<void>((r, j) => c.once('connect', r).once('error', j));
+    const block = Buffer.alloc(chunk, 0x5a);
+    for (let sent = 0; sent < total; sent += chunk) {
+      const part = Math.min(chunk, total - sent);
+      if (!c.write(part === chunk ? block : block.subarray(0, part))) await new Promise((r) => c.once('drain', r));
+    }
+    c.end();
+    await new Promise((r) => c.once('close', r));
+    console.log(JSON.stringify({ sent: total, sport: (c as { localPort?: number }).localPort }));
   } else {
     throw new Error(`unknown mode ${mode}`);
   }

@@ -7,7 +7,7 @@
  * closing every open object on exit, SIGINT and SIGTERM. Attachments are kernel links by default,
  * which the kernel releases when the process dies, even by SIGKILL.
  */
-import { closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { isAbsolute, join, resolve } from 'node:path';
 import { projectRoot } from '../lib/paths.js';
@@ -225,6 +225,11 @@ export class BpfObject {
     const rec = this.legacy.get(id);
     if (rec) forgetLegacy(rec);
     this.legacy.delete(id);
+  }
+
+  /** Detaches every program and keeps the object loaded, so its maps stay readable. */
+  detachAll(): void {
+    for (const id of [...this.attachments.keys()]) this.detach(id);
   }
 
   /** Legacy attachments outlive a killed process: record them before they exist. */
@@ -475,8 +480,21 @@ export function ensureTracefs(): void {
 
 /** The cgroup v2 mount (cgroup_skb and sockops programs attach to a v2 cgroup). */
 export function cgroupV2Root(): string {
-  for (const p of ['/sys/fs/cgroup/unified', '/sys/fs/cgroup']) if (existsSync(join(p, 'cgroup.procs')) && existsSync(join(p, 'cgroup.subtree_control'))) return p;
-  throw new MissingFeatureError('finding the cgroup v2 mount: none at /sys/fs/cgroup or /sys/fs/cgroup/unified: mount cgroup2 first', 'ENOENT', 2, 'finding cgroup v2');
+  // The cgroup2 mount this process sees (mountinfo field 5 is the mount point; the type follows " - ").
+  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+    const [pre, post] = line.split(' - ');
+    if (post?.startsWith('cgroup2 ') && pre!.split(' ')[3] === '/') return pre!.split(' ')[4]!;
+  }
+  // None here, e.g. under `ip netns exec`, which mounts a fresh /sys: mount the (one, shared)
+  // cgroup2 hierarchy privately, in this mount namespace only.
+  const at = '/run/latscope/cgroup2';
+  mkdirSync(at, { recursive: true });
+  try {
+    execFileSync('mount', ['-t', 'cgroup2', 'none', at], { stdio: 'pipe' });
+  } catch (e) {
+    throw new MissingFeatureError(`finding the cgroup v2 mount: none mounted, and mounting it at ${at} failed: ${(e as Error).message.trim()}; mount cgroup2 first (cgroup_skb and sockops programs need it)`, 'ENOENT', 2, 'finding cgroup v2');
+  }
+  return at;
 }
 
 /** Closes every open BPF object. */

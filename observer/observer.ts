@@ -1,19 +1,42 @@
 /**
- * The observer process on one server. For now it loads the liveness probe (netcount), and
- * publishes a heartbeat with the host's packet counters to Redis every interval, so the manager
- * can see that it runs, where, and that its kernel hooks fire. The cross-layer probes join it
- * here as they land.
+ * The observer process on one server: loads the cross-layer latency probe, turns its events into
+ * per-packet records, publishes them to Redis (spooling while Redis is away), serves Prometheus
+ * metrics, and sends a heartbeat every interval so the manager sees that it runs and what it
+ * counted. stop() detaches every hook and sends what is left.
  */
+import type { Server } from 'node:http';
 import { Redis } from 'ioredis';
-import { BpfObject, netnsInode } from '../native/bpf.js';
+import { enableBpfStats, netnsInode } from '../native/bpf.js';
 import { sweepLeftovers } from '../native/leftovers.js';
+import { decodeEvent, EVENT_BYTES, LatencyProbe } from './probe.js';
+import { RecordAssembler, type PacketRecord } from './records.js';
+import { RecordPublisher } from './publisher.js';
+import { observerRegistry, serveMetrics } from './metrics.js';
+import type { SamplingInfo } from '../conf/schema.js';
+import { forEachRecord } from '../native/bpf.js';
 
 export interface ObserverOptions {
   /** This server's name (connect_info hostname). */
   node: string;
   redis: { host: string; port: number; password?: string };
+  sampling: SamplingInfo;
+  /** Interfaces for the receive-side IP hook. */
+  interfaces: string[];
+  /** Watch only this host's network namespace (true) or every namespace (false: a host with containers or VMs). */
+  ownNetnsOnly: boolean;
   /** Milliseconds between heartbeats. */
   heartbeatMs: number;
+  /** Milliseconds between ring-buffer drains. */
+  drainMs: number;
+  spoolDir: string;
+  maxMemoryRecords: number;
+  maxSpoolBytes: number;
+  /** Prometheus endpoint; port 0: none. */
+  metrics: { host: string; port: number };
+  /** Count run time of each BPF program (bpf_stats: a small cost on every hook). */
+  bpfStats: boolean;
+  /** Called with every record (tests, the library API). */
+  onRecord?: (r: PacketRecord) => void;
 }
 
 export const HEARTBEAT_STREAM = 'latscope:heartbeat';
@@ -22,11 +45,13 @@ export interface Heartbeat {
   node: string;
   seq: number;
   pid: number;
-  txPackets: number;
-  txBytes: number;
-  rxPackets: number;
-  rxBytes: number;
   state: 'running' | 'stopped';
+  records: number;
+  published: number;
+  backlog: number;
+  dropped: number;
+  retransTx: number;
+  retransRx: number;
 }
 
 /** Heartbeats in the stream since a stream id (e.g. `${Date.now()}-0`), oldest first. */
@@ -36,54 +61,118 @@ export async function readHeartbeats(redis: Redis, sinceId: string): Promise<Rec
 }
 
 export class Observer {
-  private bpf?: BpfObject;
-  private redis?: Redis;
-  private timer?: NodeJS.Timeout;
+  private probe?: LatencyProbe;
+  private publisher?: RecordPublisher;
+  private assembler?: RecordAssembler;
+  private metricsServer?: Server;
+  private stopStats?: () => void;
+  private drain?: { stop(): void };
+  private heartbeatTimer?: NodeJS.Timeout;
   private seq = 0;
 
-  constructor(private readonly opts: ObserverOptions) {}
+  constructor(private readonly o: ObserverOptions) {}
 
-  /** Loads and attaches the probes and connects to Redis; throws a clear error if it cannot. */
+  /** Loads and attaches the probe and connects to Redis; throws a clear error if it cannot, leaving nothing attached. */
   async start(): Promise<void> {
-    const { host, port, password } = this.opts.redis;
+    const o = this.o;
     // A killed predecessor may have left netlink attachments behind: remove them first.
-    for (const what of sweepLeftovers()) console.error(`observer ${this.opts.node}: removed leftover ${what}`);
+    for (const what of sweepLeftovers()) console.error(`observer ${o.node}: removed leftover ${what}`);
     try {
-      this.bpf = BpfObject.open('netcount', { settings: { netns_ino: netnsInode() } });
-      this.bpf.attach('count_tx');
-      this.bpf.attach('count_rx');
-      this.redis = new Redis({ host, port, password, lazyConnect: true, maxRetriesPerRequest: 1 });
-      this.redis.on('error', () => {}); // reported through the failing command instead
-      await this.redis.connect().catch((e: Error) => {
-        throw new Error(`observer ${this.opts.node}: connecting to redis at ${host}:${port}: ${e.message}; check that it runs and that this server can reach it`);
+      this.publisher = new RecordPublisher({
+        node: o.node, redis: o.redis, batchRecords: 256, pipelineEntries: 64, maxMemoryRecords: o.maxMemoryRecords,
+        spoolDir: o.spoolDir, maxSpoolBytes: o.maxSpoolBytes, flushMs: 100,
       });
+      await this.publisher.connect();
+      if (o.bpfStats) this.stopStats = enableBpfStats();
+      this.probe = LatencyProbe.open({
+        ports: o.sampling.ports,
+        sampleSize: o.sampling.size,
+        intervalNs: BigInt(Math.round(o.sampling.interval * 1e9)),
+        filterRetrans: o.sampling.filter_retrans,
+        interfaces: o.interfaces,
+        netnsIno: o.ownNetnsOnly ? netnsInode() : 0,
+      });
+      this.assembler = new RecordAssembler({ node: o.node, sampleSize: o.sampling.size, lingerMs: 30, timeoutMs: 2000, maxSamplesPerEvent: 1024 }, (r) => {
+        this.publisher!.push(r);
+        o.onRecord?.(r);
+      });
+      this.drain = this.probe.ring.poll(o.drainMs, (batch, n, used) => this.onBatch(batch, used));
+      if (o.metrics.port) {
+        const p = this.probe, a = this.assembler, pub = this.publisher;
+        this.metricsServer = await serveMetrics(
+          observerRegistry({ node: o.node, probe: p, assembler: () => a.counters, publisher: () => ({ ...pub.counters, backlogMemory: pub.backlog.memory, backlogDiskBytes: pub.backlog.diskBytes }) }),
+          o.metrics.host, o.metrics.port,
+        );
+      }
       await this.beat('running');
     } catch (e) {
-      this.bpf?.close();
-      this.redis?.disconnect();
+      this.teardown();
+      await this.publisher?.close(0);
       throw e;
     }
-    this.timer = setInterval(() => void this.beat('running').catch(() => {}), this.opts.heartbeatMs);
+    this.heartbeatTimer = setInterval(() => void this.beat('running').catch(() => {}), o.heartbeatMs);
   }
 
-  counters(): Omit<Heartbeat, 'node' | 'seq' | 'pid' | 'state'> {
-    const c = this.bpf!.map('counters');
-    return { txPackets: Number(c.u64At(0)), txBytes: Number(c.u64At(1)), rxPackets: Number(c.u64At(2)), rxBytes: Number(c.u64At(3)) };
+  private onBatch(batch: Buffer, used: number): void {
+    const now = Date.now();
+    forEachRecord(batch, used, (off, len) => {
+      if (len >= EVENT_BYTES) this.assembler!.add(decodeEvent(batch, off), now);
+    });
+    this.assembler!.flush(now);
+  }
+
+  heartbeat(state: Heartbeat['state']): Heartbeat {
+    const c = this.probe!.counters();
+    const a = this.assembler!.counters;
+    const p = this.publisher!.counters;
+    return {
+      node: this.o.node, seq: ++this.seq, pid: process.pid, state,
+      records: a.records, published: p.published, backlog: this.publisher!.backlog.memory,
+      dropped: Number(c.ringFull + c.flowFull) + p.overflow + a.samplesCapped,
+      retransTx: Number(c.retransTx), retransRx: Number(c.retransRx),
+    };
+  }
+
+  get counters() {
+    return { probe: this.probe!.counters(), assembler: { ...this.assembler!.counters }, publisher: { ...this.publisher!.counters }, backlog: this.publisher!.backlog };
+  }
+
+  get latencyProbe(): LatencyProbe {
+    return this.probe!;
   }
 
   private async beat(state: Heartbeat['state']): Promise<void> {
-    const hb: Heartbeat = { node: this.opts.node, seq: ++this.seq, pid: process.pid, ...this.counters(), state };
-    await this.redis!.xadd(HEARTBEAT_STREAM, 'MAXLEN', '~', '10000', '*', ...Object.entries(hb).flat().map(String));
+    const hb = this.heartbeat(state);
+    // Through the publisher's connection: a heartbeat never waits for a Redis that is away.
+    await this.publisher!.heartbeat(HEARTBEAT_STREAM, Object.entries(hb).flat().map(String));
   }
 
-  /** Sends a last heartbeat, detaches every probe, disconnects. */
+  private teardown(): void {
+    this.drain?.stop();
+    this.probe?.close();
+    this.stopStats?.();
+    this.metricsServer?.close();
+  }
+
+  /** Detaches every hook, sends the records still in the ring and in memory, a last heartbeat, and disconnects. */
   async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
+    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
     try {
-      if (this.redis && this.bpf) await this.beat('stopped');
+      this.drain?.stop();
+      // Hooks off first, then the last events out of the ring.
+      const ring = this.probe!.ring;
+      const buf = Buffer.alloc(1 << 20);
+      this.probe!.detachAll();
+      for (;;) {
+        const [n, used] = ring.drainInto(buf);
+        if (!n) break;
+        this.onBatch(buf, used);
+      }
+      this.assembler!.flush(Date.now(), true);
+      await this.beat('stopped').catch(() => {});
     } finally {
-      this.bpf?.close();
-      this.redis?.disconnect();
+      this.teardown();
+      await this.publisher?.close();
     }
   }
 }

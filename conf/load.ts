@@ -1,0 +1,57 @@
+/**
+ * Reading conf/*.yaml: parse with `yaml` (keeping line numbers), validate with a zod schema,
+ * and on any problem throw ConfError naming the file, the line and the key, and what was
+ * expected. Nothing is acted on before the whole file is valid.
+ */
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { LineCounter, parseDocument, isNode } from 'yaml';
+import type { z } from 'zod';
+
+export class ConfError extends Error {
+  override readonly name = 'ConfError';
+  constructor(
+    message: string,
+    readonly file: string,
+    readonly line?: number,
+    readonly key?: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Reads and validates one YAML file of a conf folder. */
+export function loadConfFile<S extends z.ZodTypeAny>(dir: string, file: string, schema: S): z.output<S> {
+  const path = join(dir, file);
+  if (!existsSync(path)) throw new ConfError(`${path}: missing; create it (see conf/ in the latscope repository for an example)`, path);
+  const text = readFileSync(path, 'utf8');
+  const lc = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length) {
+    const e = doc.errors[0]!;
+    const line = lc.linePos(e.pos[0]).line;
+    throw new ConfError(`${path}:${line}: not valid YAML: ${e.message.split('\n')[0]}`, path, line);
+  }
+  const result = schema.safeParse(doc.toJS() ?? {});
+  if (result.success) return result.data as z.output<S>;
+  const issue = result.error.issues[0]!;
+  const keyPath = issue.path;
+  // The line of the deepest node of the path that exists in the file.
+  let line = 1;
+  for (let n = keyPath.length; n >= 0; n--) {
+    const node = n === 0 ? doc.contents : doc.getIn(keyPath.slice(0, n), true);
+    if (isNode(node) && node.range) {
+      line = lc.linePos(node.range[0]).line;
+      break;
+    }
+  }
+  const key = keyPath.length ? keyPath.join('.') : '(top level)';
+  const what = issue.code === 'unrecognized_keys' ? `unknown key ${issue.keys.map((k) => `"${k}"`).join(', ')}` : issue.message;
+  throw new ConfError(`${path}:${line}: ${key}: ${what}`, path, line, key);
+}
+
+/** A warning when a file that holds a secret can be read by others than its owner. */
+export function secretFileWarning(path: string): string | undefined {
+  const mode = statSync(path).mode & 0o777;
+  return mode & 0o077 ? `${path} holds a secret but its mode is ${mode.toString(8)}: run chmod 600 ${path}` : undefined;
+}

@@ -1,0 +1,714 @@
+// latency: per-segment cross-layer timestamps for TCP on watched ports.
+//
+// Hooks, chosen from what fires on this kernel (KERNEL-FACTS.md) for cost and meaning:
+//   transmit  socket  tracepoint syscalls:sys_enter_{write,writev,sendto,sendmsg}: the call's
+//                     entry, kept per CPU with its thread id (the TCP hook below joins it);
+//             TCP     tp_btf/tcp_sendmsg_locked: has the socket; write_seq gives the byte range;
+//             IP      cgroup_skb/egress: runs in ip_finish_output, after routing and netfilter;
+//             device  tp_btf/net_dev_start_xmit: after the qdisc, as the driver gets the skb,
+//                     for every device the skb crosses (veth, bridge port, outer interface).
+//   receive   device  tp_btf/netif_receive_skb: every device the skb enters, after GRO;
+//             IP      tc ingress (tcx) on the observed interfaces: the skb on its way to ip_rcv;
+//             TCP     tp_btf/tcp_probe: tcp_rcv_established, including the socket backlog path;
+//             socket  tp_btf/skb_copy_datagram_iovec: the application copies the bytes out.
+//   flows     sockops (established) creates a flow's state before its first segment;
+//             tp_btf/inet_sock_set_state (TCP_CLOSE) removes it.
+// Every hook leaves at once for other ports (a one-byte table lookup) and other namespaces.
+// kprobes and fentry are unavailable here; tracepoints with typed (BTF) arguments are the
+// cheapest hooks that see the socket or skb.
+//
+// Matching: flows are keyed by their 5-tuple; inside a flow, an event covers a sequence range
+// [start, end) and is joined to the newest event of the previous layer that holds its last
+// byte, never by skb address alone (the address only tells a device hop from a first crossing).
+// GSO/GRO skbs are ranges too. Each layer keeps its last events per flow (TCP more: bytes
+// wait there for a slow reader or a full send window).
+// Sampling: byte k*size-1 of a stream (k >= 1) is a sample, so both ends of a connection pick
+// the same bytes without talking; an event holding a sample byte goes to the ring buffer. The
+// interval rule marks one more byte per flow and direction when `interval_ns` passed.
+// Histograms count every matched event, sampled or not.
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_endian.h>
+#include "latscope.bpf.h"
+#include "latency.h"
+
+#define AF_INET 2
+#define AF_INET6 10
+#define IPPROTO_TCP 6
+#define TCP_CLOSE 7
+#define LT_TCP_RING 32 /* events kept per flow at the TCP layer */
+#define LT_RING 8      /* ... at the IP and device layers */
+#define LT_EVS (LT_TCP_RING + 2 * LT_RING)
+#define HOP_WINDOW_NS 10000000ULL /* a device hop follows the previous crossing within 10 ms */
+
+/* Settings, written before load. */
+const volatile __u32 netns_ino = 0;       /* 0: every namespace */
+const volatile __u32 sample_size = 65536; /* bytes between samples; 0: size rule off */
+const volatile __u64 interval_ns = 0;     /* 0: interval rule off */
+const volatile __u8 filter_retrans = 0;
+const volatile __u8 port_index[65536];    /* port -> 1 + histogram slot; 0: not watched */
+
+struct flow_key {
+	__u8 saddr[16];
+	__u8 daddr[16];
+	__u16 sport; /* host byte order */
+	__u16 dport;
+	__u8 family;
+	__u8 pad[3];
+};
+
+struct lt_ev {
+	__u32 start, end;
+	__u64 ts;
+	__u64 aux; /* TCP transmit: send-call entry time; device: skb address */
+	__u32 flags;
+	__u32 pad;
+};
+
+struct flow_state {
+	__u32 base;     /* sequence number of stream byte 0 */
+	__u32 max_end;  /* highest end seen at the first wire layer (retransmission test) */
+	__u64 last_sample_ns;
+	__u32 isample;  /* interval-rule sample byte */
+	__u8 isample_set;
+	__u8 port_slot;
+	__u8 dir;
+	__u8 pad;
+	__u8 head[4];   /* per-layer ring heads */
+	__u32 pad2;
+	struct lt_ev ev[LT_EVS]; /* the rings: TCP, then IP, then device */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 8192); /* flows watched at once (1.6 KiB each); LRU: the oldest go first */
+	__type(key, struct flow_key);
+	__type(value, struct flow_state);
+} flows SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4 << 20);
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, LT_C_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} counters SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, LT_MAX_PORTS * LT_PAIRS * LT_BUCKETS);
+	__type(key, __u32);
+	__type(value, __u64);
+} hist SEC(".maps");
+
+struct send_call {
+	__u32 tid;
+	__u32 histogrammed;
+	__u64 ts;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct send_call);
+} send_calls SEC(".maps");
+
+/* A flow state holds one 5-tuple in one direction; templates for building new ones live here
+ * (too large for the BPF stack). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct flow_state);
+} scratch SEC(".maps");
+
+extern void *bpf_cast_to_kern_ctx(void *) __ksym;
+
+static __always_inline void count(__u32 idx)
+{
+	__u64 *v = bpf_map_lookup_elem(&counters, &idx);
+	if (v)
+		*v += 1; /* per-CPU */
+}
+
+static __always_inline __u32 port_slot(__u16 sport, __u16 dport)
+{
+	__u32 s = port_index[dport];
+	return s ? s : port_index[sport];
+}
+
+static __always_inline int before(__u32 a, __u32 b)
+{
+	return (__s32)(a - b) < 0;
+}
+
+static __always_inline int holds(const struct lt_ev *e, __u32 byte)
+{
+	return e->ts && byte - e->start < e->end - e->start;
+}
+
+static __always_inline __u32 ring_base(__u32 layer)
+{
+	return layer == LT_LAYER_TCP ? 0 : layer == LT_LAYER_IP ? LT_TCP_RING : LT_TCP_RING + LT_RING;
+}
+
+static __always_inline __u32 ring_size(__u32 layer)
+{
+	return layer == LT_LAYER_TCP ? LT_TCP_RING : LT_RING;
+}
+
+/* The newest event of a layer whose range holds `byte` (layer is a constant at each call). */
+static __always_inline struct lt_ev *find(struct flow_state *st, __u32 layer, __u32 byte)
+{
+	__u32 h = st->head[layer & 3], n = ring_size(layer), base = ring_base(layer);
+	for (__u32 i = 1; i <= LT_TCP_RING && i <= n; i++) {
+		__u32 idx = base + ((h - i) & (n - 1));
+		if (idx >= LT_EVS)
+			break;
+		struct lt_ev *e = &st->ev[idx];
+		if (holds(e, byte))
+			return e;
+	}
+	return NULL;
+}
+
+/* The newest device event of this skb holding `byte`, within the hop window. */
+static __always_inline struct lt_ev *find_hop(struct flow_state *st, __u64 skb, __u32 byte, __u64 now)
+{
+	__u32 h = st->head[LT_LAYER_DEV];
+	for (__u32 i = 1; i <= LT_RING; i++) {
+		struct lt_ev *e = &st->ev[LT_TCP_RING + LT_RING + ((h - i) & (LT_RING - 1))];
+		if (e->aux == skb && holds(e, byte) && now - e->ts < HOP_WINDOW_NS)
+			return e;
+	}
+	return NULL;
+}
+
+static __always_inline void push(struct flow_state *st, __u32 layer, __u32 start, __u32 end, __u64 ts, __u64 aux, __u32 flags)
+{
+	__u32 h = st->head[layer & 3];
+	__u32 idx = ring_base(layer) + (h & (ring_size(layer) - 1));
+	if (idx >= LT_EVS)
+		return;
+	struct lt_ev *e = &st->ev[idx];
+	e->start = start;
+	e->end = end;
+	e->ts = ts;
+	e->aux = aux;
+	e->flags = flags;
+	st->head[layer & 3] = h + 1;
+}
+
+/* floor(log2(v)), 0 for 0. (clang 14's BPF backend runs out of memory on __builtin_clzll.) */
+static __always_inline __u32 log2_u64(__u64 v)
+{
+	__u32 r = 0, shift;
+	shift = (v > 0xffffffffULL) << 5; v >>= shift; r |= shift;
+	shift = (v > 0xffff) << 4; v >>= shift; r |= shift;
+	shift = (v > 0xff) << 3; v >>= shift; r |= shift;
+	shift = (v > 0xf) << 2; v >>= shift; r |= shift;
+	shift = (v > 0x3) << 1; v >>= shift; r |= shift;
+	return r | (__u32)(v >> 1);
+}
+
+/* Records the delay from the previous layer's event `prev` (NULL: not found) into the
+ * histogram of `pair`; `flags` are the segment's (LT_F_RETRANS keeps it out, if so set). */
+static __always_inline void account(struct flow_state *st, __u32 pair, const struct lt_ev *prev, __u64 now, __u32 flags)
+{
+	if (!prev) {
+		count(LT_C_UNMATCHED + pair);
+		return;
+	}
+	count(LT_C_MATCHED + pair);
+	if (filter_retrans && (flags & LT_F_RETRANS)) {
+		count(LT_C_EXCLUDED + pair);
+		return;
+	}
+	__u64 d = now > prev->ts ? now - prev->ts : 0;
+	__u32 b = log2_u64(d);
+	if (b >= LT_BUCKETS)
+		b = LT_BUCKETS - 1;
+	__u32 idx = ((__u32)(st->port_slot - 1) % LT_MAX_PORTS * LT_PAIRS + pair) * LT_BUCKETS + b;
+	__u64 *v = bpf_map_lookup_elem(&hist, &idx);
+	if (v)
+		*v += 1;
+}
+
+/* Whether [start, end) holds a sample byte: stream offset o with (o + 1) % size == 0, or the
+ * interval-rule byte. */
+static __always_inline __u32 sampled(struct flow_state *st, __u32 start, __u32 end)
+{
+	if (st->isample_set && st->isample - start < end - start)
+		return LT_F_INTERVAL;
+	if (!sample_size)
+		return 0;
+	__u64 off = (__u32)(start - st->base);
+	__u64 next = (off / sample_size + 1) * sample_size - 1; /* first sample offset >= off */
+	return next < off + (__u32)(end - start) ? 1 : 0;
+}
+
+/* The interval rule, at the first layer of a direction: mark this range's last byte when the
+ * flow had no sample for interval_ns. */
+static __always_inline void interval_rule(struct flow_state *st, __u32 end, __u64 now, __u32 hit)
+{
+	if (hit) {
+		st->last_sample_ns = now;
+	} else if (interval_ns && now - st->last_sample_ns >= interval_ns) {
+		st->isample = end - 1;
+		st->isample_set = 1;
+		st->last_sample_ns = now;
+	}
+}
+
+static __always_inline void emit(const struct flow_key *k, struct flow_state *st, __u8 layer, __u32 start, __u32 end,
+				 __u64 ts, __u64 sock_ns, __u32 flags, __u32 ifindex, __u32 netns)
+{
+	struct lt_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count(LT_C_RING_FULL);
+		return;
+	}
+	e->ts_ns = ts;
+	e->sock_ns = sock_ns;
+	e->start_seq = start;
+	e->end_seq = end;
+	e->base_seq = st->base;
+	e->isample_seq = st->isample;
+	e->ifindex = ifindex;
+	e->netns = netns;
+	e->tid = (__u32)bpf_get_current_pid_tgid();
+	e->cpu = bpf_get_smp_processor_id();
+	e->layer = layer;
+	e->dir = st->dir;
+	e->flags = flags;
+	e->family = k->family;
+	e->sport = k->sport;
+	e->dport = k->dport;
+	__builtin_memcpy(e->saddr, k->saddr, 16);
+	__builtin_memcpy(e->daddr, k->daddr, 16);
+	e->pad[0] = e->pad[1] = 0;
+	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP); /* user space drains on a timer */
+	count(LT_C_EVENTS);
+}
+
+static __always_inline struct flow_state *new_flow(const struct flow_key *k, __u32 slot, __u8 dir, __u32 base, __u32 max_end)
+{
+	__u32 zero = 0;
+	/* The template's rings stay empty: array maps start zeroed and only these fields change. */
+	struct flow_state *t = bpf_map_lookup_elem(&scratch, &zero);
+	if (!t)
+		return NULL;
+	t->base = base;
+	t->max_end = max_end;
+	t->last_sample_ns = bpf_ktime_get_ns();
+	t->isample = 0;
+	t->isample_set = 0;
+	t->port_slot = slot;
+	t->dir = dir;
+	if (bpf_map_update_elem(&flows, k, t, BPF_NOEXIST) == 0)
+		count(LT_C_FLOWS);
+	struct flow_state *st = bpf_map_lookup_elem(&flows, k);
+	if (!st)
+		count(LT_C_FLOW_FULL);
+	return st;
+}
+
+/* Typed views of kernel objects: direct loads (no helper call) on BTF pointers. */
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
+#define TCP_SK(sk) ((struct tcp_sock *)bpf_rdonly_cast((sk), bpf_core_type_id_kernel(struct tcp_sock)))
+
+static __always_inline __u32 sk_netns(const struct sock *sk)
+{
+	return sk->__sk_common.skc_net.net->ns.inum;
+}
+
+static __always_inline __u16 sk_local_port(const struct sock *sk)
+{
+	return sk->__sk_common.skc_num;
+}
+
+static __always_inline __u16 sk_remote_port(const struct sock *sk)
+{
+	return bpf_ntohs(sk->__sk_common.skc_dport);
+}
+
+/* The socket's histogram slot if it is watched and in our namespace, else 0. */
+static __always_inline __u32 sk_watched(const struct sock *sk)
+{
+	__u32 slot = port_slot(sk_local_port(sk), sk_remote_port(sk));
+	if (slot && netns_ino && sk_netns(sk) != netns_ino)
+		return 0;
+	return slot;
+}
+
+/* The flow key of a socket, in the direction of the data: tx = local -> remote. An IPv6
+ * socket talking to an IPv4 peer (::ffff:a.b.c.d, e.g. a dual-stack listener) sends IPv4
+ * packets, so its key is IPv4. */
+static __always_inline int sk_key(const struct sock *sk, struct flow_key *k, int tx)
+{
+	__builtin_memset(k, 0, sizeof(*k));
+	__u16 family = sk->__sk_common.skc_family;
+	__u16 local = sk_local_port(sk), remote = sk_remote_port(sk);
+	k->sport = tx ? local : remote;
+	k->dport = tx ? remote : local;
+	__u8 l[16], r[16];
+	if (family == AF_INET) {
+		__u32 la = sk->__sk_common.skc_rcv_saddr, ra = sk->__sk_common.skc_daddr;
+		__builtin_memcpy(l + 12, &la, 4);
+		__builtin_memcpy(r + 12, &ra, 4);
+	} else if (family == AF_INET6) {
+		bpf_probe_read_kernel(l, 16, &sk->__sk_common.skc_v6_rcv_saddr);
+		bpf_probe_read_kernel(r, 16, &sk->__sk_common.skc_v6_daddr);
+		__u32 *w = (__u32 *)r;
+		if (w[0] == 0 && w[1] == 0 && w[2] == bpf_htonl(0xffff))
+			family = AF_INET;
+	} else {
+		return -1;
+	}
+	k->family = family;
+	/* constant pointers per branch: the verifier refuses one load through two stack slots */
+	const __u8 *src = tx ? l : r, *dst = tx ? r : l;
+	if (family == AF_INET) {
+		__u32 a, b;
+		bpf_probe_read_kernel(&a, 4, src + 12);
+		bpf_probe_read_kernel(&b, 4, dst + 12);
+		__builtin_memcpy(k->saddr, &a, 4);
+		__builtin_memcpy(k->daddr, &b, 4);
+	} else {
+		bpf_probe_read_kernel(k->saddr, 16, src);
+		bpf_probe_read_kernel(k->daddr, 16, dst);
+	}
+	return 0;
+}
+
+/* ---- transmit: socket ---- */
+
+static __always_inline void send_call_enter(void)
+{
+	__u32 zero = 0;
+	struct send_call *c = bpf_map_lookup_elem(&send_calls, &zero);
+	if (c) {
+		c->tid = (__u32)bpf_get_current_pid_tgid();
+		c->histogrammed = 0;
+		c->ts = bpf_ktime_get_ns();
+	}
+}
+
+SEC("tracepoint/syscalls/sys_enter_write")
+int lt_enter_write(void *ctx) { send_call_enter(); return 0; }
+SEC("tracepoint/syscalls/sys_enter_writev")
+int lt_enter_writev(void *ctx) { send_call_enter(); return 0; }
+SEC("tracepoint/syscalls/sys_enter_sendto")
+int lt_enter_sendto(void *ctx) { send_call_enter(); return 0; }
+SEC("tracepoint/syscalls/sys_enter_sendmsg")
+int lt_enter_sendmsg(void *ctx) { send_call_enter(); return 0; }
+
+/* ---- transmit: TCP ---- */
+
+SEC("tp_btf/tcp_sendmsg_locked")
+int BPF_PROG(lt_tcp_send, struct sock *sk, struct msghdr *msg, struct sk_buff *skb, int size_goal)
+{
+	__u32 slot = sk_watched(sk);
+	if (!slot)
+		return 0;
+	struct flow_key k;
+	if (sk_key(sk, &k, 1))
+		return 0;
+	struct tcp_sock *tp = TCP_SK(sk);
+	struct flow_state *st = bpf_map_lookup_elem(&flows, &k);
+	if (!st) /* a connection older than this observer */
+		st = new_flow(&k, slot, LT_DIR_TX, tp->snd_una - (__u32)tp->bytes_acked, tp->snd_nxt);
+	if (!st || st->dir != LT_DIR_TX)
+		return 0;
+
+	__u64 now = bpf_ktime_get_ns();
+	__u32 start = tp->write_seq;
+	__u64 left = BPF_CORE_READ(msg, msg_iter.count);
+	if (size_goal > 0 && left > (__u64)size_goal)
+		left = size_goal; /* this pass of the copy loop fills at most one skb */
+	if (!left)
+		return 0;
+	__u32 end = start + (__u32)left;
+
+	__u64 sock_ns = 0;
+	__u32 zero = 0;
+	struct send_call *c = bpf_map_lookup_elem(&send_calls, &zero);
+	if (c && c->tid == (__u32)bpf_get_current_pid_tgid() && c->ts <= now) {
+		sock_ns = c->ts;
+		if (!c->histogrammed) { /* once per send call */
+			c->histogrammed = 1;
+			struct lt_ev call = { .start = start, .end = end, .ts = sock_ns };
+			account(st, LT_PAIR_TX_SOCK_TCP, &call, now, 0);
+		}
+	}
+	interval_rule(st, end, now, sampled(st, start, end));
+	__u32 hit = sampled(st, start, end);
+	push(st, LT_LAYER_TCP, start, end, now, sock_ns, 0);
+	if (hit)
+		emit(&k, st, LT_LAYER_TCP, start, end, now, sock_ns, hit & LT_F_INTERVAL, 0, 0);
+	return 0;
+}
+
+/* ---- headers ---- */
+
+struct seg {
+	struct flow_key k;
+	__u32 start, end;
+};
+
+/* The TCP segment in an skb whose network header is set: flow key and payload range.
+ * Returns 0 for TCP with payload. */
+static __always_inline int skb_seg(const struct sk_buff *skb, struct seg *s)
+{
+	__builtin_memset(&s->k, 0, sizeof(s->k));
+	unsigned char *head = skb->head;
+	__u16 nh = skb->network_header;
+	__u32 off = head + nh - skb->data, len = skb->len; /* off: skb->data to the network header */
+	if (off > len)
+		return 1;
+	len -= off;
+	__u16 proto = skb->protocol;
+	__u32 hl;
+	if (proto == bpf_htons(ETH_P_IP)) {
+		struct iphdr ip;
+		if (bpf_probe_read_kernel(&ip, sizeof(ip), head + nh) || ip.protocol != IPPROTO_TCP || ip.version != 4)
+			return 1;
+		hl = ip.ihl * 4;
+		s->k.family = AF_INET;
+		__builtin_memcpy(s->k.saddr, &ip.saddr, 4);
+		__builtin_memcpy(s->k.daddr, &ip.daddr, 4);
+	} else if (proto == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr ip6;
+		if (bpf_probe_read_kernel(&ip6, sizeof(ip6), head + nh) || ip6.nexthdr != IPPROTO_TCP)
+			return 1;
+		hl = sizeof(ip6);
+		s->k.family = AF_INET6;
+		__builtin_memcpy(s->k.saddr, &ip6.saddr, 16);
+		__builtin_memcpy(s->k.daddr, &ip6.daddr, 16);
+	} else {
+		return 1;
+	}
+	struct tcphdr th;
+	if (bpf_probe_read_kernel(&th, sizeof(th), head + nh + hl))
+		return 1;
+	s->k.sport = bpf_ntohs(th.source);
+	s->k.dport = bpf_ntohs(th.dest);
+	__u32 hdrs = hl + th.doff * 4;
+	if (len <= hdrs)
+		return 1; /* no payload: a pure ACK */
+	s->start = bpf_ntohl(th.seq);
+	s->end = s->start + (len - hdrs);
+	return 0;
+}
+
+/* ---- transmit: IP ---- */
+
+SEC("cgroup_skb/egress")
+int lt_ip_out(struct __sk_buff *ctx)
+{
+	struct sk_buff *skb = bpf_cast_to_kern_ctx(ctx);
+	struct seg s;
+	if (skb_seg(skb, &s) || !port_slot(s.k.sport, s.k.dport))
+		return 1;
+	struct flow_state *st = bpf_map_lookup_elem(&flows, &s.k);
+	if (!st || st->dir != LT_DIR_TX)
+		return 1; /* unknown, or the receiving side of a flow this observer watches */
+	__u64 now = bpf_ktime_get_ns();
+	__u32 flags = 0;
+	if (before(s.start, st->max_end)) {
+		flags = LT_F_RETRANS;
+		count(LT_C_RETRANS_TX);
+	}
+	if (before(st->max_end, s.end))
+		st->max_end = s.end;
+	account(st, LT_PAIR_TX_TCP_IP, find(st, LT_LAYER_TCP, s.end - 1), now, flags);
+	push(st, LT_LAYER_IP, s.start, s.end, now, 0, flags);
+	__u32 hit = sampled(st, s.start, s.end);
+	if (hit)
+		emit(&s.k, st, LT_LAYER_IP, s.start, s.end, now, 0, flags | (hit & LT_F_INTERVAL), 0, 0);
+	return 1;
+}
+
+/* ---- devices, both directions ---- */
+
+static __always_inline void device_event(const struct sk_buff *skb, const struct net_device *dev, int rx)
+{
+	__u32 ns = dev->nd_net.net->ns.inum;
+	if (netns_ino && ns != netns_ino)
+		return;
+	struct seg s;
+	if (skb_seg(skb, &s) || !port_slot(s.k.sport, s.k.dport))
+		return;
+	struct flow_state *st = bpf_map_lookup_elem(&flows, &s.k);
+	if (!st)
+		return;
+	__u64 now = bpf_ktime_get_ns();
+	__u32 last = s.end - 1;
+	__u32 flags = rx ? LT_F_DEV_RX : 0;
+	struct lt_ev *hop = find_hop(st, (__u64)skb, last, now);
+	if (hop) {
+		flags |= LT_F_HOP | (hop->flags & LT_F_RETRANS);
+		account(st, st->dir == LT_DIR_TX ? LT_PAIR_TX_DEV_DEV : LT_PAIR_RX_DEV_DEV, hop, now, flags);
+	} else if (st->dir == LT_DIR_TX) {
+		struct lt_ev *prev = find(st, LT_LAYER_IP, last);
+		if (prev)
+			flags |= prev->flags & LT_F_RETRANS;
+		account(st, LT_PAIR_TX_IP_DEV, prev, now, flags);
+	} else { /* first device on receive: the retransmission test and the interval rule */
+		if (before(s.start, st->max_end)) {
+			flags |= LT_F_RETRANS;
+			count(LT_C_RETRANS_RX);
+		}
+		if (before(st->max_end, s.end))
+			st->max_end = s.end;
+		interval_rule(st, s.end, now, sampled(st, s.start, s.end));
+	}
+	push(st, LT_LAYER_DEV, s.start, s.end, now, (__u64)skb, flags);
+	__u32 hit = sampled(st, s.start, s.end);
+	if (hit)
+		emit(&s.k, st, LT_LAYER_DEV, s.start, s.end, now, 0, flags | (hit & LT_F_INTERVAL), dev->ifindex, ns);
+}
+
+SEC("tp_btf/net_dev_start_xmit")
+int BPF_PROG(lt_dev_out, struct sk_buff *skb, struct net_device *dev)
+{
+	device_event(skb, dev, 0);
+	return 0;
+}
+
+SEC("tp_btf/netif_receive_skb")
+int BPF_PROG(lt_dev_in, struct sk_buff *skb)
+{
+	device_event(skb, skb->dev, 1);
+	return 0;
+}
+
+/* ---- receive: IP ---- */
+
+SEC("tc")
+int lt_ip_in(struct __sk_buff *ctx)
+{
+	struct sk_buff *skb = bpf_cast_to_kern_ctx(ctx);
+	struct seg s;
+	if (skb_seg(skb, &s) || !port_slot(s.k.sport, s.k.dport))
+		return TC_ACT_UNSPEC;
+	struct flow_state *st = bpf_map_lookup_elem(&flows, &s.k);
+	if (!st || st->dir != LT_DIR_RX)
+		return TC_ACT_UNSPEC;
+	__u64 now = bpf_ktime_get_ns();
+	struct lt_ev *prev = find(st, LT_LAYER_DEV, s.end - 1);
+	__u32 flags = prev ? prev->flags & LT_F_RETRANS : 0;
+	account(st, LT_PAIR_RX_DEV_IP, prev, now, flags);
+	push(st, LT_LAYER_IP, s.start, s.end, now, 0, flags);
+	__u32 hit = sampled(st, s.start, s.end);
+	if (hit)
+		emit(&s.k, st, LT_LAYER_IP, s.start, s.end, now, 0, flags | (hit & LT_F_INTERVAL), ctx->ifindex, 0);
+	return TC_ACT_UNSPEC;
+}
+
+/* ---- receive: TCP ---- */
+
+SEC("tp_btf/tcp_probe")
+int BPF_PROG(lt_tcp_recv, struct sock *sk, struct sk_buff *skb)
+{
+	__u32 slot = sk_watched(sk);
+	if (!slot)
+		return 0;
+	const struct tcp_skb_cb *cb = (const void *)skb->cb;
+	__u32 start = BPF_CORE_READ(cb, seq), end = BPF_CORE_READ(cb, end_seq);
+	__u16 tcp_flags = BPF_CORE_READ(cb, tcp_flags);
+	if (tcp_flags & 0x01) /* FIN and SYN take a sequence number each, not a byte */
+		end--;
+	if (tcp_flags & 0x02)
+		start++;
+	if (!before(start, end))
+		return 0; /* no payload */
+	struct flow_key k;
+	if (sk_key(sk, &k, 0))
+		return 0;
+	struct tcp_sock *tp = TCP_SK(sk);
+	struct flow_state *st = bpf_map_lookup_elem(&flows, &k);
+	if (!st)
+		st = new_flow(&k, slot, LT_DIR_RX, tp->rcv_nxt - (__u32)tp->bytes_received, tp->rcv_nxt);
+	if (!st || st->dir != LT_DIR_RX)
+		return 0;
+	__u64 now = bpf_ktime_get_ns();
+	struct lt_ev *prev = find(st, LT_LAYER_IP, end - 1);
+	__u32 flags = prev ? prev->flags & LT_F_RETRANS : 0;
+	account(st, LT_PAIR_RX_IP_TCP, prev, now, flags);
+	push(st, LT_LAYER_TCP, start, end, now, 0, flags);
+	__u32 hit = sampled(st, start, end);
+	if (hit)
+		emit(&k, st, LT_LAYER_TCP, start, end, now, 0, flags | (hit & LT_F_INTERVAL), 0, 0);
+	return 0;
+}
+
+/* ---- receive: socket ---- */
+
+SEC("tp_btf/skb_copy_datagram_iovec")
+int BPF_PROG(lt_sock_recv, struct sk_buff *skb, int len)
+{
+	struct sock *sk = skb->sk;
+	if (!sk || len <= 0 || sk->sk_protocol != IPPROTO_TCP || !sk_watched(sk))
+		return 0;
+	struct flow_key k;
+	if (sk_key(sk, &k, 0))
+		return 0;
+	struct flow_state *st = bpf_map_lookup_elem(&flows, &k);
+	if (!st || st->dir != LT_DIR_RX)
+		return 0;
+	__u64 now = bpf_ktime_get_ns();
+	/* tcp_recvmsg copies from copied_seq on and advances it after the copy */
+	__u32 start = TCP_SK(sk)->copied_seq, end = start + len;
+	struct lt_ev *prev = find(st, LT_LAYER_TCP, end - 1);
+	__u32 flags = prev ? prev->flags & LT_F_RETRANS : 0;
+	account(st, LT_PAIR_RX_TCP_SOCK, prev, now, flags);
+	__u32 hit = sampled(st, start, end);
+	if (hit)
+		emit(&k, st, LT_LAYER_SOCK, start, end, now, 0, flags | (hit & LT_F_INTERVAL), 0, 0);
+	return 0;
+}
+
+/* ---- flow lifetime ---- */
+
+SEC("sockops")
+int lt_sockops(struct bpf_sock_ops *ops)
+{
+	if (ops->op != BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB && ops->op != BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB)
+		return 1;
+	struct bpf_sock_ops_kern *kops = bpf_cast_to_kern_ctx(ops);
+	struct sock *sk = kops->sk;
+	if (!sk)
+		return 1;
+	__u32 slot = sk_watched(sk);
+	if (!slot)
+		return 1;
+	struct flow_key k;
+	/* at establishment nothing was sent or received yet: snd_una and rcv_nxt are byte 0 */
+	if (sk_key(sk, &k, 1) == 0 && !bpf_map_lookup_elem(&flows, &k))
+		new_flow(&k, slot, LT_DIR_TX, ops->snd_una, ops->snd_nxt);
+	if (sk_key(sk, &k, 0) == 0 && !bpf_map_lookup_elem(&flows, &k))
+		new_flow(&k, slot, LT_DIR_RX, ops->rcv_nxt, ops->rcv_nxt);
+	return 1;
+}
+
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(lt_sock_state, struct sock *sk, int oldstate, int newstate)
+{
+	if (newstate != TCP_CLOSE || sk->sk_protocol != IPPROTO_TCP || !sk_watched(sk))
+		return 0;
+	struct flow_key k;
+	if (sk_key(sk, &k, 1) == 0)
+		bpf_map_delete_elem(&flows, &k);
+	if (sk_key(sk, &k, 0) == 0)
+		bpf_map_delete_elem(&flows, &k);
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";

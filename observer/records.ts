@@ -1,0 +1,180 @@
+/**
+ * Turns layer events into per-packet records: one record per sample byte, per direction, per
+ * transmission, with the time it passed each layer on this host. The kernel reports each layer
+ * crossing of a range that holds a sample byte; here the sample bytes in each range are
+ * enumerated and their layers joined. A record is complete when it has every layer its
+ * direction passes (a retransmission skips the sender's socket and TCP layers), and goes out
+ * once nothing arrived for it during `lingerMs` (more device hops may follow), or, incomplete,
+ * after `timeoutMs`.
+ */
+import { F_DEV_RX, F_HOP, F_INTERVAL, F_RETRANS, type Direction, type Flow, type Layer, type LayerEvent } from './probe.js';
+import { sampleOffsets, seqDiff } from './sampling.js';
+
+export interface LayerStamp {
+  tsNs: bigint;
+  cpu: number;
+  tid: number;
+}
+
+export interface DeviceHop {
+  ifindex: number;
+  netns: number;
+  /** Seen entering the device (receive path) or leaving it (transmit path). */
+  rx: boolean;
+  tsNs: bigint;
+}
+
+export interface PacketRecord {
+  node: string;
+  /** Per-observer sequence number, for idempotent ingest: (node, observerSeq) is unique. */
+  observerSeq: number;
+  dir: Direction;
+  flow: Flow;
+  /** TCP sequence number of the sample byte, and its offset in the stream (mod 2^32). */
+  sampleSeq: number;
+  streamOffset: number;
+  /** Sequence range of the segment that carried it over the first device. */
+  segStart: number;
+  segEnd: number;
+  /** 0: first transmission; n >= 1: the bytes went by again (n counts while earlier records were pending). */
+  attempt: number;
+  retrans: boolean;
+  /** Sampled by the interval rule rather than by size. */
+  interval: boolean;
+  complete: boolean;
+  layers: Partial<Record<Layer, LayerStamp>>;
+  /** Every device crossing, in order. */
+  devices: DeviceHop[];
+}
+
+export interface AssemblerOptions {
+  node: string;
+  /** Bytes between samples, as set in the kernel (0: size rule off). */
+  sampleSize: number;
+  lingerMs: number;
+  timeoutMs: number;
+  /** Most sample bytes taken from one event (a 1 MiB write at size 1 would hold a million). */
+  maxSamplesPerEvent: number;
+}
+
+export interface AssemblerCounters {
+  events: number;
+  records: number;
+  incomplete: number;
+  /** Sample bytes beyond maxSamplesPerEvent in one event: counted, not recorded. */
+  samplesCapped: number;
+}
+
+interface Pending {
+  rec: PacketRecord;
+  lastMs: number;
+  firstMs: number;
+}
+
+const REQUIRED: Record<Direction, Layer[]> = { tx: ['sock', 'tcp', 'ip', 'dev'], rx: ['dev', 'ip', 'tcp', 'sock'] };
+const REQUIRED_RETRANS: Record<Direction, Layer[]> = { tx: ['ip', 'dev'], rx: ['dev', 'ip', 'tcp', 'sock'] };
+
+export const flowKey = (f: Flow): string => `${f.src}|${f.sport}|${f.dst}|${f.dport}`;
+
+export class RecordAssembler {
+  private readonly pending = new Map<string, Pending>();
+  private seq = 0;
+  readonly counters: AssemblerCounters = { events: 0, records: 0, incomplete: 0, samplesCapped: 0 };
+
+  constructor(
+    private readonly o: AssemblerOptions,
+    private readonly out: (r: PacketRecord) => void,
+  ) {}
+
+  add(e: LayerEvent, nowMs: number): void {
+    this.counters.events++;
+    const start = seqDiff(e.startSeq, e.baseSeq);
+    const length = seqDiff(e.endSeq, e.startSeq);
+    const offsets = sampleOffsets(start, length, this.o.sampleSize, this.o.maxSamplesPerEvent);
+    if (this.o.sampleSize > 0) {
+      const all = Math.floor((start + length) / this.o.sampleSize) - Math.floor(start / this.o.sampleSize);
+      this.counters.samplesCapped += Math.max(0, all - offsets.length);
+    }
+    const interval = e.flags & F_INTERVAL ? seqDiff(e.isampleSeq, e.baseSeq) : -1;
+    if (interval >= 0 && seqDiff(e.isampleSeq, e.startSeq) < length && !offsets.includes(interval)) offsets.push(interval);
+    for (const off of offsets) this.place(e, off, off === interval && e.flags & F_INTERVAL ? true : false, nowMs);
+  }
+
+  private place(e: LayerEvent, offset: number, interval: boolean, nowMs: number): void {
+    const key = `${e.dir}|${flowKey(e.flow)}|${offset}`;
+    let p = this.pending.get(key);
+    const retrans = (e.flags & F_RETRANS) !== 0;
+    // The same bytes again at a layer this record already has: a new transmission.
+    const again = p && retrans && (e.layer === 'dev' ? !(e.flags & F_HOP) && p.rec.layers.dev !== undefined : p.rec.layers[e.layer] !== undefined);
+    if (p && again) {
+      this.finish(key, p);
+      p = this.start(key, e, offset, interval, nowMs, p.rec.attempt + 1);
+    }
+    if (!p) p = this.start(key, e, offset, interval, nowMs, retrans ? 1 : 0);
+    const r = p.rec;
+    r.retrans ||= retrans;
+    r.interval ||= interval;
+    p.lastMs = nowMs;
+    const stamp = { tsNs: e.tsNs, cpu: e.cpu, tid: e.tid };
+    if (e.layer === 'dev') {
+      r.devices.push({ ifindex: e.ifindex, netns: e.netns, rx: (e.flags & F_DEV_RX) !== 0, tsNs: e.tsNs });
+      if (!r.layers.dev) {
+        r.layers.dev = stamp;
+        r.segStart = e.startSeq;
+        r.segEnd = e.endSeq;
+      }
+      return;
+    }
+    if (r.layers[e.layer]) return; // a second copy of bytes already taken (partial read): keep the first
+    r.layers[e.layer] = stamp;
+    if (e.layer === 'tcp' && e.dir === 'tx' && e.sockNs > 0n) r.layers.sock = { tsNs: e.sockNs, cpu: e.cpu, tid: e.tid };
+  }
+
+  private start(key: string, e: LayerEvent, offset: number, interval: boolean, nowMs: number, attempt: number): Pending {
+    const rec: PacketRecord = {
+      node: this.o.node,
+      observerSeq: 0,
+      dir: e.dir,
+      flow: e.flow,
+      sampleSeq: (e.baseSeq + offset) >>> 0,
+      streamOffset: offset,
+      segStart: e.startSeq,
+      segEnd: e.endSeq,
+      attempt,
+      retrans: attempt > 0,
+      interval,
+      complete: false,
+      layers: {},
+      devices: [],
+    };
+    const p = { rec, lastMs: nowMs, firstMs: nowMs };
+    this.pending.set(key, p);
+    return p;
+  }
+
+  private isComplete(r: PacketRecord): boolean {
+    const need = r.retrans && r.dir === 'tx' && !r.layers.tcp ? REQUIRED_RETRANS.tx : REQUIRED[r.dir];
+    return need.every((l) => r.layers[l] !== undefined);
+  }
+
+  private finish(key: string, p: Pending): void {
+    this.pending.delete(key);
+    const r = p.rec;
+    r.complete = this.isComplete(r);
+    r.observerSeq = ++this.seq;
+    this.counters.records++;
+    if (!r.complete) this.counters.incomplete++;
+    this.out(r);
+  }
+
+  /** Sends out records that are complete and quiet for lingerMs, or older than timeoutMs. */
+  flush(nowMs: number, all = false): void {
+    for (const [key, p] of this.pending) {
+      if (all || nowMs - p.firstMs >= this.o.timeoutMs || (nowMs - p.lastMs >= this.o.lingerMs && this.isComplete(p.rec))) this.finish(key, p);
+    }
+  }
+
+  get pendingCount(): number {
+    return this.pending.size;
+  }
+}
