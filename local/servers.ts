@@ -75,7 +75,9 @@ export async function startRedis(extraBind: string[] = []): Promise<RedisInfo> {
     `pidfile ${pidFile}`,
     'daemonize no',
     'save ""',
-    'appendonly no',
+    // Streams are the pipeline's buffer: they must survive a restart of Redis.
+    'appendonly yes',
+    'appendfsync everysec',
     'maxmemory-policy noeviction',
     '',
   ].join('\n');

@@ -6,7 +6,7 @@
  */
 import type { Server } from 'node:http';
 import { Redis } from 'ioredis';
-import { enableBpfStats, netnsInode } from '../native/bpf.js';
+import { enableBpfStats, inNetns, netnsInode } from '../native/bpf.js';
 import { sweepLeftovers } from '../native/leftovers.js';
 import { decodeEvent, EVENT_BYTES, LatencyProbe } from './probe.js';
 import { RecordAssembler, type PacketRecord } from './records.js';
@@ -24,6 +24,8 @@ export interface ObserverOptions {
   interfaces: string[];
   /** Watch only this host's network namespace (true) or every namespace (false: a host with containers or VMs). */
   ownNetnsOnly: boolean;
+  /** Observe the named network namespace (/run/netns/NAME) instead of this process's own. */
+  netns?: string;
   /** Milliseconds between heartbeats. */
   heartbeatMs: number;
   /** Milliseconds between ring-buffer drains. */
@@ -69,6 +71,7 @@ export class Observer {
   private drain?: { stop(): void };
   private heartbeatTimer?: NodeJS.Timeout;
   private seq = 0;
+  private finalProbeCounters?: ReturnType<LatencyProbe['counters']>;
 
   constructor(private readonly o: ObserverOptions) {}
 
@@ -84,14 +87,16 @@ export class Observer {
       });
       await this.publisher.connect();
       if (o.bpfStats) this.stopStats = enableBpfStats();
-      this.probe = LatencyProbe.open({
-        ports: o.sampling.ports,
-        sampleSize: o.sampling.size,
-        intervalNs: BigInt(Math.round(o.sampling.interval * 1e9)),
-        filterRetrans: o.sampling.filter_retrans,
-        interfaces: o.interfaces,
-        netnsIno: o.ownNetnsOnly ? netnsInode() : 0,
-      });
+      const open = () =>
+        LatencyProbe.open({
+          ports: o.sampling.ports,
+          sampleSize: o.sampling.size,
+          intervalNs: BigInt(Math.round(o.sampling.interval * 1e9)),
+          filterRetrans: o.sampling.filter_retrans,
+          interfaces: o.interfaces,
+          netnsIno: o.ownNetnsOnly ? netnsInode(o.netns) : 0,
+        });
+      this.probe = o.netns ? inNetns(o.netns, open) : open();
       this.assembler = new RecordAssembler({ node: o.node, sampleSize: o.sampling.size, lingerMs: 30, timeoutMs: 2000, maxSamplesPerEvent: 1024 }, (r) => {
         this.publisher!.push(r);
         o.onRecord?.(r);
@@ -134,7 +139,7 @@ export class Observer {
   }
 
   get counters() {
-    return { probe: this.probe!.counters(), assembler: { ...this.assembler!.counters }, publisher: { ...this.publisher!.counters }, backlog: this.publisher!.backlog };
+    return { probe: this.finalProbeCounters ?? this.probe!.counters(), assembler: { ...this.assembler!.counters }, publisher: { ...this.publisher!.counters }, backlog: this.publisher!.backlog };
   }
 
   get latencyProbe(): LatencyProbe {
@@ -170,6 +175,7 @@ export class Observer {
       }
       this.assembler!.flush(Date.now(), true);
       await this.beat('stopped').catch(() => {});
+      this.finalProbeCounters = this.probe!.counters();
     } finally {
       this.teardown();
       await this.publisher?.close();

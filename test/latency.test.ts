@@ -1,0 +1,218 @@
+/**
+ * Kernel tests of the cross-layer latency probe on a two-host testbed: real TCP between two
+ * network namespaces, real hooks, real Redis.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { testbedUp, testbedDown, type Testbed } from '../local/testbed.js';
+import { startRedis, stopRedis, redisRunning, type RedisInfo } from '../local/servers.js';
+import { BpfObject, inNetns, netnsInode } from '../native/bpf.js';
+import { LatencyProbe, decodeEvent, EVENT_BYTES, PAIRS, type ProbeOptions } from '../observer/probe.js';
+import { RecordAssembler, type PacketRecord } from '../observer/records.js';
+import { predictedSamples } from '../observer/sampling.js';
+import { forEachRecord } from '../native/bpf.js';
+import { Observer } from '../observer/observer.js';
+import { RECORD_STREAM } from '../observer/publisher.js';
+import { runIn, startIn, until } from './helpers/fixtures.js';
+import { Redis } from 'ioredis';
+import { workDir } from '../lib/paths.js';
+import { rmSync } from 'node:fs';
+
+let tb: Testbed;
+before(async () => {
+  tb = await testbedUp({ id: 'tlat', hosts: 2 });
+});
+after(async () => {
+  await testbedDown('tlat');
+});
+
+/** A probe inside a test host, collecting its records. */
+function watch(host: number, o: Partial<ProbeOptions> & { ports: number[]; sampleSize: number }) {
+  const h = tb.hosts[host]!;
+  const probe = inNetns(h.netns, () =>
+    LatencyProbe.open({ intervalNs: 0n, filterRetrans: true, interfaces: ['eth0'], netnsIno: netnsInode(h.netns), ...o }),
+  );
+  const records: PacketRecord[] = [];
+  const asm = new RecordAssembler({ node: h.name, sampleSize: o.sampleSize, lingerMs: 20, timeoutMs: 1500, maxSamplesPerEvent: 4096 }, (r) => records.push(r));
+  const poll = probe.ring.poll(10, (batch, _n, used) => {
+    forEachRecord(batch, used, (off, len) => len >= EVENT_BYTES && asm.add(decodeEvent(batch, off), Date.now()));
+    asm.flush(Date.now());
+  });
+  const w = {
+    probe,
+    records,
+    asm,
+    /** The probe's counters when it was closed. */
+    final: undefined as ReturnType<LatencyProbe['counters']> | undefined,
+    /** Waits for the last events, flushes every record, detaches. */
+    async finish() {
+      await new Promise((r) => setTimeout(r, 100));
+      poll.stop();
+      asm.flush(Date.now(), true);
+      w.final = probe.counters();
+      probe.close();
+    },
+  };
+  return w;
+}
+
+async function send(bytes: number, port: number, chunk = 16384) {
+  const sink = await startIn(tb.hosts[1]!, 'traffic', ['tcp-sink', port, 1]);
+  const sent = await runIn(tb.hosts[0]!, 'traffic', ['tcp-send', tb.hosts[1]!.address, port, bytes, chunk]);
+  const got = await sink.done;
+  assert.equal(got.bytes, bytes);
+  return sent;
+}
+
+const ordered = (r: PacketRecord) => {
+  const order = r.dir === 'tx' ? (['sock', 'tcp', 'ip', 'dev'] as const) : (['dev', 'ip', 'tcp', 'sock'] as const);
+  const ts = order.map((l) => r.layers[l]!.tsNs);
+  return ts.every((t, i) => i === 0 || ts[i - 1]! <= t);
+};
+
+test('a known byte stream: every sampled segment once, with every layer in order, as many as the rule predicts', async () => {
+  const size = 65536;
+  const bytes = 4 << 20;
+  const tx = watch(0, { ports: [7301], sampleSize: size });
+  const rx = watch(1, { ports: [7301], sampleSize: size });
+  try {
+    await send(bytes, 7301);
+  } finally {
+    await tx.finish();
+    await rx.finish();
+  }
+  const want = predictedSamples(bytes, size);
+  for (const [side, w] of [['tx', tx], ['rx', rx]] as const) {
+    const recs = w.records.filter((r) => r.dir === side && r.flow.dport === 7301);
+    const firsts = recs.filter((r) => !r.retrans);
+    assert.equal(firsts.length, want, `${side}: ${firsts.length} records, rule predicts ${want}`);
+    assert.equal(new Set(firsts.map((r) => r.streamOffset)).size, want, `${side}: each sample byte once`);
+    const incomplete = firsts.filter((r) => !r.complete);
+    assert.equal(incomplete.length, 0, `${side}: incomplete ${JSON.stringify(incomplete[0], (_k, v) => (typeof v === 'bigint' ? String(v) : v))}`);
+    const disorder = firsts.filter((r) => !ordered(r));
+    assert.equal(disorder.length, 0, `${side}: layers out of order in ${disorder.length} records`);
+    assert.ok(firsts.every((r) => r.devices.length >= 1 && r.devices[0]!.rx === (side === 'rx')));
+  }
+  // Both ends picked the same bytes, without talking.
+  const seqs = (w: typeof tx, d: string) => w.records.filter((r) => r.dir === d && !r.retrans).map((r) => r.sampleSeq).sort().join(',');
+  assert.equal(seqs(tx, 'tx'), seqs(rx, 'rx'));
+  // The histograms count every matched segment, not only the sampled ones.
+  const c = tx.final!;
+  assert.ok(c.matched[1]! > BigInt(want), `tx tcp->ip matched ${c.matched[1]}`);
+  assert.equal(c.ringFull, 0n);
+});
+
+test('histograms hold every matched segment per pair, and sum to the matched count', async () => {
+  const tx = watch(0, { ports: [7302], sampleSize: 0 });
+  const rx = watch(1, { ports: [7302], sampleSize: 0 });
+  try {
+    await send(1 << 20, 7302);
+  } finally {
+    await tx.finish();
+  }
+  const rxHists = rx.probe.histograms();
+  const rxCounts = rx.probe.counters();
+  await rx.finish();
+  assert.equal(tx.records.length + rx.records.length, 0, 'size 0 and no interval: no records');
+  for (const [i, p] of PAIRS.entries()) {
+    if (p.dir !== 'rx' || p.from === p.to) continue;
+    const h = rxHists.find((x) => x.from === p.from && x.to === p.to);
+    const total = h ? h.buckets.reduce((s, x) => s + x, 0n) : 0n;
+    assert.ok(total > 0n, `rx ${p.from}->${p.to} has counts`);
+    assert.equal(total, rxCounts.matched[i]! - rxCounts.excluded[i]!, `rx ${p.from}->${p.to}`);
+  }
+});
+
+test('induced loss: retransmissions are flagged, and with filter_retrans they stay out of the histograms', async () => {
+  const port = 7303;
+  const dropper = inNetns(tb.hosts[1]!.netns, () => {
+    const o = BpfObject.open('drop_some', { settings: { port, every: 40, max_drops: 8 } });
+    o.attachXdp('drop_some', 'eth0', 'generic');
+    return o;
+  });
+  const tx = watch(0, { ports: [port], sampleSize: 1000 });
+  const rx = watch(1, { ports: [port], sampleSize: 1000 });
+  let dropped = 0n;
+  try {
+    await send(2 << 20, port);
+    dropped = dropper.map('stats').u64At(1);
+  } finally {
+    dropper.close();
+    await tx.finish();
+  }
+  const rxCounts = rx.probe.counters();
+  await rx.finish();
+  assert.ok(dropped > 0n, 'the receiver dropped segments');
+  const c = tx.final!;
+  assert.ok(c.retransTx > 0n, `sender saw retransmissions (${c.retransTx})`);
+  const flagged = tx.records.filter((r) => r.retrans);
+  assert.ok(flagged.length > 0, 'retransmitted sample bytes are recorded, flagged');
+  assert.ok(flagged.every((r) => r.layers.ip && r.layers.dev), 'a retransmission passes IP and device');
+  // filter_retrans: matched retransmissions are counted as excluded, not in the histogram
+  const excludedTx = c.excluded[2]! + c.excluded[1]!;
+  assert.ok(excludedTx > 0n, 'sender excluded retransmissions from its histograms');
+  assert.ok(rxCounts.retransRx > 0n || rxCounts.excluded.some((x) => x > 0n), 'receiver saw them arrive behind the highest byte');
+});
+
+test('a flow on a port that is not watched produces no record', async () => {
+  const tx = watch(0, { ports: [7304], sampleSize: 1000 });
+  const rx = watch(1, { ports: [7304], sampleSize: 1000 });
+  let counts;
+  try {
+    await send(1 << 20, 7305);
+    counts = [tx.probe.counters(), rx.probe.counters()];
+  } finally {
+    await tx.finish();
+    await rx.finish();
+  }
+  assert.equal(tx.records.length + rx.records.length, 0);
+  for (const c of counts) {
+    assert.equal(c.flows, 0n, 'no flow state for an unwatched port');
+    assert.equal(c.events, 0n);
+    assert.equal(c.matched.reduce((a, b) => a + b, 0n), 0n);
+  }
+});
+
+test('Redis stopped for 10 s during a run: no record is lost', async () => {
+  const h = tb.hosts[0]!;
+  const wasRunning = redisRunning();
+  const redisInfo: RedisInfo = await startRedis([tb.managerAddress]);
+  const spoolDir = workDir('test-spool');
+  rmSync(spoolDir, { recursive: true, force: true });
+  const node = `spool${process.pid}`;
+  const observer = new Observer({
+    node, redis: { host: redisInfo.host, port: redisInfo.port, password: redisInfo.password },
+    sampling: { size: 4096, interval: 0, ports: [7306], filter_retrans: true },
+    interfaces: ['eth0'], ownNetnsOnly: true, netns: h.netns, heartbeatMs: 500, drainMs: 10,
+    spoolDir, maxMemoryRecords: 300, maxSpoolBytes: 64 << 20, metrics: { host: '127.0.0.1', port: 0 }, bpfStats: false,
+  });
+  const redis = new Redis({ host: redisInfo.host, port: redisInfo.port, password: redisInfo.password, lazyConnect: true, retryStrategy: () => 200 });
+  redis.on('error', () => {});
+  await observer.start();
+  try {
+    await send(1 << 20, 7306);
+    await stopRedis();
+    const down = Date.now();
+    await send(4 << 20, 7306); // produced while Redis is away
+    await until('records spooled', 5000, () => observer.counters.backlog.memory + observer.counters.publisher.spooledToDisk > 0);
+    await new Promise((r) => setTimeout(r, Math.max(0, 10_000 - (Date.now() - down))));
+    await startRedis([tb.managerAddress]);
+    await until('backlog sent', 20_000, () => observer.counters.backlog.memory === 0 && observer.counters.backlog.diskBytes === 0);
+  } finally {
+    await observer.stop();
+  }
+  const produced = observer.counters.assembler.records;
+  await redis.connect();
+  const seen = new Set<number>();
+  for (const [, f] of await redis.xrange(RECORD_STREAM, '-', '+')) {
+    const m = Object.fromEntries(Array.from({ length: f.length / 2 }, (_, k) => [f[2 * k]!, f[2 * k + 1]!]));
+    if (m.node !== node) continue;
+    for (const r of JSON.parse(m.records!) as { observerSeq: number }[]) seen.add(r.observerSeq);
+  }
+  redis.disconnect();
+  assert.ok(produced >= predictedSamples(5 << 20, 4096), `produced ${produced}`);
+  assert.ok(observer.counters.publisher.spooledToDisk > 0, 'the disk spool was used');
+  assert.equal(observer.counters.publisher.overflow, 0);
+  assert.equal(seen.size, produced, `records in Redis ${seen.size}, produced ${produced}`);
+  if (!wasRunning) await stopRedis();
+});
