@@ -12,12 +12,25 @@ import { startRedis, startMariaDb, stopRedis, stopMariaDb } from '../local/serve
 import { waitFor } from '../local/exec.js';
 import { SshSession } from '../manager/ssh.js';
 import { readHeartbeats } from '../observer/observer.js';
-import { projectRoot } from '../lib/paths.js';
+import { RECORD_STREAM } from '../observer/publisher.js';
+import type { PacketRecord } from '../observer/records.js';
+import { projectRoot, workDir } from '../lib/paths.js';
+import { writeFileSync } from 'node:fs';
 
 interface DemoOptions {
   hosts: number;
   seconds: number;
   keep: boolean;
+}
+
+/** The records in the stream since a stream id (timestamps arrive as decimal strings). */
+async function readRecords(redis: Redis, sinceId: string): Promise<PacketRecord[]> {
+  const out: PacketRecord[] = [];
+  for (const [, f] of await redis.xrange(RECORD_STREAM, sinceId, '+')) {
+    const i = f.indexOf('records');
+    if (i >= 0) out.push(...(JSON.parse(f[i + 1]!) as PacketRecord[]));
+  }
+  return out;
 }
 
 function ssh(tb: Testbed, h: TestbedHost): Promise<SshSession> {
@@ -37,11 +50,15 @@ async function runDemo(o: DemoOptions): Promise<boolean> {
     const redis = new Redis({ host: redisInfo.host, port: redisInfo.port, password: redisInfo.password });
     try {
       const since = `${Date.now()}-0`;
-      console.log('3/5 observers: starting one on every host over ssh');
+      const conf = workDir('demo', 'conf');
+      const ports = tb.hosts.map((_, i) => 7100 + i);
+      writeFileSync(join(conf, 'sampling_info.yaml'), `size: 8192\ninterval: 1\nports: [${ports.join(', ')}]\nfilter_retrans: 1\n`);
+      writeFileSync(join(conf, 'redis_info.yaml'), `address: ${tb.managerAddress}\nport: ${redisInfo.port}\n`);
+      console.log(`3/5 observers: starting one on every host over ssh (conf: ${conf})`);
       const sessions = await Promise.all(tb.hosts.map((h) => ssh(tb, h)));
       const runs = tb.hosts.map((h, i) =>
         sessions[i]!.exec(
-          `cd ${projectRoot} && exec ${node} ${cli} observer --node ${h.name} --redis ${tb.managerAddress}:${redisInfo.port} --redis-password-stdin --heartbeat-ms 500 --duration ${o.seconds}`,
+          `cd ${projectRoot} && exec ${node} ${cli} observer --conf ${conf} --node ${h.name} --redis-password-stdin --heartbeat-ms 500 --metrics-port 0 --duration ${o.seconds}`,
           `${redisInfo.password}\n`,
         ),
       );
@@ -66,19 +83,29 @@ async function runDemo(o: DemoOptions): Promise<boolean> {
 
       const results = await Promise.all(runs);
       sessions.forEach((s) => s.close());
-      console.log('5/5 results (from the observers\' heartbeats in redis):');
+      console.log('5/5 results (records and heartbeats from redis): median delay between layers, microseconds');
       const all = await beats();
+      const records = await readRecords(redis, since);
       ok = true;
       for (const [i, h] of tb.hosts.entries()) {
         const last = all.filter((b) => b.node === h.name).pop();
         const r = results[i]!;
-        const fine = r.code === 0 && last?.state === 'stopped' && Number(last.txPackets) > 200 && Number(last.rxPackets) > 200;
+        const mine = records.filter((x) => x.node === h.name && x.complete && !x.retrans);
+        const fine = r.code === 0 && last?.state === 'stopped' && mine.some((x) => x.dir === 'tx') && mine.some((x) => x.dir === 'rx');
         ok &&= fine;
         console.log(
-          `  ${h.name} ${h.address}: observer exit ${r.code}, ${all.filter((b) => b.node === h.name).length} heartbeats, ` +
-            `tx ${last?.txPackets ?? '?'} packets / ${last?.txBytes ?? '?'} bytes, rx ${last?.rxPackets ?? '?'} packets / ${last?.rxBytes ?? '?'} bytes` +
-            (fine ? '' : `  PROBLEM: ${r.stderr.trim() || 'no stopped heartbeat or too few packets'}`),
+          `  ${h.name} ${h.address}: observer exit ${r.code}, ${last?.records ?? 0} records (${last?.published ?? 0} published, ${last?.dropped ?? '?'} dropped)` +
+            (fine ? '' : `  PROBLEM: ${r.stderr.trim() || 'no stopped heartbeat, or no records both ways'}`),
         );
+        for (const dir of ['tx', 'rx'] as const) {
+          const order = dir === 'tx' ? (['sock', 'tcp', 'ip', 'dev'] as const) : (['dev', 'ip', 'tcp', 'sock'] as const);
+          const steps = order.slice(1).map((to, k) => {
+            const from = order[k]!;
+            const d = mine.filter((x) => x.dir === dir).map((x) => Number(BigInt(x.layers[to]!.tsNs) - BigInt(x.layers[from]!.tsNs)) / 1000).sort((a, b) => a - b);
+            return `${from}->${to} ${d.length ? d[d.length >> 1]!.toFixed(1) : '-'}`;
+          });
+          console.log(`    ${dir} (${mine.filter((x) => x.dir === dir).length} records): ${steps.join('  ')}`);
+        }
       }
     } finally {
       redis.disconnect();

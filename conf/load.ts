@@ -34,7 +34,7 @@ export function loadConfFile<S extends z.ZodTypeAny>(dir: string, file: string, 
   }
   const result = schema.safeParse(doc.toJS() ?? {});
   if (result.success) return result.data as z.output<S>;
-  const issue = result.error.issues[0]!;
+  const issue = deepest(result.error.issues[0]!);
   const keyPath = issue.path;
   // The line of the deepest node of the path that exists in the file.
   let line = 1;
@@ -48,6 +48,13 @@ export function loadConfFile<S extends z.ZodTypeAny>(dir: string, file: string, 
   const key = keyPath.length ? keyPath.join('.') : '(top level)';
   const what = issue.code === 'unrecognized_keys' ? `unknown key ${issue.keys.map((k) => `"${k}"`).join(', ')}` : issue.message;
   throw new ConfError(`${path}:${line}: ${key}: ${what}`, path, line, key);
+}
+
+/** For "one of these shapes" errors, the issue of the shape that matched furthest: it names the real key. */
+function deepest(issue: z.ZodIssue): z.ZodIssue {
+  if (issue.code !== 'invalid_union') return issue;
+  const inner = issue.unionErrors.flatMap((e) => e.issues).map(deepest);
+  return inner.reduce((best, i) => (i.path.length > best.path.length ? i : best), issue);
 }
 
 /** A warning when a file that holds a secret can be read by others than its owner. */

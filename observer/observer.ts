@@ -174,6 +174,7 @@ export class Observer {
         this.onBatch(buf, used);
       }
       this.assembler!.flush(Date.now(), true);
+      await this.publisher!.send(true);
       await this.beat('stopped').catch(() => {});
       this.finalProbeCounters = this.probe!.counters();
     } finally {

@@ -1,10 +1,13 @@
 /**
- * The observer process on a testbed host: it publishes heartbeats with its host's packet
- * counters to the real Redis, and SIGTERM detaches its probes. And the demo, end to end.
+ * The observer command on a testbed host: it reads conf/, publishes records and heartbeats to
+ * the real Redis, serves Prometheus metrics, detaches its probes on SIGTERM, and refuses bad
+ * input clearly. And the demo, end to end.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { testbedUp, testbedDown, type Testbed } from '../local/testbed.js';
@@ -17,73 +20,96 @@ const cli = join(projectRoot, 'dist', 'cli.js');
 let tb: Testbed;
 let redisInfo: RedisInfo;
 let startedRedis = false;
+let conf: string;
 
 before(async () => {
   tb = await testbedUp({ id: 'tobs', hosts: 2 });
   startedRedis = !redisRunning();
   redisInfo = await startRedis([tb.managerAddress]);
+  conf = mkdtempSync(join(tmpdir(), 'latscope-conf-'));
+  writeFileSync(join(conf, 'sampling_info.yaml'), 'size: 1000\ninterval: 0\nports: [7200]\nfilter_retrans: 1\n');
+  writeFileSync(join(conf, 'redis_info.yaml'), `address: ${tb.managerAddress}\nport: ${redisInfo.port}\n`);
 });
 after(async () => {
   await testbedDown('tobs');
   if (startedRedis) await stopRedis();
+  rmSync(conf, { recursive: true, force: true });
 });
 
-test('observer publishes heartbeats with its host\'s traffic and detaches its probes on SIGTERM', async () => {
-  const h = tb.hosts[0]!;
-  const redis = new Redis({ host: redisInfo.host, port: redisInfo.port, password: redisInfo.password });
-  const since = `${Date.now()}-0`;
-  const child = spawn('ip', ['netns', 'exec', h.netns, process.execPath, cli, 'observer', '--node', `t${process.pid}`, '--redis', `${tb.managerAddress}:${redisInfo.port}`, '--redis-password-stdin', '--heartbeat-ms', '200'], {
+const latencyProgs = () =>
+  JSON.parse(execFileSync('bpftool', ['-j', 'prog', 'show'], { encoding: 'utf8' })).filter((p: { name?: string }) => p.name?.startsWith('lt_'));
+
+function observer(host: number, extra: string[] = [], confDir = conf) {
+  const h = tb.hosts[host]!;
+  const child = spawn('ip', ['netns', 'exec', h.netns, process.execPath, cli, 'observer', '--conf', confDir, '--node', `t${process.pid}h${host}`, '--redis-password-stdin', '--heartbeat-ms', '200', ...extra], {
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   child.stdin.end(`${redisInfo.password}\n`);
-  let out = '';
-  child.stdout.on('data', (d) => (out += d));
-  child.stderr.on('data', (d) => (out += d));
+  const out = { text: '' };
+  child.stdout.on('data', (d) => (out.text += d));
+  child.stderr.on('data', (d) => (out.text += d));
+  return { child, out, exit: new Promise<number | null>((r) => child.once('exit', r)) };
+}
+
+test('observer publishes records and heartbeats, serves metrics, and detaches everything on SIGTERM', async () => {
+  const redis = new Redis({ host: redisInfo.host, port: redisInfo.port, password: redisInfo.password });
+  const since = `${Date.now()}-0`;
+  const o = observer(0, ['--metrics-port', '9464', '--metrics-host', '0.0.0.0', '--bpf-stats']);
   try {
-    await until('observer running', 15_000, () => out.includes('running'));
-    const ids = JSON.parse(execFileSync('bpftool', ['-j', 'prog', 'show'], { encoding: 'utf8' }))
-      .filter((p: { name?: string }) => p.name === 'count_tx' || p.name === 'count_rx')
-      .map((p: { id: number }) => p.id);
-    assert.equal(ids.length, 2, 'both probes loaded');
+    await until('observer running', 20_000, () => o.out.text.includes('running'));
+    const ids = latencyProgs().map((p: { id: number }) => p.id);
+    assert.ok(ids.length >= 12, `probes loaded: ${ids.length}`);
 
     const server = await startIn(tb.hosts[1]!, 'traffic', ['tcp-server', 7200, 1]);
-    await runIn(h, 'traffic', ['tcp-client', tb.hosts[1]!.address, 7200, 100]);
+    await runIn(tb.hosts[0]!, 'traffic', ['tcp-client', tb.hosts[1]!.address, 7200, 100]);
     await server.done;
-    child.kill('SIGTERM');
-    const code = await new Promise((r) => child.once('exit', r));
-    assert.equal(code, 0, out);
 
-    const beats = (await readHeartbeats(redis, since)).filter((b) => b.node === `t${process.pid}`);
+    const metrics = await (await fetch(`http://${tb.hosts[0]!.address}:9464/metrics`)).text();
+    assert.match(metrics, /latscope_layer_delay_seconds_bucket\{port="7200",dir="tx",from="tcp",to="ip",le="[^"]+",node="t\d+h0"\} [1-9]/);
+    assert.match(metrics, /latscope_dropped_total\{where="ring",node="t\d+h0"\} 0/);
+    assert.match(metrics, /latscope_bpf_program_runs_total\{program="lt_tcp_send",node="t\d+h0"\} [1-9]/);
+
+    o.child.kill('SIGTERM');
+    assert.equal(await o.exit, 0, o.out.text);
+    const beats = (await readHeartbeats(redis, since)).filter((b) => b.node === `t${process.pid}h0`);
     const last = beats[beats.length - 1]!;
     assert.equal(last.state, 'stopped');
-    // 100 request/response exchanges: at least 100 data segments each way on this host.
-    assert.ok(Number(last.txPackets) >= 100 && Number(last.rxPackets) >= 100, JSON.stringify(last));
+    // 100 messages of 100 bytes each way, one sample per 1000 bytes: 10 per direction.
+    assert.ok(Number(last.records) >= 20, JSON.stringify(last));
+    assert.equal(last.published, last.records);
     for (const id of ids) await until(`probe ${id} unloaded`, 5000, () => !progExists(id));
   } finally {
-    child.kill('SIGKILL');
+    o.child.kill('SIGKILL');
     redis.disconnect();
   }
 });
 
-test('observer without a reachable Redis says so and exits non-zero, leaving no probe behind', () => {
-  const h = tb.hosts[0]!;
-  let err = '';
-  let status = 0;
-  try {
-    execFileSync('ip', ['netns', 'exec', h.netns, process.execPath, cli, 'observer', '--node', 'x', '--redis', `${tb.managerAddress}:1`], { stdio: 'pipe', timeout: 30_000 });
-  } catch (e) {
-    err = String((e as { stderr: Buffer }).stderr);
-    status = (e as { status: number }).status;
-  }
-  assert.equal(status, 1);
-  assert.match(err, /connecting to redis at 10\.231\.\d+\.1:1/);
-  const left = JSON.parse(execFileSync('bpftool', ['-j', 'prog', 'show'], { encoding: 'utf8' })).filter((p: { name?: string }) => p.name === 'count_tx');
-  assert.equal(left.length, 0);
+test('observer without a reachable Redis says so and exits non-zero, leaving no probe behind', async () => {
+  const bad = mkdtempSync(join(tmpdir(), 'latscope-conf-'));
+  writeFileSync(join(bad, 'sampling_info.yaml'), 'ports: 7200\n');
+  writeFileSync(join(bad, 'redis_info.yaml'), `address: ${tb.managerAddress}\nport: 1\n`);
+  const o = observer(0, [], bad);
+  assert.equal(await o.exit, 1);
+  rmSync(bad, { recursive: true });
+  assert.match(o.out.text, /connecting to redis at 10\.231\.\d+\.1:1/);
+  assert.equal(latencyProgs().length, 0);
+});
+
+test('observer with a bad sampling_info.yaml names the file, line and key, and loads nothing', async () => {
+  const bad = mkdtempSync(join(tmpdir(), 'latscope-conf-'));
+  writeFileSync(join(bad, 'sampling_info.yaml'), 'size: 1000\nports: [7200, "http"]\n');
+  writeFileSync(join(bad, 'redis_info.yaml'), `address: ${tb.managerAddress}\n`);
+  const o = observer(0, [], bad);
+  assert.equal(await o.exit, 1);
+  rmSync(bad, { recursive: true });
+  assert.match(o.out.text, /sampling_info\.yaml:2: ports\.1: expected a port number/);
+  assert.equal(latencyProgs().length, 0);
 });
 
 test('the demo runs end to end and cleans up after itself', () => {
-  const out = execFileSync(process.execPath, [cli, 'demo', '--hosts', '2', '--seconds', '3'], { encoding: 'utf8', timeout: 120_000 });
+  const out = execFileSync(process.execPath, [cli, 'demo', '--hosts', '2', '--seconds', '4'], { encoding: 'utf8', timeout: 120_000 });
   assert.match(out, /demo: OK/);
-  assert.match(out, /h1 10\.231\.\d+\.11: observer exit 0, \d+ heartbeats, tx \d+ packets/);
+  assert.match(out, /h1 10\.231\.\d+\.11: observer exit 0, \d+ records/);
+  assert.match(out, /tx \(\d+ records\): sock->tcp \d/);
   assert.doesNotMatch(execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }), /ls-demo-/);
 });
