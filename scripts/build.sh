@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the BPF programs (dist/bpf), the libbpf addon (native/build) and the TypeScript (dist).
+# Builds the BPF programs (dist/bpf), the libbpf addon (native/build), the TypeScript (dist)
+# and the benchmark's C traffic generator (dist/bench/tcpbench).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 make -s -C native bpf
@@ -7,3 +8,5 @@ make -s -C native bpf
 nodedir="$(dirname "$(dirname "$(readlink -f "$(command -v node)")")")"
 npx --no-install node-gyp rebuild --directory native --nodedir="$nodedir" --loglevel=error >/dev/null
 npx --no-install tsc -p tsconfig.json
+# The benchmark's traffic generator.
+cc -O2 -Wall -o dist/bench/tcpbench bench/tools/tcpbench.c

@@ -1,0 +1,159 @@
+/**
+ * bench/observer-overhead: what the observer costs the traffic it watches. Two test hosts run
+ * TCP ping-pong (100-byte messages, round trips per second) and bulk transfer (bytes per
+ * second), side by side in one run, under five configurations interleaved round by round:
+ * no observer; an observer on each host sampling every 64 KiB; one recording every segment
+ * (a sample per message / per MSS); one watching another port (the traffic is unwatched).
+ * The observers are the real ones (records assembled and published to the local Redis) and run
+ * on the same two cores as the traffic. A separate pass with bpf_stats on gives the median ns per run of each BPF program. Medians
+ * over rounds; JSON and one line.
+ *
+ *   node dist/bench/observer-overhead.js [--seconds 3] [--rounds 3]
+ */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { join } from 'node:path';
+import { rmSync } from 'node:fs';
+import { testbedUp, testbedDown, type Testbed, type TestbedHost } from '../local/testbed.js';
+import { startRedis, stopRedis, redisRunning } from '../local/servers.js';
+import { enableBpfStats } from '../native/bpf.js';
+import { Observer } from '../observer/observer.js';
+import { projectRoot, workDir } from '../lib/paths.js';
+import type { SamplingInfo } from '../conf/schema.js';
+
+const execFileP = promisify(execFile);
+const tool = join(projectRoot, 'dist', 'bench', 'tcpbench');
+const arg = (name: string, def: number) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : def;
+};
+const seconds = arg('seconds', 3);
+const rounds = arg('rounds', 3);
+const PORT = 7400;
+const OTHER_PORT = 7401;
+
+type Config = 'baseline' | 'sampling' | 'everySegment' | 'unwatched';
+const CONFIGS: Config[] = ['baseline', 'sampling', 'everySegment', 'unwatched'];
+
+async function runIn(h: TestbedHost, args: (string | number)[]): Promise<any> {
+  const { stdout } = await execFileP('ip', ['netns', 'exec', h.netns, tool, ...args.map(String)], { timeout: (seconds + 30) * 1000 });
+  return JSON.parse(stdout.trim().split('\n').pop()!);
+}
+
+function sampling(c: Config, workload: 'pingpong' | 'bulk'): SamplingInfo | undefined {
+  if (c === 'baseline') return undefined;
+  const size = c === 'sampling' ? 65536 : workload === 'pingpong' ? 100 : 1448;
+  return { size, interval: 0, ports: [c === 'unwatched' ? OTHER_PORT : PORT], filter_retrans: true };
+}
+
+async function withObservers<T>(tb: Testbed, s: SamplingInfo | undefined, redis: { host: string; port: number; password: string }, fn: (obs: Observer[]) => Promise<T>): Promise<T> {
+  // Loading and unloading programs leaves kernel work behind (verifier, RCU): let it settle
+  // before every run, with or without observers, so all configurations start alike.
+  const settle = () => new Promise((r) => setTimeout(r, 1000));
+  if (!s) {
+    await settle();
+    return fn([]);
+  }
+  const obs = tb.hosts.map(
+    (h) =>
+      new Observer({
+        node: `bench-${h.name}`, redis, sampling: s, interfaces: ['eth0'], ownNetnsOnly: true, netns: h.netns,
+        heartbeatMs: 1000, drainMs: 20, spoolDir: workDir('bench-spool', h.name), maxMemoryRecords: 1_000_000, maxSpoolBytes: 1 << 30,
+        metrics: { host: '127.0.0.1', port: 0 }, bpfStats: false,
+      }),
+  );
+  for (const o of obs) await o.start();
+  await settle();
+  try {
+    return await fn(obs);
+  } finally {
+    for (const o of obs) await o.stop();
+  }
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[s.length >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+
+async function main(): Promise<void> {
+  const tb = await testbedUp({ id: 'bov', hosts: 2 });
+  const hadRedis = redisRunning();
+  const redis = await startRedis([tb.managerAddress]);
+  const [client, server] = [tb.hosts[0]!, tb.hosts[1]!];
+  const srv = execFile('ip', ['netns', 'exec', server.netns, tool, 'server', String(PORT)]);
+  const srv2 = execFile('ip', ['netns', 'exec', server.netns, tool, 'server', String(OTHER_PORT)]);
+  await new Promise((r) => setTimeout(r, 300));
+  const results: Record<Config, { rtt: number[]; bulk: number[]; records: number[]; dropped: number[] }> = Object.fromEntries(
+    CONFIGS.map((c) => [c, { rtt: [], bulk: [], records: [], dropped: [] }]),
+  ) as never;
+  const port = () => PORT; // the traffic; "unwatched" observers watch OTHER_PORT instead
+  try {
+    for (let r = 0; r < rounds; r++) {
+      for (const c of CONFIGS) {
+        for (const w of ['pingpong', 'bulk'] as const) {
+          await withObservers(tb, sampling(c, w), redis, async (obs) => {
+            const out = w === 'pingpong' ? await runIn(client, ['pingpong', server.address, port(), seconds, 100]) : await runIn(client, ['bulk', server.address, port(), seconds]);
+            if (w === 'pingpong') results[c].rtt.push(out.rtt_per_s);
+            else results[c].bulk.push(out.bytes_per_s);
+            await new Promise((res) => setTimeout(res, 100));
+            const recs = obs.reduce((s, o) => s + o.counters.assembler.records, 0);
+            const dropped = obs.reduce((s, o) => s + Number(o.counters.probe.ringFull) + o.counters.publisher.overflow, 0);
+            results[c].records.push(recs);
+            results[c].dropped.push(dropped);
+          });
+        }
+      }
+      process.stderr.write(`round ${r + 1}/${rounds} done\n`);
+    }
+    // bpf_stats pass: every hook's median cost while recording every segment of ping-pong.
+    const stop = enableBpfStats();
+    const perProgram: Record<string, number> = {};
+    try {
+      await withObservers(tb, sampling('everySegment', 'pingpong'), redis, async (obs) => {
+        await runIn(client, ['pingpong', server.address, PORT, seconds, 100]);
+        await runIn(client, ['bulk', server.address, PORT, 1]);
+        for (const o of obs)
+          for (const p of o.latencyProbe.programStats())
+            if (p.runCount > 0n) (perProgram[p.name] ??= 0, (perProgram[p.name] = Math.max(perProgram[p.name]!, Number(p.runTimeNs) / Number(p.runCount))));
+      });
+    } finally {
+      stop();
+    }
+    const base = { rtt: median(results.baseline.rtt), bulk: median(results.baseline.bulk) };
+    const loss = (c: Config) => ({ pingpong: 1 - median(results[c].rtt) / base.rtt, bulk: 1 - median(results[c].bulk) / base.bulk });
+    const nsValues = Object.values(perProgram);
+    const result = {
+      bench: 'observer-overhead',
+      secondsPerRun: seconds,
+      rounds,
+      pingpongRttPerSec: Object.fromEntries(CONFIGS.map((c) => [c, median(results[c].rtt)])),
+      bulkBytesPerSec: Object.fromEntries(CONFIGS.map((c) => [c, median(results[c].bulk)])),
+      loss: { sampling: loss('sampling'), everySegment: loss('everySegment'), unwatched: loss('unwatched') },
+      recordsPerRun: Object.fromEntries(CONFIGS.map((c) => [c, median(results[c].records)])),
+      droppedTotal: Object.fromEntries(CONFIGS.map((c) => [c, results[c].dropped.reduce((a, b) => a + b, 0)])),
+      bpfNsPerRun: perProgram,
+      bpfNsPerRunMedian: nsValues.length ? median(nsValues) : 0,
+      targets: { samplingLossMax: 0.02, everySegmentLossMax: 0.2, unwatchedLossMax: 0.01, nsPerHookMax: 150 },
+    };
+    console.log(JSON.stringify(result));
+    const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
+    const L = result.loss;
+    console.log(
+      `observer-overhead: ping-pong ${base.rtt.toFixed(0)} rt/s baseline; loss sampling ${pct(L.sampling.pingpong)}, every segment ${pct(L.everySegment.pingpong)}, unwatched ${pct(L.unwatched.pingpong)}; ` +
+        `bulk ${(base.bulk / 1e9).toFixed(2)} GB/s baseline; loss sampling ${pct(L.sampling.bulk)}, every segment ${pct(L.everySegment.bulk)}, unwatched ${pct(L.unwatched.bulk)}; ` +
+        `BPF median ${result.bpfNsPerRunMedian.toFixed(0)} ns/run (max ${Math.max(...nsValues).toFixed(0)}); targets 2% / 20% / 1% / 150 ns`,
+    );
+  } finally {
+    srv.kill();
+    srv2.kill();
+    await testbedDown('bov');
+    if (!hadRedis) await stopRedis();
+    for (const h of tb.hosts) rmSync(workDir('bench-spool', h.name), { recursive: true, force: true });
+  }
+}
+
+main().catch((e) => {
+  console.error(`bench observer-overhead: ${(e as Error).message}`);
+  process.exitCode = 1;
+});
