@@ -5,7 +5,7 @@
  */
 import { createServer, type Server } from 'node:http';
 import { Registry } from 'prom-client';
-import { BUCKETS, PAIRS, type LatencyProbe } from './probe.js';
+import { PAIRS, type LatencyProbe } from './probe.js';
 import type { AssemblerCounters } from './records.js';
 import type { PublisherCounters } from './publisher.js';
 

@@ -6,14 +6,13 @@
  */
 import type { Server } from 'node:http';
 import { Redis } from 'ioredis';
-import { enableBpfStats, inNetns, netnsInode } from '../native/bpf.js';
+import { enableBpfStats, forEachRecord, inNetns, netnsInode } from '../native/bpf.js';
 import { sweepLeftovers } from '../native/leftovers.js';
 import { decodeEvent, EVENT_BYTES, LatencyProbe } from './probe.js';
 import { RecordAssembler, type PacketRecord } from './records.js';
 import { RecordPublisher } from './publisher.js';
 import { observerRegistry, serveMetrics } from './metrics.js';
 import type { SamplingInfo } from '../conf/schema.js';
-import { forEachRecord } from '../native/bpf.js';
 
 export interface ObserverOptions {
   /** This server's name (connect_info hostname). */
@@ -101,7 +100,7 @@ export class Observer {
         this.publisher!.push(r);
         o.onRecord?.(r);
       });
-      this.drain = this.probe.ring.poll(o.drainMs, (batch, n, used) => this.onBatch(batch, used));
+      this.drain = this.probe.ring.poll(o.drainMs, (batch, _records, used) => this.onBatch(batch, used));
       if (o.metrics.port) {
         const p = this.probe, a = this.assembler, pub = this.publisher;
         this.metricsServer = await serveMetrics(

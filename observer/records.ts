@@ -97,7 +97,7 @@ export class RecordAssembler {
     }
     const interval = e.flags & F_INTERVAL ? seqDiff(e.isampleSeq, e.baseSeq) : -1;
     if (interval >= 0 && seqDiff(e.isampleSeq, e.startSeq) < length && !offsets.includes(interval)) offsets.push(interval);
-    for (const off of offsets) this.place(e, off, off === interval && e.flags & F_INTERVAL ? true : false, nowMs);
+    for (const off of offsets) this.place(e, off, off === interval, nowMs);
   }
 
   private place(e: LayerEvent, offset: number, interval: boolean, nowMs: number): void {

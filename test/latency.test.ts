@@ -6,11 +6,10 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { testbedUp, testbedDown, type Testbed } from '../local/testbed.js';
 import { startRedis, stopRedis, redisRunning, type RedisInfo } from '../local/servers.js';
-import { BpfObject, inNetns, netnsInode } from '../native/bpf.js';
+import { BpfObject, forEachRecord, inNetns, netnsInode } from '../native/bpf.js';
 import { LatencyProbe, decodeEvent, EVENT_BYTES, PAIRS, type ProbeOptions } from '../observer/probe.js';
 import { RecordAssembler, type PacketRecord } from '../observer/records.js';
 import { predictedSamples } from '../observer/sampling.js';
-import { forEachRecord } from '../native/bpf.js';
 import { Observer } from '../observer/observer.js';
 import { RECORD_STREAM } from '../observer/publisher.js';
 import { runIn, startIn, until } from './helpers/fixtures.js';
@@ -84,7 +83,8 @@ test('a known byte stream: every sampled segment once, with every layer in order
   const want = predictedSamples(bytes, size);
   for (const [side, w] of [['tx', tx], ['rx', rx]] as const) {
     const recs = w.records.filter((r) => r.dir === side && r.flow.dport === 7301);
-    const firsts = recs.filter((r) => !r.retrans);
+    // The receiver's flag also marks reordering (veth spreads a flow over two CPU backlogs): without loss, every receive record is a first arrival.
+    const firsts = side === 'tx' ? recs.filter((r) => !r.retrans) : recs;
     assert.equal(firsts.length, want, `${side}: ${firsts.length} records, rule predicts ${want}`);
     assert.equal(new Set(firsts.map((r) => r.streamOffset)).size, want, `${side}: each sample byte once`);
     const incomplete = firsts.filter((r) => !r.complete);
@@ -94,7 +94,7 @@ test('a known byte stream: every sampled segment once, with every layer in order
     assert.ok(firsts.every((r) => r.devices.length >= 1 && r.devices[0]!.rx === (side === 'rx')));
   }
   // Both ends picked the same bytes, without talking.
-  const seqs = (w: typeof tx, d: string) => w.records.filter((r) => r.dir === d && !r.retrans).map((r) => r.sampleSeq).sort().join(',');
+  const seqs = (w: typeof tx, d: string) => w.records.filter((r) => r.dir === d && (d === 'rx' || !r.retrans)).map((r) => r.sampleSeq).sort().join(',');
   assert.equal(seqs(tx, 'tx'), seqs(rx, 'rx'));
   // The histograms count every matched segment, not only the sampled ones.
   const c = tx.final!;
@@ -188,6 +188,7 @@ test('Redis stopped for 10 s during a run: no record is lost', async () => {
   });
   const redis = new Redis({ host: redisInfo.host, port: redisInfo.port, password: redisInfo.password, lazyConnect: true, retryStrategy: () => 200 });
   redis.on('error', () => {});
+  const since = `${Date.now()}-0`;
   await observer.start();
   try {
     await send(1 << 20, 7306);
@@ -204,7 +205,7 @@ test('Redis stopped for 10 s during a run: no record is lost', async () => {
   const produced = observer.counters.assembler.records;
   await redis.connect();
   const seen = new Set<number>();
-  for (const [, f] of await redis.xrange(RECORD_STREAM, '-', '+')) {
+  for (const [, f] of await redis.xrange(RECORD_STREAM, since, '+')) {
     const m = Object.fromEntries(Array.from({ length: f.length / 2 }, (_, k) => [f[2 * k]!, f[2 * k + 1]!]));
     if (m.node !== node) continue;
     for (const r of JSON.parse(m.records!) as { observerSeq: number }[]) seen.add(r.observerSeq);
