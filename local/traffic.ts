@@ -16,6 +16,25 @@ const deadline = setTimeout(() => {
   process.exit(3);
 }, 30_000);
 
+/** Counts every byte (and echoes it back if `echo`); exits after `conns` connections closed. */
+function serve(port: number, conns: number, echo: boolean): void {
+  let closed = 0;
+  let bytes = 0;
+  const server = net.createServer((c) => {
+    c.on('data', (d) => {
+      bytes += d.length;
+      if (echo) c.write(d);
+    });
+    c.on('close', () => {
+      if (++closed === conns) {
+        server.close();
+        console.log(JSON.stringify({ connections: closed, bytes }));
+      }
+    });
+  });
+  server.listen(port, () => console.log(JSON.stringify({ listening: port })));
+}
+
 async function main(): Promise<void> {
   if (mode === 'udp') {
     const [addr, port, count] = [args[0]!, Number(args[1]), Number(args[2])];
@@ -23,23 +42,8 @@ async function main(): Promise<void> {
     for (let i = 0; i < count; i++) await new Promise<void>((r) => s.send(Buffer.alloc(32, i), port, addr, () => r()));
     s.close();
     console.log(JSON.stringify({ sent: count }));
-  } else if (mode === 'tcp-server') {
-    const [port, conns] = [Number(args[0]), Number(args[1])];
-    let closed = 0;
-    let bytes = 0;
-    const server = net.createServer((c) => {
-      c.on('data', (d) => {
-        bytes += d.length;
-        c.write(d);
-      });
-      c.on('close', () => {
-        if (++closed === conns) {
-          server.close();
-          console.log(JSON.stringify({ connections: closed, bytes }));
-        }
-      });
-    });
-    server.listen(port, () => console.log(JSON.stringify({ listening: port })));
+  } else if (mode === 'tcp-server' || mode === 'tcp-sink') {
+    serve(Number(args[0]), Number(args[1]), mode === 'tcp-server');
   } else if (mode === 'tcp-client') {
     const [addr, port, messages] = [args[0]!, Number(args[1]), Number(args[2])];
     const c = net.connect({ host: addr, port });
@@ -54,20 +58,6 @@ async function main(): Promise<void> {
     c.end();
     await new Promise((r) => c.once('close', r));
     console.log(JSON.stringify({ messages, echoed: got }));
-  } else if (mode === 'tcp-sink') {
-    const [port, conns] = [Number(args[0]), Number(args[1])];
-    let closed = 0;
-    let bytes = 0;
-    const server = net.createServer((c) => {
-      c.on('data', (d) => (bytes += d.length));
-      c.on('close', () => {
-        if (++closed === conns) {
-          server.close();
-          console.log(JSON.stringify({ connections: closed, bytes }));
-        }
-      });
-    });
-    server.listen(port, () => console.log(JSON.stringify({ listening: port })));
   } else if (mode === 'tcp-send') {
     const [addr, port, total, chunk] = [args[0]!, Number(args[1]), Number(args[2]), Number(args[3])];
     const c = net.connect({ host: addr, port });
