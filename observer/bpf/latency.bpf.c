@@ -349,41 +349,47 @@ static __always_inline __u32 sk_watched(const struct sock *sk)
 
 /* The flow key of a socket, in the direction of the data: tx = local -> remote. An IPv6
  * socket talking to an IPv4 peer (::ffff:a.b.c.d, e.g. a dual-stack listener) sends IPv4
- * packets, so its key is IPv4. */
+ * packets, so its key is IPv4. Direct loads only (no probe_read): this runs on every segment. */
 static __always_inline int sk_key(const struct sock *sk, struct flow_key *k, int tx)
 {
-	__builtin_memset(k, 0, sizeof(*k));
-	__u16 family = sk->__sk_common.skc_family;
+	const struct sock_common *c = &sk->__sk_common;
+	__u16 family = c->skc_family;
 	__u16 local = sk_local_port(sk), remote = sk_remote_port(sk);
-	k->sport = tx ? local : remote;
-	k->dport = tx ? remote : local;
-	__u8 l[16], r[16];
+	__u32 l[4] = {}, r[4] = {};
 	if (family == AF_INET) {
-		__u32 la = sk->__sk_common.skc_rcv_saddr, ra = sk->__sk_common.skc_daddr;
-		__builtin_memcpy(l + 12, &la, 4);
-		__builtin_memcpy(r + 12, &ra, 4);
+		l[0] = c->skc_rcv_saddr;
+		r[0] = c->skc_daddr;
 	} else if (family == AF_INET6) {
-		bpf_probe_read_kernel(l, 16, &sk->__sk_common.skc_v6_rcv_saddr);
-		bpf_probe_read_kernel(r, 16, &sk->__sk_common.skc_v6_daddr);
-		__u32 *w = (__u32 *)r;
-		if (w[0] == 0 && w[1] == 0 && w[2] == bpf_htonl(0xffff))
+		r[0] = c->skc_v6_daddr.in6_u.u6_addr32[0];
+		r[1] = c->skc_v6_daddr.in6_u.u6_addr32[1];
+		r[2] = c->skc_v6_daddr.in6_u.u6_addr32[2];
+		r[3] = c->skc_v6_daddr.in6_u.u6_addr32[3];
+		if (r[0] == 0 && r[1] == 0 && r[2] == bpf_htonl(0xffff)) {
 			family = AF_INET;
+			r[0] = r[3];
+			r[3] = 0;
+			r[2] = 0;
+			l[0] = c->skc_v6_rcv_saddr.in6_u.u6_addr32[3];
+		} else {
+			l[0] = c->skc_v6_rcv_saddr.in6_u.u6_addr32[0];
+			l[1] = c->skc_v6_rcv_saddr.in6_u.u6_addr32[1];
+			l[2] = c->skc_v6_rcv_saddr.in6_u.u6_addr32[2];
+			l[3] = c->skc_v6_rcv_saddr.in6_u.u6_addr32[3];
+		}
 	} else {
 		return -1;
 	}
-	k->family = family;
-	/* constant pointers per branch: the verifier refuses one load through two stack slots */
-	const __u8 *src = tx ? l : r, *dst = tx ? r : l;
-	if (family == AF_INET) {
-		__u32 a, b;
-		bpf_probe_read_kernel(&a, 4, src + 12);
-		bpf_probe_read_kernel(&b, 4, dst + 12);
-		__builtin_memcpy(k->saddr, &a, 4);
-		__builtin_memcpy(k->daddr, &b, 4);
-	} else {
-		bpf_probe_read_kernel(k->saddr, 16, src);
-		bpf_probe_read_kernel(k->daddr, 16, dst);
+	/* scalars, not pointers, pick the direction: the verifier refuses one load through two
+	 * possible stack slots */
+	__u32 *sa = (__u32 *)k->saddr, *da = (__u32 *)k->daddr;
+	for (int i = 0; i < 4; i++) {
+		sa[i] = tx ? l[i] : r[i];
+		da[i] = tx ? r[i] : l[i];
 	}
+	k->sport = tx ? local : remote;
+	k->dport = tx ? remote : local;
+	k->family = family;
+	k->pad[0] = k->pad[1] = k->pad[2] = 0;
 	return 0;
 }
 
@@ -463,48 +469,63 @@ struct seg {
 };
 
 /* The TCP segment in an skb whose network header is set: flow key and payload range.
- * Returns 0 for TCP with payload. */
-static __always_inline int skb_seg(const struct sk_buff *skb, struct seg *s)
+ * Returns the port's histogram slot for TCP with payload on a watched port, else 0. One
+ * probe_read takes the IP and TCP headers (60 bytes: IPv4 without options, or IPv6); the
+ * ports are tested before the key is built, so unwatched traffic leaves early. */
+union hdrs {
+	struct { struct iphdr ip; struct tcphdr th; } v4;
+	struct { struct ipv6hdr ip; struct tcphdr th; } v6;
+};
+
+static __always_inline __u32 skb_seg(const struct sk_buff *skb, struct seg *s)
 {
-	__builtin_memset(&s->k, 0, sizeof(s->k));
 	unsigned char *head = skb->head;
 	__u16 nh = skb->network_header;
 	__u32 off = head + nh - skb->data, len = skb->len; /* off: skb->data to the network header */
-	if (off > len)
-		return 1;
-	len -= off;
 	__u16 proto = skb->protocol;
+	if (off > len || (proto != bpf_htons(ETH_P_IP) && proto != bpf_htons(ETH_P_IPV6)))
+		return 0;
+	len -= off;
+	union hdrs h;
+	if (bpf_probe_read_kernel(&h, sizeof(h.v6), head + nh))
+		return 0;
+	struct tcphdr *th;
 	__u32 hl;
 	if (proto == bpf_htons(ETH_P_IP)) {
-		struct iphdr ip;
-		if (bpf_probe_read_kernel(&ip, sizeof(ip), head + nh) || ip.protocol != IPPROTO_TCP || ip.version != 4)
-			return 1;
-		hl = ip.ihl * 4;
-		s->k.family = AF_INET;
-		__builtin_memcpy(s->k.saddr, &ip.saddr, 4);
-		__builtin_memcpy(s->k.daddr, &ip.daddr, 4);
-	} else if (proto == bpf_htons(ETH_P_IPV6)) {
-		struct ipv6hdr ip6;
-		if (bpf_probe_read_kernel(&ip6, sizeof(ip6), head + nh) || ip6.nexthdr != IPPROTO_TCP)
-			return 1;
-		hl = sizeof(ip6);
-		s->k.family = AF_INET6;
-		__builtin_memcpy(s->k.saddr, &ip6.saddr, 16);
-		__builtin_memcpy(s->k.daddr, &ip6.daddr, 16);
+		if (h.v4.ip.protocol != IPPROTO_TCP || h.v4.ip.version != 4)
+			return 0;
+		hl = h.v4.ip.ihl * 4;
+		th = &h.v4.th;
+		if (hl != sizeof(struct iphdr)) { /* IP options: the TCP header is further on */
+			if (hl < sizeof(struct iphdr) || bpf_probe_read_kernel(th, sizeof(*th), head + nh + hl))
+				return 0;
+		}
 	} else {
-		return 1;
+		if (h.v6.ip.nexthdr != IPPROTO_TCP)
+			return 0;
+		hl = sizeof(struct ipv6hdr);
+		th = &h.v6.th;
 	}
-	struct tcphdr th;
-	if (bpf_probe_read_kernel(&th, sizeof(th), head + nh + hl))
-		return 1;
-	s->k.sport = bpf_ntohs(th.source);
-	s->k.dport = bpf_ntohs(th.dest);
-	__u32 hdrs = hl + th.doff * 4;
-	if (len <= hdrs)
-		return 1; /* no payload: a pure ACK */
-	s->start = bpf_ntohl(th.seq);
+	__u16 sport = bpf_ntohs(th->source), dport = bpf_ntohs(th->dest);
+	__u32 slot = port_slot(sport, dport);
+	__u32 hdrs = hl + th->doff * 4;
+	if (!slot || len <= hdrs)
+		return 0; /* unwatched, or no payload (a pure ACK) */
+	s->start = bpf_ntohl(th->seq);
 	s->end = s->start + (len - hdrs);
-	return 0;
+	__builtin_memset(&s->k, 0, sizeof(s->k));
+	s->k.sport = sport;
+	s->k.dport = dport;
+	if (proto == bpf_htons(ETH_P_IP)) {
+		s->k.family = AF_INET;
+		__builtin_memcpy(s->k.saddr, &h.v4.ip.saddr, 4);
+		__builtin_memcpy(s->k.daddr, &h.v4.ip.daddr, 4);
+	} else {
+		s->k.family = AF_INET6;
+		__builtin_memcpy(s->k.saddr, &h.v6.ip.saddr, 16);
+		__builtin_memcpy(s->k.daddr, &h.v6.ip.daddr, 16);
+	}
+	return slot;
 }
 
 /* ---- transmit: IP ---- */
@@ -514,7 +535,7 @@ int lt_ip_out(struct __sk_buff *ctx)
 {
 	struct sk_buff *skb = bpf_cast_to_kern_ctx(ctx);
 	struct seg s;
-	if (skb_seg(skb, &s) || !port_slot(s.k.sport, s.k.dport))
+	if (!skb_seg(skb, &s))
 		return 1;
 	struct flow_state *st = bpf_map_lookup_elem(&flows, &s.k);
 	if (!st || st->dir != LT_DIR_TX)
@@ -543,7 +564,7 @@ static __always_inline void device_event(const struct sk_buff *skb, const struct
 	if (netns_ino && ns != netns_ino)
 		return;
 	struct seg s;
-	if (skb_seg(skb, &s) || !port_slot(s.k.sport, s.k.dport))
+	if (!skb_seg(skb, &s))
 		return;
 	struct flow_state *st = bpf_map_lookup_elem(&flows, &s.k);
 	if (!st)
@@ -596,7 +617,7 @@ int lt_ip_in(struct __sk_buff *ctx)
 {
 	struct sk_buff *skb = bpf_cast_to_kern_ctx(ctx);
 	struct seg s;
-	if (skb_seg(skb, &s) || !port_slot(s.k.sport, s.k.dport))
+	if (!skb_seg(skb, &s))
 		return TC_ACT_UNSPEC;
 	struct flow_state *st = bpf_map_lookup_elem(&flows, &s.k);
 	if (!st || st->dir != LT_DIR_RX)
