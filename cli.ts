@@ -8,6 +8,7 @@ import { testbedCommand } from './cli/testbed.js';
 import { serversCommand } from './cli/servers.js';
 import { observerCommand } from './cli/observer.js';
 import { demoCommand } from './cli/demo.js';
+import { timesyncCommand } from './cli/timesync.js';
 
 const program = new Command()
   .name('latscope')
@@ -17,6 +18,7 @@ const program = new Command()
 
 program.addCommand(demoCommand());
 program.addCommand(observerCommand());
+program.addCommand(timesyncCommand());
 program.addCommand(testbedCommand());
 program.addCommand(serversCommand());
 

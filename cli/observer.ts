@@ -4,7 +4,7 @@ import { hostname } from 'node:os';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Observer } from '../observer/observer.js';
-import { loadConfFile, secretFileWarning, ConfError } from '../conf/load.js';
+import { loadConfFile, resolveSecret } from '../conf/load.js';
 import { samplingInfo, redisInfo } from '../conf/schema.js';
 import { workDir } from '../lib/paths.js';
 
@@ -54,21 +54,7 @@ export function observerCommand(): Command {
       const conf = resolve(o.conf);
       const sampling = loadConfFile(conf, 'sampling_info.yaml', samplingInfo);
       const redis = loadConfFile(conf, 'redis_info.yaml', redisInfo);
-      let password = redis.password;
-      if (redis.password !== undefined) {
-        const warn = secretFileWarning(join(conf, 'redis_info.yaml'));
-        if (warn) console.error(`warning: ${warn}`);
-      }
-      if (redis.password_file) {
-        const f = resolve(conf, redis.password_file);
-        password = readFileSync(f, 'utf8').trim();
-        const warn = secretFileWarning(f);
-        if (warn) console.error(`warning: ${warn}`);
-      }
-      if (redis.password_env) {
-        password = process.env[redis.password_env];
-        if (password === undefined) throw new ConfError(`${join(conf, 'redis_info.yaml')}: password_env: the variable ${redis.password_env} is not set`, join(conf, 'redis_info.yaml'));
-      }
+      let password = resolveSecret(conf, 'redis_info.yaml', 'password', { value: redis.password, file: redis.password_file, env: redis.password_env });
       if (o.redisPasswordStdin) password = readFileSync(0, 'utf8').split('\n')[0]!.trim();
       const node = o.node ?? hostname();
       const observer = new Observer({

@@ -4,7 +4,7 @@
  * expected. Nothing is acted on before the whole file is valid.
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { LineCounter, parseDocument, isNode } from 'yaml';
 import type { z } from 'zod';
 
@@ -61,4 +61,37 @@ function deepest(issue: z.ZodIssue): z.ZodIssue {
 export function secretFileWarning(path: string): string | undefined {
   const mode = statSync(path).mode & 0o777;
   return mode & 0o077 ? `${path} holds a secret but its mode is ${mode.toString(8)}: run chmod 600 ${path}` : undefined;
+}
+
+/**
+ * A secret given in a conf file as the value itself, a file (relative to the conf folder) or an
+ * environment variable. Files that others can read draw a warning through `warn`. Never puts the
+ * secret in an error message.
+ */
+export function resolveSecret(
+  confDir: string,
+  file: string,
+  key: string,
+  s: { value?: string; file?: string; env?: string },
+  warn: (msg: string) => void = (m) => console.error(`warning: ${m}`),
+): string | undefined {
+  const where = join(confDir, file);
+  if (s.value !== undefined) {
+    const w = secretFileWarning(where);
+    if (w) warn(w);
+    return s.value;
+  }
+  if (s.file !== undefined) {
+    const f = resolve(confDir, s.file);
+    if (!existsSync(f)) throw new ConfError(`${where}: ${key}_file: ${f} does not exist`, where);
+    const w = secretFileWarning(f);
+    if (w) warn(w);
+    return readFileSync(f, 'utf8').trim();
+  }
+  if (s.env !== undefined) {
+    const v = process.env[s.env];
+    if (v === undefined) throw new ConfError(`${where}: ${key}_env: the variable ${s.env} is not set`, where);
+    return v;
+  }
+  return undefined;
 }

@@ -39,3 +39,44 @@ export const redisInfo = z
     message: 'give at most one of password, password_file, password_env',
   });
 export type RedisInfo = z.output<typeof redisInfo>;
+
+const hexKey = z.string().regex(/^[0-9a-fA-F]{1,16}$/, 'expected up to 16 hex digits');
+
+/** ping_info.yaml: the time-sync responder on each observer, and where the manager probes it. */
+export const pingInfo = z
+  .object({
+    /** The address probes go to (default: each server's address from connect_info). */
+    address: z.string().ip({ version: 'v4', message: 'expected an IPv4 address' }).optional(),
+    /** UDP port the responder answers on. */
+    port: port.default(5005),
+    /** Interface the responder's XDP program attaches to. */
+    eth: z.string().min(1).max(15),
+    /** auto: native XDP where it can transmit, generic on veth and other virtual devices. */
+    mode: z.enum(['auto', 'native', 'generic', 'user-space']).default('auto'),
+    /** The per-deployment probe key, 16 hex digits (prefer key_file or key_env). */
+    key: hexKey.optional(),
+    key_file: z.string().optional(),
+    key_env: z.string().optional(),
+  })
+  .strict()
+  .refine((r) => [r.key, r.key_file, r.key_env].filter((x) => x !== undefined).length <= 1, {
+    message: 'give at most one of key, key_file, key_env',
+  });
+export type PingInfo = z.output<typeof pingInfo>;
+
+/** time_sync.yaml: how often and how hard the manager estimates clock offsets. */
+export const timeSync = z
+  .object({
+    /** Seconds between rounds. */
+    time_interval: z.number().positive().max(86400).default(64),
+    /** Probes per server per round. */
+    probes: z.number().int().min(3).max(100_000).default(200),
+    /** Fraction of a round's probes kept, lowest round trip first. */
+    keep_fraction: z.number().gt(0).max(1).default(0.25),
+    /** Rounds in the offset-and-drift fit. */
+    window: z.number().int().min(2).max(1000).default(16),
+    /** Milliseconds to wait for the last replies of a round. */
+    timeout_ms: z.number().int().min(1).max(60_000).default(200),
+  })
+  .strict();
+export type TimeSync = z.output<typeof timeSync>;

@@ -1,0 +1,91 @@
+/**
+ * `latscope timesync respond`: the time-sync responder on its own (the observer runs the same).
+ * `latscope timesync probe`: one round of probes from this host, with the estimated offsets.
+ */
+import { Command, Option } from 'commander';
+import { resolve } from 'node:path';
+import { loadConfFile, resolveSecret, ConfError } from '../conf/load.js';
+import { pingInfo, type PingInfo } from '../conf/schema.js';
+import { startResponder } from '../timesync/responder.js';
+import { Prober } from '../timesync/prober.js';
+import { estimateRound } from '../timesync/estimator.js';
+import { keyFromHex } from '../timesync/wire.js';
+
+/** The deployment key from ping_info.yaml (value, file or env). */
+export function pingKey(confDir: string, p: PingInfo): bigint {
+  const hex = resolveSecret(confDir, 'ping_info.yaml', 'key', { value: p.key, file: p.key_file, env: p.key_env });
+  const where = resolve(confDir, 'ping_info.yaml');
+  if (hex === undefined) throw new ConfError(`${where}: key: the time-sync key is missing: give key_file (16 hex digits) or key_env`, where);
+  try {
+    const k = keyFromHex(hex);
+    if (k === 0n) throw new RangeError('time-sync key: must not be 0');
+    return k;
+  } catch (e) {
+    throw new ConfError(`${where}: key: ${(e as Error).message}`, where);
+  }
+}
+
+const bigintPair = (v: string): [bigint, bigint] => {
+  const m = /^(-?\d+):(-?\d+)$/.exec(v);
+  if (!m) throw new Error('--test-clock: expected OFFSET_NS:DRIFT_PPB, e.g. 5000000:20000');
+  return [BigInt(m[1]!), BigInt(m[2]!)];
+};
+
+export function timesyncCommand(): Command {
+  const cmd = new Command('timesync').description('clock offsets between this manager and the servers');
+  cmd
+    .command('respond')
+    .description('answer time-sync probes on this server (XDP; user-space echo where XDP cannot attach) until SIGINT/SIGTERM')
+    .requiredOption('--conf <dir>', 'folder with ping_info.yaml')
+    .option('--eth <iface>', 'interface (default: ping_info eth)')
+    .addOption(new Option('--test-clock <offset:drift>', 'test only: add OFFSET_NS and DRIFT_PPB to the reported clock').hideHelp())
+    .action(async (o: { conf: string; eth?: string; testClock?: string }) => {
+      const conf = resolve(o.conf);
+      const p = loadConfFile(conf, 'ping_info.yaml', pingInfo);
+      const test = o.testClock ? bigintPair(o.testClock) : undefined;
+      const r = await startResponder({
+        iface: o.eth ?? p.eth,
+        port: p.port,
+        key: pingKey(conf, p),
+        mode: p.mode,
+        test: test && { offsetNs: test[0], driftPpb: test[1] },
+      });
+      console.log(JSON.stringify({ responder: { mode: r.mode, iface: o.eth ?? p.eth, port: p.port, fallbackReason: r.fallbackReason } }));
+      const alive = setInterval(() => {}, 1 << 30); // the XDP link is no event-loop handle
+      await new Promise<void>((res) => {
+        process.once('SIGINT', res);
+        process.once('SIGTERM', res);
+      });
+      clearInterval(alive);
+      const c = r.counters();
+      await r.close();
+      console.log(JSON.stringify({ counters: Object.fromEntries(Object.entries(c).map(([k, v]) => [k, Number(v)])) }));
+    });
+  cmd
+    .command('probe')
+    .description('send one round of probes to each address and print the estimated offsets')
+    .requiredOption('--conf <dir>', 'folder with ping_info.yaml')
+    .requiredOption('--eth <list>', "this host's interfaces towards the servers, comma-separated")
+    .option('--count <n>', 'probes per server', (v) => Number(v), 1000)
+    .argument('<address...>', 'servers to probe')
+    .action(async (addresses: string[], o: { conf: string; eth: string; count: number }) => {
+      const conf = resolve(o.conf);
+      const p = loadConfFile(conf, 'ping_info.yaml', pingInfo);
+      const prober = await Prober.open({ ifaces: o.eth.split(',').filter(Boolean), port: p.port, key: pingKey(conf, p) });
+      try {
+        const res = await prober.round(addresses, o.count, 1);
+        for (const a of addresses) {
+          const s = res.samples.get(a)!;
+          if (s.length === 0) {
+            console.log(`${a}: no reply to ${o.count} probes (is the responder running with this key and port?)`);
+            continue;
+          }
+          const e = estimateRound(s);
+          console.log(`${a}: offset ${e.offsetNs} ns ± ${e.boundNs.toFixed(0)} ns (server − this host), min round trip ${e.minDelayNs} ns, ${s.length}/${o.count} replies`);
+        }
+      } finally {
+        await prober.close();
+      }
+    });
+  return cmd;
+}

@@ -1,0 +1,156 @@
+/**
+ * The manager's side of time sync: sends probes from a UDP socket and takes their send (t1) and
+ * receive (t4) times at tc on the manager's interface (bpf/prober.bpf.c), so the manager's own
+ * scheduler and socket layers stay out of the measurement. Completed probes come back through a
+ * ring buffer with the responder's t2 and t3.
+ */
+import { createSocket, type Socket } from 'node:dgram';
+import { randomInt } from 'node:crypto';
+import { BpfObject, BpfError, forEachRecord, type RingReader } from '../native/bpf.js';
+import { REQUEST, encodeProbe, type Sample } from './wire.js';
+
+export interface ProberOptions {
+  /** The manager's interfaces towards the servers (management_server_info.eth). */
+  ifaces: string[];
+  /** The responders' UDP port. */
+  port: number;
+  key: bigint;
+}
+
+export interface ProberCounters {
+  sent: bigint;
+  completed: bigint;
+  unknown: bigint;
+  bad: bigint;
+  ringFull: bigint;
+}
+
+export interface RoundResult {
+  /** Completed probes per server address. */
+  samples: Map<string, Sample[]>;
+  /** Probes sent per server with no reply within the timeout. */
+  lost: Map<string, number>;
+}
+
+const SAMPLE_BYTES = 48;
+
+/** t4 by XDP where the interface takes it (native first), else at tc ingress. */
+function replyHook(bpf: BpfObject, iface: string): 'xdp-native' | 'xdp-generic' | 'tc' {
+  for (const mode of ['native', 'generic'] as const) {
+    try {
+      bpf.attachXdp('ts_reply_xdp', iface, mode);
+      return mode === 'native' ? 'xdp-native' : 'xdp-generic';
+    } catch (e) {
+      if (!(e instanceof BpfError) || e.code === 'ENODEV') throw e;
+    }
+  }
+  bpf.attachTc('ts_reply_tc', iface, 'ingress');
+  return 'tc';
+}
+
+export class Prober {
+  private seq = randomInt(0, 2 ** 31); // apart from any other prober on this interface
+  private readonly batch = Buffer.alloc(1 << 20);
+
+  private constructor(
+    private readonly bpf: BpfObject,
+    private readonly ring: RingReader,
+    private readonly sock: Socket,
+    readonly o: ProberOptions,
+    /** Where t4 is taken on each interface. */
+    readonly replyHooks: Record<string, 'xdp-native' | 'xdp-generic' | 'tc'>,
+  ) {}
+
+  static async open(o: ProberOptions): Promise<Prober> {
+    const bpf = BpfObject.open('prober', { settings: { port: o.port, key: o.key } });
+    let sock: Socket | undefined;
+    try {
+      const replyHooks: Record<string, 'xdp-native' | 'xdp-generic' | 'tc'> = {};
+      for (const iface of o.ifaces) {
+        bpf.attachTc('ts_probe_out', iface, 'egress');
+        replyHooks[iface] = replyHook(bpf, iface);
+      }
+      sock = createSocket({ type: 'udp4' });
+      sock.on('message', () => {}); // replies are consumed at tc; stragglers are ignored here
+      await new Promise<void>((resolve, reject) => {
+        sock!.once('error', reject);
+        sock!.bind(0, () => resolve());
+      });
+      sock.on('error', () => {});
+      return new Prober(bpf, bpf.ring('samples'), sock, o, replyHooks);
+    } catch (e) {
+      sock?.close();
+      bpf.close();
+      throw e;
+    }
+  }
+
+  /**
+   * One round: `count` probes to each server, interleaved, one in flight at a time: the next
+   * probe leaves when the reply to the last arrived (or after `probeTimeoutMs`), so probes
+   * never queue behind each other at a slow responder.
+   */
+  async round(servers: string[], count: number, round: number, probeTimeoutMs = 20): Promise<RoundResult> {
+    const samples = new Map(servers.map((s) => [s, [] as Sample[]]));
+    const pending = new Map<number, string>();
+    const buf = Buffer.alloc(48);
+    const collect = () => {
+      for (;;) {
+        const [n, used] = this.ring.drainInto(this.batch);
+        if (n === 0) break;
+        forEachRecord(this.batch, used, (off, len) => {
+          if (len < SAMPLE_BYTES) return;
+          const seq = this.batch.readUInt32LE(off + 36);
+          const server = pending.get(seq);
+          if (server === undefined) return; // a late reply of an earlier round
+          pending.delete(seq);
+          samples.get(server)!.push({
+            t1: this.batch.readBigUInt64LE(off),
+            t2: this.batch.readBigUInt64LE(off + 8),
+            t3: this.batch.readBigUInt64LE(off + 16),
+            t4: this.batch.readBigUInt64LE(off + 24),
+            round: this.batch.readUInt32LE(off + 32),
+            seq,
+            server,
+          });
+        });
+      }
+    };
+    const lost = new Map(servers.map((s) => [s, 0]));
+    const sent = this.bpf.map('sent');
+    const key = Buffer.alloc(4);
+    for (let i = 0; i < count; i++) {
+      for (const server of servers) {
+        const seq = (this.seq = (this.seq + 1) >>> 0);
+        pending.set(seq, server);
+        encodeProbe({ type: REQUEST, key: this.o.key, round, seq, t1: 0n, t2: 0n, t3: 0n }, buf);
+        await new Promise<void>((resolve) => this.sock.send(buf, this.o.port, server, () => resolve()));
+        const deadline = performance.now() + probeTimeoutMs;
+        for (;;) {
+          collect();
+          if (!pending.has(seq)) break;
+          if (performance.now() > deadline) {
+            // lost: forget its send time, so the in-flight map never fills
+            pending.delete(seq);
+            lost.set(server, lost.get(server)! + 1);
+            key.writeUInt32LE(seq);
+            sent.delete(key);
+            break;
+          }
+          await new Promise((r) => setImmediate(r));
+        }
+      }
+    }
+    return { samples, lost };
+  }
+
+  counters(): ProberCounters {
+    const m = this.bpf.map('ts_counters');
+    return { sent: m.u64At(0), completed: m.u64At(1), unknown: m.u64At(2), bad: m.u64At(3), ringFull: m.u64At(4) };
+  }
+
+  async close(): Promise<void> {
+    await new Promise<void>((resolve) => this.sock.close(() => resolve()));
+    this.bpf.close();
+  }
+}
