@@ -25,10 +25,10 @@ export function pingKey(confDir: string, p: PingInfo): bigint {
   }
 }
 
-const bigintPair = (v: string): [bigint, bigint] => {
-  const m = /^(-?\d+):(-?\d+)$/.exec(v);
-  if (!m) throw new Error('--test-clock: expected OFFSET_NS:DRIFT_PPB, e.g. 5000000:20000');
-  return [BigInt(m[1]!), BigInt(m[2]!)];
+const testClock = (v: string): { offsetNs: bigint; driftPpb: bigint; epochNs?: bigint } => {
+  const m = /^(-?\d+):(-?\d+)(?::(\d+))?$/.exec(v);
+  if (!m) throw new Error('--test-clock: expected OFFSET_NS:DRIFT_PPB[:EPOCH_NS], e.g. 5000000:20000');
+  return { offsetNs: BigInt(m[1]!), driftPpb: BigInt(m[2]!), epochNs: m[3] === undefined ? undefined : BigInt(m[3]) };
 };
 
 export function timesyncCommand(): Command {
@@ -38,17 +38,17 @@ export function timesyncCommand(): Command {
     .description('answer time-sync probes on this server (XDP; user-space echo where XDP cannot attach) until SIGINT/SIGTERM')
     .requiredOption('--conf <dir>', 'folder with ping_info.yaml')
     .option('--eth <iface>', 'interface (default: ping_info eth)')
-    .addOption(new Option('--test-clock <offset:drift>', 'test only: add OFFSET_NS and DRIFT_PPB to the reported clock').hideHelp())
+    .addOption(new Option('--test-clock <offset:drift[:epoch]>', 'test only: report t + OFFSET_NS + (t - EPOCH_NS) * DRIFT_PPB / 1e9').hideHelp())
     .action(async (o: { conf: string; eth?: string; testClock?: string }) => {
       const conf = resolve(o.conf);
       const p = loadConfFile(conf, 'ping_info.yaml', pingInfo);
-      const test = o.testClock ? bigintPair(o.testClock) : undefined;
+
       const r = await startResponder({
         iface: o.eth ?? p.eth,
         port: p.port,
         key: pingKey(conf, p),
         mode: p.mode,
-        test: test && { offsetNs: test[0], driftPpb: test[1] },
+        test: o.testClock ? testClock(o.testClock) : undefined,
       });
       console.log(JSON.stringify({ responder: { mode: r.mode, iface: o.eth ?? p.eth, port: p.port, fallbackReason: r.fallbackReason } }));
       const alive = setInterval(() => {}, 1 << 30); // the XDP link is no event-loop handle

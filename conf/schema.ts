@@ -75,8 +75,8 @@ export const timeSync = z
     keep_fraction: z.number().gt(0).max(1).default(0.25),
     /** Rounds in the offset-and-drift fit. */
     window: z.number().int().min(2).max(1000).default(16),
-    /** Milliseconds to wait for the last replies of a round. */
-    timeout_ms: z.number().int().min(1).max(60_000).default(200),
+    /** Milliseconds to wait for each probe's reply before it counts as lost. */
+    timeout_ms: z.number().int().min(1).max(60_000).default(20),
   })
   .strict();
 export type TimeSync = z.output<typeof timeSync>;

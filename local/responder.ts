@@ -24,9 +24,9 @@ export function writePingConf(name: string, o: { port: number; eth: string; key:
   return dir;
 }
 
-export async function spawnResponder(netns: string, confDir: string, testClock?: { offsetNs: bigint; driftPpb: bigint }, cpu?: number): Promise<RunningResponder> {
+export async function spawnResponder(netns: string, confDir: string, testClock?: { offsetNs: bigint; driftPpb: bigint; epochNs: bigint }, cpu?: number): Promise<RunningResponder> {
   const args = [...(cpu === undefined ? [] : ['-c', String(cpu), 'ip']), 'netns', 'exec', netns, process.execPath, join(projectRoot, 'dist', 'cli.js'), 'timesync', 'respond', '--conf', confDir];
-  if (testClock) args.push('--test-clock', `${testClock.offsetNs}:${testClock.driftPpb}`);
+  if (testClock) args.push('--test-clock', `${testClock.offsetNs}:${testClock.driftPpb}:${testClock.epochNs}`);
   const child: ChildProcess = spawn(cpu === undefined ? 'ip' : 'taskset', args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: any[] = [];
   let buf = '', err = '';

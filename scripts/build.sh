@@ -10,3 +10,6 @@ npx --no-install node-gyp rebuild --directory native --nodedir="$nodedir" --logl
 npx --no-install tsc -p tsconfig.json
 # The benchmark's traffic generator.
 cc -O2 -Wall -o dist/bench/tcpbench bench/tools/tcpbench.c
+# The tests' raw frame sender.
+mkdir -p dist/test
+cc -O2 -Wall -o dist/test/sendframe test/tools/sendframe.c

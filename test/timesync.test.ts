@@ -1,0 +1,269 @@
+/**
+ * Time sync on the testbed, real kernel: the XDP responder in a test host, the prober's tc/XDP
+ * programs on the manager's side, malformed and spoofed frames sent raw, and the BullMQ round
+ * job writing to the project's MariaDB. All namespaces share one clock: the true offset is 0,
+ * or exactly the synthetic offset and drift a responder is told to add.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
+import { createSocket } from 'node:dgram';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { testbedUp, testbedDown, type Testbed, type TestbedHost } from '../local/testbed.js';
+import { spawnResponder, writePingConf } from '../local/responder.js';
+import { startRedis, stopRedis, startMariaDb, stopMariaDb, redisRunning, mariadbRunning } from '../local/servers.js';
+import { Prober } from '../timesync/prober.js';
+import { estimateRound, fitClock, offsetAt, toManagerTime, type RoundEstimate } from '../timesync/estimator.js';
+import { REQUEST, REPLY, encodeProbe, newKey } from '../timesync/wire.js';
+import { timeSync } from '../conf/schema.js';
+import { openPool, migrate } from '../manager/db.js';
+import { scheduleTimeSync, startTimeSyncWorker, unscheduleTimeSync } from '../timesync/service.js';
+import { loadClockFit } from '../timesync/store.js';
+import { projectRoot } from '../lib/paths.js';
+import { waitFor } from '../local/exec.js';
+
+const execFileP = promisify(execFile);
+const PORT = 5055;
+let tb: Testbed;
+const key = newKey();
+
+before(async () => {
+  tb = await testbedUp({ id: 'tts', hosts: 2 });
+});
+after(async () => {
+  await testbedDown('tts');
+});
+
+const conf = (name: string, h: TestbedHost, mode = 'auto', k = key) => writePingConf(`test-${name}`, { port: PORT, eth: h.iface, key: k, mode });
+
+test('XDP responder on veth runs in generic mode; the true offset (0) lies within every round bound', async () => {
+  const h = tb.hosts[0]!;
+  const r = await spawnResponder(h.netns, conf('plain', h));
+  const prober = await Prober.open({ ifaces: [h.outerIface], port: PORT, key });
+  try {
+    assert.equal(r.mode, 'xdp-generic');
+    assert.equal(prober.replyHooks[h.outerIface], 'xdp-native');
+    for (let round = 1; round <= 3; round++) {
+      const res = await prober.round([h.address], 1000, round);
+      const s = res.samples.get(h.address)!;
+      assert.ok(s.length >= 990, `${s.length} of 1000 probes answered`);
+      const e = estimateRound(s);
+      assert.ok(Math.abs(Number(e.offsetNs)) <= e.boundNs, `offset ${e.offsetNs} ns outside its bound ${e.boundNs}`);
+      assert.ok(e.boundNs < 5000, `bound ${e.boundNs} ns`);
+      for (const x of s) assert.ok(x.t1 < x.t2 && x.t2 <= x.t3 && x.t3 < x.t4, 'one clock: t1 < t2 <= t3 < t4');
+    }
+  } finally {
+    await prober.close();
+    const c = await r.stop();
+    assert.ok(c.answered >= 2970);
+  }
+});
+
+test('a synthetic offset and drift on the responder are recovered within the estimate\'s own bounds', async () => {
+  const h = tb.hosts[1]!;
+  const epochNs = process.hrtime.bigint(); // CLOCK_MONOTONIC, the responder's clock too
+  const offsetNs = 3_000_000n;
+  const driftPpb = 40_000n; // 40 ppm
+  const truth = (t: bigint) => Number(offsetNs) + (Number(t - epochNs) * Number(driftPpb)) / 1e9;
+  const r = await spawnResponder(h.netns, conf('synthetic', h), { offsetNs, driftPpb, epochNs });
+  const prober = await Prober.open({ ifaces: [h.outerIface], port: PORT, key });
+  try {
+    const ests: RoundEstimate[] = [];
+    for (let round = 1; round <= 8; round++) {
+      const prev = ests.length >= 2 ? fitClock(ests) : undefined;
+      const s = (await prober.round([h.address], 500, round)).samples.get(h.address)!;
+      const e = estimateRound(s, prev && { driftPpb: prev.driftPpb, driftBoundPpb: prev.driftBoundPpb });
+      assert.ok(Math.abs(Number(e.offsetNs) - truth(e.atNs)) <= e.boundNs, `round ${round}: ${e.offsetNs} vs truth ${truth(e.atNs)} ± ${e.boundNs}`);
+      ests.push(e);
+      await new Promise((res) => setTimeout(res, 400));
+    }
+    const fit = fitClock(ests);
+    assert.ok(Math.abs(fit.driftPpb - Number(driftPpb)) <= fit.driftBoundPpb, `drift ${fit.driftPpb} ppb vs 40000 ± ${fit.driftBoundPpb}`);
+    assert.ok(fit.driftBoundPpb < 5000, `drift bound ${fit.driftBoundPpb} ppb`);
+    const now = process.hrtime.bigint();
+    const at = offsetAt(fit, now);
+    assert.ok(Math.abs(Number(at.offsetNs) - truth(now)) <= at.boundNs, `offset now ${at.offsetNs} vs ${truth(now)} ± ${at.boundNs}`);
+    // a server timestamp maps back to the manager's time within the bound
+    const serverTs = now + BigInt(Math.round(truth(now)));
+    const m = toManagerTime(fit, serverTs);
+    assert.ok(Math.abs(Number(m.tNs - now)) <= m.boundNs, `mapped ${m.tNs} vs ${now} ± ${m.boundNs}`);
+  } finally {
+    await prober.close();
+    await r.stop();
+  }
+});
+
+/** An Ethernet + IPv4 + UDP frame as hex, cut to `cut` bytes if given. */
+function frame(o: { dstMac: string; srcMac: string; src: string; dst: string; sport: number; dport: number; payload: Buffer; cut?: number }): string {
+  const mac = (m: string) => Buffer.from(m.replace(/:/g, ''), 'hex');
+  const ip4 = (a: string) => Buffer.from(a.split('.').map(Number));
+  const ip = Buffer.alloc(20);
+  ip[0] = 0x45;
+  ip.writeUInt16BE(20 + 8 + o.payload.length, 2);
+  ip.writeUInt16BE(0x4000, 6);
+  ip[8] = 64;
+  ip[9] = 17;
+  ip4(o.src).copy(ip, 12);
+  ip4(o.dst).copy(ip, 16);
+  let sum = 0;
+  for (let i = 0; i < 20; i += 2) sum += ip.readUInt16BE(i);
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >> 16);
+  ip.writeUInt16BE(~sum & 0xffff, 10);
+  const udp = Buffer.alloc(8);
+  udp.writeUInt16BE(o.sport, 0);
+  udp.writeUInt16BE(o.dport, 2);
+  udp.writeUInt16BE(8 + o.payload.length, 4);
+  const f = Buffer.concat([mac(o.dstMac), mac(o.srcMac), Buffer.from([0x08, 0x00]), ip, udp, o.payload]);
+  return f.subarray(0, o.cut ?? f.length).toString('hex');
+}
+
+const macOf = (iface: string, netns?: string) =>
+  JSON.parse(execFileSync('ip', [...(netns ? ['-n', netns] : []), '-j', 'link', 'show', 'dev', iface], { encoding: 'utf8' }))[0].address as string;
+
+async function sendFrames(iface: string, frames: string[], netns?: string): Promise<void> {
+  const tool = join(projectRoot, 'dist', 'test', 'sendframe');
+  const argv = netns ? ['ip', 'netns', 'exec', netns, tool, iface, ...frames] : [tool, iface, ...frames];
+  const { stdout } = await execFileP(argv[0]!, argv.slice(1));
+  assert.equal(JSON.parse(stdout).sent, frames.length);
+}
+
+test('fuzzed and spoofed packets get no reply, are counted by reason, and change no estimate', async () => {
+  const h = tb.hosts[0]!;
+  const r = await spawnResponder(h.netns, conf('fuzz', h));
+  const prober = await Prober.open({ ifaces: [h.outerIface], port: PORT, key });
+  let counters;
+  try {
+    const before = estimateRound((await prober.round([h.address], 500, 1)).samples.get(h.address)!);
+    const p0 = prober.counters();
+    const probe = (o: { type?: number; key?: bigint; seq?: number }) =>
+      encodeProbe({ type: o.type ?? REQUEST, key: o.key ?? key, round: 9, seq: o.seq ?? 1, t1: 0n, t2: 0n, t3: 0n });
+    const toResponder = { dstMac: macOf(h.iface, h.netns), srcMac: macOf(h.outerIface), src: tb.managerAddress, dst: h.address, sport: 40000, dport: PORT };
+    const eth = 14, ipl = 20;
+    await sendFrames(h.outerIface, [
+      // malformed: random bytes (bad magic) x3, a reply sent to the responder x1
+      ...[0, 1, 2].map(() => frame({ ...toResponder, payload: randomBytes(48) })),
+      frame({ ...toResponder, payload: probe({ type: REPLY }) }),
+      // wrong key x2
+      frame({ ...toResponder, payload: probe({ key: key ^ 1n }) }),
+      frame({ ...toResponder, payload: probe({ key: 0n }) }),
+      // truncated: UDP header cut after the ports x1, probe cut to 20 bytes x1
+      frame({ ...toResponder, payload: probe({}), cut: eth + ipl + 4 }),
+      frame({ ...toResponder, payload: probe({}), cut: eth + ipl + 8 + 20 }),
+      // not ours to judge: an IP header cut short; a valid probe to another port
+      frame({ ...toResponder, payload: probe({}), cut: eth + 10 }),
+      frame({ ...toResponder, dport: PORT + 1, payload: probe({}) }),
+    ]);
+    // spoofed replies towards the manager: the right key but a seq never sent x2, a wrong key x1
+    const toManager = { dstMac: macOf(h.outerIface), srcMac: macOf(h.iface, h.netns), src: h.address, dst: tb.managerAddress, sport: PORT, dport: 40000 };
+    await sendFrames(
+      h.iface,
+      [
+        frame({ ...toManager, payload: probe({ type: REPLY, seq: 0xfffffff0 }) }),
+        frame({ ...toManager, payload: probe({ type: REPLY, seq: 0xfffffff1 }) }),
+        frame({ ...toManager, payload: probe({ type: REPLY, key: key ^ 2n }) }),
+      ],
+      h.netns,
+    );
+    await new Promise((res) => setTimeout(res, 300));
+    const p1 = prober.counters();
+    assert.equal(p1.completed, p0.completed, 'no fuzzed or spoofed packet completed a probe');
+    assert.equal(p1.unknown - p0.unknown, 2n, 'replies with unknown seqs are counted');
+    assert.equal(p1.bad - p0.bad, 1n, 'a reply with a wrong key is counted (and no fuzzed probe drew a reply)');
+    const res = await prober.round([h.address], 500, 2);
+    const s = res.samples.get(h.address)!;
+    assert.ok(s.every((x) => x.round === 2));
+    const after = estimateRound(s);
+    for (const e of [before, after]) assert.ok(Math.abs(Number(e.offsetNs)) <= e.boundNs);
+    assert.equal(prober.counters().completed - p1.completed, BigInt(s.length));
+  } finally {
+    await prober.close();
+    counters = await r.stop();
+  }
+  assert.equal(counters.malformed, 4);
+  assert.equal(counters.badKey, 2);
+  assert.equal(counters.truncated, 2);
+  assert.ok(counters.answered >= 990 && counters.answered <= 1000, `answered ${counters.answered}`);
+});
+
+test('the user-space echo responder answers the same probes, validates them the same way, and says what it is', async () => {
+  const h = tb.hosts[1]!;
+  const r = await spawnResponder(h.netns, conf('echo', h, 'user-space'));
+  const prober = await Prober.open({ ifaces: [h.outerIface], port: PORT, key });
+  try {
+    assert.equal(r.mode, 'user-space');
+    const s = (await prober.round([h.address], 300, 1)).samples.get(h.address)!;
+    assert.ok(s.length >= 290, `${s.length} of 300`);
+    const e = estimateRound(s);
+    assert.ok(Math.abs(Number(e.offsetNs)) <= e.boundNs);
+    const sock = createSocket('udp4');
+    await new Promise<void>((res) => sock.send(encodeProbe({ type: REQUEST, key: key ^ 4n, round: 1, seq: 1, t1: 0n, t2: 0n, t3: 0n }), PORT, h.address, () => res()));
+    await new Promise<void>((res) => sock.send(Buffer.from('hello'), PORT, h.address, () => res()));
+    sock.close();
+    await new Promise((res) => setTimeout(res, 200));
+  } finally {
+    await prober.close();
+    const c = await r.stop();
+    assert.equal(c.badKey, 1);
+    assert.equal(c.truncated, 1);
+  }
+});
+
+test('responder errors are clear and leave nothing attached: a missing interface, a missing key', async () => {
+  const h = tb.hosts[0]!;
+  await assert.rejects(spawnResponder(h.netns, writePingConf('test-noiface', { port: PORT, eth: 'nosuch0', key })), /no interface named "nosuch0"/);
+  const dir = writePingConf('test-nokey', { port: PORT, eth: h.iface, key });
+  execFileSync('sh', ['-c', `sed -i '/key_file/d' ${dir}/ping_info.yaml`]);
+  await assert.rejects(spawnResponder(h.netns, dir), /ping_info\.yaml: key: the time-sync key is missing/);
+  const attached = execFileSync('ip', ['netns', 'exec', h.netns, 'bpftool', 'net', 'show', 'dev', h.iface], { encoding: 'utf8' });
+  assert.doesNotMatch(attached, /ts_respond/);
+});
+
+test('rounds run as a BullMQ job scheduler; each round lands in MySQL once per server, drift and bounds included', async () => {
+  const startedRedis = !redisRunning();
+  const startedDb = !mariadbRunning();
+  const redis = await startRedis();
+  const db = await startMariaDb();
+  const h = tb.hosts[0]!;
+  const r = await spawnResponder(h.netns, conf('jobs', h));
+  const prober = await Prober.open({ ifaces: [h.outerIface], port: PORT, key });
+  const admin = openPool({ ...db, database: 'latscope' });
+  await admin.query('DROP DATABASE IF EXISTS latscope_test_timesync');
+  await admin.query('CREATE DATABASE latscope_test_timesync');
+  await admin.end();
+  const pool = openPool({ ...db, database: 'latscope_test_timesync' });
+  const connection = { host: redis.host, port: redis.port, password: redis.password, maxRetriesPerRequest: null };
+  const worker = startTimeSyncWorker({
+    connection, pool, prober, targets: [{ name: h.name, address: h.address }, { name: 'gone', address: tb.managerAddress.replace(/\.1$/, '.99') /* on the testbed subnet, no host */ }],
+    conf: timeSync.parse({ time_interval: 1, probes: 200, window: 8, timeout_ms: 5 }),
+  });
+  try {
+    assert.deepEqual(await migrate(pool), [1]);
+    assert.deepEqual(await migrate(pool), [], 'migrations are applied once');
+    await scheduleTimeSync(connection, { time_interval: 1 });
+    await scheduleTimeSync(connection, { time_interval: 1 }); // upsert: still one scheduler
+    const rows = await waitFor('three rounds in MySQL', 30_000, async () => {
+      const [rs] = (await pool.query('SELECT * FROM clock_offsets WHERE server = ? ORDER BY round', [h.name])) as any;
+      return rs.length >= 3 ? rs : undefined;
+    });
+    for (const row of rows) {
+      assert.ok(Math.abs(Number(row.offset_ns)) <= Number(row.bound_ns), `round ${row.round}: ${row.offset_ns} ± ${row.bound_ns}`);
+      assert.ok(Number(row.samples) >= 190 && Number(row.kept) >= 3);
+      assert.ok(Number.isFinite(Number(row.drift_ppb)) && Number(row.drift_bound_ppb) > 0);
+    }
+    assert.equal(new Set(rows.map((x: any) => x.round)).size, rows.length, 'one row per round');
+    const [gone] = (await pool.query(`SELECT COUNT(*) AS n FROM clock_offsets WHERE server = 'gone'`)) as any;
+    assert.equal(Number(gone[0].n), 0, 'an unreachable server gets no row');
+    const fit = await loadClockFit(pool, h.name);
+    assert.ok(fit && Math.abs(fit.driftPpb) <= fit.driftBoundPpb + 1000);
+  } finally {
+    await unscheduleTimeSync(connection);
+    await worker.close();
+    await pool.end();
+    await prober.close();
+    await r.stop();
+    if (startedRedis) await stopRedis();
+    if (startedDb) await stopMariaDb();
+  }
+});
