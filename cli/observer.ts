@@ -1,11 +1,13 @@
 /** `latscope observer --conf DIR`: run the observer on this server until SIGINT/SIGTERM or --duration. */
 import { Command } from 'commander';
 import { hostname } from 'node:os';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Observer } from '../observer/observer.js';
 import { loadConfFile, resolveSecret } from '../conf/load.js';
-import { samplingInfo, redisInfo } from '../conf/schema.js';
+import { samplingInfo, redisInfo, pingInfo } from '../conf/schema.js';
+import { startResponder, type Responder } from '../timesync/responder.js';
+import { pingKey } from './timesync.js';
 import { workDir } from '../lib/paths.js';
 
 interface Opts {
@@ -38,7 +40,7 @@ function upInterfaces(): string[] {
 export function observerCommand(): Command {
   return new Command('observer')
     .description('run the observer on this server: attach the latency probes, publish records to Redis; SIGINT/SIGTERM detach everything')
-    .requiredOption('--conf <dir>', 'folder with sampling_info.yaml and redis_info.yaml')
+    .requiredOption('--conf <dir>', 'folder with sampling_info.yaml and redis_info.yaml (and ping_info.yaml to answer time-sync probes)')
     .option('--node <name>', "this server's name (default: the host name)")
     .option('--interfaces <list>', 'comma-separated interfaces for the receive IP hook (default: every interface that is up, but lo)')
     .option('--all-netns', 'watch every network namespace of the host (containers, VMs), not only its own', false)
@@ -71,13 +73,28 @@ export function observerCommand(): Command {
         metrics: { host: o.metricsHost, port: o.metricsPort },
         bpfStats: o.bpfStats,
       });
+      // the time-sync responder, when the deployment uses time sync (ping_info.yaml present)
+      const ping = existsSync(join(conf, 'ping_info.yaml')) ? loadConfFile(conf, 'ping_info.yaml', pingInfo) : undefined;
+      const key = ping && pingKey(conf, ping);
       await observer.start();
-      console.log(`observer ${node}: running (pid ${process.pid}), ports ${sampling.ports.join(',')}, sample every ${sampling.size} bytes` + (o.metricsPort ? `, metrics on http://${o.metricsHost}:${o.metricsPort}/metrics` : ''));
+      let responder: Responder | undefined;
+      try {
+        if (ping) responder = await startResponder({ iface: ping.eth, port: ping.port, key: key!, mode: ping.mode });
+      } catch (e) {
+        await observer.stop();
+        throw e;
+      }
+      console.log(
+        `observer ${node}: running (pid ${process.pid}), ports ${sampling.ports.join(',')}, sample every ${sampling.size} bytes` +
+          (o.metricsPort ? `, metrics on http://${o.metricsHost}:${o.metricsPort}/metrics` : '') +
+          (responder ? `, time-sync responder ${responder.mode} on ${ping!.eth}:${ping!.port}${responder.fallbackReason ? ` (${responder.fallbackReason})` : ''}` : ''),
+      );
       await new Promise<void>((resolve) => {
         process.once('SIGINT', resolve);
         process.once('SIGTERM', resolve);
         if (o.duration) setTimeout(resolve, o.duration * 1000);
       });
+      await responder?.close();
       await observer.stop();
       const c = observer.counters;
       console.log(`observer ${node}: stopped, probes detached; ${c.assembler.records} records, ${c.publisher.published} published, ${c.backlog.memory} left in memory, ${c.publisher.overflow} dropped`);

@@ -29,6 +29,8 @@ before(async () => {
   conf = mkdtempSync(join(tmpdir(), 'latscope-conf-'));
   writeFileSync(join(conf, 'sampling_info.yaml'), 'size: 1000\ninterval: 0\nports: [7200]\nfilter_retrans: 1\n');
   writeFileSync(join(conf, 'redis_info.yaml'), `address: ${tb.managerAddress}\nport: ${redisInfo.port}\n`);
+  writeFileSync(join(conf, 'ping_info.yaml'), 'port: 5077\neth: eth0\nkey_file: ts.key\n');
+  writeFileSync(join(conf, 'ts.key'), '00aa00bb00cc00dd\n', { mode: 0o600 });
 });
 after(async () => {
   await testbedDown('tobs');
@@ -59,6 +61,13 @@ test('observer publishes records and heartbeats, serves metrics, and detaches ev
     await until('observer running', 20_000, () => o.out.text.includes('running'));
     const ids = latencyProgs().map((p: { id: number }) => p.id);
     assert.ok(ids.length >= 12, `probes loaded: ${ids.length}`);
+    // ping_info.yaml in the conf: the observer answers time-sync probes too
+    assert.match(o.out.text, /time-sync responder xdp-generic on eth0:5077/);
+    const responderIds = JSON.parse(execFileSync('bpftool', ['-j', 'prog', 'show'], { encoding: 'utf8' }))
+      .filter((p: { name?: string }) => p.name === 'ts_respond')
+      .map((p: { id: number }) => p.id);
+    assert.equal(responderIds.length, 1);
+    ids.push(...responderIds);
 
     const server = await startIn(tb.hosts[1]!, 'traffic', ['tcp-server', 7200, 1]);
     await runIn(tb.hosts[0]!, 'traffic', ['tcp-client', tb.hosts[1]!.address, 7200, 100]);

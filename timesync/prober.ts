@@ -88,9 +88,11 @@ export class Prober {
   /**
    * One round: `count` probes to each server, interleaved, one in flight at a time: the next
    * probe leaves when the reply to the last arrived (or after `probeTimeoutMs`), so probes
-   * never queue behind each other at a slow responder.
+   * never queue behind each other at a slow responder. The first `warmup` probes to each server
+   * are sent the same way but not kept: after an idle interval, they meet cold caches and
+   * sleeping CPUs on the path, which delays the two directions unequally.
    */
-  async round(servers: string[], count: number, round: number, probeTimeoutMs = 20): Promise<RoundResult> {
+  async round(servers: string[], count: number, round: number, probeTimeoutMs = 20, warmup = 32): Promise<RoundResult> {
     const samples = new Map(servers.map((s) => [s, [] as Sample[]]));
     const pending = new Map<number, string>();
     const buf = Buffer.alloc(48);
@@ -119,7 +121,7 @@ export class Prober {
     const lost = new Map(servers.map((s) => [s, 0]));
     const sent = this.bpf.map('sent');
     const key = Buffer.alloc(4);
-    for (let i = 0; i < count; i++) {
+    for (let i = -warmup; i < count; i++) {
       for (const server of servers) {
         const seq = (this.seq = (this.seq + 1) >>> 0);
         pending.set(seq, server);
@@ -128,11 +130,14 @@ export class Prober {
         const deadline = performance.now() + probeTimeoutMs;
         for (;;) {
           collect();
-          if (!pending.has(seq)) break;
+          if (!pending.has(seq)) {
+            if (i < 0) samples.get(server)!.pop(); // a warm-up probe
+            break;
+          }
           if (performance.now() > deadline) {
             // lost: forget its send time, so the in-flight map never fills
             pending.delete(seq);
-            lost.set(server, lost.get(server)! + 1);
+            if (i >= 0) lost.set(server, lost.get(server)! + 1);
             key.writeUInt32LE(seq);
             sent.delete(key);
             break;
