@@ -33,6 +33,8 @@ export interface RoundResult {
 }
 
 const SAMPLE_BYTES = 48;
+/** Probes per server sent, answered and discarded at the start of each round. */
+export const WARMUP_PROBES = 32;
 
 /** t4 by XDP where the interface takes it (native first), else at tc ingress. */
 function replyHook(bpf: BpfObject, iface: string): 'xdp-native' | 'xdp-generic' | 'tc' {
@@ -92,7 +94,7 @@ export class Prober {
    * are sent the same way but not kept: after an idle interval, they meet cold caches and
    * sleeping CPUs on the path, which delays the two directions unequally.
    */
-  async round(servers: string[], count: number, round: number, probeTimeoutMs = 20, warmup = 32): Promise<RoundResult> {
+  async round(servers: string[], count: number, round: number, probeTimeoutMs = 20, warmup = WARMUP_PROBES): Promise<RoundResult> {
     const samples = new Map(servers.map((s) => [s, [] as Sample[]]));
     const pending = new Map<number, string>();
     const buf = Buffer.alloc(48);
