@@ -43,8 +43,8 @@ const median = (xs: number[]) => {
   return s.length === 0 ? NaN : s.length % 2 ? s[s.length >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 };
 
-/** Least squares y = a + b·x over points; a is at mean x. With its slope standard error. */
-function fitLine(xs: number[], ys: number[]): { meanX: number; meanY: number; slope: number; slopeSe: number } {
+/** Least squares y = a + b·x over points; a is at mean x. */
+function fitLine(xs: number[], ys: number[]): { meanX: number; meanY: number; slope: number } {
   const n = xs.length;
   const meanX = xs.reduce((a, b) => a + b, 0) / n;
   const meanY = ys.reduce((a, b) => a + b, 0) / n;
@@ -53,11 +53,7 @@ function fitLine(xs: number[], ys: number[]): { meanX: number; meanY: number; sl
     sxx += (xs[i]! - meanX) ** 2;
     sxy += (xs[i]! - meanX) * (ys[i]! - meanY);
   }
-  if (n < 3 || sxx === 0) return { meanX, meanY, slope: 0, slopeSe: n < 2 || sxx === 0 ? 0 : Infinity };
-  const slope = sxy / sxx;
-  let rss = 0;
-  for (let i = 0; i < n; i++) rss += (ys[i]! - meanY - slope * (xs[i]! - meanX)) ** 2;
-  return { meanX, meanY, slope, slopeSe: Math.sqrt(rss / (n - 2) / sxx) };
+  return { meanX, meanY, slope: sxx === 0 ? 0 : sxy / sxx };
 }
 
 /**
