@@ -17,6 +17,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { rmSync } from 'node:fs';
+import { numberArg, median } from './args.js';
 import { testbedUp, testbedDown, type Testbed, type TestbedHost } from '../local/testbed.js';
 import { startRedis, stopRedis, redisRunning } from '../local/servers.js';
 import { enableBpfStats } from '../native/bpf.js';
@@ -26,13 +27,9 @@ import type { SamplingInfo } from '../conf/schema.js';
 
 const execFileP = promisify(execFile);
 const tool = join(projectRoot, 'dist', 'bench', 'tcpbench');
-const arg = (name: string, def: number) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : def;
-};
-const seconds = arg('seconds', 3);
-const rounds = arg('rounds', 3);
-const trafficCpu = arg('traffic-cpu', 1);
+const seconds = numberArg('seconds', 3);
+const rounds = numberArg('rounds', 3);
+const trafficCpu = numberArg('traffic-cpu', 1);
 const userCpu = trafficCpu === 0 ? 1 : 0;
 const PORT = 7400;
 const OTHER_PORT = 7401;
@@ -78,10 +75,6 @@ async function withObservers<T>(tb: Testbed, s: SamplingInfo | undefined, redis:
   }
 }
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[s.length >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
 
 async function main(): Promise<void> {
   // this process and its children (Redis) stay off the traffic's CPU

@@ -10,25 +10,18 @@
  *   node dist/bench/timesync.js [--seconds 60] [--rounds 12] [--probes 1000]
  */
 import { execFileSync } from 'node:child_process';
+import { numberArg, quantile } from './args.js';
 import { testbedUp, testbedDown } from '../local/testbed.js';
 import { spawnResponder, writePingConf } from '../local/responder.js';
 import { Prober } from '../timesync/prober.js';
 import { estimateRound, fitClock, probeOffset, type RoundEstimate } from '../timesync/estimator.js';
 import { newKey, type Sample } from '../timesync/wire.js';
 
-const arg = (name: string, def: number) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : def;
-};
-const seconds = arg('seconds', 60);
-const rounds = arg('rounds', 12);
-const probes = arg('probes', 1000);
+const seconds = numberArg('seconds', 60);
+const rounds = numberArg('rounds', 12);
+const probes = numberArg('probes', 1000);
 const PORT = 5005;
 
-const quantile = (xs: number[], q: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
-};
 
 function errors(samples: Sample[], ests: RoundEstimate[]) {
   const abs = samples.map((s) => Math.abs(probeOffset(s).offsetNs));
