@@ -2,7 +2,7 @@
  * bench/timesync: how well latscope knows each server's clock. One run, same testbed: host 1
  * answers with the XDP responder (auto mode: generic on veth), host 2 with the user-space UDP
  * echo responder; the manager's prober (t1 at tc egress, t4 at XDP on its veth ports) probes
- * both, interleaved, in rounds over --seconds (default 60). All namespaces share one clock, so
+ * both, one after the other in each round, in rounds over --seconds (default 60). All namespaces share one clock, so
  * the true offset and drift are 0 and every estimate's error is directly its value.
  * Prints offset error p50/p99/max per probe (≥ 10,000 each), per round estimate, and the drift
  * error of the fit over the run, as JSON and one line.

@@ -88,11 +88,13 @@ export class Prober {
   }
 
   /**
-   * One round: `count` probes to each server, interleaved, one in flight at a time: the next
-   * probe leaves when the reply to the last arrived (or after `probeTimeoutMs`), so probes
-   * never queue behind each other at a slow responder. The first `warmup` probes to each server
-   * are sent the same way but not kept: after an idle interval, they meet cold caches and
-   * sleeping CPUs on the path, which delays the two directions unequally.
+   * One round: `count` probes to each server, one server after the other and one probe in
+   * flight at a time: the next probe leaves when the reply to the last arrived (or after
+   * `probeTimeoutMs`), so probes never queue behind each other at a slow responder. A server's
+   * probes go as one burst because every probe that meets a cold path (caches, sleeping CPUs)
+   * is slowed in both directions unequally: interleaving servers made each probe follow one to
+   * another path, and raised the XDP responder's p99 error from 0.36-0.41 us to 0.47-0.61 us
+   * on the testbed. The first `warmup` probes of each burst are sent the same way but not kept.
    */
   async round(servers: string[], count: number, round: number, probeTimeoutMs = 20, warmup = WARMUP_PROBES): Promise<RoundResult> {
     const samples = new Map(servers.map((s) => [s, [] as Sample[]]));
@@ -123,8 +125,8 @@ export class Prober {
     const lost = new Map(servers.map((s) => [s, 0]));
     const sent = this.bpf.map('sent');
     const key = Buffer.alloc(4);
-    for (let i = -warmup; i < count; i++) {
-      for (const server of servers) {
+    for (const server of servers) {
+      for (let i = -warmup; i < count; i++) {
         const seq = (this.seq = (this.seq + 1) >>> 0);
         pending.set(seq, server);
         encodeProbe({ type: REQUEST, key: this.o.key, round, seq, t1: 0n, t2: 0n, t3: 0n }, buf);
