@@ -9,6 +9,7 @@ import { serversCommand } from './cli/servers.js';
 import { observerCommand } from './cli/observer.js';
 import { demoCommand } from './cli/demo.js';
 import { timesyncCommand } from './cli/timesync.js';
+import { confCommand } from './cli/conf.js';
 
 const program = new Command()
   .name('latscope')
@@ -19,6 +20,7 @@ const program = new Command()
 program.addCommand(demoCommand());
 program.addCommand(observerCommand());
 program.addCommand(timesyncCommand());
+program.addCommand(confCommand());
 program.addCommand(testbedCommand());
 program.addCommand(serversCommand());
 

@@ -13,6 +13,7 @@ import { waitFor } from '../local/exec.js';
 import { SshSession } from '../manager/ssh.js';
 import { readHeartbeats } from '../observer/observer.js';
 import { RECORD_STREAM } from '../observer/publisher.js';
+import { decodeEntry } from '../observer/wire.js';
 import type { PacketRecord } from '../observer/records.js';
 import { projectRoot, workDir } from '../lib/paths.js';
 import { writeFileSync } from 'node:fs';
@@ -23,13 +24,10 @@ interface DemoOptions {
   keep: boolean;
 }
 
-/** The records in the stream since a stream id (timestamps arrive as decimal strings). */
+/** The records in the stream since a stream id. */
 async function readRecords(redis: Redis, sinceId: string): Promise<PacketRecord[]> {
   const out: PacketRecord[] = [];
-  for (const [, f] of await redis.xrange(RECORD_STREAM, sinceId, '+')) {
-    const i = f.indexOf('records');
-    if (i >= 0) out.push(...(JSON.parse(f[i + 1]!) as PacketRecord[]));
-  }
+  for (const [, f] of await redis.xrange(RECORD_STREAM, sinceId, '+')) out.push(...decodeEntry(f));
   return out;
 }
 

@@ -80,3 +80,142 @@ export const timeSync = z
   })
   .strict();
 export type TimeSync = z.output<typeof timeSync>;
+
+const ipv4 = z.string().ip({ version: 'v4', message: 'expected an IPv4 address' });
+const ifname = z.string().regex(/^[A-Za-z0-9_.:@-]{1,15}$/, 'expected an interface name (1 to 15 letters, digits or _.:@-)');
+const ifnames = z.union([ifname, z.array(ifname).min(1)]).transform((v) => (Array.isArray(v) ? v : [v]));
+const hostname = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, 'expected a server name (letters, digits, _.-; at most 63)');
+const absPath = z.string().regex(/^\/[^\0]*$/, 'expected an absolute path');
+
+/** One server of connect_info.yaml: how the manager reaches it over SSH, and what it is. */
+const server = z
+  .object({
+    /** Server name, used in reports (the analyzer's node name). */
+    hostname,
+    /** Address the manager reaches over SSH. */
+    address: ipv4,
+    /** SSH port (default: defaults.port, then 22). */
+    port: port.optional(),
+    /** SSH user (default: defaults.username, then root); the observer needs root, so another user must be allowed sudo without a password. */
+    username: z.string().min(1).optional(),
+    /** Unique key of this server; VMs and containers name their host's. */
+    metadata_key: z.union([z.number().int().min(0), z.string().min(1)]).transform(String),
+    /** A bare-metal server (the default when neither isvm nor iscontainer is given). */
+    novm: flag.optional(),
+    /** This server is a VM on the server with this metadata_key. */
+    isvm: z.union([z.number().int().min(0), z.string().min(1)]).transform(String).optional(),
+    /** This server is a container on the server with this metadata_key. */
+    iscontainer: z.union([z.number().int().min(0), z.string().min(1)]).transform(String).optional(),
+    /** Interfaces the observer watches (default: every interface that is up). */
+    eth: ifnames.optional(),
+    /** Other addresses of the server (e.g. a data-plane address), used to name flows' ends. */
+    other_address: z.union([ipv4, z.array(ipv4)]).transform((v) => (Array.isArray(v) ? v : [v])).default([]),
+    /** Private key for SSH (default: the one in defaults, then ~/.ssh/id_ed25519). */
+    key_file: z.string().min(1).optional(),
+    /** Password authentication, where a server is set up for it (prefer password_file or password_env). */
+    password: z.string().optional(),
+    password_file: z.string().optional(),
+    password_env: z.string().optional(),
+    /** Where the observer bundle is installed on the server. */
+    install_dir: absPath.optional(),
+  })
+  .strict()
+  .refine((s) => [s.novm, s.isvm, s.iscontainer].filter((x) => x !== undefined && x !== false).length <= 1, {
+    message: 'give at most one of novm, isvm, iscontainer',
+  })
+  .refine((s) => [s.password, s.password_file, s.password_env].filter((x) => x !== undefined).length <= 1, {
+    message: 'give at most one of password, password_file, password_env',
+  });
+export type ServerInfo = z.output<typeof server>;
+
+/** connect_info.yaml: every server latscope observes, and how to reach it. */
+export const connectInfo = z
+  .object({
+    /** known_hosts file the servers' host keys are checked against. */
+    known_hosts: z.string().min(1).default('~/.ssh/known_hosts'),
+    /** Record host keys of servers not yet in known_hosts (a changed key is refused always). */
+    accept_new_host_keys: flag.default(0),
+    /** Values every server takes unless it sets its own. */
+    defaults: z
+      .object({
+        port: port.optional(),
+        username: z.string().min(1).optional(),
+        key_file: z.string().min(1).optional(),
+        install_dir: absPath.optional(),
+      })
+      .strict()
+      .default({}),
+    servers: z.array(server).min(1, 'list at least one server'),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    const seen = (what: 'hostname' | 'metadata_key' | 'address') => {
+      const first = new Map<string, number>();
+      c.servers.forEach((s, i) => {
+        const v = s[what];
+        if (first.has(v)) ctx.addIssue({ code: 'custom', path: ['servers', i, what], message: `duplicate ${what} "${v}" (also servers.${first.get(v)})` });
+        else first.set(v, i);
+      });
+      return first;
+    };
+    seen('hostname');
+    seen('address');
+    const keys = seen('metadata_key');
+    c.servers.forEach((s, i) => {
+      for (const rel of ['isvm', 'iscontainer'] as const) {
+        const host = s[rel];
+        if (host === undefined) continue;
+        if (!keys.has(host)) ctx.addIssue({ code: 'custom', path: ['servers', i, rel], message: `no server has metadata_key "${host}"` });
+        else if (host === s.metadata_key) ctx.addIssue({ code: 'custom', path: ['servers', i, rel], message: 'a server cannot be its own host' });
+      }
+    });
+  });
+export type ConnectInfo = z.output<typeof connectInfo>;
+
+/** function_info.yaml: which probes the observers run. */
+export const functionInfo = z
+  .object({
+    /** Cross-layer packet latency (the observer's latency probes). */
+    latency: flag.default(1),
+    /** Answer time-sync probes (needs ping_info.yaml). */
+    timesync: flag.default(1),
+    /** Host-jitter probes: scheduler, IRQs, memory stalls, syscalls. */
+    jitter: z.array(z.enum(['sched', 'irq', 'memory', 'syscall'], { errorMap: () => ({ message: 'expected one of sched, irq, memory, syscall' }) })).default([]),
+  })
+  .strict();
+export type FunctionInfo = z.output<typeof functionInfo>;
+
+/** database_info.yaml: the MySQL (or MariaDB) database results go to. */
+export const databaseInfo = z
+  .object({
+    host: z.string().min(1),
+    port: port.default(3306),
+    user: z.string().min(1),
+    /** The password itself (prefer passwd_file or passwd_env). */
+    passwd: z.string().optional(),
+    passwd_file: z.string().optional(),
+    passwd_env: z.string().optional(),
+    db: z.string().regex(/^[A-Za-z0-9_]{1,64}$/, 'expected a database name (letters, digits, _)'),
+  })
+  .strict()
+  .refine((r) => [r.passwd, r.passwd_file, r.passwd_env].filter((x) => x !== undefined).length <= 1, {
+    message: 'give at most one of passwd, passwd_file, passwd_env',
+  });
+export type DatabaseInfo = z.output<typeof databaseInfo>;
+
+/** management_server_info.yaml: the machine the manager runs on. */
+export const managementServerInfo = z
+  .object({
+    /** The manager's address as the servers see it (time-sync probes come from it). */
+    address: ipv4,
+    /** Port of the manager's status endpoint (0: none). */
+    port: z.union([port, z.literal(0)]).default(0),
+    hostname: hostname.optional(),
+    /** The manager's interfaces towards the servers; its time-sync prober attaches to them. */
+    eth: ifnames,
+    /** In LatScope's original files; latscope does not log in to its own machine, so these are ignored. */
+    username: z.string().optional(),
+    password: z.string().optional(),
+  })
+  .strict();
+export type ManagementServerInfo = z.output<typeof managementServerInfo>;

@@ -3,12 +3,13 @@
  * reached, records wait in a bounded spool: memory first, then files on disk, sent oldest first
  * when Redis answers again. What does not fit is dropped and counted (`overflow`), never
  * silently. A stream entry holds one batch: fields node, first, last (observer sequence
- * numbers), n, and records (a JSON array; nanosecond timestamps as decimal strings).
+ * numbers), n, format and rows (the records as lines of observer/wire.ts's row format).
  */
 import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import type { PacketRecord } from './records.js';
+import { ROW_FORMAT, encodeRows } from './wire.js';
 
 export const RECORD_STREAM = 'latscope:records';
 
@@ -44,10 +45,8 @@ interface Batch {
   first: number;
   last: number;
   n: number;
-  records: string; // JSON array
+  rows: string;
 }
-
-const toJson = (r: PacketRecord): string => JSON.stringify(r, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
 
 export class RecordPublisher {
   private readonly redis: Redis;
@@ -102,7 +101,7 @@ export class RecordPublisher {
     if (!this.open.length) return;
     const recs = this.open;
     this.open = [];
-    this.memory.push({ node: this.o.node, first: recs[0]!.observerSeq, last: recs[recs.length - 1]!.observerSeq, n: recs.length, records: `[${recs.map(toJson).join(',')}]` });
+    this.memory.push({ node: this.o.node, first: recs[0]!.observerSeq, last: recs[recs.length - 1]!.observerSeq, n: recs.length, rows: encodeRows(recs) });
     this.memoryRecords += recs.length;
     if (this.memoryRecords > this.o.maxMemoryRecords) this.spillToDisk();
   }
@@ -132,7 +131,7 @@ export class RecordPublisher {
   private async xadd(batches: Batch[]): Promise<number> {
     const p = this.redis.pipeline();
     const stream = this.o.stream ?? RECORD_STREAM;
-    for (const b of batches) p.xadd(stream, '*', 'node', b.node, 'first', String(b.first), 'last', String(b.last), 'n', String(b.n), 'records', b.records);
+    for (const b of batches) p.xadd(stream, '*', 'node', b.node, 'first', String(b.first), 'last', String(b.last), 'n', String(b.n), 'format', ROW_FORMAT, 'rows', b.rows);
     const res = (await p.exec()) ?? [];
     let ok = 0;
     while (ok < batches.length && res[ok] && !res[ok]![0]) ok++;

@@ -12,6 +12,7 @@ import { RecordAssembler, type PacketRecord } from '../observer/records.js';
 import { predictedSamples } from '../observer/sampling.js';
 import { Observer } from '../observer/observer.js';
 import { RECORD_STREAM } from '../observer/publisher.js';
+import { decodeEntry } from '../observer/wire.js';
 import { runIn, startIn, until } from './helpers/fixtures.js';
 import { Redis } from 'ioredis';
 import { workDir } from '../lib/paths.js';
@@ -206,9 +207,7 @@ test('Redis stopped for 10 s during a run: no record is lost', async () => {
   await redis.connect();
   const seen = new Set<number>();
   for (const [, f] of await redis.xrange(RECORD_STREAM, since, '+')) {
-    const m = Object.fromEntries(Array.from({ length: f.length / 2 }, (_, k) => [f[2 * k]!, f[2 * k + 1]!]));
-    if (m.node !== node) continue;
-    for (const r of JSON.parse(m.records!) as { observerSeq: number }[]) seen.add(r.observerSeq);
+    for (const r of decodeEntry(f)) if (r.node === node) seen.add(r.observerSeq);
   }
   redis.disconnect();
   assert.ok(produced >= predictedSamples(5 << 20, 4096), `produced ${produced}`);

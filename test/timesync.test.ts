@@ -18,7 +18,7 @@ import { Prober, WARMUP_PROBES } from '../timesync/prober.js';
 import { estimateRound, fitClock, offsetAt, toManagerTime, type RoundEstimate } from '../timesync/estimator.js';
 import { REQUEST, REPLY, encodeProbe, newKey } from '../timesync/wire.js';
 import { timeSync } from '../conf/schema.js';
-import { openPool, migrate } from '../manager/db.js';
+import { openPool, migrate, MIGRATIONS } from '../manager/db.js';
 import { scheduleTimeSync, startTimeSyncWorker, unscheduleTimeSync } from '../timesync/service.js';
 import { loadClockFit } from '../timesync/store.js';
 import { projectRoot } from '../lib/paths.js';
@@ -240,7 +240,7 @@ test('rounds run as a BullMQ job scheduler; each round lands in MySQL once per s
     conf: timeSync.parse({ time_interval: 1, probes: 200, window: 8, timeout_ms: 5 }),
   });
   try {
-    assert.deepEqual(await migrate(pool), [1]);
+    assert.deepEqual(await migrate(pool), MIGRATIONS.map((m) => m.version));
     assert.deepEqual(await migrate(pool), [], 'migrations are applied once');
     await scheduleTimeSync(connection, { time_interval: 1 });
     await scheduleTimeSync(connection, { time_interval: 1 }); // upsert: still one scheduler

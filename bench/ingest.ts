@@ -1,0 +1,180 @@
+/**
+ * bench/ingest: rows per second from the Redis record stream into MySQL, on the local Redis and
+ * MariaDB. The stream is filled first with --rows records in entries of 256, as observers
+ * publish them (4 nodes); then the ingest drains it: consumer group reads, LOAD DATA of the
+ * wire rows in one transaction per read, acknowledgement after commit. Side by side in the same
+ * run, the reference: the same records published as JSON and ingested the usual way (parse,
+ * then a multi-row INSERT IGNORE through mysql2). Rounds interleave the two; medians, JSON and
+ * one line. Target: at least 200,000 rows/s.
+ *
+ *   node dist/bench/ingest.js [--rows 400000] [--rounds 3] [--entries 64]
+ */
+import { hostname } from 'node:os';
+import { Redis } from 'ioredis';
+import mysql from 'mysql2/promise';
+import { numberArg, median } from './args.js';
+import { startMariaDb, startRedis } from '../local/servers.js';
+import { migrate, openPool } from '../manager/db.js';
+import { Ingest } from '../manager/ingest.js';
+import { ROW_COLUMNS, ROW_FORMAT, encodeRows } from '../observer/wire.js';
+import type { PacketRecord } from '../observer/records.js';
+
+const rows = numberArg('rows', 400_000);
+const rounds = numberArg('rounds', 3);
+const entries = numberArg('entries', 64);
+const BATCH = 256;
+const DB = 'latscope_bench';
+const NODES = ['bench-n1', 'bench-n2', 'bench-n3', 'bench-n4'];
+
+function record(node: string, seq: number): PacketRecord {
+  const t = 1_000_000_000_000n + BigInt(seq) * 10_000n;
+  const tx = seq % 2 === 0;
+  const stamp = (d: bigint, cpu: number) => ({ tsNs: t + d, cpu, tid: 4000 + (seq % 7) });
+  return {
+    node,
+    observerSeq: seq,
+    dir: tx ? 'tx' : 'rx',
+    flow: { family: 4, src: '10.231.100.11', sport: 40000 + (seq % 16), dst: '10.231.100.12', dport: 5000 },
+    sampleSeq: (seq * 65536) >>> 0,
+    streamOffset: (seq * 65536) >>> 0,
+    segStart: (seq * 65536 - 1448) >>> 0,
+    segEnd: (seq * 65536 + 1448) >>> 0,
+    attempt: 0,
+    retrans: seq % 97 === 0,
+    interval: false,
+    complete: true,
+    layers: { sock: stamp(0n, 1), tcp: stamp(1400n, 1), ip: stamp(4000n, 1), dev: stamp(5300n, 1) },
+    devices: [
+      { ifindex: 2, netns: 4026532000, rx: false, tsNs: t + 5300n },
+      { ifindex: 7, netns: 4026531840, rx: true, tsNs: t + 6100n },
+      { ifindex: 5, netns: 4026531840, rx: false, tsNs: t + 6900n },
+    ],
+  };
+}
+
+/** Fills `stream` with rows records, 256 per entry, in the given format. */
+async function fill(redis: Redis, stream: string, json: boolean): Promise<void> {
+  await redis.del(stream);
+  const perNode = Math.ceil(rows / NODES.length);
+  let p = redis.pipeline();
+  let queued = 0;
+  for (const node of NODES) {
+    for (let first = 0; first < perNode; first += BATCH) {
+      const recs = Array.from({ length: Math.min(BATCH, perNode - first) }, (_, i) => record(node, first + i));
+      const body = json ? JSON.stringify(recs, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)) : encodeRows(recs);
+      p.xadd(stream, '*', 'node', node, 'first', String(first), 'last', String(first + recs.length - 1), 'n', String(recs.length), 'format', json ? 'json' : ROW_FORMAT, 'rows', body);
+      if (++queued % 200 === 0) {
+        await p.exec();
+        p = redis.pipeline();
+      }
+    }
+  }
+  await p.exec();
+}
+
+/** The reference ingest: JSON records, parsed, inserted with a multi-row INSERT IGNORE; ack after commit. */
+async function referenceIngest(redis: Redis, pool: mysql.Pool, stream: string): Promise<number> {
+  await redis.xgroup('CREATE', stream, 'ref', '0');
+  const ids = new Map<string, number>();
+  const [srv] = (await pool.query('SELECT id, name FROM servers')) as any;
+  for (const r of srv) ids.set(r.name, Number(r.id));
+  let n = 0;
+  const cols = ['server_id', ...ROW_COLUMNS].join(', ');
+  for (;;) {
+    const res = (await redis.xreadgroup('GROUP', 'ref', 'c', 'COUNT', entries, 'STREAMS', stream, '>')) as [string, [string, string[]][]][] | null;
+    const list = res?.[0]?.[1] ?? [];
+    if (!list.length) break;
+    const values: unknown[][] = [];
+    for (const [, f] of list) {
+      const node = f[f.indexOf('node') + 1]!;
+      for (const r of JSON.parse(f[f.indexOf('rows') + 1]!) as any[]) {
+        const layer = (l: string) => (r.layers[l] ? [r.layers[l].tsNs, r.layers[l].cpu, r.layers[l].tid] : [null, null, null]);
+        values.push([
+          ids.get(node), r.observerSeq, r.dir, r.flow.family, r.flow.src, r.flow.sport, r.flow.dst, r.flow.dport, r.sampleSeq, r.streamOffset, r.segStart, r.segEnd,
+          r.attempt, (r.retrans ? 1 : 0) | (r.interval ? 2 : 0) | (r.complete ? 4 : 0), ...layer('sock'), ...layer('tcp'), ...layer('ip'), ...layer('dev'),
+          r.devices.map((h: any) => `${h.ifindex}:${h.netns}:${h.rx ? 1 : 0}:${h.tsNs}`).join(','),
+        ]);
+      }
+    }
+    const conn = await pool.getConnection();
+    try {
+      await conn.beginTransaction();
+      for (let i = 0; i < values.length; i += 4096) await conn.query(`INSERT IGNORE INTO packets (${cols}) VALUES ?`, [values.slice(i, i + 4096)]);
+      await conn.commit();
+    } finally {
+      conn.release();
+    }
+    n += values.length;
+    const idl = list.map((e) => e[0]);
+    await redis.multi().xack(stream, 'ref', ...idl).xdel(stream, ...idl).exec();
+  }
+  return n;
+}
+
+async function main(): Promise<void> {
+  const r = await startRedis();
+  const m = await startMariaDb();
+  const admin = await mysql.createConnection({ host: m.host, port: m.port, user: m.user, password: m.password });
+  await admin.query(`CREATE DATABASE IF NOT EXISTS ${DB}`);
+  await admin.end();
+  const pool = openPool({ ...m, database: DB });
+  const redis = new Redis({ host: r.host, port: r.port, password: r.password });
+  const ours: number[] = [];
+  const ref: number[] = [];
+  try {
+    await migrate(pool);
+    await pool.query('INSERT IGNORE INTO servers (name) VALUES ?', [NODES.map((n) => [n])]);
+    for (let round = 1; round <= rounds; round++) {
+      for (const which of ['ours', 'reference'] as const) {
+        await pool.query('TRUNCATE TABLE packets');
+        const stream = `latscope:bench:${which}`;
+        await fill(redis, stream, which === 'reference');
+        const t0 = performance.now();
+        let n: number;
+        if (which === 'ours') {
+          const ingest = new Ingest(redis, pool, { stream, group: 'bench', consumer: `${hostname()}-bench`, entriesPerRead: entries, blockMs: 100, retryMs: 100 });
+          await ingest.ensureGroup();
+          ingest.start();
+          while ((await redis.xlen(stream)) > 0) await new Promise((res) => setTimeout(res, 5));
+          await ingest.stop();
+          n = ingest.counters.rows;
+          if (ingest.counters.dbErrors) throw new Error(`ingest: ${ingest.counters.lastError}`);
+        } else {
+          n = await referenceIngest(redis, pool, stream);
+        }
+        const s = (performance.now() - t0) / 1000;
+        const [[{ c }]] = (await pool.query('SELECT COUNT(*) AS c FROM packets')) as any;
+        if (Number(c) !== n) throw new Error(`${which}: ${n} rows reported, ${c} in the table`);
+        (which === 'ours' ? ours : ref).push(n / s);
+        process.stderr.write(`round ${round} ${which}: ${n} rows in ${s.toFixed(2)} s\n`);
+        await redis.del(stream);
+      }
+    }
+    const result = {
+      bench: 'ingest',
+      rows,
+      rounds,
+      entriesPerRead: entries,
+      recordsPerEntry: BATCH,
+      oursRowsPerS: Math.round(median(ours)),
+      referenceRowsPerS: Math.round(median(ref)),
+      ratio: median(ours) / median(ref),
+      runs: { ours: ours.map(Math.round), reference: ref.map(Math.round) },
+      target: { rowsPerSMin: 200_000 },
+    };
+    console.log(JSON.stringify(result));
+    console.log(
+      `ingest: ${result.oursRowsPerS} rows/s from Redis Streams into MariaDB (wire rows, LOAD DATA, ack after commit) vs ${result.referenceRowsPerS} rows/s ` +
+        `for JSON + multi-row INSERT (x${result.ratio.toFixed(2)}); median of ${rounds} rounds of ${rows} rows; target >= 200000 rows/s`,
+    );
+  } finally {
+    await pool.query(`DROP DATABASE IF EXISTS ${DB}`).catch(() => {});
+    await pool.end();
+    redis.disconnect();
+  }
+}
+
+main().catch((e) => {
+  console.error(`bench ingest: ${(e as Error).message}`);
+  process.exitCode = 1;
+});

@@ -1,0 +1,158 @@
+/**
+ * A whole conf/ folder as one validated deployment: every file read and checked (all of them,
+ * so `conf check` reports every bad file at once), cross-file rules applied, secrets resolved
+ * from their files or environment variables. Nothing outside the folder is touched.
+ */
+import { existsSync, statSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { ConfError, loadConfFile, resolveSecret } from './load.js';
+import {
+  connectInfo, databaseInfo, functionInfo, managementServerInfo, pingInfo, redisInfo, samplingInfo, timeSync,
+  type ConnectInfo, type DatabaseInfo, type FunctionInfo, type ManagementServerInfo, type PingInfo, type RedisInfo,
+  type SamplingInfo, type ServerInfo, type TimeSync,
+} from './schema.js';
+
+/** The files of a conf folder; optional ones take their defaults when absent. */
+export const CONF_FILES = {
+  'connect_info.yaml': { schema: connectInfo, required: true },
+  'sampling_info.yaml': { schema: samplingInfo, required: true },
+  'redis_info.yaml': { schema: redisInfo, required: true },
+  'database_info.yaml': { schema: databaseInfo, required: true },
+  'management_server_info.yaml': { schema: managementServerInfo, required: true },
+  'ping_info.yaml': { schema: pingInfo, required: false },
+  'time_sync.yaml': { schema: timeSync, required: false },
+  'function_info.yaml': { schema: functionInfo, required: false },
+} as const;
+
+/** A server with connect_info's defaults applied and its SSH secret resolved. */
+export interface Server extends ServerInfo {
+  port: number;
+  username: string;
+  keyPath?: string;
+  sshPassword?: string;
+  installDir: string;
+  kind: 'bare-metal' | 'vm' | 'container';
+  /** metadata_key of the host of a VM or container. */
+  hostKey?: string;
+}
+
+export interface Deployment {
+  dir: string;
+  connect: ConnectInfo;
+  servers: Server[];
+  knownHostsPath: string;
+  sampling: SamplingInfo;
+  redis: RedisInfo & { secret?: string };
+  database: DatabaseInfo & { secret?: string };
+  manager: ManagementServerInfo;
+  ping?: PingInfo;
+  timeSync: TimeSync;
+  functions: FunctionInfo;
+  warnings: string[];
+}
+
+export const DEFAULT_INSTALL_DIR = '/opt/latscope';
+
+const expandHome = (p: string): string => (p === '~' || p.startsWith('~/') ? join(homedir(), p.slice(1)) : p);
+
+/** All problems of a conf folder (an empty list: it is good). */
+export function checkDeployment(dir: string): { deployment?: Deployment; errors: ConfError[] } {
+  try {
+    return { deployment: loadDeployment(dir), errors: [] };
+  } catch (e) {
+    if (e instanceof AggregateConfError) return { errors: e.errors };
+    if (e instanceof ConfError) return { errors: [e] };
+    throw e;
+  }
+}
+
+export class AggregateConfError extends Error {
+  override readonly name = 'AggregateConfError';
+  constructor(readonly errors: ConfError[]) {
+    super(errors.map((e) => e.message).join('\n'));
+  }
+}
+
+/** Reads and validates every file of `dir`; throws AggregateConfError listing every problem. */
+export function loadDeployment(confDir: string): Deployment {
+  const dir = resolve(confDir);
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new ConfError(`${dir}: no such folder; give the folder that holds connect_info.yaml and the other conf files`, dir);
+  const errors: ConfError[] = [];
+  const files: Record<string, unknown> = {};
+  for (const [file, { schema, required }] of Object.entries(CONF_FILES)) {
+    if (!required && !existsSync(join(dir, file))) {
+      files[file] = schema.parse({});
+      continue;
+    }
+    try {
+      files[file] = loadConfFile(dir, file, schema);
+    } catch (e) {
+      if (!(e instanceof ConfError)) throw e;
+      errors.push(e);
+    }
+  }
+  const warnings: string[] = [];
+  const warn = (m: string) => warnings.push(m);
+  const secret = (file: string, key: string, s: { value?: string; file?: string; env?: string }) => {
+    try {
+      return resolveSecret(dir, file, key, s, warn);
+    } catch (e) {
+      if (!(e instanceof ConfError)) throw e;
+      errors.push(e);
+      return undefined;
+    }
+  };
+  const connect = files['connect_info.yaml'] as ConnectInfo | undefined;
+  const redis = files['redis_info.yaml'] as RedisInfo | undefined;
+  const database = files['database_info.yaml'] as DatabaseInfo | undefined;
+  const manager = files['management_server_info.yaml'] as ManagementServerInfo | undefined;
+  const hasPing = existsSync(join(dir, 'ping_info.yaml'));
+  const ping = hasPing ? (files['ping_info.yaml'] as PingInfo | undefined) : undefined;
+  const functions = files['function_info.yaml'] as FunctionInfo | undefined;
+
+  const servers: Server[] = (connect?.servers ?? []).map((s, i) => {
+    const d = connect!.defaults;
+    const keyFile = s.key_file ?? d.key_file;
+    const keyPath = keyFile ? resolve(dir, expandHome(keyFile)) : undefined;
+    if (keyPath && !existsSync(keyPath)) errors.push(new ConfError(`${join(dir, 'connect_info.yaml')}: servers.${i}.key_file: ${keyPath} does not exist`, join(dir, 'connect_info.yaml'), undefined, `servers.${i}.key_file`));
+    const sshPassword = secret('connect_info.yaml', `servers.${i}.password`, { value: s.password, file: s.password_file, env: s.password_env });
+    const defaultKey = join(homedir(), '.ssh', 'id_ed25519');
+    return {
+      ...s,
+      port: s.port ?? d.port ?? 22,
+      username: s.username ?? d.username ?? 'root',
+      keyPath: keyPath ?? (sshPassword === undefined && existsSync(defaultKey) ? defaultKey : undefined),
+      sshPassword,
+      installDir: s.install_dir ?? d.install_dir ?? DEFAULT_INSTALL_DIR,
+      kind: s.isvm !== undefined ? 'vm' : s.iscontainer !== undefined ? 'container' : 'bare-metal',
+      hostKey: s.isvm ?? s.iscontainer,
+    };
+  });
+  for (const [i, s] of servers.entries())
+    if (!s.keyPath && s.sshPassword === undefined)
+      errors.push(new ConfError(`${join(dir, 'connect_info.yaml')}: servers.${i} (${s.hostname}): no way to log in: give key_file (or defaults.key_file) or password_file`, join(dir, 'connect_info.yaml'), undefined, `servers.${i}`));
+  const redisSecret = redis && secret('redis_info.yaml', 'password', { value: redis.password, file: redis.password_file, env: redis.password_env });
+  const dbSecret = database && secret('database_info.yaml', 'passwd', { value: database.passwd, file: database.passwd_file, env: database.passwd_env });
+  if (ping) secret('ping_info.yaml', 'key', { value: ping.key, file: ping.key_file, env: ping.key_env });
+  if (ping && ping.key === undefined && ping.key_file === undefined && ping.key_env === undefined)
+    errors.push(new ConfError(`${join(dir, 'ping_info.yaml')}: key: the time-sync key is missing; give key_file (16 hex digits) or key_env`, join(dir, 'ping_info.yaml'), undefined, 'key'));
+  if (functions?.timesync && !hasPing && existsSync(join(dir, 'function_info.yaml')))
+    warnings.push(`${join(dir, 'function_info.yaml')}: timesync is on but there is no ping_info.yaml: no time sync runs`);
+
+  if (errors.length) throw new AggregateConfError(errors);
+  return {
+    dir,
+    connect: connect!,
+    servers,
+    knownHostsPath: resolve(dir, expandHome(connect!.known_hosts)),
+    sampling: files['sampling_info.yaml'] as SamplingInfo,
+    redis: { ...redis!, secret: redisSecret },
+    database: { ...database!, secret: dbSecret },
+    manager: manager!,
+    ping,
+    timeSync: files['time_sync.yaml'] as TimeSync,
+    functions: functions!,
+    warnings,
+  };
+}

@@ -1,0 +1,226 @@
+/**
+ * Ingest: the record stream in Redis into MySQL. A consumer group shares the stream between
+ * every manager worker; each batch of entries goes into `packets` with one LOAD DATA (the rows
+ * arrive in the table's own format, see observer/wire.ts) inside a transaction, and the entries
+ * are acknowledged and deleted only after the commit. A crash after the commit and before the
+ * acknowledgement delivers the entries again; LOAD DATA ... IGNORE skips the rows already
+ * there (primary key server_id + observer_seq), so a retry never duplicates or loses a row.
+ *
+ * Two lanes (two consumers, two connections) load at once: MariaDB turns text into rows on one
+ * core per statement, so one lane tops out near 160,000 rows/s on the 2-core test machine and
+ * two reach about 250,000. Entries of a consumer that died stay pending; `reclaim` (a BullMQ repeatable job in the
+ * manager) takes over those idle for longer than a limit. While MySQL is away the loop backs off
+ * and retries its own pending entries first; nothing is acknowledged that is not committed.
+ */
+import { Readable } from 'node:stream';
+import type { Redis } from 'ioredis';
+import type { Pool, PoolConnection } from 'mysql2/promise';
+import { RECORD_STREAM } from '../observer/publisher.js';
+import { ROW_COLUMNS, ROW_FORMAT } from '../observer/wire.js';
+
+export const INGEST_GROUP = 'latscope-ingest';
+
+export interface IngestOptions {
+  stream?: string;
+  group?: string;
+  /** This worker's name in the group (unique per worker process); lane k consumes as NAME/k. */
+  consumer: string;
+  /** Reads and loads in flight at once, each on its own Redis and MySQL connection. */
+  lanes?: number;
+  /** Stream entries per read (each holds up to the observer's batch of records). */
+  entriesPerRead: number;
+  /** Milliseconds a read waits for new entries. */
+  blockMs: number;
+  /** Milliseconds to wait after a database error before retrying, doubled up to 10 s. */
+  retryMs: number;
+}
+
+export interface IngestCounters {
+  entries: number;
+  rows: number;
+  /** Rows already in MySQL when they came again (redelivery after a crash or an error). */
+  duplicates: number;
+  dbErrors: number;
+  /** Entries that are not record batches (wrong format): acknowledged, counted, kept out. */
+  badEntries: number;
+  reclaimed: number;
+  lastError: string;
+}
+
+type Entry = [id: string, fields: string[]];
+
+const LOAD_SQL = `LOAD DATA LOCAL INFILE 'latscope-rows' IGNORE INTO TABLE packets
+  CHARACTER SET ascii FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n'
+  (server_id, ${ROW_COLUMNS.join(', ')})`;
+
+export class Ingest {
+  readonly counters: IngestCounters = { entries: 0, rows: 0, duplicates: 0, dbErrors: 0, badEntries: 0, reclaimed: 0, lastError: '' };
+  private readonly serverIds = new Map<string, number>();
+  private stopping = false;
+  private running?: Promise<unknown>;
+  private readonly o: Required<IngestOptions>;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly pool: Pool,
+    o: IngestOptions,
+  ) {
+    this.o = { stream: RECORD_STREAM, group: INGEST_GROUP, lanes: 2, ...o };
+  }
+
+  /** Creates the consumer group (from the stream's start) unless it exists. */
+  async ensureGroup(): Promise<void> {
+    try {
+      await this.redis.xgroup('CREATE', this.o.stream, this.o.group, '0', 'MKSTREAM');
+    } catch (e) {
+      if (!/BUSYGROUP/.test((e as Error).message)) throw e;
+    }
+  }
+
+  /** Runs the consume loops until stop(). */
+  start(): void {
+    this.stopping = false;
+    this.running ??= Promise.all(
+      Array.from({ length: this.o.lanes }, async (_, k) => {
+        const conn = this.redis.duplicate(); // a blocking read holds its connection
+        try {
+          await this.loop(conn, `${this.o.consumer}/${k}`);
+        } finally {
+          conn.disconnect();
+        }
+      }),
+    );
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await this.running;
+    this.running = undefined;
+  }
+
+  private async loop(redis: Redis, consumer: string): Promise<void> {
+    let backlog = true; // first our own pending entries (a restart, a database error), then new ones
+    let wait = this.o.retryMs;
+    while (!this.stopping) {
+      try {
+        const entries = await this.read(redis, consumer, backlog ? '0' : '>');
+        if (backlog && entries.length === 0) {
+          backlog = false;
+          continue;
+        }
+        if (entries.length) await this.ingest(entries);
+        wait = this.o.retryMs;
+      } catch (e) {
+        this.counters.dbErrors++;
+        this.counters.lastError = (e as Error).message;
+        backlog = true;
+        await new Promise((r) => setTimeout(r, wait));
+        wait = Math.min(wait * 2, 10_000);
+      }
+    }
+  }
+
+  private async read(redis: Redis, consumer: string, from: '0' | '>'): Promise<Entry[]> {
+    const args = ['GROUP', this.o.group, consumer, 'COUNT', this.o.entriesPerRead] as const;
+    const res = (from === '>'
+      ? await redis.xreadgroup(...args, 'BLOCK', this.o.blockMs, 'STREAMS', this.o.stream, '>')
+      : await redis.xreadgroup(...args, 'STREAMS', this.o.stream, '0')) as [string, Entry[]][] | null;
+    return (res?.[0]?.[1] ?? []).filter((e) => e[1] !== null); // a deleted entry comes back as [id, null]
+  }
+
+  /**
+   * Takes over entries another consumer left pending for more than minIdleMs (it died) and
+   * ingests them. Returns how many it took.
+   */
+  async reclaim(minIdleMs: number): Promise<number> {
+    let cursor = '0-0';
+    let n = 0;
+    do {
+      const [next, entries] = (await this.redis.xautoclaim(this.o.stream, this.o.group, `${this.o.consumer}/reclaim`, minIdleMs, cursor, 'COUNT', this.o.entriesPerRead)) as [string, Entry[]];
+      const live = entries.filter((e) => e[1] !== null);
+      if (live.length) await this.ingest(live);
+      n += live.length;
+      cursor = next;
+    } while (cursor !== '0-0');
+    this.counters.reclaimed += n;
+    return n;
+  }
+
+  /** Loads the entries' rows in one transaction, then acknowledges and deletes the entries. */
+  async ingest(entries: Entry[]): Promise<void> {
+    const byNode = new Map<string, string[]>();
+    const bad: string[] = [];
+    let rows = 0;
+    for (const [, f] of entries) {
+      let node = '', format = '', body = '', n = 0;
+      for (let i = 0; i + 1 < f.length; i += 2) {
+        const k = f[i];
+        if (k === 'node') node = f[i + 1]!;
+        else if (k === 'format') format = f[i + 1]!;
+        else if (k === 'rows') body = f[i + 1]!;
+        else if (k === 'n') n = Number(f[i + 1]);
+      }
+      if (format !== ROW_FORMAT || !node || !body) {
+        bad.push(node);
+        continue;
+      }
+      const list = byNode.get(node) ?? [];
+      list.push(body);
+      byNode.set(node, list);
+      rows += n;
+    }
+    if (byNode.size) {
+      const ids = await this.ids([...byNode.keys()]);
+      // each line gets its server id in front: the only change between the wire and the table
+      const text = [...byNode].map(([node, bodies]) => bodies.join('').replace(/^(?=.)/gm, `${ids.get(node)}\t`)).join('');
+      const conn = await this.pool.getConnection();
+      let loaded = 0;
+      try {
+        await conn.beginTransaction();
+        loaded = await load(conn, text);
+        await conn.commit();
+      } catch (e) {
+        await conn.rollback().catch(() => {});
+        throw e;
+      } finally {
+        conn.release();
+      }
+      this.counters.rows += loaded;
+      this.counters.duplicates += rows - loaded;
+    }
+    this.counters.badEntries += bad.length;
+    this.counters.entries += entries.length;
+    const ids = entries.map((e) => e[0]);
+    await this.redis.multi().xack(this.o.stream, this.o.group, ...ids).xdel(this.o.stream, ...ids).exec();
+  }
+
+  /** servers.id of each node, adding nodes the manager did not provision. */
+  private async ids(nodes: string[]): Promise<Map<string, number>> {
+    const missing = nodes.filter((n) => !this.serverIds.has(n));
+    if (missing.length) {
+      await this.pool.query('INSERT IGNORE INTO servers (name) VALUES ?', [missing.map((m) => [m])]);
+      const [rows] = (await this.pool.query('SELECT id, name FROM servers WHERE name IN (?)', [missing])) as any;
+      for (const r of rows as { id: number; name: string }[]) this.serverIds.set(r.name, Number(r.id));
+    }
+    return this.serverIds;
+  }
+
+  /** Entries in the stream not yet delivered to the group, and delivered but not acknowledged. */
+  async lag(): Promise<{ pending: number; undelivered: number }> {
+    const pending = Number(((await this.redis.xpending(this.o.stream, this.o.group)) as [number])[0] ?? 0);
+    const groups = (await this.redis.xinfo('GROUPS', this.o.stream)) as unknown[][];
+    let lagN = 0;
+    for (const g of groups) {
+      const m = new Map<string, unknown>();
+      for (let i = 0; i + 1 < g.length; i += 2) m.set(String(g[i]), g[i + 1]);
+      if (m.get('name') === this.o.group) lagN = Number(m.get('lag') ?? 0);
+    }
+    return { pending, undelivered: lagN };
+  }
+}
+
+/** LOAD DATA of `text` on conn; returns the rows inserted (duplicates skipped). */
+async function load(conn: PoolConnection, text: string): Promise<number> {
+  const [res] = (await conn.query({ sql: LOAD_SQL, infileStreamFactory: () => Readable.from([Buffer.from(text, 'latin1')]) } as any)) as any;
+  return Number(res.affectedRows);
+}
