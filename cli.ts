@@ -10,6 +10,9 @@ import { observerCommand } from './cli/observer.js';
 import { demoCommand } from './cli/demo.js';
 import { timesyncCommand } from './cli/timesync.js';
 import { confCommand } from './cli/conf.js';
+import { superviseCommand } from './cli/supervise.js';
+import { cleanupCommand } from './cli/cleanup.js';
+import { managerCommand } from './cli/manager.js';
 
 const program = new Command()
   .name('latscope')
@@ -21,6 +24,9 @@ program.addCommand(demoCommand());
 program.addCommand(observerCommand());
 program.addCommand(timesyncCommand());
 program.addCommand(confCommand());
+program.addCommand(managerCommand());
+program.addCommand(superviseCommand());
+program.addCommand(cleanupCommand());
 program.addCommand(testbedCommand());
 program.addCommand(serversCommand());
 

@@ -7,7 +7,7 @@ import { Observer } from '../observer/observer.js';
 import { loadConfFile, resolveSecret } from '../conf/load.js';
 import { samplingInfo, redisInfo, pingInfo } from '../conf/schema.js';
 import { startResponder, type Responder } from '../timesync/responder.js';
-import { pingKey } from './timesync.js';
+import { pingKey } from '../conf/deployment.js';
 import { workDir } from '../lib/paths.js';
 
 interface Opts {

@@ -2,6 +2,7 @@
  * `latscope timesync respond`: the time-sync responder on its own (the observer runs the same).
  * `latscope timesync probe`: one round of probes from this host, with the estimated offsets.
  */
+import { pingKey } from '../conf/deployment.js';
 import { Command, Option } from 'commander';
 import { resolve } from 'node:path';
 import { loadConfFile, resolveSecret, ConfError } from '../conf/load.js';
@@ -11,19 +12,6 @@ import { Prober } from '../timesync/prober.js';
 import { estimateRound } from '../timesync/estimator.js';
 import { keyFromHex } from '../timesync/wire.js';
 
-/** The deployment key from ping_info.yaml (value, file or env). */
-export function pingKey(confDir: string, p: PingInfo): bigint {
-  const hex = resolveSecret(confDir, 'ping_info.yaml', 'key', { value: p.key, file: p.key_file, env: p.key_env });
-  const where = resolve(confDir, 'ping_info.yaml');
-  if (hex === undefined) throw new ConfError(`${where}: key: the time-sync key is missing: give key_file (16 hex digits) or key_env`, where);
-  try {
-    const k = keyFromHex(hex);
-    if (k === 0n) throw new RangeError('time-sync key: must not be 0');
-    return k;
-  } catch (e) {
-    throw new ConfError(`${where}: key: ${(e as Error).message}`, where);
-  }
-}
 
 const testClock = (v: string): { offsetNs: bigint; driftPpb: bigint; epochNs?: bigint } => {
   const m = /^(-?\d+):(-?\d+)(?::(\d+))?$/.exec(v);

@@ -7,6 +7,7 @@ import { existsSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ConfError, loadConfFile, resolveSecret } from './load.js';
+import { keyFromHex } from '../timesync/wire.js';
 import {
   connectInfo, databaseInfo, functionInfo, managementServerInfo, pingInfo, redisInfo, samplingInfo, timeSync,
   type ConnectInfo, type DatabaseInfo, type FunctionInfo, type ManagementServerInfo, type PingInfo, type RedisInfo,
@@ -47,6 +48,8 @@ export interface Deployment {
   database: DatabaseInfo & { secret?: string };
   manager: ManagementServerInfo;
   ping?: PingInfo;
+  /** The time-sync key, when ping_info.yaml is present. */
+  pingKey?: bigint;
   timeSync: TimeSync;
   functions: FunctionInfo;
   warnings: string[];
@@ -82,7 +85,9 @@ export function loadDeployment(confDir: string): Deployment {
   const files: Record<string, unknown> = {};
   for (const [file, { schema, required }] of Object.entries(CONF_FILES)) {
     if (!required && !existsSync(join(dir, file))) {
-      files[file] = schema.parse({});
+      // absent: time_sync and function_info take their defaults; no ping_info means no time sync
+      const dflt = schema.safeParse({});
+      files[file] = dflt.success ? dflt.data : undefined;
       continue;
     }
     try {
@@ -134,9 +139,14 @@ export function loadDeployment(confDir: string): Deployment {
       errors.push(new ConfError(`${join(dir, 'connect_info.yaml')}: servers.${i} (${s.hostname}): no way to log in: give key_file (or defaults.key_file) or password_file`, join(dir, 'connect_info.yaml'), undefined, `servers.${i}`));
   const redisSecret = redis && secret('redis_info.yaml', 'password', { value: redis.password, file: redis.password_file, env: redis.password_env });
   const dbSecret = database && secret('database_info.yaml', 'passwd', { value: database.passwd, file: database.passwd_file, env: database.passwd_env });
-  if (ping) secret('ping_info.yaml', 'key', { value: ping.key, file: ping.key_file, env: ping.key_env });
-  if (ping && ping.key === undefined && ping.key_file === undefined && ping.key_env === undefined)
-    errors.push(new ConfError(`${join(dir, 'ping_info.yaml')}: key: the time-sync key is missing; give key_file (16 hex digits) or key_env`, join(dir, 'ping_info.yaml'), undefined, 'key'));
+  let key: bigint | undefined;
+  if (ping)
+    try {
+      key = pingKey(dir, ping, warn);
+    } catch (e) {
+      if (!(e instanceof ConfError)) throw e;
+      errors.push(e);
+    }
   if (functions?.timesync && !hasPing && existsSync(join(dir, 'function_info.yaml')))
     warnings.push(`${join(dir, 'function_info.yaml')}: timesync is on but there is no ping_info.yaml: no time sync runs`);
 
@@ -151,8 +161,23 @@ export function loadDeployment(confDir: string): Deployment {
     database: { ...database!, secret: dbSecret },
     manager: manager!,
     ping,
+    pingKey: key,
     timeSync: files['time_sync.yaml'] as TimeSync,
     functions: functions!,
     warnings,
   };
+}
+
+/** The deployment key from ping_info.yaml (value, file or env). */
+export function pingKey(confDir: string, p: PingInfo, warn?: (msg: string) => void): bigint {
+  const hex = resolveSecret(confDir, 'ping_info.yaml', 'key', { value: p.key, file: p.key_file, env: p.key_env }, warn);
+  const where = resolve(confDir, 'ping_info.yaml');
+  if (hex === undefined) throw new ConfError(`${where}: key: the time-sync key is missing: give key_file (16 hex digits) or key_env`, where);
+  try {
+    const k = keyFromHex(hex);
+    if (k === 0n) throw new RangeError('time-sync key: must not be 0');
+    return k;
+  } catch (e) {
+    throw new ConfError(`${where}: key: ${(e as Error).message}`, where);
+  }
 }

@@ -35,7 +35,8 @@ export function loadConfFile<S extends z.ZodTypeAny>(dir: string, file: string, 
   const result = schema.safeParse(doc.toJS() ?? {});
   if (result.success) return result.data as z.output<S>;
   const issue = deepest(result.error.issues[0]!);
-  const keyPath = issue.path;
+  // an unknown key is named (and located) itself, not the object that holds it
+  const keyPath = issue.code === 'unrecognized_keys' ? [...issue.path, issue.keys[0]!] : issue.path;
   // The line of the deepest node of the path that exists in the file.
   let line = 1;
   for (let n = keyPath.length; n >= 0; n--) {
@@ -46,7 +47,7 @@ export function loadConfFile<S extends z.ZodTypeAny>(dir: string, file: string, 
     }
   }
   const key = keyPath.length ? keyPath.join('.') : '(top level)';
-  const what = issue.code === 'unrecognized_keys' ? `unknown key ${issue.keys.map((k) => `"${k}"`).join(', ')}` : issue.message;
+  const what = issue.code === 'unrecognized_keys' ? `unknown key${issue.keys.length > 1 ? ` (also ${issue.keys.slice(1).join(', ')})` : ''}: a typo, or a key of another file?` : issue.message;
   throw new ConfError(`${path}:${line}: ${key}: ${what}`, path, line, key);
 }
 

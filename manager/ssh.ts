@@ -102,7 +102,7 @@ export class SshSession {
   }
 
   /** Runs a command; resolves with its exit code and output (does not throw on non-zero). */
-  exec(command: string, input?: string): Promise<ExecResult> {
+  exec(command: string, input?: string | Buffer): Promise<ExecResult> {
     return new Promise((resolve, reject) => {
       this.client.exec(command, (err, stream) => {
         if (err) return reject(new SshError(this.target.name, 'EXEC_FAILED', `running a command failed: ${err.message}`));

@@ -69,6 +69,7 @@ export class Observer {
   private stopStats?: () => void;
   private drain?: { stop(): void };
   private heartbeatTimer?: NodeJS.Timeout;
+  private flushTimer?: NodeJS.Timeout;
   private seq = 0;
   private finalProbeCounters?: ReturnType<LatencyProbe['counters']>;
 
@@ -115,6 +116,8 @@ export class Observer {
       throw e;
     }
     this.heartbeatTimer = setInterval(() => void this.beat('running').catch(() => {}), o.heartbeatMs);
+    // Records also go out when traffic stops: the drain only flushes when events arrive.
+    this.flushTimer = setInterval(() => this.assembler!.flush(Date.now()), 100);
   }
 
   private onBatch(batch: Buffer, used: number): void {
@@ -161,6 +164,7 @@ export class Observer {
   /** Detaches every hook, sends the records still in the ring and in memory, a last heartbeat, and disconnects. */
   async stop(): Promise<void> {
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    if (this.flushTimer) clearInterval(this.flushTimer);
     try {
       this.drain?.stop();
       // Hooks off first, then the last events out of the ring.

@@ -26,7 +26,12 @@ export interface DeviceHop {
 
 export interface PacketRecord {
   node: string;
-  /** Per-observer sequence number, for idempotent ingest: (node, observerSeq) is unique. */
+  /**
+   * Per-observer sequence number, for idempotent ingest: (node, observerSeq) is unique, also
+   * across restarts of the observer: numbering starts at the start time in ms times 1000, so a
+   * new process begins above everything an earlier one numbered unless that one averaged more
+   * than a million records per second over its whole life.
+   */
   observerSeq: number;
   dir: Direction;
   flow: Flow;
@@ -78,7 +83,7 @@ export const flowKey = (f: Flow): string => `${f.src}|${f.sport}|${f.dst}|${f.dp
 
 export class RecordAssembler {
   private readonly pending = new Map<string, Pending>();
-  private seq = 0;
+  private seq = Date.now() * 1000;
   readonly counters: AssemblerCounters = { events: 0, records: 0, incomplete: 0, samplesCapped: 0 };
 
   constructor(

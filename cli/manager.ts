@@ -1,0 +1,135 @@
+/**
+ * `latscope manager [start] --conf DIR`: prepare MySQL and Redis, provision every server, keep
+ * the deployment running (health, ingest, time sync) until Ctrl-C or `manager stop`.
+ * `manager worker` shares the work from another process; `manager status` and `manager stop`
+ * report on and tear down a deployment from anywhere that reaches its Redis and servers.
+ */
+import { Command } from 'commander';
+import { Redis } from 'ioredis';
+import { loadDeployment, type Deployment } from '../conf/deployment.js';
+import { CONTROL_CHANNEL, latestHeartbeats, Manager, redisConnection, SERVERS_KEY, stopDeployment, type ServerStatus } from '../manager/manager.js';
+import { INGEST_GROUP } from '../manager/ingest.js';
+import { RECORD_STREAM } from '../observer/publisher.js';
+
+interface Opts {
+  conf: string;
+  acceptNewHostKeys: boolean;
+}
+
+function load(o: Opts): Deployment {
+  const d = loadDeployment(o.conf);
+  for (const w of d.warnings) console.error(`warning: ${w}`);
+  return d;
+}
+
+/** Resolves on SIGINT, SIGTERM or a `manager stop` message. */
+async function untilStopped(d: Deployment): Promise<string> {
+  const sub = new Redis({ ...redisConnection(d) });
+  sub.on('error', () => {});
+  try {
+    return await new Promise<string>((resolve) => {
+      process.once('SIGINT', () => resolve('SIGINT'));
+      process.once('SIGTERM', () => resolve('SIGTERM'));
+      void sub.subscribe(CONTROL_CHANNEL).then(() => sub.on('message', () => resolve('manager stop')));
+    });
+  } finally {
+    sub.disconnect();
+  }
+}
+
+const withConf = (c: Command) =>
+  c
+    .requiredOption('--conf <dir>', 'the conf folder (connect_info.yaml, redis_info.yaml, database_info.yaml, …)')
+    .option('--accept-new-host-keys', 'record the host keys of servers not yet in known_hosts (a changed key is always refused)', false);
+
+export function managerCommand(): Command {
+  const m = new Command('manager').description('provision observers on every server over SSH and collect their records into MySQL');
+
+  withConf(m.command('start', { isDefault: true }).description('prepare MySQL and Redis, provision every server, run until Ctrl-C or `manager stop` (default)'))
+    .option('--no-wait', 'exit once every server is provisioned (observers keep running)')
+    .action(async (o: Opts & { wait: boolean }) => {
+      const d = load(o);
+      const mgr = await Manager.open(d, { acceptNewHostKeys: o.acceptNewHostKeys });
+      try {
+        await mgr.prepare();
+        await mgr.startWorkers();
+        const t0 = Date.now();
+        const states = await mgr.provisionAll();
+        const failed = [...states].filter(([n, s]) => d.servers.some((x) => x.hostname === n) && s.state !== 'running');
+        const ok = d.servers.length - failed.length;
+        console.log(`provisioned ${ok} of ${d.servers.length} servers in ${((Date.now() - t0) / 1000).toFixed(1)} s` + (failed.length ? `; failed: ${failed.map(([n, s]) => `${n} (${s.detail})`).join('; ')}` : ''));
+        if (ok === 0) throw new Error('no server could be provisioned; see the errors above');
+        await mgr.schedule();
+        if (!o.wait) return;
+        console.log(`manager running: ingest into ${d.database.db} on ${d.database.host}:${d.database.port}${d.ping ? `, time sync every ${d.timeSync.time_interval} s` : ''}; Ctrl-C stops the manager (observers keep running), "latscope manager stop" tears everything down`);
+        const why = await untilStopped(d);
+        console.log(`manager: stopping (${why}); ingested ${mgr.ingestCounters?.rows ?? 0} rows`);
+      } finally {
+        await mgr.close();
+      }
+      if (process.exitCode === undefined && (await stillFailing(d))) process.exitCode = 2;
+    });
+
+  withConf(m.command('worker').description('share the manager work (provisioning, ingest, time sync) from another process on the same Redis')).action(async (o: Opts) => {
+    const d = load(o);
+    const mgr = await Manager.open(d, { acceptNewHostKeys: o.acceptNewHostKeys });
+    try {
+      await mgr.startWorkers();
+      console.log(`manager worker ${process.pid}: running`);
+      const why = await untilStopped(d);
+      console.log(`manager worker: stopping (${why}); ingested ${mgr.ingestCounters?.rows ?? 0} rows`);
+    } finally {
+      await mgr.close();
+    }
+  });
+
+  withConf(m.command('status').description("each server's state, its observer's last heartbeat, and the ingest backlog")).action(async (o: Opts) => {
+    const d = load(o);
+    const redis = new Redis({ ...redisConnection(d), lazyConnect: true });
+    await redis.connect().catch((e: Error) => {
+      throw new Error(`redis at ${d.redis.address}:${d.redis.port}: ${e.message}`);
+    });
+    try {
+      const states = await redis.hgetall(SERVERS_KEY);
+      const beats = await latestHeartbeats(redis, Date.now() - 3_600_000);
+      for (const s of d.servers) {
+        const st = states[s.hostname] ? (JSON.parse(states[s.hostname]!) as ServerStatus) : undefined;
+        const hb = beats.get(s.hostname);
+        const age = hb ? `${((Date.now() - Number(hb.atMs)) / 1000).toFixed(1)} s ago` : 'none in the last hour';
+        console.log(
+          `${s.hostname.padEnd(16)} ${(st?.state ?? 'unknown').padEnd(11)} heartbeat ${age}` +
+            (hb ? `, ${hb.records} records, ${hb.published} published, ${hb.dropped} dropped` : '') +
+            (st?.detail ? `  (${st.detail})` : ''),
+        );
+      }
+      const len = await redis.xlen(RECORD_STREAM);
+      const pending = await redis.xpending(RECORD_STREAM, INGEST_GROUP).catch(() => [0]);
+      console.log(`ingest: ${len} record batches in Redis, ${(pending as [number])[0] ?? 0} being loaded`);
+    } finally {
+      redis.disconnect();
+    }
+  });
+
+  withConf(m.command('stop').description('stop every observer (and running managers); leaves no process, BPF program or XDP attachment behind')).action(async (o: Opts) => {
+    const d = load(o);
+    const res = await stopDeployment(d, { acceptNewHostKeys: o.acceptNewHostKeys, log: (l) => console.log(l) });
+    const bad = [...res].filter(([, r]) => !r.ok);
+    console.log(`stopped ${res.size - bad.length} of ${res.size} servers`);
+    if (bad.length) throw new Error(`could not stop cleanly: ${bad.map(([n, r]) => `${n}: ${r.detail}`).join('; ')}`);
+  });
+  return m;
+}
+
+/** True when a server of the deployment is not running (the exit code says so). */
+async function stillFailing(d: Deployment): Promise<boolean> {
+  const redis = new Redis({ ...redisConnection(d), lazyConnect: true });
+  try {
+    await redis.connect();
+    const h = await redis.hgetall(SERVERS_KEY);
+    return d.servers.some((s) => !h[s.hostname] || !['running', 'stopped', 'stopping'].includes((JSON.parse(h[s.hostname]!) as ServerStatus).state));
+  } catch {
+    return false;
+  } finally {
+    redis.disconnect();
+  }
+}

@@ -1,0 +1,52 @@
+/**
+ * A complete conf/ folder for a local testbed: every host as a server reached over its own
+ * sshd with the testbed's key and known_hosts, the local Redis (on the testbed bridge) and
+ * MariaDB, time sync probed from the root namespace over the hosts' outer veths. Each host
+ * installs into its own directory, since the namespaces share one file system. Secrets go into
+ * 0600 files beside the YAML, referenced by *_file.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import type { Testbed } from './testbed.js';
+import type { MariaDbInfo, RedisInfo } from './servers.js';
+import { keyToHex, newKey } from '../timesync/wire.js';
+
+export interface TestbedConfOptions {
+  ports: number[];
+  /** Bytes between samples. */
+  size?: number;
+  /** MySQL database (default: the MariaDB info's). */
+  database?: string;
+  timeSync?: boolean;
+  timeInterval?: number;
+}
+
+export function writeTestbedConf(dir: string, tb: Testbed, redis: RedisInfo, db: MariaDbInfo, o: TestbedConfOptions): string {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const put = (name: string, v: unknown) => writeFileSync(join(dir, name), typeof v === 'string' ? v : stringify(v), { mode: 0o600 });
+  put('connect_info.yaml', {
+    known_hosts: tb.knownHostsPath,
+    defaults: { username: 'root', key_file: tb.sshKeyPath },
+    servers: tb.hosts.map((h, i) => ({
+      hostname: `${tb.id}-${h.name}`,
+      address: h.address,
+      port: h.sshPort,
+      metadata_key: i + 1,
+      eth: [h.iface],
+      install_dir: join(tb.dir, 'install', h.name),
+    })),
+  });
+  put('sampling_info.yaml', { size: o.size ?? 8192, interval: 1, ports: o.ports, filter_retrans: 1 });
+  put('redis_info.yaml', { address: tb.managerAddress, port: redis.port, password_file: 'redis.password' });
+  put('redis.password', redis.password + '\n');
+  put('database_info.yaml', { host: db.host, port: db.port, user: db.user, passwd_file: 'db.password', db: o.database ?? db.database });
+  put('db.password', db.password + '\n');
+  put('management_server_info.yaml', { address: tb.managerAddress, hostname: 'manager', eth: tb.hosts.map((h) => h.outerIface) });
+  if (o.timeSync) {
+    put('ping_info.yaml', { port: 5005, eth: tb.hosts[0]!.iface, key_file: 'ping.key' });
+    put('ping.key', keyToHex(newKey()) + '\n');
+    put('time_sync.yaml', { time_interval: o.timeInterval ?? 5, probes: 200 });
+  }
+  return dir;
+}
