@@ -60,10 +60,7 @@ export function managerCommand(): Command {
         console.log(`provisioned ${ok} of ${d.servers.length} servers in ${((Date.now() - t0) / 1000).toFixed(1)} s` + (failed.length ? `; failed: ${failed.map(([n, s]) => `${n} (${s.detail})`).join('; ')}` : ''));
         if (ok === 0) throw new Error('no server could be provisioned; see the errors above');
         await mgr.schedule();
-        if (!o.wait) return;
-        console.log(`manager running: ingest into ${d.database.db} on ${d.database.host}:${d.database.port}${d.ping ? `, time sync every ${d.timeSync.time_interval} s` : ''}; Ctrl-C stops the manager (observers keep running), "latscope manager stop" tears everything down`);
-        const why = await untilStopped(d);
-        console.log(`manager: stopping (${why}); ingested ${mgr.ingestCounters?.rows ?? 0} rows`);
+        if (o.wait) await run(mgr, d);
       } finally {
         await mgr.close();
       }
@@ -118,6 +115,13 @@ export function managerCommand(): Command {
     if (bad.length) throw new Error(`could not stop cleanly: ${bad.map(([n, r]) => `${n}: ${r.detail}`).join('; ')}`);
   });
   return m;
+}
+
+/** Runs until stopped, saying so. */
+async function run(mgr: Manager, d: Deployment): Promise<void> {
+  console.log(`manager running: ingest into ${d.database.db} on ${d.database.host}:${d.database.port}${d.ping ? `, time sync every ${d.timeSync.time_interval} s` : ''}; Ctrl-C stops the manager (observers keep running), "latscope manager stop" tears everything down`);
+  const why = await untilStopped(d);
+  console.log(`manager: stopping (${why}); ingested ${mgr.ingestCounters?.rows ?? 0} rows`);
 }
 
 /** True when a server of the deployment is not running (the exit code says so). */

@@ -152,7 +152,8 @@ export const connectInfo = z
     const seen = (what: 'hostname' | 'metadata_key' | 'address') => {
       const first = new Map<string, number>();
       c.servers.forEach((s, i) => {
-        const v = s[what];
+        // two containers may share their host's address, each with its own sshd port
+        const v = what === 'address' ? `${s.address}:${s.port ?? c.defaults.port ?? 22}` : s[what];
         if (first.has(v)) ctx.addIssue({ code: 'custom', path: ['servers', i, what], message: `duplicate ${what} "${v}" (also servers.${first.get(v)})` });
         else first.set(v, i);
       });

@@ -16,6 +16,8 @@ export interface TestbedConfOptions {
   ports: number[];
   /** Bytes between samples. */
   size?: number;
+  /** Seconds after which a flow without a sample gets one (0: off). */
+  interval?: number;
   /** MySQL database (default: the MariaDB info's). */
   database?: string;
   timeSync?: boolean;
@@ -37,7 +39,7 @@ export function writeTestbedConf(dir: string, tb: Testbed, redis: RedisInfo, db:
       install_dir: join(tb.dir, 'install', h.name),
     })),
   });
-  put('sampling_info.yaml', { size: o.size ?? 8192, interval: 1, ports: o.ports, filter_retrans: 1 });
+  put('sampling_info.yaml', { size: o.size ?? 8192, interval: o.interval ?? 1, ports: o.ports, filter_retrans: 1 });
   put('redis_info.yaml', { address: tb.managerAddress, port: redis.port, password_file: 'redis.password' });
   put('redis.password', redis.password + '\n');
   put('database_info.yaml', { host: db.host, port: db.port, user: db.user, passwd_file: 'db.password', db: o.database ?? db.database });

@@ -13,6 +13,7 @@
  * changed only by setState), which `manager status` reads.
  */
 import { hostname } from 'node:os';
+import { createHash } from 'node:crypto';
 import { Queue, QueueEvents, UnrecoverableError, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import mysql, { type Pool } from 'mysql2/promise';
@@ -31,6 +32,10 @@ export const INGEST_QUEUE = 'latscope-ingest';
 export const SERVERS_KEY = 'latscope:servers';
 export const CONF_KEY = 'latscope:conf';
 export const CONTROL_CHANNEL = 'latscope:manager:control';
+
+/** Batches pending this long at a consumer are taken over: it died (a live one acks within seconds). */
+const RECLAIM_IDLE_MS = 15_000;
+const RECLAIM_EVERY_MS = 5_000;
 
 export type ServerState = 'queued' | 'connecting' | 'installing' | 'starting' | 'running' | 'failed' | 'stopping' | 'stopped';
 
@@ -77,6 +82,8 @@ function publicConf(d: Deployment): string {
 
 export class Manager {
   private readonly workers: Worker[] = [];
+  /** Fingerprint of the conf: a worker only provisions for the conf it was started with. */
+  readonly confId: string;
   private ingest?: Ingest;
   private prober?: Prober;
   private bundle?: Bundle;
@@ -86,7 +93,9 @@ export class Manager {
     readonly redis: Redis,
     readonly pool: Pool,
     readonly o: ManagerOptions,
-  ) {}
+  ) {
+    this.confId = createHash('sha256').update(publicConf(d)).digest('hex').slice(0, 12);
+  }
 
   static async open(d: Deployment, o: Partial<ManagerOptions> = {}): Promise<Manager> {
     const redis = new Redis({ ...redisConnection(d), lazyConnect: true });
@@ -123,7 +132,7 @@ export class Manager {
   /** Starts this process's workers: provisioning and health, ingest, time-sync rounds. */
   async startWorkers(): Promise<void> {
     const connection = redisConnection(this.d);
-    const provision = new Worker(PROVISION_QUEUE, (job: Job) => (job.name === 'health' ? this.health() : this.provision(job.data.server as string)), {
+    const provision = new Worker(PROVISION_QUEUE, (job: Job) => (job.name === 'health' ? this.health() : this.provisionJob(job)), {
       connection,
       concurrency: this.o.concurrency,
     });
@@ -133,7 +142,7 @@ export class Manager {
     this.ingest = new Ingest(this.redis, this.pool, { consumer: `${hostname()}-${process.pid}`, entriesPerRead: 64, blockMs: 1000, retryMs: 500 });
     await this.ingest.ensureGroup();
     this.ingest.start();
-    const reclaim = new Worker(INGEST_QUEUE, async () => this.ingest!.reclaim(30_000), { connection, concurrency: 1 });
+    const reclaim = new Worker(INGEST_QUEUE, async () => this.ingest!.reclaim(RECLAIM_IDLE_MS), { connection, concurrency: 1 });
     reclaim.on('error', () => {});
     this.workers.push(reclaim);
 
@@ -158,7 +167,7 @@ export class Manager {
     const iq = new Queue(INGEST_QUEUE, { connection });
     try {
       await pq.upsertJobScheduler('health', { every: 5000 }, { name: 'health', opts: { removeOnComplete: 100, removeOnFail: 100 } });
-      await iq.upsertJobScheduler('reclaim', { every: 10_000 }, { name: 'reclaim', opts: { removeOnComplete: 100, removeOnFail: 100 } });
+      await iq.upsertJobScheduler('reclaim', { every: RECLAIM_EVERY_MS }, { name: 'reclaim', opts: { removeOnComplete: 100, removeOnFail: 100 } });
     } finally {
       await pq.close();
       await iq.close();
@@ -178,7 +187,7 @@ export class Manager {
       const jobs = await q.addBulk(
         this.d.servers.map((s) => ({
           name: 'provision',
-          data: { server: s.hostname },
+          data: { server: s.hostname, conf: this.confId },
           opts: { jobId: `provision-${s.hostname}-${run}`, attempts: 3, backoff: { type: 'exponential', delay: 1000 }, removeOnComplete: 1000, removeOnFail: 1000 },
         })),
       );
@@ -199,6 +208,13 @@ export class Manager {
     const s = this.d.servers.find((x) => x.hostname === name);
     if (!s) throw new UnrecoverableError(`${name}: not in connect_info.yaml`);
     return s;
+  }
+
+  private provisionJob(job: Job): Promise<string> {
+    if (job.data.conf !== this.confId)
+      // retried: another worker, started with the same conf as the manager that queued it, takes it
+      throw new Error(`${job.data.server}: this worker's conf (${this.d.dir}) differs from the one the job was queued with: run every manager worker with the same conf folder`);
+    return this.provision(job.data.server as string);
   }
 
   /** Provisions one server: check, install, configure, start, wait for its first heartbeat. */
@@ -255,7 +271,7 @@ export class Manager {
     try {
       for (const n of silent) {
         await this.setState(n, 'queued', `no heartbeat for ${this.o.silentMs / 1000} s: provisioning again`);
-        await q.add('provision', { server: n }, { jobId: `provision-${n}-health-${Date.now()}`, attempts: 3, backoff: { type: 'exponential', delay: 1000 }, removeOnComplete: 1000, removeOnFail: 1000 });
+        await q.add('provision', { server: n, conf: this.confId }, { jobId: `provision-${n}-health-${Date.now()}`, attempts: 3, backoff: { type: 'exponential', delay: 1000 }, removeOnComplete: 1000, removeOnFail: 1000 });
       }
     } finally {
       await q.close();

@@ -1,0 +1,285 @@
+/**
+ * The manager on a testbed of three hosts, each with its own sshd, with the project's Redis and
+ * MariaDB: one command provisions every host over SSH from conf/, traffic between the hosts
+ * lands in MariaDB as rows, a killed observer is restarted, and `manager stop` leaves no
+ * process, BPF program or XDP attachment behind. Bad servers (a changed host key, no route, a
+ * wrong password) fail with clear errors while the good one proceeds. The ingest survives a
+ * killed worker and a MariaDB restart with every row exactly once.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, execFileSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import mysql from 'mysql2/promise';
+import { stringify, parse } from 'yaml';
+import { testbedUp, testbedDown, type Testbed } from '../local/testbed.js';
+import { startRedis, startMariaDb, stopMariaDb, type RedisInfo, type MariaDbInfo } from '../local/servers.js';
+import { writeTestbedConf } from '../local/conf.js';
+import { loadDeployment } from '../conf/deployment.js';
+import { Manager, latestHeartbeats } from '../manager/manager.js';
+import { RecordPublisher, RECORD_STREAM } from '../observer/publisher.js';
+import type { PacketRecord } from '../observer/records.js';
+import { projectRoot } from '../lib/paths.js';
+import { runIn, startIn, linkHasXdp } from './helpers/fixtures.js';
+
+const cli = join(projectRoot, 'dist', 'cli.js');
+const DB = 'latscope_tmg';
+let tb: Testbed;
+let redisInfo: RedisInfo;
+let db: MariaDbInfo;
+let conf: string;
+let pool: mysql.Pool;
+const children: ChildProcess[] = [];
+
+/** Runs the CLI to its end. */
+function latscope(args: string[], timeoutMs = 120_000) {
+  const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: timeoutMs });
+  return { code: r.status, out: r.stdout + r.stderr };
+}
+
+/** Starts the CLI; `lines` grows as it prints; `waitFor` resolves on a matching line. */
+function latscopeBg(args: string[]) {
+  const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
+  let text = '';
+  const onData = (d: Buffer) => (text += d.toString());
+  child.stdout!.on('data', onData);
+  child.stderr!.on('data', onData);
+  const exited = new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
+  return {
+    child,
+    exited,
+    get text() {
+      return text;
+    },
+    async waitFor(re: RegExp, ms: number): Promise<string> {
+      const end = Date.now() + ms;
+      while (!re.test(text)) {
+        if (Date.now() > end || child.exitCode !== null) throw new Error(`no ${re} in the output:\n${text}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      return text;
+    },
+  };
+}
+
+async function rows(sql: string, args: unknown[] = []): Promise<any[]> {
+  const [r] = await pool.query(sql, args);
+  return r as any[];
+}
+
+async function until(what: string, ms: number, ok: () => Promise<boolean>): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await ok())) {
+    if (Date.now() > end) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+const ourPrograms = () => execFileSync('bpftool', ['prog', 'show'], { encoding: 'utf8' }).split('\n').filter((l) => / name (lt_|ts_)/.test(l));
+
+before(async () => {
+  tb = await testbedUp({ id: 'tmg', hosts: 3 });
+  redisInfo = await startRedis([tb.managerAddress]);
+  db = await startMariaDb();
+  const admin = await mysql.createConnection({ host: db.host, port: db.port, user: db.user, password: db.password });
+  await admin.query(`DROP DATABASE IF EXISTS ${DB}`);
+  await admin.end();
+  const redis = new Redis({ host: redisInfo.host, port: redisInfo.port, password: redisInfo.password });
+  await redis.del(RECORD_STREAM, 'latscope:servers'); // this test counts every row of the stream
+  redis.disconnect();
+  conf = writeTestbedConf(mkdtempSync(join(tmpdir(), 'latscope-mgr-')), tb, redisInfo, db, { ports: [7400, 7401], size: 8192, interval: 0, database: DB, timeSync: true, timeInterval: 2 });
+  pool = mysql.createPool({ host: db.host, port: db.port, user: db.user, password: db.password, database: DB, connectionLimit: 2 });
+});
+
+after(async () => {
+  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+  latscope(['manager', 'stop', '--conf', conf]);
+  await pool?.end();
+  await testbedDown('tmg');
+  rmSync(conf, { recursive: true, force: true });
+});
+
+test('one manager command provisions three hosts over SSH; traffic lands in MariaDB; a killed observer comes back; stop leaves nothing', async (t) => {
+  const mgr = latscopeBg(['manager', '--conf', conf]);
+  t.after(() => {
+    if (mgr.child.exitCode === null) mgr.child.kill('SIGKILL');
+  });
+  await mgr.waitFor(/manager running/, 90_000);
+  assert.match(mgr.text, /provisioned 3 of 3 servers/);
+  for (const h of ['tmg-h1', 'tmg-h2', 'tmg-h3']) assert.match(mgr.text, new RegExp(`${h}: running \\(observer pid \\d+\\)`));
+  const [h1, h2, h3] = tb.hosts as [typeof tb.hosts[0], typeof tb.hosts[0], typeof tb.hosts[0]];
+
+  // known streams: 4 MiB h1 -> h2 on 7400 and 2 MiB h3 -> h1 on 7401, a sample every 8192 bytes
+  const sink2 = await startIn(h2, 'traffic', ['tcp-sink', 7400, 1]);
+  const sink1 = await startIn(h1, 'traffic', ['tcp-sink', 7401, 1]);
+  await Promise.all([runIn(h1, 'traffic', ['tcp-send', h2.address, 7400, 4 << 20, 65536]), runIn(h3, 'traffic', ['tcp-send', h1.address, 7401, 2 << 20, 65536])]);
+  await Promise.all([sink2.done, sink1.done]);
+  // every sample byte once per side (a retransmitted one also comes as a flagged second row),
+  // and per server exactly the records its observer says it published
+  const expected = { 'tmg-h1 tx': 512, 'tmg-h2 rx': 512, 'tmg-h3 tx': 256, 'tmg-h1 rx': 256 };
+  const redis = new Redis({ host: redisInfo.host, port: redisInfo.port, password: redisInfo.password });
+  t.after(() => redis.disconnect());
+  let c: Record<string, number> = {};
+  let perNode: Record<string, [rows: number, published: number]> = {};
+  await until('every record is a row', 30_000, async () => {
+    c = Object.fromEntries(
+      (await rows("SELECT CONCAT(s.name, ' ', p.dir) AS k, COUNT(DISTINCT p.sample_seq) AS n FROM packets p JOIN servers s ON s.id = p.server_id GROUP BY k")).map((r) => [r.k, Number(r.n)]),
+    );
+    const beats = await latestHeartbeats(redis, Date.now() - 5000);
+    perNode = Object.fromEntries(
+      (await rows("SELECT s.name AS k, COUNT(*) AS n FROM packets p JOIN servers s ON s.id = p.server_id WHERE s.name LIKE 'tmg-h%' GROUP BY k")).map((r) => [r.k, [Number(r.n), Number(beats.get(r.k)?.published ?? -1)]]),
+    );
+    return Object.entries(expected).every(([k, n]) => c[k] === n) && Object.values(perNode).every(([n, p]) => n === p);
+  }).catch((e: Error) => {
+    throw new Error(`${e.message}: sample bytes ${JSON.stringify(c)}, expected ${JSON.stringify(expected)}; rows/published ${JSON.stringify(perNode)}; manager said:\n${mgr.text}`);
+  });
+  assert.deepEqual(Object.keys(c).sort(), Object.keys(expected).sort());
+  const [dup] = await rows('SELECT COUNT(*) AS n, COUNT(DISTINCT server_id, observer_seq) AS d FROM packets');
+  assert.equal(Number(dup.n), Number(dup.d), 'no row twice');
+  const [tx] = await rows("SELECT COUNT(*) AS n FROM packets p JOIN servers s ON s.id = p.server_id WHERE s.name = 'tmg-h1' AND p.dir = 'tx' AND p.attempt = 0 AND p.sock_ns <= p.tcp_ns AND p.tcp_ns <= p.ip_ns AND p.ip_ns <= p.dev_ns AND p.flags & 4");
+  assert.equal(Number(tx.n), 512, 'complete tx rows with ordered layer times');
+  const [servers] = await rows("SELECT COUNT(*) AS n FROM servers WHERE name LIKE 'tmg-h%' AND address IS NOT NULL AND kind = 'bare-metal'");
+  assert.equal(Number(servers.n), 3);
+  await until('a time-sync round for every server', 30_000, async () => Number((await rows('SELECT COUNT(DISTINCT server) AS n FROM clock_offsets'))[0].n) === 3);
+  for (const r of await rows('SELECT server, offset_ns, bound_ns FROM clock_offsets')) assert.ok(Math.abs(Number(r.offset_ns)) <= r.bound_ns, `${r.server}: |offset| ${r.offset_ns} > bound ${r.bound_ns}`);
+
+  const status = latscope(['manager', 'status', '--conf', conf]);
+  assert.equal(status.code, 0, status.out);
+  for (const h of ['tmg-h1', 'tmg-h2', 'tmg-h3']) assert.match(status.out, new RegExp(`${h}\\s+running\\s+heartbeat [\\d.]+ s ago`));
+
+  // supervision: a killed observer is started again
+  const stateFile = join(tb.dir, 'install', 'h2', 'run', 'supervisor.json');
+  const before = JSON.parse(readFileSync(stateFile, 'utf8'));
+  process.kill(before.childPid, 'SIGKILL');
+  await until('the observer is back', 20_000, async () => {
+    const now = JSON.parse(readFileSync(stateFile, 'utf8'));
+    return now.restarts === before.restarts + 1 && now.childPid && now.childPid !== before.childPid && now.state === 'running';
+  });
+
+  const stop = latscope(['manager', 'stop', '--conf', conf]);
+  assert.equal(stop.code, 0, stop.out);
+  assert.match(stop.out, /stopped 3 of 3 servers/);
+  assert.equal(await mgr.exited, 0, mgr.text);
+  assert.match(mgr.text, /stopping \(manager stop\)/);
+  for (const h of tb.hosts) {
+    const procs = execFileSync('ip', ['netns', 'pids', h.netns], { encoding: 'utf8' }).split('\n').filter(Boolean);
+    const cmds = procs.map((p) => { try { return readFileSync(`/proc/${p}/cmdline`, 'utf8').replace(/\0/g, ' '); } catch { return ''; } });
+    assert.deepEqual(cmds.filter((c) => /cli\.js/.test(c)), [], `${h.name}: latscope processes left`);
+    assert.equal(linkHasXdp(h.netns, h.iface), false, `${h.name}: XDP left on ${h.iface}`);
+  }
+  assert.deepEqual(ourPrograms(), [], 'no latscope BPF program left in the kernel');
+});
+
+test('a changed host key, an unreachable server and a wrong password each fail with a clear error naming the server; the others proceed', async () => {
+  const bad = mkdtempSync(join(tmpdir(), 'latscope-mgr-bad-'));
+  try {
+    execFileSync('cp', ['-a', `${conf}/.`, bad]);
+    rmSync(join(bad, 'ping_info.yaml'));
+    const ci = parse(readFileSync(join(conf, 'connect_info.yaml'), 'utf8'));
+    // h2's line in known_hosts gets another key: what a reinstalled (or impersonated) server shows
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(bad, 'other_host_key')]);
+    const otherKey = readFileSync(join(bad, 'other_host_key.pub'), 'utf8').split(' ').slice(0, 2).join(' ');
+    const known = readFileSync(tb.knownHostsPath, 'utf8').split('\n').map((l) => (l.startsWith(`${tb.hosts[1]!.address} `) ? `${tb.hosts[1]!.address} ${otherKey}` : l));
+    writeFileSync(join(bad, 'known_hosts'), known.join('\n'));
+    ci.known_hosts = join(bad, 'known_hosts');
+    const sub = tb.managerAddress.split('.').slice(0, 3).join('.');
+    ci.servers = [
+      ci.servers[0],
+      ci.servers[1],
+      { hostname: 'tmg-gone', address: `${sub}.99`, metadata_key: 98, key_file: tb.sshKeyPath, install_dir: join(tb.dir, 'install', 'gone') },
+      { ...ci.servers[2], hostname: 'tmg-pw', password: 'not-the-password', key_file: undefined },
+    ];
+    ci.defaults = { username: 'root' };
+    ci.servers[0].key_file = tb.sshKeyPath;
+    ci.servers[1].key_file = tb.sshKeyPath;
+    writeFileSync(join(bad, 'connect_info.yaml'), stringify(ci));
+
+    const t0 = Date.now();
+    const r = latscope(['manager', '--conf', bad, '--no-wait']);
+    assert.equal(r.code, 2, r.out);
+    assert.match(r.out, /provisioned 1 of 4 servers/);
+    assert.match(r.out, /tmg-h1: running/);
+    assert.match(r.out, /tmg-h2: failed \(host key of [\d.]+:22 has CHANGED/);
+    assert.match(r.out, /tmg-gone: failed \(cannot reach [\d.]+:22: (EHOSTUNREACH|ETIMEDOUT|Timed out)/);
+    assert.match(r.out, /tmg-pw: failed \(authentication as root failed \(password\)/);
+    assert.doesNotMatch(r.out, /not-the-password/);
+    assert.ok(Date.now() - t0 < 60_000, 'retries of the unreachable server are bounded');
+    // the changed key was not overwritten
+    assert.match(readFileSync(join(bad, 'known_hosts'), 'utf8'), new RegExp(otherKey.split(' ')[1]!.replace(/[+/]/g, '\\$&')));
+
+    const stop = latscope(['manager', 'stop', '--conf', bad]);
+    assert.equal(stop.code, 1);
+    assert.match(stop.out, /tmg-h1: stopped/);
+    assert.match(stop.out, /stopped 1 of 4 servers/);
+    assert.deepEqual(ourPrograms(), []);
+  } finally {
+    rmSync(bad, { recursive: true, force: true });
+  }
+});
+
+/** A synthetic record of node `node`, sequence number seq. */
+function record(node: string, seq: number): PacketRecord {
+  const t = 5_000_000_000n + BigInt(seq) * 1000n;
+  return {
+    node, observerSeq: seq, dir: 'tx', flow: { family: 4, src: '10.0.0.1', sport: 40000, dst: '10.0.0.2', dport: 7400 },
+    sampleSeq: seq, streamOffset: seq, segStart: seq, segEnd: seq + 1, attempt: 0, retrans: false, interval: false, complete: true,
+    layers: { sock: { tsNs: t, cpu: 0, tid: 1 }, tcp: { tsNs: t + 1n, cpu: 0, tid: 1 }, ip: { tsNs: t + 2n, cpu: 0, tid: 1 }, dev: { tsNs: t + 3n, cpu: 0, tid: 1 } },
+    devices: [{ ifindex: 2, netns: 1, rx: false, tsNs: t + 3n }],
+  };
+}
+
+test('ingest: a worker killed mid-stream and MariaDB restarted mid-stream; afterwards the rows equal the records produced, none twice', async () => {
+  const d = loadDeployment(conf);
+  const mgr = await Manager.open(d);
+  await mgr.prepare();
+  await mgr.schedule(); // the reclaim scheduler, which takes over the killed worker's batches
+  await mgr.close();
+  const N = 300_000;
+  const pub = new RecordPublisher({
+    node: 'ingest-test', redis: { host: redisInfo.host, port: redisInfo.port, password: redisInfo.password },
+    batchRecords: 256, pipelineEntries: 64, maxMemoryRecords: 400_000, spoolDir: join(conf, 'spool'), maxSpoolBytes: 1 << 30, flushMs: 20,
+  });
+  await pub.connect();
+  const first = Date.now() * 1000;
+  const produce = (async () => {
+    for (let i = 0; i < N; i += 10_000) {
+      for (let k = i; k < i + 10_000; k++) pub.push(record('ingest-test', first + k));
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  })();
+  const loaded = async () => Number((await rows("SELECT COUNT(*) AS n FROM packets p JOIN servers s ON s.id = p.server_id WHERE s.name = 'ingest-test'").catch(() => [{ n: -1 }]))[0].n);
+
+  const w1 = latscopeBg(['manager', 'worker', '--conf', conf]);
+  await w1.waitFor(/manager worker \d+: running/, 30_000);
+  await until('some rows are in', 30_000, async () => (await loaded()) > 20_000);
+  w1.child.kill('SIGKILL');
+  await w1.exited;
+  const atKill = await loaded();
+  assert.ok(atKill < N, 'the worker died mid-stream');
+
+  const w2 = latscopeBg(['manager', 'worker', '--conf', conf]);
+  await w2.waitFor(/manager worker \d+: running/, 30_000);
+  await until('more rows', 30_000, async () => (await loaded()) > atKill + 20_000);
+  await stopMariaDb();
+  await new Promise((r) => setTimeout(r, 3000)); // the stream keeps growing meanwhile
+  db = await startMariaDb();
+  await pool.end();
+  pool = mysql.createPool({ host: db.host, port: db.port, user: db.user, password: db.password, database: DB, connectionLimit: 2 });
+  await produce;
+  await pub.close(10_000);
+  assert.equal(pub.counters.published, N);
+  await until('every record is a row', 90_000, async () => (await loaded()) >= N);
+  await new Promise((r) => setTimeout(r, 2000)); // nothing more arrives
+  const [r] = await rows("SELECT COUNT(*) AS n, COUNT(DISTINCT observer_seq) AS d, MIN(observer_seq) AS lo, MAX(observer_seq) AS hi FROM packets p JOIN servers s ON s.id = p.server_id WHERE s.name = 'ingest-test'");
+  assert.equal(Number(r.n), N);
+  assert.equal(Number(r.d), N);
+  assert.equal(BigInt(r.lo), BigInt(first));
+  assert.equal(BigInt(r.hi), BigInt(first + N - 1));
+  w2.child.kill('SIGTERM');
+  assert.equal(await w2.exited, 0, w2.text);
+  assert.match(w2.text, /ingested \d+ rows/);
+});
