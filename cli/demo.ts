@@ -1,22 +1,23 @@
 /**
  * `latscope demo`: the main job end to end on the local default. Brings up the testbed and the
- * local servers, starts an observer on every test host over SSH, sends known traffic between
- * the hosts, and reports what each observer saw through Redis. Removes the testbed afterwards
- * unless --keep. Grows with the manager, time sync and analyzer.
+ * local servers, writes a conf folder for them, and runs the manager on it: every test host is
+ * provisioned over its own sshd, known traffic runs between neighbours, the records flow
+ * through Redis into MariaDB, time-sync rounds estimate each host's clock offset, and the
+ * results are read back from MySQL. `manager stop` then tears the deployment down, and the
+ * testbed and servers are removed unless --keep. Grows with the analyzer and the graphs.
  */
 import { Command } from 'commander';
-import { Redis } from 'ioredis';
 import { join } from 'node:path';
+import mysql from 'mysql2/promise';
+import { Redis } from 'ioredis';
 import { testbedUp, testbedDown, type Testbed, type TestbedHost } from '../local/testbed.js';
 import { startRedis, startMariaDb, stopRedis, stopMariaDb } from '../local/servers.js';
+import { writeTestbedConf } from '../local/conf.js';
 import { waitFor } from '../local/exec.js';
 import { SshSession } from '../manager/ssh.js';
-import { readHeartbeats } from '../observer/observer.js';
-import { RECORD_STREAM } from '../observer/publisher.js';
-import { decodeEntry } from '../observer/wire.js';
-import type { PacketRecord } from '../observer/records.js';
+import { loadDeployment } from '../conf/deployment.js';
+import { Manager, stopDeployment } from '../manager/manager.js';
 import { projectRoot, workDir } from '../lib/paths.js';
-import { writeFileSync } from 'node:fs';
 
 interface DemoOptions {
   hosts: number;
@@ -24,90 +25,103 @@ interface DemoOptions {
   keep: boolean;
 }
 
-/** The records in the stream since a stream id. */
-async function readRecords(redis: Redis, sinceId: string): Promise<PacketRecord[]> {
-  const out: PacketRecord[] = [];
-  for (const [, f] of await redis.xrange(RECORD_STREAM, sinceId, '+')) out.push(...decodeEntry(f));
-  return out;
-}
+const DB = 'latscope_demo';
+const LAYERS = { tx: ['sock', 'tcp', 'ip', 'dev'], rx: ['dev', 'ip', 'tcp', 'sock'] } as const;
 
 function ssh(tb: Testbed, h: TestbedHost): Promise<SshSession> {
   return SshSession.connect({ name: h.name, host: h.address, port: h.sshPort, username: 'root', privateKeyPath: tb.sshKeyPath, knownHostsPath: tb.knownHostsPath });
 }
 
-async function runDemo(o: DemoOptions): Promise<boolean> {
+/** Request/response exchanges between each host and its neighbour, for about `seconds`. */
+async function traffic(tb: Testbed, seconds: number): Promise<void> {
   const node = process.execPath;
-  const cli = join(projectRoot, 'dist', 'cli.js');
-  console.log(`1/5 testbed: ${o.hosts} hosts`);
-  const tb = await testbedUp({ id: 'demo', hosts: o.hosts });
-  let ok = false;
+  const script = join(projectRoot, 'dist', 'local', 'traffic.js');
+  const sessions = await Promise.all(tb.hosts.map((h) => ssh(tb, h)));
   try {
-    console.log(`2/5 servers: redis on 127.0.0.1 and ${tb.managerAddress}, mariadb on 127.0.0.1`);
-    const redisInfo = await startRedis([tb.managerAddress]);
-    await startMariaDb();
-    const redis = new Redis({ host: redisInfo.host, port: redisInfo.port, password: redisInfo.password });
-    try {
-      const since = `${Date.now()}-0`;
-      const conf = workDir('demo', 'conf');
-      const ports = tb.hosts.map((_, i) => 7100 + i);
-      writeFileSync(join(conf, 'sampling_info.yaml'), `size: 8192\ninterval: 1\nports: [${ports.join(', ')}]\nfilter_retrans: 1\n`);
-      writeFileSync(join(conf, 'redis_info.yaml'), `address: ${tb.managerAddress}\nport: ${redisInfo.port}\n`);
-      console.log(`3/5 observers: starting one on every host over ssh (conf: ${conf})`);
-      const sessions = await Promise.all(tb.hosts.map((h) => ssh(tb, h)));
-      const runs = tb.hosts.map((h, i) =>
-        sessions[i]!.exec(
-          `cd ${projectRoot} && exec ${node} ${cli} observer --conf ${conf} --node ${h.name} --redis-password-stdin --heartbeat-ms 500 --metrics-port 0 --duration ${o.seconds}`,
-          `${redisInfo.password}\n`,
-        ),
-      );
-      const beats = () => readHeartbeats(redis, since);
-      await waitFor('a heartbeat from every observer', 20_000, async () => {
-        const seen = new Set((await beats()).map((b) => b.node));
-        return tb.hosts.every((h) => seen.has(h.name)) ? true : undefined;
-      });
-
-      console.log('4/5 traffic: 200 request/response exchanges of 100 bytes between each pair of neighbours');
-      const traffic = join(projectRoot, 'dist', 'local', 'traffic.js');
+    const until = Date.now() + seconds * 1000;
+    do {
       await Promise.all(
         tb.hosts.map(async (h, i) => {
-          const peer = tb.hosts[(i + 1) % tb.hosts.length]!;
-          const server = sessions[(i + 1) % tb.hosts.length]!.exec(`exec ${node} ${traffic} tcp-server ${7100 + i} 1`);
+          const peer = (i + 1) % tb.hosts.length;
+          const server = sessions[peer]!.exec(`exec ${node} ${script} tcp-server ${7100 + i} 1`);
           await new Promise((r) => setTimeout(r, 300));
-          const client = await sessions[i]!.exec(`exec ${node} ${traffic} tcp-client ${peer.address} ${7100 + i} 200`);
-          if (client.code !== 0) throw new Error(`traffic ${h.name} -> ${peer.name}: ${client.stderr.trim()}`);
+          const client = await sessions[i]!.exec(`exec ${node} ${script} tcp-client ${tb.hosts[peer]!.address} ${7100 + i} 200`);
+          if (client.code !== 0) throw new Error(`traffic ${h.name} -> ${tb.hosts[peer]!.name}: ${client.stderr.trim()}`);
           await server;
         }),
       );
+    } while (Date.now() < until);
+  } finally {
+    sessions.forEach((s) => s.close());
+  }
+}
 
-      const results = await Promise.all(runs);
-      sessions.forEach((s) => s.close());
-      console.log('5/5 results (records and heartbeats from redis): median delay between layers, microseconds');
-      const all = await beats();
-      const records = await readRecords(redis, since);
+const median = (xs: number[]) => (xs.length ? [...xs].sort((a, b) => a - b)[xs.length >> 1]! : NaN);
+
+async function runDemo(o: DemoOptions): Promise<boolean> {
+  console.log(`1/6 testbed: ${o.hosts} hosts, each a network namespace with its own sshd`);
+  const tb = await testbedUp({ id: 'demo', hosts: o.hosts });
+  let ok = false;
+  try {
+    console.log(`2/6 servers: redis on 127.0.0.1 and ${tb.managerAddress}, mariadb on 127.0.0.1`);
+    const redisInfo = await startRedis([tb.managerAddress]);
+    const db = await startMariaDb();
+    const admin = await mysql.createConnection({ host: db.host, port: db.port, user: db.user, password: db.password });
+    await admin.query(`DROP DATABASE IF EXISTS ${DB}`); // this run's results only
+    await admin.end();
+    const r = new Redis({ host: redisInfo.host, port: redisInfo.port, password: redisInfo.password });
+    await r.del('latscope:records', 'latscope:servers');
+    r.disconnect();
+    const conf = writeTestbedConf(workDir('demo', 'conf'), tb, redisInfo, db, {
+      ports: tb.hosts.map((_, i) => 7100 + i), size: 8192, database: DB, timeSync: true, timeInterval: 2,
+    });
+    console.log(`3/6 manager: provisioning every host over SSH from ${conf}`);
+    const d = loadDeployment(conf);
+    const mgr = await Manager.open(d, { log: (l) => console.log(`    ${l}`) });
+    try {
+      await mgr.prepare();
+      await mgr.startWorkers();
+      const states = await mgr.provisionAll();
+      const running = d.servers.filter((s) => states.get(s.hostname)?.state === 'running').length;
+      if (running !== d.servers.length) throw new Error(`only ${running} of ${d.servers.length} hosts were provisioned`);
+      await mgr.schedule();
+
+      console.log(`4/6 traffic: 200 request/response exchanges of 100 bytes between each pair of neighbours, for ${o.seconds} s`);
+      await traffic(tb, o.seconds);
+      const pool = mgr.pool;
+      await waitFor('rows from every host in MySQL, and two time-sync rounds', 30_000, async () => {
+        const [r] = (await pool.query('SELECT COUNT(DISTINCT server_id) AS n FROM packets')) as any;
+        const [c] = (await pool.query('SELECT MIN(k) AS k FROM (SELECT COUNT(*) AS k FROM clock_offsets GROUP BY server) x')) as any;
+        return Number(r[0].n) === d.servers.length && Number(c[0].k) >= 2 && (await mgr.redis.xlen('latscope:records')) === 0 ? true : undefined;
+      });
+
+      console.log(`5/6 results from MySQL (${DB}): median delay between layers, microseconds; clock offset to the manager`);
+      const [rows] = (await pool.query(
+        'SELECT s.name, p.dir, p.sock_ns, p.tcp_ns, p.ip_ns, p.dev_ns FROM packets p JOIN servers s ON s.id = p.server_id WHERE p.flags & 4 AND NOT p.flags & 1',
+      )) as any;
+      const [offs] = (await pool.query('SELECT server, offset_ns, bound_ns, drift_ppb FROM clock_offsets c WHERE round = (SELECT MAX(round) FROM clock_offsets WHERE server = c.server)')) as any;
       ok = true;
-      for (const [i, h] of tb.hosts.entries()) {
-        const last = all.filter((b) => b.node === h.name).pop();
-        const r = results[i]!;
-        const mine = records.filter((x) => x.node === h.name && x.complete && !x.retrans);
-        const fine = r.code === 0 && last?.state === 'stopped' && mine.some((x) => x.dir === 'tx') && mine.some((x) => x.dir === 'rx');
-        ok &&= fine;
-        console.log(
-          `  ${h.name} ${h.address}: observer exit ${r.code}, ${last?.records ?? 0} records (${last?.published ?? 0} published, ${last?.dropped ?? '?'} dropped)` +
-            (fine ? '' : `  PROBLEM: ${r.stderr.trim() || 'no stopped heartbeat, or no records both ways'}`),
-        );
+      for (const s of d.servers) {
+        const mine = (rows as any[]).filter((r) => r.name === s.hostname);
+        const off = (offs as any[]).find((r) => r.server === s.hostname);
+        ok &&= mine.some((r) => r.dir === 'tx') && mine.some((r) => r.dir === 'rx') && !!off;
+        console.log(`  ${s.hostname} ${s.address}: ${mine.length} packets; clock offset ${off ? `${off.offset_ns} ns ± ${Number(off.bound_ns).toFixed(0)} ns (true offset 0: one clock)` : 'none'}`);
         for (const dir of ['tx', 'rx'] as const) {
-          const order = dir === 'tx' ? (['sock', 'tcp', 'ip', 'dev'] as const) : (['dev', 'ip', 'tcp', 'sock'] as const);
+          const order = LAYERS[dir];
           const steps = order.slice(1).map((to, k) => {
             const from = order[k]!;
-            const d = mine.filter((x) => x.dir === dir).map((x) => Number(BigInt(x.layers[to]!.tsNs) - BigInt(x.layers[from]!.tsNs)) / 1000).sort((a, b) => a - b);
-            return `${from}->${to} ${d.length ? d[d.length >> 1]!.toFixed(1) : '-'}`;
+            const d = mine.filter((r) => r.dir === dir).map((r) => Number(BigInt(r[`${to}_ns`]) - BigInt(r[`${from}_ns`])) / 1000);
+            return `${from}->${to} ${median(d).toFixed(1)}`;
           });
-          console.log(`    ${dir} (${mine.filter((x) => x.dir === dir).length} records): ${steps.join('  ')}`);
+          console.log(`    ${dir} (${mine.filter((r) => r.dir === dir).length}): ${steps.join('  ')}`);
         }
       }
     } finally {
-      redis.disconnect();
+      await mgr.close();
     }
+    console.log('6/6 manager stop: every observer stopped, nothing left on any host');
+    const stopped = await stopDeployment(d, { acceptNewHostKeys: false, log: (l) => console.log(`    ${l}`) });
+    ok &&= [...stopped.values()].every((r) => r.ok);
   } finally {
     if (!o.keep) {
       await testbedDown('demo');
@@ -124,7 +138,7 @@ export function demoCommand(): Command {
   return new Command('demo')
     .description('run latscope end to end on a local testbed of network namespaces with local Redis and MariaDB')
     .option('--hosts <n>', 'number of test hosts', (v) => Number(v), 3)
-    .option('--seconds <s>', 'how long the observers run', (v) => Number(v), 6)
+    .option('--seconds <s>', 'how long the traffic runs', (v) => Number(v), 4)
     .option('--keep', 'keep the testbed and servers running afterwards', false)
     .action(async (o: DemoOptions) => {
       if (!(await runDemo(o))) process.exitCode = 1;

@@ -36,6 +36,8 @@ export const CONTROL_CHANNEL = 'latscope:manager:control';
 /** Batches pending this long at a consumer are taken over: it died (a live one acks within seconds). */
 const RECLAIM_IDLE_MS = 15_000;
 const RECLAIM_EVERY_MS = 5_000;
+/** How long `manager` waits for all servers to be provisioned (retries included). */
+const PROVISION_DEADLINE_MS = 180_000;
 
 export type ServerState = 'queued' | 'connecting' | 'installing' | 'starting' | 'running' | 'failed' | 'stopping' | 'stopped';
 
@@ -191,8 +193,18 @@ export class Manager {
           opts: { jobId: `provision-${s.hostname}-${run}`, attempts: 3, backoff: { type: 'exponential', delay: 1000 }, removeOnComplete: 1000, removeOnFail: 1000 },
         })),
       );
-      await Promise.all(jobs.map((j) => j.waitUntilFinished(events).catch(() => {})));
-      return await this.states();
+      // bounded: a job no worker takes (all of them busy or gone) must not hold the operator forever
+      const deadlineMs = PROVISION_DEADLINE_MS;
+      await Promise.all(jobs.map((j) => Promise.race([j.waitUntilFinished(events).catch(() => {}), new Promise((r) => setTimeout(r, deadlineMs).unref())])));
+      const states = await this.states();
+      for (const s of this.d.servers) {
+        const st = states.get(s.hostname);
+        if (st && !['running', 'failed'].includes(st.state)) {
+          await this.setState(s.hostname, 'failed', `provisioning did not finish within ${deadlineMs / 1000} s (last state ${st.state})`);
+          states.set(s.hostname, (await this.states()).get(s.hostname)!);
+        }
+      }
+      return states;
     } finally {
       await events.close();
       await q.close();

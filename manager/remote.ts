@@ -75,7 +75,8 @@ export class RemoteServer {
       );
       sent = bundle.bytes;
     }
-    await this.run('switching to the bundle', `ln -sfn bundles/${bundle.hash} ${q(this.dir)}/current`);
+    // older bundles go: a running observer keeps the files it has open
+    await this.run('switching to the bundle', `ln -sfn bundles/${bundle.hash} ${q(this.dir)}/current && cd ${q(this.dir)}/bundles && for b in *; do [ "$b" = ${q(bundle.hash)} ] || rm -rf -- "$b"; done`);
     return sent;
   }
 
