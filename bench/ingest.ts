@@ -132,7 +132,7 @@ async function main(): Promise<void> {
         const t0 = performance.now();
         let n: number;
         if (which === 'ours') {
-          const ingest = new Ingest(redis, pool, { stream, group: 'bench', consumer: `${hostname()}-bench`, entriesPerRead: entries, blockMs: 100, retryMs: 100 });
+          const ingest = new Ingest(redis, pool, { stream, histogramStream: `${stream}:histograms`, group: 'bench', consumer: `${hostname()}-bench`, entriesPerRead: entries, blockMs: 100, retryMs: 100 });
           await ingest.ensureGroup();
           ingest.start();
           while ((await redis.xlen(stream)) > 0) await new Promise((res) => setTimeout(res, 5));
@@ -147,7 +147,7 @@ async function main(): Promise<void> {
         if (Number(c) !== n) throw new Error(`${which}: ${n} rows reported, ${c} in the table`);
         (which === 'ours' ? ours : ref).push(n / s);
         process.stderr.write(`round ${round} ${which}: ${n} rows in ${s.toFixed(2)} s\n`);
-        await redis.del(stream);
+        await redis.del(stream, `${stream}:histograms`);
       }
     }
     const result = {

@@ -47,7 +47,7 @@ async function runIn(h: TestbedHost, args: (string | number)[]): Promise<any> {
 function sampling(c: Config, workload: 'pingpong' | 'bulk'): SamplingInfo | undefined {
   if (c === 'baseline') return undefined;
   const size = c === 'sampling' ? 65536 : workload === 'pingpong' ? 100 : 1448;
-  return { size, interval: 0, ports: [c === 'unwatched' ? OTHER_PORT : PORT], filter_retrans: true };
+  return { size, interval: 0, ports: [c === 'unwatched' ? OTHER_PORT : PORT], filter_retrans: true, histogram_interval: 0 };
 }
 
 async function withObservers<T>(tb: Testbed, s: SamplingInfo | undefined, redis: { host: string; port: number; password: string }, fn: (obs: Observer[]) => Promise<T>): Promise<T> {

@@ -14,6 +14,7 @@ import { RECORD_STREAM } from '../observer/publisher.js';
 interface Opts {
   conf: string;
   acceptNewHostKeys: boolean;
+  concurrency: number;
 }
 
 function load(o: Opts): Deployment {
@@ -40,7 +41,8 @@ async function untilStopped(d: Deployment): Promise<string> {
 const withConf = (c: Command) =>
   c
     .requiredOption('--conf <dir>', 'the conf folder (connect_info.yaml, redis_info.yaml, database_info.yaml, …)')
-    .option('--accept-new-host-keys', 'record the host keys of servers not yet in known_hosts (a changed key is always refused)', false);
+    .option('--accept-new-host-keys', 'record the host keys of servers not yet in known_hosts (a changed key is always refused)', false)
+    .option('--concurrency <n>', 'servers this process provisions at once', (v) => Number(v), 16);
 
 export function managerCommand(): Command {
   const m = new Command('manager').description('provision observers on every server over SSH and collect their records into MySQL');
@@ -49,7 +51,7 @@ export function managerCommand(): Command {
     .option('--no-wait', 'exit once every server is provisioned (observers keep running)')
     .action(async (o: Opts & { wait: boolean }) => {
       const d = load(o);
-      const mgr = await Manager.open(d, { acceptNewHostKeys: o.acceptNewHostKeys });
+      const mgr = await Manager.open(d, { acceptNewHostKeys: o.acceptNewHostKeys, concurrency: o.concurrency });
       try {
         await mgr.prepare();
         await mgr.startWorkers();
@@ -69,7 +71,7 @@ export function managerCommand(): Command {
 
   withConf(m.command('worker').description('share the manager work (provisioning, ingest, time sync) from another process on the same Redis')).action(async (o: Opts) => {
     const d = load(o);
-    const mgr = await Manager.open(d, { acceptNewHostKeys: o.acceptNewHostKeys });
+    const mgr = await Manager.open(d, { acceptNewHostKeys: o.acceptNewHostKeys, concurrency: o.concurrency });
     try {
       await mgr.startWorkers();
       console.log(`manager worker ${process.pid}: running`);

@@ -66,6 +66,7 @@ export function observerCommand(): Command {
         interfaces: o.interfaces ? o.interfaces.split(',').filter(Boolean) : upInterfaces(),
         ownNetnsOnly: !o.allNetns,
         heartbeatMs: o.heartbeatMs,
+        histogramMs: sampling.histogram_interval * 1000,
         drainMs: o.drainMs,
         spoolDir: o.spoolDir ?? workDir('spool', node),
         maxMemoryRecords: 100_000,

@@ -18,6 +18,8 @@ export const samplingInfo = z
     ports: z.union([port, z.array(port).min(1).max(64)]).transform((p) => (Array.isArray(p) ? p : [p])),
     /** Keep retransmissions out of the delay histograms. */
     filter_retrans: flag.default(1),
+    /** Seconds between snapshots of the layer histograms into MySQL (0: only when the observer stops). */
+    histogram_interval: z.number().min(0).max(86400).default(10),
   })
   .strict();
 export type SamplingInfo = z.output<typeof samplingInfo>;

@@ -39,7 +39,7 @@ export function writeTestbedConf(dir: string, tb: Testbed, redis: RedisInfo, db:
       install_dir: join(tb.dir, 'install', h.name),
     })),
   });
-  put('sampling_info.yaml', { size: o.size ?? 8192, interval: o.interval ?? 1, ports: o.ports, filter_retrans: 1 });
+  put('sampling_info.yaml', { size: o.size ?? 8192, interval: o.interval ?? 1, ports: o.ports, filter_retrans: 1, histogram_interval: 1 });
   put('redis_info.yaml', { address: tb.managerAddress, port: redis.port, password_file: 'redis.password' });
   put('redis.password', redis.password + '\n');
   put('database_info.yaml', { host: db.host, port: db.port, user: db.user, passwd_file: 'db.password', db: o.database ?? db.database });

@@ -16,12 +16,16 @@ import { Readable } from 'node:stream';
 import type { Redis } from 'ioredis';
 import type { Pool, PoolConnection } from 'mysql2/promise';
 import { RECORD_STREAM } from '../observer/publisher.js';
-import { ROW_COLUMNS, ROW_FORMAT } from '../observer/wire.js';
+import { HISTOGRAM_STREAM } from '../observer/observer.js';
+import { HIST_COLUMNS, HIST_FORMAT, ROW_COLUMNS, ROW_FORMAT } from '../observer/wire.js';
 
 export const INGEST_GROUP = 'latscope-ingest';
 
 export interface IngestOptions {
+  /** The record stream (default latscope:records). */
   stream?: string;
+  /** The histogram snapshot stream (default latscope:histograms). */
+  histogramStream?: string;
   group?: string;
   /** This worker's name in the group (unique per worker process); lane k consumes as NAME/k. */
   consumer: string;
@@ -38,6 +42,8 @@ export interface IngestOptions {
 export interface IngestCounters {
   entries: number;
   rows: number;
+  /** Histogram bucket rows (layer_histograms). */
+  histogramRows: number;
   /** Rows already in MySQL when they came again (redelivery after a crash or an error). */
   duplicates: number;
   dbErrors: number;
@@ -49,12 +55,13 @@ export interface IngestCounters {
 
 type Entry = [id: string, fields: string[]];
 
-const LOAD_SQL = `LOAD DATA LOCAL INFILE 'latscope-rows' IGNORE INTO TABLE packets
-  CHARACTER SET ascii FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n'
-  (server_id, ${ROW_COLUMNS.join(', ')})`;
+const loadSql = (table: string, columns: readonly string[]) => `LOAD DATA LOCAL INFILE 'latscope-rows' IGNORE INTO TABLE ${table}
+  CHARACTER SET ascii FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' (${columns.join(', ')})`;
+const LOAD_PACKETS = loadSql('packets', ['server_id', ...ROW_COLUMNS]);
+const LOAD_HISTOGRAMS = loadSql('layer_histograms', ['server_id', '@at_ms', ...HIST_COLUMNS]) + ' SET taken_at = FROM_UNIXTIME(@at_ms / 1000)';
 
 export class Ingest {
-  readonly counters: IngestCounters = { entries: 0, rows: 0, duplicates: 0, dbErrors: 0, badEntries: 0, reclaimed: 0, lastError: '' };
+  readonly counters: IngestCounters = { entries: 0, rows: 0, histogramRows: 0, duplicates: 0, dbErrors: 0, badEntries: 0, reclaimed: 0, lastError: '' };
   private readonly serverIds = new Map<string, number>();
   private stopping = false;
   private running?: Promise<unknown>;
@@ -65,16 +72,17 @@ export class Ingest {
     private readonly pool: Pool,
     o: IngestOptions,
   ) {
-    this.o = { stream: RECORD_STREAM, group: INGEST_GROUP, lanes: 2, ...o };
+    this.o = { stream: RECORD_STREAM, histogramStream: HISTOGRAM_STREAM, group: INGEST_GROUP, lanes: 2, ...o };
   }
 
-  /** Creates the consumer group (from the stream's start) unless it exists. */
+  /** Creates the consumer group on both streams (from their start) unless it exists. */
   async ensureGroup(): Promise<void> {
-    try {
-      await this.redis.xgroup('CREATE', this.o.stream, this.o.group, '0', 'MKSTREAM');
-    } catch (e) {
-      if (!/BUSYGROUP/.test((e as Error).message)) throw e;
-    }
+    for (const stream of [this.o.stream, this.o.histogramStream])
+      try {
+        await this.redis.xgroup('CREATE', stream, this.o.group, '0', 'MKSTREAM');
+      } catch (e) {
+        if (!/BUSYGROUP/.test((e as Error).message)) throw e;
+      }
   }
 
   /** Runs the consume loops until stop(). */
@@ -103,12 +111,12 @@ export class Ingest {
     let wait = this.o.retryMs;
     while (!this.stopping) {
       try {
-        const entries = await this.read(redis, consumer, backlog ? '0' : '>');
-        if (backlog && entries.length === 0) {
+        const got = await this.read(redis, consumer, backlog ? '0' : '>');
+        if (backlog && got.every(([, e]) => e.length === 0)) {
           backlog = false;
           continue;
         }
-        if (entries.length) await this.ingest(entries);
+        for (const [stream, entries] of got) if (entries.length) await (stream === this.o.stream ? this.ingest(entries) : this.ingestHistograms(entries));
         wait = this.o.retryMs;
       } catch (e) {
         this.counters.dbErrors++;
@@ -120,12 +128,13 @@ export class Ingest {
     }
   }
 
-  private async read(redis: Redis, consumer: string, from: '0' | '>'): Promise<Entry[]> {
+  private async read(redis: Redis, consumer: string, from: '0' | '>'): Promise<[string, Entry[]][]> {
     const args = ['GROUP', this.o.group, consumer, 'COUNT', this.o.entriesPerRead] as const;
+    const streams = [this.o.stream, this.o.histogramStream];
     const res = (from === '>'
-      ? await redis.xreadgroup(...args, 'BLOCK', this.o.blockMs, 'STREAMS', this.o.stream, '>')
-      : await redis.xreadgroup(...args, 'STREAMS', this.o.stream, '0')) as [string, Entry[]][] | null;
-    return (res?.[0]?.[1] ?? []).filter((e) => e[1] !== null); // a deleted entry comes back as [id, null]
+      ? await redis.xreadgroup(...args, 'BLOCK', this.o.blockMs, 'STREAMS', ...streams, '>', '>')
+      : await redis.xreadgroup(...args, 'STREAMS', ...streams, '0', '0')) as [string, Entry[]][] | null;
+    return (res ?? []).map(([stream, entries]) => [stream, entries.filter((e) => e[1] !== null)]); // a deleted entry comes back as [id, null]
   }
 
   /**
@@ -133,15 +142,17 @@ export class Ingest {
    * ingests them. Returns how many it took.
    */
   async reclaim(minIdleMs: number): Promise<number> {
-    let cursor = '0-0';
     let n = 0;
-    do {
-      const [next, entries] = (await this.redis.xautoclaim(this.o.stream, this.o.group, `${this.o.consumer}/reclaim`, minIdleMs, cursor, 'COUNT', this.o.entriesPerRead)) as [string, Entry[]];
-      const live = entries.filter((e) => e[1] !== null);
-      if (live.length) await this.ingest(live);
-      n += live.length;
-      cursor = next;
-    } while (cursor !== '0-0');
+    for (const stream of [this.o.stream, this.o.histogramStream]) {
+      let cursor = '0-0';
+      do {
+        const [next, entries] = (await this.redis.xautoclaim(stream, this.o.group, `${this.o.consumer}/reclaim`, minIdleMs, cursor, 'COUNT', this.o.entriesPerRead)) as [string, Entry[]];
+        const live = entries.filter((e) => e[1] !== null);
+        if (live.length) await (stream === this.o.stream ? this.ingest(live) : this.ingestHistograms(live));
+        n += live.length;
+        cursor = next;
+      } while (cursor !== '0-0');
+    }
     this.counters.reclaimed += n;
     return n;
   }
@@ -177,7 +188,7 @@ export class Ingest {
       let loaded = 0;
       try {
         await conn.beginTransaction();
-        loaded = await load(conn, text);
+        loaded = await load(conn, LOAD_PACKETS, text);
         await conn.commit();
       } catch (e) {
         await conn.rollback().catch(() => {});
@@ -192,6 +203,30 @@ export class Ingest {
     this.counters.entries += entries.length;
     const ids = entries.map((e) => e[0]);
     await this.redis.multi().xack(this.o.stream, this.o.group, ...ids).xdel(this.o.stream, ...ids).exec();
+  }
+
+  /** Loads histogram snapshots into layer_histograms, then acknowledges and deletes them. */
+  async ingestHistograms(entries: Entry[]): Promise<void> {
+    const parsed = entries.map(([, f]) => {
+      const m = new Map<string, string>();
+      for (let i = 0; i + 1 < f.length; i += 2) m.set(f[i]!, f[i + 1]!);
+      return m;
+    });
+    const good = parsed.filter((m) => m.get('format') === HIST_FORMAT && m.get('node') && /^\d+$/.test(m.get('at') ?? '') && m.get('rows'));
+    this.counters.badEntries += parsed.length - good.length;
+    if (good.length) {
+      const ids = await this.ids([...new Set(good.map((m) => m.get('node')!))]);
+      const text = good.map((m) => m.get('rows')!.replace(/^(?=.)/gm, `${ids.get(m.get('node')!)}\t${m.get('at')}\t`)).join('');
+      const conn = await this.pool.getConnection();
+      try {
+        this.counters.histogramRows += await load(conn, LOAD_HISTOGRAMS, text); // autocommit: one statement
+      } finally {
+        conn.release();
+      }
+    }
+    this.counters.entries += entries.length;
+    const idl = entries.map((e) => e[0]);
+    await this.redis.multi().xack(this.o.histogramStream, this.o.group, ...idl).xdel(this.o.histogramStream, ...idl).exec();
   }
 
   /** servers.id of each node, adding nodes the manager did not provision. */
@@ -220,7 +255,7 @@ export class Ingest {
 }
 
 /** LOAD DATA of `text` on conn; returns the rows inserted (duplicates skipped). */
-async function load(conn: PoolConnection, text: string): Promise<number> {
-  const [res] = (await conn.query({ sql: LOAD_SQL, infileStreamFactory: () => Readable.from([Buffer.from(text, 'latin1')]) } as any)) as any;
+async function load(conn: PoolConnection, sql: string, text: string): Promise<number> {
+  const [res] = (await conn.query({ sql, infileStreamFactory: () => Readable.from([Buffer.from(text, 'latin1')]) } as any)) as any;
   return Number(res.affectedRows);
 }

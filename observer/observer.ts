@@ -8,6 +8,7 @@ import type { Server } from 'node:http';
 import { Redis } from 'ioredis';
 import { enableBpfStats, forEachRecord, inNetns, netnsInode } from '../native/bpf.js';
 import { sweepLeftovers } from '../native/leftovers.js';
+import { HIST_FORMAT, encodeHistograms } from './wire.js';
 import { decodeEvent, EVENT_BYTES, LatencyProbe } from './probe.js';
 import { RecordAssembler, type PacketRecord } from './records.js';
 import { RecordPublisher } from './publisher.js';
@@ -27,6 +28,8 @@ export interface ObserverOptions {
   netns?: string;
   /** Milliseconds between heartbeats. */
   heartbeatMs: number;
+  /** Milliseconds between snapshots of the layer histograms to Redis (0: only at stop). */
+  histogramMs?: number;
   /** Milliseconds between ring-buffer drains. */
   drainMs: number;
   spoolDir: string;
@@ -41,6 +44,8 @@ export interface ObserverOptions {
 }
 
 export const HEARTBEAT_STREAM = 'latscope:heartbeat';
+/** Cumulative snapshots of the in-kernel layer histograms (a lost one loses nothing: the next has it all). */
+export const HISTOGRAM_STREAM = 'latscope:histograms';
 
 export interface Heartbeat {
   node: string;
@@ -70,6 +75,7 @@ export class Observer {
   private drain?: { stop(): void };
   private heartbeatTimer?: NodeJS.Timeout;
   private flushTimer?: NodeJS.Timeout;
+  private histogramTimer?: NodeJS.Timeout;
   private seq = 0;
   private finalProbeCounters?: ReturnType<LatencyProbe['counters']>;
 
@@ -118,6 +124,7 @@ export class Observer {
     this.heartbeatTimer = setInterval(() => void this.beat('running').catch(() => {}), o.heartbeatMs);
     // Records also go out when traffic stops: the drain only flushes when events arrive.
     this.flushTimer = setInterval(() => this.assembler!.flush(Date.now()), 100);
+    if (o.histogramMs) this.histogramTimer = setInterval(() => void this.snapshotHistograms().catch(() => {}), o.histogramMs);
   }
 
   private onBatch(batch: Buffer, used: number): void {
@@ -154,6 +161,12 @@ export class Observer {
     await this.publisher!.heartbeat(HEARTBEAT_STREAM, Object.entries(hb).flat().map(String));
   }
 
+  /** Sends the histograms as they are now (skipped while Redis is away). */
+  private async snapshotHistograms(): Promise<void> {
+    const rows = encodeHistograms(this.probe!.histograms());
+    if (rows) await this.publisher!.heartbeat(HISTOGRAM_STREAM, ['node', this.o.node, 'at', String(Date.now()), 'format', HIST_FORMAT, 'rows', rows]);
+  }
+
   private teardown(): void {
     this.drain?.stop();
     this.probe?.close();
@@ -165,6 +178,7 @@ export class Observer {
   async stop(): Promise<void> {
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
     if (this.flushTimer) clearInterval(this.flushTimer);
+    if (this.histogramTimer) clearInterval(this.histogramTimer);
     try {
       this.drain?.stop();
       // Hooks off first, then the last events out of the ring.
@@ -178,6 +192,7 @@ export class Observer {
       }
       this.assembler!.flush(Date.now(), true);
       await this.publisher!.send(true);
+      await this.snapshotHistograms().catch(() => {});
       await this.beat('stopped').catch(() => {});
       this.finalProbeCounters = this.probe!.counters();
     } finally {

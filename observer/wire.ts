@@ -11,7 +11,7 @@
  * crossings in order, "ifindex:netns:rx:ns" joined by commas (rx 1: entering the device).
  */
 import type { DeviceHop, LayerStamp, PacketRecord } from './records.js';
-import { LAYERS, type Direction } from './probe.js';
+import { LAYERS, type Direction, type PairHistogram } from './probe.js';
 
 export const ROW_FORMAT = 'rows1';
 
@@ -78,4 +78,18 @@ export function decodeEntry(fields: string[]): PacketRecord[] {
   for (let i = 0; i + 1 < fields.length; i += 2) m.set(fields[i]!, fields[i + 1]!);
   if (m.get('format') !== ROW_FORMAT) throw new Error(`record stream entry: format ${m.get('format') ?? '(none)'}, expected ${ROW_FORMAT}`);
   return m.get('rows')!.split('\n').filter(Boolean).map((l) => decodeRow(m.get('node')!, l));
+}
+
+/**
+ * Histogram snapshots ("hist1"): one line per non-empty log2 bucket of each in-kernel
+ * adjacent-layer histogram, cumulative since the observer started, in the column order of the
+ * layer_histograms table after its server_id and taken_at.
+ */
+export const HIST_FORMAT = 'hist1';
+export const HIST_COLUMNS = ['port', 'dir', 'from_layer', 'to_layer', 'bucket', 'count'] as const;
+
+export function encodeHistograms(hists: PairHistogram[]): string {
+  let out = '';
+  for (const h of hists) h.buckets.forEach((c, b) => c > 0n && (out += `${h.port}\t${h.dir}\t${h.from}\t${h.to}\t${b}\t${c}\n`));
+  return out;
 }

@@ -183,7 +183,7 @@ test('Redis stopped for 10 s during a run: no record is lost', async () => {
   const node = `spool${process.pid}`;
   const observer = new Observer({
     node, redis: { host: redisInfo.host, port: redisInfo.port, password: redisInfo.password },
-    sampling: { size: 4096, interval: 0, ports: [7306], filter_retrans: true },
+    sampling: { size: 4096, interval: 0, ports: [7306], filter_retrans: true, histogram_interval: 0 },
     interfaces: ['eth0'], ownNetnsOnly: true, netns: h.netns, heartbeatMs: 500, drainMs: 10,
     spoolDir, maxMemoryRecords: 300, maxSpoolBytes: 64 << 20, metrics: { host: '127.0.0.1', port: 0 }, bpfStats: false,
   });

@@ -104,13 +104,19 @@ after(async () => {
 });
 
 test('one manager command provisions three hosts over SSH; traffic lands in MariaDB; a killed observer comes back; stop leaves nothing', async (t) => {
-  const mgr = latscopeBg(['manager', '--conf', conf]);
+  // a second worker process, started first, shares the provisioning (one server at a time each)
+  const worker = latscopeBg(['manager', 'worker', '--conf', conf, '--concurrency', '1']);
+  await worker.waitFor(/manager worker \d+: running/, 30_000);
+  const mgr = latscopeBg(['manager', '--conf', conf, '--concurrency', '1']);
   t.after(() => {
-    if (mgr.child.exitCode === null) mgr.child.kill('SIGKILL');
+    for (const p of [mgr, worker]) if (p.child.exitCode === null) p.child.kill('SIGKILL');
   });
   await mgr.waitFor(/manager running/, 90_000);
   assert.match(mgr.text, /provisioned 3 of 3 servers/);
-  for (const h of ['tmg-h1', 'tmg-h2', 'tmg-h3']) assert.match(mgr.text, new RegExp(`${h}: running \\(observer pid \\d+\\)`));
+  const both = mgr.text + worker.text;
+  for (const h of ['tmg-h1', 'tmg-h2', 'tmg-h3']) assert.match(both, new RegExp(`${h}: running \\(observer pid \\d+\\)`));
+  assert.match(worker.text, /tmg-h\d: running/, 'the second worker provisioned a server');
+  assert.match(mgr.text, /tmg-h\d: running/, 'the manager provisioned a server');
   const [h1, h2, h3] = tb.hosts as [typeof tb.hosts[0], typeof tb.hosts[0], typeof tb.hosts[0]];
 
   // known streams: 4 MiB h1 -> h2 on 7400 and 2 MiB h3 -> h1 on 7401, a sample every 8192 bytes
@@ -142,6 +148,11 @@ test('one manager command provisions three hosts over SSH; traffic lands in Mari
   assert.equal(Number(dup.n), Number(dup.d), 'no row twice');
   const [tx] = await rows("SELECT COUNT(*) AS n FROM packets p JOIN servers s ON s.id = p.server_id WHERE s.name = 'tmg-h1' AND p.dir = 'tx' AND p.attempt = 0 AND p.sock_ns <= p.tcp_ns AND p.tcp_ns <= p.ip_ns AND p.ip_ns <= p.dev_ns AND p.flags & 4");
   assert.equal(Number(tx.n), 512, 'complete tx rows with ordered layer times');
+  await until('layer histogram snapshots in MySQL', 15_000, async () =>
+    Number((await rows("SELECT COUNT(*) AS n FROM layer_histograms h JOIN servers s ON s.id = h.server_id WHERE s.name = 'tmg-h1' AND h.port = 7400 AND h.dir = 'tx' AND h.from_layer = 'sock' AND h.to_layer = 'tcp'"))[0].n) > 0);
+  // a snapshot's buckets hold every matched segment of its pair: at least the sampled ones
+  const [snap] = await rows("SELECT SUM(count) AS n FROM layer_histograms h JOIN servers s ON s.id = h.server_id WHERE s.name = 'tmg-h2' AND h.port = 7400 AND h.dir = 'rx' AND h.from_layer = 'ip' AND h.to_layer = 'tcp' AND h.taken_at = (SELECT MAX(taken_at) FROM layer_histograms WHERE server_id = h.server_id)");
+  assert.ok(Number(snap.n) >= 512, `rx ip->tcp histogram of h2 holds ${snap.n} segments`);
   const [servers] = await rows("SELECT COUNT(*) AS n FROM servers WHERE name LIKE 'tmg-h%' AND address IS NOT NULL AND kind = 'bare-metal'");
   assert.equal(Number(servers.n), 3);
   await until('a time-sync round for every server', 30_000, async () => Number((await rows('SELECT COUNT(DISTINCT server) AS n FROM clock_offsets'))[0].n) === 3);
@@ -165,6 +176,7 @@ test('one manager command provisions three hosts over SSH; traffic lands in Mari
   assert.match(stop.out, /stopped 3 of 3 servers/);
   assert.equal(await mgr.exited, 0, mgr.text);
   assert.match(mgr.text, /stopping \(manager stop\)/);
+  assert.equal(await worker.exited, 0, worker.text);
   for (const h of tb.hosts) {
     const procs = execFileSync('ip', ['netns', 'pids', h.netns], { encoding: 'utf8' }).split('\n').filter(Boolean);
     const cmds = procs.map((p) => { try { return readFileSync(`/proc/${p}/cmdline`, 'utf8').replace(/\0/g, ' '); } catch { return ''; } });
