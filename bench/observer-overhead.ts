@@ -3,7 +3,9 @@
  * TCP ping-pong (100-byte messages, round trips per second) and bulk transfer (bytes per
  * second), side by side in one run, under five configurations interleaved round by round:
  * no observer; an observer on each host sampling every 64 KiB; one recording every segment
- * (a sample per message / per MSS); one watching another port (the traffic is unwatched).
+ * (a sample per message / per MSS); one watching another port (the traffic is unwatched); and,
+ * as the reference, a naive tracer on each host (the same hooks, a ring-buffer record for every
+ * event, no filtering: bench/bpf/naive_tracer.bpf.c).
  * The observers are the real ones (records assembled and published to the local Redis). As a
  * low-latency deployment would, the traffic runs on one CPU (--traffic-cpu, default 1) and this
  * process (observers' user space, Redis) on the other, so the figures are the in-kernel cost
@@ -20,7 +22,7 @@ import { rmSync } from 'node:fs';
 import { numberArg, median } from './args.js';
 import { testbedUp, testbedDown, type Testbed, type TestbedHost } from '../local/testbed.js';
 import { startRedis, stopRedis, redisRunning } from '../local/servers.js';
-import { enableBpfStats } from '../native/bpf.js';
+import { BpfObject, cgroupV2Root, enableBpfStats, inNetns } from '../native/bpf.js';
 import { Observer } from '../observer/observer.js';
 import { projectRoot, workDir } from '../lib/paths.js';
 import type { SamplingInfo } from '../conf/schema.js';
@@ -34,8 +36,8 @@ const userCpu = trafficCpu === 0 ? 1 : 0;
 const PORT = 7400;
 const OTHER_PORT = 7401;
 
-type Config = 'baseline' | 'sampling' | 'everySegment' | 'unwatched';
-const CONFIGS: Config[] = ['baseline', 'sampling', 'everySegment', 'unwatched'];
+type Config = 'baseline' | 'sampling' | 'everySegment' | 'unwatched' | 'naiveTracer';
+const CONFIGS: Config[] = ['baseline', 'sampling', 'everySegment', 'unwatched', 'naiveTracer'];
 
 async function runIn(h: TestbedHost, args: (string | number)[]): Promise<any> {
   const { stdout } = await execFileP('taskset', ['-c', String(trafficCpu), 'ip', 'netns', 'exec', h.netns, tool, ...args.map(String)], {
@@ -45,9 +47,34 @@ async function runIn(h: TestbedHost, args: (string | number)[]): Promise<any> {
 }
 
 function sampling(c: Config, workload: 'pingpong' | 'bulk'): SamplingInfo | undefined {
-  if (c === 'baseline') return undefined;
+  if (c === 'baseline' || c === 'naiveTracer') return undefined;
   const size = c === 'sampling' ? 65536 : workload === 'pingpong' ? 100 : 1448;
   return { size, interval: 0, ports: [c === 'unwatched' ? OTHER_PORT : PORT], filter_retrans: true, histogram_interval: 0 };
+}
+
+/**
+ * The reference: a naive tracer per host (bench/bpf/naive_tracer.bpf.c), the observer's hooks
+ * with a ring-buffer record for every event and no filtering; drained on a timer and counted.
+ */
+async function withNaiveTracers<T>(tb: Testbed, fn: (events: () => { events: number; lost: number }) => Promise<T>): Promise<T> {
+  const objs: BpfObject[] = [];
+  const drains: { stop(): void }[] = [];
+  let events = 0;
+  try {
+    for (const h of tb.hosts) {
+      const o = BpfObject.open('naive_tracer');
+      objs.push(o);
+      for (const p of ['naive_enter_write', 'naive_enter_writev', 'naive_enter_sendto', 'naive_enter_sendmsg', 'naive_tcp_send', 'naive_dev_out', 'naive_dev_in', 'naive_tcp_recv', 'naive_sock_recv']) o.attach(p);
+      o.attachCgroup('naive_ip_out', cgroupV2Root());
+      inNetns(h.netns, () => o.attachTc('naive_ip_in', h.iface, 'ingress'));
+      drains.push(o.ring('naive_events').poll(20, (_b, n) => (events += n)));
+    }
+    await new Promise((r) => setTimeout(r, 1000));
+    return await fn(() => ({ events, lost: objs.reduce((s, o) => s + Number(o.map('naive_lost').perCpuValues(o.map('naive_lost').lookup(Buffer.alloc(4))!).reduce((a, v) => a + v.readBigUInt64LE(0), 0n)), 0) }));
+  } finally {
+    drains.forEach((d) => d.stop());
+    objs.forEach((o) => o.close());
+  }
 }
 
 async function withObservers<T>(tb: Testbed, s: SamplingInfo | undefined, redis: { host: string; port: number; password: string }, fn: (obs: Observer[]) => Promise<T>): Promise<T> {
@@ -95,16 +122,26 @@ async function main(): Promise<void> {
     for (let r = 0; r < rounds; r++) {
       for (const c of CONFIGS) {
         for (const w of ['pingpong', 'bulk'] as const) {
-          await withObservers(tb, sampling(c, w), redis, async (obs) => {
+          const traffic = async () => {
             const out = w === 'pingpong' ? await runIn(client, ['pingpong', server.address, port(), seconds, 100]) : await runIn(client, ['bulk', server.address, port(), seconds]);
             if (w === 'pingpong') results[c].rtt.push(out.rtt_per_s);
             else results[c].bulk.push(out.bytes_per_s);
             await new Promise((res) => setTimeout(res, 100));
-            const recs = obs.reduce((s, o) => s + o.counters.assembler.records, 0);
-            const dropped = obs.reduce((s, o) => s + Number(o.counters.probe.ringFull) + o.counters.publisher.overflow, 0);
-            results[c].records.push(recs);
-            results[c].dropped.push(dropped);
-          });
+          };
+          if (c === 'naiveTracer')
+            await withNaiveTracers(tb, async (count) => {
+              await traffic();
+              results[c].records.push(count().events);
+              results[c].dropped.push(count().lost);
+            });
+          else
+            await withObservers(tb, sampling(c, w), redis, async (obs) => {
+              await traffic();
+              const recs = obs.reduce((s, o) => s + o.counters.assembler.records, 0);
+              const dropped = obs.reduce((s, o) => s + Number(o.counters.probe.ringFull) + o.counters.publisher.overflow, 0);
+              results[c].records.push(recs);
+              results[c].dropped.push(dropped);
+            });
         }
       }
       process.stderr.write(`round ${r + 1}/${rounds} done\n`);
@@ -138,7 +175,7 @@ async function main(): Promise<void> {
       rounds,
       pingpongRttPerSec: Object.fromEntries(CONFIGS.map((c) => [c, median(results[c].rtt)])),
       bulkBytesPerSec: Object.fromEntries(CONFIGS.map((c) => [c, median(results[c].bulk)])),
-      loss: { sampling: loss('sampling'), everySegment: loss('everySegment'), unwatched: loss('unwatched') },
+      loss: { sampling: loss('sampling'), everySegment: loss('everySegment'), unwatched: loss('unwatched'), naiveTracer: loss('naiveTracer') },
       recordsPerRun: Object.fromEntries(CONFIGS.map((c) => [c, median(results[c].records)])),
       droppedTotal: Object.fromEntries(CONFIGS.map((c) => [c, results[c].dropped.reduce((a, b) => a + b, 0)])),
       bpfNsPerRun: perProgram,
@@ -154,6 +191,7 @@ async function main(): Promise<void> {
     console.log(
       `observer-overhead: ping-pong ${base.rtt.toFixed(0)} rt/s baseline; loss sampling ${pct(L.sampling.pingpong)}, every segment ${pct(L.everySegment.pingpong)}, unwatched ${pct(L.unwatched.pingpong)}; ` +
         `bulk ${(base.bulk / 1e9).toFixed(2)} GB/s baseline; loss sampling ${pct(L.sampling.bulk)}, every segment ${pct(L.everySegment.bulk)}, unwatched ${pct(L.unwatched.bulk)}; ` +
+        `reference naive tracer: ping-pong ${pct(L.naiveTracer.pingpong)}, bulk ${pct(L.naiveTracer.bulk)}; ` +
         `BPF median ${result.bpfNsPerRunMedian.toFixed(0)} ns/run sampling (max ${Math.max(...nsValues).toFixed(0)}), ${result.bpfNsPerRunEverySegmentMedian.toFixed(0)} every segment; ` +
         `targets 2% / 20% / 1% / 150 ns`,
     );

@@ -114,7 +114,7 @@ export const MIGRATIONS: Migration[] = [
         kind ENUM('layer','one-way','end-to-end') NOT NULL COMMENT 'between two layers of one server, between two servers, or socket to socket',
         src_server_id INT UNSIGNED NOT NULL, dst_server_id INT UNSIGNED NOT NULL,
         from_layer VARCHAR(16) NOT NULL, to_layer VARCHAR(16) NOT NULL,
-        window_start_ns BIGINT NOT NULL COMMENT 'manager timeline (timesync.toManagerTime)',
+        window_start_ns BIGINT NOT NULL COMMENT 'kind layer: the server''s own clock; otherwise the manager timeline (timesync.toManagerTime)',
         window_end_ns BIGINT NOT NULL,
         samples INT UNSIGNED NOT NULL,
         p50_ns DOUBLE NULL, p99_ns DOUBLE NULL, max_ns DOUBLE NULL,

@@ -9,6 +9,8 @@
  *   latscope-timesync   time-sync rounds (timesync/service.ts)
  *   latscope-ingest     the `reclaim` scheduler: record batches a dead ingest consumer left
  *                       pending are taken over (manager/ingest.ts; every worker also consumes)
+ *   latscope-analysis   the `layer-delays` scheduler: per-layer delays of each server per
+ *                       window into delay_results (analyzer/layers.ts)
  * Each server's state lives in the Redis hash latscope:servers (one JSON value per server,
  * changed only by setState), which `manager status` reads.
  */
@@ -23,12 +25,14 @@ import { buildBundle, type Bundle } from './bundle.js';
 import { connectServer, RemoteServer } from './remote.js';
 import { SshError } from './ssh.js';
 import { Ingest } from './ingest.js';
+import { analyzeLayerDelays, LAYER_ANALYSIS } from '../analyzer/layers.js';
 import { HEARTBEAT_STREAM } from '../observer/observer.js';
 import { Prober } from '../timesync/prober.js';
 import { scheduleTimeSync, startTimeSyncWorker, unscheduleTimeSync, TIMESYNC_QUEUE } from '../timesync/service.js';
 
 export const PROVISION_QUEUE = 'latscope-provision';
 export const INGEST_QUEUE = 'latscope-ingest';
+export const ANALYSIS_QUEUE = 'latscope-analysis';
 export const SERVERS_KEY = 'latscope:servers';
 export const CONF_KEY = 'latscope:conf';
 export const CONTROL_CHANNEL = 'latscope:manager:control';
@@ -36,6 +40,10 @@ export const CONTROL_CHANNEL = 'latscope:manager:control';
 /** Batches pending this long at a consumer are taken over: it died (a live one acks within seconds). */
 const RECLAIM_IDLE_MS = 15_000;
 const RECLAIM_EVERY_MS = 5_000;
+/** Per-layer delay windows: 10 s of each server's clock, the last minute recomputed every 10 s. */
+const ANALYSIS_EVERY_MS = 10_000;
+const LAYER_WINDOW_NS = 10_000_000_000n;
+const LAYER_LOOKBACK_NS = 60_000_000_000n;
 /** How long `manager` waits for all servers to be provisioned (retries included). */
 const PROVISION_DEADLINE_MS = 180_000;
 
@@ -147,6 +155,9 @@ export class Manager {
     const reclaim = new Worker(INGEST_QUEUE, async () => this.ingest!.reclaim(RECLAIM_IDLE_MS), { connection, concurrency: 1 });
     reclaim.on('error', () => {});
     this.workers.push(reclaim);
+    const analysis = new Worker(ANALYSIS_QUEUE, async () => (await analyzeLayerDelays(this.pool, { windowNs: LAYER_WINDOW_NS, lookbackNs: LAYER_LOOKBACK_NS })).length, { connection, concurrency: 1 });
+    analysis.on('error', () => {});
+    this.workers.push(analysis);
 
     if (this.d.ping && this.d.functions.timesync) {
       this.prober = await Prober.open({ ifaces: this.d.manager.eth, port: this.d.ping.port, key: this.d.pingKey! });
@@ -167,12 +178,14 @@ export class Manager {
     const connection = redisConnection(this.d);
     const pq = new Queue(PROVISION_QUEUE, { connection });
     const iq = new Queue(INGEST_QUEUE, { connection });
+    const aq = new Queue(ANALYSIS_QUEUE, { connection });
+    const keep = { removeOnComplete: 100, removeOnFail: 100 };
     try {
-      await pq.upsertJobScheduler('health', { every: 5000 }, { name: 'health', opts: { removeOnComplete: 100, removeOnFail: 100 } });
-      await iq.upsertJobScheduler('reclaim', { every: RECLAIM_EVERY_MS }, { name: 'reclaim', opts: { removeOnComplete: 100, removeOnFail: 100 } });
+      await pq.upsertJobScheduler('health', { every: 5000 }, { name: 'health', opts: keep });
+      await iq.upsertJobScheduler('reclaim', { every: RECLAIM_EVERY_MS }, { name: 'reclaim', opts: keep });
+      await aq.upsertJobScheduler(LAYER_ANALYSIS, { every: ANALYSIS_EVERY_MS }, { name: LAYER_ANALYSIS, opts: { ...keep, attempts: 3, backoff: { type: 'exponential', delay: 1000 } } });
     } finally {
-      await pq.close();
-      await iq.close();
+      await Promise.all([pq.close(), iq.close(), aq.close()]);
     }
     if (this.d.ping && this.d.functions.timesync) await scheduleTimeSync(connection, this.d.timeSync);
   }
@@ -339,7 +352,7 @@ export async function stopDeployment(d: Deployment, o: { acceptNewHostKeys: bool
   await redis.connect().catch(() => (haveRedis = false));
   if (haveRedis) {
     await redis.publish(CONTROL_CHANNEL, 'stop');
-    for (const [queue, id] of [[PROVISION_QUEUE, 'health'], [INGEST_QUEUE, 'reclaim']] as const) {
+    for (const [queue, id] of [[PROVISION_QUEUE, 'health'], [INGEST_QUEUE, 'reclaim'], [ANALYSIS_QUEUE, LAYER_ANALYSIS]] as const) {
       const q = new Queue(queue, { connection });
       await q.removeJobScheduler(id).catch(() => {});
       await q.close();

@@ -5,7 +5,7 @@
  * the manager reads over SSH: run/supervisor.json with both pids, restarts and the last exit.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, openSync, closeSync, writeFileSync, rmSync } from 'node:fs';
+import { mkdirSync, openSync, closeSync, writeFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
 export interface SupervisorState {
@@ -29,7 +29,11 @@ export async function supervise(o: SupervisorOptions): Promise<void> {
   mkdirSync(o.runDir, { recursive: true, mode: 0o700 });
   const stateFile = join(o.runDir, 'supervisor.json');
   const st: SupervisorState = { pid: process.pid, restarts: 0, startedAt: new Date().toISOString(), state: 'running' };
-  const save = () => writeFileSync(stateFile, JSON.stringify(st) + '\n');
+  // write and rename: a reader (the manager over SSH) never sees half a file
+  const save = () => {
+    writeFileSync(`${stateFile}.tmp`, JSON.stringify(st) + '\n');
+    renameSync(`${stateFile}.tmp`, stateFile);
+  };
   writeFileSync(join(o.runDir, 'supervisor.pid'), `${process.pid}\n`);
   let child: ChildProcess | undefined;
   let stopping = false;

@@ -20,6 +20,7 @@ import { startRedis, startMariaDb, stopMariaDb, type RedisInfo, type MariaDbInfo
 import { writeTestbedConf } from '../local/conf.js';
 import { loadDeployment } from '../conf/deployment.js';
 import { Manager, latestHeartbeats } from '../manager/manager.js';
+import { analyzeLayerDelays } from '../analyzer/layers.js';
 import { RecordPublisher, RECORD_STREAM } from '../observer/publisher.js';
 import type { PacketRecord } from '../observer/records.js';
 import { projectRoot } from '../lib/paths.js';
@@ -153,6 +154,19 @@ test('one manager command provisions three hosts over SSH; traffic lands in Mari
   // a snapshot's buckets hold every matched segment of its pair: at least the sampled ones
   const [snap] = await rows("SELECT SUM(count) AS n FROM layer_histograms h JOIN servers s ON s.id = h.server_id WHERE s.name = 'tmg-h2' AND h.port = 7400 AND h.dir = 'rx' AND h.from_layer = 'ip' AND h.to_layer = 'tcp' AND h.taken_at = (SELECT MAX(taken_at) FROM layer_histograms WHERE server_id = h.server_id)");
   assert.ok(Number(snap.n) >= 512, `rx ip->tcp histogram of h2 holds ${snap.n} segments`);
+  // the analysis job: per-layer delays of each server per window, recomputed idempotently
+  const layerRows = async () => rows("SELECT s.name, r.from_layer, r.to_layer, r.samples, r.p50_ns, r.p99_ns, r.max_ns FROM delay_results r JOIN servers s ON s.id = r.src_server_id WHERE r.analysis = 'layer-delays' AND r.kind = 'layer' ORDER BY s.name, r.from_layer, r.window_start_ns");
+  await until('per-layer delays from the analysis job', 30_000, async () => {
+    const txSamples = (await layerRows()).filter((r) => r.name === 'tmg-h1' && r.from_layer === 'tx:sock' && r.to_layer === 'tx:tcp').reduce((n, r) => n + Number(r.samples), 0);
+    return txSamples === 512;
+  });
+  for (const r of await layerRows()) assert.ok(r.p50_ns >= 0 && r.p50_ns <= r.p99_ns && r.p99_ns <= r.max_ns, JSON.stringify(r));
+  const layerCount = (await layerRows()).length;
+  const again = await analyzeLayerDelays(pool, { windowNs: 10_000_000_000n, lookbackNs: 60_000_000_000n });
+  assert.ok(again.length > 0);
+  assert.equal((await layerRows()).length, layerCount, 'a rerun replaces its windows, it does not add to them');
+  const [dupWin] = await rows("SELECT COUNT(*) AS n, COUNT(DISTINCT src_server_id, from_layer, to_layer, window_start_ns) AS d FROM delay_results WHERE analysis = 'layer-delays'");
+  assert.equal(Number(dupWin.n), Number(dupWin.d), 'one row per server, layer pair and window after a rerun');
   const [servers] = await rows("SELECT COUNT(*) AS n FROM servers WHERE name LIKE 'tmg-h%' AND address IS NOT NULL AND kind = 'bare-metal'");
   assert.equal(Number(servers.n), 3);
   await until('a time-sync round for every server', 30_000, async () => Number((await rows('SELECT COUNT(DISTINCT server) AS n FROM clock_offsets'))[0].n) === 3);
