@@ -7,7 +7,7 @@
 import { Command } from 'commander';
 import { Redis } from 'ioredis';
 import { loadDeployment, type Deployment } from '../conf/deployment.js';
-import { CONTROL_CHANNEL, latestHeartbeats, Manager, redisConnection, SERVERS_KEY, stopDeployment, type ServerStatus } from '../manager/manager.js';
+import { connectRedis, CONTROL_CHANNEL, latestHeartbeats, Manager, redisConnection, SERVERS_KEY, stopDeployment, type ServerStatus } from '../manager/manager.js';
 import { INGEST_GROUP } from '../manager/ingest.js';
 import { RECORD_STREAM } from '../observer/publisher.js';
 
@@ -84,10 +84,7 @@ export function managerCommand(): Command {
 
   withConf(m.command('status').description("each server's state, its observer's last heartbeat, and the ingest backlog")).action(async (o: Opts) => {
     const d = load(o);
-    const redis = new Redis({ ...redisConnection(d), lazyConnect: true });
-    await redis.connect().catch((e: Error) => {
-      throw new Error(`redis at ${d.redis.address}:${d.redis.port}: ${e.message}`);
-    });
+    const redis = await connectRedis(d);
     try {
       const states = await redis.hgetall(SERVERS_KEY);
       const beats = await latestHeartbeats(redis, Date.now() - 3_600_000);
@@ -128,9 +125,9 @@ async function run(mgr: Manager, d: Deployment): Promise<void> {
 
 /** True when a server of the deployment is not running (the exit code says so). */
 async function stillFailing(d: Deployment): Promise<boolean> {
-  const redis = new Redis({ ...redisConnection(d), lazyConnect: true });
+  const redis = await connectRedis(d).catch(() => undefined);
+  if (!redis) return false;
   try {
-    await redis.connect();
     const h = await redis.hgetall(SERVERS_KEY);
     return d.servers.some((s) => !h[s.hostname] || !['running', 'stopped', 'stopping'].includes((JSON.parse(h[s.hostname]!) as ServerStatus).state));
   } catch {

@@ -28,7 +28,7 @@ import { Ingest } from './ingest.js';
 import { analyzeLayerDelays, LAYER_ANALYSIS } from '../analyzer/layers.js';
 import { HEARTBEAT_STREAM } from '../observer/observer.js';
 import { Prober } from '../timesync/prober.js';
-import { scheduleTimeSync, startTimeSyncWorker, unscheduleTimeSync, TIMESYNC_QUEUE } from '../timesync/service.js';
+import { scheduleTimeSync, startTimeSyncWorker, unscheduleTimeSync } from '../timesync/service.js';
 
 export const PROVISION_QUEUE = 'latscope-provision';
 export const INGEST_QUEUE = 'latscope-ingest';
@@ -80,6 +80,23 @@ export function redisConnection(d: Deployment): { host: string; port: number; pa
   return { host: d.redis.address, port: d.redis.port, password: d.redis.secret, maxRetriesPerRequest: null };
 }
 
+/**
+ * A connected client of the deployment's Redis, or an error saying what is wrong (and no
+ * client left retrying in the background). Once connected, it reconnects by itself.
+ */
+export async function connectRedis(d: Deployment): Promise<Redis> {
+  const redis = new Redis({ ...redisConnection(d), lazyConnect: true });
+  let last = '';
+  redis.on('error', (e: Error) => (last = e.message));
+  try {
+    await redis.connect();
+    return redis;
+  } catch (e) {
+    redis.disconnect();
+    throw new Error(`redis at ${d.redis.address}:${d.redis.port} (redis_info.yaml): ${last || (e as Error).message}; check that it runs, that this machine can reach it, and the password`);
+  }
+}
+
 /** The configuration every worker may read: no secrets. */
 function publicConf(d: Deployment): string {
   return JSON.stringify({
@@ -108,10 +125,7 @@ export class Manager {
   }
 
   static async open(d: Deployment, o: Partial<ManagerOptions> = {}): Promise<Manager> {
-    const redis = new Redis({ ...redisConnection(d), lazyConnect: true });
-    await redis.connect().catch((e: Error) => {
-      throw new Error(`redis at ${d.redis.address}:${d.redis.port} (redis_info.yaml): ${e.message}; check that it runs and the password`);
-    });
+    const redis = await connectRedis(d);
     const db = d.database;
     const pool = openPool({ host: db.host, port: db.port, user: db.user, password: db.secret, database: db.db });
     try {
@@ -347,10 +361,12 @@ export async function latestHeartbeats(redis: Redis, sinceMs: number): Promise<M
  */
 export async function stopDeployment(d: Deployment, o: { acceptNewHostKeys: boolean; log: (l: string) => void }): Promise<Map<string, { ok: boolean; detail: string }>> {
   const connection = redisConnection(d);
-  const redis = new Redis({ ...connection, lazyConnect: true });
-  let haveRedis = true;
-  await redis.connect().catch(() => (haveRedis = false));
-  if (haveRedis) {
+  const redis = await connectRedis(d).catch((e: Error) => {
+    o.log(`warning: ${e.message}: stopping the servers without telling running managers`);
+    return undefined;
+  });
+  const haveRedis = !!redis;
+  if (redis) {
     await redis.publish(CONTROL_CHANNEL, 'stop');
     for (const [queue, id] of [[PROVISION_QUEUE, 'health'], [INGEST_QUEUE, 'reclaim'], [ANALYSIS_QUEUE, LAYER_ANALYSIS]] as const) {
       const q = new Queue(queue, { connection });
@@ -358,12 +374,11 @@ export async function stopDeployment(d: Deployment, o: { acceptNewHostKeys: bool
       await q.close();
     }
     await unscheduleTimeSync(connection).catch(() => {});
-    void TIMESYNC_QUEUE;
-  } else o.log(`warning: redis at ${d.redis.address}:${d.redis.port} is not reachable: stopping the servers without telling running managers`);
+  }
   const results = new Map<string, { ok: boolean; detail: string }>();
   const set = async (s: Server, state: ServerState, detail: string) => {
     o.log(`${s.hostname}: ${state}${detail ? ` (${detail})` : ''}`);
-    if (haveRedis) await redis.hset(SERVERS_KEY, s.hostname, JSON.stringify({ state, detail, atMs: Date.now() } satisfies ServerStatus));
+    if (haveRedis) await redis!.hset(SERVERS_KEY, s.hostname, JSON.stringify({ state, detail, atMs: Date.now() } satisfies ServerStatus));
   };
   await Promise.all(
     d.servers.map(async (s) => {
@@ -384,6 +399,6 @@ export async function stopDeployment(d: Deployment, o: { acceptNewHostKeys: bool
       }
     }),
   );
-  redis.disconnect();
+  redis?.disconnect();
   return results;
 }

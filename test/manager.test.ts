@@ -309,3 +309,32 @@ test('ingest: a worker killed mid-stream and MariaDB restarted mid-stream; after
   assert.equal(await w2.exited, 0, w2.text);
   assert.match(w2.text, /ingested \d+ rows/);
 });
+
+test('an unreachable Redis or MySQL, or a wrong password, is named clearly; nothing is provisioned and no secret is printed', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'latscope-mgr-down-'));
+  try {
+    execFileSync('cp', ['-a', `${conf}/.`, dir]);
+    const redisPw = readFileSync(join(conf, 'redis.password'), 'utf8').trim();
+    const dbPw = readFileSync(join(conf, 'db.password'), 'utf8').trim();
+    const cases: [string, string, string, RegExp][] = [
+      ['redis_info.yaml', 'port: 1', `port: ${redisInfo.port}`, /redis at [\d.]+:1 \(redis_info\.yaml\): connect ECONNREFUSED/],
+      ['redis.password', 'wrong-redis-password', redisPw, /redis at [\d.]+:\d+ \(redis_info\.yaml\): WRONGPASS/],
+      ['database_info.yaml', 'port: 1', `port: ${db.port}`, /mysql at 127\.0\.0\.1:1 database latscope_tmg \(database_info\.yaml\): connect ECONNREFUSED/],
+      ['db.password', 'wrong-db-password', dbPw, /mysql at 127\.0\.0\.1:\d+ database latscope_tmg \(database_info\.yaml\): Access denied/],
+    ];
+    for (const [file, bad, good, expected] of cases) {
+      const path = join(dir, file);
+      const text = readFileSync(path, 'utf8');
+      writeFileSync(path, file.endsWith('.yaml') ? text.replace(/^port: \d+$/m, bad) : `${bad}\n`);
+      const r = latscope(['manager', '--conf', dir, '--no-wait'], 60_000);
+      assert.equal(r.code, 1, `${file}: ${r.out}`);
+      assert.match(r.out, expected);
+      assert.doesNotMatch(r.out, /provisioned|connecting/);
+      for (const secret of [redisPw, dbPw, 'wrong-redis-password', 'wrong-db-password']) assert.ok(!r.out.includes(secret), `${file}: a secret was printed`);
+      writeFileSync(path, file.endsWith('.yaml') ? text : `${good}\n`);
+    }
+    assert.deepEqual(ourPrograms(), []);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
