@@ -2,16 +2,14 @@
  * `latscope timesync respond`: the time-sync responder on its own (the observer runs the same).
  * `latscope timesync probe`: one round of probes from this host, with the estimated offsets.
  */
-import { pingKey } from '../conf/deployment.js';
 import { Command, Option } from 'commander';
 import { resolve } from 'node:path';
-import { loadConfFile, resolveSecret, ConfError } from '../conf/load.js';
-import { pingInfo, type PingInfo } from '../conf/schema.js';
+import { pingKey } from '../conf/deployment.js';
+import { loadConfFile } from '../conf/load.js';
+import { pingInfo } from '../conf/schema.js';
 import { startResponder } from '../timesync/responder.js';
 import { Prober } from '../timesync/prober.js';
 import { estimateRound } from '../timesync/estimator.js';
-import { keyFromHex } from '../timesync/wire.js';
-
 
 const testClock = (v: string): { offsetNs: bigint; driftPpb: bigint; epochNs?: bigint } => {
   const m = /^(-?\d+):(-?\d+)(?::(\d+))?$/.exec(v);
