@@ -3,9 +3,12 @@
  * TCP ping-pong (100-byte messages, round trips per second) and bulk transfer (bytes per
  * second), side by side in one run, under five configurations interleaved round by round:
  * no observer; an observer on each host sampling every 64 KiB; one recording every segment
- * (a sample per message / per MSS); one watching another port (the traffic is unwatched); and,
- * as the reference, a naive tracer on each host (the same hooks, a ring-buffer record for every
- * event, no filtering: bench/bpf/naive_tracer.bpf.c).
+ * (a sample per message / per MSS); one watching another port (the traffic is unwatched); the
+ * sampling and unwatched cases again with one observer for the whole kernel (both test hosts
+ * share one kernel, so an observer per host runs every global hook twice, which a real server,
+ * or a container host with one observer watching all namespaces, does not); and, as the
+ * reference, a naive tracer on each host (the same hooks, a ring-buffer record for every event,
+ * no filtering: bench/bpf/naive_tracer.bpf.c).
  * The observers are the real ones (records assembled and published to the local Redis). As a
  * low-latency deployment would, the traffic runs on one CPU (--traffic-cpu, default 1) and this
  * process (observers' user space, Redis) on the other, so the figures are the in-kernel cost
@@ -36,8 +39,10 @@ const userCpu = trafficCpu === 0 ? 1 : 0;
 const PORT = 7400;
 const OTHER_PORT = 7401;
 
-type Config = 'baseline' | 'sampling' | 'everySegment' | 'unwatched' | 'naiveTracer';
-const CONFIGS: Config[] = ['baseline', 'sampling', 'everySegment', 'unwatched', 'naiveTracer'];
+type Config = 'baseline' | 'sampling' | 'everySegment' | 'unwatched' | 'samplingOnePerKernel' | 'unwatchedOnePerKernel' | 'naiveTracer';
+const CONFIGS: Config[] = ['baseline', 'sampling', 'everySegment', 'unwatched', 'samplingOnePerKernel', 'unwatchedOnePerKernel', 'naiveTracer'];
+/** One observer for the whole kernel (watching every namespace), as on a real server or a container host. */
+const onePerKernel = (c: Config) => c.endsWith('OnePerKernel');
 
 async function runIn(h: TestbedHost, args: (string | number)[]): Promise<any> {
   const { stdout } = await execFileP('taskset', ['-c', String(trafficCpu), 'ip', 'netns', 'exec', h.netns, tool, ...args.map(String)], {
@@ -48,8 +53,8 @@ async function runIn(h: TestbedHost, args: (string | number)[]): Promise<any> {
 
 function sampling(c: Config, workload: 'pingpong' | 'bulk'): SamplingInfo | undefined {
   if (c === 'baseline' || c === 'naiveTracer') return undefined;
-  const size = c === 'sampling' ? 65536 : workload === 'pingpong' ? 100 : 1448;
-  return { size, interval: 0, ports: [c === 'unwatched' ? OTHER_PORT : PORT], filter_retrans: true, histogram_interval: 0 };
+  const size = c.startsWith('sampling') ? 65536 : workload === 'pingpong' ? 100 : 1448;
+  return { size, interval: 0, ports: [c.startsWith('unwatched') ? OTHER_PORT : PORT], filter_retrans: true, histogram_interval: 0 };
 }
 
 /**
@@ -77,7 +82,7 @@ async function withNaiveTracers<T>(tb: Testbed, fn: (events: () => { events: num
   }
 }
 
-async function withObservers<T>(tb: Testbed, s: SamplingInfo | undefined, redis: { host: string; port: number; password: string }, fn: (obs: Observer[]) => Promise<T>): Promise<T> {
+async function withObservers<T>(tb: Testbed, s: SamplingInfo | undefined, redis: { host: string; port: number; password: string }, fn: (obs: Observer[]) => Promise<T>, one = false): Promise<T> {
   // Loading and unloading programs leaves kernel work behind (verifier, RCU): let it settle
   // before every run, with or without observers, so all configurations start alike.
   const settle = () => new Promise((r) => setTimeout(r, 1000));
@@ -85,10 +90,10 @@ async function withObservers<T>(tb: Testbed, s: SamplingInfo | undefined, redis:
     await settle();
     return fn([]);
   }
-  const obs = tb.hosts.map(
+  const obs = (one ? tb.hosts.slice(1) : tb.hosts).map(
     (h) =>
       new Observer({
-        node: `bench-${h.name}`, redis, sampling: s, interfaces: ['eth0'], ownNetnsOnly: true, netns: h.netns,
+        node: `bench-${h.name}`, redis, sampling: s, interfaces: ['eth0'], ownNetnsOnly: !one, netns: h.netns,
         heartbeatMs: 1000, drainMs: 20, spoolDir: workDir('bench-spool', h.name), maxMemoryRecords: 200_000, maxSpoolBytes: 1 << 30,
         metrics: { host: '127.0.0.1', port: 0 }, bpfStats: false,
       }),
@@ -141,7 +146,7 @@ async function main(): Promise<void> {
               const dropped = obs.reduce((s, o) => s + Number(o.counters.probe.ringFull) + o.counters.publisher.overflow, 0);
               results[c].records.push(recs);
               results[c].dropped.push(dropped);
-            });
+            }, onePerKernel(c));
         }
       }
       process.stderr.write(`round ${r + 1}/${rounds} done\n`);
@@ -175,7 +180,7 @@ async function main(): Promise<void> {
       rounds,
       pingpongRttPerSec: Object.fromEntries(CONFIGS.map((c) => [c, median(results[c].rtt)])),
       bulkBytesPerSec: Object.fromEntries(CONFIGS.map((c) => [c, median(results[c].bulk)])),
-      loss: { sampling: loss('sampling'), everySegment: loss('everySegment'), unwatched: loss('unwatched'), naiveTracer: loss('naiveTracer') },
+      loss: Object.fromEntries(CONFIGS.filter((c) => c !== 'baseline').map((c) => [c, loss(c)])) as Record<Exclude<Config, 'baseline'>, { pingpong: number; bulk: number }>,
       recordsPerRun: Object.fromEntries(CONFIGS.map((c) => [c, median(results[c].records)])),
       droppedTotal: Object.fromEntries(CONFIGS.map((c) => [c, results[c].dropped.reduce((a, b) => a + b, 0)])),
       bpfNsPerRun: perProgram,
@@ -191,6 +196,7 @@ async function main(): Promise<void> {
     console.log(
       `observer-overhead: ping-pong ${base.rtt.toFixed(0)} rt/s baseline; loss sampling ${pct(L.sampling.pingpong)}, every segment ${pct(L.everySegment.pingpong)}, unwatched ${pct(L.unwatched.pingpong)}; ` +
         `bulk ${(base.bulk / 1e9).toFixed(2)} GB/s baseline; loss sampling ${pct(L.sampling.bulk)}, every segment ${pct(L.everySegment.bulk)}, unwatched ${pct(L.unwatched.bulk)}; ` +
+        `one observer per kernel: sampling ${pct(L.samplingOnePerKernel.pingpong)} / ${pct(L.samplingOnePerKernel.bulk)}, unwatched ${pct(L.unwatchedOnePerKernel.pingpong)} / ${pct(L.unwatchedOnePerKernel.bulk)} (ping-pong / bulk); ` +
         `reference naive tracer: ping-pong ${pct(L.naiveTracer.pingpong)}, bulk ${pct(L.naiveTracer.bulk)}; ` +
         `BPF median ${result.bpfNsPerRunMedian.toFixed(0)} ns/run sampling (max ${Math.max(...nsValues).toFixed(0)}), ${result.bpfNsPerRunEverySegmentMedian.toFixed(0)} every segment; ` +
         `targets 2% / 20% / 1% / 150 ns`,
