@@ -7,6 +7,7 @@
  * the same rows. Runs as the manager's `layer-delays` analysis job.
  */
 import type { Pool } from 'mysql2/promise';
+import { inTransaction } from '../manager/db.js';
 
 export const LAYER_ANALYSIS = 'layer-delays';
 
@@ -70,22 +71,14 @@ export async function analyzeLayerDelays(pool: Pool, o: LayerDelayOptions): Prom
       d.sort((x, y) => x - y);
       return { server: Number(s.server_id), dir: dir as 'tx' | 'rx', from: a!, to: b!, windowStartNs: BigInt(win!), samples: d.length, p50: quantile(d, 0.5), p99: quantile(d, 0.99), max: d[d.length - 1]! };
     });
-    const conn = await pool.getConnection();
-    try {
-      await conn.beginTransaction();
+    await inTransaction(pool, async (conn) => {
       await conn.query(`DELETE FROM delay_results WHERE analysis = ? AND kind = 'layer' AND src_server_id = ? AND window_start_ns >= ?`, [LAYER_ANALYSIS, s.server_id, from.toString()]);
       if (mine.length)
         await conn.query(
           `INSERT INTO delay_results (analysis, kind, src_server_id, dst_server_id, from_layer, to_layer, window_start_ns, window_end_ns, samples, p50_ns, p99_ns, max_ns, bound_ns) VALUES ?`,
           [mine.map((r) => [LAYER_ANALYSIS, 'layer', r.server, r.server, `${r.dir}:${r.from}`, `${r.dir}:${r.to}`, r.windowStartNs.toString(), (r.windowStartNs + w).toString(), r.samples, r.p50, r.p99, r.max, 0])],
         );
-      await conn.commit();
-    } catch (e) {
-      await conn.rollback().catch(() => {});
-      throw e;
-    } finally {
-      conn.release();
-    }
+    });
     out.push(...mine);
   }
   return out;

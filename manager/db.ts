@@ -4,7 +4,7 @@
  * migration is idempotent by itself too (IF NOT EXISTS), so a crash between a migration and its
  * record is harmless. Tables are documented in their COMMENTs (SHOW CREATE TABLE shows them).
  */
-import mysql, { type Pool } from 'mysql2/promise';
+import mysql, { type Pool, type PoolConnection } from 'mysql2/promise';
 
 export interface DbInfo {
   host: string;
@@ -25,6 +25,22 @@ export function openPool(info: DbInfo): Pool {
     supportBigNumbers: true,
     bigNumberStrings: true, // BIGINT comes back exact, as a string
   });
+}
+
+/** Runs fn on one connection inside a transaction: committed if it returns, rolled back if it throws. */
+export async function inTransaction<T>(pool: Pool, fn: (conn: PoolConnection) => Promise<T>): Promise<T> {
+  const conn = await pool.getConnection();
+  try {
+    await conn.beginTransaction();
+    const v = await fn(conn);
+    await conn.commit();
+    return v;
+  } catch (e) {
+    await conn.rollback().catch(() => {});
+    throw e;
+  } finally {
+    conn.release();
+  }
 }
 
 interface Migration {

@@ -15,6 +15,7 @@
 import { Readable } from 'node:stream';
 import type { Redis } from 'ioredis';
 import type { Pool, PoolConnection } from 'mysql2/promise';
+import { inTransaction } from './db.js';
 import { RECORD_STREAM } from '../observer/publisher.js';
 import { HISTOGRAM_STREAM } from '../observer/observer.js';
 import { HIST_COLUMNS, HIST_FORMAT, ROW_COLUMNS, ROW_FORMAT } from '../observer/wire.js';
@@ -184,18 +185,7 @@ export class Ingest {
       const ids = await this.ids([...byNode.keys()]);
       // each line gets its server id in front: the only change between the wire and the table
       const text = [...byNode].map(([node, bodies]) => bodies.join('').replace(/^(?=.)/gm, `${ids.get(node)}\t`)).join('');
-      const conn = await this.pool.getConnection();
-      let loaded = 0;
-      try {
-        await conn.beginTransaction();
-        loaded = await load(conn, LOAD_PACKETS, text);
-        await conn.commit();
-      } catch (e) {
-        await conn.rollback().catch(() => {});
-        throw e;
-      } finally {
-        conn.release();
-      }
+      const loaded = await inTransaction(this.pool, (conn) => load(conn, LOAD_PACKETS, text));
       this.counters.rows += loaded;
       this.counters.duplicates += rows - loaded;
     }
@@ -217,12 +207,7 @@ export class Ingest {
     if (good.length) {
       const ids = await this.ids([...new Set(good.map((m) => m.get('node')!))]);
       const text = good.map((m) => m.get('rows')!.replace(/^(?=.)/gm, `${ids.get(m.get('node')!)}\t${m.get('at')}\t`)).join('');
-      const conn = await this.pool.getConnection();
-      try {
-        this.counters.histogramRows += await load(conn, LOAD_HISTOGRAMS, text); // autocommit: one statement
-      } finally {
-        conn.release();
-      }
+      this.counters.histogramRows += await inTransaction(this.pool, (conn) => load(conn, LOAD_HISTOGRAMS, text));
     }
     this.counters.entries += entries.length;
     const idl = entries.map((e) => e[0]);
