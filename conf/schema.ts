@@ -5,6 +5,12 @@
 import { z } from 'zod';
 
 const port = z.number({ invalid_type_error: 'expected a port number' }).int().min(1).max(65535);
+/** A secret comes as the value, a file or an environment variable: at most one of them. */
+function oneSecretSource(name: string): [(r: Record<string, unknown>) => boolean, { message: string }] {
+  const keys = [name, `${name}_file`, `${name}_env`];
+  return [(r) => keys.filter((k) => r[k] !== undefined).length <= 1, { message: `give at most one of ${keys.join(', ')}` }];
+}
+
 const flag = z.union([z.boolean(), z.literal(0), z.literal(1)]).transform((v) => v === true || v === 1);
 
 /** sampling_info.yaml: what the observers watch and how often they record a packet. */
@@ -37,9 +43,7 @@ export const redisInfo = z
     password_env: z.string().optional(),
   })
   .strict()
-  .refine((r) => [r.password, r.password_file, r.password_env].filter((x) => x !== undefined).length <= 1, {
-    message: 'give at most one of password, password_file, password_env',
-  });
+  .refine(...oneSecretSource('password'));
 export type RedisInfo = z.output<typeof redisInfo>;
 
 const hexKey = z.string().regex(/^[0-9a-fA-F]{1,16}$/, 'expected up to 16 hex digits');
@@ -61,9 +65,7 @@ export const pingInfo = z
     key_env: z.string().optional(),
   })
   .strict()
-  .refine((r) => [r.key, r.key_file, r.key_env].filter((x) => x !== undefined).length <= 1, {
-    message: 'give at most one of key, key_file, key_env',
-  });
+  .refine(...oneSecretSource('key'));
 export type PingInfo = z.output<typeof pingInfo>;
 
 /** time_sync.yaml: how often and how hard the manager estimates clock offsets. */
@@ -125,9 +127,7 @@ const server = z
   .refine((s) => [s.novm, s.isvm, s.iscontainer].filter((x) => x !== undefined && x !== false).length <= 1, {
     message: 'give at most one of novm, isvm, iscontainer',
   })
-  .refine((s) => [s.password, s.password_file, s.password_env].filter((x) => x !== undefined).length <= 1, {
-    message: 'give at most one of password, password_file, password_env',
-  });
+  .refine(...oneSecretSource('password'));
 export type ServerInfo = z.output<typeof server>;
 
 /** connect_info.yaml: every server latscope observes, and how to reach it. */
@@ -201,9 +201,7 @@ export const databaseInfo = z
     db: z.string().regex(/^[A-Za-z0-9_]{1,64}$/, 'expected a database name (letters, digits, _)'),
   })
   .strict()
-  .refine((r) => [r.passwd, r.passwd_file, r.passwd_env].filter((x) => x !== undefined).length <= 1, {
-    message: 'give at most one of passwd, passwd_file, passwd_env',
-  });
+  .refine(...oneSecretSource('passwd'));
 export type DatabaseInfo = z.output<typeof databaseInfo>;
 
 /** management_server_info.yaml: the machine the manager runs on. */

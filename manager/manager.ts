@@ -227,8 +227,9 @@ export class Manager {
       for (const s of this.d.servers) {
         const st = states.get(s.hostname);
         if (st && !['running', 'failed'].includes(st.state)) {
-          await this.setState(s.hostname, 'failed', `provisioning did not finish within ${deadlineMs / 1000} s (last state ${st.state})`);
-          states.set(s.hostname, (await this.states()).get(s.hostname)!);
+          const detail = `provisioning did not finish within ${deadlineMs / 1000} s (last state ${st.state})`;
+          await this.setState(s.hostname, 'failed', detail);
+          states.set(s.hostname, { state: 'failed', detail, atMs: Date.now() });
         }
       }
       return states;
@@ -365,7 +366,6 @@ export async function stopDeployment(d: Deployment, o: { acceptNewHostKeys: bool
     o.log(`warning: ${e.message}: stopping the servers without telling running managers`);
     return undefined;
   });
-  const haveRedis = !!redis;
   if (redis) {
     await redis.publish(CONTROL_CHANNEL, 'stop');
     for (const [queue, id] of [[PROVISION_QUEUE, 'health'], [INGEST_QUEUE, 'reclaim'], [ANALYSIS_QUEUE, LAYER_ANALYSIS]] as const) {
@@ -378,7 +378,7 @@ export async function stopDeployment(d: Deployment, o: { acceptNewHostKeys: bool
   const results = new Map<string, { ok: boolean; detail: string }>();
   const set = async (s: Server, state: ServerState, detail: string) => {
     o.log(`${s.hostname}: ${state}${detail ? ` (${detail})` : ''}`);
-    if (haveRedis) await redis!.hset(SERVERS_KEY, s.hostname, JSON.stringify({ state, detail, atMs: Date.now() } satisfies ServerStatus));
+    await redis?.hset(SERVERS_KEY, s.hostname, JSON.stringify({ state, detail, atMs: Date.now() } satisfies ServerStatus));
   };
   await Promise.all(
     d.servers.map(async (s) => {

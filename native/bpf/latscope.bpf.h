@@ -25,4 +25,12 @@ static __always_inline void count_add(void *map, __u32 idx, __u64 n)
 		__sync_fetch_and_add(v, n);
 }
 
+/* One more in slot idx of a per-CPU array: only this CPU writes its copy, so no atomic. */
+static __always_inline void percpu_count(void *map, __u32 idx)
+{
+	__u64 *v = bpf_map_lookup_elem(map, &idx);
+	if (v)
+		*v += 1;
+}
+
 #endif

@@ -37,9 +37,7 @@ struct {
 
 static __always_inline void count(__u32 idx)
 {
-	__u64 *v = bpf_map_lookup_elem(&ts_counters, &idx);
-	if (v)
-		*v += 1;
+	percpu_count(&ts_counters, idx);
 }
 
 SEC("tc")

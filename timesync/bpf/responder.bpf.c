@@ -30,9 +30,7 @@ struct {
 
 static __always_inline int drop(__u32 reason)
 {
-	__u64 *v = bpf_map_lookup_elem(&ts_counters, &reason);
-	if (v)
-		*v += 1;
+	percpu_count(&ts_counters, reason);
 	return XDP_DROP;
 }
 
@@ -96,10 +94,7 @@ int ts_respond(struct xdp_md *ctx)
 	udp->check = 0; /* IPv4 allows no UDP checksum; the payload changes below */
 	p->type = TS_REPLY;
 	p->t2 = bpf_cpu_to_be64(stamp(t2));
-	__u32 answered = TS_R_ANSWERED;
-	__u64 *v = bpf_map_lookup_elem(&ts_counters, &answered);
-	if (v)
-		*v += 1;
+	percpu_count(&ts_counters, TS_R_ANSWERED);
 	p->t3 = bpf_cpu_to_be64(stamp(bpf_ktime_get_ns()));
 	return XDP_TX;
 }
