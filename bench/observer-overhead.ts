@@ -93,7 +93,8 @@ async function withObservers<T>(tb: Testbed, s: SamplingInfo | undefined, redis:
   const obs = (one ? tb.hosts.slice(1) : tb.hosts).map(
     (h) =>
       new Observer({
-        node: `bench-${h.name}`, redis, sampling: s, interfaces: ['eth0'], ownNetnsOnly: !one, netns: h.netns,
+        node: `bench-${h.name}`, redis, sampling: s, ownNetnsOnly: !one, netns: h.netns,
+        interfaces: one ? tb.hosts.map((x) => `${x.netns}/eth0`) : ['eth0'],
         heartbeatMs: 1000, drainMs: 20, spoolDir: workDir('bench-spool', h.name), maxMemoryRecords: 200_000, maxSpoolBytes: 1 << 30,
         metrics: { host: '127.0.0.1', port: 0 }, bpfStats: false,
       }),

@@ -42,7 +42,7 @@ export function observerCommand(): Command {
     .description('run the observer on this server: attach the latency probes, publish records to Redis; SIGINT/SIGTERM detach everything')
     .requiredOption('--conf <dir>', 'folder with sampling_info.yaml and redis_info.yaml (and ping_info.yaml to answer time-sync probes)')
     .option('--node <name>', "this server's name (default: the host name)")
-    .option('--interfaces <list>', 'comma-separated interfaces for the receive IP hook (default: every interface that is up, but lo)')
+    .option('--interfaces <list>', 'comma-separated interfaces whose crossings are the device layer (default: every interface that is up, but lo)')
     .option('--all-netns', 'watch every network namespace of the host (containers, VMs), not only its own', false)
     .option('--redis-password-stdin', 'read the Redis password from the first line of standard input (keeps it out of ps and logs)', false)
     .option('--heartbeat-ms <ms>', 'milliseconds between heartbeats', (v) => Number(v), 1000)

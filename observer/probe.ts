@@ -3,7 +3,7 @@
  * rules, attach every hook, decode its ring-buffer events, read its counters and histograms.
  * The event layout and constants mirror observer/bpf/latency.h.
  */
-import { BpfObject, cgroupV2Root, ensureTracefs, type RingReader } from '../native/bpf.js';
+import { BpfObject, cgroupV2Root, ensureTracefs, inNetns, type RingReader } from '../native/bpf.js';
 
 export const LAYERS = ['sock', 'tcp', 'ip', 'dev'] as const;
 export type Layer = (typeof LAYERS)[number];
@@ -35,8 +35,8 @@ export const EVENT_BYTES = 88;
 /** One layer crossing of a sampled segment, as the kernel reports it. */
 export interface LayerEvent {
   tsNs: bigint;
-  /** Transmit TCP events: entry of the send call (0n: unknown). */
-  sockNs: bigint;
+  /** Transmit IP events: TCP's departure time of the segment (0n: unknown). */
+  tcpNs: bigint;
   startSeq: number;
   endSeq: number;
   baseSeq: number;
@@ -68,7 +68,11 @@ export interface ProbeOptions {
   intervalNs: bigint;
   /** Keep retransmissions out of the histograms. */
   filterRetrans: boolean;
-  /** Interfaces for the receive IP-layer hook (tc ingress). */
+  /**
+   * Interfaces whose crossings are the device layer (tc ingress and egress on each): NAME in
+   * the current namespace, or NETNS/NAME in the named one (`ip netns`), for an observer that
+   * watches the containers of its host.
+   */
   interfaces: string[];
   /** Only this network namespace (inode; 0: all). */
   netnsIno: number;
@@ -131,12 +135,18 @@ export class LatencyProbe {
       maxEntries: o.ringBytes ? { events: o.ringBytes } : undefined,
     });
     try {
-      for (const p of ['lt_enter_write', 'lt_enter_writev', 'lt_enter_sendto', 'lt_enter_sendmsg', 'lt_tcp_send', 'lt_dev_out', 'lt_dev_in', 'lt_tcp_recv', 'lt_sock_recv', 'lt_sock_state'])
-        bpf.attach(p);
+      for (const p of ['lt_tcp_send', 'lt_tcp_recv', 'lt_sock_recv', 'lt_sock_state']) bpf.attach(p);
       const cgroup = cgroupV2Root();
-      bpf.attachCgroup('lt_ip_out', cgroup);
-      bpf.attachCgroup('lt_sockops', cgroup);
-      for (const iface of o.interfaces) bpf.attachTc('lt_ip_in', iface, 'ingress');
+      for (const p of ['lt_ip_out', 'lt_ip_in', 'lt_sockops']) bpf.attachCgroup(p, cgroup);
+      for (const spec of o.interfaces) {
+        const [netns, iface] = spec.includes('/') ? spec.split('/', 2) : [undefined, spec];
+        const attach = () => {
+          bpf.attachTc('lt_dev_out', iface!, 'egress');
+          bpf.attachTc('lt_dev_in', iface!, 'ingress');
+        };
+        if (netns) inNetns(netns, attach);
+        else attach();
+      }
       return new LatencyProbe(bpf, o.ports, bpf.ring('events'));
     } catch (e) {
       bpf.close();
@@ -210,7 +220,7 @@ export function decodeEvent(buf: Buffer, off: number): LayerEvent {
   const family = buf[off + 49] === 10 ? 6 : 4;
   return {
     tsNs: buf.readBigUInt64LE(off),
-    sockNs: buf.readBigUInt64LE(off + 8),
+    tcpNs: buf.readBigUInt64LE(off + 8),
     startSeq: buf.readUInt32LE(off + 16),
     endSeq: buf.readUInt32LE(off + 20),
     baseSeq: buf.readUInt32LE(off + 24),

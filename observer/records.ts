@@ -3,7 +3,7 @@
  * transmission, with the time it passed each layer on this host. The kernel reports each layer
  * crossing of a range that holds a sample byte; here the sample bytes in each range are
  * enumerated and their layers joined. A record is complete when it has every layer its
- * direction passes (a retransmission skips the sender's socket and TCP layers), and goes out
+ * direction passes (a retransmission skips the sender's socket layer), and goes out
  * once nothing arrived for it during `lingerMs` (more device hops may follow), or, incomplete,
  * after `timeoutMs`.
  */
@@ -77,7 +77,7 @@ interface Pending {
 }
 
 const REQUIRED: Record<Direction, Layer[]> = { tx: ['sock', 'tcp', 'ip', 'dev'], rx: ['dev', 'ip', 'tcp', 'sock'] };
-const REQUIRED_RETRANS: Record<Direction, Layer[]> = { tx: ['ip', 'dev'], rx: ['dev', 'ip', 'tcp', 'sock'] };
+const REQUIRED_RETRANS: Record<Direction, Layer[]> = { tx: ['tcp', 'ip', 'dev'], rx: ['dev', 'ip', 'tcp', 'sock'] };
 
 export const flowKey = (f: Flow): string => `${f.src}|${f.sport}|${f.dst}|${f.dport}`;
 
@@ -132,7 +132,8 @@ export class RecordAssembler {
     }
     if (r.layers[e.layer]) return; // a second copy of bytes already taken (partial read): keep the first
     r.layers[e.layer] = stamp;
-    if (e.layer === 'tcp' && e.dir === 'tx' && e.sockNs > 0n) r.layers.sock = { tsNs: e.sockNs, cpu: e.cpu, tid: e.tid };
+    // TCP's departure time of a sent segment travels with its IP event
+    if (e.layer === 'ip' && e.dir === 'tx' && e.tcpNs > 0n && !r.layers.tcp) r.layers.tcp = { tsNs: e.tcpNs, cpu: e.cpu, tid: e.tid };
   }
 
   private start(key: string, e: LayerEvent, offset: number, interval: boolean, nowMs: number, attempt: number): Pending {
@@ -158,7 +159,7 @@ export class RecordAssembler {
   }
 
   private isComplete(r: PacketRecord): boolean {
-    const need = r.retrans && r.dir === 'tx' && !r.layers.tcp ? REQUIRED_RETRANS.tx : REQUIRED[r.dir];
+    const need = r.retrans && r.dir === 'tx' && !r.layers.sock ? REQUIRED_RETRANS.tx : REQUIRED[r.dir];
     return need.every((l) => r.layers[l] !== undefined);
   }
 

@@ -27,14 +27,14 @@ after(async () => {
   await testbedDown('tlat');
 });
 
-/** A probe inside a test host, collecting its records. */
+/** A probe inside a test host (or, with host -1, one for the whole kernel), collecting its records. */
 function watch(host: number, o: Partial<ProbeOptions> & { ports: number[]; sampleSize: number }) {
-  const h = tb.hosts[host]!;
-  const probe = inNetns(h.netns, () =>
-    LatencyProbe.open({ intervalNs: 0n, filterRetrans: true, interfaces: ['eth0'], netnsIno: netnsInode(h.netns), ...o }),
-  );
+  const h = tb.hosts[host];
+  const probe = h
+    ? inNetns(h.netns, () => LatencyProbe.open({ intervalNs: 0n, filterRetrans: true, interfaces: ['eth0'], netnsIno: netnsInode(h.netns), ...o }))
+    : LatencyProbe.open({ intervalNs: 0n, filterRetrans: true, interfaces: tb.hosts.map((x) => `${x.netns}/eth0`), netnsIno: 0, ...o });
   const records: PacketRecord[] = [];
-  const asm = new RecordAssembler({ node: h.name, sampleSize: o.sampleSize, lingerMs: 20, timeoutMs: 1500, maxSamplesPerEvent: 4096 }, (r) => records.push(r));
+  const asm = new RecordAssembler({ node: h?.name ?? 'kernel', sampleSize: o.sampleSize, lingerMs: 20, timeoutMs: 1500, maxSamplesPerEvent: 4096 }, (r) => records.push(r));
   const poll = probe.ring.poll(10, (batch, _n, used) => {
     forEachRecord(batch, used, (off, len) => len >= EVENT_BYTES && asm.add(decodeEvent(batch, off), Date.now()));
     asm.flush(Date.now());
@@ -129,6 +129,28 @@ test('IPv6: the same known stream over IPv6 gives every sample once on each side
   }
   const seqs = (w: typeof tx, d: string) => w.records.filter((r) => r.dir === d && (d === 'rx' || !r.retrans)).map((r) => r.sampleSeq).sort().join(',');
   assert.equal(seqs(tx, 'tx'), seqs(rx, 'rx'));
+});
+
+test('one observer for the whole kernel sees both ends of a connection, each in its own namespace', async () => {
+  // A container host: the sender and the receiver share the kernel, and so the flow's 5-tuple.
+  const size = 65536;
+  const bytes = 2 << 20;
+  const k = watch(-1, { ports: [7304], sampleSize: size });
+  try {
+    await send(bytes, 7304);
+  } finally {
+    await k.finish();
+  }
+  const want = predictedSamples(bytes, size);
+  for (const [side, host] of [['tx', 0], ['rx', 1]] as const) {
+    const recs = k.records.filter((r) => r.dir === side && (side === 'rx' || !r.retrans));
+    assert.equal(new Set(recs.map((r) => r.streamOffset)).size, want, `${side}: ${recs.length} records, rule predicts ${want}`);
+    assert.equal(recs.filter((r) => !r.complete).length, 0, `${side}: every record complete`);
+    assert.equal(recs.filter((r) => !ordered(r)).length, 0, `${side}: layers in order`);
+    const ns = netnsInode(tb.hosts[host]!.netns);
+    assert.ok(recs.every((r) => r.devices.length >= 1 && r.devices.every((d) => d.netns === ns)), `${side}: device crossings in ${tb.hosts[host]!.name}'s namespace`);
+  }
+  assert.equal(k.final!.ringFull, 0n);
 });
 
 test('histograms hold every matched segment per pair, and sum to the matched count', async () => {

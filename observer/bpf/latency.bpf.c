@@ -1,27 +1,34 @@
 // latency: per-segment cross-layer timestamps for TCP on watched ports.
 //
-// Hooks, chosen from what fires on this kernel (KERNEL-FACTS.md) for cost and meaning:
-//   transmit  socket  tracepoint syscalls:sys_enter_{write,writev,sendto,sendmsg}: the call's
-//                     entry, kept per CPU with its thread id (the TCP hook below joins it);
-//             TCP     tp_btf/tcp_sendmsg_locked: has the socket; write_seq gives the byte range;
+// Hooks, chosen from what fires on this kernel (KERNEL-FACTS.md) and from what they cost the
+// traffic they do NOT watch (bench/observer-overhead):
+//   transmit  socket  tp_btf/tcp_sendmsg_locked: the bytes are queued on the socket (write_seq
+//                     gives the range);
+//             TCP     no hook of its own: __tcp_transmit_skb stamps each segment with its
+//                     departure time (skb->tstamp, CLOCK_MONOTONIC, the EDT model), which the
+//                     IP hook reads;
 //             IP      cgroup_skb/egress: runs in ip_finish_output, after routing and netfilter;
-//             device  tp_btf/net_dev_start_xmit: after the qdisc, as the driver gets the skb,
-//                     for every device the skb crosses (veth, bridge port, outer interface).
-//   receive   device  tp_btf/netif_receive_skb: every device the skb enters, after GRO;
-//             IP      tc ingress (tcx) on the observed interfaces: the skb on its way to ip_rcv;
+//             device  tc egress on each observed interface (veth, bridge, bridge port, outer
+//                     interface): the skb enters the device's queue.
+//   receive   device  tc ingress on each observed interface, right after netif_receive_skb;
+//             IP      cgroup_skb/ingress: the socket filter in tcp_v4_rcv / tcp_v6_rcv, after the
+//                     IP layer and the socket lookup;
 //             TCP     tp_btf/tcp_probe: tcp_rcv_established, including the socket backlog path;
 //             socket  tp_btf/skb_copy_datagram_iovec: the application copies the bytes out.
 //   flows     sockops (established) creates a flow's state before its first segment;
 //             tp_btf/inet_sock_set_state (TCP_CLOSE) removes it.
-// Every hook leaves at once for other ports (a one-byte table lookup) and other namespaces.
-// kprobes and fentry are unavailable here; tracepoints with typed (BTF) arguments are the
-// cheapest hooks that see the socket or skb.
+// Why not the others: syscall tracepoints put every syscall of every task on the slow path, and
+// a second program on a tracepoint (a second observer on one kernel) costs the tracepoint its
+// direct call, so global tracepoints are kept to the three TCP ones that only see TCP. tc runs
+// only on the observed interfaces, once per namespace. kprobes and fentry are unavailable here.
+// Every hook leaves at once for other ports (a one-byte table lookup).
 //
-// Matching: flows are keyed by their 5-tuple; inside a flow, an event covers a sequence range
-// [start, end) and is joined to the newest event of the previous layer that holds its last
-// byte, never by skb address alone (the address only tells a device hop from a first crossing).
-// GSO/GRO skbs are ranges too. Each layer keeps its last events per flow (TCP more: bytes
-// wait there for a slow reader or a full send window).
+// Matching: flows are keyed by their namespace and 5-tuple (one observer can watch every
+// namespace of a kernel, and both ends of a connection may be on it); inside a flow, an event
+// covers a sequence range [start, end) and is joined to the newest event of the previous layer
+// that holds its last byte, never by skb address alone (the address only tells a device hop
+// from a first crossing). GSO/GRO skbs are ranges too. Each layer keeps its last events per
+// flow (the first layer more: bytes wait there for a slow reader or a full send window).
 // Sampling: byte k*size-1 of a stream (k >= 1) is a sample, so both ends of a connection pick
 // the same bytes without talking; an event holding a sample byte goes to the ring buffer. The
 // interval rule marks one more byte per flow and direction when `interval_ns` passed.
@@ -37,9 +44,14 @@
 #define AF_INET6 10
 #define IPPROTO_TCP 6
 #define TCP_CLOSE 7
-#define LT_TCP_RING 32 /* events kept per flow at the TCP layer */
-#define LT_RING 8      /* ... at the IP and device layers */
-#define LT_EVS (LT_TCP_RING + 2 * LT_RING)
+/* Per flow, a ring of recent events for each layer that a later layer joins to: the first
+ * (transmit: socket; receive: TCP, where bytes wait longest), IP and device. */
+#define RING_FIRST 0
+#define RING_IP 1
+#define RING_DEV 2
+#define LT_FIRST_RING 32 /* events kept per flow at the first layer */
+#define LT_RING 8        /* ... at the IP and device layers */
+#define LT_EVS (LT_FIRST_RING + 2 * LT_RING)
 #define HOP_WINDOW_NS 10000000ULL /* a device hop follows the previous crossing within 10 ms */
 
 /* Settings, written before load. */
@@ -56,12 +68,13 @@ struct flow_key {
 	__u16 dport;
 	__u8 family;
 	__u8 pad[3];
+	__u32 netns; /* namespace inode */
 };
 
 struct lt_ev {
 	__u32 start, end;
 	__u64 ts;
-	__u64 aux; /* TCP transmit: send-call entry time; device: skb address */
+	__u64 aux; /* device: skb address */
 	__u32 flags;
 	__u32 pad;
 };
@@ -75,9 +88,9 @@ struct flow_state {
 	__u8 port_slot;
 	__u8 dir;
 	__u8 pad;
-	__u8 head[4];   /* per-layer ring heads */
+	__u8 head[4];   /* ring heads (RING_*) */
 	__u32 pad2;
-	struct lt_ev ev[LT_EVS]; /* the rings: TCP, then IP, then device */
+	struct lt_ev ev[LT_EVS]; /* the rings: first, then IP, then device */
 };
 
 struct {
@@ -105,19 +118,6 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } hist SEC(".maps");
-
-struct send_call {
-	__u32 tid;
-	__u32 histogrammed;
-	__u64 ts;
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct send_call);
-} send_calls SEC(".maps");
 
 /* A flow state holds one 5-tuple in one direction; templates for building new ones live here
  * (too large for the BPF stack). */
@@ -153,21 +153,21 @@ static __always_inline int holds(const struct lt_ev *e, __u32 byte)
 	return e->ts && byte - e->start < e->end - e->start;
 }
 
-static __always_inline __u32 ring_base(__u32 layer)
+static __always_inline __u32 ring_base(__u32 ring)
 {
-	return layer == LT_LAYER_TCP ? 0 : layer == LT_LAYER_IP ? LT_TCP_RING : LT_TCP_RING + LT_RING;
+	return ring == RING_FIRST ? 0 : ring == RING_IP ? LT_FIRST_RING : LT_FIRST_RING + LT_RING;
 }
 
-static __always_inline __u32 ring_size(__u32 layer)
+static __always_inline __u32 ring_size(__u32 ring)
 {
-	return layer == LT_LAYER_TCP ? LT_TCP_RING : LT_RING;
+	return ring == RING_FIRST ? LT_FIRST_RING : LT_RING;
 }
 
-/* The newest event of a layer whose range holds `byte` (layer is a constant at each call). */
-static __always_inline struct lt_ev *find(struct flow_state *st, __u32 layer, __u32 byte)
+/* The newest event of a ring whose range holds `byte` (ring is a constant at each call). */
+static __always_inline struct lt_ev *find(struct flow_state *st, __u32 ring, __u32 byte)
 {
-	__u32 h = st->head[layer & 3], n = ring_size(layer), base = ring_base(layer);
-	for (__u32 i = 1; i <= LT_TCP_RING && i <= n; i++) {
+	__u32 h = st->head[ring & 3], n = ring_size(ring), base = ring_base(ring);
+	for (__u32 i = 1; i <= LT_FIRST_RING && i <= n; i++) {
 		__u32 idx = base + ((h - i) & (n - 1));
 		if (idx >= LT_EVS)
 			break;
@@ -181,19 +181,19 @@ static __always_inline struct lt_ev *find(struct flow_state *st, __u32 layer, __
 /* The newest device event of this skb holding `byte`, within the hop window. */
 static __always_inline struct lt_ev *find_hop(struct flow_state *st, __u64 skb, __u32 byte, __u64 now)
 {
-	__u32 h = st->head[LT_LAYER_DEV];
+	__u32 h = st->head[RING_DEV];
 	for (__u32 i = 1; i <= LT_RING; i++) {
-		struct lt_ev *e = &st->ev[LT_TCP_RING + LT_RING + ((h - i) & (LT_RING - 1))];
+		struct lt_ev *e = &st->ev[LT_FIRST_RING + LT_RING + ((h - i) & (LT_RING - 1))];
 		if (e->aux == skb && holds(e, byte) && now - e->ts < HOP_WINDOW_NS)
 			return e;
 	}
 	return NULL;
 }
 
-static __always_inline void push(struct flow_state *st, __u32 layer, __u32 start, __u32 end, __u64 ts, __u64 aux, __u32 flags)
+static __always_inline void push(struct flow_state *st, __u32 ring, __u32 start, __u32 end, __u64 ts, __u64 aux, __u32 flags)
 {
-	__u32 h = st->head[layer & 3];
-	__u32 idx = ring_base(layer) + (h & (ring_size(layer) - 1));
+	__u32 h = st->head[ring & 3];
+	__u32 idx = ring_base(ring) + (h & (ring_size(ring) - 1));
 	if (idx >= LT_EVS)
 		return;
 	struct lt_ev *e = &st->ev[idx];
@@ -202,7 +202,7 @@ static __always_inline void push(struct flow_state *st, __u32 layer, __u32 start
 	e->ts = ts;
 	e->aux = aux;
 	e->flags = flags;
-	st->head[layer & 3] = h + 1;
+	st->head[ring & 3] = h + 1;
 }
 
 /* floor(log2(v)), 0 for 0. (clang 14's BPF backend runs out of memory on __builtin_clzll.) */
@@ -217,11 +217,11 @@ static __always_inline __u32 log2_u64(__u64 v)
 	return r | (__u32)(v >> 1);
 }
 
-/* Records the delay from the previous layer's event `prev` (NULL: not found) into the
+/* Records the delay from the previous layer's time `from` (0: not found) to `now` into the
  * histogram of `pair`; `flags` are the segment's (LT_F_RETRANS keeps it out, if so set). */
-static __always_inline void account(struct flow_state *st, __u32 pair, const struct lt_ev *prev, __u64 now, __u32 flags)
+static __always_inline void account(struct flow_state *st, __u32 pair, __u64 from, __u64 now, __u32 flags)
 {
-	if (!prev) {
+	if (!from) {
 		count(LT_C_UNMATCHED + pair);
 		return;
 	}
@@ -230,7 +230,7 @@ static __always_inline void account(struct flow_state *st, __u32 pair, const str
 		count(LT_C_EXCLUDED + pair);
 		return;
 	}
-	__u64 d = now > prev->ts ? now - prev->ts : 0;
+	__u64 d = now > from ? now - from : 0;
 	__u32 b = log2_u64(d);
 	if (b >= LT_BUCKETS)
 		b = LT_BUCKETS - 1;
@@ -267,7 +267,7 @@ static __always_inline void interval_rule(struct flow_state *st, __u32 end, __u6
 }
 
 static __always_inline void emit(const struct flow_key *k, struct flow_state *st, __u8 layer, __u32 start, __u32 end,
-				 __u64 ts, __u64 sock_ns, __u32 flags, __u32 ifindex, __u32 netns)
+				 __u64 ts, __u64 tcp_ns, __u32 flags, __u32 ifindex, __u32 netns)
 {
 	struct lt_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
@@ -275,7 +275,7 @@ static __always_inline void emit(const struct flow_key *k, struct flow_state *st
 		return;
 	}
 	e->ts_ns = ts;
-	e->sock_ns = sock_ns;
+	e->tcp_ns = tcp_ns;
 	e->start_seq = start;
 	e->end_seq = end;
 	e->base_seq = st->base;
@@ -390,32 +390,11 @@ static __always_inline int sk_key(const struct sock *sk, struct flow_key *k, int
 	k->dport = tx ? remote : local;
 	k->family = family;
 	k->pad[0] = k->pad[1] = k->pad[2] = 0;
+	k->netns = sk_netns(sk);
 	return 0;
 }
 
 /* ---- transmit: socket ---- */
-
-static __always_inline void send_call_enter(void)
-{
-	__u32 zero = 0;
-	struct send_call *c = bpf_map_lookup_elem(&send_calls, &zero);
-	if (c) {
-		c->tid = (__u32)bpf_get_current_pid_tgid();
-		c->histogrammed = 0;
-		c->ts = bpf_ktime_get_ns();
-	}
-}
-
-SEC("tracepoint/syscalls/sys_enter_write")
-int lt_enter_write(void *ctx) { send_call_enter(); return 0; }
-SEC("tracepoint/syscalls/sys_enter_writev")
-int lt_enter_writev(void *ctx) { send_call_enter(); return 0; }
-SEC("tracepoint/syscalls/sys_enter_sendto")
-int lt_enter_sendto(void *ctx) { send_call_enter(); return 0; }
-SEC("tracepoint/syscalls/sys_enter_sendmsg")
-int lt_enter_sendmsg(void *ctx) { send_call_enter(); return 0; }
-
-/* ---- transmit: TCP ---- */
 
 SEC("tp_btf/tcp_sendmsg_locked")
 int BPF_PROG(lt_tcp_send, struct sock *sk, struct msghdr *msg, struct sk_buff *skb, int size_goal)
@@ -433,7 +412,6 @@ int BPF_PROG(lt_tcp_send, struct sock *sk, struct msghdr *msg, struct sk_buff *s
 	if (!st || st->dir != LT_DIR_TX)
 		return 0;
 
-	__u64 now = bpf_ktime_get_ns();
 	__u32 start = tp->write_seq;
 	__u64 left = BPF_CORE_READ(msg, msg_iter.count);
 	if (size_goal > 0 && left > (__u64)size_goal)
@@ -441,23 +419,12 @@ int BPF_PROG(lt_tcp_send, struct sock *sk, struct msghdr *msg, struct sk_buff *s
 	if (!left)
 		return 0;
 	__u32 end = start + (__u32)left;
-
-	__u64 sock_ns = 0;
-	__u32 zero = 0;
-	struct send_call *c = bpf_map_lookup_elem(&send_calls, &zero);
-	if (c && c->tid == (__u32)bpf_get_current_pid_tgid() && c->ts <= now) {
-		sock_ns = c->ts;
-		if (!c->histogrammed) { /* once per send call */
-			c->histogrammed = 1;
-			struct lt_ev call = { .start = start, .end = end, .ts = sock_ns };
-			account(st, LT_PAIR_TX_SOCK_TCP, &call, now, 0);
-		}
-	}
+	__u64 now = bpf_ktime_get_ns();
 	interval_rule(st, end, now, sampled(st, start, end));
 	__u32 hit = sampled(st, start, end);
-	push(st, LT_LAYER_TCP, start, end, now, sock_ns, 0);
+	push(st, RING_FIRST, start, end, now, 0, 0);
 	if (hit)
-		emit(&k, st, LT_LAYER_TCP, start, end, now, sock_ns, hit & LT_F_INTERVAL, 0, 0);
+		emit(&k, st, LT_LAYER_SOCK, start, end, now, 0, hit & LT_F_INTERVAL, 0, 0);
 	return 0;
 }
 
@@ -477,7 +444,7 @@ union hdrs {
 	struct { struct ipv6hdr ip; struct tcphdr th; } v6;
 };
 
-static __always_inline __u32 skb_seg(const struct sk_buff *skb, struct seg *s)
+static __always_inline __u32 skb_seg(const struct sk_buff *skb, struct seg *s, __u32 netns)
 {
 	unsigned char *head = skb->head;
 	__u16 nh = skb->network_header;
@@ -516,6 +483,7 @@ static __always_inline __u32 skb_seg(const struct sk_buff *skb, struct seg *s)
 	__builtin_memset(&s->k, 0, sizeof(s->k));
 	s->k.sport = sport;
 	s->k.dport = dport;
+	s->k.netns = netns;
 	if (proto == bpf_htons(ETH_P_IP)) {
 		s->k.family = AF_INET;
 		__builtin_memcpy(s->k.saddr, &h.v4.ip.saddr, 4);
@@ -528,19 +496,29 @@ static __always_inline __u32 skb_seg(const struct sk_buff *skb, struct seg *s)
 	return slot;
 }
 
-/* ---- transmit: IP ---- */
+static __always_inline __u32 dev_netns(const struct net_device *dev)
+{
+	return dev->nd_net.net->ns.inum;
+}
+
+/* ---- transmit: TCP (the departure time) and IP ---- */
 
 SEC("cgroup_skb/egress")
 int lt_ip_out(struct __sk_buff *ctx)
 {
 	struct sk_buff *skb = bpf_cast_to_kern_ctx(ctx);
 	struct seg s;
-	if (!skb_seg(skb, &s))
+	if (!skb_seg(skb, &s, dev_netns(skb->dev)))
 		return 1;
 	struct flow_state *st = bpf_map_lookup_elem(&flows, &s.k);
 	if (!st || st->dir != LT_DIR_TX)
 		return 1; /* unknown, or the receiving side of a flow this observer watches */
 	__u64 now = bpf_ktime_get_ns();
+	/* __tcp_transmit_skb's departure time; later than now only under pacing, where it is
+	 * when TCP lets the segment leave, so the wait counts as TCP's */
+	__u64 tcp_ns = skb->tstamp;
+	if (tcp_ns > now)
+		tcp_ns = now;
 	__u32 flags = 0;
 	if (before(s.start, st->max_end)) {
 		flags = LT_F_RETRANS;
@@ -548,11 +526,16 @@ int lt_ip_out(struct __sk_buff *ctx)
 	}
 	if (before(st->max_end, s.end))
 		st->max_end = s.end;
-	account(st, LT_PAIR_TX_TCP_IP, find(st, LT_LAYER_TCP, s.end - 1), now, flags);
-	push(st, LT_LAYER_IP, s.start, s.end, now, 0, flags);
+	if (!(flags & LT_F_RETRANS)) { /* retransmitted bytes were queued long before */
+		struct lt_ev *queued = find(st, RING_FIRST, s.end - 1);
+		if (tcp_ns)
+			account(st, LT_PAIR_TX_SOCK_TCP, queued ? queued->ts : 0, tcp_ns, flags);
+	}
+	account(st, LT_PAIR_TX_TCP_IP, tcp_ns, now, flags);
+	push(st, RING_IP, s.start, s.end, now, 0, flags);
 	__u32 hit = sampled(st, s.start, s.end);
 	if (hit)
-		emit(&s.k, st, LT_LAYER_IP, s.start, s.end, now, 0, flags | (hit & LT_F_INTERVAL), 0, 0);
+		emit(&s.k, st, LT_LAYER_IP, s.start, s.end, now, tcp_ns, flags | (hit & LT_F_INTERVAL), 0, 0);
 	return 1;
 }
 
@@ -560,11 +543,11 @@ int lt_ip_out(struct __sk_buff *ctx)
 
 static __always_inline void device_event(const struct sk_buff *skb, const struct net_device *dev, int rx)
 {
-	__u32 ns = dev->nd_net.net->ns.inum;
+	__u32 ns = dev_netns(dev);
 	if (netns_ino && ns != netns_ino)
 		return;
 	struct seg s;
-	if (!skb_seg(skb, &s))
+	if (!skb_seg(skb, &s, ns))
 		return;
 	struct flow_state *st = bpf_map_lookup_elem(&flows, &s.k);
 	if (!st)
@@ -575,12 +558,12 @@ static __always_inline void device_event(const struct sk_buff *skb, const struct
 	struct lt_ev *hop = find_hop(st, (__u64)skb, last, now);
 	if (hop) {
 		flags |= LT_F_HOP | (hop->flags & LT_F_RETRANS);
-		account(st, st->dir == LT_DIR_TX ? LT_PAIR_TX_DEV_DEV : LT_PAIR_RX_DEV_DEV, hop, now, flags);
+		account(st, st->dir == LT_DIR_TX ? LT_PAIR_TX_DEV_DEV : LT_PAIR_RX_DEV_DEV, hop->ts, now, flags);
 	} else if (st->dir == LT_DIR_TX) {
-		struct lt_ev *prev = find(st, LT_LAYER_IP, last);
+		struct lt_ev *prev = find(st, RING_IP, last);
 		if (prev)
 			flags |= prev->flags & LT_F_RETRANS;
-		account(st, LT_PAIR_TX_IP_DEV, prev, now, flags);
+		account(st, LT_PAIR_TX_IP_DEV, prev ? prev->ts : 0, now, flags);
 	} else { /* first device on receive: the retransmission test and the interval rule */
 		if (before(s.start, st->max_end)) {
 			flags |= LT_F_RETRANS;
@@ -590,47 +573,49 @@ static __always_inline void device_event(const struct sk_buff *skb, const struct
 			st->max_end = s.end;
 		interval_rule(st, s.end, now, sampled(st, s.start, s.end));
 	}
-	push(st, LT_LAYER_DEV, s.start, s.end, now, (__u64)skb, flags);
+	push(st, RING_DEV, s.start, s.end, now, (__u64)skb, flags);
 	__u32 hit = sampled(st, s.start, s.end);
 	if (hit)
 		emit(&s.k, st, LT_LAYER_DEV, s.start, s.end, now, 0, flags | (hit & LT_F_INTERVAL), dev->ifindex, ns);
 }
 
-SEC("tp_btf/net_dev_start_xmit")
-int BPF_PROG(lt_dev_out, struct sk_buff *skb, struct net_device *dev)
+SEC("tc")
+int lt_dev_out(struct __sk_buff *ctx)
 {
-	device_event(skb, dev, 0);
-	return 0;
+	struct sk_buff *skb = bpf_cast_to_kern_ctx(ctx);
+	device_event(skb, skb->dev, 0);
+	return TC_ACT_UNSPEC;
 }
 
-SEC("tp_btf/netif_receive_skb")
-int BPF_PROG(lt_dev_in, struct sk_buff *skb)
+SEC("tc")
+int lt_dev_in(struct __sk_buff *ctx)
 {
+	struct sk_buff *skb = bpf_cast_to_kern_ctx(ctx);
 	device_event(skb, skb->dev, 1);
-	return 0;
+	return TC_ACT_UNSPEC;
 }
 
 /* ---- receive: IP ---- */
 
-SEC("tc")
+SEC("cgroup_skb/ingress")
 int lt_ip_in(struct __sk_buff *ctx)
 {
 	struct sk_buff *skb = bpf_cast_to_kern_ctx(ctx);
 	struct seg s;
-	if (!skb_seg(skb, &s))
-		return TC_ACT_UNSPEC;
+	if (!skb_seg(skb, &s, dev_netns(skb->dev)))
+		return 1;
 	struct flow_state *st = bpf_map_lookup_elem(&flows, &s.k);
 	if (!st || st->dir != LT_DIR_RX)
-		return TC_ACT_UNSPEC;
+		return 1;
 	__u64 now = bpf_ktime_get_ns();
-	struct lt_ev *prev = find(st, LT_LAYER_DEV, s.end - 1);
+	struct lt_ev *prev = find(st, RING_DEV, s.end - 1);
 	__u32 flags = prev ? prev->flags & LT_F_RETRANS : 0;
-	account(st, LT_PAIR_RX_DEV_IP, prev, now, flags);
-	push(st, LT_LAYER_IP, s.start, s.end, now, 0, flags);
+	account(st, LT_PAIR_RX_DEV_IP, prev ? prev->ts : 0, now, flags);
+	push(st, RING_IP, s.start, s.end, now, 0, flags);
 	__u32 hit = sampled(st, s.start, s.end);
 	if (hit)
 		emit(&s.k, st, LT_LAYER_IP, s.start, s.end, now, 0, flags | (hit & LT_F_INTERVAL), ctx->ifindex, 0);
-	return TC_ACT_UNSPEC;
+	return 1;
 }
 
 /* ---- receive: TCP ---- */
@@ -660,10 +645,10 @@ int BPF_PROG(lt_tcp_recv, struct sock *sk, struct sk_buff *skb)
 	if (!st || st->dir != LT_DIR_RX)
 		return 0;
 	__u64 now = bpf_ktime_get_ns();
-	struct lt_ev *prev = find(st, LT_LAYER_IP, end - 1);
+	struct lt_ev *prev = find(st, RING_IP, end - 1);
 	__u32 flags = prev ? prev->flags & LT_F_RETRANS : 0;
-	account(st, LT_PAIR_RX_IP_TCP, prev, now, flags);
-	push(st, LT_LAYER_TCP, start, end, now, 0, flags);
+	account(st, LT_PAIR_RX_IP_TCP, prev ? prev->ts : 0, now, flags);
+	push(st, RING_FIRST, start, end, now, 0, flags);
 	__u32 hit = sampled(st, start, end);
 	if (hit)
 		emit(&k, st, LT_LAYER_TCP, start, end, now, 0, flags | (hit & LT_F_INTERVAL), 0, 0);
@@ -687,9 +672,9 @@ int BPF_PROG(lt_sock_recv, struct sk_buff *skb, int len)
 	__u64 now = bpf_ktime_get_ns();
 	/* tcp_recvmsg copies from copied_seq on and advances it after the copy */
 	__u32 start = TCP_SK(sk)->copied_seq, end = start + len;
-	struct lt_ev *prev = find(st, LT_LAYER_TCP, end - 1);
+	struct lt_ev *prev = find(st, RING_FIRST, end - 1);
 	__u32 flags = prev ? prev->flags & LT_F_RETRANS : 0;
-	account(st, LT_PAIR_RX_TCP_SOCK, prev, now, flags);
+	account(st, LT_PAIR_RX_TCP_SOCK, prev ? prev->ts : 0, now, flags);
 	__u32 hit = sampled(st, start, end);
 	if (hit)
 		emit(&k, st, LT_LAYER_SOCK, start, end, now, 0, flags | (hit & LT_F_INTERVAL), 0, 0);

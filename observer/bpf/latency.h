@@ -47,7 +47,7 @@
 
 struct lt_event {
 	__u64 ts_ns;     /* CLOCK_MONOTONIC at this layer */
-	__u64 sock_ns;   /* TCP transmit events: entry of the send call (0: unknown) */
+	__u64 tcp_ns;    /* IP transmit events: TCP's departure time of the segment (0: unknown) */
 	__u32 start_seq; /* sequence range [start, end) this layer handled */
 	__u32 end_seq;
 	__u32 base_seq;  /* sequence number of byte 0 of the stream in this direction */
