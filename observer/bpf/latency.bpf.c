@@ -496,6 +496,74 @@ static __always_inline __u32 skb_seg(const struct sk_buff *skb, struct seg *s, _
 	return slot;
 }
 
+/* skb_seg for tc and cgroup_skb programs: the headers straight from the packet (no helper
+ * call), when they are in its linear part; else skb_seg. `l3` is the network header's offset
+ * from ctx->data (tc: the link header's length; cgroup_skb: 0). */
+static __always_inline __u32 ctx_seg(struct __sk_buff *ctx, const struct sk_buff *skb, __u32 l3, struct seg *s, __u32 netns)
+{
+	void *data = (void *)(long)ctx->data, *data_end = (void *)(long)ctx->data_end;
+	__u16 proto = ctx->protocol;
+	__u32 len = ctx->len, hl;
+	struct tcphdr *th;
+	l3 &= 0x3f;
+	if (proto == bpf_htons(ETH_P_IP)) {
+		struct iphdr *ip = data + l3;
+		if ((void *)(ip + 1) > data_end)
+			return skb_seg(skb, s, netns);
+		if (ip->protocol != IPPROTO_TCP || ip->version != 4)
+			return 0;
+		hl = (ip->ihl * 4) & 0x3c;
+		th = (void *)ip + hl;
+	} else if (proto == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr *ip6 = data + l3;
+		if ((void *)(ip6 + 1) > data_end)
+			return skb_seg(skb, s, netns);
+		if (ip6->nexthdr != IPPROTO_TCP)
+			return 0;
+		hl = sizeof(*ip6);
+		th = (void *)(ip6 + 1);
+	} else {
+		return 0;
+	}
+	if ((void *)(th + 1) > data_end || hl < sizeof(struct iphdr))
+		return skb_seg(skb, s, netns);
+	__u16 sport = bpf_ntohs(th->source), dport = bpf_ntohs(th->dest);
+	__u32 slot = port_slot(sport, dport);
+	__u32 hdrs = l3 + hl + th->doff * 4;
+	if (!slot || len <= hdrs)
+		return 0; /* unwatched, or no payload (a pure ACK) */
+	s->start = bpf_ntohl(th->seq);
+	s->end = s->start + (len - hdrs);
+	__builtin_memset(&s->k, 0, sizeof(s->k));
+	s->k.sport = sport;
+	s->k.dport = dport;
+	s->k.netns = netns;
+	if (proto == bpf_htons(ETH_P_IP)) {
+		struct iphdr *ip = data + l3;
+		if ((void *)(ip + 1) > data_end)
+			return 0;
+		s->k.family = AF_INET;
+		__builtin_memcpy(s->k.saddr, &ip->saddr, 4);
+		__builtin_memcpy(s->k.daddr, &ip->daddr, 4);
+	} else {
+		struct ipv6hdr *ip6 = data + l3;
+		if ((void *)(ip6 + 1) > data_end)
+			return 0;
+		s->k.family = AF_INET6;
+		__builtin_memcpy(s->k.saddr, &ip6->saddr, 16);
+		__builtin_memcpy(s->k.daddr, &ip6->daddr, 16);
+	}
+	return slot;
+}
+
+/* cgroup_skb programs see only socket traffic: the socket's ports tell an unwatched packet
+ * before anything is parsed. */
+static __always_inline int sk_unwatched(const struct sk_buff *skb)
+{
+	const struct sock *sk = skb->sk;
+	return !sk || !port_slot(sk_local_port(sk), sk_remote_port(sk));
+}
+
 static __always_inline __u32 dev_netns(const struct net_device *dev)
 {
 	return dev->nd_net.net->ns.inum;
@@ -508,7 +576,7 @@ int lt_ip_out(struct __sk_buff *ctx)
 {
 	struct sk_buff *skb = bpf_cast_to_kern_ctx(ctx);
 	struct seg s;
-	if (!skb_seg(skb, &s, dev_netns(skb->dev)))
+	if (sk_unwatched(skb) || !ctx_seg(ctx, skb, 0, &s, dev_netns(skb->dev)))
 		return 1;
 	struct flow_state *st = bpf_map_lookup_elem(&flows, &s.k);
 	if (!st || st->dir != LT_DIR_TX)
@@ -541,14 +609,18 @@ int lt_ip_out(struct __sk_buff *ctx)
 
 /* ---- devices, both directions ---- */
 
-static __always_inline void device_event(const struct sk_buff *skb, const struct net_device *dev, int rx)
+static __always_inline void device_event(struct __sk_buff *ctx, int rx)
 {
+	const struct sk_buff *skb = bpf_cast_to_kern_ctx(ctx);
+	const struct net_device *dev = skb->dev;
+	struct seg s;
+	/* tc sees the packet from its link header on */
+	if (!ctx_seg(ctx, skb, skb->network_header - skb->mac_header, &s, 0))
+		return;
 	__u32 ns = dev_netns(dev);
 	if (netns_ino && ns != netns_ino)
 		return;
-	struct seg s;
-	if (!skb_seg(skb, &s, ns))
-		return;
+	s.k.netns = ns;
 	struct flow_state *st = bpf_map_lookup_elem(&flows, &s.k);
 	if (!st)
 		return;
@@ -582,16 +654,14 @@ static __always_inline void device_event(const struct sk_buff *skb, const struct
 SEC("tc")
 int lt_dev_out(struct __sk_buff *ctx)
 {
-	struct sk_buff *skb = bpf_cast_to_kern_ctx(ctx);
-	device_event(skb, skb->dev, 0);
+	device_event(ctx, 0);
 	return TC_ACT_UNSPEC;
 }
 
 SEC("tc")
 int lt_dev_in(struct __sk_buff *ctx)
 {
-	struct sk_buff *skb = bpf_cast_to_kern_ctx(ctx);
-	device_event(skb, skb->dev, 1);
+	device_event(ctx, 1);
 	return TC_ACT_UNSPEC;
 }
 
@@ -602,7 +672,7 @@ int lt_ip_in(struct __sk_buff *ctx)
 {
 	struct sk_buff *skb = bpf_cast_to_kern_ctx(ctx);
 	struct seg s;
-	if (!skb_seg(skb, &s, dev_netns(skb->dev)))
+	if (sk_unwatched(skb) || !ctx_seg(ctx, skb, 0, &s, dev_netns(skb->dev)))
 		return 1;
 	struct flow_state *st = bpf_map_lookup_elem(&flows, &s.k);
 	if (!st || st->dir != LT_DIR_RX)
