@@ -7,8 +7,10 @@
  * sampling and unwatched cases again with one observer for the whole kernel (both test hosts
  * share one kernel, so an observer per host runs every global hook twice, which a real server,
  * or a container host with one observer watching all namespaces, does not); and, as the
- * reference, a naive tracer on each host (the same hooks, a ring-buffer record for every event,
- * no filtering: bench/bpf/naive_tracer.bpf.c).
+ * reference, a naive tracer on each host (a program on every hook of a cross-layer tracer, a
+ * ring-buffer record for every event, no filtering: bench/bpf/naive_tracer.bpf.c); and the
+ * floor: empty programs on exactly the observer's hooks, per host and per kernel
+ * (bench/bpf/empty_hooks.bpf.c), what the hooks alone cost before any program does any work.
  * The observers are the real ones (records assembled and published to the local Redis). As a
  * low-latency deployment would, the traffic runs on one CPU (--traffic-cpu, default 1) and this
  * process (observers' user space, Redis) on the other, so the figures are the in-kernel cost
@@ -16,7 +18,7 @@
  * on gives the median ns per run of each BPF program, sampling and every segment. Medians over
  * rounds; JSON and one line.
  *
- *   node dist/bench/observer-overhead.js [--seconds 3] [--rounds 3]
+ *   node dist/bench/observer-overhead.js [--seconds 3] [--rounds 5]
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -33,14 +35,18 @@ import type { SamplingInfo } from '../conf/schema.js';
 const execFileP = promisify(execFile);
 const tool = join(projectRoot, 'dist', 'bench', 'tcpbench');
 const seconds = numberArg('seconds', 3);
-const rounds = numberArg('rounds', 3);
+const rounds = numberArg('rounds', 5);
 const trafficCpu = numberArg('traffic-cpu', 1);
 const userCpu = trafficCpu === 0 ? 1 : 0;
 const PORT = 7400;
 const OTHER_PORT = 7401;
 
-type Config = 'baseline' | 'sampling' | 'everySegment' | 'unwatched' | 'samplingOnePerKernel' | 'unwatchedOnePerKernel' | 'naiveTracer';
-const CONFIGS: Config[] = ['baseline', 'sampling', 'everySegment', 'unwatched', 'samplingOnePerKernel', 'unwatchedOnePerKernel', 'naiveTracer'];
+type Config =
+  | 'baseline' | 'sampling' | 'everySegment' | 'unwatched' | 'samplingOnePerKernel' | 'unwatchedOnePerKernel'
+  | 'emptyHooks' | 'emptyHooksOnePerKernel' | 'naiveTracer';
+const CONFIGS: Config[] = [
+  'baseline', 'sampling', 'everySegment', 'unwatched', 'samplingOnePerKernel', 'unwatchedOnePerKernel', 'emptyHooks', 'emptyHooksOnePerKernel', 'naiveTracer',
+];
 /** One observer for the whole kernel (watching every namespace), as on a real server or a container host. */
 const onePerKernel = (c: Config) => c.endsWith('OnePerKernel');
 
@@ -52,7 +58,7 @@ async function runIn(h: TestbedHost, args: (string | number)[]): Promise<any> {
 }
 
 function sampling(c: Config, workload: 'pingpong' | 'bulk'): SamplingInfo | undefined {
-  if (c === 'baseline' || c === 'naiveTracer') return undefined;
+  if (c === 'baseline' || c === 'naiveTracer' || c.startsWith('emptyHooks')) return undefined;
   const size = c.startsWith('sampling') ? 65536 : workload === 'pingpong' ? 100 : 1448;
   return { size, interval: 0, ports: [c.startsWith('unwatched') ? OTHER_PORT : PORT], filter_retrans: true, histogram_interval: 0 };
 }
@@ -78,6 +84,31 @@ async function withNaiveTracers<T>(tb: Testbed, fn: (events: () => { events: num
     return await fn(() => ({ events, lost: objs.reduce((s, o) => s + Number(o.map('naive_lost').perCpuValues(o.map('naive_lost').lookup(Buffer.alloc(4))!).reduce((a, v) => a + v.readBigUInt64LE(0), 0n)), 0) }));
   } finally {
     drains.forEach((d) => d.stop());
+    objs.forEach((o) => o.close());
+  }
+}
+
+/**
+ * The floor: empty programs on exactly the observer's hooks (bench/bpf/empty_hooks.bpf.c), one
+ * set per host or one for the kernel, attached as the observer attaches its own.
+ */
+async function withEmptyHooks<T>(tb: Testbed, one: boolean, fn: () => Promise<T>): Promise<T> {
+  const objs: BpfObject[] = [];
+  try {
+    for (const h of one ? tb.hosts.slice(1) : tb.hosts) {
+      const o = BpfObject.open('empty_hooks');
+      objs.push(o);
+      for (const p of ['empty_tcp_send', 'empty_tcp_recv', 'empty_sock_recv', 'empty_sock_state']) o.attach(p);
+      for (const p of ['empty_ip_out', 'empty_ip_in', 'empty_sockops']) o.attachCgroup(p, cgroupV2Root());
+      for (const x of one ? tb.hosts : [h])
+        inNetns(x.netns, () => {
+          o.attachTc('empty_dev_out', x.iface, 'egress');
+          o.attachTc('empty_dev_in', x.iface, 'ingress');
+        });
+    }
+    await new Promise((r) => setTimeout(r, 1000));
+    return await fn();
+  } finally {
     objs.forEach((o) => o.close());
   }
 }
@@ -134,7 +165,13 @@ async function main(): Promise<void> {
             else results[c].bulk.push(out.bytes_per_s);
             await new Promise((res) => setTimeout(res, 100));
           };
-          if (c === 'naiveTracer')
+          if (c.startsWith('emptyHooks'))
+            await withEmptyHooks(tb, onePerKernel(c), async () => {
+              await traffic();
+              results[c].records.push(0);
+              results[c].dropped.push(0);
+            });
+          else if (c === 'naiveTracer')
             await withNaiveTracers(tb, async (count) => {
               await traffic();
               results[c].records.push(count().events);
@@ -198,6 +235,7 @@ async function main(): Promise<void> {
       `observer-overhead: ping-pong ${base.rtt.toFixed(0)} rt/s baseline; loss sampling ${pct(L.sampling.pingpong)}, every segment ${pct(L.everySegment.pingpong)}, unwatched ${pct(L.unwatched.pingpong)}; ` +
         `bulk ${(base.bulk / 1e9).toFixed(2)} GB/s baseline; loss sampling ${pct(L.sampling.bulk)}, every segment ${pct(L.everySegment.bulk)}, unwatched ${pct(L.unwatched.bulk)}; ` +
         `one observer per kernel: sampling ${pct(L.samplingOnePerKernel.pingpong)} / ${pct(L.samplingOnePerKernel.bulk)}, unwatched ${pct(L.unwatchedOnePerKernel.pingpong)} / ${pct(L.unwatchedOnePerKernel.bulk)} (ping-pong / bulk); ` +
+        `floor (empty programs on the same hooks): ${pct(L.emptyHooks.pingpong)} / ${pct(L.emptyHooks.bulk)}, one per kernel ${pct(L.emptyHooksOnePerKernel.pingpong)} / ${pct(L.emptyHooksOnePerKernel.bulk)}; ` +
         `reference naive tracer: ping-pong ${pct(L.naiveTracer.pingpong)}, bulk ${pct(L.naiveTracer.bulk)}; ` +
         `BPF median ${result.bpfNsPerRunMedian.toFixed(0)} ns/run sampling (max ${Math.max(...nsValues).toFixed(0)}), ${result.bpfNsPerRunEverySegmentMedian.toFixed(0)} every segment; ` +
         `targets 2% / 20% / 1% / 150 ns`,

@@ -181,8 +181,11 @@ static __always_inline struct lt_ev *find(struct flow_state *st, __u32 ring, __u
 /* The newest device event of this skb holding `byte`, within the hop window. */
 static __always_inline struct lt_ev *find_hop(struct flow_state *st, __u64 skb, __u32 byte, __u64 now)
 {
+	/* a hop runs in the call chain of the crossing before it (a bridge forwarding to its
+	 * port), so that crossing is the flow's newest device event, or next to newest when
+	 * another CPU got in between */
 	__u32 h = st->head[RING_DEV];
-	for (__u32 i = 1; i <= LT_RING; i++) {
+	for (__u32 i = 1; i <= 2; i++) {
 		struct lt_ev *e = &st->ev[LT_FIRST_RING + LT_RING + ((h - i) & (LT_RING - 1))];
 		if (e->aux == skb && holds(e, byte) && now - e->ts < HOP_WINDOW_NS)
 			return e;
