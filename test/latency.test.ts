@@ -32,7 +32,11 @@ function watch(host: number, o: Partial<ProbeOptions> & { ports: number[]; sampl
   const h = tb.hosts[host];
   const probe = h
     ? inNetns(h.netns, () => LatencyProbe.open({ intervalNs: 0n, filterRetrans: true, interfaces: ['eth0'], netnsIno: netnsInode(h.netns), ...o }))
-    : LatencyProbe.open({ intervalNs: 0n, filterRetrans: true, interfaces: tb.hosts.map((x) => `${x.netns}/eth0`), netnsIno: 0, ...o });
+    : LatencyProbe.open({
+        intervalNs: 0n, filterRetrans: true, netnsIno: 0, ...o,
+        // each host's interface, and its veth peer on the bridge in the root namespace
+        interfaces: tb.hosts.flatMap((x) => [`${x.netns}/eth0`, x.outerIface]),
+      });
   const records: PacketRecord[] = [];
   const asm = new RecordAssembler({ node: h?.name ?? 'kernel', sampleSize: o.sampleSize, lingerMs: 20, timeoutMs: 1500, maxSamplesPerEvent: 4096 }, (r) => records.push(r));
   const poll = probe.ring.poll(10, (batch, _n, used) => {
@@ -135,8 +139,9 @@ test('IPv6: the same known stream over IPv6 gives every sample once on each side
   assert.equal(seqs(tx, 'tx'), seqs(rx, 'rx'));
 });
 
-test('one observer for the whole kernel sees both ends of a connection, each in its own namespace', async () => {
-  // A container host: the sender and the receiver share the kernel, and so the flow's 5-tuple.
+test('one observer for the whole kernel sees both ends of a connection, each in its own namespace, and the path between them', async () => {
+  // A container host: the sender and the receiver share the kernel, and so the flow's 5-tuple;
+  // the segments go h1 eth0 -> its veth peer -> bridge -> h2's veth peer -> h2 eth0.
   const size = 65536;
   const bytes = 2 << 20;
   const k = watch(-1, { ports: [7304], sampleSize: size });
@@ -152,7 +157,14 @@ test('one observer for the whole kernel sees both ends of a connection, each in 
     assert.equal(recs.filter((r) => !r.complete).length, 0, `${side}: every record complete`);
     assert.equal(recs.filter((r) => !ordered(r)).length, 0, `${side}: layers in order`);
     const ns = netnsInode(tb.hosts[host]!.netns);
-    assert.ok(recs.every((r) => r.devices.length >= 1 && r.devices.every((d) => d.netns === ns)), `${side}: device crossings in ${tb.hosts[host]!.name}'s namespace`);
+    if (side === 'rx') assert.ok(recs.every((r) => r.devices.length === 1 && r.devices[0]!.netns === ns && r.devices[0]!.rx), 'rx: the receiver\'s own interface');
+    else {
+      const root = netnsInode();
+      const path = (r: PacketRecord) => r.devices.map((d) => `${d.netns === ns ? 'h1' : d.netns === root ? 'root' : d.netns}:${d.rx ? 'in' : 'out'}`).join(' ');
+      const bad = recs.filter((r) => path(r) !== 'h1:out root:in root:out');
+      assert.equal(bad.length, 0, `tx: every sample crosses h1 eth0, then its veth peer and h2's on the bridge, in order; e.g. ${bad[0] && path(bad[0])}`);
+      assert.ok(recs.every((r) => r.devices.every((d, i) => i === 0 || d.tsNs >= r.devices[i - 1]!.tsNs)));
+    }
   }
   assert.equal(k.final!.ringFull, 0n);
 });

@@ -67,8 +67,8 @@ struct flow_key {
 	__u16 sport; /* host byte order */
 	__u16 dport;
 	__u8 family;
-	__u8 pad[3];
-	__u32 netns; /* namespace inode */
+	__u8 dir;    /* LT_DIR_*: both ends of a connection can be on one kernel */
+	__u8 pad[2];
 };
 
 struct lt_ev {
@@ -89,7 +89,7 @@ struct flow_state {
 	__u8 dir;
 	__u8 pad;
 	__u8 head[4];   /* ring heads (RING_*) */
-	__u32 pad2;
+	__u32 netns;    /* the socket's namespace inode */
 	struct lt_ev ev[LT_EVS]; /* the rings: first, then IP, then device */
 };
 
@@ -300,7 +300,7 @@ static __always_inline void emit(const struct flow_key *k, struct flow_state *st
 	count(LT_C_EVENTS);
 }
 
-static __always_inline struct flow_state *new_flow(const struct flow_key *k, __u32 slot, __u8 dir, __u32 base, __u32 max_end)
+static __always_inline struct flow_state *new_flow(const struct flow_key *k, __u32 slot, __u32 netns, __u32 base, __u32 max_end)
 {
 	__u32 zero = 0;
 	/* The template's rings stay empty: array maps start zeroed and only these fields change. */
@@ -313,7 +313,8 @@ static __always_inline struct flow_state *new_flow(const struct flow_key *k, __u
 	t->isample = 0;
 	t->isample_set = 0;
 	t->port_slot = slot;
-	t->dir = dir;
+	t->dir = k->dir;
+	t->netns = netns;
 	if (bpf_map_update_elem(&flows, k, t, BPF_NOEXIST) == 0)
 		count(LT_C_FLOWS);
 	struct flow_state *st = bpf_map_lookup_elem(&flows, k);
@@ -392,8 +393,8 @@ static __always_inline int sk_key(const struct sock *sk, struct flow_key *k, int
 	k->sport = tx ? local : remote;
 	k->dport = tx ? remote : local;
 	k->family = family;
-	k->pad[0] = k->pad[1] = k->pad[2] = 0;
-	k->netns = sk_netns(sk);
+	k->dir = tx ? LT_DIR_TX : LT_DIR_RX;
+	k->pad[0] = k->pad[1] = 0;
 	return 0;
 }
 
@@ -411,7 +412,7 @@ int BPF_PROG(lt_tcp_send, struct sock *sk, struct msghdr *msg, struct sk_buff *s
 	struct tcp_sock *tp = TCP_SK(sk);
 	struct flow_state *st = bpf_map_lookup_elem(&flows, &k);
 	if (!st) /* a connection older than this observer */
-		st = new_flow(&k, slot, LT_DIR_TX, tp->snd_una - (__u32)tp->bytes_acked, tp->snd_nxt);
+		st = new_flow(&k, slot, sk_netns(sk), tp->snd_una - (__u32)tp->bytes_acked, tp->snd_nxt);
 	if (!st || st->dir != LT_DIR_TX)
 		return 0;
 
@@ -447,7 +448,7 @@ union hdrs {
 	struct { struct ipv6hdr ip; struct tcphdr th; } v6;
 };
 
-static __always_inline __u32 skb_seg(const struct sk_buff *skb, struct seg *s, __u32 netns)
+static __always_inline __u32 skb_seg(const struct sk_buff *skb, struct seg *s)
 {
 	unsigned char *head = skb->head;
 	__u16 nh = skb->network_header;
@@ -486,7 +487,7 @@ static __always_inline __u32 skb_seg(const struct sk_buff *skb, struct seg *s, _
 	__builtin_memset(&s->k, 0, sizeof(s->k));
 	s->k.sport = sport;
 	s->k.dport = dport;
-	s->k.netns = netns;
+
 	if (proto == bpf_htons(ETH_P_IP)) {
 		s->k.family = AF_INET;
 		__builtin_memcpy(s->k.saddr, &h.v4.ip.saddr, 4);
@@ -502,7 +503,7 @@ static __always_inline __u32 skb_seg(const struct sk_buff *skb, struct seg *s, _
 /* skb_seg for tc and cgroup_skb programs: the headers straight from the packet (no helper
  * call), when they are in its linear part; else skb_seg. `l3` is the network header's offset
  * from ctx->data (tc: the link header's length; cgroup_skb: 0). */
-static __always_inline __u32 ctx_seg(struct __sk_buff *ctx, const struct sk_buff *skb, __u32 l3, struct seg *s, __u32 netns)
+static __always_inline __u32 ctx_seg(struct __sk_buff *ctx, const struct sk_buff *skb, __u32 l3, struct seg *s)
 {
 	void *data = (void *)(long)ctx->data, *data_end = (void *)(long)ctx->data_end;
 	__u16 proto = ctx->protocol;
@@ -512,7 +513,7 @@ static __always_inline __u32 ctx_seg(struct __sk_buff *ctx, const struct sk_buff
 	if (proto == bpf_htons(ETH_P_IP)) {
 		struct iphdr *ip = data + l3;
 		if ((void *)(ip + 1) > data_end)
-			return skb_seg(skb, s, netns);
+			return skb_seg(skb, s);
 		if (ip->protocol != IPPROTO_TCP || ip->version != 4)
 			return 0;
 		hl = (ip->ihl * 4) & 0x3c;
@@ -520,7 +521,7 @@ static __always_inline __u32 ctx_seg(struct __sk_buff *ctx, const struct sk_buff
 	} else if (proto == bpf_htons(ETH_P_IPV6)) {
 		struct ipv6hdr *ip6 = data + l3;
 		if ((void *)(ip6 + 1) > data_end)
-			return skb_seg(skb, s, netns);
+			return skb_seg(skb, s);
 		if (ip6->nexthdr != IPPROTO_TCP)
 			return 0;
 		hl = sizeof(*ip6);
@@ -529,7 +530,7 @@ static __always_inline __u32 ctx_seg(struct __sk_buff *ctx, const struct sk_buff
 		return 0;
 	}
 	if ((void *)(th + 1) > data_end || hl < sizeof(struct iphdr))
-		return skb_seg(skb, s, netns);
+		return skb_seg(skb, s);
 	__u16 sport = bpf_ntohs(th->source), dport = bpf_ntohs(th->dest);
 	__u32 slot = port_slot(sport, dport);
 	__u32 hdrs = l3 + hl + th->doff * 4;
@@ -540,7 +541,7 @@ static __always_inline __u32 ctx_seg(struct __sk_buff *ctx, const struct sk_buff
 	__builtin_memset(&s->k, 0, sizeof(s->k));
 	s->k.sport = sport;
 	s->k.dport = dport;
-	s->k.netns = netns;
+
 	if (proto == bpf_htons(ETH_P_IP)) {
 		struct iphdr *ip = data + l3;
 		if ((void *)(ip + 1) > data_end)
@@ -579,10 +580,11 @@ int lt_ip_out(struct __sk_buff *ctx)
 {
 	struct sk_buff *skb = bpf_cast_to_kern_ctx(ctx);
 	struct seg s;
-	if (sk_unwatched(skb) || !ctx_seg(ctx, skb, 0, &s, dev_netns(skb->dev)))
+	if (sk_unwatched(skb) || !ctx_seg(ctx, skb, 0, &s))
 		return 1;
+	s.k.dir = LT_DIR_TX;
 	struct flow_state *st = bpf_map_lookup_elem(&flows, &s.k);
-	if (!st || st->dir != LT_DIR_TX)
+	if (!st)
 		return 1; /* unknown, or the receiving side of a flow this observer watches */
 	__u64 now = bpf_ktime_get_ns();
 	/* __tcp_transmit_skb's departure time; later than now only under pacing, where it is
@@ -618,19 +620,41 @@ static __always_inline void device_event(struct __sk_buff *ctx, int rx)
 	const struct net_device *dev = skb->dev;
 	struct seg s;
 	/* tc sees the packet from its link header on */
-	if (!ctx_seg(ctx, skb, skb->network_header - skb->mac_header, &s, 0))
+	if (!ctx_seg(ctx, skb, skb->network_header - skb->mac_header, &s))
 		return;
 	__u32 ns = dev_netns(dev);
 	if (netns_ino && ns != netns_ino)
 		return;
-	s.k.netns = ns;
-	struct flow_state *st = bpf_map_lookup_elem(&flows, &s.k);
-	if (!st)
-		return;
+	/* Whose crossing: the receiver's in its own namespace; else the sender's, in its namespace
+	 * or as a hop of the skb it sent (through a veth, a bridge, the outer interface); else the
+	 * receiver's, on its way in from outside. Both ends can be on this kernel. (On egress the
+	 * sender's is tried first: it saves a lookup, and an egress is never the receiver's own.) */
 	__u64 now = bpf_ktime_get_ns();
 	__u32 last = s.end - 1;
+	struct lt_ev *hop = NULL;
+	struct flow_state *st = NULL, *tx;
+	if (rx) {
+		s.k.dir = LT_DIR_RX;
+		st = bpf_map_lookup_elem(&flows, &s.k);
+		if (st && st->netns == ns)
+			goto found;
+	}
+	s.k.dir = LT_DIR_TX;
+	tx = bpf_map_lookup_elem(&flows, &s.k);
+	if (tx && (tx->netns == ns || (hop = find_hop(tx, (__u64)skb, last, now)))) {
+		st = tx;
+		goto found;
+	}
+	if (!rx) {
+		s.k.dir = LT_DIR_RX;
+		st = bpf_map_lookup_elem(&flows, &s.k);
+	}
+	if (!st)
+		return;
+found:;
 	__u32 flags = rx ? LT_F_DEV_RX : 0;
-	struct lt_ev *hop = find_hop(st, (__u64)skb, last, now);
+	if (!hop)
+		hop = find_hop(st, (__u64)skb, last, now);
 	if (hop) {
 		flags |= LT_F_HOP | (hop->flags & LT_F_RETRANS);
 		account(st, st->dir == LT_DIR_TX ? LT_PAIR_TX_DEV_DEV : LT_PAIR_RX_DEV_DEV, hop->ts, now, flags);
@@ -675,10 +699,11 @@ int lt_ip_in(struct __sk_buff *ctx)
 {
 	struct sk_buff *skb = bpf_cast_to_kern_ctx(ctx);
 	struct seg s;
-	if (sk_unwatched(skb) || !ctx_seg(ctx, skb, 0, &s, dev_netns(skb->dev)))
+	if (sk_unwatched(skb) || !ctx_seg(ctx, skb, 0, &s))
 		return 1;
+	s.k.dir = LT_DIR_RX;
 	struct flow_state *st = bpf_map_lookup_elem(&flows, &s.k);
-	if (!st || st->dir != LT_DIR_RX)
+	if (!st)
 		return 1;
 	__u64 now = bpf_ktime_get_ns();
 	struct lt_ev *prev = find(st, RING_DEV, s.end - 1);
@@ -714,7 +739,7 @@ int BPF_PROG(lt_tcp_recv, struct sock *sk, struct sk_buff *skb)
 	struct tcp_sock *tp = TCP_SK(sk);
 	struct flow_state *st = bpf_map_lookup_elem(&flows, &k);
 	if (!st)
-		st = new_flow(&k, slot, LT_DIR_RX, tp->rcv_nxt - (__u32)tp->bytes_received, tp->rcv_nxt);
+		st = new_flow(&k, slot, sk_netns(sk), tp->rcv_nxt - (__u32)tp->bytes_received, tp->rcv_nxt);
 	if (!st || st->dir != LT_DIR_RX)
 		return 0;
 	__u64 now = bpf_ktime_get_ns();
@@ -771,9 +796,9 @@ int lt_sockops(struct bpf_sock_ops *ops)
 	struct flow_key k;
 	/* at establishment nothing was sent or received yet: snd_una and rcv_nxt are byte 0 */
 	if (sk_key(sk, &k, 1) == 0 && !bpf_map_lookup_elem(&flows, &k))
-		new_flow(&k, slot, LT_DIR_TX, ops->snd_una, ops->snd_nxt);
+		new_flow(&k, slot, sk_netns(sk), ops->snd_una, ops->snd_nxt);
 	if (sk_key(sk, &k, 0) == 0 && !bpf_map_lookup_elem(&flows, &k))
-		new_flow(&k, slot, LT_DIR_RX, ops->rcv_nxt, ops->rcv_nxt);
+		new_flow(&k, slot, sk_netns(sk), ops->rcv_nxt, ops->rcv_nxt);
 	return 1;
 }
 
