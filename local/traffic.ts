@@ -4,7 +4,8 @@
  *   tcp-server PORT CONNS           echo every byte back; exit after CONNS connections closed
  *   tcp-client ADDR PORT MESSAGES   send MESSAGES 100-byte messages, each after the last echo
  *   tcp-sink PORT CONNS             read and count every byte; exit after CONNS connections closed
- *   tcp-send ADDR PORT BYTES CHUNK  send BYTES bytes in writes of CHUNK bytes, then close
+ *   tcp-send ADDR PORT BYTES CHUNK [PAUSE_MS]
+ *                                   send BYTES bytes in writes of CHUNK bytes (PAUSE_MS apart), then close
  * Prints one JSON line with what it did.
  */
 import dgram from 'node:dgram';
@@ -59,13 +60,14 @@ async function main(): Promise<void> {
     await new Promise((r) => c.once('close', r));
     console.log(JSON.stringify({ messages, echoed: got }));
   } else if (mode === 'tcp-send') {
-    const [addr, port, total, chunk] = [args[0]!, Number(args[1]), Number(args[2]), Number(args[3])];
+    const [addr, port, total, chunk, pauseMs] = [args[0]!, Number(args[1]), Number(args[2]), Number(args[3]), Number(args[4] ?? 0)];
     const c = net.connect({ host: addr, port });
     await new Promise<void>((r, j) => c.once('connect', r).once('error', j));
     const block = Buffer.alloc(chunk, 0x5a);
     for (let sent = 0; sent < total; sent += chunk) {
       const part = Math.min(chunk, total - sent);
       if (!c.write(part === chunk ? block : block.subarray(0, part))) await new Promise((r) => c.once('drain', r));
+      if (pauseMs > 0) await new Promise((r) => setTimeout(r, pauseMs));
     }
     c.end();
     await new Promise((r) => c.once('close', r));

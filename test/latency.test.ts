@@ -61,9 +61,9 @@ function watch(host: number, o: Partial<ProbeOptions> & { ports: number[]; sampl
   return w;
 }
 
-async function send(bytes: number, port: number, chunk = 16384, to = tb.hosts[1]!.address) {
+async function send(bytes: number, port: number, chunk = 16384, to = tb.hosts[1]!.address, pauseMs = 0) {
   const sink = await startIn(tb.hosts[1]!, 'traffic', ['tcp-sink', port, 1]);
-  const sent = await runIn(tb.hosts[0]!, 'traffic', ['tcp-send', to, port, bytes, chunk]);
+  const sent = await runIn(tb.hosts[0]!, 'traffic', ['tcp-send', to, port, bytes, chunk, pauseMs]);
   const got = await sink.done;
   assert.equal(got.bytes, bytes);
   return sent;
@@ -167,6 +167,26 @@ test('one observer for the whole kernel sees both ends of a connection, each in 
     }
   }
   assert.equal(k.final!.ringFull, 0n);
+});
+
+test('the interval rule: a flow quiet for longer than the interval gets one sample, the same byte on both ends', async () => {
+  // size rule off; ten 1000-byte writes 150 ms apart, interval 50 ms: every write after the
+  // first (which follows the connection's start at once) holds a sample, its last byte
+  const o = { ports: [7305], sampleSize: 0, intervalNs: 50_000_000n };
+  const tx = watch(0, o);
+  const rx = watch(1, o);
+  try {
+    await send(10_000, 7305, 1000, undefined, 150);
+  } finally {
+    await tx.finish();
+    await rx.finish();
+  }
+  const want = Array.from({ length: 9 }, (_, i) => (i + 2) * 1000 - 1).join(',');
+  for (const [side, w] of [['tx', tx], ['rx', rx]] as const) {
+    const recs = w.records.filter((r) => r.dir === side && !r.retrans);
+    assert.equal(recs.map((r) => r.streamOffset).sort((a, b) => a - b).join(','), want, `${side}: sample offsets`);
+    assert.ok(recs.every((r) => r.interval && r.complete && ordered(r)), `${side}: interval samples, complete and in order`);
+  }
 });
 
 test('histograms hold every matched segment per pair, and sum to the matched count', async () => {

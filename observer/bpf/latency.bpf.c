@@ -52,6 +52,7 @@
 #define LT_FIRST_RING 32 /* events kept per flow at the first layer */
 #define LT_RING 8        /* ... at the IP and device layers */
 #define LT_EVS (LT_FIRST_RING + 2 * LT_RING)
+#define NOT_YET 0xffffffff /* sampled() not computed yet */
 #define HOP_WINDOW_NS 10000000ULL /* a device hop follows the previous crossing within 10 ms */
 
 /* Settings, written before load. */
@@ -251,14 +252,14 @@ static __always_inline __u32 sampled(struct flow_state *st, __u32 start, __u32 e
 		return LT_F_INTERVAL;
 	if (!sample_size)
 		return 0;
-	__u64 off = (__u32)(start - st->base);
-	__u64 next = (off / sample_size + 1) * sample_size - 1; /* first sample offset >= off */
-	return next < off + (__u32)(end - start) ? 1 : 0;
+	__u32 off = start - st->base; /* a 32-bit division: this runs on every matched segment */
+	__u64 next = ((__u64)(off / sample_size) + 1) * sample_size - 1; /* first sample offset >= off */
+	return next < (__u64)off + (__u32)(end - start) ? 1 : 0;
 }
 
 /* The interval rule, at the first layer of a direction: mark this range's last byte when the
- * flow had no sample for interval_ns. */
-static __always_inline void interval_rule(struct flow_state *st, __u32 end, __u64 now, __u32 hit)
+ * flow had no sample for interval_ns. Returns the range's sampled() after the rule. */
+static __always_inline __u32 interval_rule(struct flow_state *st, __u32 end, __u64 now, __u32 hit)
 {
 	if (hit) {
 		st->last_sample_ns = now;
@@ -266,7 +267,9 @@ static __always_inline void interval_rule(struct flow_state *st, __u32 end, __u6
 		st->isample = end - 1;
 		st->isample_set = 1;
 		st->last_sample_ns = now;
+		return LT_F_INTERVAL;
 	}
+	return hit;
 }
 
 static __always_inline void emit(const struct flow_key *k, struct flow_state *st, __u8 layer, __u32 start, __u32 end,
@@ -417,15 +420,14 @@ int BPF_PROG(lt_tcp_send, struct sock *sk, struct msghdr *msg, struct sk_buff *s
 		return 0;
 
 	__u32 start = tp->write_seq;
-	__u64 left = BPF_CORE_READ(msg, msg_iter.count);
+	__u64 left = msg->msg_iter.count;
 	if (size_goal > 0 && left > (__u64)size_goal)
 		left = size_goal; /* this pass of the copy loop fills at most one skb */
 	if (!left)
 		return 0;
 	__u32 end = start + (__u32)left;
 	__u64 now = bpf_ktime_get_ns();
-	interval_rule(st, end, now, sampled(st, start, end));
-	__u32 hit = sampled(st, start, end);
+	__u32 hit = interval_rule(st, end, now, sampled(st, start, end));
 	push(st, RING_FIRST, start, end, now, 0, 0);
 	if (hit)
 		emit(&k, st, LT_LAYER_SOCK, start, end, now, 0, hit & LT_F_INTERVAL, 0, 0);
@@ -652,7 +654,7 @@ static __always_inline void device_event(struct __sk_buff *ctx, int rx)
 	if (!st)
 		return;
 found:;
-	__u32 flags = rx ? LT_F_DEV_RX : 0;
+	__u32 flags = rx ? LT_F_DEV_RX : 0, hit = NOT_YET;
 	if (!hop)
 		hop = find_hop(st, (__u64)skb, last, now);
 	if (hop) {
@@ -670,10 +672,11 @@ found:;
 		}
 		if (before(st->max_end, s.end))
 			st->max_end = s.end;
-		interval_rule(st, s.end, now, sampled(st, s.start, s.end));
+		hit = interval_rule(st, s.end, now, sampled(st, s.start, s.end));
 	}
 	push(st, RING_DEV, s.start, s.end, now, (__u64)skb, flags);
-	__u32 hit = sampled(st, s.start, s.end);
+	if (hit == NOT_YET)
+		hit = sampled(st, s.start, s.end);
 	if (hit)
 		emit(&s.k, st, LT_LAYER_DEV, s.start, s.end, now, 0, flags | (hit & LT_F_INTERVAL), dev->ifindex, ns);
 }
@@ -724,9 +727,10 @@ int BPF_PROG(lt_tcp_recv, struct sock *sk, struct sk_buff *skb)
 	__u32 slot = sk_watched(sk);
 	if (!slot)
 		return 0;
-	const struct tcp_skb_cb *cb = (const void *)skb->cb;
-	__u32 start = BPF_CORE_READ(cb, seq), end = BPF_CORE_READ(cb, end_seq);
-	__u16 tcp_flags = BPF_CORE_READ(cb, tcp_flags);
+	/* TCP's control block in skb->cb, typed for direct loads */
+	const struct tcp_skb_cb *cb = bpf_rdonly_cast(skb->cb, bpf_core_type_id_kernel(struct tcp_skb_cb));
+	__u32 start = cb->seq, end = cb->end_seq;
+	__u16 tcp_flags = cb->tcp_flags;
 	if (tcp_flags & 0x01) /* FIN and SYN take a sequence number each, not a byte */
 		end--;
 	if (tcp_flags & 0x02)
