@@ -1,16 +1,18 @@
 /**
  * bench/observer-overhead: what the observer costs the traffic it watches. Two test hosts run
  * TCP ping-pong (100-byte messages, round trips per second) and bulk transfer (bytes per
- * second), side by side in one run, under five configurations interleaved round by round:
- * no observer; an observer on each host sampling every 64 KiB; one recording every segment
- * (a sample per message / per MSS); one watching another port (the traffic is unwatched); the
- * sampling and unwatched cases again with one observer for the whole kernel (both test hosts
- * share one kernel, so an observer per host runs every global hook twice, which a real server,
- * or a container host with one observer watching all namespaces, does not); and, as the
- * reference, a naive tracer on each host (a program on every hook of a cross-layer tracer, a
- * ring-buffer record for every event, no filtering: bench/bpf/naive_tracer.bpf.c); and the
- * floor: empty programs on exactly the observer's hooks, per host and per kernel
- * (bench/bpf/empty_hooks.bpf.c), what the hooks alone cost before any program does any work.
+ * second), side by side in one run, configurations interleaved round by round:
+ * - no observer;
+ * - the observer, as a server runs it: one for the kernel, here watching both test hosts'
+ *   namespaces and interfaces: sampling every 64 KiB; recording every segment (a sample per
+ *   message / per MSS); watching another port (the traffic is unwatched);
+ * - the floor: empty programs on exactly the observer's hooks (bench/bpf/empty_hooks.bpf.c),
+ *   what the hooks alone cost before any program does any work;
+ * - the same four with an observer per test host, as the manager provisions one per server:
+ *   both test hosts share this kernel, so every global hook runs two programs (which also
+ *   costs the tracepoint its direct call);
+ * - the reference: a naive tracer on each host (a program on every hook of a cross-layer
+ *   tracer, a ring-buffer record for every event, no filtering: bench/bpf/naive_tracer.bpf.c).
  * The observers are the real ones (records assembled and published to the local Redis). As a
  * low-latency deployment would, the traffic runs on one CPU (--traffic-cpu, default 1) and this
  * process (observers' user space, Redis) on the other, so the figures are the in-kernel cost
@@ -42,13 +44,15 @@ const PORT = 7400;
 const OTHER_PORT = 7401;
 
 type Config =
-  | 'baseline' | 'sampling' | 'everySegment' | 'unwatched' | 'samplingOnePerKernel' | 'unwatchedOnePerKernel'
-  | 'emptyHooks' | 'emptyHooksOnePerKernel' | 'naiveTracer';
+  | 'baseline' | 'sampling' | 'everySegment' | 'unwatched' | 'emptyHooks'
+  | 'samplingPerHost' | 'everySegmentPerHost' | 'unwatchedPerHost' | 'emptyHooksPerHost' | 'naiveTracer';
 const CONFIGS: Config[] = [
-  'baseline', 'sampling', 'everySegment', 'unwatched', 'samplingOnePerKernel', 'unwatchedOnePerKernel', 'emptyHooks', 'emptyHooksOnePerKernel', 'naiveTracer',
+  'baseline', 'sampling', 'everySegment', 'unwatched', 'emptyHooks',
+  'samplingPerHost', 'everySegmentPerHost', 'unwatchedPerHost', 'emptyHooksPerHost', 'naiveTracer',
 ];
 /** One observer for the whole kernel (watching every namespace), as on a real server or a container host. */
-const onePerKernel = (c: Config) => c.endsWith('OnePerKernel');
+/** An observer per test host, as the manager provisions one per server; here both share one kernel. */
+const perHost = (c: Config) => c.endsWith('PerHost');
 
 async function runIn(h: TestbedHost, args: (string | number)[]): Promise<any> {
   const { stdout } = await execFileP('taskset', ['-c', String(trafficCpu), 'ip', 'netns', 'exec', h.netns, tool, ...args.map(String)], {
@@ -166,7 +170,7 @@ async function main(): Promise<void> {
             await new Promise((res) => setTimeout(res, 100));
           };
           if (c.startsWith('emptyHooks'))
-            await withEmptyHooks(tb, onePerKernel(c), async () => {
+            await withEmptyHooks(tb, !perHost(c), async () => {
               await traffic();
               results[c].records.push(0);
               results[c].dropped.push(0);
@@ -184,7 +188,7 @@ async function main(): Promise<void> {
               const dropped = obs.reduce((s, o) => s + Number(o.counters.probe.ringFull) + o.counters.publisher.overflow, 0);
               results[c].records.push(recs);
               results[c].dropped.push(dropped);
-            }, onePerKernel(c));
+            }, !perHost(c));
         }
       }
       process.stderr.write(`round ${r + 1}/${rounds} done\n`);
@@ -200,7 +204,7 @@ async function main(): Promise<void> {
           for (const o of obs)
             for (const p of o.latencyProbe.programStats())
               if (p.runCount > 0n) perProgram[p.name] = Math.max(perProgram[p.name] ?? 0, Number(p.runTimeNs) / Number(p.runCount));
-        });
+        }, !perHost(c));
       } finally {
         stop();
       }
@@ -234,8 +238,8 @@ async function main(): Promise<void> {
     console.log(
       `observer-overhead: ping-pong ${base.rtt.toFixed(0)} rt/s baseline; loss sampling ${pct(L.sampling.pingpong)}, every segment ${pct(L.everySegment.pingpong)}, unwatched ${pct(L.unwatched.pingpong)}; ` +
         `bulk ${(base.bulk / 1e9).toFixed(2)} GB/s baseline; loss sampling ${pct(L.sampling.bulk)}, every segment ${pct(L.everySegment.bulk)}, unwatched ${pct(L.unwatched.bulk)}; ` +
-        `one observer per kernel: sampling ${pct(L.samplingOnePerKernel.pingpong)} / ${pct(L.samplingOnePerKernel.bulk)}, unwatched ${pct(L.unwatchedOnePerKernel.pingpong)} / ${pct(L.unwatchedOnePerKernel.bulk)} (ping-pong / bulk); ` +
-        `floor (empty programs on the same hooks): ${pct(L.emptyHooks.pingpong)} / ${pct(L.emptyHooks.bulk)}, one per kernel ${pct(L.emptyHooksOnePerKernel.pingpong)} / ${pct(L.emptyHooksOnePerKernel.bulk)}; ` +
+        `floor (empty programs on the same hooks) ${pct(L.emptyHooks.pingpong)} / ${pct(L.emptyHooks.bulk)}; ` +
+        `an observer per test host (two on one kernel): sampling ${pct(L.samplingPerHost.pingpong)} / ${pct(L.samplingPerHost.bulk)}, every segment ${pct(L.everySegmentPerHost.pingpong)} / ${pct(L.everySegmentPerHost.bulk)}, unwatched ${pct(L.unwatchedPerHost.pingpong)} / ${pct(L.unwatchedPerHost.bulk)}, floor ${pct(L.emptyHooksPerHost.pingpong)} / ${pct(L.emptyHooksPerHost.bulk)} (ping-pong / bulk); ` +
         `reference naive tracer: ping-pong ${pct(L.naiveTracer.pingpong)}, bulk ${pct(L.naiveTracer.bulk)}; ` +
         `BPF median ${result.bpfNsPerRunMedian.toFixed(0)} ns/run sampling (max ${Math.max(...nsValues).toFixed(0)}), ${result.bpfNsPerRunEverySegmentMedian.toFixed(0)} every segment; ` +
         `targets 2% / 20% / 1% / 150 ns`,
