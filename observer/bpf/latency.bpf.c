@@ -441,6 +441,34 @@ struct seg {
 	__u32 start, end;
 };
 
+/* The end of skb_seg and ctx_seg: the port test, then the payload range and the flow key.
+ * `ip` is the IP header (v6 or v4), `hl` its length, `len` the bytes from it to the end. */
+static __always_inline __u32 seg_from(struct seg *s, const void *ip, int v6, __u32 hl, const struct tcphdr *th, __u32 len)
+{
+	__u16 sport = bpf_ntohs(th->source), dport = bpf_ntohs(th->dest);
+	__u32 slot = port_slot(sport, dport);
+	__u32 hdrs = hl + th->doff * 4;
+	if (!slot || len <= hdrs)
+		return 0; /* unwatched, or no payload (a pure ACK) */
+	s->start = bpf_ntohl(th->seq);
+	s->end = s->start + (len - hdrs);
+	__builtin_memset(&s->k, 0, sizeof(s->k));
+	s->k.sport = sport;
+	s->k.dport = dport;
+	if (v6) {
+		const struct ipv6hdr *ip6 = ip;
+		s->k.family = AF_INET6;
+		__builtin_memcpy(s->k.saddr, &ip6->saddr, 16);
+		__builtin_memcpy(s->k.daddr, &ip6->daddr, 16);
+	} else {
+		const struct iphdr *ip4 = ip;
+		s->k.family = AF_INET;
+		__builtin_memcpy(s->k.saddr, &ip4->saddr, 4);
+		__builtin_memcpy(s->k.daddr, &ip4->daddr, 4);
+	}
+	return slot;
+}
+
 /* The TCP segment in an skb whose network header is set: flow key and payload range.
  * Returns the port's histogram slot for TCP with payload on a watched port, else 0. One
  * probe_read takes the IP and TCP headers (60 bytes: IPv4 without options, or IPv6); the
@@ -479,27 +507,9 @@ static __always_inline __u32 skb_seg(const struct sk_buff *skb, struct seg *s)
 		hl = sizeof(struct ipv6hdr);
 		th = &h.v6.th;
 	}
-	__u16 sport = bpf_ntohs(th->source), dport = bpf_ntohs(th->dest);
-	__u32 slot = port_slot(sport, dport);
-	__u32 hdrs = hl + th->doff * 4;
-	if (!slot || len <= hdrs)
-		return 0; /* unwatched, or no payload (a pure ACK) */
-	s->start = bpf_ntohl(th->seq);
-	s->end = s->start + (len - hdrs);
-	__builtin_memset(&s->k, 0, sizeof(s->k));
-	s->k.sport = sport;
-	s->k.dport = dport;
-
-	if (proto == bpf_htons(ETH_P_IP)) {
-		s->k.family = AF_INET;
-		__builtin_memcpy(s->k.saddr, &h.v4.ip.saddr, 4);
-		__builtin_memcpy(s->k.daddr, &h.v4.ip.daddr, 4);
-	} else {
-		s->k.family = AF_INET6;
-		__builtin_memcpy(s->k.saddr, &h.v6.ip.saddr, 16);
-		__builtin_memcpy(s->k.daddr, &h.v6.ip.daddr, 16);
-	}
-	return slot;
+	if (proto == bpf_htons(ETH_P_IP))
+		return seg_from(s, &h.v4.ip, 0, hl, th, len);
+	return seg_from(s, &h.v6.ip, 1, hl, th, len);
 }
 
 /* skb_seg for tc and cgroup_skb programs: the headers straight from the packet (no helper
@@ -509,57 +519,33 @@ static __always_inline __u32 ctx_seg(struct __sk_buff *ctx, const struct sk_buff
 {
 	void *data = (void *)(long)ctx->data, *data_end = (void *)(long)ctx->data_end;
 	__u16 proto = ctx->protocol;
-	__u32 len = ctx->len, hl;
-	struct tcphdr *th;
+	__u32 len = ctx->len;
 	l3 &= 0x3f;
+	if (len <= l3)
+		return 0;
+	len -= l3;
 	if (proto == bpf_htons(ETH_P_IP)) {
 		struct iphdr *ip = data + l3;
 		if ((void *)(ip + 1) > data_end)
 			return skb_seg(skb, s);
 		if (ip->protocol != IPPROTO_TCP || ip->version != 4)
 			return 0;
-		hl = (ip->ihl * 4) & 0x3c;
-		th = (void *)ip + hl;
-	} else if (proto == bpf_htons(ETH_P_IPV6)) {
+		__u32 hl = (ip->ihl * 4) & 0x3c;
+		struct tcphdr *th = (void *)ip + hl;
+		if (hl < sizeof(*ip) || (void *)(th + 1) > data_end)
+			return hl < sizeof(*ip) ? 0 : skb_seg(skb, s);
+		return seg_from(s, ip, 0, hl, th, len);
+	}
+	if (proto == bpf_htons(ETH_P_IPV6)) {
 		struct ipv6hdr *ip6 = data + l3;
-		if ((void *)(ip6 + 1) > data_end)
+		struct tcphdr *th = (void *)(ip6 + 1);
+		if ((void *)(th + 1) > data_end)
 			return skb_seg(skb, s);
 		if (ip6->nexthdr != IPPROTO_TCP)
 			return 0;
-		hl = sizeof(*ip6);
-		th = (void *)(ip6 + 1);
-	} else {
-		return 0;
+		return seg_from(s, ip6, 1, sizeof(*ip6), th, len);
 	}
-	if ((void *)(th + 1) > data_end || hl < sizeof(struct iphdr))
-		return skb_seg(skb, s);
-	__u16 sport = bpf_ntohs(th->source), dport = bpf_ntohs(th->dest);
-	__u32 slot = port_slot(sport, dport);
-	__u32 hdrs = l3 + hl + th->doff * 4;
-	if (!slot || len <= hdrs)
-		return 0; /* unwatched, or no payload (a pure ACK) */
-	s->start = bpf_ntohl(th->seq);
-	s->end = s->start + (len - hdrs);
-	__builtin_memset(&s->k, 0, sizeof(s->k));
-	s->k.sport = sport;
-	s->k.dport = dport;
-
-	if (proto == bpf_htons(ETH_P_IP)) {
-		struct iphdr *ip = data + l3;
-		if ((void *)(ip + 1) > data_end)
-			return 0;
-		s->k.family = AF_INET;
-		__builtin_memcpy(s->k.saddr, &ip->saddr, 4);
-		__builtin_memcpy(s->k.daddr, &ip->daddr, 4);
-	} else {
-		struct ipv6hdr *ip6 = data + l3;
-		if ((void *)(ip6 + 1) > data_end)
-			return 0;
-		s->k.family = AF_INET6;
-		__builtin_memcpy(s->k.saddr, &ip6->saddr, 16);
-		__builtin_memcpy(s->k.daddr, &ip6->daddr, 16);
-	}
-	return slot;
+	return 0;
 }
 
 /* cgroup_skb programs see only socket traffic: the socket's ports tell an unwatched packet
