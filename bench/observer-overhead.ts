@@ -17,8 +17,8 @@
  * low-latency deployment would, the traffic runs on one CPU (--traffic-cpu, default 1) and this
  * process (observers' user space, Redis) on the other, so the figures are the in-kernel cost
  * the traffic pays; every BPF program runs on the traffic's CPU. A separate pass with bpf_stats
- * on gives the median ns per run of each BPF program, sampling and every segment. Medians over
- * rounds; JSON and one line.
+ * on gives the median ns per run of each BPF program, sampling and every segment. Losses are
+ * medians over rounds of each round's loss against that round's baseline; JSON and one line.
  *
  *   node dist/bench/observer-overhead.js [--seconds 3] [--rounds 5]
  */
@@ -213,7 +213,10 @@ async function main(): Promise<void> {
     const perProgram = await statsPass('sampling');
     const perProgramEvery = await statsPass('everySegment');
     const base = { rtt: median(results.baseline.rtt), bulk: median(results.baseline.bulk) };
-    const loss = (c: Config) => ({ pingpong: 1 - median(results[c].rtt) / base.rtt, bulk: 1 - median(results[c].bulk) / base.bulk });
+    // Loss per round against that round's baseline, then the median: the VM's speed drifts
+    // between rounds (bulk more than ping-pong), and pairing takes the drift out.
+    const paired = (xs: number[], bs: number[]) => median(xs.map((x, i) => 1 - x / bs[i]!));
+    const loss = (c: Config) => ({ pingpong: paired(results[c].rtt, results.baseline.rtt), bulk: paired(results[c].bulk, results.baseline.bulk) });
     const nsValues = Object.values(perProgram);
     const nsEvery = Object.values(perProgramEvery);
     const result = {
