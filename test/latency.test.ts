@@ -27,16 +27,15 @@ after(async () => {
   await testbedDown('tlat');
 });
 
-/** A probe inside a test host (or, with host -1, one for the whole kernel), collecting its records. */
+/**
+ * A probe inside a test host, collecting its records; with host -1, one for the whole kernel,
+ * on each host's interface and its veth peer on the bridge unless `interfaces` says otherwise.
+ */
 function watch(host: number, o: Partial<ProbeOptions> & { ports: number[]; sampleSize: number }) {
   const h = tb.hosts[host];
   const probe = h
     ? inNetns(h.netns, () => LatencyProbe.open({ intervalNs: 0n, filterRetrans: true, interfaces: ['eth0'], netnsIno: netnsInode(h.netns), ...o }))
-    : LatencyProbe.open({
-        intervalNs: 0n, filterRetrans: true, netnsIno: 0, ...o,
-        // each host's interface, and its veth peer on the bridge in the root namespace
-        interfaces: tb.hosts.flatMap((x) => [`${x.netns}/eth0`, x.outerIface]),
-      });
+    : LatencyProbe.open({ intervalNs: 0n, filterRetrans: true, netnsIno: 0, interfaces: tb.hosts.flatMap((x) => [`${x.netns}/eth0`, x.outerIface]), ...o });
   const records: PacketRecord[] = [];
   const asm = new RecordAssembler({ node: h?.name ?? 'kernel', sampleSize: o.sampleSize, lingerMs: 20, timeoutMs: 1500, maxSamplesPerEvent: 4096 }, (r) => records.push(r));
   const poll = probe.ring.poll(10, (batch, _n, used) => {
@@ -167,6 +166,25 @@ test('one observer for the whole kernel sees both ends of a connection, each in 
     }
   }
   assert.equal(k.final!.ringFull, 0n);
+});
+
+test("one observer for the whole kernel on the host's interfaces only: a container's segments still show their way out", async () => {
+  // The default on a container host: the observer's own (root) namespace, where the containers'
+  // veth peers and the bridge are; the containers' interfaces are not watched.
+  const size = 65536;
+  const bytes = 1 << 20;
+  const k = watch(-1, { ports: [7306], sampleSize: size, interfaces: tb.hosts.map((x) => x.outerIface) });
+  try {
+    await send(bytes, 7306);
+  } finally {
+    await k.finish();
+  }
+  const root = netnsInode();
+  const tx = k.records.filter((r) => r.dir === 'tx' && !r.retrans);
+  assert.equal(new Set(tx.map((r) => r.streamOffset)).size, predictedSamples(bytes, size));
+  assert.ok(tx.every((r) => r.complete && ordered(r)), 'tx: complete, in order');
+  const path = (r: PacketRecord) => r.devices.map((d) => `${d.netns === root ? 'root' : d.netns}:${d.rx ? 'in' : 'out'}`).join(' ');
+  assert.deepEqual([...new Set(tx.map(path))], ['root:in root:out'], 'tx: the veth peer of h1, then the one of h2');
 });
 
 test('the interval rule: a flow quiet for longer than the interval gets one sample, the same byte on both ends', async () => {

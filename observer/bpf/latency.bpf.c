@@ -613,13 +613,12 @@ static __always_inline void device_event(struct __sk_buff *ctx, int rx)
 	__u32 ns = dev_netns(dev);
 	if (netns_ino && ns != netns_ino)
 		return;
-	/* Whose crossing: the receiver's in its own namespace; else the sender's, in its namespace
-	 * or as a hop of the skb it sent (through a veth, a bridge, the outer interface); else the
-	 * receiver's, on its way in from outside. Both ends can be on this kernel. (On egress the
-	 * sender's is tried first: it saves a lookup, and an egress is never the receiver's own.) */
+	/* Whose crossing: the receiver's on the receiver's own interface; else the sender's, if
+	 * it is on this kernel (its interface, or a veth peer, a bridge port, the outer interface
+	 * on the way out, whether or not the crossing before was observed); else the receiver's,
+	 * on its way in from outside. Both ends can be on this kernel. */
 	__u64 now = bpf_ktime_get_ns();
 	__u32 last = s.end - 1;
-	struct lt_ev *hop = NULL;
 	struct flow_state *st = NULL, *tx;
 	if (rx) {
 		s.k.dir = LT_DIR_RX;
@@ -629,7 +628,7 @@ static __always_inline void device_event(struct __sk_buff *ctx, int rx)
 	}
 	s.k.dir = LT_DIR_TX;
 	tx = bpf_map_lookup_elem(&flows, &s.k);
-	if (tx && (tx->netns == ns || (hop = find_hop(tx, (__u64)skb, last, now)))) {
+	if (tx) {
 		st = tx;
 		goto found;
 	}
@@ -641,8 +640,7 @@ static __always_inline void device_event(struct __sk_buff *ctx, int rx)
 		return;
 found:;
 	__u32 flags = rx ? LT_F_DEV_RX : 0, hit = NOT_YET;
-	if (!hop)
-		hop = find_hop(st, (__u64)skb, last, now);
+	struct lt_ev *hop = find_hop(st, (__u64)skb, last, now);
 	if (hop) {
 		flags |= LT_F_HOP | (hop->flags & LT_F_RETRANS);
 		account(st, st->dir == LT_DIR_TX ? LT_PAIR_TX_DEV_DEV : LT_PAIR_RX_DEV_DEV, hop->ts, now, flags);
