@@ -51,11 +51,12 @@ export function observerRegistry(s: MetricSources): Registry {
     return [{ value: Number(c.retransTx), labels: { dir: 'tx' } }, { value: Number(c.retransRx), labels: { dir: 'rx' } }];
   });
   metric(r, 'latscope_events_total', 'Sample events the kernel wrote to the ring buffer', 'counter', () => [{ value: Number(s.probe.counters().events) }]);
-  metric(r, 'latscope_dropped_total', 'Things lost, by where: ring (ring buffer full), flow_table (no room for a flow), spool (Redis away and spool full), capped (sample bytes beyond the per-event limit)', 'counter', () => {
+  metric(r, 'latscope_dropped_total', 'Things lost, by where: ring (ring buffer full), flow_table (no room for a flow), unparsed (IP packets whose headers could not be read, any port), spool (Redis away and spool full), capped (sample bytes beyond the per-event limit)', 'counter', () => {
     const c = s.probe.counters();
     return [
       { value: Number(c.ringFull), labels: { where: 'ring' } },
       { value: Number(c.flowFull), labels: { where: 'flow_table' } },
+      { value: Number(c.unparsed), labels: { where: 'unparsed' } },
       { value: s.publisher().overflow, labels: { where: 'spool' } },
       { value: s.assembler().samplesCapped, labels: { where: 'capped' } },
     ];

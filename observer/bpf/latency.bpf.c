@@ -488,8 +488,10 @@ static __always_inline __u32 skb_seg(const struct sk_buff *skb, struct seg *s)
 		return 0;
 	len -= off;
 	union hdrs h;
-	if (bpf_probe_read_kernel(&h, sizeof(h.v6), head + nh))
+	if (bpf_probe_read_kernel(&h, sizeof(h.v6), head + nh)) {
+		count(LT_C_UNPARSED);
 		return 0;
+	}
 	struct tcphdr *th;
 	__u32 hl;
 	if (proto == bpf_htons(ETH_P_IP)) {
@@ -498,8 +500,12 @@ static __always_inline __u32 skb_seg(const struct sk_buff *skb, struct seg *s)
 		hl = h.v4.ip.ihl * 4;
 		th = &h.v4.th;
 		if (hl != sizeof(struct iphdr)) { /* IP options: the TCP header is further on */
-			if (hl < sizeof(struct iphdr) || bpf_probe_read_kernel(th, sizeof(*th), head + nh + hl))
+			if (hl < sizeof(struct iphdr))
 				return 0;
+			if (bpf_probe_read_kernel(th, sizeof(*th), head + nh + hl)) {
+				count(LT_C_UNPARSED);
+				return 0;
+			}
 		}
 	} else {
 		if (h.v6.ip.nexthdr != IPPROTO_TCP)

@@ -39,7 +39,7 @@
 #define LT_C_FLOW_FULL 3    /* flow states that could not be created */
 #define LT_C_RETRANS_TX 4   /* retransmitted segments seen at the IP layer */
 #define LT_C_RETRANS_RX 5   /* segments received behind the highest byte seen */
-#define LT_C_UNPARSED 6     /* packets on watched ports whose headers could not be read */
+#define LT_C_UNPARSED 6     /* IP packets whose headers could not be read (port unknown) */
 #define LT_C_MATCHED 8      /* + pair: segments matched to the previous layer */
 #define LT_C_UNMATCHED 16   /* + pair: segments whose previous-layer event was not found */
 #define LT_C_EXCLUDED 24    /* + pair: matched retransmissions kept out of the histograms */
