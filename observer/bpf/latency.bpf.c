@@ -416,7 +416,7 @@ int BPF_PROG(lt_tcp_send, struct sock *sk, struct msghdr *msg, struct sk_buff *s
 	struct flow_state *st = bpf_map_lookup_elem(&flows, &k);
 	if (!st) /* a connection older than this observer */
 		st = new_flow(&k, slot, sk_netns(sk), tp->snd_una - (__u32)tp->bytes_acked, tp->snd_nxt);
-	if (!st || st->dir != LT_DIR_TX)
+	if (!st)
 		return 0;
 
 	__u32 start = tp->write_seq;
@@ -734,7 +734,7 @@ int BPF_PROG(lt_tcp_recv, struct sock *sk, struct sk_buff *skb)
 	struct flow_state *st = bpf_map_lookup_elem(&flows, &k);
 	if (!st)
 		st = new_flow(&k, slot, sk_netns(sk), tp->rcv_nxt - (__u32)tp->bytes_received, tp->rcv_nxt);
-	if (!st || st->dir != LT_DIR_RX)
+	if (!st)
 		return 0;
 	__u64 now = bpf_ktime_get_ns();
 	struct lt_ev *prev = find(st, RING_IP, end - 1);
@@ -759,7 +759,7 @@ int BPF_PROG(lt_sock_recv, struct sk_buff *skb, int len)
 	if (sk_key(sk, &k, 0))
 		return 0;
 	struct flow_state *st = bpf_map_lookup_elem(&flows, &k);
-	if (!st || st->dir != LT_DIR_RX)
+	if (!st)
 		return 0;
 	__u64 now = bpf_ktime_get_ns();
 	/* tcp_recvmsg copies from copied_seq on and advances it after the copy */
