@@ -50,7 +50,6 @@ const CONFIGS: Config[] = [
   'baseline', 'sampling', 'everySegment', 'unwatched', 'emptyHooks',
   'samplingPerHost', 'everySegmentPerHost', 'unwatchedPerHost', 'emptyHooksPerHost', 'naiveTracer',
 ];
-/** One observer for the whole kernel (watching every namespace), as on a real server or a container host. */
 /** An observer per test host, as the manager provisions one per server; here both share one kernel. */
 const perHost = (c: Config) => c.endsWith('PerHost');
 

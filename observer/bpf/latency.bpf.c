@@ -470,9 +470,9 @@ static __always_inline __u32 seg_from(struct seg *s, const void *ip, int v6, __u
 }
 
 /* The TCP segment in an skb whose network header is set: flow key and payload range.
- * Returns the port's histogram slot for TCP with payload on a watched port, else 0. One
- * probe_read takes the IP and TCP headers (60 bytes: IPv4 without options, or IPv6); the
- * ports are tested before the key is built, so unwatched traffic leaves early. */
+ * Returns the port's histogram slot for TCP with payload on a watched port, else 0. The
+ * fallback of ctx_seg for headers outside the packet's linear part: one probe_read takes the
+ * IP and TCP headers (60 bytes: IPv4 without options, or IPv6). */
 union hdrs {
 	struct { struct iphdr ip; struct tcphdr th; } v4;
 	struct { struct ipv6hdr ip; struct tcphdr th; } v6;
