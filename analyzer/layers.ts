@@ -6,15 +6,17 @@
  * their rows in one transaction, so running it again (a BullMQ retry, a second worker) gives
  * the same rows. Runs as the manager's `layer-delays` analysis job.
  */
-import type { Pool } from 'mysql2/promise';
-import { inTransaction } from '../manager/db.js';
+import { big, inTransaction, type Pool } from '../db/pool.js';
+import { quantileSorted } from '../lib/stats.js';
+import { LAYER_ORDER, type Direction, type Layer } from '../protocol/layers.js';
 
 export const LAYER_ANALYSIS = 'layer-delays';
 
-const PAIRS = {
-  tx: [['sock', 'tcp'], ['tcp', 'ip'], ['ip', 'dev']],
-  rx: [['dev', 'ip'], ['ip', 'tcp'], ['tcp', 'sock']],
-} as const;
+/** Adjacent layers of each direction, in the order a segment meets them. */
+const PAIRS: Record<Direction, [Layer, Layer][]> = {
+  tx: LAYER_ORDER.tx.slice(1).map((to, i) => [LAYER_ORDER.tx[i]!, to]),
+  rx: LAYER_ORDER.rx.slice(1).map((to, i) => [LAYER_ORDER.rx[i]!, to]),
+};
 
 export interface LayerDelayOptions {
   /** Window length in ns of the server's clock. */
@@ -35,10 +37,6 @@ export interface LayerDelayRow {
   max: number;
 }
 
-function quantile(sorted: number[], q: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
-}
-
 /** Recomputes the recent windows of every server; returns the rows written. */
 export async function analyzeLayerDelays(pool: Pool, o: LayerDelayOptions): Promise<LayerDelayRow[]> {
   const w = o.windowNs;
@@ -47,29 +45,29 @@ export async function analyzeLayerDelays(pool: Pool, o: LayerDelayOptions): Prom
   )) as any;
   const out: LayerDelayRow[] = [];
   for (const s of servers as { server_id: number; newest: string }[]) {
-    const from = ((BigInt(s.newest) - o.lookbackNs) / w) * w; // first window recomputed, aligned
+    const from = ((big(s.newest) - o.lookbackNs) / w) * w; // first window recomputed, aligned
     const [rows] = (await pool.query(
       `SELECT dir, sock_ns, tcp_ns, ip_ns, dev_ns FROM packets
        WHERE server_id = ? AND flags & 4 AND NOT flags & 1 AND attempt = 0 AND COALESCE(sock_ns, dev_ns) >= ?`,
       [s.server_id, from.toString()],
     )) as any;
     const groups = new Map<string, number[]>();
-    for (const r of rows as Record<string, string>[]) {
+    for (const r of rows as Record<string, string | number>[]) {
       const dir = r.dir as 'tx' | 'rx';
-      const t0 = BigInt(r[`${PAIRS[dir][0][0]}_ns`]!);
+      const t0 = big(r[`${LAYER_ORDER[dir][0]}_ns`]!);
       const win = (t0 / w) * w;
       for (const [a, b] of PAIRS[dir]) {
         if (r[`${a}_ns`] == null || r[`${b}_ns`] == null) continue;
         const key = `${dir}|${a}|${b}|${win}`;
         const list = groups.get(key) ?? [];
-        list.push(Number(BigInt(r[`${b}_ns`]!) - BigInt(r[`${a}_ns`]!)));
+        list.push(Number(big(r[`${b}_ns`]!) - big(r[`${a}_ns`]!)));
         groups.set(key, list);
       }
     }
     const mine: LayerDelayRow[] = [...groups].map(([key, d]) => {
       const [dir, a, b, win] = key.split('|');
       d.sort((x, y) => x - y);
-      return { server: Number(s.server_id), dir: dir as 'tx' | 'rx', from: a!, to: b!, windowStartNs: BigInt(win!), samples: d.length, p50: quantile(d, 0.5), p99: quantile(d, 0.99), max: d[d.length - 1]! };
+      return { server: Number(s.server_id), dir: dir as 'tx' | 'rx', from: a!, to: b!, windowStartNs: BigInt(win!), samples: d.length, p50: quantileSorted(d, 0.5), p99: quantileSorted(d, 0.99), max: d[d.length - 1]! };
     });
     await inTransaction(pool, async (conn) => {
       await conn.query(`DELETE FROM delay_results WHERE analysis = ? AND kind = 'layer' AND src_server_id = ? AND window_start_ns >= ?`, [LAYER_ANALYSIS, s.server_id, from.toString()]);

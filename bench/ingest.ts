@@ -12,11 +12,12 @@
 import { hostname } from 'node:os';
 import { Redis } from 'ioredis';
 import mysql from 'mysql2/promise';
-import { numberArg, median } from './args.js';
+import { numberArg, median } from './common.js';
 import { startMariaDb, startRedis } from '../local/servers.js';
-import { migrate, openPool } from '../manager/db.js';
-import { Ingest } from '../manager/ingest.js';
-import { ROW_COLUMNS, ROW_FORMAT, encodeRows } from '../observer/wire.js';
+import { openPool } from '../db/pool.js';
+import { migrate } from '../db/migrate.js';
+import { Ingest } from '../ingest/ingest.js';
+import { ROW_COLUMNS, ROW_FORMAT, encodeRows } from '../protocol/records.js';
 import type { PacketRecord } from '../observer/records.js';
 
 const rows = numberArg('rows', 400_000);

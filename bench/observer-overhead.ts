@@ -26,10 +26,10 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { rmSync } from 'node:fs';
-import { numberArg, median } from './args.js';
+import { benchObject, numberArg, median } from './common.js';
 import { testbedUp, testbedDown, type Testbed, type TestbedHost } from '../local/testbed.js';
 import { startRedis, stopRedis, redisRunning } from '../local/servers.js';
-import { BpfObject, cgroupV2Root, enableBpfStats, inNetns } from '../native/bpf.js';
+import { BpfObject, cgroupV2Root, enableBpfStats, inNetns } from '../native/addon.js';
 import { Observer } from '../observer/observer.js';
 import { projectRoot, workDir } from '../lib/paths.js';
 import type { SamplingInfo } from '../conf/schema.js';
@@ -76,7 +76,7 @@ async function withNaiveTracers<T>(tb: Testbed, fn: (events: () => { events: num
   let events = 0;
   try {
     for (const h of tb.hosts) {
-      const o = BpfObject.open('naive_tracer');
+      const o = BpfObject.open(benchObject('naive_tracer'));
       objs.push(o);
       for (const p of ['naive_enter_write', 'naive_enter_writev', 'naive_enter_sendto', 'naive_enter_sendmsg', 'naive_tcp_send', 'naive_dev_out', 'naive_dev_in', 'naive_tcp_recv', 'naive_sock_recv']) o.attach(p);
       o.attachCgroup('naive_ip_out', cgroupV2Root());
@@ -99,7 +99,7 @@ async function withEmptyHooks<T>(tb: Testbed, one: boolean, fn: () => Promise<T>
   const objs: BpfObject[] = [];
   try {
     for (const h of one ? tb.hosts.slice(1) : tb.hosts) {
-      const o = BpfObject.open('empty_hooks');
+      const o = BpfObject.open(benchObject('empty_hooks'));
       objs.push(o);
       for (const p of ['empty_tcp_send', 'empty_tcp_recv', 'empty_sock_recv', 'empty_sock_state']) o.attach(p);
       for (const p of ['empty_ip_out', 'empty_ip_in', 'empty_sockops']) o.attachCgroup(p, cgroupV2Root());

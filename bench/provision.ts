@@ -13,7 +13,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { numberArg, median } from './args.js';
+import { numberArg, median } from './common.js';
 import { testbedUp, testbedDown } from '../local/testbed.js';
 import { startMariaDb, startRedis } from '../local/servers.js';
 import { writeTestbedConf } from '../local/conf.js';

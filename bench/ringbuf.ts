@@ -12,7 +12,8 @@
  * Run: npm run bench:ringbuf [-- --seconds 5]. Needs root.
  */
 import { spawn, execFileSync } from 'node:child_process';
-import { BpfObject, enableBpfStats, forEachRecord } from '../native/bpf.js';
+import { BpfObject, enableBpfStats, forEachRecord } from '../native/addon.js';
+import { benchObject, median } from './common.js';
 
 const seconds = Number(process.argv[process.argv.indexOf('--seconds') + 1] || 0) || 4;
 const RECORD = 64;
@@ -39,7 +40,7 @@ function pinSelf(cpu: number): void {
 async function phase(mode: 'batched' | 'per-record', submitFlags: bigint, durationSec: number, burst = BURST): Promise<Phase> {
   const producer = spawn('taskset', ['-c', '1', process.execPath, '-e', 'for(;;){process.ppid}'], { stdio: 'ignore' });
   await new Promise((r) => producer.once('spawn', r));
-  const obj = BpfObject.open('ringbuf_bench', { settings: { target_tgid: producer.pid!, burst, submit_flags: submitFlags } });
+  const obj = BpfObject.open(benchObject('ringbuf_bench'), { settings: { target_tgid: producer.pid!, burst, submit_flags: submitFlags } });
   const stopStats = enableBpfStats();
   try {
     const ring = obj.ring('events');
@@ -91,11 +92,6 @@ async function phase(mode: 'batched' | 'per-record', submitFlags: bigint, durati
     stopStats();
     obj.close();
   }
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
 }
 
 async function main(): Promise<void> {

@@ -10,12 +10,12 @@
  *   node dist/bench/timesync.js [--seconds 60] [--rounds 12] [--probes 1000]
  */
 import { execFileSync } from 'node:child_process';
-import { numberArg, quantile } from './args.js';
+import { numberArg, quantile } from './common.js';
 import { testbedUp, testbedDown } from '../local/testbed.js';
 import { spawnResponder, writePingConf } from '../local/responder.js';
 import { Prober } from '../timesync/prober.js';
 import { estimateRound, fitClock, probeOffset, type RoundEstimate } from '../timesync/estimator.js';
-import { newKey, type Sample } from '../timesync/wire.js';
+import { newKey, type Sample } from '../protocol/timesync.js';
 
 const seconds = numberArg('seconds', 60);
 const rounds = numberArg('rounds', 12);

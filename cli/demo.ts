@@ -16,7 +16,11 @@ import { writeTestbedConf } from '../local/conf.js';
 import { waitFor } from '../local/exec.js';
 import { SshSession } from '../manager/ssh.js';
 import { loadDeployment } from '../conf/deployment.js';
-import { Manager, stopDeployment } from '../manager/manager.js';
+import { Manager } from '../manager/manager.js';
+import { stopDeployment } from '../manager/teardown.js';
+import { LAYER_ORDER } from '../protocol/layers.js';
+import { RECORD_STREAM, SERVERS_KEY } from '../protocol/redis.js';
+import { median } from '../lib/stats.js';
 import { projectRoot, workDir } from '../lib/paths.js';
 
 interface DemoOptions {
@@ -26,7 +30,6 @@ interface DemoOptions {
 }
 
 const DB = 'latscope_demo';
-const LAYERS = { tx: ['sock', 'tcp', 'ip', 'dev'], rx: ['dev', 'ip', 'tcp', 'sock'] } as const;
 
 function ssh(tb: Testbed, h: TestbedHost): Promise<SshSession> {
   return SshSession.connect({ name: h.name, host: h.address, port: h.sshPort, username: 'root', privateKeyPath: tb.sshKeyPath, knownHostsPath: tb.knownHostsPath });
@@ -56,8 +59,6 @@ async function traffic(tb: Testbed, seconds: number): Promise<void> {
   }
 }
 
-const median = (xs: number[]) => (xs.length ? [...xs].sort((a, b) => a - b)[xs.length >> 1]! : NaN);
-
 async function runDemo(o: DemoOptions): Promise<boolean> {
   console.log(`1/6 testbed: ${o.hosts} hosts, each a network namespace with its own sshd`);
   const tb = await testbedUp({ id: 'demo', hosts: o.hosts });
@@ -70,7 +71,7 @@ async function runDemo(o: DemoOptions): Promise<boolean> {
     await admin.query(`DROP DATABASE IF EXISTS ${DB}`); // this run's results only
     await admin.end();
     const r = new Redis({ host: redisInfo.host, port: redisInfo.port, password: redisInfo.password });
-    await r.del('latscope:records', 'latscope:servers');
+    await r.del(RECORD_STREAM, SERVERS_KEY);
     r.disconnect();
     const conf = writeTestbedConf(workDir('demo', 'conf'), tb, redisInfo, db, {
       ports: tb.hosts.map((_, i) => 7100 + i), size: 8192, database: DB, timeSync: true, timeInterval: 2,
@@ -92,7 +93,7 @@ async function runDemo(o: DemoOptions): Promise<boolean> {
       await waitFor('rows from every host in MySQL, and two time-sync rounds', 30_000, async () => {
         const [r] = (await pool.query('SELECT COUNT(DISTINCT server_id) AS n FROM packets')) as any;
         const [c] = (await pool.query('SELECT MIN(k) AS k FROM (SELECT COUNT(*) AS k FROM clock_offsets GROUP BY server) x')) as any;
-        return Number(r[0].n) === d.servers.length && Number(c[0].k) >= 2 && (await mgr.redis.xlen('latscope:records')) === 0 ? true : undefined;
+        return Number(r[0].n) === d.servers.length && Number(c[0].k) >= 2 && (await mgr.redis.xlen(RECORD_STREAM)) === 0 ? true : undefined;
       });
 
       console.log(`5/6 results from MySQL (${DB}): median delay between layers, microseconds; clock offset to the manager`);
@@ -107,7 +108,7 @@ async function runDemo(o: DemoOptions): Promise<boolean> {
         ok &&= mine.some((r) => r.dir === 'tx') && mine.some((r) => r.dir === 'rx') && !!off;
         console.log(`  ${s.hostname} ${s.address}: ${mine.length} packets; clock offset ${off ? `${off.offset_ns} ns ± ${Number(off.bound_ns).toFixed(0)} ns (true offset 0: one clock)` : 'none'}`);
         for (const dir of ['tx', 'rx'] as const) {
-          const order = LAYERS[dir];
+          const order = LAYER_ORDER[dir];
           const steps = order.slice(1).map((to, k) => {
             const from = order[k]!;
             const d = mine.filter((r) => r.dir === dir).map((r) => Number(BigInt(r[`${to}_ns`]) - BigInt(r[`${from}_ns`])) / 1000);

@@ -7,9 +7,12 @@
 import { Command } from 'commander';
 import { Redis } from 'ioredis';
 import { loadDeployment, type Deployment } from '../conf/deployment.js';
-import { connectRedis, CONTROL_CHANNEL, latestHeartbeats, Manager, redisConnection, SERVERS_KEY, stopDeployment, type ServerStatus } from '../manager/manager.js';
-import { INGEST_GROUP } from '../manager/ingest.js';
-import { RECORD_STREAM } from '../observer/publisher.js';
+import { Manager } from '../manager/manager.js';
+import { connectRedis, redisConnection } from '../manager/redis.js';
+import { latestHeartbeats, type ServerStatus } from '../manager/state.js';
+import { stopDeployment } from '../manager/teardown.js';
+import { jobFailures } from '../manager/queues.js';
+import { CONTROL_CHANNEL, INGEST_GROUP, RECORD_STREAM, SERVERS_KEY } from '../protocol/redis.js';
 
 interface Opts {
   conf: string;
@@ -101,6 +104,8 @@ export function managerCommand(): Command {
       const len = await redis.xlen(RECORD_STREAM);
       const pending = await redis.xpending(RECORD_STREAM, INGEST_GROUP).catch(() => [0]);
       console.log(`ingest: ${len} record batches in Redis, ${(pending as [number])[0] ?? 0} being loaded`);
+      const failures = Object.entries(await jobFailures(redis));
+      console.log(`jobs: ${failures.length ? failures.map(([k, n]) => `${k.replace(/^failed:/, '').replace(/^error:/, 'worker errors ')} ${n}`).join(', ') + ' (failed attempts since the deployment started)' : 'no failure'}`);
     } finally {
       redis.disconnect();
     }

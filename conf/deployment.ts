@@ -7,7 +7,7 @@ import { existsSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ConfError, loadConfFile, resolveSecret } from './load.js';
-import { keyFromHex } from '../timesync/wire.js';
+import { keyFromHex } from '../protocol/timesync.js';
 import {
   connectInfo, databaseInfo, functionInfo, managementServerInfo, pingInfo, redisInfo, samplingInfo, timeSync,
   type ConnectInfo, type DatabaseInfo, type FunctionInfo, type ManagementServerInfo, type PingInfo, type RedisInfo,

@@ -23,7 +23,7 @@ export class ConfError extends Error {
 /** Reads and validates one YAML file of a conf folder. */
 export function loadConfFile<S extends z.ZodTypeAny>(dir: string, file: string, schema: S): z.output<S> {
   const path = join(dir, file);
-  if (!existsSync(path)) throw new ConfError(`${path}: missing; create it (see conf/ in the latscope repository for an example)`, path);
+  if (!existsSync(path)) throw new ConfError(`${path}: missing; create it (conf/examples/ in the latscope repository has a commented example of every file)`, path);
   const text = readFileSync(path, 'utf8');
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });

@@ -46,7 +46,7 @@ export const redisInfo = z
   .refine(...oneSecretSource('password'));
 export type RedisInfo = z.output<typeof redisInfo>;
 
-const hexKey = z.string().regex(/^[0-9a-fA-F]{1,16}$/, 'expected up to 16 hex digits');
+const hexKey = z.string().regex(/^[0-9a-fA-F]{16}$/, 'expected 16 hex digits (make one with: openssl rand -hex 8)');
 
 /** ping_info.yaml: the time-sync responder on each observer, and where the manager probes it. */
 export const pingInfo = z
@@ -178,12 +178,15 @@ export type ConnectInfo = z.output<typeof connectInfo>;
 /** function_info.yaml: which probes the observers run. */
 export const functionInfo = z
   .object({
-    /** Cross-layer packet latency (the observer's latency probes). */
-    latency: flag.default(1),
+    /** Cross-layer packet latency (the observer's latency probes). The observer exists for it: 1 is the only value. */
+    latency: flag.default(1).refine((v) => v, { message: 'the observer always runs the latency probe: 0 is not supported; remove the key or set it to 1' }),
     /** Answer time-sync probes (needs ping_info.yaml). */
     timesync: flag.default(1),
-    /** Host-jitter probes: scheduler, IRQs, memory stalls, syscalls. */
-    jitter: z.array(z.enum(['sched', 'irq', 'memory', 'syscall'], { errorMap: () => ({ message: 'expected one of sched, irq, memory, syscall' }) })).default([]),
+    /** Host-jitter probes: scheduler, IRQs, memory stalls, syscalls (not available yet: leave empty). */
+    jitter: z
+      .array(z.enum(['sched', 'irq', 'memory', 'syscall'], { errorMap: () => ({ message: 'expected one of sched, irq, memory, syscall' }) }))
+      .default([])
+      .refine((v) => v.length === 0, { message: 'host-jitter modules are not available in this version of the observer: leave jitter empty ([])' }),
   })
   .strict();
 export type FunctionInfo = z.output<typeof functionInfo>;
@@ -209,14 +212,11 @@ export const managementServerInfo = z
   .object({
     /** The manager's address as the servers see it (time-sync probes come from it). */
     address: ipv4,
-    /** Port of the manager's status endpoint (0: none). */
+    /** Port of the manager's status endpoint (Prometheus metrics at http://address:port/metrics; 0: none). */
     port: z.union([port, z.literal(0)]).default(0),
     hostname: hostname.optional(),
     /** The manager's interfaces towards the servers; its time-sync prober attaches to them. */
     eth: ifnames,
-    /** In LatScope's original files; latscope does not log in to its own machine, so these are ignored. */
-    username: z.string().optional(),
-    password: z.string().optional(),
   })
   .strict();
 export type ManagementServerInfo = z.output<typeof managementServerInfo>;

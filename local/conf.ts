@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import type { Testbed } from './testbed.js';
 import type { MariaDbInfo, RedisInfo } from './servers.js';
-import { keyToHex, newKey } from '../timesync/wire.js';
+import { keyToHex, newKey } from '../protocol/timesync.js';
 
 export interface TestbedConfOptions {
   ports: number[];

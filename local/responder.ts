@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { projectRoot, workDir } from '../lib/paths.js';
-import { keyToHex } from '../timesync/wire.js';
+import { keyToHex } from '../protocol/timesync.js';
 
 export interface RunningResponder {
   mode: string;

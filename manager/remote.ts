@@ -7,10 +7,22 @@
  */
 import { readFileSync } from 'node:fs';
 import { stringify } from 'yaml';
-import { SshError, SshSession } from './ssh.js';
+import { SshSession } from './ssh.js';
 import type { Bundle } from './bundle.js';
-import { keyToHex } from '../timesync/wire.js';
+import { keyToHex } from '../protocol/timesync.js';
 import type { Deployment, Server } from '../conf/deployment.js';
+
+/** A server that can be reached but cannot run an observer (SshError is for SSH itself). */
+export class ProvisionError extends Error {
+  override readonly name = 'ProvisionError';
+  constructor(
+    readonly server: string,
+    readonly code: 'NOT_ROOT' | 'NO_NODE' | 'NODE_VERSION' | 'NO_TAR' | 'COMMAND_FAILED' | 'NO_HEARTBEAT',
+    message: string,
+  ) {
+    super(`${server}: ${message}`);
+  }
+}
 
 /** A single-quoted shell word. */
 const q = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
@@ -42,10 +54,10 @@ export class RemoteServer {
     this.dir = server.installDir;
   }
 
-  /** Runs a shell command as root; throws SshError naming the server when it fails. */
+  /** Runs a shell command as root; throws ProvisionError naming the server when it fails. */
   async run(what: string, command: string, input?: string | Buffer): Promise<string> {
     const r = await this.ssh.exec(`${this.sudo}sh -c ${q(command)}`, input);
-    if (r.code !== 0) throw new SshError(this.server.hostname, 'EXEC_FAILED', `${what} failed (exit ${r.code}): ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' | ')}`);
+    if (r.code !== 0) throw new ProvisionError(this.server.hostname, 'COMMAND_FAILED', `${what} failed (exit ${r.code}): ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' | ')}`);
     return r.stdout;
   }
 
@@ -53,12 +65,12 @@ export class RemoteServer {
   async check(bundle: Bundle): Promise<void> {
     const out = await this.run('checking the server', 'id -u; command -v node || echo none; node --version 2>/dev/null || echo none; command -v tar || echo none');
     const [uid, nodePath, version, tar] = out.trim().split('\n');
-    if (uid !== '0') throw new SshError(this.server.hostname, 'EXEC_FAILED', `commands do not run as root (uid ${uid}): log in as root or allow ${this.server.username} sudo without a password`);
+    if (uid !== '0') throw new ProvisionError(this.server.hostname, 'NOT_ROOT', `commands do not run as root (uid ${uid}): log in as root or allow ${this.server.username} sudo without a password`);
     if (nodePath === 'none' || !version?.startsWith('v'))
-      throw new SshError(this.server.hostname, 'EXEC_FAILED', `Node.js is not installed: install Node.js ${bundle.nodeMajor} (Debian: apt-get install nodejs)`);
+      throw new ProvisionError(this.server.hostname, 'NO_NODE', `Node.js is not installed: install Node.js ${bundle.nodeMajor} (Debian: apt-get install nodejs)`);
     if (Number(version.slice(1).split('.')[0]) !== bundle.nodeMajor)
-      throw new SshError(this.server.hostname, 'EXEC_FAILED', `Node.js ${version} is installed, the observer's addon is built for Node.js ${bundle.nodeMajor}: install that major version`);
-    if (tar === 'none') throw new SshError(this.server.hostname, 'EXEC_FAILED', 'tar is not installed: install it (apt-get install tar)');
+      throw new ProvisionError(this.server.hostname, 'NODE_VERSION', `Node.js ${version} is installed, the observer's addon is built for Node.js ${bundle.nodeMajor}: install that major version`);
+    if (tar === 'none') throw new ProvisionError(this.server.hostname, 'NO_TAR', 'tar is not installed: install it (apt-get install tar)');
     this.node = nodePath!;
   }
 

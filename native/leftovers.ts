@@ -12,6 +12,9 @@ import { join } from 'node:path';
 
 export const registryDir = process.env.LATSCOPE_RUN_DIR ?? '/run/latscope/legacy-attachments';
 
+/** tc filter priority of latscope's legacy filters (0xc57 = 3159), so a sweep removes only ours. */
+export const LEGACY_TC_PRIORITY = 0xc57;
+
 export interface LegacyAttachment {
   kind: 'xdp' | 'tc';
   iface: string;

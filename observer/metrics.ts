@@ -5,7 +5,8 @@
  */
 import { createServer, type Server } from 'node:http';
 import { Registry } from 'prom-client';
-import { PAIRS, type LatencyProbe } from './probe.js';
+import { PAIRS } from '../protocol/layers.js';
+import type { LatencyProbe } from './probe.js';
 import type { AssemblerCounters } from './records.js';
 import type { PublisherCounters } from './publisher.js';
 

@@ -5,12 +5,13 @@
  * counted. stop() detaches every hook and sends what is left.
  */
 import type { Server } from 'node:http';
-import { Redis } from 'ioredis';
-import { enableBpfStats, forEachRecord, inNetns, netnsInode } from '../native/bpf.js';
+import { enableBpfStats, forEachRecord, inNetns, netnsInode } from '../native/addon.js';
 import { sweepLeftovers } from '../native/leftovers.js';
-import { HIST_FORMAT, encodeHistograms } from './wire.js';
+import { HIST_FORMAT, encodeHistograms } from '../protocol/histograms.js';
+import { HEARTBEAT_STREAM, HISTOGRAM_STREAM, toFields, type Heartbeat, type HistogramSnapshot } from '../protocol/redis.js';
+import type { PacketRecord } from '../protocol/records.js';
 import { decodeEvent, EVENT_BYTES, LatencyProbe } from './probe.js';
-import { RecordAssembler, type PacketRecord } from './records.js';
+import { RecordAssembler } from './records.js';
 import { RecordPublisher } from './publisher.js';
 import { observerRegistry, serveMetrics } from './metrics.js';
 import type { SamplingInfo } from '../conf/schema.js';
@@ -43,28 +44,6 @@ export interface ObserverOptions {
   onRecord?: (r: PacketRecord) => void;
 }
 
-export const HEARTBEAT_STREAM = 'latscope:heartbeat';
-/** Cumulative snapshots of the in-kernel layer histograms (a lost one loses nothing: the next has it all). */
-export const HISTOGRAM_STREAM = 'latscope:histograms';
-
-export interface Heartbeat {
-  node: string;
-  seq: number;
-  pid: number;
-  state: 'running' | 'stopped';
-  records: number;
-  published: number;
-  backlog: number;
-  dropped: number;
-  retransTx: number;
-  retransRx: number;
-}
-
-/** Heartbeats in the stream since a stream id (e.g. `${Date.now()}-0`), oldest first. */
-export async function readHeartbeats(redis: Redis, sinceId: string): Promise<Record<string, string>[]> {
-  const entries = await redis.xrange(HEARTBEAT_STREAM, sinceId, '+');
-  return entries.map(([, f]) => Object.fromEntries(Array.from({ length: f.length / 2 }, (_, k) => [f[2 * k]!, f[2 * k + 1]!])));
-}
 
 export class Observer {
   private probe?: LatencyProbe;
@@ -158,13 +137,14 @@ export class Observer {
   private async beat(state: Heartbeat['state']): Promise<void> {
     const hb = this.heartbeat(state);
     // Through the publisher's connection: a heartbeat never waits for a Redis that is away.
-    await this.publisher!.heartbeat(HEARTBEAT_STREAM, Object.entries(hb).flat().map(String));
+    await this.publisher!.heartbeat(HEARTBEAT_STREAM, toFields({ ...hb }));
   }
 
   /** Sends the histograms as they are now (skipped while Redis is away). */
   private async snapshotHistograms(): Promise<void> {
     const rows = encodeHistograms(this.probe!.histograms());
-    if (rows) await this.publisher!.heartbeat(HISTOGRAM_STREAM, ['node', this.o.node, 'at', String(Date.now()), 'format', HIST_FORMAT, 'rows', rows]);
+    // cumulative: a lost snapshot loses nothing, the next one has it all
+    if (rows) await this.publisher!.heartbeat(HISTOGRAM_STREAM, toFields({ node: this.o.node, at: Date.now(), format: HIST_FORMAT, rows } satisfies HistogramSnapshot));
   }
 
   private teardown(): void {

@@ -1,36 +1,23 @@
 /**
  * The cross-layer latency probe (latency.bpf.c) from TypeScript: load it with the sampling
  * rules, attach every hook, decode its ring-buffer events, read its counters and histograms.
- * The event layout and constants mirror observer/bpf/latency.h.
+ * Constants and the event layout come from protocol/latency.ts, the view of latency.h that is
+ * checked against the object when it loads.
  */
-import { BpfObject, cgroupV2Root, ensureTracefs, inNetns, type RingReader } from '../native/bpf.js';
+import { BpfObject, cgroupV2Root, ensureTracefs, inNetns, type RingReader } from '../native/addon.js';
+import { LATENCY_H as H, LT_EVENT } from '../protocol/latency.js';
+import { LAYERS, PAIRS, type Direction, type Layer } from '../protocol/layers.js';
+import type { PairHistogram } from '../protocol/histograms.js';
+import type { Flow } from '../protocol/records.js';
 
-export const LAYERS = ['sock', 'tcp', 'ip', 'dev'] as const;
-export type Layer = (typeof LAYERS)[number];
-export type Direction = 'tx' | 'rx';
-
-/** Adjacent-layer pairs of the in-kernel histograms, in latency.h's order. */
-export const PAIRS = [
-  { dir: 'tx', from: 'sock', to: 'tcp' },
-  { dir: 'tx', from: 'tcp', to: 'ip' },
-  { dir: 'tx', from: 'ip', to: 'dev' },
-  { dir: 'tx', from: 'dev', to: 'dev' },
-  { dir: 'rx', from: 'dev', to: 'dev' },
-  { dir: 'rx', from: 'dev', to: 'ip' },
-  { dir: 'rx', from: 'ip', to: 'tcp' },
-  { dir: 'rx', from: 'tcp', to: 'sock' },
-] as const satisfies readonly { dir: Direction; from: Layer; to: Layer }[];
-export const BUCKETS = 32;
-export const MAX_PORTS = 64;
-
-export const F_RETRANS = 1;
-export const F_INTERVAL = 2;
-export const F_DEV_RX = 4;
-export const F_HOP = 8;
-
-const C = { events: 0, ringFull: 1, flows: 2, flowFull: 3, retransTx: 4, retransRx: 5, unparsed: 6, matched: 8, unmatched: 16, excluded: 24 } as const;
-const C_MAX = 32;
-export const EVENT_BYTES = 88;
+export const BUCKETS = H.LT_BUCKETS;
+export const MAX_PORTS = H.LT_MAX_PORTS;
+export const F_RETRANS = H.LT_F_RETRANS;
+export const F_INTERVAL = H.LT_F_INTERVAL;
+export const F_DEV_RX = H.LT_F_DEV_RX;
+export const F_HOP = H.LT_F_HOP;
+export const EVENT_BYTES = LT_EVENT.size;
+const E = LT_EVENT.offsets;
 
 /** One layer crossing of a sampled segment, as the kernel reports it. */
 export interface LayerEvent {
@@ -49,14 +36,6 @@ export interface LayerEvent {
   dir: Direction;
   flags: number;
   flow: Flow;
-}
-
-export interface Flow {
-  family: 4 | 6;
-  src: string;
-  sport: number;
-  dst: string;
-  dport: number;
 }
 
 export interface ProbeOptions {
@@ -94,15 +73,6 @@ export interface ProbeCounters {
   excluded: bigint[];
 }
 
-export interface PairHistogram {
-  port: number;
-  dir: Direction;
-  from: Layer;
-  to: Layer;
-  /** Counts per log2 bucket: buckets[b] counts delays in [2^b, 2^(b+1)) ns (b = 0 also holds 0). */
-  buckets: bigint[];
-}
-
 export function portIndexTable(ports: number[]): Buffer {
   if (ports.length === 0) throw new RangeError('sampling: at least one port to watch is needed');
   if (ports.length > MAX_PORTS) throw new RangeError(`sampling: at most ${MAX_PORTS} ports, got ${ports.length}`);
@@ -133,6 +103,7 @@ export class LatencyProbe {
         port_index: portIndexTable(o.ports),
       },
       maxEntries: o.ringBytes ? { events: o.ringBytes } : undefined,
+      layouts: [LT_EVENT],
     });
     try {
       for (const p of ['lt_tcp_send', 'lt_tcp_recv', 'lt_sock_recv', 'lt_sock_state']) bpf.attach(p);
@@ -156,12 +127,12 @@ export class LatencyProbe {
 
   counters(): ProbeCounters {
     const m = this.bpf.map('counters');
-    const v = Array.from({ length: C_MAX }, (_, i) => m.u64At(i));
+    const v = Array.from({ length: H.LT_C_MAX }, (_, i) => m.u64At(i));
     const pairs = (base: number) => PAIRS.map((_, i) => v[base + i]!);
     return {
-      events: v[C.events]!, ringFull: v[C.ringFull]!, flows: v[C.flows]!, flowFull: v[C.flowFull]!,
-      retransTx: v[C.retransTx]!, retransRx: v[C.retransRx]!, unparsed: v[C.unparsed]!,
-      matched: pairs(C.matched), unmatched: pairs(C.unmatched), excluded: pairs(C.excluded),
+      events: v[H.LT_C_EVENTS]!, ringFull: v[H.LT_C_RING_FULL]!, flows: v[H.LT_C_FLOWS]!, flowFull: v[H.LT_C_FLOW_FULL]!,
+      retransTx: v[H.LT_C_RETRANS_TX]!, retransRx: v[H.LT_C_RETRANS_RX]!, unparsed: v[H.LT_C_UNPARSED]!,
+      matched: pairs(H.LT_C_MATCHED), unmatched: pairs(H.LT_C_UNMATCHED), excluded: pairs(H.LT_C_EXCLUDED),
     };
   }
 
@@ -217,27 +188,27 @@ function addr(buf: Buffer, off: number, family: 4 | 6): string {
 
 /** Decodes one struct lt_event. */
 export function decodeEvent(buf: Buffer, off: number): LayerEvent {
-  const family = buf[off + 49] === 10 ? 6 : 4;
+  const family = buf[off + E.family] === 10 ? 6 : 4;
   return {
-    tsNs: buf.readBigUInt64LE(off),
-    tcpNs: buf.readBigUInt64LE(off + 8),
-    startSeq: buf.readUInt32LE(off + 16),
-    endSeq: buf.readUInt32LE(off + 20),
-    baseSeq: buf.readUInt32LE(off + 24),
-    isampleSeq: buf.readUInt32LE(off + 28),
-    ifindex: buf.readUInt32LE(off + 32),
-    netns: buf.readUInt32LE(off + 36),
-    tid: buf.readUInt32LE(off + 40),
-    cpu: buf.readUInt16LE(off + 44),
-    layer: LAYERS[buf[off + 46]!]!,
-    dir: buf[off + 47] === 0 ? 'tx' : 'rx',
-    flags: buf[off + 48]!,
+    tsNs: buf.readBigUInt64LE(off + E.ts_ns),
+    tcpNs: buf.readBigUInt64LE(off + E.tcp_ns),
+    startSeq: buf.readUInt32LE(off + E.start_seq),
+    endSeq: buf.readUInt32LE(off + E.end_seq),
+    baseSeq: buf.readUInt32LE(off + E.base_seq),
+    isampleSeq: buf.readUInt32LE(off + E.isample_seq),
+    ifindex: buf.readUInt32LE(off + E.ifindex),
+    netns: buf.readUInt32LE(off + E.netns),
+    tid: buf.readUInt32LE(off + E.tid),
+    cpu: buf.readUInt16LE(off + E.cpu),
+    layer: LAYERS[buf[off + E.layer]!]!,
+    dir: buf[off + E.dir] === H.LT_DIR_TX ? 'tx' : 'rx',
+    flags: buf[off + E.flags]!,
     flow: {
       family,
-      sport: buf.readUInt16LE(off + 50),
-      dport: buf.readUInt16LE(off + 52),
-      src: addr(buf, off + 54, family),
-      dst: addr(buf, off + 70, family),
+      sport: buf.readUInt16LE(off + E.sport),
+      dport: buf.readUInt16LE(off + E.dport),
+      src: addr(buf, off + E.saddr, family),
+      dst: addr(buf, off + E.daddr, family),
     },
   };
 }

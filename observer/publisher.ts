@@ -2,16 +2,14 @@
  * Publishes per-packet records to a Redis stream in pipelined batches. While Redis cannot be
  * reached, records wait in a bounded spool: memory first, then files on disk, sent oldest first
  * when Redis answers again. What does not fit is dropped and counted (`overflow`), never
- * silently. A stream entry holds one batch: fields node, first, last (observer sequence
- * numbers), n, format and rows (the records as lines of observer/wire.ts's row format).
+ * silently. A stream entry holds one batch (protocol/redis.ts RecordBatch: the records as lines
+ * of protocol/records.ts's row format).
  */
 import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import type { PacketRecord } from './records.js';
-import { ROW_FORMAT, encodeRows } from './wire.js';
-
-export const RECORD_STREAM = 'latscope:records';
+import { HEARTBEAT_MAXLEN, RECORD_STREAM, toFields, type RecordBatch } from '../protocol/redis.js';
+import { ROW_FORMAT, encodeRows, type PacketRecord } from '../protocol/records.js';
 
 export interface PublisherOptions {
   node: string;
@@ -40,13 +38,7 @@ export interface PublisherCounters {
   redisErrors: number;
 }
 
-interface Batch {
-  node: string;
-  first: number;
-  last: number;
-  n: number;
-  rows: string;
-}
+type Batch = Omit<RecordBatch, 'format'>;
 
 export class RecordPublisher {
   private readonly redis: Redis;
@@ -131,7 +123,7 @@ export class RecordPublisher {
   private async xadd(batches: Batch[]): Promise<number> {
     const p = this.redis.pipeline();
     const stream = this.o.stream ?? RECORD_STREAM;
-    for (const b of batches) p.xadd(stream, '*', 'node', b.node, 'first', String(b.first), 'last', String(b.last), 'n', String(b.n), 'format', ROW_FORMAT, 'rows', b.rows);
+    for (const b of batches) p.xadd(stream, '*', ...toFields({ node: b.node, first: b.first, last: b.last, n: b.n, format: ROW_FORMAT, rows: b.rows } satisfies RecordBatch));
     const res = (await p.exec()) ?? [];
     let ok = 0;
     while (ok < batches.length && res[ok] && !res[ok]![0]) ok++;
@@ -179,7 +171,7 @@ export class RecordPublisher {
 
   /** A liveness entry on a capped stream; skipped (not spooled) while Redis is away. */
   async heartbeat(stream: string, fields: string[]): Promise<void> {
-    if (this.redis.status === 'ready') await this.redis.xadd(stream, 'MAXLEN', '~', '10000', '*', ...fields);
+    if (this.redis.status === 'ready') await this.redis.xadd(stream, 'MAXLEN', '~', String(HEARTBEAT_MAXLEN), '*', ...fields);
   }
 
   get error(): string {

@@ -7,50 +7,12 @@
  * once nothing arrived for it during `lingerMs` (more device hops may follow), or, incomplete,
  * after `timeoutMs`.
  */
-import { F_DEV_RX, F_HOP, F_INTERVAL, F_RETRANS, type Direction, type Flow, type Layer, type LayerEvent } from './probe.js';
+import { F_DEV_RX, F_HOP, F_INTERVAL, F_RETRANS, type LayerEvent } from './probe.js';
 import { sampleOffsets, seqDiff } from './sampling.js';
+import type { Direction, Layer } from '../protocol/layers.js';
+import type { Flow, PacketRecord } from '../protocol/records.js';
 
-export interface LayerStamp {
-  tsNs: bigint;
-  cpu: number;
-  tid: number;
-}
-
-export interface DeviceHop {
-  ifindex: number;
-  netns: number;
-  /** Seen entering the device (receive path) or leaving it (transmit path). */
-  rx: boolean;
-  tsNs: bigint;
-}
-
-export interface PacketRecord {
-  node: string;
-  /**
-   * Per-observer sequence number, for idempotent ingest: (node, observerSeq) is unique, also
-   * across restarts of the observer: numbering starts at the start time in ms times 1000, so a
-   * new process begins above everything an earlier one numbered unless that one averaged more
-   * than a million records per second over its whole life.
-   */
-  observerSeq: number;
-  dir: Direction;
-  flow: Flow;
-  /** TCP sequence number of the sample byte, and its offset in the stream (mod 2^32). */
-  sampleSeq: number;
-  streamOffset: number;
-  /** Sequence range of the segment that carried it over the first device. */
-  segStart: number;
-  segEnd: number;
-  /** 0: first transmission; n >= 1: the bytes went by again (n counts while earlier records were pending). */
-  attempt: number;
-  retrans: boolean;
-  /** Sampled by the interval rule rather than by size. */
-  interval: boolean;
-  complete: boolean;
-  layers: Partial<Record<Layer, LayerStamp>>;
-  /** Every device crossing, in order. */
-  devices: DeviceHop[];
-}
+export type { PacketRecord } from '../protocol/records.js';
 
 export interface AssemblerOptions {
   node: string;

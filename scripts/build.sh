@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Builds the BPF programs (dist/bpf), the libbpf addon (native/build), the TypeScript (dist)
-# and the benchmark's C traffic generator (dist/bench/tcpbench).
+# Builds the BPF programs (dist/bpf, dist/test/bpf, dist/bench/bpf), the libbpf addon
+# (native/build), the TypeScript (dist) and the C helpers of the benchmarks and tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 make -s -C native bpf
 # Node's own headers (Debian's nodejs ships them beside the binary); never downloaded.
 nodedir="$(dirname "$(dirname "$(readlink -f "$(command -v node)")")")"
 npx --no-install node-gyp rebuild --directory native --nodedir="$nodedir" --loglevel=error >/dev/null
+# tsc leaves the output of a renamed or deleted source behind: start from none
+find dist -type f \( -name '*.js' -o -name '*.d.ts' -o -name '*.js.map' \) -delete 2>/dev/null || true
 npx --no-install tsc -p tsconfig.json
 # The benchmark's traffic generator.
 cc -O2 -Wall -o dist/bench/tcpbench bench/tools/tcpbench.c

@@ -6,14 +6,16 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { testbedUp, testbedDown, type Testbed } from '../local/testbed.js';
 import { startRedis, stopRedis, redisRunning, type RedisInfo } from '../local/servers.js';
-import { BpfObject, forEachRecord, inNetns, netnsInode } from '../native/bpf.js';
-import { LatencyProbe, decodeEvent, EVENT_BYTES, PAIRS, type ProbeOptions } from '../observer/probe.js';
+import { BpfObject, forEachRecord, inNetns, netnsInode } from '../native/addon.js';
+import { LatencyProbe, decodeEvent, EVENT_BYTES, type ProbeOptions } from '../observer/probe.js';
+import { PAIRS } from '../protocol/layers.js';
 import { RecordAssembler, type PacketRecord } from '../observer/records.js';
 import { predictedSamples } from '../observer/sampling.js';
 import { Observer } from '../observer/observer.js';
-import { RECORD_STREAM } from '../observer/publisher.js';
-import { decodeEntry } from '../observer/wire.js';
-import { runIn, startIn, until } from './helpers/fixtures.js';
+import { RECORD_STREAM } from '../protocol/redis.js';
+import { decodeRow } from '../protocol/records.js';
+import { entryFields } from '../protocol/redis.js';
+import { runIn, startIn, until, testObject } from './helpers/fixtures.js';
 import { Redis } from 'ioredis';
 import { workDir } from '../lib/paths.js';
 import { rmSync } from 'node:fs';
@@ -231,7 +233,7 @@ test('histograms hold every matched segment per pair, and sum to the matched cou
 test('induced loss: retransmissions are flagged, and with filter_retrans they stay out of the histograms', async () => {
   const port = 7303;
   const dropper = inNetns(tb.hosts[1]!.netns, () => {
-    const o = BpfObject.open('drop_some', { settings: { port, every: 40, max_drops: 8 } });
+    const o = BpfObject.open(testObject('drop_some'), { settings: { port, every: 40, max_drops: 8 } });
     o.attachXdp('drop_some', 'eth0', 'generic');
     return o;
   });
@@ -311,7 +313,8 @@ test('Redis stopped for 10 s during a run: no record is lost', async () => {
   await redis.connect();
   const seen = new Set<number>();
   for (const [, f] of await redis.xrange(RECORD_STREAM, since, '+')) {
-    for (const r of decodeEntry(f)) if (r.node === node) seen.add(r.observerSeq);
+    const m = entryFields(f);
+    if (m.get('node') === node) for (const line of m.get('rows')!.split('\n').filter(Boolean)) seen.add(decodeRow(node, line).observerSeq);
   }
   redis.disconnect();
   assert.ok(produced >= predictedSamples(5 << 20, 4096), `produced ${produced}`);

@@ -6,10 +6,11 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { BpfObject, BpfError, inNetns, netnsInode, cgroupV2Root, libbpfVersion, forEachRecord } from '../native/bpf.js';
+import { BpfObject, BpfError, inNetns, netnsInode, cgroupV2Root, libbpfVersion, forEachRecord } from '../native/addon.js';
 import { sweepLeftovers } from '../native/leftovers.js';
 import { testbedUp, testbedDown, type Testbed } from '../local/testbed.js';
-import { runIn, startIn, makeCgroup, progExists, linkHasXdp, tcFilters, until, helper } from './helpers/fixtures.js';
+import { runIn, startIn, makeCgroup, progExists, linkHasXdp, tcFilters, until, helper, testObject } from './helpers/fixtures.js';
+import { benchObject } from '../bench/common.js';
 
 const HK = { tracepoint: 0, raw_tp: 1, tp_btf: 2, xdp: 3, tc_ingress: 4, tc_egress: 5, cg_ingress: 6, cg_egress: 7, sockops: 8 };
 const PORT = 7070;
@@ -25,7 +26,7 @@ after(async () => {
 const h = (i: number) => tb.hosts[i]!;
 
 function openCounting(): BpfObject {
-  return BpfObject.open('hook_kinds', { settings: { netns_ino: netnsInode(h(0).netns), port: PORT } });
+  return BpfObject.open(testObject('hook_kinds'), { settings: { netns_ino: netnsInode(h(0).netns), port: PORT } });
 }
 
 test('libbpf version is reported', () => {
@@ -103,7 +104,7 @@ for (const legacy of [false, true]) {
 
 test('cgroup_skb ingress/egress and sockops fire for TCP between processes of a cgroup', async () => {
   const cg = makeCgroup(cgroupV2Root(), `latscope-test-${process.pid}`);
-  const obj = BpfObject.open('hook_kinds', { settings: { port: PORT } });
+  const obj = BpfObject.open(testObject('hook_kinds'), { settings: { port: PORT } });
   const ids: number[] = [];
   try {
     for (const p of ['cg_ingress_count', 'cg_egress_count', 'sockops_count']) {
@@ -154,7 +155,7 @@ test('after SIGKILL, links vanish with the process and the sweep removes netlink
 
 test('ring buffer: records drained on a timer reach JavaScript exactly once and in order', async () => {
   const producer = spawn(process.execPath, ['-e', 'setTimeout(()=>{for(let i=0;i<2000;i++)process.ppid},300)'], { stdio: 'ignore' });
-  const obj = BpfObject.open('ringbuf_bench', { settings: { target_tgid: producer.pid!, burst: 16 } });
+  const obj = BpfObject.open(benchObject('ringbuf_bench'), { settings: { target_tgid: producer.pid!, burst: 16 } });
   try {
     const seqs: bigint[] = [];
     const poller = obj.ring('events').poll(5, (batch, n, used) => forEachRecord(batch, used, (off) => seqs.push(batch.readBigUInt64LE(off))));
@@ -175,7 +176,7 @@ test('ring buffer: records drained on a timer reach JavaScript exactly once and 
 
 test('a program the verifier rejects gives BpfError with code and verifier log', () => {
   assert.throws(
-    () => BpfObject.open('rejected'),
+    () => BpfObject.open(testObject('rejected')),
     (e: unknown) => {
       assert.ok(e instanceof BpfError);
       assert.equal(e.code, 'EACCES');
@@ -201,8 +202,8 @@ test('attaching to a missing interface names the interface', () => {
 });
 
 test('an unknown setting is refused before anything loads', () => {
-  assert.throws(() => BpfObject.open('hook_kinds', { settings: { no_such_knob: 1 } }), /no setting named no_such_knob; known: netns_ino, port/);
-  assert.throws(() => BpfObject.open('hook_kinds', { settings: { port: 70000 } }), /does not fit in 2 bytes/);
+  assert.throws(() => BpfObject.open(testObject('hook_kinds'), { settings: { no_such_knob: 1 } }), /no setting named no_such_knob; known: netns_ino, port/);
+  assert.throws(() => BpfObject.open(testObject('hook_kinds'), { settings: { port: 70000 } }), /does not fit in 2 bytes/);
 });
 
 test('without privileges, loading says that root or capabilities are needed', () => {

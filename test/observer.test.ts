@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { testbedUp, testbedDown, type Testbed } from '../local/testbed.js';
 import { startRedis, stopRedis, redisRunning, type RedisInfo } from '../local/servers.js';
-import { readHeartbeats } from '../observer/observer.js';
+import { readHeartbeats } from '../manager/state.js';
 import { projectRoot } from '../lib/paths.js';
 import { runIn, startIn, progExists, until } from './helpers/fixtures.js';
 

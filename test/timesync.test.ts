@@ -16,10 +16,14 @@ import { spawnResponder, writePingConf } from '../local/responder.js';
 import { startRedis, stopRedis, startMariaDb, stopMariaDb, redisRunning, mariadbRunning } from '../local/servers.js';
 import { Prober, WARMUP_PROBES } from '../timesync/prober.js';
 import { estimateRound, fitClock, offsetAt, toManagerTime, type RoundEstimate } from '../timesync/estimator.js';
-import { REQUEST, REPLY, encodeProbe, newKey } from '../timesync/wire.js';
+import { REQUEST, REPLY, encodeProbe, newKey } from '../protocol/timesync.js';
 import { timeSync } from '../conf/schema.js';
-import { openPool, migrate, MIGRATIONS } from '../manager/db.js';
-import { scheduleTimeSync, startTimeSyncWorker, unscheduleTimeSync } from '../timesync/service.js';
+import { openPool } from '../db/pool.js';
+import { migrate } from '../db/migrate.js';
+import { Redis } from 'ioredis';
+import { timeSyncJobs } from '../timesync/jobs.js';
+import { JobRunner, removeSchedules } from '../manager/queues.js';
+import { MIGRATIONS } from '../db/migrations/index.js';
 import { loadClockFit } from '../timesync/store.js';
 import { projectRoot } from '../lib/paths.js';
 import { waitFor } from '../local/exec.js';
@@ -235,15 +239,18 @@ test('rounds run as a BullMQ job scheduler; each round lands in MySQL once per s
   await admin.end();
   const pool = openPool({ ...db, database: 'latscope_test_timesync' });
   const connection = { host: redis.host, port: redis.port, password: redis.password, maxRetriesPerRequest: null };
-  const worker = startTimeSyncWorker({
-    connection, pool, prober, targets: [{ name: h.name, address: h.address }, { name: 'gone', address: tb.managerAddress.replace(/\.1$/, '.99') /* on the testbed subnet, no host */ }],
-    conf: timeSync.parse({ time_interval: 1, probes: 200, window: 8, timeout_ms: 5 }),
-  });
+  const client = new Redis(connection);
+  const runner = new JobRunner(connection, client, () => {});
+  const jobs = timeSyncJobs({
+      redis: client, pool, prober: () => prober, targets: [{ name: h.name, address: h.address }, { name: 'gone', address: tb.managerAddress.replace(/\.1$/, '.99') /* on the testbed subnet, no host */ }],
+      conf: timeSync.parse({ time_interval: 1, probes: 200, window: 8, timeout_ms: 5 }),
+    });
+  runner.start(jobs);
   try {
     assert.deepEqual(await migrate(pool), MIGRATIONS.map((m) => m.version));
     assert.deepEqual(await migrate(pool), [], 'migrations are applied once');
-    await scheduleTimeSync(connection, { time_interval: 1 });
-    await scheduleTimeSync(connection, { time_interval: 1 }); // upsert: still one scheduler
+    await runner.schedule([jobs]);
+    await runner.schedule([jobs]); // upsert: still one scheduler
     const rows = await waitFor('three rounds in MySQL', 30_000, async () => {
       const [rs] = (await pool.query('SELECT * FROM clock_offsets WHERE server = ? ORDER BY round', [h.name])) as any;
       return rs.length >= 3 ? rs : undefined;
@@ -258,9 +265,11 @@ test('rounds run as a BullMQ job scheduler; each round lands in MySQL once per s
     assert.equal(Number(gone[0].n), 0, 'an unreachable server gets no row');
     const fit = await loadClockFit(pool, h.name);
     assert.ok(fit && Math.abs(fit.driftPpb) <= fit.driftBoundPpb + 1000);
+    assert.equal(Object.keys(runner.counters.failed).length, 0, `no round failed: ${JSON.stringify(runner.counters.failed)}`);
   } finally {
-    await unscheduleTimeSync(connection);
-    await worker.close();
+    assert.ok((await removeSchedules(connection)).includes('latscope-timesync/timesync-rounds'));
+    await runner.close();
+    client.disconnect();
     await pool.end();
     await prober.close();
     await r.stop();

@@ -8,7 +8,8 @@
  * Clocks may differ by more than 2^53 ns (servers booted years apart): the exact parts stay
  * bigint, and only differences within a round or fit window become floating point.
  */
-import type { Sample } from './wire.js';
+import type { Sample } from '../protocol/timesync.js';
+import { median } from '../lib/stats.js';
 
 export interface RoundEstimate {
   server: string;
@@ -37,11 +38,6 @@ export function probeOffset(s: Sample): { offsetNs: number; offset2x: bigint; de
   const offset2x = s.t2 - s.t1 + (s.t3 - s.t4);
   return { offset2x, offsetNs: Number(offset2x) / 2, delayNs: Number(s.t4 - s.t1 - (s.t3 - s.t2)), midNs: (s.t1 + s.t4) / 2n };
 }
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length === 0 ? NaN : s.length % 2 ? s[s.length >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
 
 /** Least squares y = a + b·x over points; a is at mean x. */
 function fitLine(xs: number[], ys: number[]): { meanX: number; meanY: number; slope: number } {

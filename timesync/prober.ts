@@ -6,8 +6,8 @@
  */
 import { createSocket, type Socket } from 'node:dgram';
 import { randomInt } from 'node:crypto';
-import { BpfObject, BpfError, forEachRecord, type RingReader } from '../native/bpf.js';
-import { REQUEST, encodeProbe, type Sample } from './wire.js';
+import { BpfObject, BpfError, forEachRecord, type RingReader } from '../native/addon.js';
+import { REQUEST, TS_PROBE, TS_SAMPLE, TIMESYNC_H as H, decodeSample, encodeProbe, sampleSeq, type Sample } from '../protocol/timesync.js';
 
 export interface ProberOptions {
   /** The manager's interfaces towards the servers (management_server_info.eth). */
@@ -32,7 +32,6 @@ export interface RoundResult {
   lost: Map<string, number>;
 }
 
-const SAMPLE_BYTES = 48;
 /** Probes per server sent, answered and discarded at the start of each round. */
 export const WARMUP_PROBES = 32;
 
@@ -64,7 +63,7 @@ export class Prober {
   ) {}
 
   static async open(o: ProberOptions): Promise<Prober> {
-    const bpf = BpfObject.open('prober', { settings: { port: o.port, key: o.key } });
+    const bpf = BpfObject.open('prober', { settings: { port: o.port, key: o.key }, layouts: [TS_PROBE, TS_SAMPLE] });
     let sock: Socket | undefined;
     try {
       const replyHooks: Record<string, 'xdp-native' | 'xdp-generic' | 'tc'> = {};
@@ -99,26 +98,18 @@ export class Prober {
   async round(servers: string[], count: number, round: number, probeTimeoutMs = 20, warmup = WARMUP_PROBES): Promise<RoundResult> {
     const samples = new Map(servers.map((s) => [s, [] as Sample[]]));
     const pending = new Map<number, string>();
-    const buf = Buffer.alloc(48);
+    const buf = Buffer.alloc(TS_PROBE.size);
     const collect = () => {
       for (;;) {
         const [n, used] = this.ring.drainInto(this.batch);
         if (n === 0) break;
         forEachRecord(this.batch, used, (off, len) => {
-          if (len < SAMPLE_BYTES) return;
-          const seq = this.batch.readUInt32LE(off + 36);
+          if (len < TS_SAMPLE.size) return;
+          const seq = sampleSeq(this.batch, off);
           const server = pending.get(seq);
           if (server === undefined) return; // a late reply of an earlier round
           pending.delete(seq);
-          samples.get(server)!.push({
-            t1: this.batch.readBigUInt64LE(off),
-            t2: this.batch.readBigUInt64LE(off + 8),
-            t3: this.batch.readBigUInt64LE(off + 16),
-            t4: this.batch.readBigUInt64LE(off + 24),
-            round: this.batch.readUInt32LE(off + 32),
-            seq,
-            server,
-          });
+          samples.get(server)!.push(decodeSample(this.batch, off, server));
         });
       }
     };
@@ -155,7 +146,7 @@ export class Prober {
 
   counters(): ProberCounters {
     const m = this.bpf.map('ts_counters');
-    return { sent: m.u64At(0), completed: m.u64At(1), unknown: m.u64At(2), bad: m.u64At(3), ringFull: m.u64At(4) };
+    return { sent: m.u64At(H.TS_P_SENT), completed: m.u64At(H.TS_P_COMPLETED), unknown: m.u64At(H.TS_P_UNKNOWN), bad: m.u64At(H.TS_P_BAD), ringFull: m.u64At(H.TS_P_RING_FULL) };
   }
 
   async close(): Promise<void> {

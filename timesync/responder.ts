@@ -6,8 +6,8 @@
  */
 import { createSocket, type Socket } from 'node:dgram';
 import { execFileSync } from 'node:child_process';
-import { BpfObject, BpfError, type XdpMode } from '../native/bpf.js';
-import { REPLY, REQUEST, decodeProbe, encodeProbe } from './wire.js';
+import { BpfObject, BpfError, type XdpMode } from '../native/addon.js';
+import { REPLY, REQUEST, TS_PROBE, TIMESYNC_H as H, decodeProbe, encodeProbe } from '../protocol/timesync.js';
 
 export type ResponderMode = 'xdp-native' | 'xdp-generic' | 'user-space';
 
@@ -81,6 +81,7 @@ export class XdpResponder implements Responder {
     if (o.key === 0n) throw new RangeError('time-sync responder: the key must not be 0');
     const t = o.test;
     const bpf = BpfObject.open('responder', {
+      layouts: [TS_PROBE],
       settings: {
         port: o.port,
         key: o.key,
@@ -100,7 +101,7 @@ export class XdpResponder implements Responder {
 
   counters(): ResponderCounters {
     const m = this.bpf.map('ts_counters');
-    return { answered: m.u64At(0), badKey: m.u64At(1), malformed: m.u64At(2), truncated: m.u64At(3) };
+    return { answered: m.u64At(H.TS_R_ANSWERED), badKey: m.u64At(H.TS_R_BAD_KEY), malformed: m.u64At(H.TS_R_MALFORMED), truncated: m.u64At(H.TS_R_TRUNCATED) };
   }
 
   async close(): Promise<void> {
@@ -136,7 +137,7 @@ export class EchoResponder implements Responder {
       if (d.probe.key !== o.key) return void r.c.badKey++;
       const reply = encodeProbe({ ...d.probe, type: REPLY, t2: stamp(t2), t3: 0n });
       r.c.answered++;
-      reply.writeBigUInt64BE(stamp(process.hrtime.bigint()), 40);
+      reply.writeBigUInt64BE(stamp(process.hrtime.bigint()), TS_PROBE.offsets.t3);
       sock.send(reply, from.port, from.address);
     });
     await new Promise<void>((resolve, reject) => {

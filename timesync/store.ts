@@ -3,7 +3,7 @@
  * (server, round), so a retried job never duplicates a row; the analyzer reads a server's
  * latest window back as a ClockFit to map its timestamps into the manager's timeline.
  */
-import type { Pool } from 'mysql2/promise';
+import { big, type Pool } from '../db/pool.js';
 import { fitClock, type ClockFit, type RoundEstimate } from './estimator.js';
 
 export interface StoredRound extends RoundEstimate {
@@ -27,7 +27,7 @@ export async function recentRounds(pool: Pool, name: string, window: number, bef
     `SELECT at_ns, offset_ns, bound_ns FROM clock_offsets WHERE server = ? ${beforeNs === undefined ? '' : 'AND at_ns <= ?'} ORDER BY at_ns DESC LIMIT ?`,
     beforeNs === undefined ? [name, window] : [name, beforeNs.toString(), window],
   )) as any;
-  return rows.reverse().map((r: any) => ({ atNs: BigInt(r.at_ns), offsetNs: BigInt(r.offset_ns), boundNs: Number(r.bound_ns) }));
+  return rows.reverse().map((r: any) => ({ atNs: big(r.at_ns), offsetNs: big(r.offset_ns), boundNs: Number(r.bound_ns) }));
 }
 
 /** The server's clock model from its latest rounds, or undefined before its first round. */

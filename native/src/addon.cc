@@ -3,7 +3,7 @@
 // It opens, configures and loads BPF objects, attaches their programs, reads and writes their
 // maps and drains their ring buffers into caller-owned batch buffers. Policy (what to attach
 // where, how to name and explain errors, when to drain) lives in the TypeScript facade
-// native/bpf.ts, which is the only place that loads this file.
+// native/addon.ts, which is the only place that loads this file.
 //
 // Every failure throws an Error carrying errno, code (e.g. "EPERM"), step (what was being done)
 // and libbpfLog (everything libbpf printed during that step, which includes the verifier log).
@@ -179,6 +179,7 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
     return DefineClass(env, "BpfObject",
                        {
                            InstanceMethod("datasecVars", &BpfObject::DatasecVars),
+                           InstanceMethod("structLayout", &BpfObject::StructLayout),
                            InstanceMethod("initialValue", &BpfObject::InitialValue),
                            InstanceMethod("setInitialValue", &BpfObject::SetInitialValue),
                            InstanceMethod("programs", &BpfObject::Programs),
@@ -270,6 +271,31 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
       o.Set("size", v->size);
       out.Set(i, o);
     }
+    return out;
+  }
+
+  // A struct as the object's BTF has it: {size, fields: [{name, offset, size}]}, or null when the
+  // object has no struct of that name. Bit fields are not used in shared structs.
+  Napi::Value StructLayout(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    std::string name = ArgString(info, 0);
+    const btf* b = bpf_object__btf(Obj(env));
+    if (!b) return env.Null();
+    int id = btf__find_by_name_kind(b, name.c_str(), BTF_KIND_STRUCT);
+    if (id < 0) return env.Null();
+    const btf_type* t = btf__type_by_id(b, id);
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("size", t->size);
+    Napi::Array fields = Napi::Array::New(env);
+    const btf_member* m = btf_members(t);
+    for (int i = 0; i < btf_vlen(t); i++, m++) {
+      Napi::Object f = Napi::Object::New(env);
+      f.Set("name", btf__name_by_offset(b, m->name_off));
+      f.Set("offset", btf_member_bit_offset(t, i) / 8);
+      f.Set("size", (double)btf__resolve_size(b, m->type));
+      fields.Set(i, f);
+    }
+    out.Set("fields", fields);
     return out;
   }
 
@@ -410,8 +436,8 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
         a->tcOpts.sz = sizeof(bpf_tc_opts);
         a->tcOpts.prog_fd = progFd;
         a->tcOpts.handle = 1;
-        a->tcOpts.priority = (uint32_t)opt.Get("priority").ToNumber().Uint32Value();
-        if (!a->tcOpts.priority) a->tcOpts.priority = 0xc57;  // ours; the sweeper looks for it
+        a->tcOpts.priority = (uint32_t)opt.Get("priority").ToNumber().Uint32Value();  // the facade's
+        if (!a->tcOpts.priority) throw Napi::TypeError::New(env, step + ": a legacy tc filter needs a priority");
         err = bpf_tc_attach(&a->tcHook, &a->tcOpts);
         if (err) ThrowBpf(env, step + " (tc, netlink)", err);
         a->legacyTc = true;

@@ -131,11 +131,11 @@ struct {
 
 extern void *bpf_cast_to_kern_ctx(void *) __ksym;
 
+LATSCOPE_LAYOUT(lt_event);
+
 static __always_inline void count(__u32 idx)
 {
-	__u64 *v = bpf_map_lookup_elem(&counters, &idx);
-	if (v)
-		*v += 1; /* per-CPU */
+	percpu_count(&counters, idx);
 }
 
 static __always_inline __u32 port_slot(__u16 sport, __u16 dport)
@@ -562,11 +562,6 @@ static __always_inline int sk_unwatched(const struct sk_buff *skb)
 	return !sk || !port_slot(sk_local_port(sk), sk_remote_port(sk));
 }
 
-static __always_inline __u32 dev_netns(const struct net_device *dev)
-{
-	return dev->nd_net.net->ns.inum;
-}
-
 /* ---- transmit: TCP (the departure time) and IP ---- */
 
 SEC("cgroup_skb/egress")
@@ -616,7 +611,7 @@ static __always_inline void device_event(struct __sk_buff *ctx, int rx)
 	/* tc sees the packet from its link header on */
 	if (!ctx_seg(ctx, skb, skb->network_header - skb->mac_header, &s))
 		return;
-	__u32 ns = dev_netns(dev);
+	__u32 ns = dev_netns_ino_btf(dev);
 	if (netns_ino && ns != netns_ino)
 		return;
 	/* Whose crossing: the receiver's on the receiver's own interface; else the sender's, if

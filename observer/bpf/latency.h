@@ -1,5 +1,6 @@
-/* latency: the contract between latency.bpf.c and observer/probe.ts (event layout, constants).
- * Keep in step with the decoder in observer/probe.ts. */
+/* latency: the contract between latency.bpf.c and user space (event layout, constants). Its
+ * TypeScript view is protocol/latency.ts: a unit test compares the two, and the layout of
+ * struct lt_event is checked against the object's BTF whenever the probe is loaded. */
 #ifndef LATSCOPE_LATENCY_H
 #define LATSCOPE_LATENCY_H
 

@@ -3,10 +3,11 @@
  * legacy (netlink) XDP program and tc filter, in the named test host's namespace.
  * Usage: attach-holder.js NETNS IFACE. Prints {"ready":true, progIds} when attached.
  */
-import { BpfObject, inNetns } from '../../native/bpf.js';
+import { BpfObject, inNetns } from '../../native/addon.js';
+import { testObject } from './fixtures.js';
 
 const [netns, iface] = process.argv.slice(2) as [string, string];
-const obj = BpfObject.open('hook_kinds');
+const obj = BpfObject.open(testObject('hook_kinds'));
 inNetns(netns, () => {
   obj.attachXdp('xdp_count', iface, 'generic', { legacy: true });
   obj.attachTc('tc_ingress_count', iface, 'ingress', { legacy: true });

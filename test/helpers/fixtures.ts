@@ -10,6 +10,9 @@ import { projectRoot } from '../../lib/paths.js';
 import type { TestbedHost } from '../../local/testbed.js';
 
 const execFileP = promisify(execFile);
+
+/** A test's own BPF object (test/bpf/NAME.bpf.c, built into dist/test/bpf, never shipped). */
+export const testObject = (name: string): string => join(projectRoot, 'dist', 'test', 'bpf', `${name}.bpf.o`);
 export const helper = (name: string) =>
   name === 'traffic' ? join(projectRoot, 'dist', 'local', 'traffic.js') : join(projectRoot, 'dist', 'test', 'helpers', `${name}.js`);
 

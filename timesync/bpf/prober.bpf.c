@@ -35,6 +35,9 @@ struct {
 	__type(value, __u64);
 } ts_counters SEC(".maps");
 
+LATSCOPE_LAYOUT(ts_probe);
+LATSCOPE_LAYOUT(ts_sample);
+
 static __always_inline void count(__u32 idx)
 {
 	percpu_count(&ts_counters, idx);

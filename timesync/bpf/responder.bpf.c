@@ -28,6 +28,8 @@ struct {
 	__type(value, __u64);
 } ts_counters SEC(".maps");
 
+LATSCOPE_LAYOUT(ts_probe);
+
 static __always_inline int drop(__u32 reason)
 {
 	percpu_count(&ts_counters, reason);

@@ -1,5 +1,6 @@
 /* timesync: the probe's wire format and the counters, shared by responder.bpf.c, prober.bpf.c
- * and timesync/wire.ts (keep in step). All fields are in network byte order on the wire. */
+ * and protocol/timesync.ts (a unit test compares them; struct layouts are also checked against
+ * the objects' BTF when they are loaded). All fields are in network byte order on the wire. */
 #ifndef LATSCOPE_TIMESYNC_H
 #define LATSCOPE_TIMESYNC_H
 

@@ -1,26 +1,25 @@
 /**
  * Ingest: the record stream in Redis into MySQL. A consumer group shares the stream between
  * every manager worker; each batch of entries goes into `packets` with one LOAD DATA (the rows
- * arrive in the table's own format, see observer/wire.ts) inside a transaction, and the entries
+ * arrive in the table's own format, see protocol/records.ts) inside a transaction, and the entries
  * are acknowledged and deleted only after the commit. A crash after the commit and before the
  * acknowledgement delivers the entries again; LOAD DATA ... IGNORE skips the rows already
  * there (primary key server_id + observer_seq), so a retry never duplicates or loses a row.
  *
  * Two lanes (two consumers, two connections) load at once: MariaDB turns text into rows on one
  * core per statement, so one lane tops out near 160,000 rows/s on the 2-core test machine and
- * two reach about 250,000. Entries of a consumer that died stay pending; `reclaim` (a BullMQ repeatable job in the
- * manager) takes over those idle for longer than a limit. While MySQL is away the loop backs off
+ * two reach about 250,000. Entries of a consumer that died stay pending; `reclaim` (a BullMQ repeatable job,
+ * ingest/jobs.ts) takes over those idle for longer than a limit. While MySQL is away the loop backs off
  * and retries its own pending entries first; nothing is acknowledged that is not committed.
  */
 import { Readable } from 'node:stream';
 import type { Redis } from 'ioredis';
 import type { Pool, PoolConnection } from 'mysql2/promise';
-import { inTransaction } from './db.js';
-import { RECORD_STREAM } from '../observer/publisher.js';
-import { HISTOGRAM_STREAM } from '../observer/observer.js';
-import { HIST_COLUMNS, HIST_FORMAT, ROW_COLUMNS, ROW_FORMAT } from '../observer/wire.js';
-
-export const INGEST_GROUP = 'latscope-ingest';
+import { inTransaction } from '../db/pool.js';
+import { ensureServers } from '../db/servers.js';
+import { entryFields, HISTOGRAM_STREAM, INGEST_GROUP, RECORD_STREAM } from '../protocol/redis.js';
+import { HIST_COLUMNS, HIST_FORMAT } from '../protocol/histograms.js';
+import { ROW_COLUMNS, ROW_FORMAT } from '../protocol/records.js';
 
 export interface IngestOptions {
   /** The record stream (default latscope:records). */
@@ -164,15 +163,9 @@ export class Ingest {
     const bad: string[] = [];
     let rows = 0;
     for (const [, f] of entries) {
-      let node = '', format = '', body = '', n = 0;
-      for (let i = 0; i + 1 < f.length; i += 2) {
-        const k = f[i];
-        if (k === 'node') node = f[i + 1]!;
-        else if (k === 'format') format = f[i + 1]!;
-        else if (k === 'rows') body = f[i + 1]!;
-        else if (k === 'n') n = Number(f[i + 1]);
-      }
-      if (format !== ROW_FORMAT || !node || !body) {
+      const m = entryFields(f);
+      const node = m.get('node') ?? '', body = m.get('rows') ?? '', n = Number(m.get('n'));
+      if (m.get('format') !== ROW_FORMAT || !node || !body) {
         bad.push(node);
         continue;
       }
@@ -197,11 +190,7 @@ export class Ingest {
 
   /** Loads histogram snapshots into layer_histograms, then acknowledges and deletes them. */
   async ingestHistograms(entries: Entry[]): Promise<void> {
-    const parsed = entries.map(([, f]) => {
-      const m = new Map<string, string>();
-      for (let i = 0; i + 1 < f.length; i += 2) m.set(f[i]!, f[i + 1]!);
-      return m;
-    });
+    const parsed = entries.map(([, f]) => entryFields(f));
     const good = parsed.filter((m) => m.get('format') === HIST_FORMAT && m.get('node') && /^\d+$/.test(m.get('at') ?? '') && m.get('rows'));
     this.counters.badEntries += parsed.length - good.length;
     if (good.length) {
@@ -217,11 +206,7 @@ export class Ingest {
   /** servers.id of each node, adding nodes the manager did not provision. */
   private async ids(nodes: string[]): Promise<Map<string, number>> {
     const missing = nodes.filter((n) => !this.serverIds.has(n));
-    if (missing.length) {
-      await this.pool.query('INSERT IGNORE INTO servers (name) VALUES ?', [missing.map((m) => [m])]);
-      const [rows] = (await this.pool.query('SELECT id, name FROM servers WHERE name IN (?)', [missing])) as any;
-      for (const r of rows as { id: number; name: string }[]) this.serverIds.set(r.name, Number(r.id));
-    }
+    if (missing.length) for (const [name, id] of await ensureServers(this.pool, missing)) this.serverIds.set(name, id);
     return this.serverIds;
   }
 

@@ -1,16 +1,17 @@
 /**
- * conf/: a good folder loads with its defaults applied; each of 36 malformed ones is rejected
- * with a message naming the file and the key (and the line where the file has one); `conf
- * check` says the same from the command line and changes nothing.
+ * conf/: a good folder loads with its defaults applied; each malformed one is rejected with a
+ * message naming the file and the key (and the line where the file has one); `conf check` says
+ * the same from the command line and changes nothing; the commented examples in conf/examples/
+ * are accepted as they are. No root needed.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync, rmSync, chmodSync, readdirSync, statSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, rmSync, chmodSync, readdirSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spawnSync } from 'node:child_process';
-import { checkDeployment, loadDeployment } from '../conf/deployment.js';
-import { projectRoot } from '../lib/paths.js';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { checkDeployment, loadDeployment } from '../../conf/deployment.js';
+import { projectRoot } from '../../lib/paths.js';
 
 const GOOD: Record<string, string> = {
   'connect_info.yaml': `known_hosts: known_hosts
@@ -40,7 +41,7 @@ servers:
   'management_server_info.yaml': 'address: 10.1.1.100\nhostname: manager\neth: eth0\n',
   'ping_info.yaml': 'port: 5005\neth: enp1s0\nkey_file: ping.key\n',
   'time_sync.yaml': 'time_interval: 64\n',
-  'function_info.yaml': 'latency: 1\ntimesync: 1\njitter: [sched]\n',
+  'function_info.yaml': 'latency: 1\ntimesync: 1\njitter: []\n',
   'redis.password': 'secret-redis\n',
   'ping.key': '0123456789abcdef\n',
   id_test: 'not a real key\n',
@@ -76,7 +77,7 @@ test('a good conf folder loads: defaults applied, kinds and hosts resolved, secr
     assert.equal(d.pingKey, 0x0123456789abcdefn);
     assert.equal(d.timeSync.probes, 200);
     assert.deepEqual(d.manager.eth, ['eth0']);
-    assert.deepEqual(d.functions.jitter, ['sched']);
+    assert.deepEqual(d.functions.jitter, []);
     assert.deepEqual(d.warnings, []);
   } finally {
     rmSync(dir, { recursive: true });
@@ -125,6 +126,11 @@ const BAD: [string, Record<string, string | null>, string, string][] = [
   ['a zero time_interval', { 'time_sync.yaml': 'time_interval: 0\n' }, 'time_sync.yaml', 'time_interval'],
   ['keep_fraction above 1', { 'time_sync.yaml': 'keep_fraction: 1.5\n' }, 'time_sync.yaml', 'keep_fraction'],
   ['an unknown jitter probe', { 'function_info.yaml': 'jitter: [sched, disk]\n' }, 'function_info.yaml', 'jitter.1'],
+  ['jitter modules this version does not have', { 'function_info.yaml': 'jitter: [sched]\n' }, 'function_info.yaml', 'jitter: host-jitter modules are not available'],
+  ['latency switched off', { 'function_info.yaml': 'latency: 0\n' }, 'function_info.yaml', 'latency: the observer always runs the latency probe'],
+  ["the manager's own login (latscope never uses it)", { 'management_server_info.yaml': 'address: 10.1.1.100\neth: eth0\nusername: root\n' }, 'management_server_info.yaml', 'username: unknown key'],
+  ['a ping key of 8 digits', { 'ping_info.yaml': 'eth: enp1s0\nkey: "01234567"\n' }, 'ping_info.yaml', 'key: expected 16 hex digits'],
+  ['a ping key file of 8 digits', { 'ping.key': '01234567\n' }, 'ping_info.yaml', 'key: time-sync key: expected 16 hex digits'],
 ];
 
 test(`${BAD.length} malformed conf folders are each rejected, naming the file and the key`, () => {
@@ -188,5 +194,33 @@ test('conf check: exit 0 on a good folder, 1 with every message on a bad one, an
   } finally {
     rmSync(good, { recursive: true });
     rmSync(bad, { recursive: true });
+  }
+});
+
+test('conf/examples: every file of the seed, commented, and accepted by conf check once its secrets exist', () => {
+  const examples = join(projectRoot, 'conf', 'examples');
+  const files = readdirSync(examples).sort();
+  assert.deepEqual(files, ['connect_info.yaml', 'database_info.yaml', 'function_info.yaml', 'management_server_info.yaml', 'ping_info.yaml', 'redis_info.yaml', 'sampling_info.yaml', 'time_sync.yaml']);
+  for (const f of files) assert.match(readFileSync(join(examples, f), 'utf8'), /^# /m, `${f} explains itself`);
+  // a fresh operator's machine: its own key and known_hosts in HOME, the secrets the examples name
+  const dir = mkdtempSync(join(tmpdir(), 'latscope-examples-'));
+  const home = mkdtempSync(join(tmpdir(), 'latscope-home-'));
+  try {
+    for (const f of files) writeFileSync(join(dir, f), readFileSync(join(examples, f)));
+    mkdirSync(join(dir, 'secrets'), { mode: 0o700 });
+    writeFileSync(join(dir, 'secrets', 'redis.password'), 'r3dis\n', { mode: 0o600 });
+    writeFileSync(join(dir, 'secrets', 'db.password'), 'd4tabase\n', { mode: 0o600 });
+    writeFileSync(join(dir, 'secrets', 'timesync.key'), '0123456789abcdef\n', { mode: 0o600 });
+    mkdirSync(join(home, '.ssh'), { mode: 0o700 });
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(home, '.ssh', 'id_ed25519')]);
+    writeFileSync(join(home, '.ssh', 'known_hosts'), '');
+    const cli = join(projectRoot, 'dist', 'cli.js');
+    const r = spawnSync(process.execPath, [cli, 'conf', 'check', dir], { encoding: 'utf8', env: { ...process.env, HOME: home } });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /good: 5 servers \(3 bare-metal, 1 vm, 1 container\), ports 5000,5001, time sync every 64 s on port 5005/);
+    assert.equal(r.stderr, '', 'no warning');
+  } finally {
+    rmSync(dir, { recursive: true });
+    rmSync(home, { recursive: true });
   }
 });

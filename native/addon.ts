@@ -1,26 +1,29 @@
 /**
  * The typed facade over the latscope_bpf addon: the only module that loads the .node file.
  *
- * It owns policy the addon leaves out: setting `const volatile` values by name, choosing XDP
- * and tc attach modes, resolving interface names, explaining errors (BpfError, with the verifier
- * log cut out of libbpf's output; MissingFeatureError when the kernel lacks something), and
- * closing every open object on exit, SIGINT and SIGTERM. Attachments are kernel links by default,
- * which the kernel releases when the process dies, even by SIGKILL.
+ * It owns policy the addon leaves out: setting `const volatile` values by name, checking the
+ * layouts TypeScript shares with the object against its BTF (LayoutError), choosing XDP and tc
+ * attach modes, resolving interface names, explaining errors (BpfError, with the verifier log
+ * cut out of libbpf's output; MissingFeatureError when the kernel lacks something), and closing
+ * every open object on exit, SIGINT and SIGTERM. Attachments are kernel links by default, which
+ * the kernel releases when the process dies, even by SIGKILL.
  */
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { isAbsolute, join, resolve } from 'node:path';
 import { projectRoot } from '../lib/paths.js';
 import { execFileSync } from 'node:child_process';
-import { forgetLegacy, recordLegacy, type LegacyAttachment } from './leftovers.js';
+import { layoutDifferences, type FieldLayout, type StructLayout } from '../protocol/layout.js';
+import { forgetLegacy, recordLegacy, LEGACY_TC_PRIORITY, type LegacyAttachment } from './leftovers.js';
 
-/** Where `make -C native bpf` puts compiled BPF objects. */
+/** Where `make -C native bpf` puts the compiled BPF objects that ship to servers. */
 export const bpfObjectDir = join(projectRoot, 'dist', 'bpf');
 
 interface NativeProgram { name: string; section: string; type: string; autoload: boolean; fd: number }
 interface NativeMap { name: string; type: string; keySize: number; valueSize: number; maxEntries: number; fd: number }
 interface NativeObject {
   datasecVars(section: string): { name: string; offset: number; size: number }[];
+  structLayout(name: string): { size: number; fields: FieldLayout[] } | null;
   initialValue(map: string): Buffer | null;
   setInitialValue(map: string, value: Buffer): void;
   programs(): NativeProgram[];
@@ -85,6 +88,11 @@ export class MissingFeatureError extends BpfError {
   override readonly name = 'MissingFeatureError';
 }
 
+/** A struct shared with the kernel is laid out differently in the object than TypeScript expects. */
+export class LayoutError extends BpfError {
+  override readonly name = 'LayoutError';
+}
+
 const FEATURE_CODES = new Set(['EOPNOTSUPP', 'ENOTSUP', 'ENOTSUPP', 'ENOSYS']);
 
 function explain(e: unknown, context?: string): never {
@@ -119,13 +127,13 @@ export interface OpenOptions {
   skip?: string[];
   /** Map sizes to change before load (e.g. ring buffer bytes, a power of two times the page). */
   maxEntries?: Record<string, number>;
+  /** Structs shared with user space: checked against the object's BTF before anything loads. */
+  layouts?: StructLayout[];
 }
 
 export type XdpMode = 'native' | 'generic';
 const XDP_FLAGS_SKB_MODE = 1 << 1;
 const XDP_FLAGS_DRV_MODE = 1 << 2;
-/** tc filter priority of latscope's legacy filters (0xc57 = 3159), so sweeps remove only ours. */
-const LEGACY_TC_PRIORITY = 0xc57;
 
 export interface AttachOptions {
   /**
@@ -165,6 +173,7 @@ export class BpfObject {
       throw new BpfError(`opening ${path}: no such file: build the BPF programs with "npm run build"`, 'ENOENT', 2, `opening ${name}`);
     const obj = call(() => new (native().BpfObject)(path));
     try {
+      for (const l of opts.layouts ?? []) checkLayout(obj, name, path, l);
       if (opts.settings) applySettings(obj, name, opts.settings);
       for (const prog of opts.skip ?? []) call(() => obj.setAutoload(prog, false), `${name}: skipping ${prog}`);
       for (const [map, n] of Object.entries(opts.maxEntries ?? {})) call(() => obj.resizeMap(map, n));
@@ -283,6 +292,17 @@ export class BpfObject {
     this.attachments.set(id, what);
     return id;
   }
+}
+
+function checkLayout(obj: NativeObject, name: string, path: string, l: StructLayout): void {
+  const actual = obj.structLayout(l.name);
+  const problems = actual
+    ? layoutDifferences(l, actual, `${name}.bpf.o`)
+    : [`struct ${l.name} is not in the BTF of ${name}.bpf.o: the program must declare LATSCOPE_LAYOUT(${l.name})`];
+  if (problems.length)
+    throw new LayoutError(
+      `${name}: the layout TypeScript shares with ${path} differs: ${problems.join('; ')}; rebuild (npm run build) after changing the header, and change protocol/ to match`,
+      'ELAYOUT', 22, `checking layouts of ${name}`);
 }
 
 function applySettings(obj: NativeObject, name: string, settings: Record<string, Setting>): void {

@@ -12,10 +12,17 @@
 #define TC_ACT_UNSPEC (-1) /* "continue": TCX_NEXT under tcx, fall through under clsact */
 
 /* The network namespace a device belongs to, as the inode number user space sees in
- * /proc/PID/ns/net (and /run/netns/NAME). */
+ * /proc/PID/ns/net (and /run/netns/NAME). Any pointer (probe reads). */
 static __always_inline __u32 dev_netns_ino(const struct net_device *dev)
 {
 	return BPF_CORE_READ(dev, nd_net.net, ns.inum);
+}
+
+/* The same by direct loads, for trusted BTF pointers only (tp_btf arguments, an skb from
+ * bpf_cast_to_kern_ctx): no helper call, for hooks that run on every packet. */
+static __always_inline __u32 dev_netns_ino_btf(const struct net_device *dev)
+{
+	return dev->nd_net.net->ns.inum;
 }
 
 static __always_inline void count_add(void *map, __u32 idx, __u64 n)
@@ -32,5 +39,10 @@ static __always_inline void percpu_count(void *map, __u32 idx)
 	if (v)
 		*v += 1;
 }
+
+/* Keeps a struct shared with user space in the object's BTF (a struct only used through a pointer
+ * to ring-buffer memory would not be), so native/addon.ts can check TypeScript's view of it when
+ * the object is opened. One 8-byte pointer in .rodata, never read. */
+#define LATSCOPE_LAYOUT(name) const volatile struct name *const volatile latscope_layout_##name = 0
 
 #endif

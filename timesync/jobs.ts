@@ -5,17 +5,16 @@
  * the round. A failed round is retried with backoff; rows are keyed by (server, round), so a
  * retry never duplicates one.
  */
-import { Queue, Worker, type ConnectionOptions, type Job } from 'bullmq';
-import { Redis } from 'ioredis';
-import type { Pool } from 'mysql2/promise';
+import type { Redis } from 'ioredis';
+import type { Pool } from '../db/pool.js';
 import type { TimeSync } from '../conf/schema.js';
+import { QUEUES, TIMESYNC_ROUND_KEY } from '../protocol/redis.js';
+import { KEEP_JOBS, type FeatureJobs } from '../lib/jobs.js';
 import type { Prober } from './prober.js';
 import { estimateRound, fitClock } from './estimator.js';
 import { recentRounds, storeRound } from './store.js';
 
-export const TIMESYNC_QUEUE = 'latscope-timesync';
-const SCHEDULER_ID = 'timesync-rounds';
-const ROUND_COUNTER = 'latscope:timesync:round';
+export const TIMESYNC_SCHEDULER = 'timesync-rounds';
 
 export interface TimeSyncTarget {
   name: string;
@@ -28,32 +27,9 @@ export interface RoundSummary {
   unreachable: string[];
 }
 
-/** Creates or updates the repeatable round job (idempotent: one scheduler per deployment). */
-export async function scheduleTimeSync(connection: ConnectionOptions, conf: Pick<TimeSync, 'time_interval'>): Promise<void> {
-  const q = new Queue(TIMESYNC_QUEUE, { connection });
-  try {
-    await q.upsertJobScheduler(
-      SCHEDULER_ID,
-      { every: Math.round(conf.time_interval * 1000) },
-      { name: 'round', data: {}, opts: { attempts: 3, backoff: { type: 'exponential', delay: 500 }, removeOnComplete: 1000, removeOnFail: 1000 } },
-    );
-  } finally {
-    await q.close();
-  }
-}
-
-export async function unscheduleTimeSync(connection: ConnectionOptions): Promise<void> {
-  const q = new Queue(TIMESYNC_QUEUE, { connection });
-  try {
-    await q.removeJobScheduler(SCHEDULER_ID);
-  } finally {
-    await q.close();
-  }
-}
-
 /** One round over all targets; stores what it measured. */
 export async function runRound(redis: Redis, pool: Pool, prober: Prober, targets: TimeSyncTarget[], conf: TimeSync): Promise<RoundSummary> {
-  const round = await redis.incr(ROUND_COUNTER);
+  const round = await redis.incr(TIMESYNC_ROUND_KEY);
   const res = await prober.round(targets.map((t) => t.address), conf.probes, round, conf.timeout_ms);
   const summary: RoundSummary = { round, stored: [], unreachable: [] };
   for (const t of targets) {
@@ -72,13 +48,22 @@ export async function runRound(redis: Redis, pool: Pool, prober: Prober, targets
   return summary;
 }
 
-/** A manager worker for time-sync rounds; several may share one Redis (one takes each round). */
-export function startTimeSyncWorker(o: { connection: ConnectionOptions; pool: Pool; prober: Prober; targets: TimeSyncTarget[]; conf: TimeSync }): Worker {
-  const redis = new Redis({ ...(o.connection as object), maxRetriesPerRequest: null });
-  const worker = new Worker(TIMESYNC_QUEUE, async (_job: Job) => runRound(redis, o.pool, o.prober, o.targets, o.conf), {
-    connection: o.connection,
-    concurrency: 1, // one prober, one round at a time
-  });
-  worker.on('closed', () => redis.disconnect());
-  return worker;
+/**
+ * Rounds as jobs: one prober, so one round at a time per worker; several workers may share the
+ * queue. `prober` gives this process's prober when a job runs (schedules need none).
+ */
+export function timeSyncJobs(o: { redis: Redis; pool: Pool; prober: () => Prober; targets: TimeSyncTarget[]; conf: TimeSync }): FeatureJobs {
+  return {
+    queue: QUEUES.timesync,
+    concurrency: 1,
+    run: () => runRound(o.redis, o.pool, o.prober(), o.targets, o.conf),
+    schedules: [
+      {
+        id: TIMESYNC_SCHEDULER,
+        everyMs: Math.round(o.conf.time_interval * 1000),
+        name: 'round',
+        opts: { attempts: 3, backoff: { type: 'exponential', delay: 500 }, ...KEEP_JOBS },
+      },
+    ],
+  };
 }

@@ -1,0 +1,7 @@
+/** Every migration, in order. A feature that needs a table adds the next number here. */
+import type { Migration } from '../migration.js';
+import { m001 } from './001_clock_offsets.js';
+import { m002 } from './002_collection.js';
+import { m003 } from './003_flow_ids_addresses.js';
+
+export const MIGRATIONS: Migration[] = [m001, m002, m003];

@@ -1,0 +1,57 @@
+/**
+ * MySQL connections: the pool every feature uses, transactions, and creating the database.
+ * BIGINT columns come back exact: as a number when it is a safe integer, else as a string.
+ */
+import mysql, { type Pool, type PoolConnection } from 'mysql2/promise';
+
+export type { Pool, PoolConnection } from 'mysql2/promise';
+
+export interface DbInfo {
+  host: string;
+  port: number;
+  user: string;
+  password?: string;
+  database: string;
+}
+
+export function openPool(info: DbInfo, connectionLimit = 8): Pool {
+  return mysql.createPool({
+    host: info.host,
+    port: info.port,
+    user: info.user,
+    password: info.password,
+    database: info.database,
+    connectionLimit,
+    supportBigNumbers: true,
+    bigNumberStrings: false, // a BIGINT beyond 2^53 comes back as a string, never rounded
+  });
+}
+
+/** Runs fn on one connection inside a transaction: committed if it returns, rolled back if it throws. */
+export async function inTransaction<T>(pool: Pool, fn: (conn: PoolConnection) => Promise<T>): Promise<T> {
+  const conn = await pool.getConnection();
+  try {
+    await conn.beginTransaction();
+    const v = await fn(conn);
+    await conn.commit();
+    return v;
+  } catch (e) {
+    await conn.rollback().catch(() => {});
+    throw e;
+  } finally {
+    conn.release();
+  }
+}
+
+/** Creates the database if it is missing and the user may (else the pool says what is wrong). */
+export async function createDatabase(info: DbInfo): Promise<void> {
+  const c = await mysql.createConnection({ host: info.host, port: info.port, user: info.user, password: info.password });
+  try {
+    await c.query(`CREATE DATABASE IF NOT EXISTS \`${info.database}\``).catch(() => {});
+  } finally {
+    await c.end();
+  }
+}
+
+/** A BIGINT as it comes back (number or string) as a bigint. */
+export const big = (v: number | string | bigint): bigint => (typeof v === 'bigint' ? v : BigInt(v));

@@ -1,0 +1,159 @@
+/**
+ * The one statistics helper of the project: quantiles of a set of values, exact or sketched.
+ *
+ * Definition (used everywhere, reports and benchmarks alike): the q-quantile of n values is the
+ * value of rank ceil(q·n) in ascending order (1-based; rank 1 for q = 0), i.e. the smallest value
+ * such that at least a fraction q of the values are at or below it ("nearest rank"). The median
+ * is the 0.5-quantile, so for an even count it is the lower of the two middle values: always a
+ * value that was measured, never an average of two.
+ *
+ * LogHistogram is the bounded-memory form for large or incremental sets: log-linear buckets
+ * (2^SUB_BITS per power of two) give every quantile within ±RELATIVE_ERROR of the exact one
+ * (the bucket's midpoint is reported, clamped to the exact min and max), merge by adding counts,
+ * and cost a few integer operations per value.
+ */
+
+/** Index of the nearest-rank q-quantile in a sorted array of n values. */
+export function quantileIndex(n: number, q: number): number {
+  if (n <= 0) return -1;
+  return Math.min(n - 1, Math.max(0, Math.ceil(q * n) - 1));
+}
+
+/** The q-quantile of values already sorted ascending (NaN when empty). */
+export function quantileSorted(sorted: ArrayLike<number>, q: number): number {
+  return sorted.length ? sorted[quantileIndex(sorted.length, q)]! : NaN;
+}
+
+/** The q-quantile of values in any order (copies, then sorts). */
+export function quantile(values: ArrayLike<number>, q: number): number {
+  return quantileSorted(Float64Array.from(values).sort(), q);
+}
+
+/** The 0.5-quantile: the lower middle value for an even count. */
+export function median(values: ArrayLike<number>): number {
+  return quantile(values, 0.5);
+}
+
+/** Several quantiles of values in any order, with one sort. */
+export function quantiles(values: ArrayLike<number>, qs: readonly number[]): number[] {
+  const s = Float64Array.from(values).sort();
+  return qs.map((q) => quantileSorted(s, q));
+}
+
+export function mean(values: ArrayLike<number>): number {
+  let s = 0;
+  for (let i = 0; i < values.length; i++) s += values[i]!;
+  return values.length ? s / values.length : NaN;
+}
+
+/** Sub-buckets per power of two. */
+export const SUB_BITS = 7;
+/** Largest relative distance between a reported quantile and the exact one. */
+export const RELATIVE_ERROR = 1 / (1 << (SUB_BITS + 1));
+
+const f64 = new Float64Array(1);
+const u32 = new Uint32Array(f64.buffer);
+const HI = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 ? 1 : 0; // little-endian: high word at index 1
+
+/**
+ * Bucket of a value: 0 for |v| < 1 (delays are whole nanoseconds), otherwise ±(1 + the value's
+ * binary exponent and top SUB_BITS mantissa bits): monotonic in v, negative for negative values.
+ */
+export function bucketOf(v: number): number {
+  const a = v < 0 ? -v : v;
+  if (!(a >= 1)) return 0;
+  f64[0] = a;
+  const b = 1 + ((u32[HI]! >>> (20 - SUB_BITS)) - (1023 << SUB_BITS));
+  return v < 0 ? -b : b;
+}
+
+/** The midpoint of a bucket. */
+export function bucketMid(b: number): number {
+  if (b === 0) return 0;
+  const k = (b < 0 ? -b : b) - 1;
+  const e = k >>> SUB_BITS;
+  const m = k & ((1 << SUB_BITS) - 1);
+  const v = 2 ** e * (1 + (m + 0.5) / (1 << SUB_BITS));
+  return b < 0 ? -v : v;
+}
+
+/** A log-linear histogram of values (see the file comment): quantiles within RELATIVE_ERROR. */
+export class LogHistogram {
+  readonly counts = new Map<number, number>();
+  count = 0;
+  sum = 0;
+  min = Infinity;
+  max = -Infinity;
+
+  add(v: number, n = 1): void {
+    const b = bucketOf(v);
+    this.counts.set(b, (this.counts.get(b) ?? 0) + n);
+    this.count += n;
+    this.sum += v * n;
+    if (v < this.min) this.min = v;
+    if (v > this.max) this.max = v;
+  }
+
+  merge(o: LogHistogram): void {
+    for (const [b, c] of o.counts) this.counts.set(b, (this.counts.get(b) ?? 0) + c);
+    this.count += o.count;
+    this.sum += o.sum;
+    if (o.min < this.min) this.min = o.min;
+    if (o.max > this.max) this.max = o.max;
+  }
+
+  /** Buckets in ascending order of value. */
+  sortedBuckets(): [bucket: number, count: number][] {
+    return [...this.counts].sort((a, b) => a[0] - b[0]);
+  }
+
+  /** The nearest-rank q-quantile, within RELATIVE_ERROR (exact at q = 0 and q = 1). */
+  quantile(q: number): number {
+    return this.quantiles([q])[0]!;
+  }
+
+  quantiles(qs: readonly number[]): number[] {
+    if (!this.count) return qs.map(() => NaN);
+    const buckets = this.sortedBuckets();
+    return qs.map((q) => {
+      const rank = quantileIndex(this.count, q) + 1;
+      if (rank >= this.count) return this.max;
+      if (rank <= 1) return this.min;
+      let seen = 0;
+      for (const [b, c] of buckets) {
+        seen += c;
+        if (seen >= rank) return Math.min(this.max, Math.max(this.min, bucketMid(b)));
+      }
+      return this.max;
+    });
+  }
+
+  /** The lowest bucket holding the nearest-rank q-quantile. */
+  bucketOfQuantile(q: number): number {
+    const rank = quantileIndex(this.count, q) + 1;
+    let seen = 0;
+    for (const [b, c] of this.sortedBuckets()) {
+      seen += c;
+      if (seen >= rank) return b;
+    }
+    return Infinity;
+  }
+}
+
+/**
+ * Histograms of log2 buckets (the kernel's: bucket b counts values in [2^b, 2^(b+1)), b = 0 also
+ * holding 0): the nearest-rank quantile as its bucket's bounds, so a report can say "between 4
+ * and 8 µs" rather than invent a value inside.
+ */
+export function log2Quantile(buckets: ArrayLike<number>, q: number): { low: number; high: number } | undefined {
+  let total = 0;
+  for (let i = 0; i < buckets.length; i++) total += buckets[i]!;
+  if (!total) return undefined;
+  const rank = quantileIndex(total, q) + 1;
+  let seen = 0;
+  for (let b = 0; b < buckets.length; b++) {
+    seen += buckets[b]!;
+    if (seen >= rank) return { low: b === 0 ? 0 : 2 ** b, high: 2 ** (b + 1) };
+  }
+  return undefined;
+}

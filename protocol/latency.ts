@@ -1,0 +1,66 @@
+/**
+ * The TypeScript view of observer/bpf/latency.h, the contract between the latency probe in the
+ * kernel and user space: constants (by their C names) and the layout of struct lt_event. A unit
+ * test compares both with the header; the layout is also checked against the object's BTF when
+ * the probe is loaded.
+ */
+import { struct } from './layout.js';
+
+/** Every #define of latency.h, by name. */
+export const LATENCY_H = {
+  LT_LAYER_SOCK: 0,
+  LT_LAYER_TCP: 1,
+  LT_LAYER_IP: 2,
+  LT_LAYER_DEV: 3,
+  LT_DIR_TX: 0,
+  LT_DIR_RX: 1,
+  LT_PAIR_TX_SOCK_TCP: 0,
+  LT_PAIR_TX_TCP_IP: 1,
+  LT_PAIR_TX_IP_DEV: 2,
+  LT_PAIR_TX_DEV_DEV: 3,
+  LT_PAIR_RX_DEV_DEV: 4,
+  LT_PAIR_RX_DEV_IP: 5,
+  LT_PAIR_RX_IP_TCP: 6,
+  LT_PAIR_RX_TCP_SOCK: 7,
+  LT_PAIRS: 8,
+  LT_BUCKETS: 32,
+  LT_MAX_PORTS: 64,
+  LT_F_RETRANS: 1,
+  LT_F_INTERVAL: 2,
+  LT_F_DEV_RX: 4,
+  LT_F_HOP: 8,
+  LT_C_EVENTS: 0,
+  LT_C_RING_FULL: 1,
+  LT_C_FLOWS: 2,
+  LT_C_FLOW_FULL: 3,
+  LT_C_RETRANS_TX: 4,
+  LT_C_RETRANS_RX: 5,
+  LT_C_UNPARSED: 6,
+  LT_C_MATCHED: 8,
+  LT_C_UNMATCHED: 16,
+  LT_C_EXCLUDED: 24,
+  LT_C_MAX: 32,
+} as const;
+
+/** One layer crossing of a sampled segment (the ring buffer's record). */
+export const LT_EVENT = struct('lt_event', {
+  ts_ns: 'u64',
+  tcp_ns: 'u64',
+  start_seq: 'u32',
+  end_seq: 'u32',
+  base_seq: 'u32',
+  isample_seq: 'u32',
+  ifindex: 'u32',
+  netns: 'u32',
+  tid: 'u32',
+  cpu: 'u16',
+  layer: 'u8',
+  dir: 'u8',
+  flags: 'u8',
+  family: 'u8',
+  sport: 'u16',
+  dport: 'u16',
+  saddr: ['u8', 16],
+  daddr: ['u8', 16],
+  pad: ['u8', 2],
+});

@@ -1,0 +1,90 @@
+/**
+ * Every name the processes share in Redis, and the fields of each stream's entries. Observers
+ * write the streams, the manager's workers read them; nothing else names a key.
+ *
+ *   latscope:records      stream: record batches (RecordBatch), consumed by the ingest group
+ *   latscope:histograms   stream: histogram snapshots (HistogramSnapshot), same group
+ *   latscope:heartbeat    stream, capped: observers' heartbeats (Heartbeat)
+ *   latscope:servers      hash: server name -> its state as the manager last set it (JSON)
+ *   latscope:conf         string: the running deployment's configuration, without secrets
+ *   latscope:jobs         hash: "failed:QUEUE:JOB" / "error:QUEUE" -> count, for `manager status`
+ *   latscope:manager:control  pub/sub channel: "stop" ends every running manager
+ *   latscope:timesync:round   counter: the last time-sync round number
+ *   bull:latscope-*       BullMQ's own keys of the queues below
+ */
+
+export const RECORD_STREAM = 'latscope:records';
+export const HISTOGRAM_STREAM = 'latscope:histograms';
+export const HEARTBEAT_STREAM = 'latscope:heartbeat';
+export const SERVERS_KEY = 'latscope:servers';
+export const CONF_KEY = 'latscope:conf';
+export const JOBS_KEY = 'latscope:jobs';
+export const CONTROL_CHANNEL = 'latscope:manager:control';
+export const TIMESYNC_ROUND_KEY = 'latscope:timesync:round';
+/** The consumer group of the record and histogram streams. */
+export const INGEST_GROUP = 'latscope-ingest';
+/** Heartbeat entries kept (approximately): the stream is a liveness log, not a history. */
+export const HEARTBEAT_MAXLEN = 10_000;
+
+/** BullMQ queues, one per kind of work. */
+export const QUEUES = {
+  provision: 'latscope-provision',
+  ingest: 'latscope-ingest',
+  analysis: 'latscope-analysis',
+  timesync: 'latscope-timesync',
+} as const;
+
+/** A stream entry's field list (k1, v1, k2, v2, ...) as a map. */
+export function entryFields(fields: readonly string[] | null | undefined): Map<string, string> {
+  const m = new Map<string, string>();
+  if (fields) for (let i = 0; i + 1 < fields.length; i += 2) m.set(fields[i]!, fields[i + 1]!);
+  return m;
+}
+
+/** A map or object as a stream entry's field list. */
+export const toFields = (o: Record<string, string | number>): string[] => Object.entries(o).flatMap(([k, v]) => [k, String(v)]);
+
+/** An entry of latscope:records: one batch of one observer's records. */
+export interface RecordBatch {
+  node: string;
+  /** Observer sequence numbers of the first and last record. */
+  first: number;
+  last: number;
+  n: number;
+  /** ROW_FORMAT of protocol/records.ts. */
+  format: string;
+  rows: string;
+}
+
+/** An entry of latscope:histograms. */
+export interface HistogramSnapshot {
+  node: string;
+  /** Unix time in ms when the observer read its histograms. */
+  at: number;
+  /** HIST_FORMAT of protocol/histograms.ts. */
+  format: string;
+  rows: string;
+}
+
+/** An entry of latscope:heartbeat. */
+export interface Heartbeat {
+  node: string;
+  seq: number;
+  pid: number;
+  state: 'running' | 'stopped';
+  /** Records assembled, published to Redis, waiting in memory. */
+  records: number;
+  published: number;
+  backlog: number;
+  /** Everything lost so far, all reasons together (the metrics endpoint has them by reason). */
+  dropped: number;
+  retransTx: number;
+  retransRx: number;
+}
+
+/** A heartbeat entry's fields, with the entry's time (ms) as atMs. */
+export function decodeHeartbeat(id: string, fields: readonly string[]): Record<string, string> {
+  const m = Object.fromEntries(entryFields(fields));
+  m.atMs = id.split('-')[0]!;
+  return m;
+}

@@ -1,0 +1,47 @@
+/**
+ * The BPF layout check with a real object: a scratch copy of timesync.h with a field moved is
+ * compiled with the project's build flags, and opening it with protocol/'s layouts fails before
+ * anything loads, naming the struct and the field. Opening an object file needs no root.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { projectRoot } from '../../lib/paths.js';
+import { BpfObject, LayoutError } from '../../native/addon.js';
+import { TS_PROBE, TS_SAMPLE } from '../../protocol/timesync.js';
+
+const vmlinux = join(projectRoot, 'native', 'gen', 'vmlinux.h');
+
+function compile(dir: string): string {
+  const out = join(dir, 'prober.bpf.o');
+  execFileSync('clang', ['-g', '-O2', '-target', 'bpf', '-mcpu=v3', '-D__TARGET_ARCH_x86', `-I${dir}`, `-I${join(projectRoot, 'native', 'gen')}`, `-I${join(projectRoot, 'native', 'include')}`, '-c', join(dir, 'prober.bpf.c'), '-o', out]);
+  return out;
+}
+
+test('a field moved in a scratch copy of timesync.h: the object is refused, naming struct ts_sample and the field', { skip: !existsSync(vmlinux) && 'native/gen/vmlinux.h is missing: run npm run build' }, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'latscope-layout-'));
+  try {
+    cpSync(join(projectRoot, 'timesync', 'bpf', 'prober.bpf.c'), join(dir, 'prober.bpf.c'));
+    const h = readFileSync(join(projectRoot, 'timesync', 'bpf', 'timesync.h'), 'utf8');
+    writeFileSync(join(dir, 'timesync.h'), h);
+    // as built: the layouts agree (the object is only opened, not loaded: no root needed)
+    assert.throws(() => BpfObject.open(compile(dir), { layouts: [TS_PROBE, TS_SAMPLE], settings: { no_such: 1 } }), /no setting named no_such/, 'the layout check passes, the next step runs');
+    const changed = h.replace('__u32 round, seq;', '__u32 seq, round;');
+    assert.notEqual(changed, h, 'the scratch change applies');
+    writeFileSync(join(dir, 'timesync.h'), changed);
+    const obj = compile(dir);
+    assert.throws(
+      () => BpfObject.open(obj, { layouts: [TS_PROBE, TS_SAMPLE] }),
+      (e: unknown) => e instanceof LayoutError && /struct ts_sample: field round is at offset 36 .*TypeScript expects offset 32/.test(e.message) && e.code === 'ELAYOUT',
+    );
+    // an object that lost its layout anchor is refused too
+    writeFileSync(join(dir, 'prober.bpf.c'), readFileSync(join(dir, 'prober.bpf.c'), 'utf8').replace('LATSCOPE_LAYOUT(ts_sample);', ''));
+    writeFileSync(join(dir, 'timesync.h'), h);
+    assert.throws(() => BpfObject.open(compile(dir), { layouts: [TS_SAMPLE] }), /struct ts_sample is not in the BTF of prober\.bpf\.o: the program must declare LATSCOPE_LAYOUT\(ts_sample\)/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
