@@ -12,6 +12,8 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   observer: async () => (await import('./cli/observer.js')).observerCommand(),
   timesync: async () => (await import('./cli/timesync.js')).timesyncCommand(),
   conf: async () => (await import('./cli/conf.js')).confCommand(),
+  analyze: async () => (await import('./cli/analyze.js')).analyzeCommand(),
+  report: async () => (await import('./cli/report.js')).reportCommand(),
   manager: async () => (await import('./cli/manager.js')).managerCommand(),
   supervise: async () => (await import('./cli/supervise.js')).superviseCommand(),
   cleanup: async () => (await import('./cli/cleanup.js')).cleanupCommand(),

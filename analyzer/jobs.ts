@@ -1,22 +1,26 @@
 /**
- * The analysis as a BullMQ job: `layer-delays` every 10 s recomputes the per-layer delays of each
- * server over the last minute (analyzer/layers.ts); retried with backoff when MySQL is away.
+ * The analysis as a BullMQ job: `analyze` every analysis_info interval joins what the ingest
+ * added since the last run (analyzer/analyze.ts); retried with backoff when MySQL is away, and
+ * serialized by a MySQL lock, so several workers never analyze the same batch twice.
  */
 import type { Pool } from '../db/pool.js';
+import type { AnalysisInfo, SamplingInfo } from '../conf/schema.js';
 import { KEEP_JOBS, RETRY, type FeatureJobs } from '../lib/jobs.js';
 import { QUEUES } from '../protocol/redis.js';
-import { analyzeLayerDelays, LAYER_ANALYSIS } from './layers.js';
+import { analyze, type AnalyzeOptions } from './analyze.js';
 
-/** Per-layer delay windows: 10 s of each server's clock, the last minute recomputed every 10 s. */
-const ANALYSIS_EVERY_MS = 10_000;
-const LAYER_WINDOW_NS = 10_000_000_000n;
-const LAYER_LOOKBACK_NS = 60_000_000_000n;
+export const ANALYSIS_SCHEDULER = 'analyze';
 
-export function analysisJobs(pool: Pool): FeatureJobs {
+/** The analyzer's options from a deployment's conf. */
+export function analysisOptions(a: AnalysisInfo, s: Pick<SamplingInfo, 'filter_retrans' | 'size'>): AnalyzeOptions {
+  return { windowNs: Math.round(a.window * 1e9), graceMs: a.grace * 1000, spikeFactor: a.spike_factor, filterRetrans: s.filter_retrans, sampleSize: s.size };
+}
+
+export function analysisJobs(pool: Pool, a: AnalysisInfo, s: SamplingInfo): FeatureJobs {
   return {
     queue: QUEUES.analysis,
     concurrency: 1,
-    run: async () => (await analyzeLayerDelays(pool, { windowNs: LAYER_WINDOW_NS, lookbackNs: LAYER_LOOKBACK_NS })).length,
-    schedules: [{ id: LAYER_ANALYSIS, everyMs: ANALYSIS_EVERY_MS, name: LAYER_ANALYSIS, opts: { ...KEEP_JOBS, ...RETRY } }],
+    run: () => analyze(pool, analysisOptions(a, s)),
+    schedules: [{ id: ANALYSIS_SCHEDULER, everyMs: Math.round(a.interval * 1000), name: 'analyze', opts: { ...KEEP_JOBS, ...RETRY } }],
   };
 }

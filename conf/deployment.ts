@@ -9,8 +9,8 @@ import { join, resolve } from 'node:path';
 import { ConfError, loadConfFile, resolveSecret } from './load.js';
 import { keyFromHex } from '../protocol/timesync.js';
 import {
-  connectInfo, databaseInfo, functionInfo, managementServerInfo, pingInfo, redisInfo, samplingInfo, timeSync,
-  type ConnectInfo, type DatabaseInfo, type FunctionInfo, type ManagementServerInfo, type PingInfo, type RedisInfo,
+  analysisInfo, connectInfo, databaseInfo, functionInfo, managementServerInfo, pingInfo, redisInfo, samplingInfo, timeSync,
+  type AnalysisInfo, type ConnectInfo, type DatabaseInfo, type FunctionInfo, type ManagementServerInfo, type PingInfo, type RedisInfo,
   type SamplingInfo, type ServerInfo, type TimeSync,
 } from './schema.js';
 
@@ -24,6 +24,7 @@ export const CONF_FILES = {
   'ping_info.yaml': { schema: pingInfo, required: false },
   'time_sync.yaml': { schema: timeSync, required: false },
   'function_info.yaml': { schema: functionInfo, required: false },
+  'analysis_info.yaml': { schema: analysisInfo, required: false },
 } as const;
 
 /** A server with connect_info's defaults applied and its SSH secret resolved. */
@@ -52,6 +53,7 @@ export interface Deployment {
   pingKey?: bigint;
   timeSync: TimeSync;
   functions: FunctionInfo;
+  analysis: AnalysisInfo;
   warnings: string[];
 }
 
@@ -164,6 +166,7 @@ export function loadDeployment(confDir: string): Deployment {
     pingKey: key,
     timeSync: files['time_sync.yaml'] as TimeSync,
     functions: functions!,
+    analysis: files['analysis_info.yaml'] as AnalysisInfo,
     warnings,
   };
 }

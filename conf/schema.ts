@@ -191,6 +191,21 @@ export const functionInfo = z
   .strict();
 export type FunctionInfo = z.output<typeof functionInfo>;
 
+/** analysis_info.yaml: how the analyzer turns records into paths and statistics. */
+export const analysisInfo = z
+  .object({
+    /** Seconds per statistics window. */
+    window: z.number().min(0.1).max(3600).default(10),
+    /** Seconds a record waits for the other end of its path (or a clock round after it) before it counts as unmatched. */
+    grace: z.number().min(0).max(86400).default(60),
+    /** A path is a spike when its end-to-end delay exceeds this many times its window's median. */
+    spike_factor: z.number().gt(1).max(1e6).default(10),
+    /** Seconds between analysis runs of the manager. */
+    interval: z.number().min(1).max(3600).default(10),
+  })
+  .strict();
+export type AnalysisInfo = z.output<typeof analysisInfo>;
+
 /** database_info.yaml: the MySQL (or MariaDB) database results go to. */
 export const databaseInfo = z
   .object({

@@ -1,16 +1,19 @@
 /**
  * Ingest: the record stream in Redis into MySQL. A consumer group shares the stream between
  * every manager worker; each batch of entries goes into `packets` with one LOAD DATA (the rows
- * arrive in the table's own format, see protocol/records.ts) inside a transaction, and the entries
- * are acknowledged and deleted only after the commit. A crash after the commit and before the
- * acknowledgement delivers the entries again; LOAD DATA ... IGNORE skips the rows already
- * there (primary key server_id + observer_seq), so a retry never duplicates or loses a row.
+ * arrive in the table's own format, see protocol/records.ts) inside a transaction, and the
+ * entries are acknowledged and deleted only after the commit. Each load is an ingest batch (a
+ * row of ingest_batches, committed with its records): the analyzer takes the batches it has not
+ * seen. A crash after the commit and before the acknowledgement delivers the entries again;
+ * LOAD DATA ... IGNORE skips the rows already there (primary key server_id + observer_seq), so a
+ * retry never duplicates or loses a row.
  *
  * Two lanes (two consumers, two connections) load at once: MariaDB turns text into rows on one
  * core per statement, so one lane tops out near 160,000 rows/s on the 2-core test machine and
- * two reach about 250,000. Entries of a consumer that died stay pending; `reclaim` (a BullMQ repeatable job,
- * ingest/jobs.ts) takes over those idle for longer than a limit. While MySQL is away the loop backs off
- * and retries its own pending entries first; nothing is acknowledged that is not committed.
+ * two reach about 250,000. Entries of a consumer that died stay pending; `reclaim` (a BullMQ
+ * repeatable job, ingest/jobs.ts) takes over those idle for longer than a limit. While MySQL is
+ * away the loop backs off and retries its own pending entries first; nothing is acknowledged
+ * that is not committed.
  */
 import { Readable } from 'node:stream';
 import type { Redis } from 'ioredis';
@@ -57,7 +60,7 @@ type Entry = [id: string, fields: string[]];
 
 const loadSql = (table: string, columns: readonly string[]) => `LOAD DATA LOCAL INFILE 'latscope-rows' IGNORE INTO TABLE ${table}
   CHARACTER SET ascii FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' (${columns.join(', ')})`;
-const LOAD_PACKETS = loadSql('packets', ['server_id', ...ROW_COLUMNS]);
+const LOAD_PACKETS = loadSql('packets', ['server_id', ...ROW_COLUMNS]) + ' SET batch_id = ?';
 const LOAD_HISTOGRAMS = loadSql('layer_histograms', ['server_id', '@at_ms', ...HIST_COLUMNS]) + ' SET taken_at = FROM_UNIXTIME(@at_ms / 1000)';
 
 export class Ingest {
@@ -178,7 +181,13 @@ export class Ingest {
       const ids = await this.ids([...byNode.keys()]);
       // each line gets its server id in front: the only change between the wire and the table
       const text = [...byNode].map(([node, bodies]) => bodies.join('').replace(/^(?=.)/gm, `${ids.get(node)}\t`)).join('');
-      const loaded = await inTransaction(this.pool, (conn) => load(conn, LOAD_PACKETS, text));
+      // the rows and their batch commit together: the analyzer takes what is new by batch
+      const loaded = await inTransaction(this.pool, async (conn) => {
+        const [b] = (await conn.query('INSERT INTO ingest_batches () VALUES ()')) as any;
+        const n = await load(conn, LOAD_PACKETS, text, [b.insertId]);
+        await conn.query('UPDATE ingest_batches SET records = ? WHERE id = ?', [n, b.insertId]);
+        return n;
+      });
       this.counters.rows += loaded;
       this.counters.duplicates += rows - loaded;
     }
@@ -225,7 +234,7 @@ export class Ingest {
 }
 
 /** LOAD DATA of `text` on conn; returns the rows inserted (duplicates skipped). */
-async function load(conn: PoolConnection, sql: string, text: string): Promise<number> {
-  const [res] = (await conn.query({ sql, infileStreamFactory: () => Readable.from([Buffer.from(text, 'latin1')]) } as any)) as any;
+async function load(conn: PoolConnection, sql: string, text: string, values: unknown[] = []): Promise<number> {
+  const [res] = (await conn.query({ sql, values, infileStreamFactory: () => Readable.from([Buffer.from(text, 'latin1')]) } as any)) as any;
   return Number(res.affectedRows);
 }

@@ -128,6 +128,36 @@ export class LogHistogram {
     });
   }
 
+  /** A compact binary form (bucket and count as varints, then sum, min, max), for storage. */
+  toBuffer(): Buffer {
+    const w = new VarWriter();
+    w.uint(this.counts.size);
+    for (const [b, c] of this.sortedBuckets()) {
+      w.int(b);
+      w.uint(c);
+    }
+    w.double(this.sum);
+    w.double(this.min);
+    w.double(this.max);
+    return w.done();
+  }
+
+  static fromBuffer(buf: Buffer): LogHistogram {
+    const r = new VarReader(buf);
+    const h = new LogHistogram();
+    const n = r.uint();
+    for (let i = 0; i < n; i++) {
+      const b = r.int();
+      const c = r.uint();
+      h.counts.set(b, c);
+      h.count += c;
+    }
+    h.sum = r.double();
+    h.min = r.double();
+    h.max = r.double();
+    return h;
+  }
+
   /** The lowest bucket holding the nearest-rank q-quantile. */
   bucketOfQuantile(q: number): number {
     const rank = quantileIndex(this.count, q) + 1;
@@ -156,4 +186,72 @@ export function log2Quantile(buckets: ArrayLike<number>, q: number): { low: numb
     if (seen >= rank) return { low: b === 0 ? 0 : 2 ** b, high: 2 ** (b + 1) };
   }
   return undefined;
+}
+
+/** Varint writer (LEB128; signed numbers zigzag-encoded) and doubles, for compact stored sketches. */
+export class VarWriter {
+  private buf = Buffer.alloc(256);
+  private n = 0;
+
+  private room(k: number): void {
+    if (this.n + k <= this.buf.length) return;
+    const b = Buffer.alloc(Math.max(this.buf.length * 2, this.n + k));
+    this.buf.copy(b, 0, 0, this.n);
+    this.buf = b;
+  }
+
+  uint(v: number): void {
+    this.room(10);
+    while (v >= 0x80) {
+      this.buf[this.n++] = (v % 0x80) | 0x80;
+      v = Math.floor(v / 0x80);
+    }
+    this.buf[this.n++] = v;
+  }
+
+  int(v: number): void {
+    this.uint(v < 0 ? -2 * v - 1 : 2 * v);
+  }
+
+  double(v: number): void {
+    this.room(8);
+    this.buf.writeDoubleLE(v, this.n);
+    this.n += 8;
+  }
+
+  done(): Buffer {
+    return Buffer.from(this.buf.subarray(0, this.n));
+  }
+}
+
+export class VarReader {
+  private n = 0;
+  constructor(private readonly buf: Buffer) {}
+
+  uint(): number {
+    let v = 0, mul = 1, b: number;
+    do {
+      if (this.n >= this.buf.length) throw new RangeError('stored sketch: truncated');
+      b = this.buf[this.n++]!;
+      v += (b & 0x7f) * mul;
+      mul *= 0x80;
+    } while (b & 0x80);
+    return v;
+  }
+
+  int(): number {
+    const u = this.uint();
+    return u % 2 ? -(u + 1) / 2 : u / 2;
+  }
+
+  double(): number {
+    if (this.n + 8 > this.buf.length) throw new RangeError('stored sketch: truncated');
+    const v = this.buf.readDoubleLE(this.n);
+    this.n += 8;
+    return v;
+  }
+
+  get done(): boolean {
+    return this.n >= this.buf.length;
+  }
 }

@@ -97,7 +97,7 @@ export class Manager {
 
   /** Every feature's jobs; their run() uses what startWorkers() opened. */
   private features() {
-    const f = [this.provisioner.jobs(), ingestJobs(() => this.ingest!), analysisJobs(this.pool)];
+    const f = [this.provisioner.jobs(), ingestJobs(() => this.ingest!), analysisJobs(this.pool, this.d.analysis, this.d.sampling)];
     if (this.timeSync) {
       const targets = this.d.servers.map((s) => ({ name: s.hostname, address: this.d.ping!.address ?? s.address }));
       f.push(timeSyncJobs({ redis: this.redis, pool: this.pool, prober: () => this.prober!, targets, conf: this.d.timeSync }));

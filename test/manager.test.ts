@@ -21,7 +21,6 @@ import { writeTestbedConf } from '../local/conf.js';
 import { loadDeployment } from '../conf/deployment.js';
 import { Manager } from '../manager/manager.js';
 import { latestHeartbeats } from '../manager/state.js';
-import { analyzeLayerDelays } from '../analyzer/layers.js';
 import { RecordPublisher } from '../observer/publisher.js';
 import { RECORD_STREAM } from '../protocol/redis.js';
 import type { PacketRecord } from '../observer/records.js';
@@ -157,23 +156,24 @@ test('one manager command provisions three hosts over SSH; traffic lands in Mari
   // per 64 KiB of the 4 MiB (an skb carries at most that much after GRO and backlog merging)
   const [snap] = await rows("SELECT SUM(count) AS n FROM layer_histograms h JOIN servers s ON s.id = h.server_id WHERE s.name = 'tmg-h2' AND h.port = 7400 AND h.dir = 'rx' AND h.from_layer = 'ip' AND h.to_layer = 'tcp' AND h.taken_at = (SELECT MAX(taken_at) FROM layer_histograms WHERE server_id = h.server_id)");
   assert.ok(Number(snap.n) >= (4 << 20) / 65536, `rx ip->tcp histogram of h2 holds ${snap.n} segments`);
-  // the analysis job: per-layer delays of each server per window, recomputed idempotently
-  const layerRows = async () => rows("SELECT s.name, r.from_layer, r.to_layer, r.samples, r.p50_ns, r.p99_ns, r.max_ns FROM delay_results r JOIN servers s ON s.id = r.src_server_id WHERE r.analysis = 'layer-delays' AND r.kind = 'layer' ORDER BY s.name, r.from_layer, r.window_start_ns");
-  await until('per-layer delays from the analysis job', 30_000, async () => {
-    const txSamples = (await layerRows()).filter((r) => r.name === 'tmg-h1' && r.from_layer === 'tx:sock' && r.to_layer === 'tx:tcp').reduce((n, r) => n + Number(r.samples), 0);
-    return txSamples === 512;
+  // the analysis job: every sample joined into a path between the two servers (both ends
+  // observed, so nothing unmatched), per-host layers, and per-pair statistics
+  const byName = async (sql: string) => Object.fromEntries((await rows(sql)).map((r) => [r.k, Number(r.n)]));
+  let joined: Record<string, number> = {};
+  await until('every sample joined by the analysis job', 60_000, async () => {
+    joined = await byName("SELECT CONCAT(a.name, '>', b.name) AS k, COUNT(*) AS n FROM paths p JOIN servers a ON a.id = p.src_server_id JOIN servers b ON b.id = p.dst_server_id WHERE NOT p.flags & 1 GROUP BY k");
+    return joined['tmg-h1>tmg-h2'] === 512 && joined['tmg-h3>tmg-h1'] === 256;
+  }).catch((e: Error) => {
+    throw new Error(`${e.message}: paths ${JSON.stringify(joined)}`);
   });
-  for (const r of await layerRows()) assert.ok(r.p50_ns >= 0 && r.p50_ns <= r.p99_ns && r.p99_ns <= r.max_ns, JSON.stringify(r));
-  // every record is a row by now: a run covers every server, and the next run changes nothing
-  // (the scheduled job may run in between: on the same rows it writes the same results)
-  const first = await analyzeLayerDelays(pool, { windowNs: 10_000_000_000n, lookbackNs: 60_000_000_000n });
-  const layerCount = (await layerRows()).length;
-  const again = await analyzeLayerDelays(pool, { windowNs: 10_000_000_000n, lookbackNs: 60_000_000_000n });
-  assert.ok(again.length > 0);
-  assert.equal(again.length, first.length);
-  assert.equal((await layerRows()).length, layerCount, 'a rerun replaces its windows, it does not add to them');
-  const [dupWin] = await rows("SELECT COUNT(*) AS n, COUNT(DISTINCT src_server_id, from_layer, to_layer, window_start_ns) AS d FROM delay_results WHERE analysis = 'layer-delays'");
-  assert.equal(Number(dupWin.n), Number(dupWin.d), 'one row per server, layer pair and window after a rerun');
+  const [um] = await rows("SELECT COALESCE(SUM(samples), 0) AS n FROM unmatched WHERE reason <> 'peer_not_observed'");
+  assert.equal(Number(um.n), 0, 'nothing unmatched between two observed servers');
+  const hostTx = await byName("SELECT s.name AS k, samples AS n FROM (SELECT src_server_id, SUM(samples) AS samples FROM path_stats WHERE scope = 'host' AND segment = 'tx_sock_tcp' GROUP BY src_server_id) x JOIN servers s ON s.id = x.src_server_id");
+  assert.equal(hostTx['tmg-h1'], 512, 'host tmg-h1: its own sock->tcp delay of every complete record it sent');
+  for (const r of await rows("SELECT segment, p50_ns, p99_ns, max_ns, bound_ns FROM path_stats WHERE scope = 'pair'"))
+    assert.ok(r.segment === 'wire' || (r.p50_ns <= r.p99_ns && r.p99_ns <= r.max_ns), JSON.stringify(r));
+  const [faults] = await rows('SELECT COUNT(*) AS n FROM paths WHERE flags & 2');
+  assert.equal(Number(faults.n), 0, 'no clock fault on one machine');
   const [servers] = await rows("SELECT COUNT(*) AS n FROM servers WHERE name LIKE 'tmg-h%' AND address IS NOT NULL AND kind = 'bare-metal'");
   assert.equal(Number(servers.n), 3);
   await until('a time-sync round for every server', 30_000, async () => Number((await rows('SELECT COUNT(DISTINCT server) AS n FROM clock_offsets'))[0].n) === 3);

@@ -12,7 +12,7 @@ import { QUEUES, TIMESYNC_ROUND_KEY } from '../protocol/redis.js';
 import { KEEP_JOBS, type FeatureJobs } from '../lib/jobs.js';
 import type { Prober } from './prober.js';
 import { estimateRound, fitClock } from './estimator.js';
-import { recentRounds, storeRound } from './store.js';
+import { recentRounds, storeRound, unixMsAt } from './store.js';
 
 export const TIMESYNC_SCHEDULER = 'timesync-rounds';
 
@@ -42,7 +42,7 @@ export async function runRound(redis: Redis, pool: Pool, prober: Prober, targets
     const prevFit = prev.length >= 2 ? fitClock(prev) : undefined;
     const est = estimateRound(samples, { keepFraction: conf.keep_fraction, driftPpb: prevFit?.driftPpb, driftBoundPpb: prevFit?.driftBoundPpb });
     const fit = fitClock([...prev, est]);
-    await storeRound(pool, t.name, { ...est, driftPpb: fit.driftPpb, driftBoundPpb: fit.driftBoundPpb, lost: res.lost.get(t.address)! });
+    await storeRound(pool, t.name, { ...est, driftPpb: fit.driftPpb, driftBoundPpb: fit.driftBoundPpb, lost: res.lost.get(t.address)!, atUnixMs: unixMsAt(est.atNs) });
     summary.stored.push({ server: t.name, offsetNs: est.offsetNs.toString(), boundNs: est.boundNs, driftPpb: fit.driftPpb, samples: samples.length });
   }
   return summary;

@@ -10,14 +10,19 @@ export interface StoredRound extends RoundEstimate {
   driftPpb: number;
   driftBoundPpb: number;
   lost: number;
+  /** The manager's wall clock (ms since 1970) at atNs. */
+  atUnixMs: number;
 }
+
+/** The manager's wall clock at a CLOCK_MONOTONIC instant of this process (the prober's clock). */
+export const unixMsAt = (monotonicNs: bigint): number => Date.now() - Number(process.hrtime.bigint() - monotonicNs) / 1e6;
 
 export async function storeRound(pool: Pool, name: string, r: StoredRound): Promise<void> {
   await pool.query(
-    `INSERT INTO clock_offsets (server, round, at_ns, offset_ns, bound_ns, drift_ppb, drift_bound_ppb, samples, kept, lost, min_delay_ns, median_delay_ns)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    `INSERT INTO clock_offsets (server, round, at_ns, at_unix_ms, offset_ns, bound_ns, drift_ppb, drift_bound_ppb, samples, kept, lost, min_delay_ns, median_delay_ns)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
      ON DUPLICATE KEY UPDATE round = round`,
-    [name, r.round, r.atNs.toString(), r.offsetNs.toString(), r.boundNs, r.driftPpb, r.driftBoundPpb, r.samples, r.kept, r.lost, r.minDelayNs, r.medianDelayNs],
+    [name, r.round, r.atNs.toString(), Math.round(r.atUnixMs), r.offsetNs.toString(), r.boundNs, r.driftPpb, r.driftBoundPpb, r.samples, r.kept, r.lost, r.minDelayNs, r.medianDelayNs],
   );
 }
 

@@ -3,5 +3,6 @@ import type { Migration } from '../migration.js';
 import { m001 } from './001_clock_offsets.js';
 import { m002 } from './002_collection.js';
 import { m003 } from './003_flow_ids_addresses.js';
+import { m004 } from './004_analysis.js';
 
-export const MIGRATIONS: Migration[] = [m001, m002, m003];
+export const MIGRATIONS: Migration[] = [m001, m002, m003, m004];

@@ -197,10 +197,10 @@ test('conf check: exit 0 on a good folder, 1 with every message on a bad one, an
   }
 });
 
-test('conf/examples: every file of the seed, commented, and accepted by conf check once its secrets exist', () => {
+test('conf/examples: every file of the seed (and analysis_info), commented, and accepted by conf check once its secrets exist', () => {
   const examples = join(projectRoot, 'conf', 'examples');
   const files = readdirSync(examples).sort();
-  assert.deepEqual(files, ['connect_info.yaml', 'database_info.yaml', 'function_info.yaml', 'management_server_info.yaml', 'ping_info.yaml', 'redis_info.yaml', 'sampling_info.yaml', 'time_sync.yaml']);
+  assert.deepEqual(files, ['analysis_info.yaml', 'connect_info.yaml', 'database_info.yaml', 'function_info.yaml', 'management_server_info.yaml', 'ping_info.yaml', 'redis_info.yaml', 'sampling_info.yaml', 'time_sync.yaml']);
   for (const f of files) assert.match(readFileSync(join(examples, f), 'utf8'), /^# /m, `${f} explains itself`);
   // a fresh operator's machine: its own key and known_hosts in HOME, the secrets the examples name
   const dir = mkdtempSync(join(tmpdir(), 'latscope-examples-'));

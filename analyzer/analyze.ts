@@ -1,0 +1,460 @@
+/**
+ * One analysis run: the ingest batches not analyzed yet (and the records still waiting from
+ * earlier runs) become paths, statistics, unmatched counts and spikes in MySQL.
+ *
+ * Incremental and exactly once: a batch is marked analyzed in the same transaction that writes
+ * what it produced, so a retried or crashed run redoes exactly the batches that did not commit.
+ * Runs are serialized by a MySQL lock, so two workers running the analysis at once produce the
+ * same rows as one. Statistics are merged into the stored sketches of the windows they touch,
+ * so late records land in their own window. Work goes in chunks of at most maxRecords records,
+ * which bounds memory whatever the backlog.
+ */
+import { Readable } from 'node:stream';
+import type { Pool, PoolConnection } from '../db/pool.js';
+import { big } from '../db/pool.js';
+import { LogHistogram } from '../lib/stats.js';
+import { ClockTimeline, loadTimelines } from './clock.js';
+import { joinRecords, type Clock, type FlowEnds, type Path, type Rec, type Unmatched, type UnmatchedReason } from './paths.js';
+import { Group, WindowStats, parseGroupKey, statRows, topSegment, groupKey, type FlowWindow } from './windows.js';
+
+export interface AnalyzeOptions {
+  /** Window length, ns of the manager timeline (analysis.yaml window, default 10 s). */
+  windowNs: number;
+  /** How long a record waits for its other end before it counts as unmatched (ms). */
+  graceMs: number;
+  /** A path is a spike when its end-to-end delay exceeds this many times its window's median. */
+  spikeFactor: number;
+  /** Keep retransmissions out of the statistics (sampling_info filter_retrans). */
+  filterRetrans: boolean;
+  /** sampling_info size, for throughput (bytes per size-rule sample). */
+  sampleSize: number;
+  /** Records per chunk (memory bound). */
+  maxRecords?: number;
+  /** Spikes kept per window and pair (the largest). */
+  maxSpikes?: number;
+  /** A path whose clock bound exceeds this (ns) while a later time-sync round could narrow it waits for that round (within the grace period). */
+  deferBoundNs?: number;
+  /** Progress lines. */
+  log?: (line: string) => void;
+}
+
+export const DEFAULT_ANALYSIS = { windowNs: 10e9, graceMs: 60_000, spikeFactor: 10, maxRecords: 1_000_000, maxSpikes: 20, deferBoundNs: 100_000 } as const;
+
+export interface AnalyzeResult {
+  batches: number;
+  records: number;
+  paths: number;
+  unmatched: Record<UnmatchedReason, number>;
+  pending: number;
+  faults: number;
+  spikes: number;
+  windows: number;
+  chunks: number;
+  elapsedMs: number;
+}
+
+const LOCK = 'latscope.analyze';
+/** Columns of paths in the order analyze() writes them. */
+const PATH_COLUMNS = [
+  'rx_server_id', 'rx_seq', 'tx_server_id', 'tx_seq', 'src_server_id', 'dst_server_id', 'flow_id', 'sample_seq', 'attempt', 'flags', 'window_ns', 't_ns',
+  'tx_sock_tcp', 'tx_tcp_ip', 'tx_ip_dev', 'tx_hops', 'wire', 'rx_hops', 'rx_dev_ip', 'rx_ip_tcp', 'rx_tcp_sock', 'one_way', 'end_to_end', 'bound_ns',
+];
+const RECORD_SELECT = `SELECT p.server_id, p.observer_seq, p.dir = 'tx', p.flow_id, p.sample_seq, p.stream_offset, p.attempt, p.flags,
+  p.sock_ns, p.tcp_ns, p.ip_ns, p.dev_ns, NULLIF(SUBSTRING_INDEX(p.hops, ':', -1), ''), IF(LOCATE(',', p.hops), p.hops, NULL)`;
+
+/** A server's clock base and its mapping onto the run's global timeline. */
+interface ServerClock extends Clock {
+  base: bigint;
+  baseNum: number;
+}
+
+export async function analyze(pool: Pool, o: AnalyzeOptions): Promise<AnalyzeResult> {
+  const started = Date.now();
+  const opt = { ...DEFAULT_ANALYSIS, ...o };
+  const log = o.log ?? (() => {});
+  const result: AnalyzeResult = {
+    batches: 0, records: 0, paths: 0, pending: 0, faults: 0, spikes: 0, windows: 0, chunks: 0, elapsedMs: 0,
+    unmatched: { peer_not_observed: 0, no_receiver_record: 0, no_sender_record: 0, no_clock_fit: 0 },
+  };
+  const lockConn = await pool.getConnection();
+  try {
+    const [[lock]] = (await lockConn.query('SELECT GET_LOCK(?, 300) AS ok', [LOCK])) as any;
+    if (lock.ok !== 1) throw new Error('analysis: another run has held the analysis lock for more than 300 s');
+    try {
+      const run = await Run.open(pool, opt, log);
+      let pending = await run.loadPending();
+      for (;;) {
+        const batches = await run.nextBatches(opt.maxRecords);
+        if (!batches.length && !pending.length) break;
+        const chunk = await run.chunk(batches, pending, result);
+        pending = chunk.pending;
+        result.chunks++;
+        if (!batches.length) break; // the carried-over records alone: done
+      }
+      result.pending = pending.length;
+    } finally {
+      await lockConn.query('SELECT RELEASE_LOCK(?)', [LOCK]);
+    }
+  } finally {
+    lockConn.release();
+  }
+  result.elapsedMs = Date.now() - started;
+  return result;
+}
+
+/** A timestamp from MySQL (a number when it is a safe integer, else a string) relative to its server's clock base. */
+function rel(v: number | string | null, c: ServerClock): number {
+  if (v === null) return NaN;
+  return typeof v === 'number' && Number.isSafeInteger(c.baseNum) ? v - c.baseNum : Number(big(v) - c.base);
+}
+
+class Run {
+  private readonly clocks = new Map<number, ServerClock>();
+  private readonly flowEnds = new Map<number, FlowEnds>();
+
+  private constructor(
+    private readonly pool: Pool,
+    private readonly o: Required<Omit<AnalyzeOptions, 'log'>>,
+    private readonly log: (line: string) => void,
+    private readonly timelines: Map<number, ClockTimeline>,
+    private readonly addresses: Map<string, number>,
+    /** Global base of the run: manager time, a multiple of the window. */
+    readonly baseNs: bigint,
+  ) {}
+
+  static async open(pool: Pool, o: Required<Omit<AnalyzeOptions, 'log'>>, log: (l: string) => void): Promise<Run> {
+    const [servers] = (await pool.query('SELECT id, name FROM servers')) as any;
+    const byName = await loadTimelines(pool);
+    const timelines = new Map<number, ClockTimeline>();
+    for (const s of servers as { id: number; name: string }[]) {
+      const t = byName.get(s.name);
+      if (t) timelines.set(Number(s.id), t);
+    }
+    const [addr] = (await pool.query('SELECT address, server_id FROM server_addresses')) as any;
+    const addresses = new Map<string, number>((addr as any[]).map((r) => [r.address, Number(r.server_id)]));
+    // the global base: near the newest round, so every double on the timeline stays exact
+    const w = BigInt(o.windowNs);
+    let newest = 0n;
+    for (const t of timelines.values()) {
+      const last = t.baseNs + BigInt(Math.round(t.lastRoundNs));
+      if (last > newest) newest = last;
+    }
+    const run = new Run(pool, o, log, timelines, addresses, (newest / w) * w);
+    const [flows] = (await pool.query('SELECT flow_id, src_server_id, dst_server_id FROM path_flows')) as any;
+    for (const f of flows as any[]) run.flowEnds.set(Number(f.flow_id), { src: Number(f.src_server_id ?? 0), dst: Number(f.dst_server_id ?? 0) });
+    return run;
+  }
+
+  /** The clock of a server, made on first sight from its timeline (or its own first timestamp). */
+  private clockOf(server: number, firstRaw: number | string | null): ServerClock {
+    let c = this.clocks.get(server);
+    if (c) return c;
+    const t = this.timelines.get(server);
+    if (t) {
+      const shift = Number(t.baseNs - this.baseNs);
+      const last = t.lastRoundNs + shift;
+      c = {
+        base: t.serverBaseNs, baseNum: Number(t.serverBaseNs), synced: true,
+        toGlobal: (rel) => {
+          const m = t.toManager(rel);
+          return { ns: m.ns + shift, boundNs: m.boundNs };
+        },
+        beyondLastRound: (g) => g > last,
+      };
+    } else {
+      // no round yet: its own clock, the bound unknown (cross-server values stay empty)
+      const base = firstRaw === null ? 0n : big(firstRaw);
+      const shift = Number(base - this.baseNs);
+      c = { base, baseNum: Number(base), synced: false, toGlobal: (rel) => ({ ns: rel + shift, boundNs: Infinity }), beyondLastRound: () => true };
+    }
+    this.clocks.set(server, c);
+    return c;
+  }
+
+  /** A record of a row of RECORD_SELECT (rowsAsArray, with an optional trailing `since`). */
+  private toRec(r: any[]): Rec {
+    const c = this.clockOf(r[0], r[11] ?? r[8] ?? r[9] ?? r[10]);
+    const dev = rel(r[11], c);
+    return {
+      server: r[0], seq: r[1], tx: r[2] === 1, flow: r[3], sample: r[4], offset: r[5], attempt: r[6], flags: r[7],
+      sock: rel(r[8], c), tcp: rel(r[9], c), ip: rel(r[10], c), dev, last: r[12] === null ? dev : rel(r[12], c), hops: r[13],
+      pendingSinceMs: r[14] === undefined ? undefined : Number(r[14]),
+    };
+  }
+
+  async loadPending(): Promise<Rec[]> {
+    const [rows] = (await this.pool.query({
+      sql: `${RECORD_SELECT}, UNIX_TIMESTAMP(a.since) * 1000 FROM analysis_pending a JOIN packets p ON p.server_id = a.server_id AND p.observer_seq = a.observer_seq`,
+      rowsAsArray: true,
+    })) as any;
+    return (rows as any[][]).map((r) => this.toRec(r));
+  }
+
+  /** Batch ids not analyzed yet, oldest first, up to about maxRecords records. */
+  async nextBatches(maxRecords: number): Promise<number[]> {
+    const [rows] = (await this.pool.query('SELECT id, records FROM ingest_batches WHERE analyzed = 0 ORDER BY id LIMIT 20000')) as any;
+    const out: number[] = [];
+    let n = 0;
+    for (const r of rows as { id: number; records: number }[]) {
+      if (out.length && n + Number(r.records) > maxRecords) break;
+      out.push(Number(r.id));
+      n += Number(r.records);
+    }
+    return out;
+  }
+
+  private async readBatches(batches: number[]): Promise<Rec[]> {
+    if (!batches.length) return [];
+    const out: Rec[] = [];
+    const conn = await this.pool.getConnection();
+    try {
+      // streamed, each row made a record at once: no second copy of the chunk in memory
+      await new Promise<void>((resolve, reject) => {
+        const q = (conn as any).connection.query({ sql: `${RECORD_SELECT} FROM packets p WHERE p.batch_id IN (?)`, values: [batches], rowsAsArray: true });
+        q.on('result', (r: any[]) => out.push(this.toRec(r)));
+        q.on('end', resolve);
+        q.on('error', reject);
+      });
+    } finally {
+      conn.release();
+    }
+    return out;
+  }
+
+  /** The ends of flows not seen before, from their packets; written to path_flows. */
+  private async learnFlows(conn: PoolConnection, recs: Rec[], batches: number[]): Promise<void> {
+    const fresh = new Set<number>();
+    for (const r of recs) if (!this.flowEnds.has(r.flow)) fresh.add(r.flow);
+    if (!fresh.size) return;
+    const observers = new Map<number, { tx?: number; rx?: number }>();
+    for (const r of recs)
+      if (fresh.has(r.flow)) {
+        const e = observers.get(r.flow) ?? {};
+        if (r.tx) e.tx ??= r.server;
+        else e.rx ??= r.server;
+        observers.set(r.flow, e);
+      }
+    const ids = [...fresh];
+    const rows: any[] = [];
+    for (let i = 0; i < ids.length; i += 5000) {
+      const [part] = (await conn.query(
+        `SELECT flow_id, MIN(family) AS family, MIN(src) AS src, MIN(sport) AS sport, MIN(dst) AS dst, MIN(dport) AS dport FROM packets
+         WHERE batch_id IN (?) AND flow_id IN (?) GROUP BY flow_id`,
+        [batches.length ? batches : [-1], ids.slice(i, i + 5000)],
+      )) as any;
+      rows.push(...part);
+    }
+    const values: unknown[][] = [];
+    for (const f of rows) {
+      const seen = observers.get(Number(f.flow_id)) ?? {};
+      // an address of a known server, else the server whose observer recorded that end
+      const ends = { src: this.addresses.get(f.src) ?? seen.tx ?? 0, dst: this.addresses.get(f.dst) ?? seen.rx ?? 0 };
+      this.flowEnds.set(Number(f.flow_id), ends);
+      values.push([f.flow_id, f.family, f.src, f.sport, f.dst, f.dport, ends.src || null, ends.dst || null]);
+    }
+    if (values.length)
+      await conn.query(
+        `INSERT INTO path_flows (flow_id, family, src, sport, dst, dport, src_server_id, dst_server_id) VALUES ?
+         ON DUPLICATE KEY UPDATE src_server_id = COALESCE(src_server_id, VALUES(src_server_id)), dst_server_id = COALESCE(dst_server_id, VALUES(dst_server_id))`,
+        [values],
+      );
+  }
+
+  private ends = (flow: number): FlowEnds => this.flowEnds.get(flow) ?? { src: 0, dst: 0 };
+
+  /** One chunk: join, statistics, and one transaction with everything it produced. */
+  async chunk(batches: number[], carried: Rec[], result: AnalyzeResult): Promise<{ pending: Rec[] }> {
+    const t0 = Date.now();
+    const fresh = await this.readBatches(batches);
+    const t1 = Date.now();
+    const conn = await this.pool.getConnection();
+    try {
+      await conn.beginTransaction();
+      await this.learnFlows(conn, fresh, batches);
+      const clock = (s: number) => this.clocks.get(s)!;
+      const joined = joinRecords([...carried, ...fresh], { clock, ends: this.ends, nowMs: Date.now(), graceMs: this.o.graceMs, deferBoundNs: this.o.deferBoundNs });
+      const stats = new WindowStats({ windowNs: this.o.windowNs, filterRetrans: this.o.filterRetrans });
+      for (const p of joined.paths) stats.addPath(p);
+      for (const r of fresh) {
+        const t = clock(r.server).toGlobal(r.tx ? (Number.isNaN(r.sock) ? r.dev : r.sock) : r.dev).ns;
+        if (Number.isNaN(t)) continue;
+        stats.addRecord(r, t);
+        if (r.tx) {
+          const e = this.ends(r.flow);
+          stats.addFlowSample(r, e.src || r.server, e.dst, t);
+        }
+      }
+      const t2 = Date.now();
+      const merged = await this.mergeStored(conn, stats);
+      const spikes = this.spikes(joined.paths, merged);
+      await this.writePaths(conn, joined.paths);
+      await this.writeStats(conn, merged);
+      await this.writeFlows(conn, stats.flows);
+      await this.writeUnmatched(conn, joined.unmatched);
+      await this.writeSpikes(conn, spikes);
+      await conn.query('DELETE FROM analysis_pending');
+      for (let i = 0; i < joined.pending.length; i += 10_000)
+        await conn.query('INSERT INTO analysis_pending (server_id, observer_seq, since) VALUES ?', [
+          joined.pending.slice(i, i + 10_000).map((r) => [r.server, r.seq, new Date(r.pendingSinceMs ?? Date.now())]),
+        ]);
+      if (batches.length) await conn.query('UPDATE ingest_batches SET analyzed = 1 WHERE id IN (?)', [batches]);
+      await conn.commit();
+      result.batches += batches.length;
+      result.records += fresh.length;
+      result.paths += joined.paths.length;
+      for (const u of joined.unmatched) result.unmatched[u.reason]++;
+      result.faults += joined.paths.filter((p) => p.flags & 2).length;
+      result.spikes += spikes.length;
+      result.windows += new Set([...merged.keys()].map((k) => parseGroupKey(k).window)).size;
+      this.log(`analysis: ${fresh.length} records of ${batches.length} batches (+${carried.length} waiting) -> ${joined.paths.length} paths, ${joined.unmatched.length} unmatched, ${joined.pending.length} waiting; read ${t1 - t0} ms, join ${t2 - t1} ms, write ${Date.now() - t2} ms`);
+      return { pending: joined.pending };
+    } catch (e) {
+      await conn.rollback().catch(() => {});
+      throw e;
+    } finally {
+      conn.release();
+    }
+  }
+
+  private windowNs(index: number): string {
+    return (this.baseNs + BigInt(index) * BigInt(this.o.windowNs)).toString();
+  }
+
+  /** The chunk's groups merged with what their windows already hold in path_stats. */
+  private async mergeStored(conn: PoolConnection, stats: WindowStats): Promise<Map<string, Group>> {
+    const windows = [...new Set([...stats.groups.keys()].map((k) => parseGroupKey(k).window))];
+    for (let i = 0; i < windows.length; i += 500) {
+      const part = windows.slice(i, i + 500);
+      const [rows] = (await conn.query(
+        'SELECT window_ns, scope, src_server_id, dst_server_id, flow_id, segment, sketch, tail_sketch, bound_ns, faults FROM path_stats WHERE window_ns IN (?) FOR UPDATE',
+        [part.map((w) => this.windowNs(w))],
+      )) as any;
+      for (const r of rows as any[]) {
+        const window = Number((big(r.window_ns) - this.baseNs) / BigInt(this.o.windowNs));
+        const key = groupKey({ window, scope: r.scope, src: Number(r.src_server_id), dst: Number(r.dst_server_id), flow: Number(r.flow_id) });
+        const g = stats.groups.get(key);
+        if (!g || !r.sketch) continue; // a group this chunk does not touch stays as it is
+        const old = new Group();
+        old.hist.set(r.segment, LogHistogram.fromBuffer(r.sketch));
+        old.bound = Number(r.bound_ns);
+        if (r.segment === 'end_to_end') {
+          old.faults = Number(r.faults);
+          if (r.tail_sketch) old.tailFromBuffer(r.tail_sketch);
+        }
+        g.merge(old);
+      }
+    }
+    return stats.groups;
+  }
+
+  private spikes(paths: Path[], groups: Map<string, Group>): { window: number; p: Path; median: number; top: string }[] {
+    const byGroup = new Map<string, { window: number; p: Path; median: number; top: string }[]>();
+    const medians = new Map<string, number>();
+    for (const p of paths) {
+      if (Number.isNaN(p.e2e) || (this.o.filterRetrans && p.flags & 1)) continue;
+      const window = Math.floor(p.tNs / this.o.windowNs);
+      const key = groupKey({ window, scope: 'pair', src: p.src, dst: p.dst, flow: 0 });
+      let m = medians.get(key);
+      if (m === undefined) medians.set(key, (m = groups.get(key)?.hist.get('end_to_end')?.quantile(0.5) ?? NaN));
+      if (!(m > 0) || p.e2e <= this.o.spikeFactor * m) continue;
+      const list = byGroup.get(key) ?? [];
+      list.push({ window, p, median: m, top: topSegment(p) });
+      byGroup.set(key, list);
+    }
+    return [...byGroup.values()].flatMap((l) => l.sort((a, b) => b.p.e2e - a.p.e2e).slice(0, this.o.maxSpikes));
+  }
+
+  /** An absolute manager time (bigint text) from a global relative one. */
+  private abs(rel: number): string {
+    const r = Math.round(rel);
+    const b = Number(this.baseNs);
+    return Number.isSafeInteger(b + r) && Number.isSafeInteger(b) ? String(b + r) : (this.baseNs + BigInt(r)).toString();
+  }
+
+  /** Paths with LOAD DATA, in primary-key order (appends to the B-tree), the text made as MariaDB reads it. */
+  private async writePaths(conn: PoolConnection, paths: Path[]): Promise<void> {
+    if (!paths.length) return;
+    paths.sort((a, b) => a.rx.server - b.rx.server || a.rx.seq - b.rx.seq);
+    const f = (v: number) => (Number.isFinite(v) ? String(Math.round(v)) : '\\N');
+    const windows = new Map<number, string>();
+    const line = (p: Path): string => {
+      const w = Math.floor(p.tNs / this.o.windowNs);
+      let wns = windows.get(w);
+      if (wns === undefined) windows.set(w, (wns = this.windowNs(w)));
+      const s = p.seg;
+      return (
+        `${p.rx.server}\t${p.rx.seq}\t${p.tx.server}\t${p.tx.seq}\t${p.src}\t${p.dst}\t${p.tx.flow}\t${p.tx.sample}\t${p.tx.attempt}\t${p.flags}\t${wns}\t${this.abs(p.tNs)}\t` +
+        `${f(s[0]!)}\t${f(s[1]!)}\t${f(s[2]!)}\t${f(s[3]!)}\t${f(s[4]!)}\t${f(s[5]!)}\t${f(s[6]!)}\t${f(s[7]!)}\t${f(s[8]!)}\t${f(p.oneWay)}\t${f(p.e2e)}\t${Number.isFinite(p.bound) ? p.bound.toFixed(1) : '\\N'}\n`
+      );
+    };
+    function* text(): Generator<Buffer> {
+      for (let i = 0; i < paths.length; i += 4096) {
+        let t = '';
+        for (let k = i; k < Math.min(paths.length, i + 4096); k++) t += line(paths[k]!);
+        yield Buffer.from(t, 'latin1');
+      }
+    }
+    await conn.query({
+      sql: `LOAD DATA LOCAL INFILE 'latscope-paths' IGNORE INTO TABLE paths CHARACTER SET ascii FIELDS TERMINATED BY '\\t' LINES TERMINATED BY '\\n' (${PATH_COLUMNS.join(', ')})`,
+      infileStreamFactory: () => Readable.from(text()),
+    } as any);
+  }
+
+  private async writeStats(conn: PoolConnection, groups: Map<string, Group>): Promise<void> {
+    const values: unknown[][] = [];
+    const unixCache = new Map<number, number | null>();
+    for (const [key, g] of groups) {
+      const k = parseGroupKey(key);
+      let unix = unixCache.get(k.window);
+      if (unix === undefined) unixCache.set(k.window, (unix = this.unixMs(k.window)));
+      for (const r of statRows(g, k.scope))
+        values.push([this.windowNs(k.window), unix, this.o.windowNs, k.scope, k.src, k.dst, k.flow, r.segment, r.samples, r.p50, r.p90, r.p99, r.p999, r.max, r.mean, r.bound, r.faults, r.tailMean, r.tailShare, r.sketch, r.tailSketch]);
+    }
+    for (let i = 0; i < values.length; i += 2000)
+      await conn.query(
+        `INSERT INTO path_stats (window_ns, window_unix_ms, window_len_ns, scope, src_server_id, dst_server_id, flow_id, segment, samples, p50_ns, p90_ns, p99_ns, p999_ns, max_ns, mean_ns, bound_ns, faults, tail_mean_ns, tail_share, sketch, tail_sketch)
+         VALUES ? ON DUPLICATE KEY UPDATE window_unix_ms = VALUES(window_unix_ms), samples = VALUES(samples), p50_ns = VALUES(p50_ns), p90_ns = VALUES(p90_ns), p99_ns = VALUES(p99_ns),
+           p999_ns = VALUES(p999_ns), max_ns = VALUES(max_ns), mean_ns = VALUES(mean_ns), bound_ns = VALUES(bound_ns), faults = VALUES(faults), tail_mean_ns = VALUES(tail_mean_ns),
+           tail_share = VALUES(tail_share), sketch = VALUES(sketch), tail_sketch = VALUES(tail_sketch)`,
+        [values.slice(i, i + 2000)],
+      );
+  }
+
+  /** The manager's wall clock at a window's start, from any server's dated rounds. */
+  private unixMs(window: number): number | null {
+    for (const t of this.timelines.values()) {
+      const u = t.unixMsAt(Number(this.baseNs - t.baseNs) + window * this.o.windowNs);
+      if (u !== undefined) return Math.round(u);
+    }
+    return null;
+  }
+
+  private async writeFlows(conn: PoolConnection, flows: Map<string, FlowWindow>): Promise<void> {
+    const values = [...flows.values()].map((f) => [this.windowNs(f.window), f.flow, f.src, f.dst, f.samples, f.sizeSamples, f.retransmissions, this.o.sampleSize, this.abs(f.firstNs), this.abs(f.lastNs)]);
+    for (let i = 0; i < values.length; i += 5000)
+      await conn.query(
+        `INSERT INTO flow_windows (window_ns, flow_id, src_server_id, dst_server_id, samples, size_samples, retransmissions, sample_size, first_ns, last_ns) VALUES ?
+         ON DUPLICATE KEY UPDATE samples = samples + VALUES(samples), size_samples = size_samples + VALUES(size_samples), retransmissions = retransmissions + VALUES(retransmissions),
+           first_ns = LEAST(first_ns, VALUES(first_ns)), last_ns = GREATEST(last_ns, VALUES(last_ns))`,
+        [values.slice(i, i + 5000)],
+      );
+  }
+
+  private async writeUnmatched(conn: PoolConnection, unmatched: Unmatched[]): Promise<void> {
+    const counts = new Map<string, number>();
+    for (const u of unmatched) {
+      const key = `${this.windowNs(Math.floor(u.tNs / this.o.windowNs))}|${u.src}|${u.dst}|${u.reason}`;
+      counts.set(key, (counts.get(key) ?? 0) + 1);
+    }
+    const values = [...counts].map(([k, n]) => [...k.split('|'), n]);
+    if (values.length) await conn.query('INSERT INTO unmatched (window_ns, src_server_id, dst_server_id, reason, samples) VALUES ? ON DUPLICATE KEY UPDATE samples = samples + VALUES(samples)', [values]);
+  }
+
+  private async writeSpikes(conn: PoolConnection, spikes: { window: number; p: Path; median: number; top: string }[]): Promise<void> {
+    if (!spikes.length) return;
+    await conn.query('INSERT IGNORE INTO spikes (window_ns, rx_server_id, rx_seq, src_server_id, dst_server_id, end_to_end_ns, median_ns, top_segment) VALUES ?', [
+      spikes.map((s) => [this.windowNs(s.window), s.p.rx.server, s.p.rx.seq, s.p.src, s.p.dst, Math.round(s.p.e2e), s.median, s.top]),
+    ]);
+  }
+}
+

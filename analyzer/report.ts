@@ -1,0 +1,283 @@
+/**
+ * The report over a time range, from the analyzer's tables: per pair of servers every segment's
+ * percentiles (the stored sketches of the range's windows merged, so a percentile over any range
+ * is as exact as over one window), the tail attribution and the segment that grows most, per
+ * host its own layers (sampled paths, and the in-kernel histograms of every segment beside them,
+ * to one log2 bucket), the worst flows with throughput and retransmissions, unmatched samples,
+ * clock faults and spikes. `latscope report` prints it; `--json` prints it as it is (REPORT_VERSION).
+ */
+import type { Pool } from '../db/pool.js';
+import { big } from '../db/pool.js';
+import { LogHistogram, log2Quantile } from '../lib/stats.js';
+import { SEGMENTS, TOTALS } from '../protocol/layers.js';
+import { Group, TAIL_QUANTILE } from './windows.js';
+
+export const REPORT_VERSION = 1;
+
+export interface SegmentStats {
+  samples: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  p999: number;
+  max: number;
+  mean: number;
+}
+
+export interface TailAttribution {
+  /** The paths at or above this quantile of the end-to-end delay. */
+  quantile: number;
+  paths: number;
+  /** Mean end-to-end delay of those paths, ns: the sum of the segment means. */
+  meanNs: number;
+  /** Each segment's mean over the tail, ns, and its share of meanNs. */
+  means: Record<string, number>;
+  shares: Record<string, number>;
+  /** The segment with the largest share. */
+  holder: string;
+  /** The segment whose tail mean exceeds its median by the most, and by how much (ns). */
+  growsMost: { segment: string; growthNs: number };
+}
+
+export interface PairReport {
+  src: string;
+  dst: string;
+  /** Joined paths in the statistics (end-to-end samples). */
+  paths: number;
+  segments: Record<string, SegmentStats>;
+  /** Largest clock bound of the cross-server values (wire, one_way, end_to_end), ns. */
+  boundNs: number;
+  faults: number;
+  tail?: TailAttribution;
+}
+
+export interface KernelQuantile {
+  segments: number;
+  /** The log2 bucket holding the quantile: the value lies in [low, high) ns. */
+  p50: { low: number; high: number };
+  p99: { low: number; high: number };
+}
+
+export interface HostReport {
+  server: string;
+  /** Its own layers over every record it sent or received (sampled). */
+  segments: Record<string, SegmentStats>;
+  /** In-kernel histograms over every matched segment in the range, per port and layer pair ("port dir from->to"). */
+  kernel: Record<string, KernelQuantile>;
+}
+
+export interface FlowReport {
+  flowId: number;
+  src: string;
+  sport: number;
+  dst: string;
+  dport: number;
+  srcServer: string | null;
+  dstServer: string | null;
+  samples: number;
+  retransmissions: number;
+  retransmissionRate: number;
+  throughputBytesPerS: number | null;
+  endToEnd?: SegmentStats;
+  oneWay?: SegmentStats;
+}
+
+export interface Report {
+  version: typeof REPORT_VERSION;
+  generatedAtUnixMs: number;
+  range: { fromUnixMs: number | null; toUnixMs: number | null; windows: number; windowNs: number | null };
+  servers: string[];
+  pairs: PairReport[];
+  hosts: HostReport[];
+  flows: FlowReport[];
+  unmatched: { src: string; dst: string; reason: string; samples: number }[];
+  faults: number;
+  spikes: { windowNs: string; src: string; dst: string; endToEndNs: number; medianNs: number; timesMedian: number; topSegment: string; segments: Record<string, number | null>; boundNs: number | null; txCpu: number | null; txTid: number | null; rxCpu: number | null; rxTid: number | null }[];
+}
+
+export interface ReportOptions {
+  /** Only windows that start at or after this (ms since 1970). */
+  sinceUnixMs?: number;
+  /** Only this pair of servers (by name). */
+  pair?: [string, string];
+  /** Only flows whose id or "src:sport>dst:dport" contains this. */
+  flow?: string;
+  /** At most this many flows and spikes. */
+  top?: number;
+}
+
+const stats = (h: LogHistogram): SegmentStats => {
+  const [p50, p90, p99, p999] = h.quantiles([0.5, 0.9, 0.99, 0.999]) as [number, number, number, number];
+  return { samples: h.count, p50, p90, p99, p999, max: h.max, mean: h.sum / h.count };
+};
+
+interface Merged {
+  group: Group;
+  scope: string;
+  src: number;
+  dst: number;
+  flow: number;
+}
+
+export async function loadReport(pool: Pool, o: ReportOptions = {}): Promise<Report> {
+  const top = o.top ?? 10;
+  const [serverRows] = (await pool.query('SELECT id, name FROM servers ORDER BY name')) as any;
+  const names = new Map<number, string>((serverRows as any[]).map((r) => [Number(r.id), r.name]));
+  const name = (id: number) => names.get(id) ?? (id ? `server ${id}` : '(not observed)');
+  const pairIds = o.pair ? o.pair.map((n) => [...names].find(([, v]) => v === n)?.[0] ?? -1) : undefined;
+
+  const where: string[] = [];
+  const args: unknown[] = [];
+  if (o.sinceUnixMs !== undefined) {
+    where.push('window_unix_ms >= ?');
+    args.push(Math.floor(o.sinceUnixMs));
+  }
+  if (pairIds) {
+    where.push(`((scope IN ('pair','flow') AND src_server_id = ? AND dst_server_id = ?) OR (scope = 'host' AND src_server_id IN (?, ?)))`);
+    args.push(pairIds[0], pairIds[1], pairIds[0], pairIds[1]);
+  }
+  const [rows] = (await pool.query(
+    `SELECT window_ns, window_unix_ms, window_len_ns, scope, src_server_id, dst_server_id, flow_id, segment, sketch, tail_sketch, bound_ns, faults
+     FROM path_stats ${where.length ? `WHERE ${where.join(' AND ')}` : ''}`,
+    args,
+  )) as any;
+  const merged = new Map<string, Merged>();
+  const windows = new Set<string>();
+  let fromMs: number | null = null, toMs: number | null = null, windowNs: number | null = null;
+  for (const r of rows as any[]) {
+    windows.add(String(r.window_ns));
+    windowNs = Number(r.window_len_ns);
+    if (r.window_unix_ms !== null) {
+      fromMs = fromMs === null ? Number(r.window_unix_ms) : Math.min(fromMs, Number(r.window_unix_ms));
+      toMs = toMs === null ? Number(r.window_unix_ms) + windowNs / 1e6 : Math.max(toMs, Number(r.window_unix_ms) + windowNs / 1e6);
+    }
+    if (!r.sketch) continue;
+    const key = `${r.scope}|${r.src_server_id}|${r.dst_server_id}|${r.flow_id}`;
+    let m = merged.get(key);
+    if (!m) merged.set(key, (m = { group: new Group(), scope: r.scope, src: Number(r.src_server_id), dst: Number(r.dst_server_id), flow: Number(r.flow_id) }));
+    const g = new Group();
+    g.hist.set(r.segment, LogHistogram.fromBuffer(r.sketch));
+    g.bound = Number(r.bound_ns);
+    if (r.segment === 'end_to_end') {
+      g.faults = Number(r.faults);
+      if (r.tail_sketch) g.tailFromBuffer(r.tail_sketch);
+    }
+    m.group.merge(g);
+  }
+  const segs = (g: Group) => Object.fromEntries([...SEGMENTS, ...TOTALS, ...[...g.hist.keys()].filter((k) => k.startsWith('hop:')).sort()].filter((s) => g.hist.has(s)).map((s) => [s, stats(g.hist.get(s)!)]));
+
+  const pairs: PairReport[] = [];
+  const hosts: HostReport[] = [];
+  let faults = 0;
+  for (const m of merged.values()) {
+    if (m.scope === 'pair') {
+      const s = segs(m.group);
+      pairs.push({ src: name(m.src), dst: name(m.dst), paths: s.end_to_end?.samples ?? 0, segments: s, boundNs: m.group.bound, faults: m.group.faults, tail: tailOf(m.group, s) });
+      faults += m.group.faults;
+    } else if (m.scope === 'host') hosts.push({ server: name(m.src), segments: segs(m.group), kernel: {} });
+  }
+  pairs.sort((a, b) => (b.segments.end_to_end?.p99 ?? b.segments.one_way?.p99 ?? 0) - (a.segments.end_to_end?.p99 ?? a.segments.one_way?.p99 ?? 0));
+  hosts.sort((a, b) => a.server.localeCompare(b.server));
+  await addKernelHistograms(pool, hosts, names, fromMs, toMs);
+
+  const windowList = [...windows];
+  const inWindows = windowList.length ? 'window_ns IN (?)' : '1 = 0';
+  const flows = await loadFlows(pool, merged, name, inWindows, windowList, o, top);
+  const [um] = (await pool.query(`SELECT src_server_id, dst_server_id, reason, SUM(samples) AS n FROM unmatched WHERE ${inWindows} GROUP BY src_server_id, dst_server_id, reason ORDER BY n DESC`, [windowList])) as any;
+  const unmatched = (um as any[])
+    .map((r) => ({ src: name(Number(r.src_server_id)), dst: name(Number(r.dst_server_id)), reason: r.reason, samples: Number(r.n) }))
+    .filter((u) => !o.pair || (u.src === o.pair[0] && u.dst === o.pair[1]));
+  const [sp] = (await pool.query(`SELECT * FROM spike_report WHERE ${inWindows.replace('window_ns', 'window_ns')} ${o.pair ? 'AND src = ? AND dst = ?' : ''} ORDER BY times_median DESC LIMIT ?`, [windowList, ...(o.pair ?? []), top])) as any;
+  const spikes = (sp as any[]).map((r) => ({
+    windowNs: String(r.window_ns), src: r.src, dst: r.dst, endToEndNs: Number(r.end_to_end_ns), medianNs: Number(r.median_ns), timesMedian: Number(r.times_median), topSegment: r.top_segment,
+    segments: Object.fromEntries(SEGMENTS.map((s) => [s, r[s] === null ? null : Number(r[s])])), boundNs: r.bound_ns === null ? null : Number(r.bound_ns),
+    txCpu: r.tx_cpu ?? null, txTid: r.tx_tid ?? null, rxCpu: r.rx_cpu ?? null, rxTid: r.rx_tid ?? null,
+  }));
+  return {
+    version: REPORT_VERSION,
+    generatedAtUnixMs: Date.now(),
+    range: { fromUnixMs: fromMs, toUnixMs: toMs, windows: windows.size, windowNs },
+    servers: [...names.values()],
+    pairs, hosts, flows, unmatched, faults, spikes,
+  };
+}
+
+/** The tail attribution of a pair or flow group: shares, the holder, the segment that grows most. */
+function tailOf(g: Group, s: Record<string, SegmentStats>): TailAttribution | undefined {
+  const t = g.tailMeans();
+  if (!t || !(t.total > 0)) return undefined;
+  const means = Object.fromEntries(SEGMENTS.map((seg, i) => [seg, t.means[i]!]));
+  const shares = Object.fromEntries(SEGMENTS.map((seg, i) => [seg, t.means[i]! / t.total]));
+  const holder = SEGMENTS.reduce((a, b) => (means[b]! > means[a]! ? b : a));
+  let growsMost = { segment: holder as string, growthNs: -Infinity };
+  for (const seg of SEGMENTS) {
+    const growth = means[seg]! - (s[seg]?.p50 ?? 0);
+    if (growth > growsMost.growthNs) growsMost = { segment: seg, growthNs: growth };
+  }
+  return { quantile: TAIL_QUANTILE, paths: t.count, meanNs: t.total, means, shares, holder, growsMost };
+}
+
+/** Per host, the in-kernel histograms over the range: the last snapshot in it minus the last one before it. */
+async function addKernelHistograms(pool: Pool, hosts: HostReport[], names: Map<number, string>, fromMs: number | null, toMs: number | null): Promise<void> {
+  const snapshot = async (beforeMs: number | null) => {
+    const [rows] = (await pool.query(
+      `SELECT h.server_id, h.port, h.dir, h.from_layer, h.to_layer, h.bucket, h.count FROM layer_histograms h
+       JOIN (SELECT server_id, MAX(taken_at) AS t FROM layer_histograms ${beforeMs === null ? '' : 'WHERE taken_at <= FROM_UNIXTIME(? / 1000)'} GROUP BY server_id) l
+         ON l.server_id = h.server_id AND l.t = h.taken_at`,
+      beforeMs === null ? [] : [beforeMs],
+    )) as any;
+    const out = new Map<string, number[]>();
+    for (const r of rows as any[]) {
+      const key = `${r.server_id}|${r.port} ${r.dir} ${r.from_layer}->${r.to_layer}`;
+      const b = out.get(key) ?? new Array(32).fill(0);
+      b[Number(r.bucket)] = Number(r.count);
+      out.set(key, b);
+    }
+    return out;
+  };
+  const end = await snapshot(toMs);
+  const start = fromMs === null ? new Map<string, number[]>() : await snapshot(fromMs);
+  for (const [key, b] of end) {
+    const [sid, label] = key.split('|') as [string, string];
+    const host = hosts.find((h) => h.server === names.get(Number(sid)));
+    if (!host) continue;
+    const s = start.get(key);
+    // a smaller count than before: the observer restarted, its counts begin again
+    const d = b.map((c, i) => (s && c >= s[i]! ? c - s[i]! : c));
+    const total = d.reduce((x, y) => x + y, 0);
+    const p50 = log2Quantile(d, 0.5), p99 = log2Quantile(d, 0.99);
+    if (total && p50 && p99) host.kernel[label] = { segments: total, p50, p99 };
+  }
+}
+
+async function loadFlows(pool: Pool, merged: Map<string, Merged>, name: (id: number) => string, inWindows: string, windows: string[], o: ReportOptions, top: number): Promise<FlowReport[]> {
+  const groups = [...merged.values()].filter((m) => m.scope === 'flow');
+  if (!groups.length) return [];
+  const [fl] = (await pool.query(
+    `SELECT f.flow_id, f.src, f.sport, f.dst, f.dport, f.src_server_id, f.dst_server_id, SUM(w.samples) AS samples, SUM(w.retransmissions) AS retrans,
+            SUM(w.size_samples * w.sample_size) AS bytes, MIN(w.first_ns) AS first_ns, MAX(w.last_ns) AS last_ns
+     FROM path_flows f LEFT JOIN flow_windows w ON w.flow_id = f.flow_id AND w.${inWindows}
+     WHERE f.flow_id IN (?) GROUP BY f.flow_id`,
+    [windows, groups.map((g) => g.flow)],
+  )) as any;
+  const info = new Map<number, any>((fl as any[]).map((r) => [Number(r.flow_id), r]));
+  const out: FlowReport[] = [];
+  for (const g of groups) {
+    const f = info.get(g.flow);
+    if (!f) continue;
+    const label = `${g.flow} ${f.src}:${f.sport}>${f.dst}:${f.dport}`;
+    if (o.flow && !label.includes(o.flow)) continue;
+    const e2e = g.group.hist.get('end_to_end'), ow = g.group.hist.get('one_way');
+    const span = f.first_ns === null ? 0 : Number(big(f.last_ns) - big(f.first_ns));
+    const samples = Number(f.samples ?? 0);
+    out.push({
+      flowId: g.flow, src: f.src, sport: Number(f.sport), dst: f.dst, dport: Number(f.dport),
+      srcServer: f.src_server_id === null ? null : name(Number(f.src_server_id)), dstServer: f.dst_server_id === null ? null : name(Number(f.dst_server_id)),
+      samples, retransmissions: Number(f.retrans ?? 0), retransmissionRate: samples ? Number(f.retrans) / samples : 0,
+      throughputBytesPerS: span > 0 ? (Number(f.bytes ?? 0) * 1e9) / span : null,
+      endToEnd: e2e && stats(e2e), oneWay: ow && stats(ow),
+    });
+  }
+  out.sort((a, b) => (b.endToEnd?.p99 ?? b.oneWay?.p99 ?? 0) - (a.endToEnd?.p99 ?? a.oneWay?.p99 ?? 0));
+  return out.slice(0, top);
+}

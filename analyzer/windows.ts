@@ -1,0 +1,256 @@
+/**
+ * Statistics per time window, scope and segment, kept as mergeable sketches so that each run
+ * only adds what is new (a window that later records reach is merged, never recomputed from
+ * the paths): quantiles within lib/stats.ts RELATIVE_ERROR, max exact.
+ *
+ * Scopes: `pair` (src -> dst server) and `flow` (one flow of a pair) over joined paths, every
+ * segment and the totals; `host` over single records (one server's own layers, whether or not
+ * the other end was joined) and its device hops.
+ *
+ * Tail attribution: per pair and flow, for each bucket of the end-to-end delay, the count of
+ * complete paths and the sum of each of their segments. Over the buckets at or above the one
+ * holding the end-to-end p99, sum / count is each segment's mean over the tail, and since a
+ * complete path's segments add up to its end-to-end delay, these means add up to the tail's
+ * mean: each one's share is exact (the Euler decomposition of expected shortfall), to the width
+ * of the threshold bucket.
+ */
+import { LogHistogram, VarReader, VarWriter, bucketOf } from '../lib/stats.js';
+import { SEGMENTS, TOTALS } from '../protocol/layers.js';
+import { F_ROW_INTERVAL, F_ROW_RETRANS } from '../protocol/records.js';
+import { F_COMPLETE, F_FAULT, F_NO_FIT, F_RETRANS, recordSegments, hopDelays, type Path, type Rec } from './paths.js';
+
+export type Scope = 'pair' | 'flow' | 'host';
+const NSEG = SEGMENTS.length;
+export const TAIL_QUANTILE = 0.99;
+/** Segments and totals whose values compare two servers' clocks, so carry a bound. */
+const CROSS = new Set(['wire', 'one_way', 'end_to_end']);
+
+export class Group {
+  readonly hist = new Map<string, LogHistogram>();
+  bound = 0;
+  faults = 0;
+  /** End-to-end bucket -> [count, sum of each segment]. */
+  readonly tail = new Map<number, Float64Array>();
+
+  add(segment: string, v: number): void {
+    let h = this.hist.get(segment);
+    if (!h) this.hist.set(segment, (h = new LogHistogram()));
+    h.add(v);
+  }
+
+  addTail(e2e: number, seg: ArrayLike<number>): void {
+    const b = bucketOf(e2e);
+    let t = this.tail.get(b);
+    if (!t) this.tail.set(b, (t = new Float64Array(NSEG + 1)));
+    t[0]! += 1;
+    for (let i = 0; i < NSEG; i++) t[i + 1]! += seg[i]!;
+  }
+
+  merge(o: Group): void {
+    for (const [s, h] of o.hist) {
+      const mine = this.hist.get(s);
+      if (mine) mine.merge(h);
+      else this.hist.set(s, h);
+    }
+    this.bound = Math.max(this.bound, o.bound);
+    this.faults += o.faults;
+    for (const [b, t] of o.tail) {
+      const mine = this.tail.get(b);
+      if (!mine) this.tail.set(b, t);
+      else for (let i = 0; i <= NSEG; i++) mine[i]! += t[i]!;
+    }
+  }
+
+  /** Each segment's mean over the tail, and the tail's mean (their sum), or undefined without complete paths. */
+  tailMeans(): { means: Float64Array; total: number; count: number } | undefined {
+    let count = 0;
+    for (const t of this.tail.values()) count += t[0]!;
+    if (!count) return undefined;
+    const buckets = [...this.tail.keys()].sort((a, b) => a - b);
+    const rank = Math.max(1, Math.ceil(TAIL_QUANTILE * count));
+    let seen = 0, from = buckets.length - 1;
+    for (let i = 0; i < buckets.length; i++) {
+      seen += this.tail.get(buckets[i]!)![0]!;
+      if (seen >= rank) {
+        from = i;
+        break;
+      }
+    }
+    const sums = new Float64Array(NSEG + 1);
+    for (let i = from; i < buckets.length; i++) {
+      const t = this.tail.get(buckets[i]!)!;
+      for (let k = 0; k <= NSEG; k++) sums[k]! += t[k]!;
+    }
+    const means = new Float64Array(NSEG);
+    let total = 0;
+    for (let k = 0; k < NSEG; k++) total += (means[k] = sums[k + 1]! / sums[0]!);
+    return { means, total, count: sums[0]! };
+  }
+
+  tailToBuffer(): Buffer | null {
+    if (!this.tail.size) return null;
+    const w = new VarWriter();
+    w.uint(this.tail.size);
+    for (const [b, t] of this.tail) {
+      w.int(b);
+      for (let i = 0; i <= NSEG; i++) w.double(t[i]!);
+    }
+    return w.done();
+  }
+
+  tailFromBuffer(buf: Buffer): void {
+    const r = new VarReader(buf);
+    const n = r.uint();
+    for (let i = 0; i < n; i++) {
+      const b = r.int();
+      const t = new Float64Array(NSEG + 1);
+      for (let k = 0; k <= NSEG; k++) t[k] = r.double();
+      this.tail.set(b, t);
+    }
+  }
+}
+
+export interface GroupKey {
+  window: number;
+  scope: Scope;
+  src: number;
+  dst: number;
+  flow: number;
+}
+
+export const groupKey = (k: GroupKey): string => `${k.window}|${k.scope}|${k.src}|${k.dst}|${k.flow}`;
+export function parseGroupKey(s: string): GroupKey {
+  const [w, scope, src, dst, flow] = s.split('|');
+  return { window: Number(w), scope: scope as Scope, src: Number(src), dst: Number(dst), flow: Number(flow) };
+}
+
+export interface FlowWindow {
+  window: number;
+  flow: number;
+  src: number;
+  dst: number;
+  samples: number;
+  sizeSamples: number;
+  retransmissions: number;
+  firstNs: number;
+  lastNs: number;
+}
+
+export interface StatsOptions {
+  windowNs: number;
+  /** Keep retransmissions out of the statistics (sampling_info filter_retrans); their paths are still stored. */
+  filterRetrans: boolean;
+}
+
+/** What one analysis chunk adds, per window and group. */
+export class WindowStats {
+  readonly groups = new Map<string, Group>();
+  readonly flows = new Map<string, FlowWindow>();
+  /** A fast path to groups: window -> scope|src|dst|flow -> group (the same objects as in groups). */
+  private readonly cache = new Map<number, Map<string, Group>>();
+
+  constructor(private readonly o: StatsOptions) {}
+
+  windowOf(globalNs: number): number {
+    return Math.floor(globalNs / this.o.windowNs);
+  }
+
+  group(k: GroupKey): Group {
+    const key = groupKey(k);
+    let g = this.groups.get(key);
+    if (!g) this.groups.set(key, (g = new Group()));
+    return g;
+  }
+
+  private cached(window: number, scope: Scope, src: number, dst: number, flow: number): Group {
+    let w = this.cache.get(window);
+    if (!w) this.cache.set(window, (w = new Map()));
+    const k = scope === 'flow' ? `f${flow}` : `${scope}${src}>${dst}`;
+    let g = w.get(k);
+    if (!g) w.set(k, (g = this.group({ window, scope, src, dst, flow })));
+    return g;
+  }
+
+  addPath(p: Path): void {
+    if (this.o.filterRetrans && p.flags & F_RETRANS) return;
+    const window = this.windowOf(p.tNs);
+    const cross = !(p.flags & F_NO_FIT);
+    for (const g of [this.cached(window, 'pair', p.src, p.dst, 0), this.cached(window, 'flow', p.src, p.dst, p.tx.flow)]) {
+      for (let i = 0; i < NSEG; i++) if (!Number.isNaN(p.seg[i]!)) g.add(SEGMENTS[i]!, p.seg[i]!);
+      if (cross && !Number.isNaN(p.oneWay)) g.add('one_way', p.oneWay);
+      if (cross && !Number.isNaN(p.e2e)) g.add('end_to_end', p.e2e);
+      if (cross && Number.isFinite(p.bound)) g.bound = Math.max(g.bound, p.bound);
+      if (p.flags & F_FAULT) g.faults++;
+      else if (p.flags & F_COMPLETE) g.addTail(p.e2e, p.seg);
+    }
+  }
+
+  /** A record's own layers and hops, on its server (host scope); `tNs` is its time on the global timeline. */
+  addRecord(r: Rec, tNs: number): void {
+    if (this.o.filterRetrans && (r.attempt > 0 || r.flags & F_ROW_RETRANS)) return;
+    const g = this.cached(this.windowOf(tNs), 'host', r.server, 0, 0);
+    for (const [i, v] of recordSegments(r)) g.add(SEGMENTS[i]!, v);
+    for (const [dev, v] of hopDelays(r)) g.add(`hop:${r.tx ? 'tx' : 'rx'}:${dev}`, v);
+  }
+
+  /** A sender record's contribution to its flow's throughput and retransmissions. */
+  addFlowSample(r: Rec, src: number, dst: number, tNs: number): void {
+    const window = this.windowOf(tNs);
+    const key = `${window}|${r.flow}`;
+    let f = this.flows.get(key);
+    if (!f) this.flows.set(key, (f = { window, flow: r.flow, src, dst, samples: 0, sizeSamples: 0, retransmissions: 0, firstNs: tNs, lastNs: tNs }));
+    f.samples++;
+    const retrans = r.attempt > 0 || (r.flags & F_ROW_RETRANS) !== 0;
+    if (retrans) f.retransmissions++;
+    else if (!(r.flags & F_ROW_INTERVAL)) f.sizeSamples++; // by the size rule: one per sample size of stream
+    f.firstNs = Math.min(f.firstNs, tNs);
+    f.lastNs = Math.max(f.lastNs, tNs);
+  }
+}
+
+/** One row of path_stats, computed from a (merged) group. */
+export interface StatRow {
+  segment: string;
+  samples: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  p999: number;
+  max: number;
+  mean: number;
+  bound: number;
+  faults: number;
+  tailMean: number | null;
+  tailShare: number | null;
+  sketch: Buffer;
+  tailSketch: Buffer | null;
+}
+
+export function statRows(g: Group, scope: Scope): StatRow[] {
+  const tail = scope === 'host' ? undefined : g.tailMeans();
+  const rows: StatRow[] = [];
+  for (const [segment, h] of g.hist) {
+    const [p50, p90, p99, p999] = h.quantiles([0.5, 0.9, 0.99, 0.999]) as [number, number, number, number];
+    const i = SEGMENTS.indexOf(segment as (typeof SEGMENTS)[number]);
+    const tailMean = !tail ? null : i >= 0 ? tail.means[i]! : segment === 'end_to_end' ? tail.total : null;
+    rows.push({
+      segment, samples: h.count, p50, p90, p99, p999, max: h.max, mean: h.sum / h.count,
+      bound: CROSS.has(segment) ? g.bound : 0,
+      faults: CROSS.has(segment) ? g.faults : 0,
+      tailMean,
+      tailShare: tailMean === null || !tail!.total ? null : tailMean / tail!.total,
+      sketch: h.toBuffer(),
+      tailSketch: segment === 'end_to_end' ? g.tailToBuffer() : null,
+    });
+  }
+  return rows;
+}
+
+/** The segment that took the largest part of a path (for spikes). */
+export function topSegment(p: Path): string {
+  let best = -1, bestV = -Infinity;
+  for (let i = 0; i < NSEG; i++) if (p.seg[i]! > bestV) (bestV = p.seg[i]!), (best = i);
+  return best < 0 ? 'unknown' : SEGMENTS[best]!;
+}
+
+export const ALL_SEGMENTS: readonly string[] = [...SEGMENTS, ...TOTALS];

@@ -1,0 +1,113 @@
+/**
+ * `latscope report --conf DIR [--since 15m] [--pair A,B] [--flow TEXT] [--json]`: where the time
+ * went, from the analyzer's tables: per pair of servers the one-way and end-to-end percentiles
+ * with their clock bound and the segment that holds the tail; per host its own layers beside
+ * the kernel's histograms; the worst flows; unmatched samples, clock faults and spikes.
+ * `--json` prints analyzer/report.ts's Report (version 1; see docs/report.schema.json).
+ * Exit codes: 0 printed (also when the range is empty, which it says), 1 bad input or database unreachable.
+ */
+import { Command } from 'commander';
+import { loadReport, type PairReport, type Report, type SegmentStats } from '../analyzer/report.js';
+import { parseDuration } from '../lib/duration.js';
+import { SEGMENTS } from '../protocol/layers.js';
+import { loadConf, openDb } from './db.js';
+
+/** Names of segments as a person reads them. */
+export const SEGMENT_LABEL: Record<string, string> = {
+  tx_sock_tcp: 'tx sock→tcp', tx_tcp_ip: 'tx tcp→ip', tx_ip_dev: 'tx ip→dev', tx_hops: 'tx hops', wire: 'wire',
+  rx_hops: 'rx hops', rx_dev_ip: 'rx dev→ip', rx_ip_tcp: 'rx ip→tcp', rx_tcp_sock: 'rx tcp→sock', one_way: 'one-way', end_to_end: 'end-to-end',
+};
+
+const us = (ns: number | undefined | null, digits = 1): string => (ns === undefined || ns === null || Number.isNaN(ns) ? '-' : (ns / 1000).toFixed(digits));
+const pct = (x: number) => `${(100 * x).toFixed(0)}%`;
+const when = (ms: number | null) => (ms === null ? '?' : new Date(ms).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC'));
+const pad = (s: string, n: number) => s.padEnd(n);
+const lpad = (s: string, n: number) => s.padStart(n);
+
+function pairLine(p: PairReport): string {
+  const ow = p.segments.one_way, e2e = p.segments.end_to_end;
+  const tail = p.tail ? `${SEGMENT_LABEL[p.tail.holder]} ${pct(p.tail.shares[p.tail.holder]!)}` : '-';
+  const grows = p.tail ? `${SEGMENT_LABEL[p.tail.growsMost.segment]} +${us(p.tail.growsMost.growthNs)}` : '-';
+  return (
+    `  ${pad(`${p.src} → ${p.dst}`, 22)}${lpad(String(p.paths), 7)}` +
+    `${lpad(us(ow?.p50), 9)}${lpad(us(ow?.p99), 9)}${lpad(us(ow?.p999), 9)}` +
+    `${lpad(us(e2e?.p50), 9)}${lpad(us(e2e?.p99), 9)}${lpad(us(e2e?.p999), 9)}` +
+    `${lpad(`±${us(p.boundNs, 2)}`, 9)}  ${pad(tail, 20)} ${grows}`
+  );
+}
+
+const p50p99 = (s: SegmentStats | undefined) => (s ? `${us(s.p50)}/${us(s.p99)}` : '-');
+
+export function formatReport(r: Report, o: { sinceText?: string } = {}): string {
+  const out: string[] = [];
+  const paths = r.pairs.reduce((n, p) => n + p.paths, 0);
+  out.push(`latscope report: ${when(r.range.fromUnixMs)} to ${when(r.range.toUnixMs)}${o.sinceText ? ` (last ${o.sinceText})` : ''}, ${r.range.windows} windows of ${(r.range.windowNs ?? 0) / 1e9} s; ${r.pairs.length} server pairs, ${paths} paths`);
+  if (!r.range.windows) {
+    out.push('  no analyzed traffic in this range: is the manager running (its analysis job), or run latscope analyze; widen --since');
+    return out.join('\n');
+  }
+  out.push('');
+  out.push('Server pairs, µs (one-way: sender\'s device → receiver\'s device; end-to-end: socket → socket; ± the clock bound)');
+  out.push(`  ${pad('pair', 22)}${lpad('paths', 7)}${lpad('1way p50', 9)}${lpad('p99', 9)}${lpad('p99.9', 9)}${lpad('e2e p50', 9)}${lpad('p99', 9)}${lpad('p99.9', 9)}${lpad('bound', 9)}  ${pad('tail held by', 20)} grows most`);
+  for (const p of r.pairs) out.push(pairLine(p));
+  const worst = r.pairs.find((p) => p.tail);
+  if (worst?.tail) {
+    out.push('');
+    out.push(`Worst pair ${worst.src} → ${worst.dst}: its slowest 1% of paths (end-to-end ≥ p99, ${worst.tail.paths} paths, mean ${us(worst.tail.meanNs)} µs) spent:`);
+    out.push(`  ${SEGMENTS.map((s) => `${SEGMENT_LABEL[s]} ${pct(worst.tail!.shares[s]!)}`).join(' · ')}`);
+    out.push(`  → ${SEGMENT_LABEL[worst.tail.holder]} holds the tail; ${SEGMENT_LABEL[worst.tail.growsMost.segment]} grows most from its median (+${us(worst.tail.growsMost.growthNs)} µs)`);
+  }
+  out.push('');
+  out.push('Layers per host, µs p50/p99 (sampled records; kernel: every segment, the log2 bucket holding the p99)');
+  for (const h of r.hosts) {
+    const s = h.segments;
+    out.push(`  ${pad(h.server, 14)} tx: sock→tcp ${p50p99(s.tx_sock_tcp)}  tcp→ip ${p50p99(s.tx_tcp_ip)}  ip→dev ${p50p99(s.tx_ip_dev)}  hops ${p50p99(s.tx_hops)}`);
+    out.push(`  ${pad('', 14)} rx: hops ${p50p99(s.rx_hops)}  dev→ip ${p50p99(s.rx_dev_ip)}  ip→tcp ${p50p99(s.rx_ip_tcp)}  tcp→sock ${p50p99(s.rx_tcp_sock)}`);
+    const k = Object.entries(h.kernel);
+    if (k.length) out.push(`  ${pad('', 14)} kernel: ${k.slice(0, 8).map(([label, q]) => `${label} [${us(q.p99.low, 0)}, ${us(q.p99.high, 0)})`).join('  ')}`);
+  }
+  if (r.flows.length) {
+    out.push('');
+    out.push('Flows with the worst end-to-end p99');
+    for (const f of r.flows)
+      out.push(
+        `  ${pad(`${f.src}:${f.sport} → ${f.dst}:${f.dport}`, 40)} e2e p99 ${lpad(us(f.endToEnd?.p99), 8)} µs  ${lpad(f.throughputBytesPerS === null ? '-' : `${((f.throughputBytesPerS * 8) / 1e6).toFixed(1)} Mbit/s`, 14)}  retrans ${pct(f.retransmissionRate)} of ${f.samples}`,
+      );
+  }
+  out.push('');
+  out.push(r.unmatched.length ? `Unmatched samples: ${r.unmatched.map((u) => `${u.src} → ${u.dst} ${u.reason.replace(/_/g, ' ')}: ${u.samples}`).join('; ')}` : 'Unmatched samples: none');
+  out.push(`Clock faults (one-way below zero by more than its bound): ${r.faults}`);
+  if (r.spikes.length) {
+    out.push('');
+    out.push(`Spikes (end-to-end above the analysis spike_factor times its window's median), largest first`);
+    for (const s of r.spikes)
+      out.push(`  ${pad(`${s.src} → ${s.dst}`, 22)} ${lpad(us(s.endToEndNs), 9)} µs = ${s.timesMedian.toFixed(0)}× median, mostly ${SEGMENT_LABEL[s.topSegment] ?? s.topSegment}; receiver cpu ${s.rxCpu ?? '?'} thread ${s.rxTid ?? '?'}`);
+  }
+  return out.join('\n');
+}
+
+export function reportCommand(): Command {
+  return new Command('report')
+    .description('where the time went: per server pair, per host layer, per flow; tail attribution, unmatched samples, clock faults and spikes')
+    .requiredOption('--conf <dir>', 'the conf folder (database_info.yaml)')
+    .option('--since <duration>', 'only the last 90s, 15m, 2h, 1d of windows (default: everything analyzed)')
+    .option('--pair <a,b>', 'only the pair from server A to server B (connect_info hostnames)')
+    .option('--flow <text>', 'only flows whose id or "src:sport>dst:dport" contains TEXT')
+    .option('--top <n>', 'flows and spikes listed', (v) => Number(v), 10)
+    .option('--json', 'print the report as JSON (stable: version 1)', false)
+    .addHelpText('after', '\nExamples:\n  latscope report --conf conf/ --since 15m\n  latscope report --conf conf/ --pair node1,node2 --json\n\nExit codes: 0 printed, 1 bad input or database unreachable.\n')
+    .action(async (o: { conf: string; since?: string; pair?: string; flow?: string; top: number; json: boolean }) => {
+      const sinceMs = o.since === undefined ? undefined : parseDuration(o.since);
+      const pair = o.pair?.split(',');
+      if (pair && (pair.length !== 2 || !pair[0] || !pair[1])) throw new Error(`--pair ${o.pair}: expected two server names separated by a comma, e.g. --pair node1,node2`);
+      const d = loadConf(o.conf);
+      if (pair) for (const n of pair) if (!d.servers.some((s) => s.hostname === n)) throw new Error(`--pair: ${n} is not a server of ${d.dir}/connect_info.yaml (servers: ${d.servers.map((s) => s.hostname).join(', ')})`);
+      const pool = await openDb(d);
+      try {
+        const r = await loadReport(pool, { sinceUnixMs: sinceMs === undefined ? undefined : Date.now() - sinceMs, pair: pair as [string, string] | undefined, flow: o.flow, top: o.top });
+        console.log(o.json ? JSON.stringify(r, null, 2) : formatReport(r, { sinceText: o.since }));
+      } finally {
+        await pool.end();
+      }
+    });
+}
