@@ -14,6 +14,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   conf: async () => (await import('./cli/conf.js')).confCommand(),
   analyze: async () => (await import('./cli/analyze.js')).analyzeCommand(),
   report: async () => (await import('./cli/report.js')).reportCommand(),
+  graph: async () => (await import('./cli/graph.js')).graphCommand(),
   manager: async () => (await import('./cli/manager.js')).managerCommand(),
   supervise: async () => (await import('./cli/supervise.js')).superviseCommand(),
   cleanup: async () => (await import('./cli/cleanup.js')).cleanupCommand(),

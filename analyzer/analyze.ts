@@ -83,13 +83,16 @@ export async function analyze(pool: Pool, o: AnalyzeOptions): Promise<AnalyzeRes
     try {
       const run = await Run.open(pool, opt, log);
       let pending = await run.loadPending();
+      let batches = await run.nextBatches(opt.maxRecords, 0);
       for (;;) {
-        const batches = await run.nextBatches(opt.maxRecords);
         if (!batches.length && !pending.length) break;
-        const chunk = await run.chunk(batches, pending, result);
+        // a record's other end may be in the next chunk of this run: the grace period counts only at the last
+        const next = batches.length ? await run.nextBatches(opt.maxRecords, batches[batches.length - 1]!) : [];
+        const chunk = await run.chunk(batches, pending, result, next.length === 0);
         pending = chunk.pending;
         result.chunks++;
-        if (!batches.length) break; // the carried-over records alone: done
+        if (!next.length) break;
+        batches = next;
       }
       result.pending = pending.length;
     } finally {
@@ -190,9 +193,9 @@ class Run {
     return (rows as any[][]).map((r) => this.toRec(r));
   }
 
-  /** Batch ids not analyzed yet, oldest first, up to about maxRecords records. */
-  async nextBatches(maxRecords: number): Promise<number[]> {
-    const [rows] = (await this.pool.query('SELECT id, records FROM ingest_batches WHERE analyzed = 0 ORDER BY id LIMIT 20000')) as any;
+  /** Batch ids not analyzed yet after `afterId`, oldest first, up to about maxRecords records. */
+  async nextBatches(maxRecords: number, afterId: number): Promise<number[]> {
+    const [rows] = (await this.pool.query('SELECT id, records FROM ingest_batches WHERE analyzed = 0 AND id > ? ORDER BY id LIMIT 20000', [afterId])) as any;
     const out: number[] = [];
     let n = 0;
     for (const r of rows as { id: number; records: number }[]) {
@@ -222,7 +225,7 @@ class Run {
   }
 
   /** The ends of flows not seen before, from their packets; written to path_flows. */
-  private async learnFlows(conn: PoolConnection, recs: Rec[], batches: number[]): Promise<void> {
+  private async learnFlows(conn: PoolConnection, recs: Rec[]): Promise<void> {
     const fresh = new Set<number>();
     for (const r of recs) if (!this.flowEnds.has(r.flow)) fresh.add(r.flow);
     if (!fresh.size) return;
@@ -234,14 +237,13 @@ class Run {
         else e.rx ??= r.server;
         observers.set(r.flow, e);
       }
-    const ids = [...fresh];
+    // one record of each new flow, by primary key: its addresses and ports
+    const one = new Map<number, Rec>();
+    for (const r of recs) if (fresh.has(r.flow) && !one.has(r.flow)) one.set(r.flow, r);
+    const keys = [...one.values()];
     const rows: any[] = [];
-    for (let i = 0; i < ids.length; i += 5000) {
-      const [part] = (await conn.query(
-        `SELECT flow_id, MIN(family) AS family, MIN(src) AS src, MIN(sport) AS sport, MIN(dst) AS dst, MIN(dport) AS dport FROM packets
-         WHERE batch_id IN (?) AND flow_id IN (?) GROUP BY flow_id`,
-        [batches.length ? batches : [-1], ids.slice(i, i + 5000)],
-      )) as any;
+    for (let i = 0; i < keys.length; i += 5000) {
+      const [part] = (await conn.query('SELECT flow_id, family, src, sport, dst, dport FROM packets WHERE (server_id, observer_seq) IN (?)', [keys.slice(i, i + 5000).map((r) => [r.server, r.seq])])) as any;
       rows.push(...part);
     }
     const values: unknown[][] = [];
@@ -263,16 +265,16 @@ class Run {
   private ends = (flow: number): FlowEnds => this.flowEnds.get(flow) ?? { src: 0, dst: 0 };
 
   /** One chunk: join, statistics, and one transaction with everything it produced. */
-  async chunk(batches: number[], carried: Rec[], result: AnalyzeResult): Promise<{ pending: Rec[] }> {
+  async chunk(batches: number[], carried: Rec[], result: AnalyzeResult, last: boolean): Promise<{ pending: Rec[] }> {
     const t0 = Date.now();
     const fresh = await this.readBatches(batches);
     const t1 = Date.now();
     const conn = await this.pool.getConnection();
     try {
       await conn.beginTransaction();
-      await this.learnFlows(conn, fresh, batches);
+      await this.learnFlows(conn, fresh);
       const clock = (s: number) => this.clocks.get(s)!;
-      const joined = joinRecords([...carried, ...fresh], { clock, ends: this.ends, nowMs: Date.now(), graceMs: this.o.graceMs, deferBoundNs: this.o.deferBoundNs });
+      const joined = joinRecords([...carried, ...fresh], { clock, ends: this.ends, nowMs: Date.now(), graceMs: last ? this.o.graceMs : Infinity, deferBoundNs: this.o.deferBoundNs });
       const stats = new WindowStats({ windowNs: this.o.windowNs, filterRetrans: this.o.filterRetrans });
       for (const p of joined.paths) stats.addPath(p);
       for (const r of fresh) {
@@ -285,10 +287,12 @@ class Run {
         }
       }
       const t2 = Date.now();
+      await this.writePaths(joined.paths);
+      const t3 = Date.now();
       const merged = await this.mergeStored(conn, stats);
       const spikes = this.spikes(joined.paths, merged);
-      await this.writePaths(conn, joined.paths);
       await this.writeStats(conn, merged);
+      const t4 = Date.now();
       await this.writeFlows(conn, stats.flows);
       await this.writeUnmatched(conn, joined.unmatched);
       await this.writeSpikes(conn, spikes);
@@ -306,7 +310,7 @@ class Run {
       result.faults += joined.paths.filter((p) => p.flags & 2).length;
       result.spikes += spikes.length;
       result.windows += new Set([...merged.keys()].map((k) => parseGroupKey(k).window)).size;
-      this.log(`analysis: ${fresh.length} records of ${batches.length} batches (+${carried.length} waiting) -> ${joined.paths.length} paths, ${joined.unmatched.length} unmatched, ${joined.pending.length} waiting; read ${t1 - t0} ms, join ${t2 - t1} ms, write ${Date.now() - t2} ms`);
+      this.log(`analysis: ${fresh.length} records of ${batches.length} batches (+${carried.length} waiting) -> ${joined.paths.length} paths, ${joined.unmatched.length} unmatched, ${joined.pending.length} waiting; read ${t1 - t0} ms, join ${t2 - t1} ms, paths ${t3 - t2} ms, statistics ${t4 - t3} ms, the rest ${Date.now() - t4} ms`);
       return { pending: joined.pending };
     } catch (e) {
       await conn.rollback().catch(() => {});
@@ -371,8 +375,13 @@ class Run {
     return Number.isSafeInteger(b + r) && Number.isSafeInteger(b) ? String(b + r) : (this.baseNs + BigInt(r)).toString();
   }
 
-  /** Paths with LOAD DATA, in primary-key order (appends to the B-tree), the text made as MariaDB reads it. */
-  private async writePaths(conn: PoolConnection, paths: Path[]): Promise<void> {
+  /**
+   * Paths with LOAD DATA in primary-key order (appends to the B-tree), on two connections at once
+   * (MariaDB parses a LOAD on one core), each in its own transaction before the chunk's: a run
+   * that fails after them writes the same rows again, which IGNORE skips; the chunk's statistics
+   * and marks commit only with the chunk.
+   */
+  private async writePaths(paths: Path[]): Promise<void> {
     if (!paths.length) return;
     paths.sort((a, b) => a.rx.server - b.rx.server || a.rx.seq - b.rx.seq);
     const f = (v: number) => (Number.isFinite(v) ? String(Math.round(v)) : '\\N');
@@ -387,17 +396,28 @@ class Run {
         `${f(s[0]!)}\t${f(s[1]!)}\t${f(s[2]!)}\t${f(s[3]!)}\t${f(s[4]!)}\t${f(s[5]!)}\t${f(s[6]!)}\t${f(s[7]!)}\t${f(s[8]!)}\t${f(p.oneWay)}\t${f(p.e2e)}\t${Number.isFinite(p.bound) ? p.bound.toFixed(1) : '\\N'}\n`
       );
     };
-    function* text(): Generator<Buffer> {
-      for (let i = 0; i < paths.length; i += 4096) {
+    function* text(part: Path[]): Generator<Buffer> {
+      for (let i = 0; i < part.length; i += 4096) {
         let t = '';
-        for (let k = i; k < Math.min(paths.length, i + 4096); k++) t += line(paths[k]!);
+        for (let k = i; k < Math.min(part.length, i + 4096); k++) t += line(part[k]!);
         yield Buffer.from(t, 'latin1');
       }
     }
-    await conn.query({
-      sql: `LOAD DATA LOCAL INFILE 'latscope-paths' IGNORE INTO TABLE paths CHARACTER SET ascii FIELDS TERMINATED BY '\\t' LINES TERMINATED BY '\\n' (${PATH_COLUMNS.join(', ')})`,
-      infileStreamFactory: () => Readable.from(text()),
-    } as any);
+    const half = Math.ceil(paths.length / 2);
+    await Promise.all(
+      [paths.slice(0, half), paths.slice(half)].map(async (part) => {
+        if (!part.length) return;
+        const conn = await this.pool.getConnection();
+        try {
+          await conn.query({
+            sql: `LOAD DATA LOCAL INFILE 'latscope-paths' IGNORE INTO TABLE paths CHARACTER SET ascii FIELDS TERMINATED BY '\\t' LINES TERMINATED BY '\\n' (${PATH_COLUMNS.join(', ')})`,
+            infileStreamFactory: () => Readable.from(text(part)),
+          } as any);
+        } finally {
+          conn.release();
+        }
+      }),
+    );
   }
 
   private async writeStats(conn: PoolConnection, groups: Map<string, Group>): Promise<void> {

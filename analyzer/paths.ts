@@ -137,57 +137,80 @@ export function buildPath(tx: Rec, rx: Rec, o: Pick<JoinOptions, 'clock' | 'ends
  * by time; what is left waits or, past the grace period, is unmatched.
  */
 export function joinRecords(records: Rec[], o: JoinOptions): JoinResult {
-  const byKey = new Map<number, Map<number, Rec[]>>();
+  // flow -> sample -> its record, or its records when there are several
+  const byKey = new Map<number, Map<number, Rec | Rec[]>>();
   for (const r of records) {
     let inner = byKey.get(r.flow);
     if (!inner) byKey.set(r.flow, (inner = new Map()));
-    const list = inner.get(r.sample);
-    if (list) list.push(r);
-    else inner.set(r.sample, [r]);
+    const had = inner.get(r.sample);
+    if (had === undefined) inner.set(r.sample, r);
+    else if (Array.isArray(had)) had.push(r);
+    else inner.set(r.sample, [had, r]);
   }
   const res: JoinResult = { paths: [], unmatched: [], pending: [] };
   const at = (r: Rec) => o.clock(r.server).toGlobal(wireTime(r));
   for (const [flow, inner] of byKey) {
     const ends = o.ends(flow);
-    for (const list of inner.values()) {
-      const txs: { r: Rec; t: Mapped; used: boolean }[] = [];
-      const rxs: { r: Rec; t: Mapped }[] = [];
-      for (const r of list) {
-        if (r.tx) txs.push({ r, t: at(r), used: false });
-        else rxs.push({ r, t: at(r) });
-      }
-      txs.sort((a, b) => a.t.ns - b.t.ns);
-      rxs.sort((a, b) => a.t.ns - b.t.ns);
-      const left: Rec[] = [];
-      for (const x of rxs) {
-        // the latest sender record that left before this arrival (within both clocks' bounds);
-        // failing that, the first one that left less than a second after it: a clock wrong beyond
-        // its bound, which the path then shows as a fault rather than hiding it as unmatched
-        let best = -1;
-        for (let i = 0; i < txs.length; i++) {
-          const t = txs[i]!;
-          if (t.used) continue;
-          const slack = t.r.server === x.r.server ? 0 : Math.min(t.t.boundNs + x.t.boundNs, 1e12);
-          if (t.t.ns <= x.t.ns + slack) best = i;
-          else {
-            if (best < 0 && t.t.ns - x.t.ns < CLOCK_FAULT_WINDOW_NS) best = i;
-            break;
-          }
-        }
-        if (best < 0) left.push(x.r);
-        else {
-          const t = txs[best]!;
-          t.used = true;
-          const p = buildPath(t.r, x.r, o);
-          if (waitForClock(p, t.t, x.t, o)) res.pending.push(t.r, x.r);
-          else res.paths.push(p);
-        }
-      }
-      for (const t of txs) if (!t.used) left.push(t.r);
-      for (const r of left) settle(r, ends, o, res);
+    for (const v of inner.values()) {
+      if (!Array.isArray(v)) settle(v, ends, o, res);
+      else if (v.length === 2 && v[0]!.tx !== v[1]!.tx) pairOne(v[0]!.tx ? v[0]! : v[1]!, v[0]!.tx ? v[1]! : v[0]!, ends, at, o, res);
+      else pairMany(v, ends, at, o, res);
     }
   }
   return res;
+}
+
+/** The common case: one sender record and one receiver record of a sample. */
+function pairOne(tx: Rec, rx: Rec, ends: FlowEnds, at: (r: Rec) => Mapped, o: JoinOptions, res: JoinResult): void {
+  const t = at(tx), x = at(rx);
+  const slack = tx.server === rx.server ? 0 : Math.min(t.boundNs + x.boundNs, 1e12);
+  if (t.ns <= x.ns + slack || t.ns - x.ns < CLOCK_FAULT_WINDOW_NS) {
+    const p = buildPath(tx, rx, o);
+    if (waitForClock(p, t, x, o)) res.pending.push(tx, rx);
+    else res.paths.push(p);
+  } else {
+    settle(tx, ends, o, res);
+    settle(rx, ends, o, res);
+  }
+}
+
+/** Several records of a sample (retransmissions, a wrap): each arrival takes the latest transmission before it. */
+function pairMany(list: Rec[], ends: FlowEnds, at: (r: Rec) => Mapped, o: JoinOptions, res: JoinResult): void {
+  const txs: { r: Rec; t: Mapped; used: boolean }[] = [];
+  const rxs: { r: Rec; t: Mapped }[] = [];
+  for (const r of list) {
+    if (r.tx) txs.push({ r, t: at(r), used: false });
+    else rxs.push({ r, t: at(r) });
+  }
+  txs.sort((a, b) => a.t.ns - b.t.ns);
+  rxs.sort((a, b) => a.t.ns - b.t.ns);
+  const left: Rec[] = [];
+  for (const x of rxs) {
+    // the latest sender record that left before this arrival (within both clocks' bounds);
+    // failing that, the first one that left less than a second after it: a clock wrong beyond
+    // its bound, which the path then shows as a fault rather than hiding it as unmatched
+    let best = -1;
+    for (let i = 0; i < txs.length; i++) {
+      const t = txs[i]!;
+      if (t.used) continue;
+      const slack = t.r.server === x.r.server ? 0 : Math.min(t.t.boundNs + x.t.boundNs, 1e12);
+      if (t.t.ns <= x.t.ns + slack) best = i;
+      else {
+        if (best < 0 && t.t.ns - x.t.ns < CLOCK_FAULT_WINDOW_NS) best = i;
+        break;
+      }
+    }
+    if (best < 0) left.push(x.r);
+    else {
+      const t = txs[best]!;
+      t.used = true;
+      const p = buildPath(t.r, x.r, o);
+      if (waitForClock(p, t.t, x.t, o)) res.pending.push(t.r, x.r);
+      else res.paths.push(p);
+    }
+  }
+  for (const t of txs) if (!t.used) left.push(t.r);
+  for (const r of left) settle(r, ends, o, res);
 }
 
 /** Whether a joined pair should wait for a time-sync round that would narrow its bound. */
@@ -243,9 +266,10 @@ export function hopDelays(r: Rec): [string, number][] {
   const out: [string, number][] = [];
   let prev: string | undefined;
   for (const h of r.hops.split(',')) {
-    const [ifindex, netns, , ns] = h.split(':');
+    const c1 = h.indexOf(':'), c2 = h.indexOf(':', c1 + 1), c3 = h.indexOf(':', c2 + 1);
+    const ns = h.slice(c3 + 1);
     // exact as doubles below 2^53 ns (104 days of uptime), else as bigints
-    if (prev !== undefined) out.push([`${ifindex}@${netns}`, ns!.length < 16 && prev.length < 16 ? Number(ns) - Number(prev) : Number(BigInt(ns!) - BigInt(prev))]);
+    if (prev !== undefined) out.push([`${h.slice(0, c1)}@${h.slice(c1 + 1, c2)}`, ns.length < 16 && prev.length < 16 ? Number(ns) - Number(prev) : Number(BigInt(ns) - BigInt(prev))]);
     prev = ns;
   }
   return out;

@@ -8,7 +8,7 @@
  */
 import type { Pool } from '../db/pool.js';
 import { big } from '../db/pool.js';
-import { LogHistogram, log2Quantile } from '../lib/stats.js';
+import { LogHistogram, bucketMid, log2Quantile } from '../lib/stats.js';
 import { SEGMENTS, TOTALS } from '../protocol/layers.js';
 import { Group, TAIL_QUANTILE } from './windows.js';
 
@@ -280,4 +280,97 @@ async function loadFlows(pool: Pool, merged: Map<string, Merged>, name: (id: num
   }
   out.sort((a, b) => (b.endToEnd?.p99 ?? b.oneWay?.p99 ?? 0) - (a.endToEnd?.p99 ?? a.oneWay?.p99 ?? 0));
   return out.slice(0, top);
+}
+
+/** Per-window figures for graphs: a pair's one-way delay, a flow's throughput, the kernel's histograms over time, CDFs. */
+export interface Series {
+  /** One-way delay per pair and window: p50, p99 and the clock bound (ns). */
+  oneWay: { src: string; dst: string; unixMs: number; p50: number; p99: number; boundNs: number; samples: number }[];
+  /** Per flow (the report's worst ones) and window: throughput and retransmissions. */
+  flows: { flow: string; unixMs: number; throughputBytesPerS: number | null; retransmissions: number; samples: number }[];
+  /** In-kernel histogram counts between consecutive snapshots: per host, "port dir from->to", time and log2 bucket. */
+  kernel: { server: string; label: string; unixMs: number; bucket: number; count: number }[];
+  /** Cumulative distributions over the range: per host and layer segment, and per pair for the wire. */
+  cdf: { group: string; segment: string; ns: number; fraction: number }[];
+}
+
+export async function loadSeries(pool: Pool, report: Report, o: ReportOptions = {}): Promise<Series> {
+  const [serverRows] = (await pool.query('SELECT id, name FROM servers')) as any;
+  const names = new Map<number, string>((serverRows as any[]).map((r) => [Number(r.id), r.name]));
+  const since = o.sinceUnixMs === undefined ? '' : 'AND window_unix_ms >= ?';
+  const args = o.sinceUnixMs === undefined ? [] : [Math.floor(o.sinceUnixMs)];
+  const [ow] = (await pool.query(`SELECT src_server_id, dst_server_id, window_unix_ms, p50_ns, p99_ns, bound_ns, samples FROM path_stats WHERE scope = 'pair' AND segment = 'one_way' AND window_unix_ms IS NOT NULL ${since} ORDER BY window_ns`, args)) as any;
+  const oneWay = (ow as any[])
+    .map((r) => ({ src: names.get(Number(r.src_server_id)) ?? '?', dst: names.get(Number(r.dst_server_id)) ?? '?', unixMs: Number(r.window_unix_ms), p50: Number(r.p50_ns), p99: Number(r.p99_ns), boundNs: Number(r.bound_ns), samples: Number(r.samples) }))
+    .filter((r) => !o.pair || (r.src === o.pair[0] && r.dst === o.pair[1]));
+  const flowIds = report.flows.map((f) => f.flowId);
+  const flows: Series['flows'] = [];
+  if (flowIds.length) {
+    const [fw] = (await pool.query(
+      `SELECT w.flow_id, s.window_unix_ms, w.samples, w.retransmissions, w.size_samples * w.sample_size AS bytes, w.first_ns, w.last_ns
+       FROM flow_windows w JOIN (SELECT DISTINCT window_ns, window_unix_ms FROM path_stats WHERE scope = 'pair' AND window_unix_ms IS NOT NULL ${since}) s ON s.window_ns = w.window_ns
+       WHERE w.flow_id IN (?) ORDER BY w.window_ns`,
+      [...args, flowIds],
+    )) as any;
+    for (const r of fw as any[]) {
+      const f = report.flows.find((x) => x.flowId === Number(r.flow_id))!;
+      const span = Number(big(r.last_ns) - big(r.first_ns));
+      flows.push({ flow: `${f.src}:${f.sport} → ${f.dst}:${f.dport}`, unixMs: Number(r.window_unix_ms), throughputBytesPerS: span > 0 ? (Number(r.bytes) * 1e9) / span : null, retransmissions: Number(r.retransmissions), samples: Number(r.samples) });
+    }
+  }
+  const kernel: Series['kernel'] = [];
+  const [hist] = (await pool.query(
+    `SELECT server_id, port, dir, from_layer, to_layer, bucket, count, UNIX_TIMESTAMP(taken_at) * 1000 AS at FROM layer_histograms
+     ${report.range.fromUnixMs === null ? '' : 'WHERE taken_at >= FROM_UNIXTIME(? / 1000)'} ORDER BY server_id, port, dir, from_layer, to_layer, taken_at`,
+    report.range.fromUnixMs === null ? [] : [report.range.fromUnixMs - 60_000],
+  )) as any;
+  const last = new Map<string, number[]>();
+  const snap = new Map<string, { at: number; buckets: number[] }>();
+  const flush = (key: string) => {
+    const cur = snap.get(key);
+    if (!cur) return;
+    const [sid, label] = key.split('|') as [string, string];
+    const prev = last.get(key);
+    if (prev) cur.buckets.forEach((c, b) => {
+      const d = c >= (prev[b] ?? 0) ? c - (prev[b] ?? 0) : c; // a restarted observer counts from 0
+      if (d > 0) kernel.push({ server: names.get(Number(sid)) ?? '?', label, unixMs: cur.at, bucket: b, count: d });
+    });
+    last.set(key, cur.buckets);
+    snap.delete(key);
+  };
+  for (const r of hist as any[]) {
+    const key = `${r.server_id}|${r.port} ${r.dir} ${r.from_layer}->${r.to_layer}`;
+    const at = Number(r.at);
+    const cur = snap.get(key);
+    if (cur && cur.at !== at) flush(key);
+    const s = snap.get(key) ?? { at, buckets: new Array(32).fill(0) };
+    s.buckets[Number(r.bucket)] = Number(r.count);
+    snap.set(key, s);
+  }
+  for (const key of [...snap.keys()]) flush(key);
+  const cdf: Series['cdf'] = [];
+  const [sk] = (await pool.query(
+    `SELECT scope, src_server_id, dst_server_id, segment, sketch FROM path_stats
+     WHERE ((scope = 'host' AND segment NOT LIKE 'hop:%') OR (scope = 'pair' AND segment IN ('wire', 'end_to_end'))) AND sketch IS NOT NULL ${since}`,
+    args,
+  )) as any;
+  const merged = new Map<string, LogHistogram>();
+  for (const r of sk as any[]) {
+    const group = r.scope === 'host' ? names.get(Number(r.src_server_id)) ?? '?' : `${names.get(Number(r.src_server_id))} → ${names.get(Number(r.dst_server_id))}`;
+    if (o.pair && r.scope === 'pair' && group !== `${o.pair[0]} → ${o.pair[1]}`) continue;
+    const key = `${group}|${r.segment}`;
+    const h = merged.get(key) ?? new LogHistogram();
+    h.merge(LogHistogram.fromBuffer(r.sketch));
+    merged.set(key, h);
+  }
+  for (const [key, h] of merged) {
+    const [group, segment] = key.split('|') as [string, string];
+    let seen = 0;
+    for (const [b, c] of h.sortedBuckets()) {
+      seen += c;
+      const ns = Math.min(h.max, Math.max(h.min, bucketMid(b)));
+      if (ns > 0) cdf.push({ group, segment, ns, fraction: seen / h.count });
+    }
+  }
+  return { oneWay, flows, kernel, cdf };
 }

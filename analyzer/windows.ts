@@ -17,9 +17,15 @@
 import { LogHistogram, VarReader, VarWriter, bucketOf } from '../lib/stats.js';
 import { SEGMENTS, TOTALS } from '../protocol/layers.js';
 import { F_ROW_INTERVAL, F_ROW_RETRANS } from '../protocol/records.js';
-import { F_COMPLETE, F_FAULT, F_NO_FIT, F_RETRANS, recordSegments, hopDelays, type Path, type Rec } from './paths.js';
+import { F_COMPLETE, F_FAULT, F_NO_FIT, F_RETRANS, hopDelays, type Path, type Rec } from './paths.js';
 
 export type Scope = 'pair' | 'flow' | 'host';
+/** Tail buckets: 32 per power of two of the end-to-end delay (the tail's edge is known to 2%). */
+const TAIL_SHIFT = 2;
+const tailBucket = (v: number): number => {
+  const b = bucketOf(v);
+  return b < 0 ? -(-b >> TAIL_SHIFT) : b >> TAIL_SHIFT;
+};
 const NSEG = SEGMENTS.length;
 export const TAIL_QUANTILE = 0.99;
 /** Segments and totals whose values compare two servers' clocks, so carry a bound. */
@@ -39,7 +45,7 @@ export class Group {
   }
 
   addTail(e2e: number, seg: ArrayLike<number>): void {
-    const b = bucketOf(e2e);
+    const b = tailBucket(e2e);
     let t = this.tail.get(b);
     if (!t) this.tail.set(b, (t = new Float64Array(NSEG + 1)));
     t[0]! += 1;
@@ -87,13 +93,15 @@ export class Group {
     return { means, total, count: sums[0]! };
   }
 
+  /** Stored form: per bucket its count and each segment's sum, whole nanoseconds as varints. */
   tailToBuffer(): Buffer | null {
     if (!this.tail.size) return null;
     const w = new VarWriter();
     w.uint(this.tail.size);
     for (const [b, t] of this.tail) {
       w.int(b);
-      for (let i = 0; i <= NSEG; i++) w.double(t[i]!);
+      w.uint(t[0]!);
+      for (let i = 1; i <= NSEG; i++) w.int(Math.round(t[i]!));
     }
     return w.done();
   }
@@ -104,8 +112,11 @@ export class Group {
     for (let i = 0; i < n; i++) {
       const b = r.int();
       const t = new Float64Array(NSEG + 1);
-      for (let k = 0; k <= NSEG; k++) t[k] = r.double();
-      this.tail.set(b, t);
+      t[0] = r.uint();
+      for (let k = 1; k <= NSEG; k++) t[k] = r.int();
+      const mine = this.tail.get(b);
+      if (mine) for (let k = 0; k <= NSEG; k++) mine[k]! += t[k]!;
+      else this.tail.set(b, t);
     }
   }
 }
@@ -176,7 +187,8 @@ export class WindowStats {
     const window = this.windowOf(p.tNs);
     const cross = !(p.flags & F_NO_FIT);
     for (const g of [this.cached(window, 'pair', p.src, p.dst, 0), this.cached(window, 'flow', p.src, p.dst, p.tx.flow)]) {
-      for (let i = 0; i < NSEG; i++) if (!Number.isNaN(p.seg[i]!)) g.add(SEGMENTS[i]!, p.seg[i]!);
+      // a flow keeps its totals and its tail's segments; every segment's percentiles are its pair's
+      if (g !== this.cache.get(window)!.get(`f${p.tx.flow}`)) for (let i = 0; i < NSEG; i++) if (!Number.isNaN(p.seg[i]!)) g.add(SEGMENTS[i]!, p.seg[i]!);
       if (cross && !Number.isNaN(p.oneWay)) g.add('one_way', p.oneWay);
       if (cross && !Number.isNaN(p.e2e)) g.add('end_to_end', p.e2e);
       if (cross && Number.isFinite(p.bound)) g.bound = Math.max(g.bound, p.bound);
@@ -189,8 +201,19 @@ export class WindowStats {
   addRecord(r: Rec, tNs: number): void {
     if (this.o.filterRetrans && (r.attempt > 0 || r.flags & F_ROW_RETRANS)) return;
     const g = this.cached(this.windowOf(tNs), 'host', r.server, 0, 0);
-    for (const [i, v] of recordSegments(r)) g.add(SEGMENTS[i]!, v);
-    for (const [dev, v] of hopDelays(r)) g.add(`hop:${r.tx ? 'tx' : 'rx'}:${dev}`, v);
+    const put = (seg: string, v: number) => Number.isNaN(v) || g.add(seg, v);
+    if (r.tx) {
+      put('tx_sock_tcp', r.tcp - r.sock);
+      put('tx_tcp_ip', r.ip - r.tcp);
+      put('tx_ip_dev', r.dev - r.ip);
+      put('tx_hops', r.last - r.dev);
+    } else {
+      put('rx_hops', r.last - r.dev);
+      put('rx_dev_ip', r.ip - r.last);
+      put('rx_ip_tcp', r.tcp - r.ip);
+      put('rx_tcp_sock', r.sock - r.tcp);
+    }
+    if (r.hops) for (const [dev, v] of hopDelays(r)) g.add(`hop:${r.tx ? 'tx' : 'rx'}:${dev}`, v);
   }
 
   /** A sender record's contribution to its flow's throughput and retransmissions. */

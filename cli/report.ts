@@ -77,6 +77,7 @@ export function formatReport(r: Report, o: { sinceText?: string } = {}): string 
   out.push('');
   out.push(r.unmatched.length ? `Unmatched samples: ${r.unmatched.map((u) => `${u.src} → ${u.dst} ${u.reason.replace(/_/g, ' ')}: ${u.samples}`).join('; ')}` : 'Unmatched samples: none');
   out.push(`Clock faults (one-way below zero by more than its bound): ${r.faults}`);
+  out.push(`Graphs and a self-contained HTML report of the same: latscope graph --conf DIR --out DIR${o.sinceText ? ` --since ${o.sinceText}` : ''}`);
   if (r.spikes.length) {
     out.push('');
     out.push(`Spikes (end-to-end above the analysis spike_factor times its window's median), largest first`);

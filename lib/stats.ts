@@ -84,9 +84,11 @@ export class LogHistogram {
   sum = 0;
   min = Infinity;
   max = -Infinity;
+  private sorted?: [number, number][];
 
   add(v: number, n = 1): void {
     const b = bucketOf(v);
+    this.sorted = undefined;
     this.counts.set(b, (this.counts.get(b) ?? 0) + n);
     this.count += n;
     this.sum += v * n;
@@ -95,6 +97,7 @@ export class LogHistogram {
   }
 
   merge(o: LogHistogram): void {
+    this.sorted = undefined;
     for (const [b, c] of o.counts) this.counts.set(b, (this.counts.get(b) ?? 0) + c);
     this.count += o.count;
     this.sum += o.sum;
@@ -102,9 +105,9 @@ export class LogHistogram {
     if (o.max > this.max) this.max = o.max;
   }
 
-  /** Buckets in ascending order of value. */
+  /** Buckets in ascending order of value (kept until the next change). */
   sortedBuckets(): [bucket: number, count: number][] {
-    return [...this.counts].sort((a, b) => a[0] - b[0]);
+    return (this.sorted ??= [...this.counts].sort((a, b) => a[0] - b[0]));
   }
 
   /** The nearest-rank q-quantile, within RELATIVE_ERROR (exact at q = 0 and q = 1). */
@@ -149,7 +152,7 @@ export class LogHistogram {
     for (let i = 0; i < n; i++) {
       const b = r.int();
       const c = r.uint();
-      h.counts.set(b, c);
+      h.counts.set(b, (h.counts.get(b) ?? 0) + c);
       h.count += c;
     }
     h.sum = r.double();

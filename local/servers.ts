@@ -139,7 +139,7 @@ export async function startMariaDb(): Promise<MariaDbInfo> {
       [
         'mariadbd', '--no-defaults', `--datadir=${p.data}`, `--socket=${p.socket}`, `--port=${info.port}`,
         '--bind-address=127.0.0.1', '--user=root', `--pid-file=${p.pidFile}`, `--log-error=${p.log}`,
-        '--skip-name-resolve', '--innodb-buffer-pool-size=1G', '--innodb-flush-log-at-trx-commit=2',
+        '--skip-name-resolve', '--innodb-buffer-pool-size=4G', '--innodb-flush-log-at-trx-commit=2',
         // a large redo log: bulk ingest checkpoints (flushes pages) far less often
         '--innodb-log-file-size=1G', '--innodb-log-buffer-size=64M',
         '--max-connections=500', '--max-allowed-packet=64M',

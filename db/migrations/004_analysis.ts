@@ -43,8 +43,7 @@ export const m004 = migration(4, 'analysis: batches, paths, path stats, flows, u
     one_way BIGINT NULL COMMENT 'ns, sender''s first device to receiver''s first device (tx_hops + wire)',
     end_to_end BIGINT NULL COMMENT 'ns, sender''s socket to receiver''s socket: the sum of every segment',
     bound_ns DOUBLE NULL COMMENT 'error bound of wire, one_way and end_to_end (sum of both servers'' clock bounds; 0 within one server)',
-    PRIMARY KEY (rx_server_id, rx_seq),
-    KEY by_window (window_ns, src_server_id, dst_server_id)
+    PRIMARY KEY (rx_server_id, rx_seq)
   ) ENGINE=InnoDB COMMENT='one row per joined packet path: a sample''s sender record and receiver record, every segment''s delay'`,
   `CREATE TABLE IF NOT EXISTS path_flows (
     flow_id BIGINT UNSIGNED NOT NULL,

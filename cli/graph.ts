@@ -1,0 +1,38 @@
+/**
+ * `latscope graph --conf DIR --out DIR [--since 15m] [--pair A,B]`: the analyzer's results as
+ * SVG graphs and one self-contained report.html (open it in any browser, offline).
+ * Exit codes: 0 written, 1 bad input or database unreachable.
+ */
+import { Command } from 'commander';
+import { resolve } from 'node:path';
+import { loadReport, loadSeries } from '../analyzer/report.js';
+import { writeGraphs } from '../graph/write.js';
+import { parseDuration } from '../lib/duration.js';
+import { loadConf, openDb } from './db.js';
+
+export function graphCommand(): Command {
+  return new Command('graph')
+    .description('write the graphs (SVG) and report.html: per-pair breakdown, tail shares, server matrix, one-way over time, layer CDFs, kernel heatmaps, flows')
+    .requiredOption('--conf <dir>', 'the conf folder (database_info.yaml)')
+    .requiredOption('--out <dir>', 'folder for the SVG files and report.html (created if missing)')
+    .option('--since <duration>', 'only the last 90s, 15m, 2h, 1d of windows (default: everything analyzed)')
+    .option('--pair <a,b>', 'only the pair from server A to server B')
+    .addHelpText('after', '\nExamples:\n  latscope graph --conf conf/ --out graphs/ --since 1h\n  xdg-open graphs/report.html\n\nExit codes: 0 written, 1 bad input or database unreachable.\n')
+    .action(async (o: { conf: string; out: string; since?: string; pair?: string }) => {
+      const sinceMs = o.since === undefined ? undefined : parseDuration(o.since);
+      const pair = o.pair?.split(',') as [string, string] | undefined;
+      if (pair && (pair.length !== 2 || !pair[0] || !pair[1])) throw new Error(`--pair ${o.pair}: expected two server names separated by a comma`);
+      const d = loadConf(o.conf);
+      const pool = await openDb(d);
+      try {
+        const opts = { sinceUnixMs: sinceMs === undefined ? undefined : Date.now() - sinceMs, pair };
+        const report = await loadReport(pool, opts);
+        const series = await loadSeries(pool, report, opts);
+        const [[c]] = (await pool.query('SELECT COUNT(*) AS n FROM packets')) as any;
+        const out = await writeGraphs(report, series, resolve(o.out), { records: Number(c.n) });
+        console.log(`wrote ${out.files.length} graphs and ${out.html} (${report.pairs.length} pairs, ${report.range.windows} windows)`);
+      } finally {
+        await pool.end();
+      }
+    });
+}

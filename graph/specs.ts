@@ -1,0 +1,223 @@
+/**
+ * The graphs as vega-lite specs: pure data built from the analyzer's report and series (the
+ * view models), so tests can check the right segments in the right order with the right values.
+ * Colours and the order of segments are fixed here once: the same layer has the same colour in
+ * every graph. Every axis says its unit, every graph says what it shows.
+ */
+import type { Report, Series } from '../analyzer/report.js';
+import { SEGMENTS } from '../protocol/layers.js';
+
+export type Spec = Record<string, unknown>;
+
+/** Segment order and colour, sender's layers warm, the wire grey-blue, receiver's layers cool. */
+export const SEGMENT_COLORS: Record<string, string> = {
+  tx_sock_tcp: '#b2182b', tx_tcp_ip: '#d6604d', tx_ip_dev: '#f4a582', tx_hops: '#fddbc7',
+  wire: '#4d4d4d',
+  rx_hops: '#d1e5f0', rx_dev_ip: '#92c5de', rx_ip_tcp: '#4393c3', rx_tcp_sock: '#2166ac',
+};
+export const SEGMENT_TITLES: Record<string, string> = {
+  tx_sock_tcp: 'tx socket→TCP', tx_tcp_ip: 'tx TCP→IP', tx_ip_dev: 'tx IP→device', tx_hops: 'tx device hops', wire: 'wire',
+  rx_hops: 'rx device hops', rx_dev_ip: 'rx device→IP', rx_ip_tcp: 'rx IP→TCP', rx_tcp_sock: 'rx TCP→socket', one_way: 'one-way', end_to_end: 'end-to-end',
+};
+const ORDER = Object.fromEntries(SEGMENTS.map((s, i) => [SEGMENT_TITLES[s]!, i]));
+const segmentColor = {
+  field: 'segment',
+  type: 'nominal',
+  title: 'segment',
+  scale: { domain: SEGMENTS.map((s) => SEGMENT_TITLES[s]), range: SEGMENTS.map((s) => SEGMENT_COLORS[s]) },
+  sort: SEGMENTS.map((s) => SEGMENT_TITLES[s]),
+};
+const base = (title: string, subtitle: string): Spec => ({
+  $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+  title: { text: title, subtitle, anchor: 'start' },
+  config: { font: 'sans-serif', view: { stroke: null }, axis: { labelFontSize: 11, titleFontSize: 12 }, legend: { labelFontSize: 11 } },
+});
+const us = (ns: number) => Math.round(ns / 10) / 100;
+
+/** Rows of the breakdown: per pair, the segment medians stacked, beside the segment means of the tail (≥ p99), and the wire's clock bound. */
+export function breakdownModel(r: Report, maxPairs = 12) {
+  const rows: { pair: string; bar: string; segment: string; order: number; us: number; from: number; to: number }[] = [];
+  const bounds: { pair: string; bar: string; lo: number; hi: number; boundUs: number }[] = [];
+  for (const p of r.pairs.slice(0, maxPairs)) {
+    const pair = `${p.src} → ${p.dst}`;
+    for (const [bar, values] of [
+      ['median', SEGMENTS.map((s) => p.segments[s]?.p50 ?? 0)],
+      ['tail (≥ p99)', SEGMENTS.map((s) => p.tail?.means[s] ?? NaN)],
+    ] as const) {
+      if (values.some((v) => Number.isNaN(v))) continue;
+      let at = 0;
+      SEGMENTS.forEach((s, i) => {
+        const v = Math.max(0, values[i]!);
+        rows.push({ pair, bar, segment: SEGMENT_TITLES[s]!, order: i, us: us(v), from: us(at), to: us(at + v) });
+        if (s === 'wire') bounds.push({ pair, bar, lo: us(at + v - p.boundNs), hi: us(at + v + p.boundNs), boundUs: us(p.boundNs) });
+        at += v;
+      });
+    }
+  }
+  return { rows, bounds };
+}
+
+export function breakdownSpec(r: Report): Spec {
+  const m = breakdownModel(r);
+  return {
+    ...base('Where the time goes between servers', 'per pair: each segment\'s median, beside each segment\'s mean over the slowest 1% (these add up to the tail\'s mean); the bar on the wire is its clock bound'),
+    width: 640,
+    layer: [
+      {
+        data: { values: m.rows },
+        mark: { type: 'bar', tooltip: true },
+        encoding: {
+          y: { field: 'pair', type: 'nominal', title: 'sender → receiver', sort: null },
+          yOffset: { field: 'bar', type: 'nominal', sort: ['median', 'tail (≥ p99)'], title: null },
+          x: { field: 'from', type: 'quantitative', title: 'delay (µs)' },
+          x2: { field: 'to' },
+          color: segmentColor,
+          order: { field: 'order' },
+        },
+      },
+      {
+        data: { values: m.bounds },
+        mark: { type: 'rule', color: 'black', strokeWidth: 2 },
+        encoding: { y: { field: 'pair', type: 'nominal', sort: null }, yOffset: { field: 'bar', type: 'nominal', sort: ['median', 'tail (≥ p99)'] }, x: { field: 'lo', type: 'quantitative' }, x2: { field: 'hi' } },
+      },
+    ],
+  };
+}
+
+export function tailSpec(r: Report): Spec {
+  const rows = r.pairs.filter((p) => p.tail).slice(0, 20).flatMap((p) => SEGMENTS.map((s, i) => ({ pair: `${p.src} → ${p.dst}`, segment: SEGMENT_TITLES[s]!, order: i, share: p.tail!.shares[s]! })));
+  return {
+    ...base('Who holds the tail', 'per pair, each segment\'s share of the mean delay of the paths at or above the end-to-end p99'),
+    width: 640,
+    data: { values: rows },
+    mark: { type: 'bar', tooltip: true },
+    encoding: {
+      y: { field: 'pair', type: 'nominal', title: 'sender → receiver', sort: null },
+      x: { field: 'share', type: 'quantitative', stack: 'normalize', title: 'share of the tail (%)', axis: { format: '%' } },
+      color: segmentColor,
+      order: { field: 'order' },
+    },
+  };
+}
+
+export function matrixModel(r: Report) {
+  const servers = [...new Set(r.pairs.flatMap((p) => [p.src, p.dst]))].sort();
+  return servers.flatMap((src) => servers.filter((dst) => dst !== src).map((dst) => {
+    const p = r.pairs.find((x) => x.src === src && x.dst === dst);
+    return { src, dst, p99: p?.segments.one_way ? us(p.segments.one_way.p99) : null, bound: p ? us(p.boundNs) : null };
+  }));
+}
+
+export function matrixSpec(r: Report): Spec {
+  return {
+    ...base('Server to server: p99 one-way delay', 'sender (row) to receiver (column), device to device; grey: no sampled traffic'),
+    data: { values: matrixModel(r) },
+    layer: [
+      {
+        mark: { type: 'rect', tooltip: true },
+        encoding: {
+          y: { field: 'src', type: 'nominal', title: 'sender' },
+          x: { field: 'dst', type: 'nominal', title: 'receiver' },
+          color: { condition: { test: 'datum.p99 === null', value: '#d9d9d9' }, field: 'p99', type: 'quantitative', title: 'p99 one-way (µs)', scale: { scheme: 'orangered' } },
+        },
+      },
+      { mark: { type: 'text', fontSize: 10 }, encoding: { y: { field: 'src', type: 'nominal' }, x: { field: 'dst', type: 'nominal' }, text: { field: 'p99', type: 'quantitative', format: '.0f' } } },
+    ],
+  };
+}
+
+export function oneWayTimeSpec(s: Series, r: Report, maxPairs = 8): Spec {
+  const worst = new Set(r.pairs.slice(0, maxPairs).map((p) => `${p.src} → ${p.dst}`));
+  const rows = s.oneWay
+    .map((x) => ({ pair: `${x.src} → ${x.dst}`, t: x.unixMs, p50: us(x.p50), p99: us(x.p99), lo: us(x.p50 - x.boundNs), hi: us(x.p50 + x.boundNs) }))
+    .filter((x) => worst.has(x.pair));
+  return {
+    ...base('One-way delay over time', 'per pair and window: median (line, with its clock bound as a band) and p99 (dashed)'),
+    width: 640,
+    height: 240,
+    data: { values: rows },
+    encoding: { x: { field: 't', type: 'temporal', title: 'time (manager clock)' }, color: { field: 'pair', type: 'nominal', title: 'sender → receiver' } },
+    layer: [
+      { mark: { type: 'area', opacity: 0.25 }, encoding: { y: { field: 'lo', type: 'quantitative', title: 'one-way delay (µs)' }, y2: { field: 'hi' } } },
+      { mark: { type: 'line', tooltip: true }, encoding: { y: { field: 'p50', type: 'quantitative' } } },
+      { mark: { type: 'line', strokeDash: [4, 3] }, encoding: { y: { field: 'p99', type: 'quantitative' } } },
+    ],
+  };
+}
+
+export function cdfSpec(s: Series): Spec {
+  const layers = SEGMENTS.filter((seg) => s.cdf.some((c) => c.segment === seg));
+  const rows = s.cdf.filter((c) => layers.includes(c.segment as never)).map((c) => ({ segment: SEGMENT_TITLES[c.segment]!, group: c.group, us: c.ns / 1000, fraction: c.fraction, order: ORDER[SEGMENT_TITLES[c.segment]!] }));
+  return {
+    ...base('Delay distribution of each layer', 'cumulative share of sampled packets per segment: hosts for their own layers, pairs for the wire (log time axis)'),
+    data: { values: rows },
+    facet: { field: 'segment', type: 'nominal', title: null, sort: SEGMENTS.map((x) => SEGMENT_TITLES[x]) },
+    columns: 3,
+    spec: {
+      width: 200,
+      height: 130,
+      mark: { type: 'line', interpolate: 'step-after' },
+      encoding: {
+        x: { field: 'us', type: 'quantitative', scale: { type: 'log' }, title: 'delay (µs, log)' },
+        y: { field: 'fraction', type: 'quantitative', title: 'share of packets', axis: { format: '%' } },
+        color: { field: 'group', type: 'nominal', title: 'host or pair' },
+      },
+    },
+    resolve: { scale: { x: 'independent' } },
+  };
+}
+
+/** The kernel's histograms as a heatmap per host and layer pair: time × log2 bucket, colour = segments. */
+export function heatmapSpec(s: Series, maxPanels = 12): Spec {
+  const panels = [...new Set(s.kernel.map((k) => `${k.server} · ${k.label}`))].sort().slice(0, maxPanels);
+  const rows = s.kernel
+    .map((k) => ({ panel: `${k.server} · ${k.label}`, t: k.unixMs, bucket: `${bucketLabel(k.bucket)}`, b: k.bucket, count: k.count }))
+    .filter((k) => panels.includes(k.panel));
+  return {
+    ...base('Every segment, from the kernel\'s histograms', 'per host, port and layer pair: segments per log2 delay bucket between snapshots'),
+    data: { values: rows },
+    facet: { field: 'panel', type: 'nominal', title: null },
+    columns: 2,
+    spec: {
+      width: 280,
+      height: 140,
+      mark: { type: 'rect', tooltip: true },
+      encoding: {
+        x: { field: 't', type: 'ordinal', timeUnit: 'hoursminutesseconds', title: 'snapshot time' },
+        y: { field: 'bucket', type: 'ordinal', title: 'delay bucket', sort: { field: 'b', order: 'descending' } },
+        color: { field: 'count', type: 'quantitative', title: 'segments', scale: { type: 'log', scheme: 'viridis' } },
+      },
+    },
+    resolve: { scale: { x: 'independent', y: 'independent' } },
+  };
+}
+
+const bucketLabel = (b: number) => {
+  const lo = 2 ** b;
+  return lo >= 1e6 ? `${lo / 1e6} ms` : lo >= 1000 ? `${Math.round(lo / 100) / 10} µs` : `${lo} ns`;
+};
+
+export function flowsSpec(s: Series): Spec {
+  const rows = s.flows.map((f) => ({ flow: f.flow, t: f.unixMs, mbits: f.throughputBytesPerS === null ? null : (f.throughputBytesPerS * 8) / 1e6, retrans: f.samples ? f.retransmissions / f.samples : 0 }));
+  return {
+    ...base('Flows: throughput and retransmissions', 'the flows with the worst end-to-end p99, per window'),
+    data: { values: rows },
+    vconcat: [
+      { width: 640, height: 160, mark: { type: 'line', point: true, tooltip: true }, encoding: { x: { field: 't', type: 'temporal', title: 'time' }, y: { field: 'mbits', type: 'quantitative', title: 'throughput (Mbit/s)' }, color: { field: 'flow', type: 'nominal', title: 'flow' } } },
+      { width: 640, height: 120, mark: { type: 'line', point: true, tooltip: true }, encoding: { x: { field: 't', type: 'temporal', title: 'time' }, y: { field: 'retrans', type: 'quantitative', title: 'retransmitted samples (%)', axis: { format: '%' } }, color: { field: 'flow', type: 'nominal' } } },
+    ],
+  };
+}
+
+/** Every graph of a report, by file name (without .svg). */
+export function allSpecs(r: Report, s: Series): Record<string, Spec> {
+  return {
+    breakdown: breakdownSpec(r),
+    tail: tailSpec(r),
+    matrix: matrixSpec(r),
+    'one-way-over-time': oneWayTimeSpec(s, r),
+    'layer-cdf': cdfSpec(s),
+    'kernel-heatmap': heatmapSpec(s),
+    flows: flowsSpec(s),
+  };
+}
