@@ -1,82 +1,114 @@
 /**
- * `latscope demo`: the main job end to end on the local default. Brings up the testbed and the
- * local servers, writes a conf folder for them, and runs the manager on it: every test host is
- * provisioned over its own sshd, known traffic runs between neighbours, the records flow
- * through Redis into MariaDB, time-sync rounds estimate each host's clock offset, and the
- * results are read back from MySQL. `manager stop` then tears the deployment down, and the
- * testbed and servers are removed unless --keep. Grows with the analyzer and the graphs.
+ * `latscope demo`: the whole system on the local default, finding a cause planted on purpose.
+ * A testbed of hosts in two subnets joined by a router namespace (each host with its own sshd),
+ * local Redis and MariaDB, the manager provisioning an observer on every host over SSH, time
+ * sync, request/response traffic between every pair of hosts, and the router's link into the
+ * second subnet slowed on purpose (tbf, with bulk traffic from outside the fleet queueing in
+ * it). Then ingest, analysis, the report in the terminal (which must name that link: the wire
+ * into the slowed subnet holds the tail), and the graphs and report.html written. `manager stop`
+ * tears the deployment down; the testbed and servers are removed unless --keep.
+ * Exit codes: 0 the slowed link was found, 1 it was not (or something failed).
  */
 import { Command } from 'commander';
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import mysql from 'mysql2/promise';
 import { Redis } from 'ioredis';
+import mysql from 'mysql2/promise';
 import { testbedUp, testbedDown, type Testbed, type TestbedHost } from '../local/testbed.js';
 import { startRedis, startMariaDb, stopRedis, stopMariaDb } from '../local/servers.js';
 import { writeTestbedConf } from '../local/conf.js';
-import { waitFor } from '../local/exec.js';
+import { run, waitFor } from '../local/exec.js';
 import { SshSession } from '../manager/ssh.js';
 import { loadDeployment } from '../conf/deployment.js';
 import { Manager } from '../manager/manager.js';
 import { stopDeployment } from '../manager/teardown.js';
-import { LAYER_ORDER } from '../protocol/layers.js';
+import { latestHeartbeats } from '../manager/state.js';
 import { RECORD_STREAM, SERVERS_KEY } from '../protocol/redis.js';
-import { median } from '../lib/stats.js';
+import { analyze } from '../analyzer/analyze.js';
+import { analysisOptions } from '../analyzer/jobs.js';
+import { loadReport, loadSeries } from '../analyzer/report.js';
+import { writeGraphs } from '../graph/write.js';
 import { projectRoot, workDir } from '../lib/paths.js';
+import { formatReport, SEGMENT_LABEL } from './report.js';
 
 interface DemoOptions {
   hosts: number;
   seconds: number;
   keep: boolean;
+  out?: string;
 }
 
 const DB = 'latscope_demo';
+const STEPS = 8;
+const step = (n: number, text: string) => console.log(`${n}/${STEPS} ${text}`);
+/** The slowed link: the router's interface into the second subnet. */
+const SLOW = { rate: '10mbit', burst: '10kb', latency: '80ms' };
+/** Milliseconds between a reply and the next request: the hosts share two cores with everything else. */
+const PAUSE_MS = 2;
+const BULK_PORT = 9000;
 
 function ssh(tb: Testbed, h: TestbedHost): Promise<SshSession> {
   return SshSession.connect({ name: h.name, host: h.address, port: h.sshPort, username: 'root', privateKeyPath: tb.sshKeyPath, knownHostsPath: tb.knownHostsPath });
 }
 
-/** Request/response exchanges between each host and its neighbour, for about `seconds`. */
-async function traffic(tb: Testbed, seconds: number): Promise<void> {
+/** Request/response from every host to every other host on its own port, for `seconds`, over SSH as an operator would start it. */
+async function pingPongAll(tb: Testbed, seconds: number): Promise<{ from: string; to: string; messages: number }[]> {
   const node = process.execPath;
   const script = join(projectRoot, 'dist', 'local', 'traffic.js');
   const sessions = await Promise.all(tb.hosts.map((h) => ssh(tb, h)));
   try {
-    const until = Date.now() + seconds * 1000;
-    do {
-      await Promise.all(
-        tb.hosts.map(async (h, i) => {
-          const peer = (i + 1) % tb.hosts.length;
-          const server = sessions[peer]!.exec(`exec ${node} ${script} tcp-server ${7100 + i} 1`);
-          await new Promise((r) => setTimeout(r, 300));
-          const client = await sessions[i]!.exec(`exec ${node} ${script} tcp-client ${tb.hosts[peer]!.address} ${7100 + i} 200`);
-          if (client.code !== 0) throw new Error(`traffic ${h.name} -> ${tb.hosts[peer]!.name}: ${client.stderr.trim()}`);
-          await server;
-        }),
-      );
-    } while (Date.now() < until);
+    const servers = tb.hosts.map((_, i) => sessions[i]!.exec(`exec ${node} ${script} tcp-serve-for ${7100 + i} ${seconds + 3}`));
+    await new Promise((r) => setTimeout(r, 500));
+    const pairs = tb.hosts.flatMap((a, i) => tb.hosts.map((b, j) => ({ a, i, b, j })).filter((p) => p.i !== p.j));
+    const results = await Promise.all(
+      pairs.map(async ({ a, i, b, j }) => {
+        const r = await sessions[i]!.exec(`exec ${node} ${script} tcp-pingpong ${b.address} ${7100 + j} ${seconds} ${PAUSE_MS}`);
+        if (r.code !== 0) throw new Error(`traffic ${a.name} -> ${b.name}: ${r.stderr.trim()}`);
+        return { from: a.name, to: b.name, messages: JSON.parse(r.stdout.trim().split('\n').pop()!).messages as number };
+      }),
+    );
+    await Promise.all(servers);
+    return results;
   } finally {
     sessions.forEach((s) => s.close());
   }
 }
 
+/** Bulk traffic from the manager's namespace (outside the fleet, on a port nobody watches) into a host, for `seconds`. */
+function bulkInto(h: TestbedHost, seconds: number): Promise<void> {
+  const script = join(projectRoot, 'dist', 'local', 'traffic.js');
+  const sink = spawn('ip', ['netns', 'exec', h.netns, process.execPath, script, 'tcp-sink', String(BULK_PORT), '1'], { stdio: 'ignore' });
+  return new Promise((resolve) => {
+    setTimeout(() => {
+      const flood = spawn(process.execPath, [script, 'tcp-flood', h.address, String(BULK_PORT), String(seconds)], { stdio: 'ignore' });
+      flood.on('exit', () => {
+        sink.kill();
+        resolve();
+      });
+    }, 300);
+  });
+}
+
 async function runDemo(o: DemoOptions): Promise<boolean> {
-  console.log(`1/6 testbed: ${o.hosts} hosts, each a network namespace with its own sshd`);
-  const tb = await testbedUp({ id: 'demo', hosts: o.hosts });
-  let ok = false;
+  step(1, `testbed: ${o.hosts} hosts in two subnets joined by a router namespace, each host with its own sshd`);
+  const tb = await testbedUp({ id: 'demo', hosts: o.hosts, router: true });
+  const inB = tb.hosts.filter((_, i) => i % 2 === 1); // the testbed puts every second host in subnet B
+  let found = false;
   try {
-    console.log(`2/6 servers: redis on 127.0.0.1 and ${tb.managerAddress}, mariadb on 127.0.0.1`);
+    step(2, `servers: redis on 127.0.0.1 and ${tb.managerAddress}, mariadb on 127.0.0.1`);
     const redisInfo = await startRedis([tb.managerAddress]);
     const db = await startMariaDb();
-    const admin = await mysql.createConnection({ host: db.host, port: db.port, user: db.user, password: db.password });
+    const admin = mysql.createPool({ host: db.host, port: db.port, user: db.user, password: db.password });
     await admin.query(`DROP DATABASE IF EXISTS ${DB}`); // this run's results only
     await admin.end();
     const r = new Redis({ host: redisInfo.host, port: redisInfo.port, password: redisInfo.password });
     await r.del(RECORD_STREAM, SERVERS_KEY);
     r.disconnect();
     const conf = writeTestbedConf(workDir('demo', 'conf'), tb, redisInfo, db, {
-      ports: tb.hosts.map((_, i) => 7100 + i), size: 8192, database: DB, timeSync: true, timeInterval: 2,
+      ports: tb.hosts.map((_, i) => 7100 + i), size: 100, interval: 0, database: DB, timeSync: true, timeInterval: 2,
+      analysis: { window: 5, grace: 10, interval: 5 },
     });
-    console.log(`3/6 manager: provisioning every host over SSH from ${conf}`);
+    step(3, `manager: provisioning every host over SSH from ${conf}`);
     const d = loadDeployment(conf);
     const mgr = await Manager.open(d, { log: (l) => console.log(`    ${l}`) });
     try {
@@ -87,42 +119,55 @@ async function runDemo(o: DemoOptions): Promise<boolean> {
       if (running !== d.servers.length) throw new Error(`only ${running} of ${d.servers.length} hosts were provisioned`);
       await mgr.schedule();
 
-      console.log(`4/6 traffic: 200 request/response exchanges of 100 bytes between each pair of neighbours, for ${o.seconds} s`);
-      await traffic(tb, o.seconds);
-      const pool = mgr.pool;
-      await waitFor('rows from every host in MySQL, and two time-sync rounds', 30_000, async () => {
-        const [r] = (await pool.query('SELECT COUNT(DISTINCT server_id) AS n FROM packets')) as any;
-        const [c] = (await pool.query('SELECT MIN(k) AS k FROM (SELECT COUNT(*) AS k FROM clock_offsets GROUP BY server) x')) as any;
-        return Number(r[0].n) === d.servers.length && Number(c[0].k) >= 2 && (await mgr.redis.xlen(RECORD_STREAM)) === 0 ? true : undefined;
-      });
+      step(4, `slowing the router's link into ${inB.map((h) => `${tb.id}-${h.name}`).join(', ')} on purpose: tbf ${SLOW.rate} (burst ${SLOW.burst}, queue up to ${SLOW.latency}), bulk traffic from outside the fleet queueing in it`);
+      run(['ip', 'netns', 'exec', tb.router!.netns, 'tc', 'qdisc', 'replace', 'dev', 'eth1', 'root', 'tbf', 'rate', SLOW.rate, 'burst', SLOW.burst, 'latency', SLOW.latency]);
+      step(5, `traffic: 100-byte requests and replies between every pair of hosts for ${o.seconds} s, ${PAUSE_MS} ms apart (every one a sample)`);
+      const [pp] = await Promise.all([pingPongAll(tb, o.seconds), ...inB.map((h) => bulkInto(h, o.seconds + 1))]);
+      for (const p of pp) console.log(`    ${tb.id}-${p.from} → ${tb.id}-${p.to}: ${p.messages} round trips`);
 
-      console.log(`5/6 results from MySQL (${DB}): median delay between layers, microseconds; clock offset to the manager`);
-      const [rows] = (await pool.query(
-        'SELECT s.name, p.dir, p.sock_ns, p.tcp_ns, p.ip_ns, p.dev_ns FROM packets p JOIN servers s ON s.id = p.server_id WHERE p.flags & 4 AND NOT p.flags & 1',
-      )) as any;
-      const [offs] = (await pool.query('SELECT server, offset_ns, bound_ns, drift_ppb FROM clock_offsets c WHERE round = (SELECT MAX(round) FROM clock_offsets WHERE server = c.server)')) as any;
-      ok = true;
-      for (const s of d.servers) {
-        const mine = (rows as any[]).filter((r) => r.name === s.hostname);
-        const off = (offs as any[]).find((r) => r.server === s.hostname);
-        ok &&= mine.some((r) => r.dir === 'tx') && mine.some((r) => r.dir === 'rx') && !!off;
-        console.log(`  ${s.hostname} ${s.address}: ${mine.length} packets; clock offset ${off ? `${off.offset_ns} ns ± ${Number(off.bound_ns).toFixed(0)} ns (true offset 0: one clock)` : 'none'}`);
-        for (const dir of ['tx', 'rx'] as const) {
-          const order = LAYER_ORDER[dir];
-          const steps = order.slice(1).map((to, k) => {
-            const from = order[k]!;
-            const d = mine.filter((r) => r.dir === dir).map((r) => Number(BigInt(r[`${to}_ns`]) - BigInt(r[`${from}_ns`])) / 1000);
-            return `${from}->${to} ${median(d).toFixed(1)}`;
-          });
-          console.log(`    ${dir} (${mine.filter((r) => r.dir === dir).length}): ${steps.join('  ')}`);
-        }
-      }
+      step(6, 'ingest and analysis: every record into MariaDB, the records of both ends joined into paths across the clocks');
+      const pool = mgr.pool;
+      // every record in: the stream empty and the row count still for a second; then a clock round after the last of them
+      let rows = -1;
+      await waitFor('every record in MySQL', 60_000, async () => {
+        const [[c]] = (await pool.query('SELECT COUNT(*) AS n FROM packets')) as any;
+        const still = Number(c.n) === rows && (await mgr.redis.xlen(RECORD_STREAM)) === 0;
+        rows = Number(c.n);
+        if (!still) await new Promise((res) => setTimeout(res, 1000));
+        return still ? true : undefined;
+      });
+      await new Promise((res) => setTimeout(res, 2500));
+      await analyze(pool, { ...analysisOptions(d.analysis, d.sampling), graceMs: 0, log: (l) => console.log(`    ${l}`) });
+      const [[t]] = (await pool.query(`SELECT (SELECT COUNT(*) FROM packets) AS records, (SELECT COUNT(*) FROM paths) AS paths,
+        (SELECT COALESCE(SUM(samples), 0) FROM unmatched) AS unmatched, (SELECT COUNT(*) FROM paths WHERE flags & 2) AS faults`)) as any;
+      console.log(`    ${t.records} records, ${t.paths} paths between hosts, ${t.unmatched} unmatched samples, ${t.faults} clock faults`);
+      const [offs] = (await pool.query('SELECT server, offset_ns, bound_ns FROM clock_offsets c WHERE round = (SELECT MAX(round) FROM clock_offsets WHERE server = c.server) ORDER BY server')) as any;
+      for (const c of offs as any[]) console.log(`    clock of ${c.server}: offset ${c.offset_ns} ns ± ${Number(c.bound_ns).toFixed(0)} ns to the manager's (true offset 0: one machine)`);
+
+      step(7, `report (latscope report --conf ${conf}):`);
+      const report = await loadReport(pool);
+      console.log(formatReport(report).split('\n').map((l) => `    ${l}`).join('\n'));
+      const slowNames = new Set(inB.map((h) => `${tb.id}-${h.name}`));
+      const worst = report.pairs.find((p) => p.tail);
+      found = !!worst && slowNames.has(worst.dst) && !slowNames.has(worst.src) && worst.tail!.holder === 'wire';
+      console.log(
+        found
+          ? `FOUND: the link slowed on purpose (router → ${[...slowNames].join(', ')}): the wire from ${worst!.src} to ${worst!.dst} holds ${(100 * worst!.tail!.shares.wire!).toFixed(0)}% of its slowest 1% of paths (+${((worst!.tail!.means.wire! - (worst!.segments.wire?.p50 ?? 0)) / 1000).toFixed(0)} µs over its median)`
+          : `NOT FOUND: the worst pair is ${worst ? `${worst.src} → ${worst.dst}, tail held by ${SEGMENT_LABEL[worst.tail!.holder]}` : 'none'}; the slowed link leads into ${[...slowNames].join(', ')}`,
+      );
+
+      step(8, 'graphs and the HTML report');
+      const series = await loadSeries(pool, report);
+      const dropped = [...(await latestHeartbeats(mgr.redis, 0)).values()].reduce((n, hb) => n + Number(hb.dropped ?? 0), 0);
+      const out = await writeGraphs(report, series, o.out ?? workDir('demo', 'graphs'), { records: Number(t.records), dropped });
+      console.log(`    wrote ${out.files.length} graphs and ${out.html}`);
+      console.log(`    open it in a browser: file://${out.html}`);
     } finally {
       await mgr.close();
     }
-    console.log('6/6 manager stop: every observer stopped, nothing left on any host');
+    console.log('manager stop: every observer stopped, nothing left on any host');
     const stopped = await stopDeployment(d, { acceptNewHostKeys: false, log: (l) => console.log(`    ${l}`) });
-    ok &&= [...stopped.values()].every((r) => r.ok);
+    if (![...stopped.values()].every((x) => x.ok)) found = false;
   } finally {
     if (!o.keep) {
       await testbedDown('demo');
@@ -131,17 +176,20 @@ async function runDemo(o: DemoOptions): Promise<boolean> {
       console.log('cleaned up: testbed removed, servers stopped (use --keep to keep them)');
     }
   }
-  console.log(ok ? 'demo: OK' : 'demo: FAILED');
-  return ok;
+  console.log(found ? 'demo: OK' : 'demo: FAILED');
+  return found;
 }
 
 export function demoCommand(): Command {
   return new Command('demo')
-    .description('run latscope end to end on a local testbed of network namespaces with local Redis and MariaDB')
-    .option('--hosts <n>', 'number of test hosts', (v) => Number(v), 3)
-    .option('--seconds <s>', 'how long the traffic runs', (v) => Number(v), 4)
+    .description('run latscope end to end on a local testbed and find a link slowed on purpose: provisioning, time sync, traffic, analysis, report, graphs')
+    .option('--hosts <n>', 'number of test hosts (at least 3)', (v) => Number(v), 3)
+    .option('--seconds <s>', 'how long the traffic runs', (v) => Number(v), 10)
+    .option('--out <dir>', 'where the graphs and report.html go (default: .work/demo/graphs)')
     .option('--keep', 'keep the testbed and servers running afterwards', false)
+    .addHelpText('after', '\nExamples:\n  latscope demo\n  latscope demo --hosts 4 --seconds 20 --keep\n\nExit codes: 0 the slowed link was found, 1 not found or a step failed.\n')
     .action(async (o: DemoOptions) => {
+      if (!Number.isInteger(o.hosts) || o.hosts < 3) throw new Error(`--hosts ${o.hosts}: the demo needs at least 3 hosts (two subnets and a router between them)`);
       if (!(await runDemo(o))) process.exitCode = 1;
     });
 }

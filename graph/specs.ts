@@ -49,7 +49,7 @@ export function breakdownModel(r: Report, maxPairs = 12) {
       SEGMENTS.forEach((s, i) => {
         const v = Math.max(0, values[i]!);
         rows.push({ pair, bar, segment: SEGMENT_TITLES[s]!, order: i, us: us(v), from: us(at), to: us(at + v) });
-        if (s === 'wire') bounds.push({ pair, bar, lo: us(at + v - p.boundNs), hi: us(at + v + p.boundNs), boundUs: us(p.boundNs) });
+        if (s === 'wire') bounds.push({ pair, bar, lo: us(Math.max(0, at + v - p.boundNs)), hi: us(at + v + p.boundNs), boundUs: us(p.boundNs) });
         at += v;
       });
     }
@@ -111,6 +111,8 @@ export function matrixModel(r: Report) {
 export function matrixSpec(r: Report): Spec {
   return {
     ...base('Server to server: p99 one-way delay', 'sender (row) to receiver (column), device to device; grey: no sampled traffic'),
+    width: { step: 56 },
+    height: { step: 28 },
     data: { values: matrixModel(r) },
     layer: [
       {
@@ -126,17 +128,40 @@ export function matrixSpec(r: Report): Spec {
   };
 }
 
-export function oneWayTimeSpec(s: Series, r: Report, maxPairs = 8): Spec {
+/** Time bins so that a long range has at most `columns` of them: the bin width in ms (0: one per window). */
+export function binMs(times: number[], columns: number): number {
+  if (!times.length) return 0;
+  let lo = Infinity, hi = -Infinity;
+  for (const t of times) (lo = Math.min(lo, t)), (hi = Math.max(hi, t));
+  const distinct = new Set(times).size;
+  return distinct <= columns ? 0 : Math.ceil((hi - lo + 1) / columns);
+}
+const binOf = (t: number, w: number) => (w ? Math.floor(t / w) * w : t);
+
+export function oneWayTimeSpec(s: Series, r: Report, maxPairs = 8, columns = 400): Spec {
   const worst = new Set(r.pairs.slice(0, maxPairs).map((p) => `${p.src} → ${p.dst}`));
-  const rows = s.oneWay
-    .map((x) => ({ pair: `${x.src} → ${x.dst}`, t: x.unixMs, p50: us(x.p50), p99: us(x.p99), lo: us(x.p50 - x.boundNs), hi: us(x.p50 + x.boundNs) }))
-    .filter((x) => worst.has(x.pair));
+  const mine = s.oneWay.filter((x) => worst.has(`${x.src} → ${x.dst}`));
+  // a long range: per time bin the median's median and the p99's maximum, the widest bound
+  const w = binMs(mine.map((x) => x.unixMs), columns);
+  const bins = new Map<string, { pair: string; t: number; p50: number[]; p99: number; bound: number }>();
+  for (const x of mine) {
+    const pair = `${x.src} → ${x.dst}`, t = binOf(x.unixMs, w), key = `${pair}|${t}`;
+    const b = bins.get(key) ?? { pair, t, p50: [], p99: -Infinity, bound: 0 };
+    b.p50.push(x.p50);
+    b.p99 = Math.max(b.p99, x.p99);
+    b.bound = Math.max(b.bound, x.boundNs);
+    bins.set(key, b);
+  }
+  const rows = [...bins.values()].map((b) => {
+    const m = b.p50.sort((x, y) => x - y)[(b.p50.length - 1) >> 1]!;
+    return { pair: b.pair, t: b.t, p50: us(m), p99: us(b.p99), lo: us(m - b.bound), hi: us(m + b.bound) };
+  });
   return {
     ...base('One-way delay over time', 'per pair and window: median (line, with its clock bound as a band) and p99 (dashed)'),
     width: 640,
     height: 240,
     data: { values: rows },
-    encoding: { x: { field: 't', type: 'temporal', title: 'time (manager clock)' }, color: { field: 'pair', type: 'nominal', title: 'sender → receiver' } },
+    encoding: { x: { field: 't', type: 'temporal', title: 'time (manager clock)', axis: { format: '%H:%M:%S' } }, color: { field: 'pair', type: 'nominal', title: 'sender → receiver' } },
     layer: [
       { mark: { type: 'area', opacity: 0.25 }, encoding: { y: { field: 'lo', type: 'quantitative', title: 'one-way delay (µs)' }, y2: { field: 'hi' } } },
       { mark: { type: 'line', tooltip: true }, encoding: { y: { field: 'p50', type: 'quantitative' } } },
@@ -147,7 +172,9 @@ export function oneWayTimeSpec(s: Series, r: Report, maxPairs = 8): Spec {
 
 export function cdfSpec(s: Series): Spec {
   const layers = SEGMENTS.filter((seg) => s.cdf.some((c) => c.segment === seg));
-  const rows = s.cdf.filter((c) => layers.includes(c.segment as never)).map((c) => ({ segment: SEGMENT_TITLES[c.segment]!, group: c.group, us: c.ns / 1000, fraction: c.fraction, order: ORDER[SEGMENT_TITLES[c.segment]!] }));
+  // at most ten hosts or pairs per panel (by name): the fleet-wide view is the matrix
+  const groups = new Set([...new Set(s.cdf.map((c) => c.group))].sort().slice(0, 10));
+  const rows = s.cdf.filter((c) => layers.includes(c.segment as never) && groups.has(c.group)).map((c) => ({ segment: SEGMENT_TITLES[c.segment]!, group: c.group, us: c.ns / 1000, fraction: c.fraction, order: ORDER[SEGMENT_TITLES[c.segment]!] }));
   return {
     ...base('Delay distribution of each layer', 'cumulative share of sampled packets per segment: hosts for their own layers, pairs for the wire (log time axis)'),
     data: { values: rows },
@@ -168,11 +195,18 @@ export function cdfSpec(s: Series): Spec {
 }
 
 /** The kernel's histograms as a heatmap per host and layer pair: time × log2 bucket, colour = segments. */
-export function heatmapSpec(s: Series, maxPanels = 12): Spec {
-  const panels = [...new Set(s.kernel.map((k) => `${k.server} · ${k.label}`))].sort().slice(0, maxPanels);
-  const rows = s.kernel
-    .map((k) => ({ panel: `${k.server} · ${k.label}`, t: k.unixMs, bucket: `${bucketLabel(k.bucket)}`, b: k.bucket, count: k.count }))
-    .filter((k) => panels.includes(k.panel));
+export function heatmapSpec(s: Series, maxPanels = 12, columns = 120): Spec {
+  const panels = new Set([...new Set(s.kernel.map((k) => `${k.server} · ${k.label}`))].sort().slice(0, maxPanels));
+  const mine = s.kernel.filter((k) => panels.has(`${k.server} · ${k.label}`));
+  const w = binMs(mine.map((k) => k.unixMs), columns);
+  const cells = new Map<string, { panel: string; t: number; bucket: string; b: number; count: number }>();
+  for (const k of mine) {
+    const panel = `${k.server} · ${k.label}`, t = binOf(k.unixMs, w), key = `${panel}|${t}|${k.bucket}`;
+    const c = cells.get(key) ?? { panel, t, bucket: bucketLabel(k.bucket), b: k.bucket, count: 0 };
+    c.count += k.count;
+    cells.set(key, c);
+  }
+  const rows = [...cells.values()];
   return {
     ...base('Every segment, from the kernel\'s histograms', 'per host, port and layer pair: segments per log2 delay bucket between snapshots'),
     data: { values: rows },
@@ -197,14 +231,24 @@ const bucketLabel = (b: number) => {
   return lo >= 1e6 ? `${lo / 1e6} ms` : lo >= 1000 ? `${Math.round(lo / 100) / 10} µs` : `${lo} ns`;
 };
 
-export function flowsSpec(s: Series): Spec {
-  const rows = s.flows.map((f) => ({ flow: f.flow, t: f.unixMs, mbits: f.throughputBytesPerS === null ? null : (f.throughputBytesPerS * 8) / 1e6, retrans: f.samples ? f.retransmissions / f.samples : 0 }));
+export function flowsSpec(s: Series, columns = 400): Spec {
+  const w = binMs(s.flows.map((f) => f.unixMs), columns);
+  const bins = new Map<string, { flow: string; t: number; mbits: number[]; retrans: number; samples: number }>();
+  for (const f of s.flows) {
+    const t = binOf(f.unixMs, w), key = `${f.flow}|${t}`;
+    const b = bins.get(key) ?? { flow: f.flow, t, mbits: [], retrans: 0, samples: 0 };
+    if (f.throughputBytesPerS !== null) b.mbits.push((f.throughputBytesPerS * 8) / 1e6);
+    b.retrans += f.retransmissions;
+    b.samples += f.samples;
+    bins.set(key, b);
+  }
+  const rows = [...bins.values()].map((b) => ({ flow: b.flow, t: b.t, mbits: b.mbits.length ? b.mbits.reduce((x, y) => x + y, 0) / b.mbits.length : null, retrans: b.samples ? b.retrans / b.samples : 0 }));
   return {
     ...base('Flows: throughput and retransmissions', 'the flows with the worst end-to-end p99, per window'),
     data: { values: rows },
     vconcat: [
-      { width: 640, height: 160, mark: { type: 'line', point: true, tooltip: true }, encoding: { x: { field: 't', type: 'temporal', title: 'time' }, y: { field: 'mbits', type: 'quantitative', title: 'throughput (Mbit/s)' }, color: { field: 'flow', type: 'nominal', title: 'flow' } } },
-      { width: 640, height: 120, mark: { type: 'line', point: true, tooltip: true }, encoding: { x: { field: 't', type: 'temporal', title: 'time' }, y: { field: 'retrans', type: 'quantitative', title: 'retransmitted samples (%)', axis: { format: '%' } }, color: { field: 'flow', type: 'nominal' } } },
+      { width: 640, height: 160, mark: { type: 'line', point: true, tooltip: true }, encoding: { x: { field: 't', type: 'temporal', title: 'time', axis: { format: '%H:%M:%S' } }, y: { field: 'mbits', type: 'quantitative', title: 'throughput (Mbit/s)' }, color: { field: 'flow', type: 'nominal', title: 'flow' } } },
+      { width: 640, height: 120, mark: { type: 'line', point: true, tooltip: true }, encoding: { x: { field: 't', type: 'temporal', title: 'time', axis: { format: '%H:%M:%S' } }, y: { field: 'retrans', type: 'quantitative', title: 'retransmitted samples (%)', axis: { format: '%' } }, color: { field: 'flow', type: 'nominal' } } },
     ],
   };
 }

@@ -6,6 +6,10 @@
  *   tcp-sink PORT CONNS             read and count every byte; exit after CONNS connections closed
  *   tcp-send ADDR PORT BYTES CHUNK [PAUSE_MS]
  *                                   send BYTES bytes in writes of CHUNK bytes (PAUSE_MS apart), then close
+ *   tcp-pingpong ADDR PORT SECONDS [PAUSE_MS]
+ *                                   100-byte messages, each after the last echo (and PAUSE_MS), for SECONDS
+ *   tcp-serve-for PORT SECONDS      echo every byte back to any number of clients, for SECONDS
+ *   tcp-flood ADDR PORT SECONDS     send as fast as the path takes, for SECONDS
  * Prints one JSON line with what it did.
  */
 import dgram from 'node:dgram';
@@ -15,7 +19,7 @@ const [mode, ...args] = process.argv.slice(2);
 const deadline = setTimeout(() => {
   console.error(`traffic ${mode}: timed out`);
   process.exit(3);
-}, 30_000);
+}, mode === 'tcp-serve-for' || mode === 'tcp-pingpong' || mode === 'tcp-flood' ? (Number(process.argv[mode === 'tcp-serve-for' ? 4 : 5]) + 30) * 1000 : 30_000);
 
 /** Counts every byte (and echoes it back if `echo`); exits after `conns` connections closed. */
 function serve(port: number, conns: number, echo: boolean): void {
@@ -72,6 +76,51 @@ async function main(): Promise<void> {
     c.end();
     await new Promise((r) => c.once('close', r));
     console.log(JSON.stringify({ sent: total, sport: (c as { localPort?: number }).localPort }));
+  } else if (mode === 'tcp-pingpong') {
+    const [addr, port, seconds, pauseMs] = [args[0]!, Number(args[1]), Number(args[2]), Number(args[3] ?? 0)];
+    const c = net.connect({ host: addr, port });
+    await new Promise<void>((r, j) => c.once('connect', r).once('error', j));
+    c.setNoDelay(true);
+    const until = Date.now() + seconds * 1000;
+    let got = 0, messages = 0;
+    while (Date.now() < until) {
+      c.write(Buffer.alloc(100, messages));
+      const want = ++messages * 100;
+      while (got < want) got += ((await new Promise<Buffer>((r) => c.once('data', r))) as Buffer).length;
+      if (pauseMs > 0) await new Promise((r) => setTimeout(r, pauseMs));
+    }
+    c.end();
+    await new Promise((r) => c.once('close', r));
+    console.log(JSON.stringify({ messages, echoed: got }));
+  } else if (mode === 'tcp-serve-for') {
+    const [port, seconds] = [Number(args[0]), Number(args[1])];
+    let bytes = 0;
+    const server = net.createServer((c) => {
+      c.setNoDelay(true);
+      c.on('data', (d) => {
+        bytes += d.length;
+        c.write(d);
+      });
+      c.on('error', () => {});
+    });
+    server.listen(port, () => console.log(JSON.stringify({ listening: port })));
+    await new Promise((r) => setTimeout(r, seconds * 1000));
+    server.close();
+    console.log(JSON.stringify({ bytes }));
+    process.exit(0);
+  } else if (mode === 'tcp-flood') {
+    const [addr, port, seconds] = [args[0]!, Number(args[1]), Number(args[2])];
+    const c = net.connect({ host: addr, port });
+    await new Promise<void>((r, j) => c.once('connect', r).once('error', j));
+    const block = Buffer.alloc(65536, 0x5a);
+    const until = Date.now() + seconds * 1000;
+    let sent = 0;
+    while (Date.now() < until) {
+      if (!c.write(block)) await new Promise((r) => c.once('drain', r));
+      sent += block.length;
+    }
+    c.destroy();
+    console.log(JSON.stringify({ sent }));
   } else {
     throw new Error(`unknown mode ${mode}`);
   }
