@@ -73,9 +73,10 @@ async function main(): Promise<void> {
       if (!c.write(part === chunk ? block : block.subarray(0, part))) await new Promise((r) => c.once('drain', r));
       if (pauseMs > 0) await new Promise((r) => setTimeout(r, pauseMs));
     }
+    const sport = c.localPort;
     c.end();
     await new Promise((r) => c.once('close', r));
-    console.log(JSON.stringify({ sent: total, sport: (c as { localPort?: number }).localPort }));
+    console.log(JSON.stringify({ sent: total, sport }));
   } else if (mode === 'tcp-pingpong') {
     const [addr, port, seconds, pauseMs] = [args[0]!, Number(args[1]), Number(args[2]), Number(args[3] ?? 0)];
     const c = net.connect({ host: addr, port });
@@ -89,9 +90,10 @@ async function main(): Promise<void> {
       while (got < want) got += ((await new Promise<Buffer>((r) => c.once('data', r))) as Buffer).length;
       if (pauseMs > 0) await new Promise((r) => setTimeout(r, pauseMs));
     }
+    const sport = c.localPort;
     c.end();
     await new Promise((r) => c.once('close', r));
-    console.log(JSON.stringify({ messages, echoed: got }));
+    console.log(JSON.stringify({ messages, echoed: got, sport }));
   } else if (mode === 'tcp-serve-for') {
     const [port, seconds] = [Number(args[0]), Number(args[1])];
     let bytes = 0;

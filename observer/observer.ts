@@ -42,7 +42,16 @@ export interface ObserverOptions {
   bpfStats: boolean;
   /** Called with every record (tests, the library API). */
   onRecord?: (r: PacketRecord) => void;
+  /**
+   * Tests only: a synthetic clock error on every timestamp this observer reports,
+   * t + offsetNs + (t − epochNs)·driftPpb/1e9, as the time-sync responder's test clock does, so
+   * the analyzer's clock correction can be checked against a known truth on one machine.
+   */
+  testClock?: { offsetNs: bigint; driftPpb: bigint; epochNs: bigint };
 }
+
+/** t on a test clock: t + offset + (t − epoch)·drift/1e9. */
+export const onTestClock = (t: bigint, c: { offsetNs: bigint; driftPpb: bigint; epochNs: bigint }): bigint => t + c.offsetNs + ((t - c.epochNs) * c.driftPpb) / 1_000_000_000n;
 
 
 export class Observer {
@@ -83,6 +92,10 @@ export class Observer {
         });
       this.probe = o.netns ? inNetns(o.netns, open) : open();
       this.assembler = new RecordAssembler({ node: o.node, sampleSize: o.sampling.size, lingerMs: 30, timeoutMs: 2000, maxSamplesPerEvent: 1024 }, (r) => {
+        if (o.testClock) {
+          for (const s of Object.values(r.layers)) s.tsNs = onTestClock(s.tsNs, o.testClock);
+          for (const d of r.devices) d.tsNs = onTestClock(d.tsNs, o.testClock);
+        }
         this.publisher!.push(r);
         o.onRecord?.(r);
       });

@@ -45,6 +45,8 @@ export class RecordPublisher {
   private memory: Batch[] = [];
   private open: PacketRecord[] = [];
   private memoryRecords = 0;
+  /** Records of the batches being sent right now (out of `memory` until they are sent or put back). */
+  private inFlight = 0;
   private timer?: NodeJS.Timeout;
   private sending = false;
   private spoolBytes = 0;
@@ -82,7 +84,7 @@ export class RecordPublisher {
 
   /** Records waiting to be published (memory and disk). */
   get backlog(): { memory: number; diskBytes: number } {
-    return { memory: this.memoryRecords + this.open.length, diskBytes: this.spoolBytes };
+    return { memory: this.memoryRecords + this.inFlight + this.open.length, diskBytes: this.spoolBytes };
   }
 
   get connected(): boolean {
@@ -147,7 +149,11 @@ export class RecordPublisher {
         unlinkSync(path);
       }
       while (this.memory.length) {
-        const chunk = this.memory.slice(0, this.o.pipelineEntries);
+        // taken out of the memory spool while in flight: a spill to disk meanwhile must not take them too
+        const chunk = this.memory.splice(0, this.o.pipelineEntries);
+        const chunkRecords = chunk.reduce((s, b) => s + b.n, 0);
+        this.memoryRecords -= chunkRecords;
+        this.inFlight = chunkRecords;
         let sent = 0;
         try {
           sent = await this.xadd(chunk);
@@ -155,10 +161,13 @@ export class RecordPublisher {
           sent = (e as { sent?: number }).sent ?? 0;
           throw e;
         } finally {
-          const done = this.memory.splice(0, sent);
-          const n = done.reduce((s, b) => s + b.n, 0);
-          this.memoryRecords -= n;
+          this.inFlight = 0;
+          const rest = chunk.slice(sent);
+          const n = chunkRecords - rest.reduce((s, b) => s + b.n, 0);
           this.counters.published += n;
+          // what did not go out goes back in front, in order
+          this.memory.unshift(...rest);
+          this.memoryRecords += chunkRecords - n;
         }
       }
     } catch (e) {

@@ -14,7 +14,7 @@ fi
 PKGS=(clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config make g++ python3
       redis-server mariadb-server mariadb-client openssh-server openssh-client
       iproute2 util-linux procps
-      chromium fonts-dejavu-core bpftrace)  # the report's browser test; reference tracers
+      chromium fonts-dejavu-core bpftrace tcpdump)  # the report's browser test; reference tracers and captures
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,0 +1,161 @@
+/**
+ * The collection pipeline in one process, for tests that inject causes on purpose: an observer
+ * per test host (its own namespace and interface, real hooks), the ingest into a fresh MariaDB
+ * database, time-sync responders in the hosts and the prober in the manager's namespace, rounds
+ * on demand, and the analyzer. What the manager does over SSH, without SSH, so a test can run a
+ * clean phase and a slowed one quickly on one testbed.
+ */
+import { Redis } from 'ioredis';
+import type { Testbed } from '../../local/testbed.js';
+import { startRedis, startMariaDb, type RedisInfo, type MariaDbInfo } from '../../local/servers.js';
+import { spawnResponder, writePingConf, type RunningResponder } from '../../local/responder.js';
+import { openPool, type Pool } from '../../db/pool.js';
+import { migrate } from '../../db/migrate.js';
+import { upsertServers } from '../../db/servers.js';
+import { Observer } from '../../observer/observer.js';
+import { Ingest } from '../../ingest/ingest.js';
+import { Prober } from '../../timesync/prober.js';
+import { runRound } from '../../timesync/jobs.js';
+import { timeSync, samplingInfo } from '../../conf/schema.js';
+import { newKey } from '../../protocol/timesync.js';
+import { RECORD_STREAM, HISTOGRAM_STREAM, HEARTBEAT_STREAM } from '../../protocol/redis.js';
+import { analyze, type AnalyzeResult } from '../../analyzer/analyze.js';
+import { workDir } from '../../lib/paths.js';
+
+export interface TestClock {
+  offsetNs: bigint;
+  driftPpb: bigint;
+  epochNs: bigint;
+}
+
+export interface PipelineOptions {
+  database: string;
+  ports: number[];
+  /** Bytes between samples. */
+  size: number;
+  /** A synthetic clock error per host index (observer and responder alike). */
+  clocks?: Map<number, TestClock>;
+}
+
+const PING_PORT = 5105;
+
+export class Pipeline {
+  private constructor(
+    readonly tb: Testbed,
+    readonly redisInfo: RedisInfo,
+    readonly db: MariaDbInfo,
+    readonly pool: Pool,
+    private readonly redis: Redis,
+    private readonly observers: Observer[],
+    private readonly ingest: Ingest,
+    private readonly responders: RunningResponder[],
+    private readonly prober: Prober,
+    private readonly opts: PipelineOptions,
+  ) {}
+
+  static async start(tb: Testbed, o: PipelineOptions): Promise<Pipeline> {
+    const redisInfo = await startRedis([tb.managerAddress]);
+    const db = await startMariaDb();
+    const admin = openPool({ ...db, database: 'latscope' });
+    await admin.query(`DROP DATABASE IF EXISTS ${o.database}`);
+    await admin.query(`CREATE DATABASE ${o.database}`);
+    await admin.end();
+    const pool = openPool({ ...db, database: o.database });
+    await migrate(pool);
+    await upsertServers(pool, tb.hosts.map((h, i) => ({ hostname: `${tb.id}-${h.name}`, address: h.address, metadata_key: String(i + 1), kind: 'bare-metal' })));
+    const redis = new Redis({ host: redisInfo.host, port: redisInfo.port, password: redisInfo.password });
+    await redis.del(RECORD_STREAM, HISTOGRAM_STREAM, HEARTBEAT_STREAM);
+    const sampling = samplingInfo.parse({ ports: o.ports, size: o.size, interval: 0, filter_retrans: 1, histogram_interval: 1 });
+    const observers: Observer[] = [];
+    const responders: RunningResponder[] = [];
+    let ingest: Ingest | undefined;
+    let prober: Prober | undefined;
+    try {
+      for (const [i, h] of tb.hosts.entries()) {
+        const ob = new Observer({
+          node: `${tb.id}-${h.name}`, redis: { host: redisInfo.host, port: redisInfo.port, password: redisInfo.password }, sampling,
+          interfaces: [h.iface], ownNetnsOnly: true, netns: h.netns, heartbeatMs: 1000, histogramMs: 1000, drainMs: 20,
+          spoolDir: workDir('spool', `${tb.id}-${h.name}`), maxMemoryRecords: 100_000, maxSpoolBytes: 64 << 20, metrics: { host: '127.0.0.1', port: 0 }, bpfStats: false,
+          testClock: o.clocks?.get(i),
+        });
+        await ob.start();
+        observers.push(ob);
+      }
+      ingest = new Ingest(redis, pool, { consumer: `test-${process.pid}`, entriesPerRead: 64, blockMs: 200, retryMs: 200 });
+      await ingest.ensureGroup();
+      ingest.start();
+      const key = newKey();
+      for (const [i, h] of tb.hosts.entries()) responders.push(await spawnResponder(h.netns, writePingConf(`${tb.id}-${h.name}`, { port: PING_PORT, eth: h.iface, key }), o.clocks?.get(i)));
+      prober = await Prober.open({ ifaces: [...tb.hosts.map((h) => h.outerIface), ...(tb.router ? [`v${tb.id}ra`] : [])], port: PING_PORT, key });
+      return new Pipeline(tb, redisInfo, db, pool, redis, observers, ingest, responders, prober, o);
+    } catch (e) {
+      for (const ob of observers) await ob.stop().catch(() => {});
+      await ingest?.stop();
+      for (const r of responders) await r.stop().catch(() => {});
+      await prober?.close();
+      redis.disconnect();
+      await pool.end();
+      throw e;
+    }
+  }
+
+  private rounding = false;
+
+  /** One time-sync round over every host (one at a time: they share the prober). */
+  async round(): Promise<void> {
+    while (this.rounding) await new Promise((r) => setTimeout(r, 50));
+    this.rounding = true;
+    try {
+      await this.roundNow();
+    } finally {
+      this.rounding = false;
+    }
+  }
+
+  private async roundNow(): Promise<void> {
+    const targets = this.tb.hosts.map((h) => ({ name: `${this.tb.id}-${h.name}`, address: h.address }));
+    const r = await runRound(this.redis, this.pool, this.prober, targets, timeSync.parse({ probes: 200, timeout_ms: 20 }));
+    if (r.unreachable.length) throw new Error(`time sync: no reply from ${r.unreachable.join(', ')}`);
+  }
+
+  /** Waits until every record the observers made is a row (their queues, the stream and the ingest all empty). */
+  async drained(timeoutMs = 30_000): Promise<void> {
+    const until = Date.now() + timeoutMs;
+    let last = -1;
+    for (;;) {
+      await new Promise((r) => setTimeout(r, 400));
+      const [[c]] = (await this.pool.query('SELECT COUNT(*) AS n FROM packets')) as any;
+      const made = this.observers.reduce((n, ob) => n + ob.counters.publisher.published, 0);
+      const backlog = this.observers.reduce((n, ob) => n + ob.counters.backlog.memory, 0);
+      if (Number(c.n) === made && backlog === 0 && Number(c.n) === last) return;
+      last = Number(c.n);
+      if (Date.now() > until) {
+        const lag = await this.ingest.lag().catch((e: Error) => e.message);
+        throw new Error(`records did not all reach MySQL within ${timeoutMs} ms: ${c.n} rows, ${made} published, ${backlog} waiting; stream ${JSON.stringify(lag)}, ingest ${JSON.stringify(this.ingest.counters)}`);
+      }
+    }
+  }
+
+  /** Rounds around a phase of traffic, everything ingested, then one analysis run with nothing left waiting. */
+  async phase(traffic: () => Promise<void>): Promise<AnalyzeResult> {
+    await this.round();
+    const tick = setInterval(() => void this.round().catch(() => {}), 2000);
+    try {
+      await traffic();
+    } finally {
+      clearInterval(tick);
+    }
+    await this.drained();
+    await this.round();
+    return analyze(this.pool, { windowNs: 10e9, graceMs: 0, spikeFactor: 10, filterRetrans: true, sampleSize: this.opts.size });
+  }
+
+  async stop(): Promise<void> {
+    for (const ob of this.observers) await ob.stop().catch(() => {});
+    await this.ingest.stop();
+    for (const r of this.responders) await r.stop().catch(() => {});
+    await this.prober.close();
+    this.redis.disconnect();
+    await this.pool.end();
+  }
+}
