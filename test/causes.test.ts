@@ -40,7 +40,7 @@ after(async () => {
 });
 
 const h1 = () => tb.hosts[0]!, h2 = () => tb.hosts[1]!, h3 = () => tb.hosts[2]!;
-const router = (...args: string[]) => execFileSync('ip', ['netns', 'exec', tb.router!.netns, 'tc', ...args]);
+const router = (...args: string[]) => execFileSync('ip', ['netns', 'exec', tb.router!.netns, 'tc', ...args], { stdio: 'pipe' });
 
 /** Ping-pong from a host to another for `seconds`; resolves with the client's port. */
 async function pingPong(from: number, to: number, port: number, seconds: number, server?: () => Promise<unknown>, pauseMs = 1): Promise<number> {
