@@ -168,8 +168,14 @@ test('one manager command provisions three hosts over SSH; traffic lands in Mari
   });
   const [um] = await rows("SELECT COALESCE(SUM(samples), 0) AS n FROM unmatched WHERE reason <> 'peer_not_observed'");
   assert.equal(Number(um.n), 0, 'nothing unmatched between two observed servers');
-  const hostTx = await byName("SELECT s.name AS k, samples AS n FROM (SELECT src_server_id, SUM(samples) AS samples FROM path_stats WHERE scope = 'host' AND segment = 'tx_sock_tcp' GROUP BY src_server_id) x JOIN servers s ON s.id = x.src_server_id");
-  assert.equal(hostTx['tmg-h1'], 512, 'host tmg-h1: its own sock->tcp delay of every complete record it sent');
+  // paths commit before the statistics of the same run (their own transactions): wait for those too
+  let hostTx: Record<string, number> = {};
+  await until('host statistics of tmg-h1', 30_000, async () => {
+    hostTx = await byName("SELECT s.name AS k, samples AS n FROM (SELECT src_server_id, SUM(samples) AS samples FROM path_stats WHERE scope = 'host' AND segment = 'tx_sock_tcp' GROUP BY src_server_id) x JOIN servers s ON s.id = x.src_server_id");
+    return hostTx['tmg-h1'] === 512;
+  }).catch((e: Error) => {
+    throw new Error(`${e.message}: host tx sock->tcp samples ${JSON.stringify(hostTx)}, expected 512 for tmg-h1 (every complete record it sent)`);
+  });
   for (const r of await rows("SELECT segment, p50_ns, p99_ns, max_ns, bound_ns FROM path_stats WHERE scope = 'pair'"))
     assert.ok(r.segment === 'wire' || (r.p50_ns <= r.p99_ns && r.p99_ns <= r.max_ns), JSON.stringify(r));
   const [faults] = await rows('SELECT COUNT(*) AS n FROM paths WHERE flags & 2');
