@@ -12,7 +12,7 @@ export interface RunningResponder {
   mode: string;
   fallbackReason?: string;
   /** SIGTERM; resolves with the responder's final counters. */
-  stop(): Promise<{ answered: number; badKey: number; malformed: number; truncated: number }>;
+  stop(): Promise<{ answered: number; badKey: number; malformed: number; truncated: number; badHeader: number; badSource: number; fragment: number; notLocal: number }>;
 }
 
 /** Writes a conf folder with ping_info.yaml and the key file (0600), for a responder or a prober. */

@@ -100,25 +100,47 @@ test('a synthetic offset and drift on the responder are recovered within the est
 });
 
 /** An Ethernet + IPv4 + UDP frame as hex, cut to `cut` bytes if given. */
-function frame(o: { dstMac: string; srcMac: string; src: string; dst: string; sport: number; dport: number; payload: Buffer; cut?: number }): string {
+interface FrameOptions {
+  dstMac: string;
+  srcMac: string;
+  src: string;
+  dst: string;
+  sport: number;
+  dport: number;
+  payload: Buffer;
+  /** Bytes kept of the frame. */
+  cut?: number;
+  ttl?: number;
+  /** The IP flags and fragment offset field (default: don't fragment). */
+  frag?: number;
+  version?: number;
+  /** IP options (a multiple of 4 bytes). */
+  options?: Buffer;
+  badChecksum?: boolean;
+  totLen?: number;
+  udpLen?: number;
+}
+
+function frame(o: FrameOptions): string {
   const mac = (m: string) => Buffer.from(m.replace(/:/g, ''), 'hex');
   const ip4 = (a: string) => Buffer.from(a.split('.').map(Number));
-  const ip = Buffer.alloc(20);
-  ip[0] = 0x45;
-  ip.writeUInt16BE(20 + 8 + o.payload.length, 2);
-  ip.writeUInt16BE(0x4000, 6);
-  ip[8] = 64;
+  const opts = o.options ?? Buffer.alloc(0);
+  const ip = Buffer.concat([Buffer.alloc(20), opts]);
+  ip[0] = ((o.version ?? 4) << 4) | (ip.length / 4);
+  ip.writeUInt16BE(o.totLen ?? ip.length + 8 + o.payload.length, 2);
+  ip.writeUInt16BE(o.frag ?? 0x4000, 6);
+  ip[8] = o.ttl ?? 64;
   ip[9] = 17;
   ip4(o.src).copy(ip, 12);
   ip4(o.dst).copy(ip, 16);
   let sum = 0;
-  for (let i = 0; i < 20; i += 2) sum += ip.readUInt16BE(i);
+  for (let i = 0; i < ip.length; i += 2) sum += ip.readUInt16BE(i);
   while (sum > 0xffff) sum = (sum & 0xffff) + (sum >> 16);
-  ip.writeUInt16BE(~sum & 0xffff, 10);
+  ip.writeUInt16BE((~sum & 0xffff) ^ (o.badChecksum ? 0x0101 : 0), 10);
   const udp = Buffer.alloc(8);
   udp.writeUInt16BE(o.sport, 0);
   udp.writeUInt16BE(o.dport, 2);
-  udp.writeUInt16BE(8 + o.payload.length, 4);
+  udp.writeUInt16BE(o.udpLen ?? 8 + o.payload.length, 4);
   const f = Buffer.concat([mac(o.dstMac), mac(o.srcMac), Buffer.from([0x08, 0x00]), ip, udp, o.payload]);
   return f.subarray(0, o.cut ?? f.length).toString('hex');
 }
@@ -275,5 +297,61 @@ test('rounds run as a BullMQ job scheduler; each round lands in MySQL once per s
     await r.stop();
     if (startedRedis) await stopRedis();
     if (startedDb) await stopMariaDb();
+  }
+});
+
+test('every kind of probe, both modes: the XDP and the user-space responder answer exactly the well-formed ones and count the rest by reason', async () => {
+  const h = tb.hosts[1]!;
+  const probe = (seq: number, k = key, magicOk = true) => {
+    const b = encodeProbe({ type: REQUEST, key: k, round: 7, seq, t1: 0n, t2: 0n, t3: 0n });
+    if (!magicOk) b.writeUInt32BE(0xdeadbeef, 0);
+    return b;
+  };
+  const base = { dstMac: macOf(h.iface, h.netns), srcMac: macOf(h.outerIface), src: tb.managerAddress, dst: h.address, sport: 40001, dport: PORT };
+  const bcast = tb.managerAddress.replace(/\.1$/, '.255');
+  // [seq, what, expected reason ('answered' or a counter), frame options]
+  const kinds: [number, string, string, Partial<FrameOptions>][] = [
+    [1, 'well-formed', 'answered', {}],
+    [2, 'with IP options', 'answered', { options: Buffer.from([1, 1, 1, 0]) }],
+    [3, 'another key', 'badKey', { payload: probe(3, key ^ 8n) }],
+    [4, 'bad magic', 'malformed', { payload: probe(4, key, false) }],
+    [5, 'cut to 20 bytes of probe', 'truncated', { payload: probe(5).subarray(0, 20) }],
+    [6, 'a wrong IP checksum', 'badHeader', { badChecksum: true }],
+    [7, 'IP version 0', 'badHeader', { version: 0 }],
+    [8, 'IP version 6 in an IPv4 frame', 'badHeader', { version: 6 }],
+    [9, 'an IP total length of 65535', 'badHeader', { totLen: 65535 }],
+    [10, 'a UDP length of 65535', 'badHeader', { udpLen: 65535 }],
+    [11, 'TTL 0', 'badHeader', { ttl: 0 }],
+    [12, 'a broadcast source MAC', 'badSource', { srcMac: 'ff:ff:ff:ff:ff:ff' }],
+    [13, 'a multicast source MAC', 'badSource', { srcMac: '01:00:5e:00:00:01' }],
+    [14, 'the subnet broadcast as source', 'badSource', { src: bcast }],
+    [15, "the responder's own address as source", 'badSource', { src: h.address }],
+    [16, 'source port 0', 'badSource', { sport: 0 }],
+    [17, 'a fragment (more fragments)', 'fragment', { frag: 0x2000 }],
+    [18, 'a fragment (an offset)', 'fragment', { frag: 0x0001 }],
+    [19, 'to the broadcast MAC', 'notLocal', { dstMac: 'ff:ff:ff:ff:ff:ff' }],
+    [20, 'to another address', 'notLocal', { dst: tb.managerAddress.replace(/\.1$/, '.77') }],
+  ];
+  const frames = kinds.map(([seq, , , o]) => frame({ ...base, payload: probe(seq), ...o }));
+  for (const mode of ['generic', 'user-space'] as const) {
+    const r = await spawnResponder(h.netns, conf(`kinds-${mode}`, h, mode));
+    // replies arrive as datagrams to the port the frames came from
+    const sock = createSocket('udp4');
+    const got: number[] = [];
+    sock.on('message', (m) => m.length >= 48 && got.push(m.readUInt32BE(20)));
+    await new Promise<void>((res) => sock.bind(base.sport, tb.managerAddress, () => res()));
+    let counters: Record<string, number>;
+    try {
+      await sendFrames(h.outerIface, frames);
+      await new Promise((res) => setTimeout(res, 400));
+    } finally {
+      sock.close();
+      counters = await r.stop();
+    }
+    const replies = got.sort((a, b) => a - b);
+    assert.deepEqual(replies, [1, 2], `${mode}: replies to ${JSON.stringify(replies)}; counters ${JSON.stringify(counters)}`);
+    const want: Record<string, number> = {};
+    for (const [, , reason] of kinds) want[reason] = (want[reason] ?? 0) + 1;
+    for (const [reason, n] of Object.entries(want)) assert.equal(counters[reason], n, `${mode}: ${reason} ${counters[reason]}, expected ${n} (${kinds.filter((k) => k[2] === reason).map((k) => k[1]).join(', ')})`);
   }
 });

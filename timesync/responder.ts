@@ -3,20 +3,38 @@
  * driver path; on veth, whose native XDP cannot transmit unless its peer also runs XDP (see
  * KERNEL-FACTS), it runs in generic mode. Where XDP cannot attach at all, the user-space UDP
  * echo responder answers instead, with user-space timestamps, and says so.
+ *
+ * Both answer exactly the same probes: well-formed IPv4 UDP to a unicast address of this host,
+ * not fragmented, with the key. XDP judges every frame itself; in front of the user-space
+ * responder the same checks run at tc ingress (ts_validate), before the kernel reassembles
+ * fragments, and the responder checks again what its socket can see. Everything else is
+ * dropped and counted by reason; nothing a packet holds can make either of them throw.
  */
 import { createSocket, type Socket } from 'node:dgram';
 import { execFileSync } from 'node:child_process';
+import { networkInterfaces } from 'node:os';
 import { BpfObject, BpfError, type XdpMode } from '../native/addon.js';
 import { REPLY, REQUEST, TS_PROBE, TIMESYNC_H as H, decodeProbe, encodeProbe } from '../protocol/timesync.js';
 
 export type ResponderMode = 'xdp-native' | 'xdp-generic' | 'user-space';
 
+/** Probes answered, and everything else to the port by why it was dropped (timesync.h TS_R_*). */
 export interface ResponderCounters {
   answered: bigint;
   badKey: bigint;
   malformed: bigint;
   truncated: bigint;
+  badHeader: bigint;
+  badSource: bigint;
+  fragment: bigint;
+  notLocal: bigint;
 }
+
+const REASONS: [keyof ResponderCounters, number][] = [
+  ['answered', H.TS_R_ANSWERED], ['badKey', H.TS_R_BAD_KEY], ['malformed', H.TS_R_MALFORMED], ['truncated', H.TS_R_TRUNCATED],
+  ['badHeader', H.TS_R_BAD_HEADER], ['badSource', H.TS_R_BAD_SOURCE], ['fragment', H.TS_R_FRAGMENT], ['notLocal', H.TS_R_NOT_LOCAL],
+];
+const zero = (): ResponderCounters => Object.fromEntries(REASONS.map(([k]) => [k, 0n])) as unknown as ResponderCounters;
 
 export interface ResponderOptions {
   /** Interface the probes arrive on. */
@@ -54,6 +72,45 @@ export function linkKind(iface: string): string {
 /** Native XDP_TX works on real NICs; these virtual devices need generic mode to transmit. */
 const GENERIC_KINDS = new Set(['veth', 'bridge', 'macvlan', 'vxlan', 'tun', 'dummy']);
 
+/** The interface's IPv4 addresses and their broadcast addresses (the only ones a probe may be to, and may not come from). */
+export function interfaceAddresses(iface: string): { local: string[]; broadcast: string[] } {
+  const list = (networkInterfaces()[iface] ?? []).filter((a) => a.family === 'IPv4');
+  const num = (a: string) => a.split('.').reduce((n, o) => n * 256 + Number(o), 0);
+  const str = (n: number) => [24, 16, 8, 0].map((s) => (n >>> s) & 255).join('.');
+  return { local: list.map((a) => a.address), broadcast: list.map((a) => str((num(a.address) | (~num(a.netmask) >>> 0)) >>> 0)) };
+}
+
+/** Addresses as the BPF program's table (network byte order, TS_MAX_ADDRS entries, 0 for none). */
+function addressTable(addrs: string[]): Buffer {
+  const b = Buffer.alloc(4 * H.TS_MAX_ADDRS);
+  addrs.slice(0, H.TS_MAX_ADDRS).forEach((a, i) => a.split('.').forEach((o, k) => (b[4 * i + k] = Number(o))));
+  return b;
+}
+
+function openResponder(o: ResponderOptions, program: 'ts_respond' | 'ts_validate'): BpfObject {
+  if (o.key === 0n) throw new RangeError('time-sync responder: the key must not be 0');
+  const t = o.test;
+  const { local, broadcast } = interfaceAddresses(o.iface);
+  return BpfObject.open('responder', {
+    layouts: [TS_PROBE],
+    skip: [program === 'ts_respond' ? 'ts_validate' : 'ts_respond'],
+    settings: {
+      port: o.port,
+      key: o.key,
+      local_addrs: addressTable(local),
+      bcast_addrs: addressTable(broadcast),
+      test_offset_ns: t?.offsetNs ?? 0n,
+      test_drift_ppb: t?.driftPpb ?? 0n,
+      test_epoch_ns: t?.epochNs ?? (t ? process.hrtime.bigint() : 0n),
+    },
+  });
+}
+
+function bpfCounters(bpf: BpfObject): ResponderCounters {
+  const m = bpf.map('ts_counters');
+  return Object.fromEntries(REASONS.map(([k, i]) => [k, m.u64At(i)])) as unknown as ResponderCounters;
+}
+
 export async function startResponder(o: ResponderOptions): Promise<Responder> {
   const want = o.mode ?? 'auto';
   if (want === 'user-space') return EchoResponder.start(o);
@@ -78,18 +135,7 @@ export class XdpResponder implements Responder {
   ) {}
 
   static start(o: ResponderOptions, mode: XdpMode): XdpResponder {
-    if (o.key === 0n) throw new RangeError('time-sync responder: the key must not be 0');
-    const t = o.test;
-    const bpf = BpfObject.open('responder', {
-      layouts: [TS_PROBE],
-      settings: {
-        port: o.port,
-        key: o.key,
-        test_offset_ns: t?.offsetNs ?? 0n,
-        test_drift_ppb: t?.driftPpb ?? 0n,
-        test_epoch_ns: t?.epochNs ?? (t ? process.hrtime.bigint() : 0n),
-      },
-    });
+    const bpf = openResponder(o, 'ts_respond');
     try {
       bpf.attachXdp('ts_respond', o.iface, mode);
     } catch (e) {
@@ -100,8 +146,7 @@ export class XdpResponder implements Responder {
   }
 
   counters(): ResponderCounters {
-    const m = this.bpf.map('ts_counters');
-    return { answered: m.u64At(H.TS_R_ANSWERED), badKey: m.u64At(H.TS_R_BAD_KEY), malformed: m.u64At(H.TS_R_MALFORMED), truncated: m.u64At(H.TS_R_TRUNCATED) };
+    return bpfCounters(this.bpf);
   }
 
   async close(): Promise<void> {
@@ -111,34 +156,56 @@ export class XdpResponder implements Responder {
 
 /**
  * The user-space fallback: a UDP socket answering probes with process.hrtime (CLOCK_MONOTONIC,
- * the clock of the BPF timestamps). Same validation and counters as the XDP responder.
+ * the clock of the BPF timestamps), behind the tc validator where BPF works at all.
  */
 export class EchoResponder implements Responder {
   readonly mode = 'user-space' as const;
-  private readonly c: ResponderCounters = { answered: 0n, badKey: 0n, malformed: 0n, truncated: 0n };
+  private readonly c = zero();
 
   private constructor(
     private readonly sock: Socket,
+    private readonly validator: BpfObject | undefined,
     readonly fallbackReason?: string,
   ) {}
 
   static async start(o: ResponderOptions, fallbackReason?: string): Promise<EchoResponder> {
     if (o.key === 0n) throw new RangeError('time-sync responder: the key must not be 0');
+    let validator: BpfObject | undefined;
+    let reason = fallbackReason;
+    try {
+      validator = openResponder(o, 'ts_validate');
+      validator.attachTc('ts_validate', o.iface, 'ingress');
+    } catch (e) {
+      validator?.close();
+      validator = undefined;
+      if (e instanceof BpfError && e.code === 'ENODEV') throw e;
+      reason = `${reason ? `${reason}; ` : ''}no tc validator in front (${(e as Error).message}): only what the kernel and the socket see is checked`;
+    }
     const sock = createSocket({ type: 'udp4' });
-    const r = new EchoResponder(sock, fallbackReason);
+    const r = new EchoResponder(sock, validator, reason);
     const t = o.test;
     const epoch = t?.epochNs ?? process.hrtime.bigint();
     const stamp = (x: bigint) => (t ? x + t.offsetNs + ((x - epoch) * t.driftPpb) / 1_000_000_000n : x);
+    const { local, broadcast } = interfaceAddresses(o.iface);
+    const badSource = (a: string, p: number) => {
+      const first = Number(a.split('.')[0]);
+      return !p || a === '0.0.0.0' || a === '255.255.255.255' || (first >= 224 && first <= 239) || first === 127 || local.includes(a) || broadcast.includes(a);
+    };
     sock.on('message', (msg, from) => {
       const t2 = process.hrtime.bigint();
+      if (from.family !== 'IPv4' || badSource(from.address, from.port)) return void r.c.badSource++;
       const d = decodeProbe(msg);
       if (!d.ok) return void (d.reason === 'truncated' ? r.c.truncated++ : r.c.malformed++);
       if (d.probe.type !== REQUEST) return void r.c.malformed++;
       if (d.probe.key !== o.key) return void r.c.badKey++;
       const reply = encodeProbe({ ...d.probe, type: REPLY, t2: stamp(t2), t3: 0n });
-      r.c.answered++;
       reply.writeBigUInt64BE(stamp(process.hrtime.bigint()), TS_PROBE.offsets.t3);
-      sock.send(reply, from.port, from.address);
+      try {
+        sock.send(reply, from.port, from.address);
+        r.c.answered++;
+      } catch {
+        r.c.badSource++; // an address the socket will not send to: never a crash
+      }
     });
     await new Promise<void>((resolve, reject) => {
       sock.once('error', reject);
@@ -152,10 +219,12 @@ export class EchoResponder implements Responder {
   }
 
   counters(): ResponderCounters {
-    return { ...this.c };
+    const v = this.validator ? bpfCounters(this.validator) : zero();
+    return Object.fromEntries(REASONS.map(([k]) => [k, this.c[k] + v[k]])) as unknown as ResponderCounters;
   }
 
   async close(): Promise<void> {
     await new Promise<void>((resolve) => this.sock.close(() => resolve()));
+    this.validator?.close();
   }
 }

@@ -19,9 +19,10 @@ export class Capture {
     private readonly file: string,
   ) {}
 
-  /** Starts tcpdump on an interface of a namespace with a capture filter; resolves once it listens. */
+  /** Starts tcpdump on an interface of a namespace ('' for this one) with a capture filter; resolves once it listens. */
   static async start(netns: string, iface: string, filter: string, file: string): Promise<Capture> {
-    const child = spawn('ip', ['netns', 'exec', netns, 'tcpdump', '-i', iface, '-n', '-U', '-s', '128', '--time-stamp-precision=nano', '-w', file, filter], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const args = ['tcpdump', '-i', iface, '-n', '-U', '-s', '128', '--time-stamp-precision=nano', '-w', file, filter];
+    const child = netns ? spawn('ip', ['netns', 'exec', netns, ...args], { stdio: ['ignore', 'ignore', 'pipe'] }) : spawn(args[0]!, args.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
     await new Promise<void>((resolve, reject) => {
       let err = '';
       child.stderr!.on('data', (d: Buffer) => {
@@ -35,11 +36,36 @@ export class Capture {
 
   /** Stops the capture and reads its TCP data packets. */
   async stop(): Promise<Captured[]> {
+    return readPcap(await this.stopRaw());
+  }
+
+  /** Stops the capture and reads its UDP datagrams. */
+  async stopUdp(): Promise<{ sport: number; dport: number; payload: Buffer }[]> {
+    return readUdp(await this.stopRaw());
+  }
+
+  private async stopRaw(): Promise<Buffer> {
     const exited = new Promise((r) => this.child.once('exit', r));
     this.child.kill('SIGINT');
     await exited;
-    return readPcap(readFileSync(this.file));
+    return readFileSync(this.file);
   }
+}
+
+/** The UDP datagrams (IPv4 over Ethernet) of a capture. */
+export function readUdp(buf: Buffer): { sport: number; dport: number; payload: Buffer }[] {
+  const out: { sport: number; dport: number; payload: Buffer }[] = [];
+  for (let o = 24; o + 16 <= buf.length; ) {
+    const incl = buf.readUInt32LE(o + 8);
+    const p = o + 16;
+    o = p + incl;
+    if (buf.readUInt16BE(p + 12) !== 0x0800) continue;
+    const ip = p + 14;
+    if (buf[ip + 9] !== 17) continue;
+    const u = ip + (buf[ip]! & 15) * 4;
+    out.push({ sport: buf.readUInt16BE(u), dport: buf.readUInt16BE(u + 2), payload: buf.subarray(u + 8, p + incl) });
+  }
+  return out;
 }
 
 export function readPcap(buf: Buffer): Captured[] {

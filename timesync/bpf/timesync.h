@@ -24,12 +24,19 @@ struct ts_probe {
 };
 
 /* Responder counters (per-CPU array). Every packet to the port that is not answered is counted
- * under exactly one reason and dropped (no reply, no ICMP). */
+ * under exactly one reason and dropped (no reply, no ICMP). A probe is answered only when it is
+ * well-formed IPv4 UDP to a unicast address of this host, not fragmented, with the key: the XDP
+ * responder and the user-space one (behind the same checks at tc ingress) answer the same set. */
+#define TS_MAX_ADDRS 8 /* addresses of the responder's interface it knows */
 #define TS_R_ANSWERED 0
-#define TS_R_BAD_KEY 1   /* well-formed probe with another key */
-#define TS_R_MALFORMED 2 /* bad magic, version or type; IP fragment */
-#define TS_R_TRUNCATED 3 /* headers or payload shorter than a probe */
-#define TS_R_MAX 4
+#define TS_R_BAD_KEY 1    /* well-formed probe with another key */
+#define TS_R_MALFORMED 2  /* bad magic, version or type */
+#define TS_R_TRUNCATED 3  /* headers or payload shorter than a probe */
+#define TS_R_BAD_HEADER 4 /* IP version, header checksum, a length field that lies, TTL 0 */
+#define TS_R_BAD_SOURCE 5 /* source MAC or IP not a unicast peer (broadcast, multicast, ours, 0), source port 0 */
+#define TS_R_FRAGMENT 6   /* an IP fragment */
+#define TS_R_NOT_LOCAL 7  /* to a broadcast or multicast MAC, or to an IP address that is not this host's */
+#define TS_R_MAX 8
 
 /* Prober counters. */
 #define TS_P_SENT 0       /* probes stamped on the way out */
