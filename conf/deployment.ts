@@ -3,10 +3,11 @@
  * so `conf check` reports every bad file at once), cross-file rules applied, secrets resolved
  * from their files or environment variables. Nothing outside the folder is touched.
  */
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { ConfError, loadConfFile, resolveSecret } from './load.js';
+import { AggregateConfError, ConfError, loadConfFile, resolveSecret } from './load.js';
+import { checkPrivateKey } from './keys.js';
 import { keyFromHex } from '../protocol/timesync.js';
 import {
   analysisInfo, connectInfo, databaseInfo, functionInfo, managementServerInfo, pingInfo, redisInfo, samplingInfo, timeSync,
@@ -72,12 +73,10 @@ export function checkDeployment(dir: string): { deployment?: Deployment; errors:
   }
 }
 
-export class AggregateConfError extends Error {
-  override readonly name = 'AggregateConfError';
-  constructor(readonly errors: ConfError[]) {
-    super(errors.map((e) => e.message).join('\n'));
-  }
-}
+export { AggregateConfError } from './load.js';
+
+/** Probes each server gets per round before the kept ones (timesync/prober.ts WARMUP_PROBES). */
+const WARMUP_PROBES = 32;
 
 /** Reads and validates every file of `dir`; throws AggregateConfError listing every problem. */
 export function loadDeployment(confDir: string): Deployment {
@@ -85,6 +84,20 @@ export function loadDeployment(confDir: string): Deployment {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new ConfError(`${dir}: no such folder; give the folder that holds connect_info.yaml and the other conf files`, dir);
   const errors: ConfError[] = [];
   const files: Record<string, unknown> = {};
+  // a file latscope would not read, named like one it does: say so rather than use defaults
+  const known = new Set(Object.keys(CONF_FILES));
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch (e) {
+    throw new ConfError(`${dir}: cannot list the folder (${(e as NodeJS.ErrnoException).code}): make it readable by the user latscope runs as`, dir);
+  }
+  for (const f of names) {
+    const m = /^(.*)\.(yml|YAML|YML|yaml)$/.exec(f);
+    if (!m || known.has(f)) continue;
+    const meant = `${m[1]!.toLowerCase()}.yaml`;
+    if (known.has(meant)) errors.push(new ConfError(`${join(dir, f)}: latscope reads ${meant}, not ${f}: rename it`, join(dir, f)));
+  }
   for (const [file, { schema, required }] of Object.entries(CONF_FILES)) {
     if (!required && !existsSync(join(dir, file))) {
       // absent: time_sync and function_info take their defaults; no ping_info means no time sync
@@ -95,8 +108,9 @@ export function loadDeployment(confDir: string): Deployment {
     try {
       files[file] = loadConfFile(dir, file, schema);
     } catch (e) {
-      if (!(e instanceof ConfError)) throw e;
-      errors.push(e);
+      if (e instanceof AggregateConfError) errors.push(...e.errors);
+      else if (e instanceof ConfError) errors.push(e);
+      else throw e;
     }
   }
   const warnings: string[] = [];
@@ -118,11 +132,18 @@ export function loadDeployment(confDir: string): Deployment {
   const ping = hasPing ? (files['ping_info.yaml'] as PingInfo | undefined) : undefined;
   const functions = files['function_info.yaml'] as FunctionInfo | undefined;
 
+  const keyChecked = new Map<string, string[]>();
+  const keyUsers = new Map<string, { path: string; hosts: string[] }>(); // each key file judged and reported once
   const servers: Server[] = (connect?.servers ?? []).map((s, i) => {
     const d = connect!.defaults;
     const keyFile = s.key_file ?? d.key_file;
     const keyPath = keyFile ? resolve(dir, expandHome(keyFile)) : undefined;
-    if (keyPath && !existsSync(keyPath)) errors.push(new ConfError(`${join(dir, 'connect_info.yaml')}: servers.${i}.key_file: ${keyPath} does not exist`, join(dir, 'connect_info.yaml'), undefined, `servers.${i}.key_file`));
+    if (keyPath) {
+      const where = s.key_file ? `servers.${i}.key_file` : 'defaults.key_file';
+      const users = keyUsers.get(where) ?? { path: keyPath, hosts: [] };
+      users.hosts.push(s.hostname);
+      keyUsers.set(where, users);
+    }
     const sshPassword = secret('connect_info.yaml', `servers.${i}.password`, { value: s.password, file: s.password_file, env: s.password_env });
     const defaultKey = join(homedir(), '.ssh', 'id_ed25519');
     return {
@@ -136,6 +157,9 @@ export function loadDeployment(confDir: string): Deployment {
       hostKey: s.isvm ?? s.iscontainer,
     };
   });
+  for (const [where, { path, hosts }] of keyUsers)
+    for (const problem of checkPrivateKey(path, keyChecked))
+      errors.push(new ConfError(`${join(dir, 'connect_info.yaml')}: ${where} (used by ${hosts.join(', ')}): ${problem}`, join(dir, 'connect_info.yaml'), undefined, where));
   for (const [i, s] of servers.entries())
     if (!s.keyPath && s.sshPassword === undefined)
       errors.push(new ConfError(`${join(dir, 'connect_info.yaml')}: servers.${i} (${s.hostname}): no way to log in: give key_file (or defaults.key_file) or password_file`, join(dir, 'connect_info.yaml'), undefined, `servers.${i}`));
@@ -149,6 +173,20 @@ export function loadDeployment(confDir: string): Deployment {
       if (!(e instanceof ConfError)) throw e;
       errors.push(e);
     }
+  if (connect && !connect.accept_new_host_keys) {
+    // every server would be refused later: say it now
+    const kh = resolve(dir, expandHome(connect.known_hosts));
+    const where = join(dir, 'connect_info.yaml');
+    if (!existsSync(kh)) errors.push(new ConfError(`${where}: known_hosts: ${kh} does not exist, and new host keys are not accepted: every server would be refused; create it (ssh-keyscan) or set accept_new_host_keys: 1 once`, where, undefined, 'known_hosts'));
+    else if (!statSync(kh).isFile()) errors.push(new ConfError(`${where}: known_hosts: ${kh} is not a file`, where, undefined, 'known_hosts'));
+  }
+  const ts = files['time_sync.yaml'] as TimeSync | undefined;
+  if (ping && ts && connect) {
+    // one probe in flight at a time, servers one after the other: the slowest a round can be
+    const worstS = (connect.servers.length * (ts.probes + WARMUP_PROBES) * ts.timeout_ms) / 1000;
+    if (worstS > ts.time_interval)
+      errors.push(new ConfError(`${join(dir, 'time_sync.yaml')}: time_interval: a round of ${ts.probes} probes (and ${WARMUP_PROBES} to warm up) to ${connect.servers.length} servers can take ${worstS.toFixed(0)} s when replies time out (${ts.timeout_ms} ms each), longer than time_interval ${ts.time_interval} s: fewer probes, a shorter timeout_ms, or a longer time_interval`, join(dir, 'time_sync.yaml'), undefined, 'time_interval'));
+  }
   if (functions?.timesync && !hasPing && existsSync(join(dir, 'function_info.yaml')))
     warnings.push(`${join(dir, 'function_info.yaml')}: timesync is on but there is no ping_info.yaml: no time sync runs`);
 

@@ -4,36 +4,76 @@
  */
 import { z } from 'zod';
 
-const port = z.number({ invalid_type_error: 'expected a port number' }).int().min(1).max(65535);
+const port = z.number({ invalid_type_error: 'expected a port number (1 to 65535)' }).int('expected a whole port number').min(1, 'expected a port number (1 to 65535)').max(65535, 'expected a port number (1 to 65535)');
+/** A number that must be finite (YAML's .inf and .nan are numbers too). */
+const finite = (what: string) => z.number({ invalid_type_error: `expected ${what}` }).finite(`expected ${what}, not infinity`);
+/** One value or a list of them, as a list; a clear message when it is neither. */
+const oneOrList = <T extends z.ZodTypeAny>(item: T, [a, what]: [string, string], max = 1000) =>
+  z.union([item, z.array(item).min(1, `list at least one ${what}`).max(max, `at most ${max} ${what}s`)], { errorMap: (_issue, ctx) => ({ message: ctx.data === undefined ? 'missing: this key is required' : `expected ${a} ${what} or a list of them` }) }).transform((v) => (Array.isArray(v) ? v : [v]) as z.output<T>[]);
 /** A secret comes as the value, a file or an environment variable: at most one of them. */
 function oneSecretSource(name: string): [(r: Record<string, unknown>) => boolean, { message: string }] {
   const keys = [name, `${name}_file`, `${name}_env`];
   return [(r) => keys.filter((k) => r[k] !== undefined).length <= 1, { message: `give at most one of ${keys.join(', ')}` }];
 }
 
-const flag = z.union([z.boolean(), z.literal(0), z.literal(1)]).transform((v) => v === true || v === 1);
+const flag = z.union([z.boolean(), z.literal(0), z.literal(1)], { errorMap: () => ({ message: 'expected 0 or 1 (or false, true)' }) }).transform((v) => v === true || v === 1);
+
+/** A unicast IPv4 address another machine can reach: not 0.0.0.0, a broadcast, a multicast or a loopback address. */
+const ipv4 = z
+  .string({ invalid_type_error: 'expected an IPv4 address (quote it)' })
+  .max(15, 'expected an IPv4 address')
+  .ip({ version: 'v4', message: 'expected an IPv4 address (four numbers 0 to 255, e.g. 10.1.1.1)' })
+  .refine((a) => a !== '0.0.0.0', 'expected the address of a machine, not 0.0.0.0 (which means "any")')
+  .refine((a) => a !== '255.255.255.255' && !(Number(a.split('.')[0]) >= 224), 'expected a unicast address, not a broadcast or multicast one');
+/** Linux interface names: 1 to 15 bytes, no "/", ":" or whitespace (dev_valid_name), ASCII here. */
+const ifname = z
+  .string({ invalid_type_error: 'expected an interface name' })
+  .regex(/^[A-Za-z0-9_.-]{1,15}$/, 'expected an interface name: 1 to 15 letters, digits or _.- (no ":", "/", spaces or accents)')
+  .refine((n) => n !== '.' && n !== '..', 'expected an interface name');
+const ifnames = oneOrList(ifname, ['an', 'interface name'], 64);
+/** Where a service is: an IP address (v4 or v6) or a host name, without a port or a scheme. */
+export const hostOrAddress = z
+  .string({ invalid_type_error: 'expected a host name or an IP address' })
+  .min(1, 'expected a host name or an IP address')
+  .max(253, 'a host name has at most 253 characters')
+  .superRefine((h, ctx) => {
+    const bad = (message: string) => ctx.addIssue({ code: 'custom', message });
+    if (/^[a-z][a-z0-9+.-]*:\/\//i.test(h)) return bad('expected just the host (no scheme like redis:// or mysql://)');
+    if (/^[0-9.]+$/.test(h)) {
+      if (!z.string().ip({ version: 'v4' }).safeParse(h).success) return bad('not an IPv4 address: four numbers 0 to 255');
+      if (h === '0.0.0.0') return bad('expected the address of a machine, not 0.0.0.0');
+      return;
+    }
+    if (h.includes(':')) {
+      if (z.string().ip({ version: 'v6' }).safeParse(h).success) return;
+      return bad('expected a host name or an IP address; give the port in "port:", not after a colon');
+    }
+    if (!/^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/.test(h))
+      return bad('expected a host name (letters, digits, hyphens, dots) or an IP address');
+  });
 
 /** sampling_info.yaml: what the observers watch and how often they record a packet. */
 export const samplingInfo = z
   .object({
     /** Bytes of a flow's stream between two sampled packets (0: off). */
-    size: z.number().int().min(0).max(2 ** 31).default(72400),
+    size: finite('a number of bytes').int('expected a whole number of bytes').min(0).max(2 ** 31).default(72400),
     /** Seconds after which a flow without a sample gets one (0: off). */
-    interval: z.number().min(0).default(1),
+    interval: finite('a number of seconds').min(0).max(86400, 'at most 86400 seconds (a day)').default(1),
     /** TCP ports to watch, local or remote end (at most 64). */
-    ports: z.union([port, z.array(port).min(1).max(64)]).transform((p) => (Array.isArray(p) ? p : [p])),
+    ports: oneOrList(port, ['a', 'port'], 64),
     /** Keep retransmissions out of the delay histograms. */
     filter_retrans: flag.default(1),
     /** Seconds between snapshots of the layer histograms into MySQL (0: only when the observer stops). */
-    histogram_interval: z.number().min(0).max(86400).default(10),
+    histogram_interval: finite('a number of seconds').min(0).max(86400).default(10),
   })
-  .strict();
+  .strict()
+  .refine((s) => s.size > 0 || s.interval > 0, { message: 'size and interval are both 0: nothing would ever be sampled; set size (bytes between samples) or interval (seconds)', path: ['size'] });
 export type SamplingInfo = z.output<typeof samplingInfo>;
 
 /** redis_info.yaml: the Redis that observers publish to. */
 export const redisInfo = z
   .object({
-    address: z.string().min(1),
+    address: hostOrAddress,
     port: port.default(6379),
     /** The password itself (prefer password_file or password_env). */
     password: z.string().optional(),
@@ -52,11 +92,11 @@ const hexKey = z.string().regex(/^[0-9a-fA-F]{16}$/, 'expected 16 hex digits (ma
 export const pingInfo = z
   .object({
     /** The address probes go to (default: each server's address from connect_info). */
-    address: z.string().ip({ version: 'v4', message: 'expected an IPv4 address' }).optional(),
+    address: ipv4.optional(),
     /** UDP port the responder answers on. */
     port: port.default(5005),
     /** Interface the responder's XDP program attaches to. */
-    eth: z.string().min(1).max(15),
+    eth: ifname,
     /** auto: native XDP where it can transmit, generic on veth and other virtual devices. */
     mode: z.enum(['auto', 'native', 'generic', 'user-space']).default('auto'),
     /** The per-deployment probe key, 16 hex digits (prefer key_file or key_env). */
@@ -85,9 +125,6 @@ export const timeSync = z
   .strict();
 export type TimeSync = z.output<typeof timeSync>;
 
-const ipv4 = z.string().ip({ version: 'v4', message: 'expected an IPv4 address' });
-const ifname = z.string().regex(/^[A-Za-z0-9_.:@-]{1,15}$/, 'expected an interface name (1 to 15 letters, digits or _.:@-)');
-const ifnames = z.union([ifname, z.array(ifname).min(1)]).transform((v) => (Array.isArray(v) ? v : [v]));
 const hostname = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, 'expected a server name (letters, digits, _.-; at most 63)');
 const absPath = z.string().regex(/^\/[^\0]*$/, 'expected an absolute path');
 
@@ -103,17 +140,17 @@ const server = z
     /** SSH user (default: defaults.username, then root); the observer needs root, so another user must be allowed sudo without a password. */
     username: z.string().min(1).optional(),
     /** Unique key of this server; VMs and containers name their host's. */
-    metadata_key: z.union([z.number().int().min(0), z.string().min(1)]).transform(String),
+    metadata_key: z.union([z.number().int().min(0), z.string().min(1).max(64)], { errorMap: (i) => ({ message: i.code === 'invalid_union' && (i as { received?: unknown }).received === undefined ? 'missing: every server needs its metadata_key (a number or a name, unique)' : 'expected a number or a name (at most 64 characters)' }) }).transform(String),
     /** A bare-metal server (the default when neither isvm nor iscontainer is given). */
     novm: flag.optional(),
     /** This server is a VM on the server with this metadata_key. */
-    isvm: z.union([z.number().int().min(0), z.string().min(1)]).transform(String).optional(),
+    isvm: z.union([z.number().int().min(0), z.string().min(1).max(64)], { errorMap: () => ({ message: "expected the host's metadata_key (a number or a name)" }) }).transform(String).optional(),
     /** This server is a container on the server with this metadata_key. */
-    iscontainer: z.union([z.number().int().min(0), z.string().min(1)]).transform(String).optional(),
+    iscontainer: z.union([z.number().int().min(0), z.string().min(1).max(64)], { errorMap: () => ({ message: "expected the host's metadata_key (a number or a name)" }) }).transform(String).optional(),
     /** Interfaces the observer watches (default: every interface that is up). */
     eth: ifnames.optional(),
     /** Other addresses of the server (e.g. a data-plane address), used to name flows' ends. */
-    other_address: z.union([ipv4, z.array(ipv4)]).transform((v) => (Array.isArray(v) ? v : [v])).default([]),
+    other_address: oneOrList(ipv4, ['an', 'IPv4 address'], 64).optional().transform((v) => v ?? []),
     /** Private key for SSH (default: the one in defaults, then ~/.ssh/id_ed25519). */
     key_file: z.string().min(1).optional(),
     /** Password authentication, where a server is set up for it (prefer password_file or password_env). */
@@ -155,8 +192,10 @@ export const connectInfo = z
       const first = new Map<string, number>();
       c.servers.forEach((s, i) => {
         // two containers may share their host's address, each with its own sshd port
-        const v = what === 'address' ? `${s.address}:${s.port ?? c.defaults.port ?? 22}` : s[what];
-        if (first.has(v)) ctx.addIssue({ code: 'custom', path: ['servers', i, what], message: `duplicate ${what} "${v}" (also servers.${first.get(v)})` });
+        // names are compared without case: the servers table's unique key ignores it
+        const v = what === 'address' ? `${s.address}:${s.port ?? c.defaults.port ?? 22}` : what === 'hostname' ? s.hostname.toLowerCase() : s[what];
+        const caseOnly = what === 'hostname' && first.has(v) && c.servers[first.get(v)!]!.hostname !== s.hostname;
+        if (first.has(v)) ctx.addIssue({ code: 'custom', path: ['servers', i, what], message: `duplicate ${what} "${what === 'hostname' ? s.hostname : v}" (also servers.${first.get(v)}${caseOnly ? ', which differs only in case' : ''})` });
         else first.set(v, i);
       });
       return first;
@@ -170,6 +209,19 @@ export const connectInfo = z
         if (host === undefined) continue;
         if (!keys.has(host)) ctx.addIssue({ code: 'custom', path: ['servers', i, rel], message: `no server has metadata_key "${host}"` });
         else if (host === s.metadata_key) ctx.addIssue({ code: 'custom', path: ['servers', i, rel], message: 'a server cannot be its own host' });
+      }
+    });
+    // a guest's host may itself be a guest (a container in a VM), but the chain must end at a machine
+    const byKey = new Map(c.servers.map((s) => [s.metadata_key, s]));
+    c.servers.forEach((s, i) => {
+      const chain = [s.metadata_key];
+      for (let h = s.isvm ?? s.iscontainer; h !== undefined && byKey.has(h); h = byKey.get(h)!.isvm ?? byKey.get(h)!.iscontainer) {
+        if (chain.includes(h)) {
+          if (h !== s.metadata_key || chain.length > 1)
+            ctx.addIssue({ code: 'custom', path: ['servers', i, s.isvm !== undefined ? 'isvm' : 'iscontainer'], message: `hosts form a loop (${[...chain, h].join(' -> ')}): a VM or container's host chain must end at a bare-metal server` });
+          break;
+        }
+        chain.push(h);
       }
     });
   });
@@ -209,7 +261,7 @@ export type AnalysisInfo = z.output<typeof analysisInfo>;
 /** database_info.yaml: the MySQL (or MariaDB) database results go to. */
 export const databaseInfo = z
   .object({
-    host: z.string().min(1),
+    host: hostOrAddress,
     port: port.default(3306),
     user: z.string().min(1),
     /** The password itself (prefer passwd_file or passwd_env). */

@@ -1,0 +1,47 @@
+/**
+ * An SSH private key file as ssh itself would judge it, before the manager tries to use it:
+ * a regular file only its owner can read, holding a private key that opens without a passphrase
+ * (the manager cannot type one). Problems as sentences; never the key's content.
+ */
+import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
+import ssh2 from 'ssh2';
+
+const { utils } = ssh2;
+
+/** Problems with a private key file (empty: good); `seen` remembers files already checked. */
+export function checkPrivateKey(path: string, seen: Map<string, string[]>): string[] {
+  const known = seen.get(path);
+  if (known) return known;
+  const problems = judge(path);
+  seen.set(path, problems);
+  return problems;
+}
+
+function judge(path: string): string[] {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return [code === 'ENOENT' ? `${path} does not exist` : code === 'EACCES' ? `${path} cannot be read (permission denied)` : `${path} cannot be opened (${code})`];
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) return [`${path} is ${st.isDirectory() ? 'a directory' : 'not a regular file'}, not a private key`];
+    if (st.size === 0) return [`${path} is empty: give the private key file (e.g. ~/.ssh/id_ed25519)`];
+    if (st.size > 64 << 10) return [`${path} is too large to be a private key`];
+    const buf = Buffer.alloc(st.size);
+    readSync(fd, buf, 0, st.size, 0);
+    const problems: string[] = [];
+    if (st.mode & 0o077) problems.push(`${path} can be read by others (mode ${(st.mode & 0o777).toString(8)}): ssh refuses such a key; run chmod 600 ${path}`);
+    const parsed = utils.parseKey(buf);
+    const first = Array.isArray(parsed) ? parsed[0] : parsed;
+    if (first instanceof Error || !first) {
+      const msg = first instanceof Error ? first.message : 'unreadable';
+      problems.push(/passphrase/i.test(msg) ? `${path} is protected by a passphrase, which the manager cannot type: use a key without one (ssh-keygen -p to remove it) or password_file` : `${path} is not an SSH private key (${msg.replace(/:.*$/, '')})`);
+    } else if (!first.isPrivateKey()) problems.push(`${path} holds a public key: give the private key (the file without .pub)`);
+    return problems;
+  } finally {
+    closeSync(fd);
+  }
+}
