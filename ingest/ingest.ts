@@ -20,9 +20,9 @@ import type { Redis } from 'ioredis';
 import type { Pool, PoolConnection } from 'mysql2/promise';
 import { inTransaction } from '../db/pool.js';
 import { ensureServers } from '../db/servers.js';
-import { entryFields, HISTOGRAM_STREAM, INGEST_GROUP, RECORD_STREAM } from '../protocol/redis.js';
+import { BAD_RECORD_MAXLEN, BAD_RECORD_STREAM, entryFields, HISTOGRAM_STREAM, INGEST_GROUP, RECORD_STREAM } from '../protocol/redis.js';
 import { HIST_COLUMNS, HIST_FORMAT } from '../protocol/histograms.js';
-import { ROW_COLUMNS, ROW_FORMAT } from '../protocol/records.js';
+import { ROW_COLUMNS, ROW_FORMAT, validRows } from '../protocol/records.js';
 
 export interface IngestOptions {
   /** The record stream (default latscope:records). */
@@ -50,9 +50,11 @@ export interface IngestCounters {
   /** Rows already in MySQL when they came again (redelivery after a crash or an error). */
   duplicates: number;
   dbErrors: number;
-  /** Entries that are not record batches (wrong format): acknowledged, counted, kept out. */
+  /** Entries that are not well-formed record batches: acknowledged, counted, copied to BAD_RECORD_STREAM, kept out of MySQL. */
   badEntries: number;
   reclaimed: number;
+  /** Consumer groups created again after the stream vanished (deleted, or Redis lost its data). */
+  groupsRecreated: number;
   lastError: string;
 }
 
@@ -64,7 +66,7 @@ const LOAD_PACKETS = loadSql('packets', ['server_id', ...ROW_COLUMNS]) + ' SET b
 const LOAD_HISTOGRAMS = loadSql('layer_histograms', ['server_id', '@at_ms', ...HIST_COLUMNS]) + ' SET taken_at = FROM_UNIXTIME(@at_ms / 1000)';
 
 export class Ingest {
-  readonly counters: IngestCounters = { entries: 0, rows: 0, histogramRows: 0, duplicates: 0, dbErrors: 0, badEntries: 0, reclaimed: 0, lastError: '' };
+  readonly counters: IngestCounters = { entries: 0, rows: 0, histogramRows: 0, duplicates: 0, dbErrors: 0, badEntries: 0, reclaimed: 0, groupsRecreated: 0, lastError: '' };
   private readonly serverIds = new Map<string, number>();
   private stopping = false;
   private running?: Promise<unknown>;
@@ -124,6 +126,8 @@ export class Ingest {
       } catch (e) {
         this.counters.dbErrors++;
         this.counters.lastError = (e as Error).message;
+        // the stream was deleted or Redis lost its data: the group comes back, counted, and reading goes on
+        if (/NOGROUP/.test(this.counters.lastError)) await this.ensureGroup().then(() => this.counters.groupsRecreated++, () => {});
         backlog = true;
         await new Promise((r) => setTimeout(r, wait));
         wait = Math.min(wait * 2, 10_000);
@@ -163,13 +167,13 @@ export class Ingest {
   /** Loads the entries' rows in one transaction, then acknowledges and deletes the entries. */
   async ingest(entries: Entry[]): Promise<void> {
     const byNode = new Map<string, string[]>();
-    const bad: string[] = [];
+    const bad: string[][] = [];
     let rows = 0;
     for (const [, f] of entries) {
       const m = entryFields(f);
       const node = m.get('node') ?? '', body = m.get('rows') ?? '', n = Number(m.get('n'));
-      if (m.get('format') !== ROW_FORMAT || !node || !body) {
-        bad.push(node);
+      if (m.get('format') !== ROW_FORMAT || !/^[\w.-]{1,64}$/.test(node) || !validRows(body, n)) {
+        bad.push(f);
         continue;
       }
       const list = byNode.get(node) ?? [];
@@ -194,7 +198,10 @@ export class Ingest {
     this.counters.badEntries += bad.length;
     this.counters.entries += entries.length;
     const ids = entries.map((e) => e[0]);
-    await this.redis.multi().xack(this.o.stream, this.o.group, ...ids).xdel(this.o.stream, ...ids).exec();
+    const tx = this.redis.multi();
+    // kept aside (the newest, capped) for a person to look at; counted either way
+    for (const f of bad) tx.xadd(BAD_RECORD_STREAM, 'MAXLEN', '~', BAD_RECORD_MAXLEN, '*', ...f);
+    await tx.xack(this.o.stream, this.o.group, ...ids).xdel(this.o.stream, ...ids).exec();
   }
 
   /** Loads histogram snapshots into layer_histograms, then acknowledges and deletes them. */

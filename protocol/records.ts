@@ -116,6 +116,21 @@ export function decodeHops(text: string): DeviceHop[] {
     : [];
 }
 
+const NUM = '\\d{1,20}', OPT = `(?:${NUM}|\\\\N)`, ADDR = '[0-9A-Fa-f.:]{2,45}';
+const HOP = `${NUM}:${NUM}:[01]:${NUM}`;
+/** One row as encodeRow writes it: anything else would be bent into the table by LOAD DATA. */
+const ROW_RE = new RegExp(
+  `^${NUM}\t(?:tx|rx)\t[46]\t${ADDR}\t${NUM}\t${ADDR}\t${NUM}\t${NUM}\t${NUM}\t-?${NUM}\t${NUM}\t${NUM}\t${NUM}\t${NUM}` +
+    `(?:\t${OPT}){${LAYERS.length * 3}}\t(?:${HOP}(?:,${HOP})*)?$`,
+);
+
+/** Whether `body` is exactly `n` rows of the current format (the ingest's check of an entry). */
+export function validRows(body: string, n: number): boolean {
+  if (!body.endsWith('\n')) return false;
+  const lines = body.slice(0, -1).split('\n');
+  return lines.length === n && lines.every((l) => ROW_RE.test(l));
+}
+
 /** Lines of one stream entry. */
 export const encodeRows = (records: PacketRecord[]): string => records.map(encodeRow).join('\n') + '\n';
 

@@ -25,6 +25,9 @@ export const TIMESYNC_ROUND_KEY = 'latscope:timesync:round';
 export const INGEST_GROUP = 'latscope-ingest';
 /** Heartbeat entries kept (approximately): the stream is a liveness log, not a history. */
 export const HEARTBEAT_MAXLEN = 10_000;
+/** Entries the ingest could not use, kept for a person to look at (capped: the newest). */
+export const BAD_RECORD_STREAM = 'latscope:records:bad';
+export const BAD_RECORD_MAXLEN = 1000;
 
 /** BullMQ queues, one per kind of work. */
 export const QUEUES = {

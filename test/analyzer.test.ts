@@ -160,7 +160,7 @@ test('latscope analyze and latscope report from the command line: summary, table
   await writeSynthetic(pool, { ...BASE, samples: 4000, slowLink: { from: 2, to: 0, extraNs: 3_000_000, share: 0.05 } });
   const dir = mkdtempSync(join(tmpdir(), 'latscope-an-conf-'));
   try {
-    writeFileSync(join(dir, 'id'), 'unused\n', { mode: 0o600 });
+    spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'id')]); // conf check judges the key as ssh would
     writeFileSync(join(dir, 'known_hosts'), '');
     writeFileSync(join(dir, 'db.password'), `${db.password}\n`, { mode: 0o600 });
     const put = (f: string, v: unknown) => writeFileSync(join(dir, f), stringify(v), { mode: 0o600 });

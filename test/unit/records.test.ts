@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { RecordAssembler } from '../../observer/records.js';
 import { F_DEV_RX, F_HOP, F_INTERVAL, F_RETRANS, type LayerEvent } from '../../observer/probe.js';
 import { predictedSamples, sampleOffsets, seqDiff } from '../../observer/sampling.js';
-import { decodeRow, encodeRow, flowId, ROW_COLUMNS, type PacketRecord } from '../../protocol/records.js';
+import { decodeRow, encodeRow, encodeRows, flowId, ROW_COLUMNS, validRows, type PacketRecord } from '../../protocol/records.js';
 import type { Layer } from '../../protocol/layers.js';
 
 const flow = { family: 4 as const, src: '10.0.0.1', sport: 40000, dst: '10.0.0.2', dport: 5000 };
@@ -114,3 +114,24 @@ test('the row format round-trips a record; the flow id is the same on both ends 
   assert.equal(flowId({ ...r.flow }), id);
   assert.notEqual(flowId({ ...r.flow, sport: 2 }), id);
 });
+
+const rowRecord = (seq: number): PacketRecord => ({
+  node: 'ing', observerSeq: seq, dir: 'rx', flow: { family: 4, src: '10.0.0.1', sport: 1, dst: '10.0.0.2', dport: 2 }, sampleSeq: seq, streamOffset: seq,
+  segStart: 0, segEnd: 1, attempt: 0, retrans: false, interval: false, complete: true,
+  layers: { dev: { tsNs: 10n, cpu: 0, tid: 1 }, sock: { tsNs: 13n, cpu: 1, tid: 7 } },
+  devices: [{ ifindex: 2, netns: 4026531840, rx: true, tsNs: 10n }],
+});
+
+test('the row check takes what encodeRow writes and nothing else', () => {
+  const good = encodeRows([rowRecord(1), rowRecord(2)]);
+  assert.ok(validRows(good, 2));
+  assert.ok(!validRows(good, 3), 'a count that lies');
+  assert.ok(!validRows(good.slice(0, -1), 2), 'no final newline');
+  assert.ok(!validRows(good.replace('\trx\t', '\tup\t'), 2), 'an unknown direction');
+  assert.ok(!validRows(good.replace(/\t[^\t]*\n/, '\n'), 2), 'a column short');
+  assert.ok(!validRows(good.replace('\n', '\textra\n'), 2), 'a column too many');
+  assert.ok(!validRows(good.replace('10.0.0.1', "1'; DROP TABLE packets; --"), 2), 'text where an address goes');
+  assert.ok(!validRows(good.replace('4026531840:1:10', 'x:1:10'), 2), 'a broken hop');
+  assert.ok(!validRows('', 0) && !validRows('\n', 1));
+});
+

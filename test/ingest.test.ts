@@ -1,0 +1,92 @@
+/**
+ * The ingest against the project's Redis and MariaDB, with entries that do not decode: each is
+ * acknowledged, counted and kept aside in the dead-letter stream, the good ones of the same read
+ * land, nothing half-formed reaches MySQL. A record stream deleted under the running ingest (or a
+ * Redis that lost its data) gets its consumer group back, counted, and ingest goes on.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { Redis } from 'ioredis';
+import { startRedis, startMariaDb, type RedisInfo, type MariaDbInfo } from '../local/servers.js';
+import { openPool, type Pool } from '../db/pool.js';
+import { migrate } from '../db/migrate.js';
+import { Ingest } from '../ingest/ingest.js';
+import { encodeRows, ROW_FORMAT, type PacketRecord } from '../protocol/records.js';
+import { BAD_RECORD_STREAM, toFields } from '../protocol/redis.js';
+
+const DB = 'latscope_test_ingest';
+let redisInfo: RedisInfo, db: MariaDbInfo, pool: Pool, redis: Redis;
+const stream = `latscope:test:ingest:${process.pid}`;
+const histograms = `${stream}:h`;
+
+before(async () => {
+  redisInfo = await startRedis();
+  db = await startMariaDb();
+  const admin = openPool({ ...db, database: 'latscope' });
+  await admin.query(`DROP DATABASE IF EXISTS ${DB}`);
+  await admin.query(`CREATE DATABASE ${DB}`);
+  await admin.end();
+  pool = openPool({ ...db, database: DB });
+  await migrate(pool);
+  redis = new Redis({ host: redisInfo.host, port: redisInfo.port, password: redisInfo.password });
+});
+after(async () => {
+  await redis?.del(stream, histograms);
+  redis?.disconnect();
+  await pool?.query(`DROP DATABASE IF EXISTS ${DB}`);
+  await pool?.end();
+});
+
+const record = (seq: number): PacketRecord => ({
+  node: 'ing', observerSeq: seq, dir: 'rx', flow: { family: 4, src: '10.0.0.1', sport: 1, dst: '10.0.0.2', dport: 2 }, sampleSeq: seq, streamOffset: seq,
+  segStart: 0, segEnd: 1, attempt: 0, retrans: false, interval: false, complete: true,
+  layers: { dev: { tsNs: 10n, cpu: 0, tid: 1 }, ip: { tsNs: 11n, cpu: 0, tid: 1 }, tcp: { tsNs: 12n, cpu: 0, tid: 1 }, sock: { tsNs: 13n, cpu: 1, tid: 7 } },
+  devices: [{ ifindex: 2, netns: 4026531840, rx: true, tsNs: 10n }],
+});
+const batch = (node: string, seqs: number[], rows = encodeRows(seqs.map(record))) => toFields({ node, first: seqs[0]!, last: seqs.at(-1)!, n: seqs.length, format: ROW_FORMAT, rows });
+const count = async (node: string) => Number(((await pool.query('SELECT COUNT(*) AS n FROM packets p JOIN servers s ON s.id = p.server_id WHERE s.name = ?', [node])) as any)[0][0].n);
+
+async function until(what: string, ms: number, ok: () => Promise<boolean>): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await ok())) {
+    if (Date.now() > end) throw new Error(`${what}: not within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+test('entries that do not decode are acknowledged, counted and kept aside; the good ones land; a deleted stream gets its group back', async () => {
+  await redis.del(stream, histograms, BAD_RECORD_STREAM);
+  const ingest = new Ingest(redis, pool, { consumer: 'test', stream, histogramStream: histograms, entriesPerRead: 50, blockMs: 100, retryMs: 50 });
+  await ingest.ensureGroup();
+  const good = encodeRows([record(3)]);
+  const bad = [
+    toFields({ node: 'ing', first: 1, last: 1, n: 1, format: 'rows0', rows: good }), // an older format
+    batch('ing', [4, 5], encodeRows([record(4)])), // says 2, holds 1
+    batch('ing', [6], good.replace('\trx\t', '\t\\N\t')), // a NULL where the direction goes
+    batch('ing', [7], good.replace(/\t[^\t]*\n/, '\n')), // a column short: LOAD DATA would have filled it in
+    batch('ing\tx', [8]), // a node name with a tab
+    ['node', 'ing'], // nothing else
+  ];
+  await redis.xadd(stream, '*', ...batch('ing', [1, 2]));
+  for (const f of bad) await redis.xadd(stream, '*', ...f);
+  await redis.xadd(stream, '*', ...batch('ing', [9, 10, 11]));
+  ingest.start();
+  try {
+    await until('every entry handled', 20_000, async () => ingest.counters.entries >= 2 + bad.length);
+    assert.equal(ingest.counters.badEntries, bad.length);
+    assert.equal(ingest.counters.rows, 5);
+    assert.equal(await count('ing'), 5, 'the good rows, and only they');
+    assert.equal(await redis.xlen(stream), 0, 'every entry acknowledged and deleted');
+    assert.equal(await redis.xlen(BAD_RECORD_STREAM), bad.length, 'each bad entry kept aside');
+
+    // the stream vanishes under the running ingest (FLUSHALL, a Redis without persistence)
+    await redis.del(stream);
+    await new Promise((r) => setTimeout(r, 300));
+    await redis.xadd(stream, '*', ...batch('ing', [12, 13]));
+    await until('rows after the stream came back', 20_000, async () => (await count('ing')) === 7);
+    assert.ok(ingest.counters.groupsRecreated >= 1, `groups recreated: ${ingest.counters.groupsRecreated}`);
+  } finally {
+    await ingest.stop();
+    await redis.del(BAD_RECORD_STREAM);
+  }
+});
