@@ -129,7 +129,7 @@ async function withObservers<T>(tb: Testbed, s: SamplingInfo | undefined, redis:
       new Observer({
         node: `bench-${h.name}`, redis, sampling: s, ownNetnsOnly: !one, netns: h.netns,
         interfaces: one ? tb.hosts.map((x) => `${x.netns}/eth0`) : ['eth0'],
-        heartbeatMs: 1000, drainMs: 20, spoolDir: workDir('bench-spool', h.name), maxMemoryRecords: 200_000, maxSpoolBytes: 1 << 30,
+        heartbeatMs: 1000, drainMs: 20, spoolDir: workDir('bench-spool', h.name), limits: { memoryBytes: 256 << 20, spoolBytes: 1 << 30, cpuShare: 1 },
         metrics: { host: '127.0.0.1', port: 0 }, bpfStats: false,
       }),
   );

@@ -9,10 +9,10 @@ import { Redis } from 'ioredis';
 import { loadDeployment, type Deployment } from '../conf/deployment.js';
 import { Manager } from '../manager/manager.js';
 import { connectRedis, redisConnection } from '../manager/redis.js';
-import { latestHeartbeats, type ServerStatus } from '../manager/state.js';
+import { type ServerStatus } from '../manager/state.js';
+import { deploymentStatus, statusLines } from '../manager/status.js';
 import { stopDeployment } from '../manager/teardown.js';
-import { jobFailures } from '../manager/queues.js';
-import { CONTROL_CHANNEL, INGEST_GROUP, RECORD_STREAM, SERVERS_KEY } from '../protocol/redis.js';
+import { CONTROL_CHANNEL, SERVERS_KEY } from '../protocol/redis.js';
 
 interface Opts {
   conf: string;
@@ -85,31 +85,19 @@ export function managerCommand(): Command {
     }
   });
 
-  withConf(m.command('status').description("each server's state, its observer's last heartbeat, and the ingest backlog")).action(async (o: Opts) => {
-    const d = load(o);
-    const redis = await connectRedis(d);
-    try {
-      const states = await redis.hgetall(SERVERS_KEY);
-      const beats = await latestHeartbeats(redis, Date.now() - 3_600_000);
-      for (const s of d.servers) {
-        const st = states[s.hostname] ? (JSON.parse(states[s.hostname]!) as ServerStatus) : undefined;
-        const hb = beats.get(s.hostname);
-        const age = hb ? `${((Date.now() - Number(hb.atMs)) / 1000).toFixed(1)} s ago` : 'none in the last hour';
-        console.log(
-          `${s.hostname.padEnd(16)} ${(st?.state ?? 'unknown').padEnd(11)} heartbeat ${age}` +
-            (hb ? `, ${hb.records} records, ${hb.published} published, ${hb.dropped} dropped` : '') +
-            (st?.detail ? `  (${st.detail})` : ''),
-        );
+  withConf(m.command('status').description("each server's state and its observer's last heartbeat (records, drops by reason, publish rate); whether the ingest keeps up: records/s in and out, the backlog in records and seconds"))
+    .option('--json', 'print the status as one JSON object (manager/status.ts DeploymentStatus)', false)
+    .addHelpText('after', '\nExamples:\n  latscope manager status --conf conf/\n  latscope manager status --conf conf/ --json | jq .ingest.backlogS\n')
+    .action(async (o: Opts & { json: boolean }) => {
+      const d = load(o);
+      const redis = await connectRedis(d);
+      try {
+        const s = await deploymentStatus(redis, d);
+        console.log(o.json ? JSON.stringify(s) : statusLines(s).join('\n'));
+      } finally {
+        redis.disconnect();
       }
-      const len = await redis.xlen(RECORD_STREAM);
-      const pending = await redis.xpending(RECORD_STREAM, INGEST_GROUP).catch(() => [0]);
-      console.log(`ingest: ${len} record batches in Redis, ${(pending as [number])[0] ?? 0} being loaded`);
-      const failures = Object.entries(await jobFailures(redis));
-      console.log(`jobs: ${failures.length ? failures.map(([k, n]) => `${k.replace(/^failed:/, '').replace(/^error:/, 'worker errors ')} ${n}`).join(', ') + ' (failed attempts since the deployment started)' : 'no failure'}`);
-    } finally {
-      redis.disconnect();
-    }
-  });
+    });
 
   withConf(m.command('stop').description('stop every observer (and running managers); leaves no process, BPF program or XDP attachment behind')).action(async (o: Opts) => {
     const d = load(o);

@@ -1,9 +1,10 @@
 /** `latscope observer --conf DIR`: run the observer on this server until SIGINT/SIGTERM or --duration. */
 import { Command } from 'commander';
-import { hostname } from 'node:os';
+import { spawn } from 'node:child_process';
+import { constants, hostname } from 'node:os';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { Observer } from '../observer/observer.js';
+import { Observer, OBSERVER_HEAP_MB, OBSERVER_LIMITS } from '../observer/observer.js';
 import { loadConfFile, resolveSecret } from '../conf/load.js';
 import { samplingInfo, redisInfo, pingInfo } from '../conf/schema.js';
 import { startResponder, type Responder } from '../timesync/responder.js';
@@ -23,6 +24,9 @@ interface Opts {
   spoolDir?: string;
   bpfStats: boolean;
   duration?: number;
+  maxCpu: number;
+  stopMs: number;
+  json: boolean;
 }
 
 /** Interfaces that are up, except loopback. */
@@ -35,6 +39,17 @@ function upInterfaces(): string[] {
       return false;
     }
   });
+}
+
+/**
+ * Runs this same command again under a V8 heap bound (V8 takes it only at start); resolves with
+ * its exit code. Signals sent to this process go on to it.
+ */
+async function underHeapLimit(mb: number): Promise<number> {
+  // the IPC channel closes when this process dies, however it dies: the observer then stops itself
+  const child = spawn(process.execPath, [`--max-old-space-size=${mb}`, ...process.execArgv, ...process.argv.slice(1)], { stdio: ['inherit', 'inherit', 'inherit', 'ipc'] });
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, () => child.kill(sig));
+  return new Promise((done) => child.on('exit', (code, sig) => done(code ?? 128 + (sig ? constants.signals[sig] : 0))));
 }
 
 export function observerCommand(): Command {
@@ -52,7 +67,14 @@ export function observerCommand(): Command {
     .option('--spool-dir <dir>', 'where records wait while Redis is away (default: .work/spool/NODE)')
     .option('--bpf-stats', 'count run time of every BPF program (costs a little on each hook)', false)
     .option('--duration <s>', 'stop after this many seconds (default: run until stopped)', (v) => Number(v))
+    .option('--max-cpu <share>', 'share of one core the ring reader may use; beyond, the ring fills and the kernel drops (counted)', (v) => Number(v), OBSERVER_LIMITS.cpuShare)
+    .option('--stop-ms <ms>', 'longest a stop spends sending; what is left goes to the disk spool for the next start', (v) => Number(v), OBSERVER_LIMITS.stopMs)
+    .option('--json', 'at exit, print the counters as one JSON object (records, published, spooled, drops by reason, stop time)', false)
     .action(async (o: Opts) => {
+      if (!process.execArgv.some((a) => a.startsWith('--max-old-space-size'))) {
+        process.exitCode = await underHeapLimit(OBSERVER_HEAP_MB);
+        return;
+      }
       const conf = resolve(o.conf);
       const sampling = loadConfFile(conf, 'sampling_info.yaml', samplingInfo);
       const redis = loadConfFile(conf, 'redis_info.yaml', redisInfo);
@@ -69,8 +91,7 @@ export function observerCommand(): Command {
         histogramMs: sampling.histogram_interval * 1000,
         drainMs: o.drainMs,
         spoolDir: o.spoolDir ?? workDir('spool', node),
-        maxMemoryRecords: 100_000,
-        maxSpoolBytes: 256 << 20,
+        limits: { cpuShare: o.maxCpu, stopMs: o.stopMs, streamEntries: redis.max_stream_entries },
         metrics: { host: o.metricsHost, port: o.metricsPort },
         bpfStats: o.bpfStats,
       });
@@ -91,13 +112,23 @@ export function observerCommand(): Command {
           (responder ? `, time-sync responder ${responder.mode} on ${ping!.eth}:${ping!.port}${responder.fallbackReason ? ` (${responder.fallbackReason})` : ''}` : ''),
       );
       await new Promise<void>((resolve) => {
-        process.once('SIGINT', resolve);
-        process.once('SIGTERM', resolve);
+        // on, not once: a second Ctrl-C must not kill the process halfway through its cleanup
+        process.on('SIGINT', () => resolve());
+        process.on('SIGTERM', () => resolve());
+        process.on('disconnect', () => resolve()); // the process that started this one under its heap bound died
         if (o.duration) setTimeout(resolve, o.duration * 1000);
       });
       await responder?.close();
-      await observer.stop();
+      const stop = await observer.stop();
       const c = observer.counters;
-      console.log(`observer ${node}: stopped, probes detached; ${c.assembler.records} records, ${c.publisher.published} published, ${c.backlog.memory} left in memory, ${c.publisher.overflow} dropped`);
+      const dropped = Object.entries(c.drops).filter(([, n]) => n > 0);
+      if (o.json)
+        console.log(JSON.stringify({ node, records: c.assembler.records, published: c.publisher.published, spooled: stop.spooled, evicted: c.assembler.evicted, incomplete: c.assembler.incomplete, drops: c.drops, heldBack: c.publisher.heldBack, redisFull: c.publisher.redisFull, drainOverBudget: c.drainOverBudget, stopMs: stop.ms }));
+      else
+        console.log(
+          `observer ${node}: stopped in ${stop.ms} ms, probes detached; ${c.assembler.records} records, ${c.publisher.published} published, ${stop.spooled} spooled for the next start, ` +
+            (dropped.length ? `dropped: ${dropped.map(([k, n]) => `${k} ${n}`).join(', ')}` : 'nothing dropped'),
+        );
+      process.disconnect?.(); // the channel to the starting process would keep this one alive
     });
 }

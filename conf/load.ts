@@ -8,7 +8,7 @@
  */
 import { closeSync, constants, openSync, readSync, fstatSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { LineCounter, parseDocument, isNode, isAlias, isScalar, visit, type Document } from 'yaml';
+import { LineCounter, parseDocument, isNode, isScalar, visit, type Document } from 'yaml';
 import type { z } from 'zod';
 
 export class ConfError extends Error {

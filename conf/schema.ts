@@ -81,6 +81,12 @@ export const redisInfo = z
     password_file: z.string().optional(),
     /** An environment variable holding the password. */
     password_env: z.string().optional(),
+    /**
+     * Backpressure: observers add nothing to the record stream while it holds this many entries
+     * (256 records, about 40 KB each) and spool instead, until the ingest catches up. Keep
+     * entries × 40 KB well under Redis's maxmemory. 0: no bound.
+     */
+    max_stream_entries: z.number({ invalid_type_error: 'expected a number of stream entries' }).int('expected a whole number of entries').min(0).max(10_000_000).default(10_000),
   })
   .strict()
   .refine(...oneSecretSource('password'));

@@ -20,7 +20,7 @@ import type { Redis } from 'ioredis';
 import type { Pool, PoolConnection } from 'mysql2/promise';
 import { inTransaction } from '../db/pool.js';
 import { ensureServers } from '../db/servers.js';
-import { BAD_RECORD_MAXLEN, BAD_RECORD_STREAM, entryFields, HISTOGRAM_STREAM, INGEST_GROUP, RECORD_STREAM } from '../protocol/redis.js';
+import { BAD_RECORD_MAXLEN, BAD_RECORD_STREAM, entryFields, INGESTED_KEY, HISTOGRAM_STREAM, INGEST_GROUP, RECORD_STREAM } from '../protocol/redis.js';
 import { HIST_COLUMNS, HIST_FORMAT } from '../protocol/histograms.js';
 import { ROW_COLUMNS, ROW_FORMAT, validRows } from '../protocol/records.js';
 
@@ -201,7 +201,7 @@ export class Ingest {
     const tx = this.redis.multi();
     // kept aside (the newest, capped) for a person to look at; counted either way
     for (const f of bad) tx.xadd(BAD_RECORD_STREAM, 'MAXLEN', '~', BAD_RECORD_MAXLEN, '*', ...f);
-    await tx.xack(this.o.stream, this.o.group, ...ids).xdel(this.o.stream, ...ids).exec();
+    await tx.xack(this.o.stream, this.o.group, ...ids).xdel(this.o.stream, ...ids).incrby(INGESTED_KEY, rows).exec();
   }
 
   /** Loads histogram snapshots into layer_histograms, then acknowledges and deletes them. */

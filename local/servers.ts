@@ -58,6 +58,8 @@ async function stopByPidFile(pidFile: string, what: string, timeoutMs = 20_000):
 // ---- Redis -------------------------------------------------------------------------------------
 
 export const REDIS_PORT = Number(process.env.LATSCOPE_REDIS_PORT ?? 6390);
+/** The local Redis's memory bound: room for the default max_stream_entries (10 000 entries of about 60 KB) and the jobs. */
+export const REDIS_MAXMEMORY = '1gb';
 
 /** Starts the local Redis (or returns the running one). `extraBind` adds listen addresses. */
 export async function startRedis(extraBind: string[] = []): Promise<RedisInfo> {
@@ -78,6 +80,9 @@ export async function startRedis(extraBind: string[] = []): Promise<RedisInfo> {
     // Streams are the pipeline's buffer: they must survive a restart of Redis.
     'appendonly yes',
     'appendfsync everysec',
+    // a hard bound, and never a silent eviction of queued records or jobs: a full Redis refuses
+    // writes, and the observers spool and count (they hold back long before, at max_stream_entries)
+    `maxmemory ${REDIS_MAXMEMORY}`,
     'maxmemory-policy noeviction',
     '',
   ].join('\n');

@@ -88,7 +88,24 @@ export class Manager {
       this.pool,
       this.d.servers.map((s) => ({ hostname: s.hostname, address: s.address, otherAddresses: s.other_address, metadata_key: s.metadata_key, kind: s.kind, hostKey: s.hostKey })),
     );
+    await this.checkRedisMemory();
     await this.redis.set(CONF_KEY, publicConf(this.d));
+  }
+
+  /** Refuses a Redis that would evict queued records or jobs silently; warns when it has no memory bound. */
+  private async checkRedisMemory(): Promise<void> {
+    const get = async (key: string) => ((await this.redis.config('GET', key)) as string[])[1];
+    let policy: string | undefined, max: string | undefined;
+    try {
+      [policy, max] = [await get('maxmemory-policy'), await get('maxmemory')];
+    } catch (e) {
+      this.o.log(`warning: redis: could not read its memory settings (${(e as Error).message}); make sure maxmemory-policy is noeviction`);
+      return;
+    }
+    if (policy && policy !== 'noeviction')
+      throw new Error(`redis at ${this.d.redis.address}:${this.d.redis.port}: maxmemory-policy is ${policy}, so a full Redis would silently evict queued records and jobs; set maxmemory-policy noeviction (latscope's observers hold back and spool instead)`);
+    if (max === '0')
+      this.o.log(`warning: redis at ${this.d.redis.address}:${this.d.redis.port} has no maxmemory: a stopped ingest lets it grow up to max_stream_entries (${this.d.redis.max_stream_entries}) entries of about 60 KB; set maxmemory above that`);
   }
 
   private get timeSync(): boolean {

@@ -11,6 +11,7 @@ import { SshSession } from './ssh.js';
 import type { Bundle } from './bundle.js';
 import { keyToHex } from '../protocol/timesync.js';
 import type { Deployment, Server } from '../conf/deployment.js';
+import { OBSERVER_HEAP_MB } from '../observer/limits.js';
 
 /** A server that can be reached but cannot run an observer (SshError is for SSH itself). */
 export class ProvisionError extends Error {
@@ -98,7 +99,7 @@ export class RemoteServer {
     await this.run('writing the conf', `umask 077 && mkdir -p ${q(conf)} && rm -f ${q(conf)}/*.yaml`);
     const files: [string, string][] = [
       ['sampling_info.yaml', stringify(d.sampling)],
-      ['redis_info.yaml', stringify({ address: d.redis.address, port: d.redis.port, ...(d.redis.secret !== undefined ? { password_file: 'redis.password' } : {}) })],
+      ['redis_info.yaml', stringify({ address: d.redis.address, port: d.redis.port, max_stream_entries: d.redis.max_stream_entries, ...(d.redis.secret !== undefined ? { password_file: 'redis.password' } : {}) })],
     ];
     if (d.redis.secret !== undefined) files.push(['redis.password', d.redis.secret + '\n']);
     if (d.ping && d.functions.timesync) {
@@ -113,7 +114,7 @@ export class RemoteServer {
     await this.stop();
     const s = this.server;
     const observer = [
-      this.node, 'dist/cli.js', 'observer', '--conf', `${this.dir}/conf`, '--node', s.hostname, '--spool-dir', `${this.dir}/spool`,
+      this.node, `--max-old-space-size=${OBSERVER_HEAP_MB}`, 'dist/cli.js', 'observer', '--conf', `${this.dir}/conf`, '--node', s.hostname, '--spool-dir', `${this.dir}/spool`,
       ...(s.eth ? ['--interfaces', s.eth.join(',')] : []),
     ];
     const cmd =

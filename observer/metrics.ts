@@ -9,6 +9,7 @@ import { PAIRS } from '../protocol/layers.js';
 import type { LatencyProbe } from './probe.js';
 import type { AssemblerCounters } from './records.js';
 import type { PublisherCounters } from './publisher.js';
+import type { Drops } from './limits.js';
 
 type Value = { value: number; labels?: Record<string, string | number>; metricName?: string };
 
@@ -21,7 +22,8 @@ export interface MetricSources {
   node: string;
   probe: LatencyProbe;
   assembler: () => AssemblerCounters;
-  publisher: () => PublisherCounters & { backlogMemory: number; backlogDiskBytes: number };
+  publisher: () => PublisherCounters & { backlogMemory: number; backlogDiskBytes: number; holding: boolean };
+  drops: () => Drops;
 }
 
 export function observerRegistry(s: MetricSources): Registry {
@@ -52,22 +54,21 @@ export function observerRegistry(s: MetricSources): Registry {
     return [{ value: Number(c.retransTx), labels: { dir: 'tx' } }, { value: Number(c.retransRx), labels: { dir: 'rx' } }];
   });
   metric(r, 'latscope_events_total', 'Sample events the kernel wrote to the ring buffer', 'counter', () => [{ value: Number(s.probe.counters().events) }]);
-  metric(r, 'latscope_dropped_total', 'Things lost, by where: ring (ring buffer full), flow_table (no room for a flow), unparsed (IP packets whose headers could not be read, any port), spool (Redis away and spool full), capped (sample bytes beyond the per-event limit)', 'counter', () => {
-    const c = s.probe.counters();
-    return [
-      { value: Number(c.ringFull), labels: { where: 'ring' } },
-      { value: Number(c.flowFull), labels: { where: 'flow_table' } },
-      { value: Number(c.unparsed), labels: { where: 'unparsed' } },
-      { value: s.publisher().overflow, labels: { where: 'spool' } },
-      { value: s.assembler().samplesCapped, labels: { where: 'capped' } },
-    ];
-  });
+  metric(r, 'latscope_dropped_total', 'Things lost, by where: ring (ring buffer full: events), flow_table (no room for a flow), capped (sample bytes beyond the per-event limit), undecodable (ring records too short), spool (memory and disk spool full: records), unparsed (IP packets whose headers could not be read, any port)', 'counter', () => [
+    ...Object.entries(s.drops()).map(([where, value]) => ({ value, labels: { where } })),
+    { value: Number(s.probe.counters().unparsed), labels: { where: 'unparsed' } },
+  ]);
   metric(r, 'latscope_flows_total', 'Flow states created', 'counter', () => [{ value: Number(s.probe.counters().flows) }]);
   metric(r, 'latscope_records_total', 'Per-packet records assembled', 'counter', () => [{ value: s.assembler().records }]);
   metric(r, 'latscope_records_incomplete_total', 'Records sent without every layer (timed out)', 'counter', () => [{ value: s.assembler().incomplete }]);
   metric(r, 'latscope_records_published_total', 'Records written to Redis', 'counter', () => [{ value: s.publisher().published }]);
   metric(r, 'latscope_records_spooled_total', 'Records that waited in the disk spool while Redis was away', 'counter', () => [{ value: s.publisher().spooledToDisk }]);
   metric(r, 'latscope_redis_errors_total', 'Failed sends to Redis (records stay spooled)', 'counter', () => [{ value: s.publisher().redisErrors }]);
+  metric(r, 'latscope_records_evicted_total', 'Records sent before their time because too many were waiting for their layers', 'counter', () => [{ value: s.assembler().evicted }]);
+  metric(r, 'latscope_redis_full_total', 'Sends Redis refused for memory (maxmemory): the records stayed spooled', 'counter', () => [{ value: s.publisher().redisFull }]);
+  metric(r, 'latscope_redis_held_back_total', 'Send rounds held back because the record stream was at max_stream_entries (the ingest is behind)', 'counter', () => [{ value: s.publisher().heldBack }]);
+  metric(r, 'latscope_redis_held_back', '1 while the record stream is at max_stream_entries and this observer spools instead', 'gauge', () => [{ value: s.publisher().holding ? 1 : 0 }]);
+  metric(r, 'latscope_spool_corrupt_lines_total', 'Disk spool lines that did not parse (cut short by a crash or a full disk): skipped', 'counter', () => [{ value: s.publisher().spoolCorrupt }]);
   metric(r, 'latscope_backlog_records', 'Records waiting in memory for Redis', 'gauge', () => [{ value: s.publisher().backlogMemory }]);
   metric(r, 'latscope_backlog_disk_bytes', 'Bytes waiting in the disk spool for Redis', 'gauge', () => [{ value: s.publisher().backlogDiskBytes }]);
   metric(r, 'latscope_bpf_program_runs_total', 'Runs of each BPF program (bpf_stats; 0 unless enabled)', 'counter', () => s.probe.programStats().map((p) => ({ value: Number(p.runCount), labels: { program: p.name } })));

@@ -5,7 +5,7 @@
  * counted. stop() detaches every hook and sends what is left.
  */
 import type { Server } from 'node:http';
-import { enableBpfStats, forEachRecord, inNetns, netnsInode } from '../native/addon.js';
+import { enableBpfStats, forEachRecord, inNetns, netnsInode, type RingPoll } from '../native/addon.js';
 import { sweepLeftovers } from '../native/leftovers.js';
 import { HIST_FORMAT, encodeHistograms } from '../protocol/histograms.js';
 import { HEARTBEAT_STREAM, HISTOGRAM_STREAM, toFields, type Heartbeat, type HistogramSnapshot } from '../protocol/redis.js';
@@ -15,6 +15,9 @@ import { RecordAssembler } from './records.js';
 import { RecordPublisher } from './publisher.js';
 import { observerRegistry, serveMetrics } from './metrics.js';
 import type { SamplingInfo } from '../conf/schema.js';
+import { OBSERVER_LIMITS, type Drops, type ObserverLimits } from './limits.js';
+
+export { OBSERVER_HEAP_MB, OBSERVER_LIMITS, type Drops, type ObserverLimits } from './limits.js';
 
 export interface ObserverOptions {
   /** This server's name (connect_info hostname). */
@@ -25,6 +28,8 @@ export interface ObserverOptions {
   interfaces: string[];
   /** Watch only this host's network namespace (true) or every namespace (false: a host with containers or VMs). */
   ownNetnsOnly: boolean;
+  /** The record stream (default latscope:records; tests use their own). */
+  stream?: string;
   /** Observe the named network namespace (/run/netns/NAME) instead of this process's own. */
   netns?: string;
   /** Milliseconds between heartbeats. */
@@ -34,8 +39,8 @@ export interface ObserverOptions {
   /** Milliseconds between ring-buffer drains. */
   drainMs: number;
   spoolDir: string;
-  maxMemoryRecords: number;
-  maxSpoolBytes: number;
+  /** Bounds on what this process holds and does (defaults: OBSERVER_LIMITS). */
+  limits?: Partial<ObserverLimits>;
   /** Prometheus endpoint; port 0: none. */
   metrics: { host: string; port: number };
   /** Count run time of each BPF program (bpf_stats: a small cost on every hook). */
@@ -60,14 +65,19 @@ export class Observer {
   private assembler?: RecordAssembler;
   private metricsServer?: Server;
   private stopStats?: () => void;
-  private drain?: { stop(): void };
+  private drain?: RingPoll;
   private heartbeatTimer?: NodeJS.Timeout;
   private flushTimer?: NodeJS.Timeout;
   private histogramTimer?: NodeJS.Timeout;
   private seq = 0;
+  private undecodable = 0;
+  private unreadAtStop = 0;
+  readonly limits: ObserverLimits;
   private finalProbeCounters?: ReturnType<LatencyProbe['counters']>;
 
-  constructor(private readonly o: ObserverOptions) {}
+  constructor(private readonly o: ObserverOptions) {
+    this.limits = { ...OBSERVER_LIMITS, ...o.limits };
+  }
 
   /** Loads and attaches the probe and connects to Redis; throws a clear error if it cannot, leaving nothing attached. */
   async start(): Promise<void> {
@@ -76,8 +86,8 @@ export class Observer {
     for (const what of sweepLeftovers()) console.error(`observer ${o.node}: removed leftover ${what}`);
     try {
       this.publisher = new RecordPublisher({
-        node: o.node, redis: o.redis, batchRecords: 256, pipelineEntries: 64, maxMemoryRecords: o.maxMemoryRecords,
-        spoolDir: o.spoolDir, maxSpoolBytes: o.maxSpoolBytes, flushMs: 100,
+        node: o.node, redis: o.redis, stream: o.stream, batchRecords: 256, pipelineEntries: 64, maxMemoryBytes: this.limits.memoryBytes,
+        spoolDir: o.spoolDir, maxSpoolBytes: this.limits.spoolBytes, flushMs: 100, maxStreamEntries: this.limits.streamEntries,
       });
       await this.publisher.connect();
       if (o.bpfStats) this.stopStats = enableBpfStats();
@@ -91,7 +101,7 @@ export class Observer {
           netnsIno: o.ownNetnsOnly ? netnsInode(o.netns) : 0,
         });
       this.probe = o.netns ? inNetns(o.netns, open) : open();
-      this.assembler = new RecordAssembler({ node: o.node, sampleSize: o.sampling.size, lingerMs: 30, timeoutMs: 2000, maxSamplesPerEvent: 1024 }, (r) => {
+      this.assembler = new RecordAssembler({ node: o.node, sampleSize: o.sampling.size, lingerMs: 30, timeoutMs: 2000, maxSamplesPerEvent: 1024, maxPending: this.limits.pendingRecords }, (r) => {
         if (o.testClock) {
           for (const s of Object.values(r.layers)) s.tsNs = onTestClock(s.tsNs, o.testClock);
           for (const d of r.devices) d.tsNs = onTestClock(d.tsNs, o.testClock);
@@ -99,11 +109,11 @@ export class Observer {
         this.publisher!.push(r);
         o.onRecord?.(r);
       });
-      this.drain = this.probe.ring.poll(o.drainMs, (batch, _records, used) => this.onBatch(batch, used));
+      this.drain = this.probe.ring.poll(o.drainMs, (batch, _records, used) => this.onBatch(batch, used), { budgetMs: o.drainMs * this.limits.cpuShare });
       if (o.metrics.port) {
         const p = this.probe, a = this.assembler, pub = this.publisher;
         this.metricsServer = await serveMetrics(
-          observerRegistry({ node: o.node, probe: p, assembler: () => a.counters, publisher: () => ({ ...pub.counters, backlogMemory: pub.backlog.memory, backlogDiskBytes: pub.backlog.diskBytes }) }),
+          observerRegistry({ node: o.node, probe: p, assembler: () => a.counters, drops: () => this.drops(), publisher: () => ({ ...pub.counters, backlogMemory: pub.backlog.memory, backlogDiskBytes: pub.backlog.diskBytes, holding: pub.backlog.heldBack }) }),
           o.metrics.host, o.metrics.port,
         );
       }
@@ -114,8 +124,8 @@ export class Observer {
       throw e;
     }
     this.heartbeatTimer = setInterval(() => void this.beat('running').catch(() => {}), o.heartbeatMs);
-    // Records also go out when traffic stops: the drain only flushes when events arrive.
-    this.flushTimer = setInterval(() => this.assembler!.flush(Date.now()), 100);
+    // finished records go out on a timer, not per drained batch: a flush looks at every waiting record
+    this.flushTimer = setInterval(() => this.assembler!.flush(Date.now()), 50);
     if (o.histogramMs) this.histogramTimer = setInterval(() => void this.snapshotHistograms().catch(() => {}), o.histogramMs);
   }
 
@@ -123,8 +133,8 @@ export class Observer {
     const now = Date.now();
     forEachRecord(batch, used, (off, len) => {
       if (len >= EVENT_BYTES) this.assembler!.add(decodeEvent(batch, off), now);
+      else this.undecodable++;
     });
-    this.assembler!.flush(now);
   }
 
   heartbeat(state: Heartbeat['state']): Heartbeat {
@@ -134,13 +144,22 @@ export class Observer {
     return {
       node: this.o.node, seq: ++this.seq, pid: process.pid, state,
       records: a.records, published: p.published, backlog: this.publisher!.backlog.memory,
-      dropped: Number(c.ringFull + c.flowFull) + p.overflow + a.samplesCapped,
+      dropped: Object.values(this.drops()).reduce((x, y) => x + y, 0),
+      drops: JSON.stringify(this.drops()),
       retransTx: Number(c.retransTx), retransRx: Number(c.retransRx),
     };
   }
 
+  drops(): Drops {
+    const c = this.finalProbeCounters ?? this.probe!.counters();
+    return { ring: Number(c.ringFull), flow_table: Number(c.flowFull), capped: this.assembler!.counters.samplesCapped, undecodable: this.undecodable, spool: this.publisher!.counters.overflow, stop: this.unreadAtStop };
+  }
+
   get counters() {
-    return { probe: this.finalProbeCounters ?? this.probe!.counters(), assembler: { ...this.assembler!.counters }, publisher: { ...this.publisher!.counters }, backlog: this.publisher!.backlog };
+    return {
+      probe: this.finalProbeCounters ?? this.probe!.counters(), assembler: { ...this.assembler!.counters }, publisher: { ...this.publisher!.counters },
+      backlog: this.publisher!.backlog, drops: this.drops(), drainOverBudget: this.drain?.overBudget ?? 0,
+    };
   }
 
   get latencyProbe(): LatencyProbe {
@@ -167,30 +186,35 @@ export class Observer {
     this.metricsServer?.close();
   }
 
-  /** Detaches every hook, sends the records still in the ring and in memory, a last heartbeat, and disconnects. */
-  async stop(): Promise<void> {
+  /**
+   * Detaches every hook at once, turns what is still in the ring (bounded by its size) into
+   * records, sends for at most limits.stopMs and spools the rest to disk for the next start.
+   * Returns how long it took and how many records were spooled.
+   */
+  async stop(): Promise<{ ms: number; spooled: number }> {
+    const t0 = Date.now();
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
     if (this.flushTimer) clearInterval(this.flushTimer);
     if (this.histogramTimer) clearInterval(this.histogramTimer);
+    let spooled = 0;
     try {
-      this.drain?.stop();
-      // Hooks off first, then the last events out of the ring.
-      const ring = this.probe!.ring;
-      const buf = Buffer.alloc(1 << 20);
+      // hooks off first, then the last events out of the ring
       this.probe!.detachAll();
-      for (;;) {
-        const [n, used] = ring.drainInto(buf);
-        if (!n) break;
-        this.onBatch(buf, used);
-      }
+      // the ring can hold millions of records' worth of events: half the stop time for them, the rest counted
+      this.unreadAtStop += this.drain?.stop(this.limits.stopMs / 2) ?? 0;
       this.assembler!.flush(Date.now(), true);
-      await this.publisher!.send(true);
-      await this.snapshotHistograms().catch(() => {});
-      await this.beat('stopped').catch(() => {});
       this.finalProbeCounters = this.probe!.counters();
+      const budget = Math.max(0, this.limits.stopMs - (Date.now() - t0));
+      const within = <T>(p: Promise<T>, ms: number) => Promise.race([p, new Promise<void>((r) => setTimeout(r, ms))]);
+      await within(this.publisher!.send(true), budget / 2); // the last heartbeat then counts them as published
+      await within(this.snapshotHistograms().catch(() => {}), budget / 4);
+      await within(this.beat('stopped').catch(() => {}), budget / 4);
     } finally {
       this.teardown();
-      await this.publisher?.close();
+      // the last tenth (at most 500 ms) of the stop is for writing what is left to the disk spool
+      const reserve = Math.min(500, this.limits.stopMs / 10);
+      spooled = (await this.publisher?.close(Math.max(0, this.limits.stopMs - reserve - (Date.now() - t0)))) ?? 0;
     }
+    return { ms: Date.now() - t0, spooled };
   }
 }

@@ -1,9 +1,11 @@
 /**
  * Publishes per-packet records to a Redis stream in pipelined batches. While Redis cannot be
- * reached, records wait in a bounded spool: memory first, then files on disk, sent oldest first
- * when Redis answers again. What does not fit is dropped and counted (`overflow`), never
- * silently. A stream entry holds one batch (protocol/redis.ts RecordBatch: the records as lines
- * of protocol/records.ts's row format).
+ * reached, refuses writes (maxmemory) or holds more than maxStreamEntries entries that nobody
+ * has consumed yet (backpressure: the ingest is behind), records wait in a bounded spool: memory
+ * first (maxMemoryBytes), then files on disk (maxSpoolBytes), sent oldest first when Redis takes
+ * them again. What does not fit is dropped and counted (`overflow`), never silently. A stream
+ * entry holds one batch (protocol/redis.ts RecordBatch: the records as lines of
+ * protocol/records.ts's row format).
  */
 import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
@@ -19,14 +21,16 @@ export interface PublisherOptions {
   batchRecords: number;
   /** Stream entries per pipeline round trip. */
   pipelineEntries: number;
-  /** Records kept in memory while Redis is away before the oldest go to disk. */
-  maxMemoryRecords: number;
+  /** Bytes of encoded records kept in memory while Redis is away before the oldest go to disk. */
+  maxMemoryBytes: number;
   /** Directory of the disk spool. */
   spoolDir: string;
   /** Bytes the disk spool may use; records beyond it are dropped and counted. */
   maxSpoolBytes: number;
   /** Milliseconds between sends. */
   flushMs: number;
+  /** Stream length (entries) beyond which nothing is added: the ingest must catch up first (0: no bound). */
+  maxStreamEntries?: number;
 }
 
 export interface PublisherCounters {
@@ -36,6 +40,14 @@ export interface PublisherCounters {
   /** Records dropped because memory and disk spools were full. */
   overflow: number;
   redisErrors: number;
+  /** Sends refused by Redis for memory (maxmemory reached): the records stayed spooled. */
+  redisFull: number;
+  /** Send rounds held back because the stream was at maxStreamEntries (the ingest is behind). */
+  heldBack: number;
+  /** Records written to the disk spool at stop (sent at the next start). */
+  spooledAtStop: number;
+  /** Spool file lines that did not parse (cut short by a crash or a full disk): skipped. */
+  spoolCorrupt: number;
 }
 
 type Batch = Omit<RecordBatch, 'format'>;
@@ -45,6 +57,9 @@ export class RecordPublisher {
   private memory: Batch[] = [];
   private open: PacketRecord[] = [];
   private memoryRecords = 0;
+  private memoryBytes = 0;
+  /** The stream was at its bound at the last look (backpressure). */
+  private held = false;
   /** Records of the batches being sent right now (out of `memory` until they are sent or put back). */
   private inFlight = 0;
   private timer?: NodeJS.Timeout;
@@ -52,7 +67,7 @@ export class RecordPublisher {
   private spoolBytes = 0;
   private spoolSeq = 0;
   private lastError = '';
-  readonly counters: PublisherCounters = { published: 0, spooledToDisk: 0, overflow: 0, redisErrors: 0 };
+  readonly counters: PublisherCounters = { published: 0, spooledToDisk: 0, overflow: 0, redisErrors: 0, redisFull: 0, heldBack: 0, spooledAtStop: 0, spoolCorrupt: 0 };
 
   constructor(private readonly o: PublisherOptions) {
     const { host, port, password } = o.redis;
@@ -83,8 +98,8 @@ export class RecordPublisher {
   }
 
   /** Records waiting to be published (memory and disk). */
-  get backlog(): { memory: number; diskBytes: number } {
-    return { memory: this.memoryRecords + this.inFlight + this.open.length, diskBytes: this.spoolBytes };
+  get backlog(): { memory: number; memoryBytes: number; diskBytes: number; heldBack: boolean } {
+    return { memory: this.memoryRecords + this.inFlight + this.open.length, memoryBytes: this.memoryBytes, diskBytes: this.spoolBytes, heldBack: this.held };
   }
 
   get connected(): boolean {
@@ -95,26 +110,38 @@ export class RecordPublisher {
     if (!this.open.length) return;
     const recs = this.open;
     this.open = [];
-    this.memory.push({ node: this.o.node, first: recs[0]!.observerSeq, last: recs[recs.length - 1]!.observerSeq, n: recs.length, rows: encodeRows(recs) });
-    this.memoryRecords += recs.length;
-    if (this.memoryRecords > this.o.maxMemoryRecords) this.spillToDisk();
+    const b = { node: this.o.node, first: recs[0]!.observerSeq, last: recs[recs.length - 1]!.observerSeq, n: recs.length, rows: encodeRows(recs) };
+    this.memory.push(b);
+    this.memoryRecords += b.n;
+    this.memoryBytes += b.rows.length;
+    if (this.memoryBytes > this.o.maxMemoryBytes) this.spillToDisk();
   }
 
-  /** Moves the older half of the memory spool to a disk file, or counts it lost if the disk spool is full. */
-  private spillToDisk(): void {
-    const k = Math.max(1, Math.floor(this.memory.length / 2));
+  /** Moves the older half of the memory spool (all of it: `all`) to a disk file, or counts it lost if the disk spool is full. */
+  private spillToDisk(all = false): number {
+    const k = all ? this.memory.length : Math.max(1, Math.floor(this.memory.length / 2));
     const old = this.memory.splice(0, k);
     const n = old.reduce((s, b) => s + b.n, 0);
     this.memoryRecords -= n;
+    this.memoryBytes -= old.reduce((s, b) => s + b.rows.length, 0);
+    if (!n) return 0;
     const text = old.map((b) => JSON.stringify(b)).join('\n') + '\n';
     if (this.spoolBytes + text.length > this.o.maxSpoolBytes) {
       this.counters.overflow += n;
-      return;
+      return 0;
     }
     const file = join(this.o.spoolDir, `${String(++this.spoolSeq).padStart(12, '0')}.jsonl`);
-    appendFileSync(file, text, { mode: 0o600 });
+    try {
+      appendFileSync(file, text, { mode: 0o600 });
+    } catch (e) {
+      // a full or read-only disk: lost, counted, said
+      this.counters.overflow += n;
+      this.lastError = `spool ${file}: ${(e as Error).message}`;
+      return 0;
+    }
     this.spoolBytes += text.length;
     this.counters.spooledToDisk += n;
+    return n;
   }
 
   private spoolFiles(): string[] {
@@ -133,7 +160,15 @@ export class RecordPublisher {
     return ok;
   }
 
-  /** One send round: the disk spool first (oldest), then memory. */
+  /** Whether the stream may grow (backpressure); counts the rounds held back. */
+  private async roomInStream(): Promise<boolean> {
+    if (!this.o.maxStreamEntries) return true;
+    this.held = (await this.redis.xlen(this.o.stream ?? RECORD_STREAM)) >= this.o.maxStreamEntries;
+    if (this.held) this.counters.heldBack++;
+    return !this.held;
+  }
+
+  /** One send round: the disk spool first (oldest), then memory, while the stream has room. */
   async send(final = false): Promise<void> {
     if (this.sending) return;
     this.sending = true;
@@ -141,18 +176,28 @@ export class RecordPublisher {
       if (final || this.open.length) this.seal();
       if (this.redis.status !== 'ready') return;
       for (const f of this.spoolFiles()) {
+        if (!(await this.roomInStream())) return;
         const path = join(this.o.spoolDir, f);
-        const batches = readFileSync(path, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Batch);
-        await this.xadd(batches);
+        const batches: Batch[] = [];
+        for (const line of readFileSync(path, 'utf8').split('\n'))
+          if (line)
+            try {
+              batches.push(JSON.parse(line) as Batch);
+            } catch {
+              this.counters.spoolCorrupt++; // a line cut short by a crash or a full disk
+            }
+        if (batches.length) await this.xadd(batches);
         this.counters.published += batches.reduce((s, b) => s + b.n, 0);
         this.spoolBytes -= statSync(path).size;
         unlinkSync(path);
       }
-      while (this.memory.length) {
+      while (this.memory.length && (await this.roomInStream())) {
         // taken out of the memory spool while in flight: a spill to disk meanwhile must not take them too
         const chunk = this.memory.splice(0, this.o.pipelineEntries);
         const chunkRecords = chunk.reduce((s, b) => s + b.n, 0);
+        const chunkBytes = chunk.reduce((s, b) => s + b.rows.length, 0);
         this.memoryRecords -= chunkRecords;
+        this.memoryBytes -= chunkBytes;
         this.inFlight = chunkRecords;
         let sent = 0;
         try {
@@ -168,11 +213,14 @@ export class RecordPublisher {
           // what did not go out goes back in front, in order
           this.memory.unshift(...rest);
           this.memoryRecords += chunkRecords - n;
+          this.memoryBytes += rest.reduce((s, b) => s + b.rows.length, 0);
         }
       }
     } catch (e) {
-      this.counters.redisErrors++;
       this.lastError = (e as Error).message;
+      // maxmemory with noeviction: Redis keeps what it has and refuses more; ours wait spooled
+      if (/\bOOM\b/.test(this.lastError)) this.counters.redisFull++;
+      else this.counters.redisErrors++;
     } finally {
       this.sending = false;
     }
@@ -187,17 +235,26 @@ export class RecordPublisher {
     return this.lastError;
   }
 
-  /** Sends what it can within `waitMs`, spools the rest to disk, disconnects. */
-  async close(waitMs = 2000): Promise<void> {
+  /**
+   * Sends what it can within `waitMs`, spools the rest to disk for the next start, disconnects.
+   * Returns the records spooled. A Redis that does not answer holds it no longer than waitMs.
+   */
+  async close(waitMs = 2000): Promise<number> {
     if (this.timer) clearInterval(this.timer);
     const until = Date.now() + waitMs;
-    do {
-      while (this.sending) await new Promise((r) => setTimeout(r, 10));
-      await this.send(true);
-      if (!this.memory.length && !this.spoolFiles().length) break;
-      await new Promise((r) => setTimeout(r, 50));
-    } while (Date.now() < until);
-    while (this.memory.length) this.spillToDisk(); // kept for the next run
+    const left = () => Math.max(0, until - Date.now());
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    this.seal();
+    while (left() > 0 && (this.memory.length || this.spoolFiles().length || this.sending)) {
+      if (!this.sending) await Promise.race([this.send(true), sleep(left())]);
+      else await sleep(Math.min(10, left()));
+      if (this.memory.length && this.redis.status !== 'ready') await sleep(Math.min(50, left()));
+    }
+    // a send still hanging fails now and puts its batches back, so they are spooled, not lost
     this.redis.disconnect();
+    for (let i = 0; this.sending && i < 100; i++) await sleep(10);
+    const spooled = this.spillToDisk(true);
+    this.counters.spooledAtStop += spooled;
+    return spooled;
   }
 }

@@ -22,6 +22,8 @@ export interface AssemblerOptions {
   timeoutMs: number;
   /** Most sample bytes taken from one event (a 1 MiB write at size 1 would hold a million). */
   maxSamplesPerEvent: number;
+  /** Most records waiting for their layers; beyond it the oldest goes out as it is (bounds memory). */
+  maxPending: number;
 }
 
 export interface AssemblerCounters {
@@ -30,6 +32,8 @@ export interface AssemblerCounters {
   incomplete: number;
   /** Sample bytes beyond maxSamplesPerEvent in one event: counted, not recorded. */
   samplesCapped: number;
+  /** Records sent out before their time because maxPending records were waiting (they may miss layers). */
+  evicted: number;
 }
 
 interface Pending {
@@ -46,7 +50,7 @@ export const flowKey = (f: Flow): string => `${f.src}|${f.sport}|${f.dst}|${f.dp
 export class RecordAssembler {
   private readonly pending = new Map<string, Pending>();
   private seq = Date.now() * 1000;
-  readonly counters: AssemblerCounters = { events: 0, records: 0, incomplete: 0, samplesCapped: 0 };
+  readonly counters: AssemblerCounters = { events: 0, records: 0, incomplete: 0, samplesCapped: 0, evicted: 0 };
 
   constructor(
     private readonly o: AssemblerOptions,
@@ -115,6 +119,12 @@ export class RecordAssembler {
       layers: {},
       devices: [],
     };
+    if (this.pending.size >= this.o.maxPending) {
+      // a Map iterates in insertion order: the first is the oldest
+      const [oldKey, old] = this.pending.entries().next().value as [string, Pending];
+      this.counters.evicted++;
+      this.finish(oldKey, old);
+    }
     const p = { rec, lastMs: nowMs, firstMs: nowMs };
     this.pending.set(key, p);
     return p;
@@ -129,7 +139,9 @@ export class RecordAssembler {
     this.pending.delete(key);
     const r = p.rec;
     r.complete = this.isComplete(r);
-    r.observerSeq = ++this.seq;
+    // microseconds of wall time, or one more than the last: unique and increasing, and a range of them is a span of time (retention drops whole partitions by it)
+    this.seq = Math.max(this.seq + 1, Date.now() * 1000);
+    r.observerSeq = this.seq;
     this.counters.records++;
     if (!r.complete) this.counters.incomplete++;
     this.out(r);

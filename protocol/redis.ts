@@ -26,6 +26,8 @@ export const INGEST_GROUP = 'latscope-ingest';
 /** Heartbeat entries kept (approximately): the stream is a liveness log, not a history. */
 export const HEARTBEAT_MAXLEN = 10_000;
 /** Entries the ingest could not use, kept for a person to look at (capped: the newest). */
+/** Records the ingest has loaded, all workers together (its rate is the ingest's speed). */
+export const INGESTED_KEY = 'latscope:ingest:records';
 export const BAD_RECORD_STREAM = 'latscope:records:bad';
 export const BAD_RECORD_MAXLEN = 1000;
 
@@ -79,8 +81,10 @@ export interface Heartbeat {
   records: number;
   published: number;
   backlog: number;
-  /** Everything lost so far, all reasons together (the metrics endpoint has them by reason). */
+  /** Everything lost so far, all reasons together. */
   dropped: number;
+  /** The same by reason, as JSON (observer/observer.ts Drops). */
+  drops: string;
   retransTx: number;
   retransRx: number;
 }

@@ -39,7 +39,7 @@ function watch(host: number, o: Partial<ProbeOptions> & { ports: number[]; sampl
     ? inNetns(h.netns, () => LatencyProbe.open({ intervalNs: 0n, filterRetrans: true, interfaces: ['eth0'], netnsIno: netnsInode(h.netns), ...o }))
     : LatencyProbe.open({ intervalNs: 0n, filterRetrans: true, netnsIno: 0, interfaces: tb.hosts.flatMap((x) => [`${x.netns}/eth0`, x.outerIface]), ...o });
   const records: PacketRecord[] = [];
-  const asm = new RecordAssembler({ node: h?.name ?? 'kernel', sampleSize: o.sampleSize, lingerMs: 20, timeoutMs: 1500, maxSamplesPerEvent: 4096 }, (r) => records.push(r));
+  const asm = new RecordAssembler({ node: h?.name ?? 'kernel', sampleSize: o.sampleSize, lingerMs: 20, timeoutMs: 1500, maxSamplesPerEvent: 4096, maxPending: 1_000_000 }, (r) => records.push(r));
   const poll = probe.ring.poll(10, (batch, _n, used) => {
     forEachRecord(batch, used, (off, len) => len >= EVENT_BYTES && asm.add(decodeEvent(batch, off), Date.now()));
     asm.flush(Date.now());
@@ -299,7 +299,7 @@ test('Redis stopped for 10 s during a run: no record is lost', async () => {
     node, redis: { host: redisInfo.host, port: redisInfo.port, password: redisInfo.password },
     sampling: { size: 4096, interval: 0, ports: [7306], filter_retrans: true, histogram_interval: 0 },
     interfaces: ['eth0'], ownNetnsOnly: true, netns: h.netns, heartbeatMs: 500, drainMs: 10,
-    spoolDir, maxMemoryRecords: 300, maxSpoolBytes: 64 << 20, metrics: { host: '127.0.0.1', port: 0 }, bpfStats: false,
+    spoolDir, limits: { memoryBytes: 50_000, spoolBytes: 64 << 20 }, metrics: { host: '127.0.0.1', port: 0 }, bpfStats: false,
   });
   const redis = new Redis({ host: redisInfo.host, port: redisInfo.port, password: redisInfo.password, lazyConnect: true, retryStrategy: () => 200 });
   redis.on('error', () => {});

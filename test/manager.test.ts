@@ -280,7 +280,7 @@ test('ingest: a worker killed mid-stream and MariaDB restarted mid-stream; after
   const N = 300_000;
   const pub = new RecordPublisher({
     node: 'ingest-test', redis: { host: redisInfo.host, port: redisInfo.port, password: redisInfo.password },
-    batchRecords: 256, pipelineEntries: 64, maxMemoryRecords: 400_000, spoolDir: join(conf, 'spool'), maxSpoolBytes: 1 << 30, flushMs: 20,
+    batchRecords: 256, pipelineEntries: 64, maxMemoryBytes: 1 << 30, spoolDir: join(conf, 'spool'), maxSpoolBytes: 1 << 30, flushMs: 20,
   });
   await pub.connect();
   const first = Date.now() * 1000;

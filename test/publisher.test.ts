@@ -34,7 +34,7 @@ test('records pushed during a stalled send, spilling to disk, reach the stream e
   const stream = `latscope:test:pub:${process.pid}`;
   const spool = mkdtempSync(join(tmpdir(), 'latscope-spool-'));
   const admin = new Redis({ host: info.host, port: info.port, password: info.password });
-  const pub = new RecordPublisher({ node: 'pub', redis: info, stream, batchRecords: 100, pipelineEntries: 8, maxMemoryRecords: 1000, spoolDir: spool, maxSpoolBytes: 64 << 20, flushMs: 5 });
+  const pub = new RecordPublisher({ node: 'pub', redis: info, stream, batchRecords: 100, pipelineEntries: 8, maxMemoryBytes: 150_000, spoolDir: spool, maxSpoolBytes: 64 << 20, flushMs: 5 });
   try {
     await pub.connect();
     let seq = 0;

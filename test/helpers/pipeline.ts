@@ -75,7 +75,7 @@ export class Pipeline {
         const ob = new Observer({
           node: `${tb.id}-${h.name}`, redis: { host: redisInfo.host, port: redisInfo.port, password: redisInfo.password }, sampling,
           interfaces: [h.iface], ownNetnsOnly: true, netns: h.netns, heartbeatMs: 1000, histogramMs: 1000, drainMs: 20,
-          spoolDir: workDir('spool', `${tb.id}-${h.name}`), maxMemoryRecords: 100_000, maxSpoolBytes: 64 << 20, metrics: { host: '127.0.0.1', port: 0 }, bpfStats: false,
+          spoolDir: workDir('spool', `${tb.id}-${h.name}`), limits: { spoolBytes: 64 << 20 }, metrics: { host: '127.0.0.1', port: 0 }, bpfStats: false,
           testClock: o.clocks?.get(i),
         });
         await ob.start();

@@ -16,9 +16,9 @@ function ev(layer: Layer, dir: 'tx' | 'rx', start: number, end: number, tsNs: bi
   return { tsNs, tcpNs: 0n, startSeq: start >>> 0, endSeq: end >>> 0, baseSeq: 1000, isampleSeq: 0, ifindex: 0, netns: 0, tid: 7, cpu: 1, layer, dir, flags: 0, flow, ...o };
 }
 
-function assembler(size = 100) {
+function assembler(size = 100, maxPending = 100_000) {
   const out: PacketRecord[] = [];
-  const a = new RecordAssembler({ node: 'n1', sampleSize: size, lingerMs: 10, timeoutMs: 1000, maxSamplesPerEvent: 4 }, (r) => out.push(r));
+  const a = new RecordAssembler({ node: 'n1', sampleSize: size, lingerMs: 10, timeoutMs: 1000, maxSamplesPerEvent: 4, maxPending }, (r) => out.push(r));
   return { a, out };
 }
 
@@ -135,3 +135,17 @@ test('the row check takes what encodeRow writes and nothing else', () => {
   assert.ok(!validRows('', 0) && !validRows('\n', 1));
 });
 
+
+test('at most maxPending records wait: beyond, the oldest goes out as it is, counted; observer_seq is wall-time microseconds, increasing', () => {
+  const { a, out } = assembler(100, 3);
+  const before = Date.now() * 1000;
+  for (let k = 0; k < 10; k++) a.add(ev('sock', 'tx', 1000 + 100 * k, 1100 + 100 * k, BigInt(k)), 0);
+  assert.equal(a.pendingCount, 3);
+  assert.equal(a.counters.evicted, 7);
+  assert.deepEqual(out.map((r) => r.sampleSeq), [1099, 1199, 1299, 1399, 1499, 1599, 1699], 'the oldest first');
+  assert.ok(out.every((r) => !r.complete));
+  a.flush(0, true);
+  const seqs = out.map((r) => r.observerSeq);
+  assert.ok(seqs.every((s, i) => i === 0 || s > seqs[i - 1]!), 'increasing');
+  assert.ok(seqs[0]! >= before && seqs.at(-1)! <= Date.now() * 1000 + 10, 'microseconds of wall time');
+});

@@ -1,0 +1,52 @@
+/** What an observer process may hold and spend, and what it counts when a bound is reached. */
+
+/**
+ * What an observer may hold and spend, whatever the traffic. Beyond each bound records are
+ * spooled or dropped, and counted by reason (heartbeat `drops`, Prometheus latscope_dropped_total).
+ */
+export interface ObserverLimits {
+  /** Share of one core the ring reader may use; the rest waits in the ring, and a full ring drops (counted: ring). */
+  cpuShare: number;
+  /** Records waiting for their layers; beyond, the oldest goes out as it is (counted: evicted). */
+  pendingRecords: number;
+  /** Encoded records waiting for Redis in memory; beyond, the oldest half goes to the disk spool. */
+  memoryBytes: number;
+  /** Disk spool; beyond, records are dropped (counted: spool). */
+  spoolBytes: number;
+  /** Record stream length beyond which this observer adds nothing (the ingest is behind; redis_info.yaml max_stream_entries; 0: none). */
+  streamEntries: number;
+  /** Milliseconds a stop may spend sending; the rest goes to the disk spool for the next start. */
+  stopMs: number;
+}
+
+/**
+ * The observer process's V8 heap bound (node --max-old-space-size; `latscope observer` sets it).
+ * With the limits below the live heap stays well under it, so it only makes the collector keep
+ * garbage small: resident memory stays under about 256 MB under any traffic (bench/overload).
+ */
+export const OBSERVER_HEAP_MB = 192;
+
+export const OBSERVER_LIMITS: ObserverLimits = {
+  cpuShare: 0.5,
+  pendingRecords: 30_000,
+  memoryBytes: 32 << 20,
+  spoolBytes: 256 << 20,
+  streamEntries: 10_000,
+  stopMs: 5000,
+};
+
+/** Everything lost so far, by reason (the heartbeat's `drops` and latscope_dropped_total). */
+export interface Drops {
+  /** Kernel: the ring buffer was full (events, each one or more records). */
+  ring: number;
+  /** Kernel: no room in the flow table for a new flow. */
+  flow_table: number;
+  /** Sample bytes beyond the per-event limit. */
+  capped: number;
+  /** Ring records too short to be an event. */
+  undecodable: number;
+  /** Records that fit neither in memory nor in the disk spool. */
+  spool: number;
+  /** Events still in the ring when the stop's time for them ran out. */
+  stop: number;
+}
