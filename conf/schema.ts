@@ -265,6 +265,8 @@ export const analysisInfo = z
 export type AnalysisInfo = z.output<typeof analysisInfo>;
 
 /** database_info.yaml: the MySQL (or MariaDB) database results go to. */
+const days = z.number({ invalid_type_error: 'expected a number of days (0: keep forever)' }).int('expected a whole number of days').min(0, 'expected a number of days (0: keep forever)').max(36_500, 'at most 36500 days (100 years); 0 keeps forever');
+
 export const databaseInfo = z
   .object({
     host: hostOrAddress,
@@ -275,6 +277,18 @@ export const databaseInfo = z
     passwd_file: z.string().optional(),
     passwd_env: z.string().optional(),
     db: z.string().regex(/^[A-Za-z0-9_]{1,64}$/, 'expected a database name (letters, digits, _)'),
+    /** Days of data kept (0: forever); old days are dropped whole, every hour (db/retention.ts). */
+    retention: z
+      .object({
+        /** packets and the paths joined from them. */
+        packets: days.default(7),
+        /** layer_histograms snapshots. */
+        histograms: days.default(30),
+        /** the analyzer's statistics, flows, unmatched counts, spikes, and the clock offsets. */
+        results: days.default(365),
+      })
+      .strict()
+      .default({}),
   })
   .strict()
   .refine(...oneSecretSource('passwd'));

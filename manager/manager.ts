@@ -18,6 +18,7 @@ import type { Deployment } from '../conf/deployment.js';
 import { createDatabase, openPool, type Pool } from '../db/pool.js';
 import { migrate } from '../db/migrate.js';
 import { upsertServers } from '../db/servers.js';
+import { ensurePartitions, retentionJobs } from '../db/retention.js';
 import { CONF_KEY } from '../protocol/redis.js';
 import { Ingest } from '../ingest/ingest.js';
 import { ingestJobs } from '../ingest/jobs.js';
@@ -88,6 +89,8 @@ export class Manager {
       this.pool,
       this.d.servers.map((s) => ({ hostname: s.hostname, address: s.address, otherAddresses: s.other_address, metadata_key: s.metadata_key, kind: s.kind, hostKey: s.hostKey })),
     );
+    const made = await ensurePartitions(this.pool);
+    if (made.length) this.o.log(`database: made daily partitions ${made.join(', ')}`);
     await this.checkRedisMemory();
     await this.redis.set(CONF_KEY, publicConf(this.d));
   }
@@ -114,7 +117,7 @@ export class Manager {
 
   /** Every feature's jobs; their run() uses what startWorkers() opened. */
   private features() {
-    const f = [this.provisioner.jobs(), ingestJobs(() => this.ingest!), analysisJobs(this.pool, this.d.analysis, this.d.sampling)];
+    const f = [this.provisioner.jobs(), ingestJobs(() => this.ingest!), analysisJobs(this.pool, this.d.analysis, this.d.sampling), retentionJobs(this.pool, this.d.database.retention)];
     if (this.timeSync) {
       const targets = this.d.servers.map((s) => ({ name: s.hostname, address: this.d.ping!.address ?? s.address }));
       f.push(timeSyncJobs({ redis: this.redis, pool: this.pool, prober: () => this.prober!, targets, conf: this.d.timeSync }));

@@ -25,9 +25,9 @@ export const TIMESYNC_ROUND_KEY = 'latscope:timesync:round';
 export const INGEST_GROUP = 'latscope-ingest';
 /** Heartbeat entries kept (approximately): the stream is a liveness log, not a history. */
 export const HEARTBEAT_MAXLEN = 10_000;
-/** Entries the ingest could not use, kept for a person to look at (capped: the newest). */
 /** Records the ingest has loaded, all workers together (its rate is the ingest's speed). */
 export const INGESTED_KEY = 'latscope:ingest:records';
+/** Entries the ingest could not use, kept for a person to look at (capped: the newest). */
 export const BAD_RECORD_STREAM = 'latscope:records:bad';
 export const BAD_RECORD_MAXLEN = 1000;
 
@@ -37,6 +37,7 @@ export const QUEUES = {
   ingest: 'latscope-ingest',
   analysis: 'latscope-analysis',
   timesync: 'latscope-timesync',
+  retention: 'latscope-retention',
 } as const;
 
 /** A stream entry's field list (k1, v1, k2, v2, ...) as a map. */

@@ -4,5 +4,6 @@ import { m001 } from './001_clock_offsets.js';
 import { m002 } from './002_collection.js';
 import { m003 } from './003_flow_ids_addresses.js';
 import { m004 } from './004_analysis.js';
+import { m005 } from './005_retention.js';
 
-export const MIGRATIONS: Migration[] = [m001, m002, m003, m004];
+export const MIGRATIONS: Migration[] = [m001, m002, m003, m004, m005];
