@@ -13,6 +13,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   timesync: async () => (await import('./cli/timesync.js')).timesyncCommand(),
   conf: async () => (await import('./cli/conf.js')).confCommand(),
   analyze: async () => (await import('./cli/analyze.js')).analyzeCommand(),
+  host: async () => (await import('./cli/host.js')).hostCommand(),
   retention: async () => (await import('./cli/retention.js')).retentionCommand(),
   report: async () => (await import('./cli/report.js')).reportCommand(),
   graph: async () => (await import('./cli/graph.js')).graphCommand(),

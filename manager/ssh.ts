@@ -88,9 +88,17 @@ export class SshSession {
     if (t.privateKeyPath) cfg.privateKey = readFileSync(t.privateKeyPath);
     if (t.password) cfg.password = t.password;
     return new Promise((resolve, reject) => {
+      let settled = false;
       client
-        .once('ready', () => resolve(new SshSession(client, t)))
-        .once('error', (e: Error & { level?: string; code?: string }) => {
+        .once('ready', () => {
+          settled = true;
+          resolve(new SshSession(client, t));
+        })
+        // on, not once: ssh2 may report a second error (the socket closing after a refused key),
+        // and one after the session is up; either would be thrown as unhandled without a listener
+        .on('error', (e: Error & { level?: string; code?: string }) => {
+          if (settled) return; // a command running then fails on its own channel
+          settled = true;
           client.end();
           if (keyProblem) return reject(keyProblem);
           if (e.level === 'client-authentication')

@@ -15,3 +15,5 @@ cc -O2 -Wall -o dist/bench/tcpbench bench/tools/tcpbench.c
 # The tests' raw frame sender.
 mkdir -p dist/test
 cc -O2 -Wall -o dist/test/sendframe test/tools/sendframe.c
+# Host conditions on purpose (the host-jitter tests and bench/host-overhead).
+cc -O2 -Wall -pthread -o dist/test/hostload test/tools/hostload.c

@@ -1,0 +1,53 @@
+/**
+ * The TypeScript view of the host-jitter modules' headers (host/bpf/*.h): struct layouts
+ * (checked against each object's BTF when it is opened) and constants. Keep in step with the C.
+ */
+import { struct } from './layout.js';
+
+/** The modules `latscope host`, HostMonitor and function_info.yaml `jitter` choose from. */
+export const HOST_MODULES = ['sched', 'irq', 'memory', 'syscall', 'block'] as const;
+export type HostModuleName = (typeof HOST_MODULES)[number];
+
+// hist.h
+export const HIST_SUB_BITS = 2;
+export const HIST_SUB = 1 << HIST_SUB_BITS;
+export const HIST_SLOTS = HIST_SUB + 40 * HIST_SUB;
+export const HIST = struct('hist', { count: 'u64', sum_ns: 'u64', max_ns: 'u64', slot: ['u64', HIST_SLOTS] });
+
+// sched.h
+export const SCHED_MAX_CPUS = 1024;
+export const OFF_REASONS = ['preempted', 'sleep', 'blocked'] as const;
+export const SCHED_CPU = struct('sched_cpu', {
+  switches: 'u64', involuntary: 'u64', watched_preempted: 'u64', watched_switches: 'u64', intrusions: 'u64', migrations_in: 'u64',
+  runq: ['u8', HIST.size],
+});
+export const SCHED_EV = { RUNQ: 1, PREEMPT: 2, MIGRATE: 3, OFFCPU: 4 } as const;
+export const SCHED_EVENT = struct('sched_event', {
+  ts_ns: 'u64', delay_ns: 'u64', kind: 'u32', cpu: 'u32', pid: 'u32', tgid: 'u32', other_pid: 'u32', other_tgid: 'u32', aux: 'u32', prio: 'u32',
+  comm: ['u8', 16], other_comm: ['u8', 16],
+});
+
+// irq.h
+export const IRQ_SOFTIRQS = 10;
+/** Soft IRQ vectors by number (include/linux/interrupt.h). */
+export const SOFTIRQ_NAMES = ['hi', 'timer', 'net_tx', 'net_rx', 'block', 'irq_poll', 'tasklet', 'sched', 'hrtimer', 'rcu'] as const;
+export const IRQ_EV = { HARD: 1, SOFT: 2 } as const;
+export const IRQ_EVENT = struct('irq_event', { ts_ns: 'u64', delay_ns: 'u64', kind: 'u32', cpu: 'u32', id: 'u32', pid: 'u32', comm: ['u8', 16] });
+
+// memory.h
+export const TLB_REASONS = ['task_switch', 'remote_shootdown', 'local_shootdown', 'local_mm_shootdown', 'remote_send_ipi'] as const;
+export const MEM_CPU = struct('mem_cpu', { faults_user: 'u64', faults_kernel: 'u64', tlb: ['u64', TLB_REASONS.length], tlb_pages: 'u64' });
+export const MEM_STALLS = ['compaction', 'reclaim'] as const;
+export const MEM_EVENT = struct('mem_event', { ts_ns: 'u64', delay_ns: 'u64', kind: 'u32', cpu: 'u32', pid: 'u32', tgid: 'u32', comm: ['u8', 16] });
+
+// syscall.h
+export const SYS_MAX = 512;
+export const SYS_SLOTS = 40;
+export const SYS_STAT = struct('sys_stat', { count: 'u64', errors: 'u64', sum_ns: 'u64', max_ns: 'u64', slot: ['u64', SYS_SLOTS] });
+export const SYS_EVENT = struct('sys_event', { ts_ns: 'u64', delay_ns: 'u64', nr: 'u32', cpu: 'u32', pid: 'u32', tgid: 'u32', ret: 's64', comm: ['u8', 16] });
+
+// block.h
+export const BLK_KEY = struct('blk_key', { dev: 'u32', write: 'u32' });
+
+/** Counter index of ring-buffer drops in every module's `counters` map. */
+export const C_RING_FULL = 0;
