@@ -141,7 +141,8 @@ while True:
     assert.equal(tailHolder(ps), 'rx_tcp_sock');
     const sleepNs = 5e6;
     const wait = quantile(ps.map((x) => x.rx_tcp_sock!), 0.5);
-    assert.ok(Math.abs(wait - sleepNs) <= 0.1 * sleepNs, `TCP → socket median ${(wait / 1e6).toFixed(3)} ms for a 5 ms sleep`);
+    // never less than the sleep; more by the reader's wake-up and scheduling, which grow on a busy 2-core machine
+    assert.ok(wait >= 0.95 * sleepNs && wait <= 1.3 * sleepNs, `TCP → socket median ${(wait / 1e6).toFixed(3)} ms for a 5 ms sleep`);
     assert.ok(quantile(pc.map((x) => x.rx_tcp_sock!), 0.5) < 1e6, 'a clean reader reads at once');
   });
 
