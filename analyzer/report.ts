@@ -92,7 +92,7 @@ export interface Report {
   flows: FlowReport[];
   unmatched: { src: string; dst: string; reason: string; samples: number }[];
   faults: number;
-  spikes: { windowNs: string; src: string; dst: string; endToEndNs: number; medianNs: number; timesMedian: number; topSegment: string; segments: Record<string, number | null>; boundNs: number | null; txCpu: number | null; txTid: number | null; rxCpu: number | null; rxTid: number | null }[];
+  spikes: { windowNs: string; src: string; dst: string; endToEndNs: number; medianNs: number; timesMedian: number; topSegment: string; segments: Record<string, number | null>; boundNs: number | null; txCpu: number | null; txTid: number | null; rxCpu: number | null; rxTid: number | null; hostEvents: SpikeHostEvent[] }[];
 }
 
 export interface ReportOptions {
@@ -192,7 +192,10 @@ export async function loadReport(pool: Pool, o: ReportOptions = {}): Promise<Rep
     windowNs: String(r.window_ns), src: r.src, dst: r.dst, endToEndNs: Number(r.end_to_end_ns), medianNs: Number(r.median_ns), timesMedian: Number(r.times_median), topSegment: r.top_segment,
     segments: Object.fromEntries(SEGMENTS.map((s) => [s, r[s] === null ? null : Number(r[s])])), boundNs: r.bound_ns === null ? null : Number(r.bound_ns),
     txCpu: r.tx_cpu ?? null, txTid: r.tx_tid ?? null, rxCpu: r.rx_cpu ?? null, rxTid: r.rx_tid ?? null,
+    hostEvents: [] as SpikeHostEvent[],
   }));
+  // what each end's host was doing on the packet's CPUs while it was there (same clock: the host's own)
+  for (const [i, r] of (sp as any[]).entries()) spikes[i]!.hostEvents = await hostEventsOf(pool, name, [[r.tx_server_id, r.tx_seq], [r.rx_server_id, r.rx_seq]]);
   return {
     version: REPORT_VERSION,
     generatedAtUnixMs: Date.now(),
@@ -200,6 +203,46 @@ export async function loadReport(pool: Pool, o: ReportOptions = {}): Promise<Rep
     servers: [...names.values()],
     pairs, hosts, flows, unmatched, faults, spikes,
   };
+}
+
+/** A host-jitter outlier on a server and CPU a slow packet was on, while it was there. */
+export interface SpikeHostEvent {
+  server: string;
+  kind: string;
+  cpu: number;
+  comm: string;
+  pid: number;
+  delayNs: number;
+  /** ns from the start of the packet's time on that server to the start of the event (negative: it began before). */
+  offsetNs: number;
+  otherComm: string | null;
+  otherPid: number | null;
+  detail: string | null;
+}
+
+/** The longest host events overlapping each record's time on its server, on the CPUs it used there. */
+async function hostEventsOf(pool: Pool, name: (id: number) => string, records: [number | null, number | null][]): Promise<SpikeHostEvent[]> {
+  const out: SpikeHostEvent[] = [];
+  for (const [sid, seq] of records) {
+    if (sid === null || seq === null) continue;
+    const [rows] = (await pool.query('SELECT sock_ns, tcp_ns, ip_ns, dev_ns, sock_cpu, tcp_cpu, ip_cpu, dev_cpu FROM packets WHERE server_id = ? AND observer_seq = ?', [sid, seq])) as any;
+    const p = (rows as any[])[0];
+    if (!p) continue;
+    const ns = [p.sock_ns, p.tcp_ns, p.ip_ns, p.dev_ns].filter((x) => x !== null).map((x) => BigInt(x));
+    const cpus = [...new Set([p.sock_cpu, p.tcp_cpu, p.ip_cpu, p.dev_cpu].filter((x) => x !== null).map(Number))];
+    if (!ns.length || !cpus.length) continue;
+    const from = ns.reduce((a, b) => (b < a ? b : a)), to = ns.reduce((a, b) => (b > a ? b : a));
+    const [ev] = (await pool
+      .query(
+        `SELECT kind, cpu, comm, pid, delay_ns, other_comm, other_pid, detail, CAST(ts_ns AS SIGNED) - CAST(delay_ns AS SIGNED) - ? AS offset_ns
+         FROM host_events WHERE server_id = ? AND cpu IN (?) AND ts_ns >= ? AND ts_ns - delay_ns <= ? ORDER BY delay_ns DESC LIMIT 5`,
+        [String(from), sid, cpus, String(from), String(to)],
+      )
+      .catch(() => [[]])) as any; // a database from before migration 6: no host events
+    for (const e of ev as any[])
+      out.push({ server: name(Number(sid)), kind: e.kind, cpu: Number(e.cpu), comm: e.comm, pid: Number(e.pid), delayNs: Number(e.delay_ns), offsetNs: Number(e.offset_ns), otherComm: e.other_comm, otherPid: e.other_pid === null ? null : Number(e.other_pid), detail: e.detail });
+  }
+  return out.sort((a, b) => b.delayNs - a.delayNs);
 }
 
 /** The tail attribution of a pair or flow group: shares, the holder, the segment that grows most. */

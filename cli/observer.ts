@@ -5,6 +5,7 @@ import { constants, hostname } from 'node:os';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Observer, OBSERVER_HEAP_MB, OBSERVER_LIMITS } from '../observer/observer.js';
+import { HOST_MODULES, type HostModuleName } from '../protocol/host.js';
 import { loadConfFile, resolveSecret } from '../conf/load.js';
 import { samplingInfo, redisInfo, pingInfo } from '../conf/schema.js';
 import { startResponder, type Responder } from '../timesync/responder.js';
@@ -27,6 +28,7 @@ interface Opts {
   maxCpu: number;
   stopMs: number;
   json: boolean;
+  jitter?: string;
 }
 
 /** Interfaces that are up, except loopback. */
@@ -70,12 +72,15 @@ export function observerCommand(): Command {
     .option('--max-cpu <share>', 'share of one core the ring reader may use; beyond, the ring fills and the kernel drops (counted)', (v) => Number(v), OBSERVER_LIMITS.cpuShare)
     .option('--stop-ms <ms>', 'longest a stop spends sending; what is left goes to the disk spool for the next start', (v) => Number(v), OBSERVER_LIMITS.stopMs)
     .option('--json', 'at exit, print the counters as one JSON object (records, published, spooled, drops by reason, stop time)', false)
+    .option('--jitter <modules>', `host-jitter modules to run too, comma-separated (${HOST_MODULES.join(', ')}); their figures and outliers go to Redis with the histograms`)
     .action(async (o: Opts) => {
       if (!process.execArgv.some((a) => a.startsWith('--max-old-space-size'))) {
         process.exitCode = await underHeapLimit(OBSERVER_HEAP_MB);
         return;
       }
       const conf = resolve(o.conf);
+      const jitter = (o.jitter ?? '').split(',').map((m) => m.trim()).filter(Boolean);
+      for (const m of jitter) if (!HOST_MODULES.includes(m as HostModuleName)) throw new Error(`--jitter: "${m}" is not a module; choose from ${HOST_MODULES.join(', ')}`);
       const sampling = loadConfFile(conf, 'sampling_info.yaml', samplingInfo);
       const redis = loadConfFile(conf, 'redis_info.yaml', redisInfo);
       let password = resolveSecret(conf, 'redis_info.yaml', 'password', { value: redis.password, file: redis.password_file, env: redis.password_env });
@@ -92,6 +97,7 @@ export function observerCommand(): Command {
         drainMs: o.drainMs,
         spoolDir: o.spoolDir ?? workDir('spool', node),
         limits: { cpuShare: o.maxCpu, stopMs: o.stopMs, streamEntries: redis.max_stream_entries },
+        jitter: jitter as HostModuleName[],
         metrics: { host: o.metricsHost, port: o.metricsPort },
         bpfStats: o.bpfStats,
       });

@@ -38,7 +38,41 @@ function pairLine(p: PairReport): string {
 
 const p50p99 = (s: SegmentStats | undefined) => (s ? `${us(s.p50)}/${us(s.p99)}` : '-');
 
-export function formatReport(r: Report, o: { sinceText?: string } = {}): string {
+/** A host event as a person reads it: what, how long, who. */
+function hostEventText(e: Report['spikes'][number]['hostEvents'][number]): string {
+  const d = `${us(e.delayNs)} µs`;
+  switch (e.kind) {
+    case 'preempt':
+      return `${e.otherComm}/${e.otherPid} preempted ${e.comm}/${e.pid} (off the CPU ${d})`;
+    case 'runq':
+      return `${e.comm}/${e.pid} waited ${d} to run (after ${e.otherComm}/${e.otherPid})`;
+    case 'hardirq':
+    case 'softirq':
+      return `${e.detail} ran ${d}, interrupting ${e.comm}/${e.pid}`;
+    case 'syscall':
+      return `${e.comm}/${e.pid} spent ${d} in ${e.detail}`;
+    default:
+      return `${e.kind} of ${e.comm}/${e.pid} for ${d}${e.detail ? ` (${e.detail})` : ''}`;
+  }
+}
+
+/** The spikes, each with its segments and what its hosts were doing meanwhile. */
+function formatSpikes(r: Report): string {
+  if (!r.spikes.length) return 'No spike in the range (a path above analysis_info spike_factor times its window\'s median).';
+  const out = [`Spikes, largest first (end-to-end above spike_factor × the window's median)`];
+  for (const s of r.spikes) {
+    out.push('');
+    out.push(`${s.src} → ${s.dst}: ${us(s.endToEndNs)} µs end to end, ${s.timesMedian.toFixed(0)}× the median of ${us(s.medianNs)} µs; mostly ${SEGMENT_LABEL[s.topSegment] ?? s.topSegment}`);
+    out.push(`  ${Object.entries(s.segments).filter(([, v]) => v !== null).map(([k, v]) => `${SEGMENT_LABEL[k] ?? k} ${us(v)}`).join(' · ')} µs`);
+    out.push(`  sender cpu ${s.txCpu ?? '?'} thread ${s.txTid ?? '?'}, receiver cpu ${s.rxCpu ?? '?'} thread ${s.rxTid ?? '?'}`);
+    if (s.hostEvents.length) for (const e of s.hostEvents) out.push(`  meanwhile on ${e.server} cpu ${e.cpu}, ${us(e.offsetNs)} µs after it arrived: ${hostEventText(e)}`);
+    else out.push('  no host event on its CPUs while it was there (or no host-jitter module running: function_info.yaml jitter)');
+  }
+  return out.join('\n');
+}
+
+export function formatReport(r: Report, o: { sinceText?: string; spikesOnly?: boolean } = {}): string {
+  if (o.spikesOnly) return formatSpikes(r);
   const out: string[] = [];
   const paths = r.pairs.reduce((n, p) => n + p.paths, 0);
   out.push(`latscope report: ${when(r.range.fromUnixMs)} to ${when(r.range.toUnixMs)}${o.sinceText ? ` (last ${o.sinceText})` : ''}, ${r.range.windows} windows of ${(r.range.windowNs ?? 0) / 1e9} s; ${r.pairs.length} server pairs, ${paths} paths`);
@@ -81,8 +115,11 @@ export function formatReport(r: Report, o: { sinceText?: string } = {}): string 
   if (r.spikes.length) {
     out.push('');
     out.push(`Spikes (end-to-end above the analysis spike_factor times its window's median), largest first`);
-    for (const s of r.spikes)
+    for (const s of r.spikes) {
       out.push(`  ${pad(`${s.src} → ${s.dst}`, 22)} ${lpad(us(s.endToEndNs), 9)} µs = ${s.timesMedian.toFixed(0)}× median, mostly ${SEGMENT_LABEL[s.topSegment] ?? s.topSegment}; receiver cpu ${s.rxCpu ?? '?'} thread ${s.rxTid ?? '?'}`);
+      for (const e of s.hostEvents.slice(0, 3))
+        out.push(`      meanwhile on ${e.server} cpu ${e.cpu}: ${hostEventText(e)}`);
+    }
   }
   return out.join('\n');
 }
@@ -95,9 +132,10 @@ export function reportCommand(): Command {
     .option('--pair <a,b>', 'only the pair from server A to server B (connect_info hostnames)')
     .option('--flow <text>', 'only flows whose id or "src:sport>dst:dport" contains TEXT')
     .option('--top <n>', 'flows and spikes listed', (v) => Number(v), 10)
+    .option('--spikes', 'only the spikes, each with what its hosts were doing meanwhile (function_info.yaml jitter)', false)
     .option('--json', 'print the report as JSON (stable: version 1)', false)
-    .addHelpText('after', '\nExamples:\n  latscope report --conf conf/ --since 15m\n  latscope report --conf conf/ --pair node1,node2 --json\n\nExit codes: 0 printed, 1 bad input or database unreachable.\n')
-    .action(async (o: { conf: string; since?: string; pair?: string; flow?: string; top: number; json: boolean }) => {
+    .addHelpText('after', '\nExamples:\n  latscope report --conf conf/ --since 15m\n  latscope report --conf conf/ --pair node1,node2 --json\n  latscope report --conf conf/ --spikes --top 20\n\nExit codes: 0 printed, 1 bad input or database unreachable.\n')
+    .action(async (o: { conf: string; since?: string; pair?: string; flow?: string; top: number; json: boolean; spikes: boolean }) => {
       const sinceMs = o.since === undefined ? undefined : parseDuration(o.since);
       const pair = o.pair?.split(',');
       if (pair && (pair.length !== 2 || !pair[0] || !pair[1])) throw new Error(`--pair ${o.pair}: expected two server names separated by a comma, e.g. --pair node1,node2`);
@@ -106,7 +144,7 @@ export function reportCommand(): Command {
       const pool = await openDb(d);
       try {
         const r = await loadReport(pool, { sinceUnixMs: sinceMs === undefined ? undefined : Date.now() - sinceMs, pair: pair as [string, string] | undefined, flow: o.flow, top: o.top });
-        console.log(o.json ? JSON.stringify(r, null, 2) : formatReport(r, { sinceText: o.since }));
+        console.log(o.json ? JSON.stringify(o.spikes ? { version: r.version, generatedAtUnixMs: r.generatedAtUnixMs, range: r.range, spikes: r.spikes } : r, null, 2) : formatReport(r, { sinceText: o.since, spikesOnly: o.spikes }));
       } finally {
         await pool.end();
       }

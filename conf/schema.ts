@@ -3,6 +3,7 @@
  * the descriptions. Unknown keys are errors (a typo must not silently fall back to a default).
  */
 import { z } from 'zod';
+import { HOST_MODULES } from '../protocol/host.js';
 
 const port = z.number({ invalid_type_error: 'expected a port number (1 to 65535)' }).int('expected a whole port number').min(1, 'expected a port number (1 to 65535)').max(65535, 'expected a port number (1 to 65535)');
 /** A number that must be finite (YAML's .inf and .nan are numbers too). */
@@ -240,11 +241,15 @@ export const functionInfo = z
     latency: flag.default(1).refine((v) => v, { message: 'the observer always runs the latency probe: 0 is not supported; remove the key or set it to 1' }),
     /** Answer time-sync probes (needs ping_info.yaml). */
     timesync: flag.default(1),
-    /** Host-jitter probes: scheduler, IRQs, memory stalls, syscalls (not available yet: leave empty). */
+    /**
+     * Host-jitter modules every observer runs (host/): their statistics and outliers go to MySQL
+     * (host_stats, host_events), and a slow packet's report lists what its host was doing.
+     */
     jitter: z
-      .array(z.enum(['sched', 'irq', 'memory', 'syscall'], { errorMap: () => ({ message: 'expected one of sched, irq, memory, syscall' }) }))
-      .default([])
-      .refine((v) => v.length === 0, { message: 'host-jitter modules are not available in this version of the observer: leave jitter empty ([])' }),
+      .array(z.enum(HOST_MODULES, { errorMap: () => ({ message: `expected one of ${HOST_MODULES.join(', ')}` }) }))
+      .max(HOST_MODULES.length)
+      .refine((v) => new Set(v).size === v.length, { message: 'a module is listed twice' })
+      .default([]),
   })
   .strict();
 export type FunctionInfo = z.output<typeof functionInfo>;
@@ -282,7 +287,7 @@ export const databaseInfo = z
       .object({
         /** packets and the paths joined from them. */
         packets: days.default(7),
-        /** layer_histograms snapshots. */
+        /** layer_histograms snapshots, and the host-jitter figures and outliers. */
         histograms: days.default(30),
         /** the analyzer's statistics, flows, unmatched counts, spikes, and the clock offsets. */
         results: days.default(365),

@@ -15,7 +15,7 @@ import { QUEUES } from '../protocol/redis.js';
 export interface RetentionPolicy {
   /** packets and the paths joined from them, and the analyzer's bookkeeping of them. */
   packets: number;
-  /** layer_histograms snapshots. */
+  /** layer_histograms snapshots, and the host-jitter figures and outliers (host_stats, host_events). */
   histograms: number;
   /** The analyzer's results (path_stats, flow_windows, unmatched, spikes) and the clock offsets. */
   results: number;
@@ -152,6 +152,12 @@ export async function applyRetention(pool: Pool, policy: RetentionPolicy, nowMs 
         count(table, await deleteChunks(pool, `DELETE FROM ${table} WHERE window_ns IN (?)`, [windows]));
     }
     count('clock_offsets', await deleteChunks(pool, 'DELETE FROM clock_offsets WHERE at_unix_ms < ?', [results]));
+  }
+  const histograms = cutoff('histograms');
+  if (histograms !== undefined) {
+    // the host-jitter figures and outliers go with the histograms (a table made by migration 6)
+    count('host_stats', await deleteChunks(pool, 'DELETE FROM host_stats WHERE taken_at < FROM_UNIXTIME(?)', [histograms / 1000]).catch(() => 0));
+    count('host_events', await deleteChunks(pool, 'DELETE FROM host_events WHERE at_unix_ms < ?', [histograms]).catch(() => 0));
   }
   return out;
 }

@@ -84,6 +84,17 @@ export class SchedProbe extends HostProbe {
     return { cpus, runq: watched.reduce((h, c) => mergeHist(h, c.runq), emptyHistogram()), offcpu };
   }
 
+  /** Run-queue latency of each watched thread (only when processes are watched). */
+  threadRunq(): Map<number, Histogram> {
+    const m = this.bpf.map('thread_runq');
+    const out = new Map<number, Histogram>();
+    for (const k of m.keys()) {
+      const v = m.lookup(k);
+      if (v) out.set(k.readUInt32LE(0), decodeHist(v));
+    }
+    return out;
+  }
+
   protected override decode(b: Buffer, o: number, len: number): HostEvent | undefined {
     if (len < SCHED_EVENT.size) return undefined;
     const kind = KINDS[b.readUInt32LE(o + E.kind)] ?? 'unknown';

@@ -44,6 +44,8 @@ export interface SessionOptions {
   drainMs?: number;
   /** Count each program's runs and time (bpf_stats). */
   bpfStats?: boolean;
+  /** Called with every outlier as it is drained. */
+  onEvent?: (e: HostEvent) => void;
 }
 
 export interface HostSnapshot {
@@ -68,11 +70,13 @@ export class HostSession {
   private stopStats?: () => void;
   private faults?: FaultTracker;
   readonly startedAtMs = Date.now();
-  private readonly o: Required<Omit<SessionOptions, 'target' | 'outliers'>>;
+  private readonly o: Required<Omit<SessionOptions, 'target' | 'outliers' | 'onEvent'>>;
+  private readonly onEvent?: (e: HostEvent) => void;
 
   private constructor(o: SessionOptions) {
     this.target = { ...everything(), ...o.target };
     this.outliers = { ...DEFAULT_OUTLIERS, ...o.outliers };
+    this.onEvent = o.onEvent;
     this.o = { modules: o.modules ?? HOST_MODULES, keepWorst: o.keepWorst ?? 20, keepRecent: o.keepRecent ?? 10_000, drainMs: o.drainMs ?? 100, bpfStats: o.bpfStats ?? false };
   }
 
@@ -134,6 +138,7 @@ export class HostSession {
     }
     this.recentEvents.push(e);
     if (this.recentEvents.length > this.o.keepRecent) this.recentEvents.splice(0, this.recentEvents.length - this.o.keepRecent);
+    this.onEvent?.(e);
   }
 
   /** The worst events of a kind, longest first. */

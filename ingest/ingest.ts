@@ -22,6 +22,7 @@ import { inTransaction } from '../db/pool.js';
 import { ensureServers } from '../db/servers.js';
 import { BAD_RECORD_MAXLEN, BAD_RECORD_STREAM, entryFields, INGESTED_KEY, HISTOGRAM_STREAM, INGEST_GROUP, RECORD_STREAM } from '../protocol/redis.js';
 import { HIST_COLUMNS, HIST_FORMAT } from '../protocol/histograms.js';
+import { HOST_FORMAT, HOST_STREAM, type HostBatch, type HostEventRow, type HostStatRow } from '../protocol/host.js';
 import { ROW_COLUMNS, ROW_FORMAT, validRows } from '../protocol/records.js';
 
 export interface IngestOptions {
@@ -29,6 +30,8 @@ export interface IngestOptions {
   stream?: string;
   /** The histogram snapshot stream (default latscope:histograms). */
   histogramStream?: string;
+  /** The host-jitter stream (default latscope:host). */
+  hostStream?: string;
   group?: string;
   /** This worker's name in the group (unique per worker process); lane k consumes as NAME/k. */
   consumer: string;
@@ -47,6 +50,8 @@ export interface IngestCounters {
   rows: number;
   /** Histogram bucket rows (layer_histograms). */
   histogramRows: number;
+  /** Host-module figures and outliers (host_stats, host_events). */
+  hostRows: number;
   /** Rows already in MySQL when they came again (redelivery after a crash or an error). */
   duplicates: number;
   dbErrors: number;
@@ -66,7 +71,7 @@ const LOAD_PACKETS = loadSql('packets', ['server_id', ...ROW_COLUMNS]) + ' SET b
 const LOAD_HISTOGRAMS = loadSql('layer_histograms', ['server_id', '@at_ms', ...HIST_COLUMNS]) + ' SET taken_at = FROM_UNIXTIME(@at_ms / 1000)';
 
 export class Ingest {
-  readonly counters: IngestCounters = { entries: 0, rows: 0, histogramRows: 0, duplicates: 0, dbErrors: 0, badEntries: 0, reclaimed: 0, groupsRecreated: 0, lastError: '' };
+  readonly counters: IngestCounters = { entries: 0, rows: 0, histogramRows: 0, hostRows: 0, duplicates: 0, dbErrors: 0, badEntries: 0, reclaimed: 0, groupsRecreated: 0, lastError: '' };
   private readonly serverIds = new Map<string, number>();
   private stopping = false;
   private running?: Promise<unknown>;
@@ -77,12 +82,12 @@ export class Ingest {
     private readonly pool: Pool,
     o: IngestOptions,
   ) {
-    this.o = { stream: RECORD_STREAM, histogramStream: HISTOGRAM_STREAM, group: INGEST_GROUP, lanes: 2, ...o };
+    this.o = { stream: RECORD_STREAM, histogramStream: HISTOGRAM_STREAM, hostStream: HOST_STREAM, group: INGEST_GROUP, lanes: 2, ...o };
   }
 
   /** Creates the consumer group on both streams (from their start) unless it exists. */
   async ensureGroup(): Promise<void> {
-    for (const stream of [this.o.stream, this.o.histogramStream])
+    for (const stream of this.streams())
       try {
         await this.redis.xgroup('CREATE', stream, this.o.group, '0', 'MKSTREAM');
       } catch (e) {
@@ -121,7 +126,7 @@ export class Ingest {
           backlog = false;
           continue;
         }
-        for (const [stream, entries] of got) if (entries.length) await (stream === this.o.stream ? this.ingest(entries) : this.ingestHistograms(entries));
+        for (const [stream, entries] of got) if (entries.length) await this.handle(stream, entries);
         wait = this.o.retryMs;
       } catch (e) {
         this.counters.dbErrors++;
@@ -137,10 +142,10 @@ export class Ingest {
 
   private async read(redis: Redis, consumer: string, from: '0' | '>'): Promise<[string, Entry[]][]> {
     const args = ['GROUP', this.o.group, consumer, 'COUNT', this.o.entriesPerRead] as const;
-    const streams = [this.o.stream, this.o.histogramStream];
+    const streams = this.streams();
     const res = (from === '>'
-      ? await redis.xreadgroup(...args, 'BLOCK', this.o.blockMs, 'STREAMS', ...streams, '>', '>')
-      : await redis.xreadgroup(...args, 'STREAMS', ...streams, '0', '0')) as [string, Entry[]][] | null;
+      ? await redis.xreadgroup(...args, 'BLOCK', this.o.blockMs, 'STREAMS', ...streams, ...streams.map(() => '>'))
+      : await redis.xreadgroup(...args, 'STREAMS', ...streams, ...streams.map(() => '0'))) as [string, Entry[]][] | null;
     return (res ?? []).map(([stream, entries]) => [stream, entries.filter((e) => e[1] !== null)]); // a deleted entry comes back as [id, null]
   }
 
@@ -150,18 +155,67 @@ export class Ingest {
    */
   async reclaim(minIdleMs: number): Promise<number> {
     let n = 0;
-    for (const stream of [this.o.stream, this.o.histogramStream]) {
+    for (const stream of this.streams()) {
       let cursor = '0-0';
       do {
         const [next, entries] = (await this.redis.xautoclaim(stream, this.o.group, `${this.o.consumer}/reclaim`, minIdleMs, cursor, 'COUNT', this.o.entriesPerRead)) as [string, Entry[]];
         const live = entries.filter((e) => e[1] !== null);
-        if (live.length) await (stream === this.o.stream ? this.ingest(live) : this.ingestHistograms(live));
+        if (live.length) await this.handle(stream, live);
         n += live.length;
         cursor = next;
       } while (cursor !== '0-0');
     }
     this.counters.reclaimed += n;
     return n;
+  }
+
+  private streams(): string[] {
+    return [this.o.stream, this.o.histogramStream, this.o.hostStream];
+  }
+
+  private handle(stream: string, entries: Entry[]): Promise<void> {
+    return stream === this.o.stream ? this.ingest(entries) : stream === this.o.histogramStream ? this.ingestHistograms(entries) : this.ingestHost(entries);
+  }
+
+  /** Loads host-module snapshots and outliers (host_stats, host_events), then acknowledges and deletes them. */
+  async ingestHost(entries: Entry[]): Promise<void> {
+    const stats: unknown[][] = [];
+    const events: unknown[][] = [];
+    let bad = 0;
+    const batches: { node: string; b: HostBatch; stats: HostStatRow[]; events: HostEventRow[] }[] = [];
+    for (const [, f] of entries) {
+      const m = Object.fromEntries(entryFields(f)) as unknown as HostBatch;
+      try {
+        if (m.format !== HOST_FORMAT || !/^[\w.-]{1,64}$/.test(m.node) || !/^\d+$/.test(String(m.at)) || !/^\d+$/.test(m.monoNs)) throw new Error('bad entry');
+        const st = JSON.parse(m.stats) as HostStatRow[], ev = JSON.parse(m.events) as HostEventRow[];
+        if (!Array.isArray(st) || !Array.isArray(ev)) throw new Error('bad entry');
+        batches.push({ node: m.node, b: m, stats: st, events: ev });
+      } catch {
+        bad++;
+      }
+    }
+    if (batches.length) {
+      const ids = await this.ids([...new Set(batches.map((x) => x.node))]);
+      for (const { node, b, stats: st, events: ev } of batches) {
+        const sid = ids.get(node)!, at = Number(b.at), mono = BigInt(b.monoNs);
+        for (const r of st) stats.push([sid, at / 1000, Number(b.since) / 1000, r.module, String(r.metric).slice(0, 48), String(r.key).slice(0, 96), r.count, r.sumNs, r.maxNs, r.p50Ns, r.p99Ns, r.p99999Ns, r.errors]);
+        for (const e of ev) {
+          const ts = BigInt(e.tsNs);
+          events.push([sid, e.tsNs, e.kind, e.cpu, e.pid, e.tgid, String(e.comm).slice(0, 16), e.delayNs, e.otherPid, e.otherComm === null ? null : String(e.otherComm).slice(0, 16), e.detail === null ? null : String(e.detail).slice(0, 64), at - Number((mono - ts) / 1_000_000n)]);
+        }
+      }
+      await inTransaction(this.pool, async (conn) => {
+        for (let i = 0; i < stats.length; i += 1000)
+          await conn.query('INSERT IGNORE INTO host_stats (server_id, taken_at, since_at, module, metric, k, count, sum_ns, max_ns, p50_ns, p99_ns, p99999_ns, errors) VALUES ' + stats.slice(i, i + 1000).map(() => '(?, FROM_UNIXTIME(?), FROM_UNIXTIME(?), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', '), stats.slice(i, i + 1000).flat());
+        for (let i = 0; i < events.length; i += 1000)
+          await conn.query('INSERT IGNORE INTO host_events (server_id, ts_ns, kind, cpu, pid, tgid, comm, delay_ns, other_pid, other_comm, detail, at_unix_ms) VALUES ?', [events.slice(i, i + 1000)]);
+      });
+      this.counters.hostRows += stats.length + events.length;
+    }
+    this.counters.badEntries += bad;
+    this.counters.entries += entries.length;
+    const idl = entries.map((e) => e[0]);
+    await this.redis.multi().xack(this.o.hostStream, this.o.group, ...idl).xdel(this.o.hostStream, ...idl).exec();
   }
 
   /** Loads the entries' rows in one transaction, then acknowledges and deletes the entries. */

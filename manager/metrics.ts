@@ -31,7 +31,7 @@ export function managerRegistry(s: ManagerMetricSources): Registry {
   metric(r, 'latscope_manager_ingest_total', 'Ingest counters of this process, by what: entries, rows, histogram_rows, duplicates, db_errors, bad_entries, reclaimed', 'counter', () => {
     const c = s.ingest();
     if (!c) return [];
-    const pick = { entries: c.entries, rows: c.rows, histogram_rows: c.histogramRows, duplicates: c.duplicates, db_errors: c.dbErrors, bad_entries: c.badEntries, reclaimed: c.reclaimed, groups_recreated: c.groupsRecreated };
+    const pick = { entries: c.entries, rows: c.rows, histogram_rows: c.histogramRows, host_rows: c.hostRows, duplicates: c.duplicates, db_errors: c.dbErrors, bad_entries: c.badEntries, reclaimed: c.reclaimed, groups_recreated: c.groupsRecreated };
     return byKey(pick, 'what');
   });
   metric(r, 'latscope_manager_servers', 'Servers per provisioning state', 'gauge', async () => {

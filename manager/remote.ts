@@ -44,6 +44,8 @@ export function connectServer(d: Deployment, s: Server, acceptNewHostKey: boolea
 
 export class RemoteServer {
   private node = 'node';
+  /** Host-jitter modules the observer runs (function_info.yaml jitter), set by configure(). */
+  private jitter: string[] = [];
   private readonly sudo: string;
   readonly dir: string;
 
@@ -95,6 +97,7 @@ export class RemoteServer {
 
   /** Writes the observer's conf: sampling, Redis (password in a 0600 file), time sync. */
   async configure(d: Deployment): Promise<void> {
+    this.jitter = d.functions.jitter;
     const conf = `${this.dir}/conf`;
     await this.run('writing the conf', `umask 077 && mkdir -p ${q(conf)} && rm -f ${q(conf)}/*.yaml`);
     const files: [string, string][] = [
@@ -116,6 +119,7 @@ export class RemoteServer {
     const observer = [
       this.node, `--max-old-space-size=${OBSERVER_HEAP_MB}`, 'dist/cli.js', 'observer', '--conf', `${this.dir}/conf`, '--node', s.hostname, '--spool-dir', `${this.dir}/spool`,
       ...(s.eth ? ['--interfaces', s.eth.join(',')] : []),
+      ...(this.jitter.length ? ['--jitter', this.jitter.join(',')] : []),
     ];
     const cmd =
       `cd ${q(`${this.dir}/current`)} && mkdir -p ${q(`${this.dir}/run`)} && ` +

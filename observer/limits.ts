@@ -49,4 +49,6 @@ export interface Drops {
   spool: number;
   /** Events still in the ring when the stop's time for them ran out. */
   stop: number;
+  /** Host-module outliers beyond the ones kept while Redis was away. */
+  host_events: number;
 }

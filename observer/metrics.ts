@@ -10,6 +10,8 @@ import type { LatencyProbe } from './probe.js';
 import type { AssemblerCounters } from './records.js';
 import type { PublisherCounters } from './publisher.js';
 import type { Drops } from './limits.js';
+import { registerHostMetrics } from '../host/metrics.js';
+import type { HostSnapshot } from '../host/session.js';
 
 type Value = { value: number; labels?: Record<string, string | number>; metricName?: string };
 
@@ -24,6 +26,8 @@ export interface MetricSources {
   assembler: () => AssemblerCounters;
   publisher: () => PublisherCounters & { backlogMemory: number; backlogDiskBytes: number; holding: boolean };
   drops: () => Drops;
+  /** The host-jitter modules, when the observer runs them. */
+  host?: () => HostSnapshot | undefined;
 }
 
 export function observerRegistry(s: MetricSources): Registry {
@@ -71,6 +75,7 @@ export function observerRegistry(s: MetricSources): Registry {
   metric(r, 'latscope_spool_corrupt_lines_total', 'Disk spool lines that did not parse (cut short by a crash or a full disk): skipped', 'counter', () => [{ value: s.publisher().spoolCorrupt }]);
   metric(r, 'latscope_backlog_records', 'Records waiting in memory for Redis', 'gauge', () => [{ value: s.publisher().backlogMemory }]);
   metric(r, 'latscope_backlog_disk_bytes', 'Bytes waiting in the disk spool for Redis', 'gauge', () => [{ value: s.publisher().backlogDiskBytes }]);
+  if (s.host) registerHostMetrics(r, s.host);
   metric(r, 'latscope_bpf_program_runs_total', 'Runs of each BPF program (bpf_stats; 0 unless enabled)', 'counter', () => s.probe.programStats().map((p) => ({ value: Number(p.runCount), labels: { program: p.name } })));
   metric(r, 'latscope_bpf_program_run_seconds_total', 'Time spent in each BPF program (bpf_stats)', 'counter', () => s.probe.programStats().map((p) => ({ value: Number(p.runTimeNs) * 1e-9, labels: { program: p.name } })));
   return r;

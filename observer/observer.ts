@@ -16,6 +16,13 @@ import { RecordPublisher } from './publisher.js';
 import { observerRegistry, serveMetrics } from './metrics.js';
 import type { SamplingInfo } from '../conf/schema.js';
 import { OBSERVER_LIMITS, type Drops, type ObserverLimits } from './limits.js';
+import { HostSession } from '../host/session.js';
+import { eventRow, statRows } from '../host/wire.js';
+import { HOST_FORMAT, HOST_STREAM, type HostBatch, type HostEventRow, type HostModuleName } from '../protocol/host.js';
+
+/** Host outliers an observer keeps while Redis is away; entries kept on the host stream. */
+const HOST_EVENTS_MAX = 20_000;
+const HOST_STREAM_MAXLEN = 100_000;
 
 export { OBSERVER_HEAP_MB, OBSERVER_LIMITS, type Drops, type ObserverLimits } from './limits.js';
 
@@ -45,6 +52,8 @@ export interface ObserverOptions {
   metrics: { host: string; port: number };
   /** Count run time of each BPF program (bpf_stats: a small cost on every hook). */
   bpfStats: boolean;
+  /** Host-jitter modules to run (function_info.yaml jitter); their figures go with the histogram snapshots. */
+  jitter?: HostModuleName[];
   /** Called with every record (tests, the library API). */
   onRecord?: (r: PacketRecord) => void;
   /**
@@ -71,6 +80,10 @@ export class Observer {
   private histogramTimer?: NodeJS.Timeout;
   private seq = 0;
   private undecodable = 0;
+  private host?: HostSession;
+  /** Host outliers not yet sent (bounded: beyond, counted in drops.host_events). */
+  private hostEvents: HostEventRow[] = [];
+  private hostEventsDropped = 0;
   private unreadAtStop = 0;
   readonly limits: ObserverLimits;
   private finalProbeCounters?: ReturnType<LatencyProbe['counters']>;
@@ -113,10 +126,11 @@ export class Observer {
       if (o.metrics.port) {
         const p = this.probe, a = this.assembler, pub = this.publisher;
         this.metricsServer = await serveMetrics(
-          observerRegistry({ node: o.node, probe: p, assembler: () => a.counters, drops: () => this.drops(), publisher: () => ({ ...pub.counters, backlogMemory: pub.backlog.memory, backlogDiskBytes: pub.backlog.diskBytes, holding: pub.backlog.heldBack }) }),
+          observerRegistry({ node: o.node, probe: p, assembler: () => a.counters, drops: () => this.drops(), host: o.jitter?.length ? () => this.host?.snapshot() : undefined, publisher: () => ({ ...pub.counters, backlogMemory: pub.backlog.memory, backlogDiskBytes: pub.backlog.diskBytes, holding: pub.backlog.heldBack }) }),
           o.metrics.host, o.metrics.port,
         );
       }
+      if (o.jitter?.length) this.startHost(o.jitter);
       await this.beat('running');
     } catch (e) {
       this.teardown();
@@ -126,7 +140,36 @@ export class Observer {
     this.heartbeatTimer = setInterval(() => void this.beat('running').catch(() => {}), o.heartbeatMs);
     // finished records go out on a timer, not per drained batch: a flush looks at every waiting record
     this.flushTimer = setInterval(() => this.assembler!.flush(Date.now()), 50);
-    if (o.histogramMs) this.histogramTimer = setInterval(() => void this.snapshotHistograms().catch(() => {}), o.histogramMs);
+    if (o.histogramMs) this.histogramTimer = setInterval(() => void Promise.all([this.snapshotHistograms(), this.snapshotHost()]).catch(() => {}), o.histogramMs);
+  }
+
+  /** The host-jitter modules; those the kernel cannot run are said and left out, the observer goes on. */
+  private startHost(modules: HostModuleName[]): void {
+    try {
+      this.host = HostSession.open({
+        modules, keepRecent: 100, drainMs: 200,
+        onEvent: (e) => {
+          if (this.hostEvents.length < HOST_EVENTS_MAX) this.hostEvents.push(eventRow(e));
+          else this.hostEventsDropped++;
+        },
+      });
+      for (const u of this.host.unavailable) console.error(`observer ${this.o.node}: host module ${u.module} is not available here: ${u.reason}`);
+    } catch (e) {
+      console.error(`observer ${this.o.node}: no host-jitter module could run: ${(e as Error).message}`);
+    }
+  }
+
+  /** The host modules' figures and the outliers since the last time, in one capped-stream entry. */
+  private async snapshotHost(): Promise<void> {
+    const h = this.host;
+    if (!h) return;
+    const events = this.hostEvents.slice(0, HOST_EVENTS_MAX);
+    const fields = toFields({
+      node: this.o.node, at: Date.now(), monoNs: process.hrtime.bigint().toString(), since: h.startedAtMs, format: HOST_FORMAT,
+      stats: JSON.stringify(statRows(h.snapshot())), events: JSON.stringify(events),
+    } satisfies HostBatch);
+    // the figures are cumulative (a lost snapshot loses nothing); the outliers wait until they are sent
+    if (await this.publisher!.sendCapped(HOST_STREAM, HOST_STREAM_MAXLEN, fields)) this.hostEvents.splice(0, events.length);
   }
 
   private onBatch(batch: Buffer, used: number): void {
@@ -152,7 +195,7 @@ export class Observer {
 
   drops(): Drops {
     const c = this.finalProbeCounters ?? this.probe!.counters();
-    return { ring: Number(c.ringFull), flow_table: Number(c.flowFull), capped: this.assembler!.counters.samplesCapped, undecodable: this.undecodable, spool: this.publisher!.counters.overflow, stop: this.unreadAtStop };
+    return { ring: Number(c.ringFull), flow_table: Number(c.flowFull), capped: this.assembler!.counters.samplesCapped, undecodable: this.undecodable, spool: this.publisher!.counters.overflow, stop: this.unreadAtStop, host_events: this.hostEventsDropped };
   }
 
   get counters() {
@@ -180,6 +223,7 @@ export class Observer {
   }
 
   private teardown(): void {
+    this.host?.close();
     this.drain?.stop();
     this.probe?.close();
     this.stopStats?.();
@@ -207,7 +251,7 @@ export class Observer {
       const budget = Math.max(0, this.limits.stopMs - (Date.now() - t0));
       const within = <T>(p: Promise<T>, ms: number) => Promise.race([p, new Promise<void>((r) => setTimeout(r, ms))]);
       await within(this.publisher!.send(true), budget / 2); // the last heartbeat then counts them as published
-      await within(this.snapshotHistograms().catch(() => {}), budget / 4);
+      await within(Promise.all([this.snapshotHistograms(), this.snapshotHost()]).catch(() => {}), budget / 4);
       await within(this.beat('stopped').catch(() => {}), budget / 4);
     } finally {
       this.teardown();

@@ -226,6 +226,18 @@ export class RecordPublisher {
     }
   }
 
+  /** An entry on a capped stream (not the records); false, and nothing sent, while Redis is away or refuses it. */
+  async sendCapped(stream: string, maxLen: number, fields: string[]): Promise<boolean> {
+    if (this.redis.status !== 'ready') return false;
+    try {
+      await this.redis.xadd(stream, 'MAXLEN', '~', String(maxLen), '*', ...fields);
+      return true;
+    } catch (e) {
+      this.lastError = (e as Error).message;
+      return false;
+    }
+  }
+
   /** A liveness entry on a capped stream; skipped (not spooled) while Redis is away. */
   async heartbeat(stream: string, fields: string[]): Promise<void> {
     if (this.redis.status === 'ready') await this.redis.xadd(stream, 'MAXLEN', '~', String(HEARTBEAT_MAXLEN), '*', ...fields);

@@ -51,3 +51,52 @@ export const BLK_KEY = struct('blk_key', { dev: 'u32', write: 'u32' });
 
 /** Counter index of ring-buffer drops in every module's `counters` map. */
 export const C_RING_FULL = 0;
+
+// ---- the wire: what an observer running host modules sends to Redis, and the ingest loads ----
+
+/** Stream of host-module snapshots and outliers from the observers. */
+export const HOST_STREAM = 'latscope:host';
+export const HOST_FORMAT = 'host1';
+
+/** One figure of a module at a snapshot (cumulative since the observer started its modules). */
+export interface HostStatRow {
+  module: HostModuleName;
+  /** What: runq, switches, involuntary, offcpu_preempted, hardirq, softirq, faults_minor, tlb_remote_shootdown, a syscall's name, … */
+  metric: string;
+  /** Of what: a CPU, an IRQ, a vector and CPU, a device ('' for the host). */
+  key: string;
+  count: number;
+  sumNs: number | null;
+  maxNs: number | null;
+  p50Ns: number | null;
+  p99Ns: number | null;
+  p99999Ns: number | null;
+  errors: number | null;
+}
+
+/** One outlier (host/probe.ts HostEvent, with bigint time as a decimal string). */
+export interface HostEventRow {
+  tsNs: string;
+  kind: string;
+  cpu: number;
+  pid: number;
+  tgid: number;
+  comm: string;
+  delayNs: number;
+  otherPid: number | null;
+  otherComm: string | null;
+  detail: string | null;
+}
+
+/** A stream entry's fields (JSON values: the volume is small and comm may hold any byte). */
+export interface HostBatch {
+  node: string;
+  /** Unix ms of the snapshot, and the host's CLOCK_MONOTONIC then (dates the events). */
+  at: number;
+  monoNs: string;
+  /** Unix ms when the modules started (the stats count from then). */
+  since: number;
+  format: typeof HOST_FORMAT;
+  stats: string;
+  events: string;
+}

@@ -5,7 +5,7 @@
  *   lib, protocol                          the bottom: import nothing of the project (protocol
  *                                          not even lib: it is the contract between processes)
  *   native, conf, db                       above them
- *   observer, host, timesync, ingest       above native / db
+ *   observer, host, timesync, ingest       above native / db (the observer runs host's modules)
  *   analyzer                               above db (reads clock fits through timesync)
  *   graph                                  above analyzer
  *   manager, local                         orchestration and the local default
@@ -25,7 +25,7 @@ export const ALLOWED: Record<string, string[]> = {
   native: [...BASE],
   conf: [...BASE],
   db: [...BASE],
-  observer: [...BASE, 'native', 'conf'],
+  observer: [...BASE, 'native', 'conf', 'host'], // the observer runs the host-jitter modules too
   host: [...BASE, 'native', 'conf'],
   timesync: [...BASE, 'native', 'conf', 'db'],
   ingest: [...BASE, 'db'],

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { projectRoot } from '../lib/paths.js';
 import { testbedUp, testbedDown } from '../local/testbed.js';
 import type { HostReport } from '../host/report.js';
+import { schemaProblems } from './helpers/schema.js';
 
 const cli = join(projectRoot, 'dist', 'cli.js');
 const hostload = join(projectRoot, 'dist', 'test', 'hostload');
@@ -28,7 +29,10 @@ function host(args: string[]): { done: Promise<{ code: number; report: HostRepor
   const done = new Promise<{ code: number; report: HostReport; stderr: string }>((resolve, reject) =>
     child.on('exit', (code) => {
       try {
-        resolve({ code: code ?? -1, report: JSON.parse(out) as HostReport, stderr: err });
+        const report = JSON.parse(out) as HostReport;
+        const problems = schemaProblems('host-report.schema.json', report);
+        if (problems.length) return reject(new Error(`the report does not match docs/host-report.schema.json: ${problems.slice(0, 10).join('; ')}`));
+        resolve({ code: code ?? -1, report, stderr: err });
       } catch {
         reject(new Error(`latscope host exited ${code} without a JSON report:\n${out}\n${err}`));
       }

@@ -6,7 +6,7 @@
  */
 import { migration } from '../migration.js';
 
-const SEGMENT_COLUMNS = ['tx_sock_tcp', 'tx_tcp_ip', 'tx_ip_dev', 'tx_hops', 'wire', 'rx_hops', 'rx_dev_ip', 'rx_ip_tcp', 'rx_tcp_sock'];
+export const SEGMENT_COLUMNS = ['tx_sock_tcp', 'tx_tcp_ip', 'tx_ip_dev', 'tx_hops', 'wire', 'rx_hops', 'rx_dev_ip', 'rx_ip_tcp', 'rx_tcp_sock'];
 
 export const m004 = migration(4, 'analysis: batches, paths, path stats, flows, unmatched, spikes, views', 'analyzer', [
   'DROP TABLE IF EXISTS delay_results', // the first per-layer results: path_stats (scope host) holds them now

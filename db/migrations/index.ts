@@ -5,5 +5,6 @@ import { m002 } from './002_collection.js';
 import { m003 } from './003_flow_ids_addresses.js';
 import { m004 } from './004_analysis.js';
 import { m005 } from './005_retention.js';
+import { m006 } from './006_host.js';
 
-export const MIGRATIONS: Migration[] = [m001, m002, m003, m004, m005];
+export const MIGRATIONS: Migration[] = [m001, m002, m003, m004, m005, m006];

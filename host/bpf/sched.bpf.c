@@ -48,6 +48,16 @@ struct {
 	__type(value, struct hist);
 } offcpu SEC(".maps");
 
+/* run-queue latency of each watched thread (only its own switch-ins write it) */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, struct hist);
+} thread_runq SEC(".maps");
+
+static struct hist zero_hist;
+
 /* when the task became runnable, and when a watched task left its CPU (and why) */
 struct task_times {
 	__u64 runnable_ns;
@@ -191,6 +201,16 @@ int BPF_PROG(ls_sched_switch, bool preempt, struct task_struct *prev, struct tas
 	if (tt->runnable_ns && watched_cpu && (watch_all_tasks || next_watched)) {
 		__u64 d = now - tt->runnable_ns;
 		hist_add_local(&c->runq, d);
+		if (!watch_all_tasks) {
+			__u32 tid = next->pid;
+			struct hist *th = bpf_map_lookup_elem(&thread_runq, &tid);
+			if (!th) {
+				bpf_map_update_elem(&thread_runq, &tid, &zero_hist, BPF_NOEXIST);
+				th = bpf_map_lookup_elem(&thread_runq, &tid);
+			}
+			if (th)
+				hist_add_local(th, d);
+		}
 		if (d >= runq_outlier_ns)
 			emit(SCHED_EV_RUNQ, cpu, now, d, next, prev, 0);
 	}

@@ -144,7 +144,7 @@ const BAD: [string, Record<string, Content>, string, string][] = [
   ['a zero time_interval', { 'time_sync.yaml': 'time_interval: 0\n' }, 'time_sync.yaml', 'time_interval'],
   ['keep_fraction above 1', { 'time_sync.yaml': 'keep_fraction: 1.5\n' }, 'time_sync.yaml', 'keep_fraction'],
   ['an unknown jitter probe', { 'function_info.yaml': 'jitter: [sched, disk]\n' }, 'function_info.yaml', 'jitter.1'],
-  ['jitter modules this version does not have', { 'function_info.yaml': 'jitter: [sched]\n' }, 'function_info.yaml', 'jitter: host-jitter modules are not available'],
+  ['a jitter module listed twice', { 'function_info.yaml': 'jitter: [sched, irq, sched]\n' }, 'function_info.yaml', 'jitter: a module is listed twice'],
   ['latency switched off', { 'function_info.yaml': 'latency: 0\n' }, 'function_info.yaml', 'latency: the observer always runs the latency probe'],
   ["the manager's own login (latscope never uses it)", { 'management_server_info.yaml': 'address: 10.1.1.100\neth: eth0\nusername: root\n' }, 'management_server_info.yaml', 'username: unknown key'],
   ['a ping key of 8 digits', { 'ping_info.yaml': 'eth: enp1s0\nkey: "01234567"\n' }, 'ping_info.yaml', 'key: expected 16 hex digits'],

@@ -1,0 +1,175 @@
+/**
+ * bench/host-overhead: what the host-jitter modules cost the work they watch, side by side in one
+ * run, configurations interleaved round by round on two workloads pinned to one CPU (the
+ * modules' user space on the other): TCP ping-pong of 100-byte messages over loopback (round
+ * trips per second, bench/tools/tcpbench.c) and two threads passing a token through a pair of
+ * pipes (rounds per second: a context switch each way, test/tools/hostload.c). Configurations:
+ * - nothing attached;
+ * - every latscope module (sched, irq, memory, syscall, block), watching every task;
+ * - the latscope modules that take the run-queue and syscall histograms (sched, syscall);
+ * - the same two histograms taken by the bpftrace one-liners of seed 001 (Debian's bpftrace).
+ * Slowdowns are medians over rounds of each round's loss against that round's baseline. A
+ * separate pass with bpf_stats on gives the median ns per run of each program, ours and
+ * bpftrace's. Targets: at most 3% slowdown with every module, at most 150 ns median per event,
+ * less overhead than bpftrace for the same histograms. JSON and one line.
+ *
+ *   node dist/bench/host-overhead.js [--seconds 3] [--rounds 5]
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { promisify } from 'node:util';
+import { join } from 'node:path';
+import { numberArg, median } from './common.js';
+import { enableBpfStats } from '../native/addon.js';
+import { HostSession } from '../host/session.js';
+import { HOST_MODULES, type HostModuleName } from '../protocol/host.js';
+import { projectRoot } from '../lib/paths.js';
+
+const execFileP = promisify(execFile);
+const tcpbench = join(projectRoot, 'dist', 'bench', 'tcpbench');
+const hostload = join(projectRoot, 'dist', 'test', 'hostload');
+const seconds = numberArg('seconds', 3);
+const rounds = numberArg('rounds', 5);
+const CPU = numberArg('cpu', 1);
+const PORT = 7450;
+
+type Config = 'baseline' | 'latscopeAll' | 'latscopeSame' | 'bpftrace';
+const CONFIGS: Config[] = ['baseline', 'latscopeAll', 'latscopeSame', 'bpftrace'];
+type Workload = 'tcpPingpong' | 'pipePingpong';
+
+/** Seed 001's one-liners for the run-queue latency and syscall latency histograms, in one bpftrace. */
+const BPFTRACE = `
+tracepoint:sched:sched_wakeup { @qtime[args->pid] = nsecs; }
+tracepoint:sched:sched_switch /args->prev_state == 0/ { if (@qtime[args->next_pid]) { @runq_latency_us = hist((nsecs - @qtime[args->next_pid]) / 1000); delete(@qtime[args->next_pid]); } }
+tracepoint:raw_syscalls:sys_enter { @start[tid] = nsecs; }
+tracepoint:raw_syscalls:sys_exit /@start[tid]/ { @usecs = hist((nsecs - @start[tid]) / 1000); delete(@start[tid]); }
+`;
+
+async function workload(w: Workload): Promise<number> {
+  const pin = ['-c', String(CPU)];
+  if (w === 'pipePingpong') {
+    const { stdout } = await execFileP('taskset', [...pin, hostload, 'pingpong', String(seconds)], { timeout: (seconds + 30) * 1000 });
+    return Number(JSON.parse(stdout.trim().split('\n').pop()!).rounds_per_s);
+  }
+  const { stdout } = await execFileP('taskset', [...pin, tcpbench, 'pingpong', '127.0.0.1', String(PORT), String(seconds), '100'], { timeout: (seconds + 30) * 1000 });
+  return Number(JSON.parse(stdout.trim().split('\n').pop()!).rtt_per_s);
+}
+
+/** Starts bpftrace with the one-liners; resolves once its probes are attached. */
+async function startBpftrace(): Promise<ChildProcess> {
+  const child = spawn('bpftrace', ['-e', BPFTRACE], { stdio: ['ignore', 'pipe', 'pipe'] });
+  await new Promise<void>((resolve, reject) => {
+    let out = '';
+    const t = setTimeout(() => reject(new Error(`bpftrace did not attach within 60 s: ${out}`)), 60_000);
+    const on = (d: Buffer) => {
+      out += d.toString();
+      if (/Attaching \d+ probes?/.test(out)) {
+        clearTimeout(t);
+        setTimeout(resolve, 500);
+      }
+    };
+    child.stdout!.on('data', on);
+    child.stderr!.on('data', on);
+    child.once('exit', (c) => reject(new Error(`bpftrace exited ${c}: ${out}`)));
+  });
+  return child;
+}
+
+async function stopBpftrace(c: ChildProcess): Promise<void> {
+  const exited = new Promise((r) => c.once('exit', r));
+  c.kill('SIGINT');
+  await exited;
+}
+
+async function withConfig<T>(c: Config, fn: () => Promise<T>): Promise<T> {
+  if (c === 'baseline') return fn();
+  if (c === 'bpftrace') {
+    const bt = await startBpftrace();
+    try {
+      return await fn();
+    } finally {
+      await stopBpftrace(bt);
+    }
+  }
+  const modules: readonly HostModuleName[] = c === 'latscopeAll' ? HOST_MODULES : ['sched', 'syscall'];
+  const s = HostSession.open({ modules });
+  try {
+    return await fn();
+  } finally {
+    s.close();
+  }
+}
+
+/** bpftrace's programs' ns per run (bpf_stats on), from bpftool. */
+async function bpftraceStats(): Promise<{ program: string; runs: number; nsPerRun: number }[]> {
+  const { stdout } = await execFileP('bpftool', ['-j', 'prog', 'show']);
+  return (JSON.parse(stdout) as { name?: string; type: string; run_time_ns?: number; run_cnt?: number; pids?: { comm: string }[] }[])
+    .filter((p) => p.pids?.some((x) => x.comm === 'bpftrace') && (p.run_cnt ?? 0) > 0)
+    .map((p) => ({ program: p.name ?? p.type, runs: p.run_cnt!, nsPerRun: p.run_time_ns! / p.run_cnt! }));
+}
+
+async function main(): Promise<void> {
+  const server = spawn('taskset', ['-c', String(CPU), tcpbench, 'server', String(PORT)], { stdio: 'ignore' });
+  await new Promise((r) => setTimeout(r, 300));
+  try {
+    const results: Record<Config, Record<Workload, number[]>> = Object.fromEntries(CONFIGS.map((c) => [c, { tcpPingpong: [], pipePingpong: [] }])) as never;
+    for (let r = 0; r < rounds; r++) {
+      for (const c of CONFIGS)
+        await withConfig(c, async () => {
+          for (const w of ['tcpPingpong', 'pipePingpong'] as const) results[c][w].push(await workload(w));
+        });
+      process.stderr.write(`host-overhead: round ${r + 1} of ${rounds}\n`);
+    }
+    // the cost of each program per run, with bpf_stats on (a separate pass: the stats cost time too)
+    const stop = enableBpfStats();
+    let ours: { program: string; runs: number; nsPerRun: number }[] = [];
+    let theirs: { program: string; runs: number; nsPerRun: number }[] = [];
+    try {
+      const s = HostSession.open({ modules: HOST_MODULES });
+      try {
+        for (const w of ['tcpPingpong', 'pipePingpong'] as const) await workload(w);
+        ours = s.programStats().filter((p) => p.runs > 0).map((p) => ({ program: p.program, runs: p.runs, nsPerRun: p.runNs / p.runs }));
+      } finally {
+        s.close();
+      }
+      const bt = await startBpftrace();
+      try {
+        for (const w of ['tcpPingpong', 'pipePingpong'] as const) await workload(w);
+        theirs = await bpftraceStats();
+      } finally {
+        await stopBpftrace(bt);
+      }
+    } finally {
+      stop();
+    }
+
+    const loss = (c: Config, w: Workload) => median(results[c][w].map((v, i) => 1 - v / results.baseline[w][i]!));
+    const rate = (c: Config, w: Workload) => Math.round(median(results[c][w]));
+    const out = {
+      seconds, rounds, cpu: CPU,
+      throughput: Object.fromEntries(CONFIGS.map((c) => [c, { tcpPingpongRttPerS: rate(c, 'tcpPingpong'), pipeRoundsPerS: rate(c, 'pipePingpong') }])),
+      slowdown: Object.fromEntries(CONFIGS.filter((c) => c !== 'baseline').map((c) => [c, { tcpPingpong: +loss(c, 'tcpPingpong').toFixed(4), pipePingpong: +loss(c, 'pipePingpong').toFixed(4) }])),
+      nsPerRun: { latscope: ours.map((p) => ({ ...p, nsPerRun: Math.round(p.nsPerRun) })), bpftrace: theirs.map((p) => ({ ...p, nsPerRun: Math.round(p.nsPerRun) })) },
+      medianNsPerEvent: { latscope: Math.round(median(ours.map((p) => p.nsPerRun))), bpftrace: theirs.length ? Math.round(median(theirs.map((p) => p.nsPerRun))) : null },
+    };
+    const all = Math.max(loss('latscopeAll', 'tcpPingpong'), loss('latscopeAll', 'pipePingpong'));
+    const targets = {
+      allModulesAtMost3Percent: all <= 0.03,
+      medianAtMost150Ns: out.medianNsPerEvent.latscope <= 150,
+      lessThanBpftrace: loss('latscopeSame', 'tcpPingpong') < loss('bpftrace', 'tcpPingpong') && loss('latscopeSame', 'pipePingpong') < loss('bpftrace', 'pipePingpong'),
+    };
+    console.log(JSON.stringify({ ...out, targets }));
+    const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
+    console.log(
+      `host-overhead: every module costs TCP ping-pong ${pct(loss('latscopeAll', 'tcpPingpong'))} and pipe ping-pong ${pct(loss('latscopeAll', 'pipePingpong'))} (target ≤3%: ${targets.allModulesAtMost3Percent ? 'met' : 'NOT met'}); ` +
+        `run-queue + syscall histograms: latscope ${pct(loss('latscopeSame', 'tcpPingpong'))} / ${pct(loss('latscopeSame', 'pipePingpong'))} vs bpftrace ${pct(loss('bpftrace', 'tcpPingpong'))} / ${pct(loss('bpftrace', 'pipePingpong'))} (${targets.lessThanBpftrace ? 'less' : 'NOT less'}); ` +
+        `median ns per event: latscope ${out.medianNsPerEvent.latscope}, bpftrace ${out.medianNsPerEvent.bpftrace} (target ≤150: ${targets.medianAtMost150Ns ? 'met' : 'NOT met'})`,
+    );
+  } finally {
+    server.kill();
+  }
+}
+
+main().catch((e) => {
+  console.error(`bench/host-overhead: ${(e as Error).message}`);
+  process.exitCode = 2;
+});
