@@ -99,11 +99,20 @@ async function withConfig<T>(c: Config, fn: () => Promise<T>): Promise<T> {
   }
 }
 
-/** bpftrace's programs' ns per run (bpf_stats on), from bpftool. */
-async function bpftraceStats(): Promise<{ program: string; runs: number; nsPerRun: number }[]> {
-  const { stdout } = await execFileP('bpftool', ['-j', 'prog', 'show']);
-  return (JSON.parse(stdout) as { name?: string; type: string; run_time_ns?: number; run_cnt?: number; pids?: { comm: string }[] }[])
-    .filter((p) => p.pids?.some((x) => x.comm === 'bpftrace') && (p.run_cnt ?? 0) > 0)
+interface ProgInfo {
+  id: number;
+  name?: string;
+  type: string;
+  run_time_ns?: number;
+  run_cnt?: number;
+}
+
+const programs = async (): Promise<ProgInfo[]> => JSON.parse((await execFileP('bpftool', ['-j', 'prog', 'show'])).stdout) as ProgInfo[];
+
+/** The ns per run (bpf_stats on) of the programs that appeared since `before` (bpftrace's). */
+async function newProgramStats(before: Set<number>): Promise<{ program: string; runs: number; nsPerRun: number }[]> {
+  return (await programs())
+    .filter((p) => !before.has(p.id) && (p.run_cnt ?? 0) > 0)
     .map((p) => ({ program: p.name ?? p.type, runs: p.run_cnt!, nsPerRun: p.run_time_ns! / p.run_cnt! }));
 }
 
@@ -131,10 +140,11 @@ async function main(): Promise<void> {
       } finally {
         s.close();
       }
+      const before = new Set((await programs()).map((p) => p.id));
       const bt = await startBpftrace();
       try {
         for (const w of ['tcpPingpong', 'pipePingpong'] as const) await workload(w);
-        theirs = await bpftraceStats();
+        theirs = await newProgramStats(before);
       } finally {
         await stopBpftrace(bt);
       }

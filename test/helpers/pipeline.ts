@@ -19,6 +19,7 @@ import { runRound } from '../../timesync/jobs.js';
 import { timeSync, samplingInfo } from '../../conf/schema.js';
 import { newKey } from '../../protocol/timesync.js';
 import { RECORD_STREAM, HISTOGRAM_STREAM, HEARTBEAT_STREAM } from '../../protocol/redis.js';
+import { HOST_STREAM, type HostModuleName } from '../../protocol/host.js';
 import { analyze, type AnalyzeResult } from '../../analyzer/analyze.js';
 import { workDir } from '../../lib/paths.js';
 
@@ -35,6 +36,8 @@ export interface PipelineOptions {
   size: number;
   /** A synthetic clock error per host index (observer and responder alike). */
   clocks?: Map<number, TestClock>;
+  /** Host-jitter modules per host index (function_info.yaml jitter): the hosts share one kernel, so give them to one. */
+  jitter?: Map<number, HostModuleName[]>;
 }
 
 const PING_PORT = 5105;
@@ -64,7 +67,7 @@ export class Pipeline {
     await migrate(pool);
     await upsertServers(pool, tb.hosts.map((h, i) => ({ hostname: `${tb.id}-${h.name}`, address: h.address, metadata_key: String(i + 1), kind: 'bare-metal' })));
     const redis = new Redis({ host: redisInfo.host, port: redisInfo.port, password: redisInfo.password });
-    await redis.del(RECORD_STREAM, HISTOGRAM_STREAM, HEARTBEAT_STREAM);
+    await redis.del(RECORD_STREAM, HISTOGRAM_STREAM, HEARTBEAT_STREAM, HOST_STREAM);
     const sampling = samplingInfo.parse({ ports: o.ports, size: o.size, interval: 0, filter_retrans: 1, histogram_interval: 1 });
     const observers: Observer[] = [];
     const responders: RunningResponder[] = [];
@@ -77,6 +80,7 @@ export class Pipeline {
           interfaces: [h.iface], ownNetnsOnly: true, netns: h.netns, heartbeatMs: 1000, histogramMs: 1000, drainMs: 20,
           spoolDir: workDir('spool', `${tb.id}-${h.name}`), limits: { spoolBytes: 64 << 20 }, metrics: { host: '127.0.0.1', port: 0 }, bpfStats: false,
           testClock: o.clocks?.get(i),
+          jitter: o.jitter?.get(i),
         });
         await ob.start();
         observers.push(ob);
