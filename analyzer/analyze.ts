@@ -47,6 +47,8 @@ export interface AnalyzeResult {
   unmatched: Record<UnmatchedReason, number>;
   pending: number;
   faults: number;
+  /** Records with no time at their first layer (incomplete): counted, and left out of the host statistics. */
+  unusable: number;
   spikes: number;
   windows: number;
   chunks: number;
@@ -73,7 +75,7 @@ export async function analyze(pool: Pool, o: AnalyzeOptions): Promise<AnalyzeRes
   const opt = { ...DEFAULT_ANALYSIS, ...o };
   const log = o.log ?? (() => {});
   const result: AnalyzeResult = {
-    batches: 0, records: 0, paths: 0, pending: 0, faults: 0, spikes: 0, windows: 0, chunks: 0, elapsedMs: 0,
+    batches: 0, records: 0, paths: 0, pending: 0, faults: 0, unusable: 0, spikes: 0, windows: 0, chunks: 0, elapsedMs: 0,
     unmatched: { peer_not_observed: 0, no_receiver_record: 0, no_sender_record: 0, no_clock_fit: 0 },
   };
   const lockConn = await pool.getConnection();
@@ -276,10 +278,14 @@ class Run {
       const clock = (s: number) => this.clocks.get(s)!;
       const joined = joinRecords([...carried, ...fresh], { clock, ends: this.ends, nowMs: Date.now(), graceMs: last ? this.o.graceMs : Infinity, deferBoundNs: this.o.deferBoundNs });
       const stats = new WindowStats({ windowNs: this.o.windowNs, filterRetrans: this.o.filterRetrans });
+      let unusable = 0;
       for (const p of joined.paths) stats.addPath(p);
       for (const r of fresh) {
         const t = clock(r.server).toGlobal(r.tx ? (Number.isNaN(r.sock) ? r.dev : r.sock) : r.dev).ns;
-        if (Number.isNaN(t)) continue;
+        if (Number.isNaN(t)) {
+          unusable++;
+          continue;
+        }
         stats.addRecord(r, t);
         if (r.tx) {
           const e = this.ends(r.flow);
@@ -308,6 +314,7 @@ class Run {
       result.paths += joined.paths.length;
       for (const u of joined.unmatched) result.unmatched[u.reason]++;
       result.faults += joined.paths.filter((p) => p.flags & 2).length;
+      result.unusable += unusable;
       result.spikes += spikes.length;
       result.windows += new Set([...merged.keys()].map((k) => parseGroupKey(k).window)).size;
       this.log(`analysis: ${fresh.length} records of ${batches.length} batches (+${carried.length} waiting) -> ${joined.paths.length} paths, ${joined.unmatched.length} unmatched, ${joined.pending.length} waiting; read ${t1 - t0} ms, join ${t2 - t1} ms, paths ${t3 - t2} ms, statistics ${t4 - t3} ms, the rest ${Date.now() - t4} ms`);

@@ -55,7 +55,7 @@ export function readSmallFile(path: string, what: string, where: string = path):
     const code = (e as NodeJS.ErrnoException).code;
     const why =
       code === 'ENOENT' ? 'does not exist' : code === 'EACCES' || code === 'EPERM' ? 'cannot be read (permission denied): make it readable by the user latscope runs as' : code === 'ELOOP' ? 'is a symbolic link loop' : `cannot be opened (${code})`;
-    throw new ConfError(`${where}: ${what} ${path} ${why}`, where);
+    throw new ConfError(where === path ? `${path}: ${why}` : `${where}: ${what} ${path} ${why}`, where);
   }
   try {
     const st = fstatSync(fd);

@@ -196,3 +196,17 @@ test('latscope analyze and latscope report from the command line: summary, table
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a record without a time at its first layer is counted as unusable, not dropped silently', async () => {
+  const pool = await fresh('an_unusable');
+  await writeSynthetic(pool, { ...BASE, samples: 400 });
+  const [b] = (await pool.query('INSERT INTO ingest_batches (records) VALUES (1)')) as any;
+  const { id } = await one(pool, 'SELECT MIN(id) AS id FROM servers');
+  await pool.query(
+    "INSERT INTO packets (server_id, observer_seq, dir, family, src, sport, dst, dport, flow_id, sample_seq, stream_offset, seg_start, seg_end, attempt, flags, batch_id) VALUES (?, 1, 'tx', 4, '10.77.1.1', 1, '10.77.1.2', 2, 99, 1, 1, 0, 1, 0, 0, ?)",
+    [id, b.insertId],
+  );
+  const r = await analyze(pool, OPTS);
+  assert.equal(r.unusable, 1);
+  assert.ok(r.records >= 401);
+});

@@ -393,3 +393,20 @@ test('conf/examples: every file of the seed (and analysis_info), commented, and 
     rmSync(home, { recursive: true });
   }
 });
+
+test('conf check as a user who cannot read a conf file: the file named, permission denied, exit 1, no stack trace', { skip: process.getuid?.() !== 0 && 'switching to an unprivileged user needs root: run the tests as root' }, () => {
+  const dir = folder();
+  try {
+    // the folder belongs to nobody, who may read all of it but one file
+    execFileSync('chown', ['-R', '65534:65534', dir]);
+    chmodSync(dir, 0o700);
+    chmodSync(join(dir, 'sampling_info.yaml'), 0o000);
+    const cli = join(projectRoot, 'dist', 'cli.js');
+    const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, cli, 'conf', 'check', dir], { encoding: 'utf8', env: { ...process.env, HOME: '/nonexistent' } });
+    assert.equal(r.status, 1, r.stdout + r.stderr);
+    assert.match(r.stderr, /sampling_info\.yaml: cannot be read \(permission denied\): make it readable by the user latscope runs as/);
+    assert.doesNotMatch(r.stderr, /EACCES|\n\s+at /, 'a sentence, not a raw error');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

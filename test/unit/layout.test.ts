@@ -12,6 +12,8 @@ import { join } from 'node:path';
 import { projectRoot } from '../../lib/paths.js';
 import { BpfObject, LayoutError } from '../../native/addon.js';
 import { TS_PROBE, TS_SAMPLE } from '../../protocol/timesync.js';
+import { BLK_KEY, HIST, IRQ_EVENT, MEM_CPU, MEM_EVENT, SCHED_CPU, SCHED_EVENT, SYS_EVENT, SYS_STAT } from '../../protocol/host.js';
+import type { StructLayout } from '../../protocol/layout.js';
 
 const vmlinux = join(projectRoot, 'native', 'gen', 'vmlinux.h');
 
@@ -44,4 +46,17 @@ test('a field moved in a scratch copy of timesync.h: the object is refused, nami
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('the host-jitter modules: every struct shared with TypeScript has the layout protocol/host.ts expects', { skip: !existsSync(join(projectRoot, 'dist', 'bpf', 'sched.bpf.o')) && 'the BPF objects are not built: run npm run build' }, () => {
+  const expect: [string, StructLayout[]][] = [
+    ['sched', [SCHED_EVENT, SCHED_CPU, HIST]],
+    ['irq', [IRQ_EVENT, HIST]],
+    ['memory', [MEM_EVENT, MEM_CPU, HIST]],
+    ['syscall', [SYS_EVENT, SYS_STAT]],
+    ['block', [BLK_KEY, HIST]],
+  ];
+  for (const [name, layouts] of expect)
+    // the layouts are checked first; an unknown setting then stops the open before anything loads (no root needed)
+    assert.throws(() => BpfObject.open(name, { layouts, settings: { no_such: 1 } }), /no setting named no_such|finding map \.rodata/, `${name}: the layouts agree`);
 });
