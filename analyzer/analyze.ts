@@ -14,7 +14,7 @@ import type { Pool, PoolConnection } from '../db/pool.js';
 import { big } from '../db/pool.js';
 import { LogHistogram } from '../lib/stats.js';
 import { ClockTimeline, loadTimelines } from './clock.js';
-import { joinRecords, type Clock, type FlowEnds, type Path, type Rec, type Unmatched, type UnmatchedReason } from './paths.js';
+import { firstTime, joinRecords, type Clock, type FlowEnds, type Path, type Rec, type Unmatched, type UnmatchedReason } from './paths.js';
 import { Group, WindowStats, parseGroupKey, statRows, topSegment, groupKey, type FlowWindow } from './windows.js';
 
 export interface AnalyzeOptions {
@@ -47,7 +47,7 @@ export interface AnalyzeResult {
   unmatched: Record<UnmatchedReason, number>;
   pending: number;
   faults: number;
-  /** Records with no time at their first layer (incomplete): counted, and left out of the host statistics. */
+  /** Records with no time at any layer (they cannot be placed in time): counted, and kept out of paths and statistics. */
   unusable: number;
   spikes: number;
   windows: number;
@@ -269,7 +269,10 @@ class Run {
   /** One chunk: join, statistics, and one transaction with everything it produced. */
   async chunk(batches: number[], carried: Rec[], result: AnalyzeResult, last: boolean): Promise<{ pending: Rec[] }> {
     const t0 = Date.now();
-    const fresh = await this.readBatches(batches);
+    const read = await this.readBatches(batches);
+    // a record with no time at any layer cannot be placed in time: counted, and kept out of everything
+    const fresh = read.filter((r) => !Number.isNaN(firstTime(r)));
+    result.unusable += read.length - fresh.length;
     const t1 = Date.now();
     const conn = await this.pool.getConnection();
     try {
@@ -278,14 +281,9 @@ class Run {
       const clock = (s: number) => this.clocks.get(s)!;
       const joined = joinRecords([...carried, ...fresh], { clock, ends: this.ends, nowMs: Date.now(), graceMs: last ? this.o.graceMs : Infinity, deferBoundNs: this.o.deferBoundNs });
       const stats = new WindowStats({ windowNs: this.o.windowNs, filterRetrans: this.o.filterRetrans });
-      let unusable = 0;
       for (const p of joined.paths) stats.addPath(p);
       for (const r of fresh) {
-        const t = clock(r.server).toGlobal(r.tx ? (Number.isNaN(r.sock) ? r.dev : r.sock) : r.dev).ns;
-        if (Number.isNaN(t)) {
-          unusable++;
-          continue;
-        }
+        const t = clock(r.server).toGlobal(firstTime(r)).ns;
         stats.addRecord(r, t);
         if (r.tx) {
           const e = this.ends(r.flow);
@@ -310,11 +308,10 @@ class Run {
       if (batches.length) await conn.query('UPDATE ingest_batches SET analyzed = 1 WHERE id IN (?)', [batches]);
       await conn.commit();
       result.batches += batches.length;
-      result.records += fresh.length;
+      result.records += read.length;
       result.paths += joined.paths.length;
       for (const u of joined.unmatched) result.unmatched[u.reason]++;
       result.faults += joined.paths.filter((p) => p.flags & 2).length;
-      result.unusable += unusable;
       result.spikes += spikes.length;
       result.windows += new Set([...merged.keys()].map((k) => parseGroupKey(k).window)).size;
       this.log(`analysis: ${fresh.length} records of ${batches.length} batches (+${carried.length} waiting) -> ${joined.paths.length} paths, ${joined.unmatched.length} unmatched, ${joined.pending.length} waiting; read ${t1 - t0} ms, join ${t2 - t1} ms, paths ${t3 - t2} ms, statistics ${t4 - t3} ms, the rest ${Date.now() - t4} ms`);

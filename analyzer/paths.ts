@@ -107,7 +107,8 @@ export interface JoinResult {
 const NSEG = SEGMENTS.length;
 /** How far a receiver record may seem to precede its sender record and still be paired with it (then as a clock fault). */
 const CLOCK_FAULT_WINDOW_NS = 1e9;
-const firstTime = (r: Rec): number => (r.tx ? (Number.isNaN(r.sock) ? (Number.isNaN(r.tcp) ? (Number.isNaN(r.ip) ? r.dev : r.ip) : r.tcp) : r.sock) : Number.isNaN(r.dev) ? (Number.isNaN(r.ip) ? (Number.isNaN(r.tcp) ? r.sock : r.tcp) : r.ip) : r.dev);
+/** A record's time at the first layer it has (NaN: none). */
+export const firstTime = (r: Rec): number => (r.tx ? (Number.isNaN(r.sock) ? (Number.isNaN(r.tcp) ? (Number.isNaN(r.ip) ? r.dev : r.ip) : r.tcp) : r.sock) : Number.isNaN(r.dev) ? (Number.isNaN(r.ip) ? (Number.isNaN(r.tcp) ? r.sock : r.tcp) : r.ip) : r.dev);
 /** The time a record crosses the wire: the sender's last device, the receiver's first. */
 const wireTime = (r: Rec): number => (r.tx ? (Number.isNaN(r.last) ? firstTime(r) : r.last) : Number.isNaN(r.dev) ? firstTime(r) : r.dev);
 

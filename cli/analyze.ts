@@ -26,7 +26,7 @@ export function analyzeCommand(): Command {
         console.log(
           `analyzed ${r.records} records of ${r.batches} batches in ${(r.elapsedMs / 1000).toFixed(1)} s: ${r.paths} paths, ` +
             `${um.length ? um.join(', ') : 'none unmatched'}, ${r.pending} waiting for their other end, ${r.faults} clock faults, ${r.spikes} spikes, ${r.windows} windows` +
-            (r.unusable ? `; ${r.unusable} records without a time at their first layer, left out of the host statistics` : ''),
+            (r.unusable ? `; ${r.unusable} records without a time at any layer, left out (unusable)` : ''),
         );
       } finally {
         await pool.end();

@@ -197,7 +197,7 @@ test('latscope analyze and latscope report from the command line: summary, table
   }
 });
 
-test('a record without a time at its first layer is counted as unusable, not dropped silently', async () => {
+test('a record without a time at any layer is counted as unusable and the run goes on (it used to stop every analysis)', async () => {
   const pool = await fresh('an_unusable');
   await writeSynthetic(pool, { ...BASE, samples: 400 });
   const [b] = (await pool.query('INSERT INTO ingest_batches (records) VALUES (1)')) as any;
