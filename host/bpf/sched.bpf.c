@@ -179,13 +179,15 @@ int BPF_PROG(ls_sched_switch, bool preempt, struct task_struct *prev, struct tas
 			c->intrusions++;
 	}
 
-	/* prev: still runnable means it waits in the run queue from now; a watched one is off-CPU */
-	if (prev->pid != 0 && (runnable || prev_watched)) {
+	/* prev: still runnable means it waits in the run queue from now; a chosen one is off-CPU
+	 * (off-CPU time is kept for chosen tasks only: with every task watched it would be all of them) */
+	bool track_off = !watch_all_tasks && prev_watched;
+	if (prev->pid != 0 && (runnable || track_off)) {
 		struct task_times *tt = bpf_task_storage_get(&times, prev, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 		if (tt) {
 			if (runnable)
 				tt->runnable_ns = now;
-			if (prev_watched) {
+			if (track_off) {
 				tt->off_ns = now;
 				tt->off_reason = runnable ? OFF_PREEMPTED : (prev_state & TASK_UNINTERRUPTIBLE) ? OFF_BLOCKED : OFF_SLEEP;
 			}
@@ -215,7 +217,7 @@ int BPF_PROG(ls_sched_switch, bool preempt, struct task_struct *prev, struct tas
 			emit(SCHED_EV_RUNQ, cpu, now, d, next, prev, 0);
 	}
 	tt->runnable_ns = 0;
-	if (tt->off_ns && next_watched) {
+	if (tt->off_ns && next_watched && !watch_all_tasks) {
 		__u64 d = now - tt->off_ns;
 		__u32 r = tt->off_reason < OFF_REASONS ? tt->off_reason : OFF_SLEEP;
 		struct hist *h = bpf_map_lookup_elem(&offcpu, &r);
