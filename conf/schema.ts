@@ -64,6 +64,12 @@ export const samplingInfo = z
     ports: oneOrList(port, ['a', 'port'], 64),
     /** Keep retransmissions out of the delay histograms. */
     filter_retrans: flag.default(1),
+    /**
+     * What the in-kernel delay histograms count: every segment (all), or only the sampled ones
+     * (samples), so that a segment without a sample byte costs the traffic no clock read and no
+     * matching: the observer's cheapest setting, for latency-critical hosts.
+     */
+    histograms: z.enum(['all', 'samples'], { errorMap: () => ({ message: 'expected all (every segment) or samples (sampled segments only)' }) }).default('all'),
     /** Seconds between snapshots of the layer histograms into MySQL (0: only when the observer stops). */
     histogram_interval: finite('a number of seconds').min(0).max(86400).default(10),
   })

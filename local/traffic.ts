@@ -10,6 +10,7 @@
  *                                   100-byte messages, each after the last echo (and PAUSE_MS), for SECONDS
  *   tcp-serve-for PORT SECONDS      echo every byte back to any number of clients, for SECONDS
  *   tcp-flood ADDR PORT SECONDS     send as fast as the path takes, for SECONDS
+ *   tcp-from ADDR PORT LPORT,...    a connection from each local port at once, 1000 bytes on each, then close
  * Prints one JSON line with what it did.
  */
 import dgram from 'node:dgram';
@@ -47,6 +48,19 @@ async function main(): Promise<void> {
     for (let i = 0; i < count; i++) await new Promise<void>((r) => s.send(Buffer.alloc(32, i), port, addr, () => r()));
     s.close();
     console.log(JSON.stringify({ sent: count }));
+  } else if (mode === 'tcp-from') {
+    const [addr, port, locals] = [args[0]!, Number(args[1]), args[2]!.split(',').map(Number)];
+    const conns = await Promise.all(
+      locals.map(async (localPort) => {
+        const c = net.connect({ host: addr, port, localPort });
+        await new Promise<void>((r, j) => c.once('connect', r).once('error', j));
+        await new Promise<void>((r) => c.write(Buffer.alloc(1000), () => r()));
+        return c;
+      }),
+    );
+    await new Promise((r) => setTimeout(r, 200)); // every flow open at once
+    await Promise.all(conns.map((c) => new Promise<void>((r) => c.end(r))));
+    console.log(JSON.stringify({ connections: conns.length }));
   } else if (mode === 'tcp-server' || mode === 'tcp-sink') {
     serve(Number(args[0]), Number(args[1]), mode === 'tcp-server');
   } else if (mode === 'tcp-client') {

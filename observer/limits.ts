@@ -39,7 +39,7 @@ export const OBSERVER_LIMITS: ObserverLimits = {
 export interface Drops {
   /** Kernel: the ring buffer was full (events, each one or more records). */
   ring: number;
-  /** Kernel: no room in the flow table for a new flow. */
+  /** Kernel: flow states dropped for a new flow (its set of the flow table full: the least recently sampled goes). */
   flow_table: number;
   /** Sample bytes beyond the per-event limit. */
   capped: number;

@@ -110,6 +110,7 @@ export class Observer {
           sampleSize: o.sampling.size,
           intervalNs: BigInt(Math.round(o.sampling.interval * 1e9)),
           filterRetrans: o.sampling.filter_retrans,
+          histogramsOfSamplesOnly: o.sampling.histograms === 'samples',
           interfaces: o.interfaces,
           netnsIno: o.ownNetnsOnly ? netnsInode(o.netns) : 0,
         });

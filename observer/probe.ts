@@ -47,6 +47,8 @@ export interface ProbeOptions {
   intervalNs: bigint;
   /** Keep retransmissions out of the histograms. */
   filterRetrans: boolean;
+  /** Histograms of sampled segments only (others meet no clock and no matching); default: every segment. */
+  histogramsOfSamplesOnly?: boolean;
   /**
    * Interfaces whose crossings are the device layer (tc ingress and egress on each): NAME in
    * the current namespace, or NETNS/NAME in the named one (`ip netns`), for an observer that
@@ -57,6 +59,8 @@ export interface ProbeOptions {
   netnsIno: number;
   /** Ring buffer bytes (a power of two, at least a page). */
   ringBytes?: number;
+  /** Another build of latency.bpf.c (a path): bench/observer-overhead's cost stages. */
+  object?: string;
 }
 
 export interface ProbeCounters {
@@ -94,12 +98,13 @@ export class LatencyProbe {
   /** Loads the probe and attaches all its hooks; throws BpfError/MissingFeatureError naming the hook. */
   static open(o: ProbeOptions): LatencyProbe {
     ensureTracefs();
-    const bpf = BpfObject.open('latency', {
+    const bpf = BpfObject.open(o.object ?? 'latency', {
       settings: {
         netns_ino: o.netnsIno,
         sample_size: o.sampleSize,
         interval_ns: o.intervalNs,
         filter_retrans: o.filterRetrans,
+        hist_samples_only: o.histogramsOfSamplesOnly ?? false,
         port_index: portIndexTable(o.ports),
       },
       maxEntries: o.ringBytes ? { events: o.ringBytes } : undefined,

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything latscope needs on a Debian machine (run as root) and builds it:
 # Debian packages (compiler, libbpf, bpftool, Redis, MariaDB, sshd, iproute2; Chromium for the
-# report's browser test and bpftrace for reference measurements), npm packages from
+# report's browser test; bpftrace and sockperf for reference measurements), npm packages from
 # package-lock.json, the BPF programs, the addon and the TypeScript. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,7 +14,7 @@ fi
 PKGS=(clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config make g++ python3
       redis-server mariadb-server mariadb-client openssh-server openssh-client
       iproute2 util-linux procps
-      chromium fonts-dejavu-core bpftrace tcpdump)  # the report's browser test; reference tracers and captures
+      chromium fonts-dejavu-core bpftrace tcpdump sockperf)  # the report's browser test; reference tracers, captures and sockperf (bench)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -111,7 +111,8 @@ test('a known byte stream: every sampled segment once, with every layer in order
     assert.ok(firsts.every((r) => r.devices.length >= 1 && r.devices[0]!.rx === (side === 'rx')));
   }
   // Both ends picked the same bytes, without talking.
-  const seqs = (w: typeof tx, d: string) => w.records.filter((r) => r.dir === d && (d === 'rx' || !r.retrans)).map((r) => r.sampleSeq).sort().join(',');
+  // (as sets: the receiver's record of a copy it dropped comes again with the retransmission)
+  const seqs = (w: typeof tx, d: string) => [...new Set(w.records.filter((r) => r.dir === d && (d === 'rx' || !r.retrans)).map((r) => r.sampleSeq))].sort().join(',');
   assert.equal(seqs(tx, 'tx'), seqs(rx, 'rx'));
   // The histograms count every matched segment, not only the sampled ones.
   const c = tx.final!;
@@ -144,7 +145,8 @@ test('IPv6: the same known stream over IPv6 gives every sample once on each side
     assert.equal(recs.filter((r) => !r.complete).length, 0, `${side}: incomplete records`);
     assert.equal(recs.filter((r) => !ordered(r)).length, 0, `${side}: layers out of order`);
   }
-  const seqs = (w: typeof tx, d: string) => w.records.filter((r) => r.dir === d && (d === 'rx' || !r.retrans)).map((r) => r.sampleSeq).sort().join(',');
+  // (as sets: the receiver's record of a copy it dropped comes again with the retransmission)
+  const seqs = (w: typeof tx, d: string) => [...new Set(w.records.filter((r) => r.dir === d && (d === 'rx' || !r.retrans)).map((r) => r.sampleSeq))].sort().join(',');
   assert.equal(seqs(tx, 'tx'), seqs(rx, 'rx'));
 });
 
@@ -197,24 +199,69 @@ test("one observer for the whole kernel on the host's interfaces only: a contain
   assert.deepEqual([...new Set(tx.map(path))], ['root:in root:out'], 'tx: the veth peer of h1, then the one of h2');
 });
 
-test('the interval rule: a flow quiet for longer than the interval gets one sample, the same byte on both ends', async () => {
+test('the interval rule: a flow quiet for longer than the interval gets one sample, the same byte on both ends (histograms of every segment, and of samples only)', async () => {
   // size rule off; ten 1000-byte writes 150 ms apart, interval 50 ms: every write after the
   // first (which follows the connection's start at once) holds a sample, its last byte
-  const o = { ports: [7305], sampleSize: 0, intervalNs: 50_000_000n };
+  for (const histogramsOfSamplesOnly of [false, true]) {
+    const o = { ports: [7305], sampleSize: 0, intervalNs: 50_000_000n, histogramsOfSamplesOnly };
+    const tx = watch(0, o);
+    const rx = watch(1, o);
+    try {
+      await send(10_000, 7305, 1000, undefined, 150);
+    } finally {
+      await tx.finish();
+      await rx.finish();
+    }
+    const want = Array.from({ length: 9 }, (_, i) => (i + 2) * 1000 - 1).join(',');
+    for (const [side, w] of [['tx', tx], ['rx', rx]] as const) {
+      const recs = w.records.filter((r) => r.dir === side && !r.retrans);
+      const mode = histogramsOfSamplesOnly ? 'samples only' : 'every segment';
+      assert.equal(recs.map((r) => r.streamOffset).sort((a, b) => a - b).join(','), want, `${side}, ${mode}: sample offsets`);
+      assert.ok(recs.every((r) => r.interval && r.complete && ordered(r)), `${side}, ${mode}: interval samples, complete and in order`);
+    }
+  }
+});
+
+test('histograms of samples only: the same samples, complete and in order, on each host and through the bridge; the histograms hold the sampled segments only', async () => {
+  const size = 65536;
+  const bytes = 4 << 20;
+  const want = predictedSamples(bytes, size);
+  const o = { ports: [7310], sampleSize: size, histogramsOfSamplesOnly: true };
   const tx = watch(0, o);
   const rx = watch(1, o);
   try {
-    await send(10_000, 7305, 1000, undefined, 150);
+    await send(bytes, 7310);
   } finally {
     await tx.finish();
     await rx.finish();
   }
-  const want = Array.from({ length: 9 }, (_, i) => (i + 2) * 1000 - 1).join(',');
   for (const [side, w] of [['tx', tx], ['rx', rx]] as const) {
-    const recs = w.records.filter((r) => r.dir === side && !r.retrans);
-    assert.equal(recs.map((r) => r.streamOffset).sort((a, b) => a - b).join(','), want, `${side}: sample offsets`);
-    assert.ok(recs.every((r) => r.interval && r.complete && ordered(r)), `${side}: interval samples, complete and in order`);
+    const recs = w.records.filter((r) => r.dir === side && r.complete && !(side === 'tx' && r.retrans));
+    assert.equal(new Set(recs.map((r) => r.streamOffset)).size, want, `${side}: every sample byte, complete`);
+    assert.ok(recs.every(ordered), `${side}: layers in order`);
   }
+  // Every sampled segment is matched at IP (one sample byte per segment of at most 64 KiB),
+  // and no other segment: far fewer than the stream's segments.
+  const c = tx.final!;
+  assert.ok(c.matched[1]! >= BigInt(want) && c.matched[1]! <= BigInt(want) + c.retransTx, `tx tcp->ip matched ${c.matched[1]}, samples ${want}`);
+  assert.equal(rx.final!.ringFull, 0n);
+  // One observer for the kernel: the hops through the bridge, told apart without the other segments.
+  const k = watch(-1, { ...o, ports: [7311] });
+  try {
+    await send(2 << 20, 7311);
+  } finally {
+    await k.finish();
+  }
+  const h1 = netnsInode(tb.hosts[0]!.netns);
+  const h2 = netnsInode(tb.hosts[1]!.netns);
+  const root = netnsInode();
+  const path = (r: PacketRecord) => r.devices.map((d) => `${d.netns === h1 ? 'h1' : d.netns === h2 ? 'h2' : d.netns === root ? 'root' : d.netns}:${d.rx ? 'in' : 'out'}`).join(' ');
+  const ktx = k.records.filter((r) => r.dir === 'tx' && !r.retrans);
+  const krx = k.records.filter((r) => r.dir === 'rx' && r.complete);
+  assert.equal(new Set(ktx.map((r) => r.streamOffset)).size, predictedSamples(2 << 20, size));
+  assert.deepEqual([...new Set(ktx.map(path))], ['h1:out root:in root:out'], 'tx: h1 eth0, its veth peer, then h2\'s');
+  assert.deepEqual([...new Set(krx.map(path))], ['h2:in'], 'rx: the receiver\'s own interface');
+  assert.equal(new Set(krx.map((r) => r.streamOffset)).size, predictedSamples(2 << 20, size));
 });
 
 test('histograms hold every matched segment per pair, and sum to the matched count', async () => {
@@ -269,6 +316,45 @@ test('induced loss: retransmissions are flagged, and with filter_retrans they st
   assert.ok(rxCounts.retransRx > 0n || rxCounts.excluded.some((x) => x > 0n), 'receiver saw them arrive behind the highest byte');
 });
 
+/** The set of a flow key in latency.bpf.c's flow table (flow_set), to make flows that share one. */
+function flowSet(src: string, dst: string, sport: number, dport: number, dir: number): number {
+  const key = Buffer.alloc(40);
+  Buffer.from(src.split('.').map(Number)).copy(key, 0);
+  Buffer.from(dst.split('.').map(Number)).copy(key, 16);
+  key.writeUInt16LE(sport, 32);
+  key.writeUInt16LE(dport, 34);
+  key[36] = 2; // AF_INET
+  key[37] = dir;
+  const w = (i: number) => key.readUInt32LE(i * 4);
+  let h = Math.imul(w(0) ^ w(1) ^ w(2) ^ w(3), 0x9e3779b1);
+  h ^= Math.imul(w(4) ^ w(5) ^ w(6) ^ w(7), 0x85ebca77);
+  h ^= Math.imul(w(8), 0xc2b2ae3d) ^ w(9);
+  h ^= h >>> 15;
+  h = Math.imul(h, 0x2c1b3c6d);
+  h ^= h >>> 12;
+  return h & 2047;
+}
+
+test('five flows in one set of the flow table (four slots): the least recently sampled is dropped and counted', async () => {
+  const [h1, h2] = [tb.hosts[0]!, tb.hosts[1]!];
+  const port = 7312;
+  const set = flowSet(h1.address, h2.address, 30000, port, 0);
+  const locals = [30000];
+  for (let p = 30001; locals.length < 5 && p < 65000; p++) if (flowSet(h1.address, h2.address, p, port, 0) === set) locals.push(p);
+  assert.equal(locals.length, 5, 'five source ports whose sending flows share a set');
+  const tx = watch(0, { ports: [port], sampleSize: 1000 });
+  try {
+    const sink = await startIn(h2, 'traffic', ['tcp-sink', port, locals.length]);
+    await runIn(h1, 'traffic', ['tcp-from', h2.address, port, locals.join(',')]);
+    await sink.done;
+  } finally {
+    await tx.finish();
+  }
+  const c = tx.final!;
+  assert.ok(c.flows >= 10n, `a sending and a receiving flow state per connection (${c.flows})`);
+  assert.ok(c.flowFull >= 1n, `the fifth sending flow took a slot: ${c.flowFull} dropped`);
+});
+
 test('a flow on a port that is not watched produces no record', async () => {
   const tx = watch(0, { ports: [7304], sampleSize: 1000 });
   const rx = watch(1, { ports: [7304], sampleSize: 1000 });
@@ -297,7 +383,7 @@ test('Redis stopped for 10 s during a run: no record is lost', async () => {
   const node = `spool${process.pid}`;
   const observer = new Observer({
     node, redis: { host: redisInfo.host, port: redisInfo.port, password: redisInfo.password },
-    sampling: { size: 4096, interval: 0, ports: [7306], filter_retrans: true, histogram_interval: 0 },
+    sampling: { size: 4096, interval: 0, ports: [7306], filter_retrans: true, histograms: 'all', histogram_interval: 0 },
     interfaces: ['eth0'], ownNetnsOnly: true, netns: h.netns, heartbeatMs: 500, drainMs: 10,
     spoolDir, limits: { memoryBytes: 50_000, spoolBytes: 64 << 20 }, metrics: { host: '127.0.0.1', port: 0 }, bpfStats: false,
   });

@@ -26,19 +26,24 @@
 // Matching: flows are keyed by their namespace and 5-tuple (one observer can watch every
 // namespace of a kernel, and both ends of a connection may be on it); inside a flow, an event
 // covers a sequence range [start, end) and is joined to the newest event of the previous layer
-// that holds its last byte, never by skb address alone (the address only tells a device hop
-// from a first crossing). GSO/GRO skbs are ranges too. Each layer keeps its last events per
-// flow (the first layer more: bytes wait there for a slow reader or a full send window).
+// that holds its last byte, never by skb address alone (the address, on another device, only
+// tells a device hop from a first crossing). GSO/GRO skbs are ranges too. Each layer keeps its
+// last events per flow (the first layer more: bytes wait there for a slow reader or a full
+// send window).
 // Sampling: byte k*size-1 of a stream (k >= 1) is a sample, so both ends of a connection pick
 // the same bytes without talking; an event holding a sample byte goes to the ring buffer. The
 // interval rule marks one more byte per flow and direction when `interval_ns` passed.
-// Histograms count every matched event, sampled or not.
+// Histograms count every matched event, sampled or not; with hist_samples_only, only sampled
+// events are kept and matched (on their sample byte), and every other segment leaves each hook
+// after the flow lookup and the sampling decision: no clock read (~37 ns here, the largest
+// part of a hook's work), no matching.
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_endian.h>
 #include "latscope.bpf.h"
 #include "latency.h"
+#include "flow_hash.h"
 
 #define AF_INET 2
 #define AF_INET6 10
@@ -52,14 +57,29 @@
 #define LT_FIRST_RING 32 /* events kept per flow at the first layer */
 #define LT_RING 8        /* ... at the IP and device layers */
 #define LT_EVS (LT_FIRST_RING + 2 * LT_RING)
-#define NOT_YET 0xffffffff /* sampled() not computed yet */
 #define HOP_WINDOW_NS 10000000ULL /* a device hop follows the previous crossing within 10 ms */
+
+/* The observer runs all of each hook's work (stage 4). bench/observer-overhead builds this file
+ * again with less of it (bench/bpf/latency_stage*.bpf.c) to measure what each part costs:
+ *   1: the hook's test for a watched segment (port table, headers);
+ *   2: + the flow's state (flow table lookup), the sampling decision and the clock;
+ *   3: + matching (ring search and push) and sample records;
+ *   4: + histograms and their counters. */
+#ifndef LT_STAGE
+#define LT_STAGE 4
+#endif
+#define STAGE_END(n, ret) do { if (LT_STAGE < (n)) return ret; } while (0)
 
 /* Settings, written before load. */
 const volatile __u32 netns_ino = 0;       /* 0: every namespace */
 const volatile __u32 sample_size = 65536; /* bytes between samples; 0: size rule off */
 const volatile __u64 interval_ns = 0;     /* 0: interval rule off */
 const volatile __u8 filter_retrans = 0;
+/* Histograms of sampled segments only: a segment that holds no sample byte then meets no clock
+ * and no matching, so the observer pays per sampled segment, not per hook (the receiver's
+ * first device still tests it for retransmission, and reads the clock if the interval rule is
+ * on). 0: histograms of every segment. */
+const volatile __u8 hist_samples_only = 0;
 const volatile __u8 port_index[65536];    /* port -> 1 + histogram slot; 0: not watched */
 
 struct flow_key {
@@ -67,7 +87,7 @@ struct flow_key {
 	__u8 daddr[16];
 	__u16 sport; /* host byte order */
 	__u16 dport;
-	__u8 family;
+	__u8 family; /* 0: a free slot of the flow table */
 	__u8 dir;    /* LT_DIR_*: both ends of a connection can be on one kernel */
 	__u8 pad[2];
 };
@@ -77,28 +97,50 @@ struct lt_ev {
 	__u64 ts;
 	__u64 aux; /* device: skb address */
 	__u32 flags;
-	__u32 pad;
+	__u32 dev; /* device: which one (dev_id) */
 };
 
+/* What every hook reads for every segment comes first: with the key, one cache line (below). */
 struct flow_state {
 	__u32 base;     /* sequence number of stream byte 0 */
-	__u32 max_end;  /* highest end seen at the first wire layer (retransmission test) */
-	__u64 last_sample_ns;
 	__u32 isample;  /* interval-rule sample byte */
 	__u8 isample_set;
 	__u8 port_slot;
 	__u8 dir;
 	__u8 pad;
+	__u32 max_end;  /* highest end seen at the first wire layer (retransmission test) */
+	__u64 last_sample_ns;
 	__u8 head[4];   /* ring heads (RING_*) */
 	__u32 netns;    /* the socket's namespace inode */
+	__u32 last_dev_end; /* hist_samples_only, receive: the last segment at a device, to tell */
+	__u64 last_dev_skb; /* a hop from a first crossing without the device ring */
 	struct lt_ev ev[LT_EVS]; /* the rings: first, then IP, then device */
 };
 
+/* The flow table: set-associative, FLOW_WAYS slots per set, a set picked by our own hash of the
+ * key. Every watched segment looks its flow up at every hook, and an array lookup with our
+ * hash costs ~5 ns here against ~27 ns for a hash map's (bench: bpftool prog run, 40-byte
+ * keys). A new flow in a full set takes the place of the one sampled least recently (counted);
+ * a slot being reused while another CPU still handles the old flow's last segment can give
+ * that segment a wrong match, as the rings' unlocked updates can: rare, and never a record
+ * of the wrong flow (records carry the key from the packet or socket). */
+#define FLOW_WAYS 4
+#define FLOW_SETS 2048 /* 8192 flows watched at once, 1.6 KiB each */
+
+/* A slot's size is a multiple of a cache line, and an array map's values start 8 bytes before
+ * one (struct bpf_array's header is 312 bytes here): the key and the state's first fields then
+ * share a line, the one a segment that holds no sample touches. */
+struct flow_slot {
+	__u64 owner; /* 0: free; a new flow claims a free slot with a compare-and-swap */
+	struct flow_key key;
+	struct flow_state st;
+} __attribute__((aligned(64)));
+
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 8192); /* flows watched at once (1.6 KiB each); LRU: the oldest go first */
-	__type(key, struct flow_key);
-	__type(value, struct flow_state);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, FLOW_SETS * FLOW_WAYS);
+	__type(key, __u32);
+	__type(value, struct flow_slot);
 } flows SEC(".maps");
 
 struct {
@@ -126,7 +168,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct flow_state);
+	__type(value, struct flow_slot);
 } scratch SEC(".maps");
 
 extern void *bpf_cast_to_kern_ctx(void *) __ksym;
@@ -180,7 +222,7 @@ static __always_inline struct lt_ev *find(struct flow_state *st, __u32 ring, __u
 }
 
 /* The newest device event of this skb holding `byte`, within the hop window. */
-static __always_inline struct lt_ev *find_hop(struct flow_state *st, __u64 skb, __u32 byte, __u64 now)
+static __always_inline struct lt_ev *find_hop(struct flow_state *st, __u64 skb, __u32 dev, __u32 byte, __u64 now)
 {
 	/* a hop runs in the call chain of the crossing before it (a bridge forwarding to its
 	 * port), so that crossing is the flow's newest device event, or next to newest when
@@ -188,13 +230,15 @@ static __always_inline struct lt_ev *find_hop(struct flow_state *st, __u64 skb, 
 	__u32 h = st->head[RING_DEV];
 	for (__u32 i = 1; i <= 2; i++) {
 		struct lt_ev *e = &st->ev[LT_FIRST_RING + LT_RING + ((h - i) & (LT_RING - 1))];
-		if (e->aux == skb && holds(e, byte) && now - e->ts < HOP_WINDOW_NS)
+		/* another device: a new skb at a freed one's address, holding the same bytes (a
+		 * retransmission), is not a hop */
+		if (e->aux == skb && e->dev != dev && holds(e, byte) && now - e->ts < HOP_WINDOW_NS)
 			return e;
 	}
 	return NULL;
 }
 
-static __always_inline void push(struct flow_state *st, __u32 ring, __u32 start, __u32 end, __u64 ts, __u64 aux, __u32 flags)
+static __always_inline void push(struct flow_state *st, __u32 ring, __u32 start, __u32 end, __u64 ts, __u64 aux, __u32 dev, __u32 flags)
 {
 	__u32 h = st->head[ring & 3];
 	__u32 idx = ring_base(ring) + (h & (ring_size(ring) - 1));
@@ -205,6 +249,7 @@ static __always_inline void push(struct flow_state *st, __u32 ring, __u32 start,
 	e->end = end;
 	e->ts = ts;
 	e->aux = aux;
+	e->dev = dev;
 	e->flags = flags;
 	st->head[ring & 3] = h + 1;
 }
@@ -225,6 +270,7 @@ static __always_inline __u32 log2_u64(__u64 v)
  * histogram of `pair`; `flags` are the segment's (LT_F_RETRANS keeps it out, if so set). */
 static __always_inline void account(struct flow_state *st, __u32 pair, __u64 from, __u64 now, __u32 flags)
 {
+	STAGE_END(4, );
 	if (!from) {
 		count(LT_C_UNMATCHED + pair);
 		return;
@@ -255,6 +301,18 @@ static __always_inline __u32 sampled(struct flow_state *st, __u32 start, __u32 e
 	__u32 off = start - st->base; /* a 32-bit division: this runs on every matched segment */
 	__u64 next = ((__u64)(off / sample_size) + 1) * sample_size - 1; /* first sample offset >= off */
 	return next < (__u64)off + (__u32)(end - start) ? 1 : 0;
+}
+
+/* The byte a layer's event is matched on: the segment's last byte when every segment is
+ * matched; with histograms of samples only (only sampled events are kept), its sample byte. */
+static __always_inline __u32 match_byte(struct flow_state *st, __u32 start, __u32 end, __u32 hit)
+{
+	if (!hist_samples_only)
+		return end - 1;
+	if (hit & LT_F_INTERVAL)
+		return st->isample;
+	__u32 off = start - st->base;
+	return st->base + (off / sample_size + 1) * sample_size - 1; /* hit by size: sample_size > 0 */
 }
 
 /* The interval rule, at the first layer of a direction: mark this range's last byte when the
@@ -303,13 +361,72 @@ static __always_inline void emit(const struct flow_key *k, struct flow_state *st
 	count(LT_C_EVENTS);
 }
 
+/* The first slot of a key's set. */
+static __always_inline __u32 flow_set(const struct flow_key *k)
+{
+	return (flow_hash(k) & (FLOW_SETS - 1)) * FLOW_WAYS;
+}
+
+static __always_inline struct flow_slot *flow_slot(const struct flow_key *k)
+{
+	__u32 set = flow_set(k);
+	for (__u32 i = 0; i < FLOW_WAYS; i++) {
+		__u32 idx = set + i;
+		struct flow_slot *f = bpf_map_lookup_elem(&flows, &idx);
+		if (f && flow_key_eq(&f->key, k))
+			return f;
+	}
+	return NULL;
+}
+
+/* The state of a flow in one direction, or NULL. */
+static __always_inline struct flow_state *flow_get(const struct flow_key *k)
+{
+	struct flow_slot *f = flow_slot(k);
+	return f ? &f->st : NULL;
+}
+
+static __always_inline void flow_del(const struct flow_key *k)
+{
+	struct flow_slot *f = flow_slot(k);
+	if (f) {
+		f->key.family = 0;
+		f->owner = 0;
+	}
+}
+
 static __always_inline struct flow_state *new_flow(const struct flow_key *k, __u32 slot, __u32 netns, __u32 base, __u32 max_end)
 {
-	__u32 zero = 0;
+	__u32 zero = 0, set = flow_set(k), victim = set, evict = 1;
+	__u64 oldest = ~0ULL;
+	/* the key's slot if another CPU just made it, else a free one, else the set's least
+	 * recently sampled */
+	for (__u32 i = 0; i < FLOW_WAYS; i++) {
+		__u32 idx = set + i;
+		struct flow_slot *f = bpf_map_lookup_elem(&flows, &idx);
+		if (!f)
+			return NULL;
+		if (flow_key_eq(&f->key, k))
+			return &f->st;
+		if (!f->owner && __sync_val_compare_and_swap(&f->owner, 0, 1) == 0) {
+			victim = idx;
+			evict = 0;
+			break;
+		}
+		if (f->st.last_sample_ns < oldest) {
+			oldest = f->st.last_sample_ns;
+			victim = idx;
+		}
+	}
+	if (evict)
+		count(LT_C_FLOW_FULL);
 	/* The template's rings stay empty: array maps start zeroed and only these fields change. */
-	struct flow_state *t = bpf_map_lookup_elem(&scratch, &zero);
-	if (!t)
+	struct flow_slot *ts = bpf_map_lookup_elem(&scratch, &zero);
+	if (!ts)
 		return NULL;
+	ts->owner = 1;
+	ts->key = *k;
+	struct flow_state *t = &ts->st;
 	t->base = base;
 	t->max_end = max_end;
 	t->last_sample_ns = bpf_ktime_get_ns();
@@ -318,12 +435,11 @@ static __always_inline struct flow_state *new_flow(const struct flow_key *k, __u
 	t->port_slot = slot;
 	t->dir = k->dir;
 	t->netns = netns;
-	if (bpf_map_update_elem(&flows, k, t, BPF_NOEXIST) == 0)
-		count(LT_C_FLOWS);
-	struct flow_state *st = bpf_map_lookup_elem(&flows, k);
-	if (!st)
-		count(LT_C_FLOW_FULL);
-	return st;
+	if (bpf_map_update_elem(&flows, &victim, ts, BPF_ANY))
+		return NULL;
+	count(LT_C_FLOWS);
+	struct flow_slot *f = bpf_map_lookup_elem(&flows, &victim);
+	return f ? &f->st : NULL;
 }
 
 /* Typed views of kernel objects: direct loads (no helper call) on BTF pointers. */
@@ -412,8 +528,9 @@ int BPF_PROG(lt_tcp_send, struct sock *sk, struct msghdr *msg, struct sk_buff *s
 	struct flow_key k;
 	if (sk_key(sk, &k, 1))
 		return 0;
+	STAGE_END(2, 0);
 	struct tcp_sock *tp = TCP_SK(sk);
-	struct flow_state *st = bpf_map_lookup_elem(&flows, &k);
+	struct flow_state *st = flow_get(&k);
 	if (!st) /* a connection older than this observer */
 		st = new_flow(&k, slot, sk_netns(sk), tp->snd_una - (__u32)tp->bytes_acked, tp->snd_nxt);
 	if (!st)
@@ -426,9 +543,15 @@ int BPF_PROG(lt_tcp_send, struct sock *sk, struct msghdr *msg, struct sk_buff *s
 	if (!left)
 		return 0;
 	__u32 end = start + (__u32)left;
+	__u32 hit = sampled(st, start, end);
+	if (hist_samples_only && !hit && !interval_ns)
+		return 0;
 	__u64 now = bpf_ktime_get_ns();
-	__u32 hit = interval_rule(st, end, now, sampled(st, start, end));
-	push(st, RING_FIRST, start, end, now, 0, 0);
+	STAGE_END(3, 0);
+	hit = interval_rule(st, end, now, hit);
+	if (hist_samples_only && !hit)
+		return 0;
+	push(st, RING_FIRST, start, end, now, 0, 0, 0);
 	if (hit)
 		emit(&k, st, LT_LAYER_SOCK, start, end, now, 0, hit & LT_F_INTERVAL, 0, 0);
 	return 0;
@@ -492,8 +615,8 @@ static __always_inline __u32 skb_seg(const struct sk_buff *skb, struct seg *s)
 		count(LT_C_UNPARSED);
 		return 0;
 	}
-	struct tcphdr *th;
-	__u32 hl;
+	struct tcphdr *th = NULL;
+	__u32 hl = 0;
 	if (proto == bpf_htons(ETH_P_IP)) {
 		if (h.v4.ip.protocol != IPPROTO_TCP || h.v4.ip.version != 4)
 			return 0;
@@ -568,19 +691,14 @@ SEC("cgroup_skb/egress")
 int lt_ip_out(struct __sk_buff *ctx)
 {
 	struct sk_buff *skb = bpf_cast_to_kern_ctx(ctx);
-	struct seg s;
+	struct seg s = {}; /* (clang otherwise spills a field left unset when the segment is not ours) */
 	if (sk_unwatched(skb) || !ctx_seg(ctx, skb, 0, &s))
 		return 1;
+	STAGE_END(2, 1);
 	s.k.dir = LT_DIR_TX;
-	struct flow_state *st = bpf_map_lookup_elem(&flows, &s.k);
+	struct flow_state *st = flow_get(&s.k);
 	if (!st)
 		return 1; /* unknown, or the receiving side of a flow this observer watches */
-	__u64 now = bpf_ktime_get_ns();
-	/* __tcp_transmit_skb's departure time; later than now only under pacing, where it is
-	 * when TCP lets the segment leave, so the wait counts as TCP's */
-	__u64 tcp_ns = skb->tstamp;
-	if (tcp_ns > now)
-		tcp_ns = now;
 	__u32 flags = 0;
 	if (before(s.start, st->max_end)) {
 		flags = LT_F_RETRANS;
@@ -588,14 +706,23 @@ int lt_ip_out(struct __sk_buff *ctx)
 	}
 	if (before(st->max_end, s.end))
 		st->max_end = s.end;
+	__u32 hit = sampled(st, s.start, s.end);
+	if (hist_samples_only && !hit)
+		return 1;
+	__u64 now = bpf_ktime_get_ns();
+	STAGE_END(3, 1);
+	/* __tcp_transmit_skb's departure time; later than now only under pacing, where it is
+	 * when TCP lets the segment leave, so the wait counts as TCP's */
+	__u64 tcp_ns = skb->tstamp;
+	if (tcp_ns > now)
+		tcp_ns = now;
 	if (!(flags & LT_F_RETRANS)) { /* retransmitted bytes were queued long before */
-		struct lt_ev *queued = find(st, RING_FIRST, s.end - 1);
+		struct lt_ev *queued = find(st, RING_FIRST, match_byte(st, s.start, s.end, hit));
 		if (tcp_ns)
 			account(st, LT_PAIR_TX_SOCK_TCP, queued ? queued->ts : 0, tcp_ns, flags);
 	}
 	account(st, LT_PAIR_TX_TCP_IP, tcp_ns, now, flags);
-	push(st, RING_IP, s.start, s.end, now, 0, flags);
-	__u32 hit = sampled(st, s.start, s.end);
+	push(st, RING_IP, s.start, s.end, now, 0, 0, flags);
 	if (hit)
 		emit(&s.k, st, LT_LAYER_IP, s.start, s.end, now, tcp_ns, flags | (hit & LT_F_INTERVAL), 0, 0);
 	return 1;
@@ -603,65 +730,90 @@ int lt_ip_out(struct __sk_buff *ctx)
 
 /* ---- devices, both directions ---- */
 
+/* The receiver's first device: the retransmission test (behind the highest byte seen). */
+static __always_inline void rx_first(struct flow_state *st, __u32 start, __u32 end, __u32 *flags)
+{
+	if (before(start, st->max_end)) {
+		*flags |= LT_F_RETRANS;
+		count(LT_C_RETRANS_RX);
+	}
+	if (before(st->max_end, end))
+		st->max_end = end;
+}
+
 static __always_inline void device_event(struct __sk_buff *ctx, int rx)
 {
 	const struct sk_buff *skb = bpf_cast_to_kern_ctx(ctx);
 	const struct net_device *dev = skb->dev;
-	struct seg s;
+	struct seg s = {}; /* (clang otherwise spills a field left unset when the segment is not ours) */
 	/* tc sees the packet from its link header on */
 	if (!ctx_seg(ctx, skb, skb->network_header - skb->mac_header, &s))
 		return;
 	__u32 ns = dev_netns_ino_btf(dev);
 	if (netns_ino && ns != netns_ino)
 		return;
+	STAGE_END(2, );
+	__u32 dev_id = dev->ifindex ^ (ns * 0x9e3779b1u); /* ifindexes repeat across namespaces */
 	/* Whose crossing: the receiver's on the receiver's own interface; else the sender's, if
 	 * it is on this kernel (its interface, or a veth peer, a bridge port, the outer interface
 	 * on the way out, whether or not the crossing before was observed); else the receiver's,
 	 * on its way in from outside. Both ends can be on this kernel. */
-	__u64 now = bpf_ktime_get_ns();
-	__u32 last = s.end - 1;
 	struct flow_state *st = NULL, *tx;
 	if (rx) {
 		s.k.dir = LT_DIR_RX;
-		st = bpf_map_lookup_elem(&flows, &s.k);
+		st = flow_get(&s.k);
 		if (st && st->netns == ns)
 			goto found;
 	}
 	s.k.dir = LT_DIR_TX;
-	tx = bpf_map_lookup_elem(&flows, &s.k);
+	tx = flow_get(&s.k);
 	if (tx) {
 		st = tx;
 		goto found;
 	}
 	if (!rx) {
 		s.k.dir = LT_DIR_RX;
-		st = bpf_map_lookup_elem(&flows, &s.k);
+		st = flow_get(&s.k);
 	}
 	if (!st)
 		return;
 found:;
-	__u32 flags = rx ? LT_F_DEV_RX : 0, hit = NOT_YET;
-	struct lt_ev *hop = find_hop(st, (__u64)skb, last, now);
+	__u32 flags = rx ? LT_F_DEV_RX : 0, hit = sampled(st, s.start, s.end);
+	if (hist_samples_only && !hit) {
+		/* not a sample: only the receiver's first crossing has work, told from a hop by the
+		 * skb (the device ring holds samples only) */
+		if (st->dir != LT_DIR_RX || (st->last_dev_skb == (__u64)skb && st->last_dev_end == s.end))
+			return;
+		st->last_dev_skb = (__u64)skb;
+		st->last_dev_end = s.end;
+		rx_first(st, s.start, s.end, &flags);
+		if (!interval_ns)
+			return;
+		__u64 now = bpf_ktime_get_ns();
+		hit = interval_rule(st, s.end, now, 0);
+		if (hit) {
+			push(st, RING_DEV, s.start, s.end, now, (__u64)skb, dev_id, flags);
+			emit(&s.k, st, LT_LAYER_DEV, s.start, s.end, now, 0, flags | hit, dev->ifindex, ns);
+		}
+		return;
+	}
+	__u64 now = bpf_ktime_get_ns();
+	STAGE_END(3, );
+	__u32 byte = match_byte(st, s.start, s.end, hit);
+	struct lt_ev *hop = find_hop(st, (__u64)skb, dev_id, byte, now);
 	if (hop) {
 		flags |= LT_F_HOP | (hop->flags & LT_F_RETRANS);
 		account(st, st->dir == LT_DIR_TX ? LT_PAIR_TX_DEV_DEV : LT_PAIR_RX_DEV_DEV, hop->ts, now, flags);
 	} else if (st->dir == LT_DIR_TX) {
-		struct lt_ev *prev = find(st, RING_IP, last);
+		struct lt_ev *prev = find(st, RING_IP, byte);
 		if (prev)
 			flags |= prev->flags & LT_F_RETRANS;
 		account(st, LT_PAIR_TX_IP_DEV, prev ? prev->ts : 0, now, flags);
 	} else { /* first device on receive: the retransmission test and the interval rule */
-		if (before(s.start, st->max_end)) {
-			flags |= LT_F_RETRANS;
-			count(LT_C_RETRANS_RX);
-		}
-		if (before(st->max_end, s.end))
-			st->max_end = s.end;
-		hit = interval_rule(st, s.end, now, sampled(st, s.start, s.end));
+		rx_first(st, s.start, s.end, &flags);
+		hit = interval_rule(st, s.end, now, hit);
 	}
-	push(st, RING_DEV, s.start, s.end, now, (__u64)skb, flags);
-	if (hit == NOT_YET)
-		hit = sampled(st, s.start, s.end);
+	push(st, RING_DEV, s.start, s.end, now, (__u64)skb, dev_id, flags);
 	if (hit)
 		emit(&s.k, st, LT_LAYER_DEV, s.start, s.end, now, 0, flags | (hit & LT_F_INTERVAL), dev->ifindex, ns);
 }
@@ -686,19 +838,23 @@ SEC("cgroup_skb/ingress")
 int lt_ip_in(struct __sk_buff *ctx)
 {
 	struct sk_buff *skb = bpf_cast_to_kern_ctx(ctx);
-	struct seg s;
+	struct seg s = {}; /* (clang otherwise spills a field left unset when the segment is not ours) */
 	if (sk_unwatched(skb) || !ctx_seg(ctx, skb, 0, &s))
 		return 1;
+	STAGE_END(2, 1);
 	s.k.dir = LT_DIR_RX;
-	struct flow_state *st = bpf_map_lookup_elem(&flows, &s.k);
+	struct flow_state *st = flow_get(&s.k);
 	if (!st)
 		return 1;
+	__u32 hit = sampled(st, s.start, s.end);
+	if (hist_samples_only && !hit)
+		return 1;
 	__u64 now = bpf_ktime_get_ns();
-	struct lt_ev *prev = find(st, RING_DEV, s.end - 1);
+	STAGE_END(3, 1);
+	struct lt_ev *prev = find(st, RING_DEV, match_byte(st, s.start, s.end, hit));
 	__u32 flags = prev ? prev->flags & LT_F_RETRANS : 0;
 	account(st, LT_PAIR_RX_DEV_IP, prev ? prev->ts : 0, now, flags);
-	push(st, RING_IP, s.start, s.end, now, 0, flags);
-	__u32 hit = sampled(st, s.start, s.end);
+	push(st, RING_IP, s.start, s.end, now, 0, 0, flags);
 	if (hit)
 		emit(&s.k, st, LT_LAYER_IP, s.start, s.end, now, 0, flags | (hit & LT_F_INTERVAL), ctx->ifindex, 0);
 	return 1;
@@ -725,18 +881,22 @@ int BPF_PROG(lt_tcp_recv, struct sock *sk, struct sk_buff *skb)
 	struct flow_key k;
 	if (sk_key(sk, &k, 0))
 		return 0;
+	STAGE_END(2, 0);
 	struct tcp_sock *tp = TCP_SK(sk);
-	struct flow_state *st = bpf_map_lookup_elem(&flows, &k);
+	struct flow_state *st = flow_get(&k);
 	if (!st)
 		st = new_flow(&k, slot, sk_netns(sk), tp->rcv_nxt - (__u32)tp->bytes_received, tp->rcv_nxt);
 	if (!st)
 		return 0;
+	__u32 hit = sampled(st, start, end);
+	if (hist_samples_only && !hit)
+		return 0;
 	__u64 now = bpf_ktime_get_ns();
-	struct lt_ev *prev = find(st, RING_IP, end - 1);
+	STAGE_END(3, 0);
+	struct lt_ev *prev = find(st, RING_IP, match_byte(st, start, end, hit));
 	__u32 flags = prev ? prev->flags & LT_F_RETRANS : 0;
 	account(st, LT_PAIR_RX_IP_TCP, prev ? prev->ts : 0, now, flags);
-	push(st, RING_FIRST, start, end, now, 0, flags);
-	__u32 hit = sampled(st, start, end);
+	push(st, RING_FIRST, start, end, now, 0, 0, flags);
 	if (hit)
 		emit(&k, st, LT_LAYER_TCP, start, end, now, 0, flags | (hit & LT_F_INTERVAL), 0, 0);
 	return 0;
@@ -753,16 +913,20 @@ int BPF_PROG(lt_sock_recv, struct sk_buff *skb, int len)
 	struct flow_key k;
 	if (sk_key(sk, &k, 0))
 		return 0;
-	struct flow_state *st = bpf_map_lookup_elem(&flows, &k);
+	STAGE_END(2, 0);
+	struct flow_state *st = flow_get(&k);
 	if (!st)
 		return 0;
-	__u64 now = bpf_ktime_get_ns();
 	/* tcp_recvmsg copies from copied_seq on and advances it after the copy */
 	__u32 start = TCP_SK(sk)->copied_seq, end = start + len;
-	struct lt_ev *prev = find(st, RING_FIRST, end - 1);
+	__u32 hit = sampled(st, start, end);
+	if (hist_samples_only && !hit)
+		return 0;
+	__u64 now = bpf_ktime_get_ns();
+	STAGE_END(3, 0);
+	struct lt_ev *prev = find(st, RING_FIRST, match_byte(st, start, end, hit));
 	__u32 flags = prev ? prev->flags & LT_F_RETRANS : 0;
 	account(st, LT_PAIR_RX_TCP_SOCK, prev ? prev->ts : 0, now, flags);
-	__u32 hit = sampled(st, start, end);
 	if (hit)
 		emit(&k, st, LT_LAYER_SOCK, start, end, now, 0, flags | (hit & LT_F_INTERVAL), 0, 0);
 	return 0;
@@ -784,9 +948,9 @@ int lt_sockops(struct bpf_sock_ops *ops)
 		return 1;
 	struct flow_key k;
 	/* at establishment nothing was sent or received yet: snd_una and rcv_nxt are byte 0 */
-	if (sk_key(sk, &k, 1) == 0 && !bpf_map_lookup_elem(&flows, &k))
+	if (sk_key(sk, &k, 1) == 0 && !flow_get(&k))
 		new_flow(&k, slot, sk_netns(sk), ops->snd_una, ops->snd_nxt);
-	if (sk_key(sk, &k, 0) == 0 && !bpf_map_lookup_elem(&flows, &k))
+	if (sk_key(sk, &k, 0) == 0 && !flow_get(&k))
 		new_flow(&k, slot, sk_netns(sk), ops->rcv_nxt, ops->rcv_nxt);
 	return 1;
 }
@@ -798,9 +962,9 @@ int BPF_PROG(lt_sock_state, struct sock *sk, int oldstate, int newstate)
 		return 0;
 	struct flow_key k;
 	if (sk_key(sk, &k, 1) == 0)
-		bpf_map_delete_elem(&flows, &k);
+		flow_del(&k);
 	if (sk_key(sk, &k, 0) == 0)
-		bpf_map_delete_elem(&flows, &k);
+		flow_del(&k);
 	return 0;
 }
 

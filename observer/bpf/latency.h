@@ -37,7 +37,7 @@
 #define LT_C_EVENTS 0       /* sample events written to the ring */
 #define LT_C_RING_FULL 1    /* sample events lost: ring buffer full */
 #define LT_C_FLOWS 2        /* flow states created */
-#define LT_C_FLOW_FULL 3    /* flow states that could not be created */
+#define LT_C_FLOW_FULL 3    /* flow states dropped: a new flow took a full set's least recently sampled slot */
 #define LT_C_RETRANS_TX 4   /* retransmitted segments seen at the IP layer */
 #define LT_C_RETRANS_RX 5   /* segments received behind the highest byte seen */
 #define LT_C_UNPARSED 6     /* IP packets whose headers could not be read (port unknown) */

@@ -179,6 +179,8 @@ const VALUES: [string, string, string, string, string][] = [
   ['ports as a map', 'sampling_info.yaml', 'ports', '{a: 1}', 'ports'],
   ['filter_retrans yes', 'sampling_info.yaml', 'filter_retrans', 'yes', 'filter_retrans'],
   ['filter_retrans -1', 'sampling_info.yaml', 'filter_retrans', '-1', 'filter_retrans'],
+  ['histograms some', 'sampling_info.yaml', 'histograms', 'some', 'expected all (every segment) or samples'],
+  ['histograms as a number', 'sampling_info.yaml', 'histograms', '1', 'histograms'],
   ['a negative histogram interval', 'sampling_info.yaml', 'histogram_interval', '-1', 'histogram_interval'],
   ['a histogram interval over a day', 'sampling_info.yaml', 'histogram_interval', '86401', 'histogram_interval'],
   ['redis address with a port', 'redis_info.yaml', 'address', '"10.1.1.1:6390"', 'give the port in "port:"'],
