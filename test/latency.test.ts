@@ -308,7 +308,7 @@ test('induced loss: retransmissions are flagged, and with filter_retrans they st
   const c = tx.final!;
   assert.ok(c.retransTx > 0n, `sender saw retransmissions (${c.retransTx})`);
   const flagged = tx.records.filter((r) => r.retrans);
-  assert.ok(flagged.length > 0, 'retransmitted sample bytes are recorded, flagged');
+  assert.ok(flagged.length > 0, `retransmitted sample bytes are recorded, flagged (retransmissions at IP ${c.retransTx}, records ${tx.records.length}, ring full ${c.ringFull}, matched at IP ${c.matched[1]})`);
   assert.ok(flagged.every((r) => r.layers.ip && r.layers.dev), 'a retransmission passes IP and device');
   // filter_retrans: matched retransmissions are counted as excluded, not in the histogram
   const excludedTx = c.excluded[2]! + c.excluded[1]!;
