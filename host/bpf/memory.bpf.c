@@ -11,21 +11,14 @@
 #include <bpf/bpf_tracing.h>
 #include "latscope.bpf.h"
 #include "hist.bpf.h"
+#include "watch.bpf.h"
 #include "memory.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
 LATSCOPE_LAYOUT(mem_event);
 
-const volatile bool watch_all_tasks = true;
 const volatile __u64 stall_outlier_ns = 1000000;
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 256);
-	__type(key, __u32);
-	__type(value, __u8);
-} watch_tgid SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -63,10 +56,7 @@ struct {
 
 static __always_inline bool current_watched(void)
 {
-	if (watch_all_tasks)
-		return true;
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	return bpf_map_lookup_elem(&watch_tgid, &tgid) != NULL;
+	return tgid_watched(bpf_get_current_pid_tgid() >> 32);
 }
 
 static __always_inline struct mem_cpu *stats(void)

@@ -10,6 +10,7 @@
 #include <bpf/bpf_tracing.h>
 #include "latscope.bpf.h"
 #include "hist.bpf.h"
+#include "watch.bpf.h"
 #include "sched.h"
 
 char LICENSE[] SEC("license") = "GPL";
@@ -17,7 +18,6 @@ char LICENSE[] SEC("license") = "GPL";
 LATSCOPE_LAYOUT(sched_event);
 
 /* settings (host/sched.ts) */
-const volatile bool watch_all_tasks = true;   /* false: only the tgids in watch_tgid */
 const volatile bool watch_all_cpus = true;    /* false: only the CPUs set in watch_cpus */
 const volatile __u64 watch_cpus[SCHED_MAX_CPUS / 64] = {};
 const volatile __u64 runq_outlier_ns = 1000000;
@@ -26,13 +26,6 @@ const volatile __u64 offcpu_outlier_ns = 10000000;
 #define TASK_RUNNING 0
 #define TASK_INTERRUPTIBLE 1
 #define TASK_UNINTERRUPTIBLE 2
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 256);
-	__type(key, __u32);
-	__type(value, __u8);
-} watch_tgid SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -96,10 +89,7 @@ static __always_inline bool cpu_watched(__u32 cpu)
 
 static __always_inline bool task_watched(struct task_struct *t)
 {
-	if (watch_all_tasks)
-		return true;
-	__u32 tgid = t->tgid;
-	return bpf_map_lookup_elem(&watch_tgid, &tgid) != NULL;
+	return tgid_watched(t->tgid);
 }
 
 static __always_inline void emit(__u32 kind, __u32 cpu, __u64 now, __u64 delay, struct task_struct *t, struct task_struct *other, __u32 aux)

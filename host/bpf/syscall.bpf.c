@@ -8,21 +8,14 @@
 #include <bpf/bpf_tracing.h>
 #include "latscope.bpf.h"
 #include "hist.bpf.h"
+#include "watch.bpf.h"
 #include "syscall.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
 LATSCOPE_LAYOUT(sys_event);
 
-const volatile bool watch_all_tasks = true; /* false: tasks matching watch_tgid, watch_tid or watch_cgroup */
 const volatile __u64 slow_ns = 10000000;
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 256);
-	__type(key, __u32);
-	__type(value, __u8);
-} watch_tgid SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -69,12 +62,11 @@ struct {
 	__type(value, __u64);
 } counters SEC(".maps");
 
+/* watch_all_tasks false: tasks matching watch_tgid, watch_tid or watch_cgroup */
 static __always_inline bool watched(__u64 id)
 {
-	if (watch_all_tasks)
-		return true;
-	__u32 tgid = id >> 32, tid = id;
-	if (bpf_map_lookup_elem(&watch_tgid, &tgid) || bpf_map_lookup_elem(&watch_tid, &tid))
+	__u32 tid = id;
+	if (tgid_watched(id >> 32) || bpf_map_lookup_elem(&watch_tid, &tid))
 		return true;
 	__u64 cg = bpf_get_current_cgroup_id();
 	return bpf_map_lookup_elem(&watch_cgroup, &cg) != NULL;

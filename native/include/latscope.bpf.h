@@ -45,4 +45,17 @@ static __always_inline void percpu_count(void *map, __u32 idx)
  * the object is opened. One 8-byte pointer in .rodata, never read. */
 #define LATSCOPE_LAYOUT(name) const volatile struct name *const volatile latscope_layout_##name = 0
 
+/* floor(log2(v)), 0 for 0, without a loop the verifier must unroll (clang 14's BPF backend
+ * runs out of memory on __builtin_clzll). */
+static __always_inline __u32 log2_u64(__u64 v)
+{
+	__u32 r = 0, s;
+	s = (v > 0xFFFFFFFFULL) << 5; v >>= s; r |= s;
+	s = (v > 0xFFFF) << 4; v >>= s; r |= s;
+	s = (v > 0xFF) << 3; v >>= s; r |= s;
+	s = (v > 0xF) << 2; v >>= s; r |= s;
+	s = (v > 0x3) << 1; v >>= s; r |= s;
+	return r | (__u32)(v >> 1);
+}
+
 #endif

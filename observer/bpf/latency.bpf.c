@@ -97,7 +97,7 @@ struct lt_ev {
 	__u64 ts;
 	__u64 aux; /* device: skb address */
 	__u32 flags;
-	__u32 dev; /* device: which one (dev_id) */
+	__u32 dev; /* device: which one (dev_key) */
 };
 
 /* What every hook reads for every segment comes first: with the key, one cache line (below). */
@@ -252,18 +252,6 @@ static __always_inline void push(struct flow_state *st, __u32 ring, __u32 start,
 	e->dev = dev;
 	e->flags = flags;
 	st->head[ring & 3] = h + 1;
-}
-
-/* floor(log2(v)), 0 for 0. (clang 14's BPF backend runs out of memory on __builtin_clzll.) */
-static __always_inline __u32 log2_u64(__u64 v)
-{
-	__u32 r = 0, shift;
-	shift = (v > 0xffffffffULL) << 5; v >>= shift; r |= shift;
-	shift = (v > 0xffff) << 4; v >>= shift; r |= shift;
-	shift = (v > 0xff) << 3; v >>= shift; r |= shift;
-	shift = (v > 0xf) << 2; v >>= shift; r |= shift;
-	shift = (v > 0x3) << 1; v >>= shift; r |= shift;
-	return r | (__u32)(v >> 1);
 }
 
 /* Records the delay from the previous layer's time `from` (0: not found) to `now` into the
@@ -615,8 +603,8 @@ static __always_inline __u32 skb_seg(const struct sk_buff *skb, struct seg *s)
 		count(LT_C_UNPARSED);
 		return 0;
 	}
-	struct tcphdr *th = NULL;
-	__u32 hl = 0;
+	struct tcphdr *th;
+	__u32 hl;
 	if (proto == bpf_htons(ETH_P_IP)) {
 		if (h.v4.ip.protocol != IPPROTO_TCP || h.v4.ip.version != 4)
 			return 0;
@@ -730,6 +718,12 @@ int lt_ip_out(struct __sk_buff *ctx)
 
 /* ---- devices, both directions ---- */
 
+/* Which device, for the hop test: ifindexes repeat across namespaces. */
+static __always_inline __u32 dev_key(const struct net_device *dev, __u32 ns)
+{
+	return dev->ifindex ^ (ns * 0x9e3779b1u);
+}
+
 /* The receiver's first device: the retransmission test (behind the highest byte seen). */
 static __always_inline void rx_first(struct flow_state *st, __u32 start, __u32 end, __u32 *flags)
 {
@@ -753,7 +747,6 @@ static __always_inline void device_event(struct __sk_buff *ctx, int rx)
 	if (netns_ino && ns != netns_ino)
 		return;
 	STAGE_END(2, );
-	__u32 dev_id = dev->ifindex ^ (ns * 0x9e3779b1u); /* ifindexes repeat across namespaces */
 	/* Whose crossing: the receiver's on the receiver's own interface; else the sender's, if
 	 * it is on this kernel (its interface, or a veth peer, a bridge port, the outer interface
 	 * on the way out, whether or not the crossing before was observed); else the receiver's,
@@ -792,14 +785,14 @@ found:;
 		__u64 now = bpf_ktime_get_ns();
 		hit = interval_rule(st, s.end, now, 0);
 		if (hit) {
-			push(st, RING_DEV, s.start, s.end, now, (__u64)skb, dev_id, flags);
+			push(st, RING_DEV, s.start, s.end, now, (__u64)skb, dev_key(dev, ns), flags);
 			emit(&s.k, st, LT_LAYER_DEV, s.start, s.end, now, 0, flags | hit, dev->ifindex, ns);
 		}
 		return;
 	}
 	__u64 now = bpf_ktime_get_ns();
 	STAGE_END(3, );
-	__u32 byte = match_byte(st, s.start, s.end, hit);
+	__u32 dev_id = dev_key(dev, ns), byte = match_byte(st, s.start, s.end, hit);
 	struct lt_ev *hop = find_hop(st, (__u64)skb, dev_id, byte, now);
 	if (hop) {
 		flags |= LT_F_HOP | (hop->flags & LT_F_RETRANS);
