@@ -9,7 +9,7 @@ import { HOST_MODULES, type HostModuleName } from '../protocol/host.js';
 import { loadConfFile, resolveSecret } from '../conf/load.js';
 import { samplingInfo, redisInfo, pingInfo } from '../conf/schema.js';
 import { startResponder, type Responder } from '../timesync/responder.js';
-import { pingKey } from '../conf/deployment.js';
+import { pingKey } from '../conf/load.js';
 import { workDir } from '../lib/paths.js';
 
 interface Opts {

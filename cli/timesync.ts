@@ -4,7 +4,7 @@
  */
 import { Command, Option } from 'commander';
 import { resolve } from 'node:path';
-import { pingKey } from '../conf/deployment.js';
+import { pingKey } from '../conf/load.js';
 import { loadConfFile } from '../conf/load.js';
 import { pingInfo } from '../conf/schema.js';
 import { startResponder } from '../timesync/responder.js';

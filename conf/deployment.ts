@@ -6,9 +6,8 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { AggregateConfError, ConfError, loadConfFile, resolveSecret } from './load.js';
+import { AggregateConfError, ConfError, loadConfFile, pingKey, resolveSecret } from './load.js';
 import { checkPrivateKey } from './keys.js';
-import { keyFromHex } from '../protocol/timesync.js';
 import {
   analysisInfo, connectInfo, databaseInfo, functionInfo, managementServerInfo, pingInfo, redisInfo, samplingInfo, timeSync,
   type AnalysisInfo, type ConnectInfo, type DatabaseInfo, type FunctionInfo, type ManagementServerInfo, type PingInfo, type RedisInfo,
@@ -73,7 +72,7 @@ export function checkDeployment(dir: string): { deployment?: Deployment; errors:
   }
 }
 
-export { AggregateConfError } from './load.js';
+export { AggregateConfError, pingKey } from './load.js';
 
 /** Probes each server gets per round before the kept ones (timesync/prober.ts WARMUP_PROBES). */
 const WARMUP_PROBES = 32;
@@ -212,18 +211,4 @@ export function loadDeployment(confDir: string): Deployment {
     analysis: files['analysis_info.yaml'] as AnalysisInfo,
     warnings,
   };
-}
-
-/** The deployment key from ping_info.yaml (value, file or env). */
-export function pingKey(confDir: string, p: PingInfo, warn?: (msg: string) => void): bigint {
-  const hex = resolveSecret(confDir, 'ping_info.yaml', 'key', { value: p.key, file: p.key_file, env: p.key_env }, warn);
-  const where = resolve(confDir, 'ping_info.yaml');
-  if (hex === undefined) throw new ConfError(`${where}: key: the time-sync key is missing: give key_file (16 hex digits) or key_env`, where);
-  try {
-    const k = keyFromHex(hex);
-    if (k === 0n) throw new RangeError('time-sync key: must not be 0');
-    return k;
-  } catch (e) {
-    throw new ConfError(`${where}: key: ${(e as Error).message}`, where);
-  }
 }

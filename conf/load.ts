@@ -10,6 +10,8 @@ import { closeSync, constants, openSync, readSync, fstatSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { LineCounter, parseDocument, isNode, isScalar, visit, type Document } from 'yaml';
 import type { z } from 'zod';
+import { keyFromHex } from '../protocol/timesync.js';
+import type { PingInfo } from './schema.js';
 
 export class ConfError extends Error {
   override readonly name = 'ConfError';
@@ -251,4 +253,18 @@ export function resolveSecret(
     return v;
   }
   return undefined;
+}
+
+/** The deployment key from ping_info.yaml (value, file or env). */
+export function pingKey(confDir: string, p: PingInfo, warn?: (msg: string) => void): bigint {
+  const hex = resolveSecret(confDir, 'ping_info.yaml', 'key', { value: p.key, file: p.key_file, env: p.key_env }, warn);
+  const where = resolve(confDir, 'ping_info.yaml');
+  if (hex === undefined) throw new ConfError(`${where}: key: the time-sync key is missing: give key_file (16 hex digits) or key_env`, where);
+  try {
+    const k = keyFromHex(hex);
+    if (k === 0n) throw new RangeError('time-sync key: must not be 0');
+    return k;
+  } catch (e) {
+    throw new ConfError(`${where}: key: ${(e as Error).message}`, where);
+  }
 }

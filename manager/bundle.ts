@@ -1,7 +1,8 @@
 /**
- * The observer bundle the manager installs on every server: the compiled code (dist/ without
- * tests and benchmarks), the BPF objects, the addon and the observer's npm packages, as one
- * tar.gz named by the hash of its content. A server that already has a bundle with that hash
+ * The observer bundle the manager installs on every server: exactly what the build's manifest
+ * (lib/observer-bundle.ts) found in the observer's import graph — its compiled modules and
+ * npm packages — with the BPF objects and the addon, as one tar.gz named by the hash of its
+ * content. A server that already has a bundle with that hash
  * gets nothing uploaded, so provisioning again is cheap. The addon is built for this machine's
  * Node ABI and architecture: servers need the same Node major version (checked on install).
  */
@@ -10,6 +11,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { projectRoot, workDir } from '../lib/paths.js';
+import { MANIFEST_PATH, type BundleManifest } from '../lib/observer-bundle.js';
 
 export interface Bundle {
   path: string;
@@ -19,38 +21,18 @@ export interface Bundle {
   nodeMajor: number;
 }
 
-/**
- * What the observer needs at run time (the manager's own libraries, BullMQ, mysql2 and ssh2,
- * stay home): these packages and everything they depend on, as installed here.
- */
-const OBSERVER_PACKAGES = ['commander', 'ioredis', 'prom-client', 'yaml', 'zod'];
-
-function packageClosure(names: string[]): string[] {
-  const seen = new Set<string>();
-  const visit = (name: string) => {
-    if (seen.has(name)) return;
-    const pj = join(projectRoot, 'node_modules', name, 'package.json');
-    if (!existsSync(pj)) return; // an optional dependency not installed on this platform
-    seen.add(name);
-    const j = JSON.parse(readFileSync(pj, 'utf8')) as { dependencies?: Record<string, string>; optionalDependencies?: Record<string, string> };
-    for (const d of Object.keys({ ...j.dependencies, ...j.optionalDependencies })) visit(d);
-  };
-  names.forEach(visit);
-  return [...seen].sort().map((n) => `node_modules/${n}`);
-}
-
 /** Builds (or finds) the bundle of the code as built now. */
 export function buildBundle(): Bundle {
-  const addon = join('native', 'build', 'Release', 'latscope_bpf.node');
-  if (!existsSync(join(projectRoot, addon)) || !existsSync(join(projectRoot, 'dist', 'bpf')))
-    throw new Error('the observer bundle needs a build: run "bash scripts/build.sh" first');
+  const manifestPath = join(projectRoot, MANIFEST_PATH);
+  if (!existsSync(manifestPath)) throw new Error('the observer bundle needs a build: run "bash scripts/build.sh" first');
+  const m = JSON.parse(readFileSync(manifestPath, 'utf8')) as BundleManifest;
   const dir = workDir('bundle');
   const tmp = join(dir, `building-${process.pid}.tar.gz`);
   // fixed order, owner and times: the same code gives the same bytes, hence the same hash
   execFileSync('tar', [
     '--sort=name', '--owner=0', '--group=0', '--numeric-owner', '--mtime=@0',
-    '--exclude=*.map', '--exclude=*.d.ts', '--exclude=dist/test', '--exclude=dist/bench',
-    '--use-compress-program=gzip -n', '-cf', tmp, '-C', projectRoot, 'package.json', 'dist', addon, ...packageClosure(OBSERVER_PACKAGES),
+    '--exclude=*.map', '--exclude=*.d.ts',
+    '--use-compress-program=gzip -n', '-cf', tmp, '-C', projectRoot, ...m.assets, ...m.modules, ...m.packages,
   ]);
   const bytes = readFileSync(tmp);
   const hash = createHash('sha256').update(bytes).digest('hex').slice(0, 16);

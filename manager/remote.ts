@@ -117,13 +117,13 @@ export class RemoteServer {
     await this.stop();
     const s = this.server;
     const observer = [
-      this.node, `--max-old-space-size=${OBSERVER_HEAP_MB}`, 'dist/cli.js', 'observer', '--conf', `${this.dir}/conf`, '--node', s.hostname, '--spool-dir', `${this.dir}/spool`,
+      this.node, `--max-old-space-size=${OBSERVER_HEAP_MB}`, 'dist/observer-cli.js', 'observer', '--conf', `${this.dir}/conf`, '--node', s.hostname, '--spool-dir', `${this.dir}/spool`,
       ...(s.eth ? ['--interfaces', s.eth.join(',')] : []),
       ...(this.jitter.length ? ['--jitter', this.jitter.join(',')] : []),
     ];
     const cmd =
       `cd ${q(`${this.dir}/current`)} && mkdir -p ${q(`${this.dir}/run`)} && ` +
-      `setsid nohup ${q(this.node)} dist/cli.js supervise --run-dir ${q(`${this.dir}/run`)} --log ${q(`${this.dir}/observer.log`)} -- ${observer.map(q).join(' ')} ` +
+      `setsid nohup ${q(this.node)} dist/observer-cli.js supervise --run-dir ${q(`${this.dir}/run`)} --log ${q(`${this.dir}/observer.log`)} -- ${observer.map(q).join(' ')} ` +
       `> ${q(`${this.dir}/supervisor.log`)} 2>&1 < /dev/null & ` +
       `for i in $(seq 50); do test -s ${q(`${this.dir}/run/supervisor.pid`)} && cat ${q(`${this.dir}/run/supervisor.pid`)} && exit 0; sleep 0.1; done; ` +
       `echo 'the supervisor did not start:' >&2; tail -5 ${q(`${this.dir}/supervisor.log`)} >&2; exit 1`;
@@ -148,7 +148,7 @@ export class RemoteServer {
       `for i in $(seq 200); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done; kill -KILL "$p" 2>/dev/null; fi; ` +
       // [d] and [-]: the patterns must not match this shell's own command line
       `pkill -KILL -f -- ${q(`[d]ist/cli.js observer [-]-conf ${this.dir}/conf`)} 2>/dev/null; ` +
-      `test -e ${q(`${this.dir}/current`)} && cd ${q(`${this.dir}/current`)} && ${q(this.node)} dist/cli.js cleanup >/dev/null 2>&1; ` +
+      `test -e ${q(`${this.dir}/current`)} && cd ${q(`${this.dir}/current`)} && ${q(this.node)} dist/observer-cli.js cleanup >/dev/null 2>&1; ` +
       `rm -f ${q(pidFile)}; ` +
       `echo "procs: $(pgrep -f -- ${q(`[d]ist/cli.js observer [-]-conf ${this.dir}/conf`)} | tr '\\n' ' ')"; ` +
       (pingEth ? `echo "xdp: $(ip -o link show dev ${q(pingEth)} 2>/dev/null | grep -o 'xdp[a-z]*' | tr '\\n' ' ')"` : 'echo "xdp: "');

@@ -10,6 +10,8 @@ npx --no-install node-gyp rebuild --directory native --nodedir="$nodedir" --logl
 # tsc leaves the output of a renamed or deleted source behind: start from none
 find dist -type f \( -name '*.js' -o -name '*.d.ts' -o -name '*.js.map' \) -delete 2>/dev/null || true
 npx --no-install tsc -p tsconfig.json
+# What the observer bundle holds, from the observer's import graph; fails on an import it cannot ship.
+node dist/scripts/bundle-manifest.js >/dev/null
 # The benchmark's traffic generator.
 cc -O2 -Wall -o dist/bench/tcpbench bench/tools/tcpbench.c
 # The tests' raw frame sender.

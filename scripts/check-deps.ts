@@ -16,6 +16,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, normalize, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { specifiersOf } from '../lib/observer-bundle.js';
 
 const BASE = ['lib', 'protocol'];
 /** Folder -> the folders its modules may import (besides its own). */
@@ -60,7 +61,7 @@ export function readSources(root: string): Map<string, string> {
       /* a folder not there yet */
     }
   }
-  for (const f of ['cli.ts', 'index.ts']) {
+  for (const f of ['cli.ts', 'observer-cli.ts', 'index.ts']) {
     try {
       out.set(f, readFileSync(join(root, f), 'utf8'));
     } catch {
@@ -72,18 +73,16 @@ export function readSources(root: string): Map<string, string> {
 
 /** The group a file belongs to: its top folder, or cli / index for the root files. */
 export function groupOf(file: string): string {
-  if (file === 'cli.ts') return 'cli';
+  if (file === 'cli.ts' || file === 'observer-cli.ts') return 'cli';
   if (file === 'index.ts') return 'index';
   return file.split(sep)[0]!;
 }
 
-const IMPORT_RE = /(?:^|\n)\s*(?:import|export)\s[^'"]*?from\s*['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g;
 
 /** Relative imports of a file, resolved to project paths (.js -> .ts). */
 export function importsOf(file: string, text: string): string[] {
   const out: string[] = [];
-  for (const m of text.matchAll(IMPORT_RE)) {
-    const spec = m[1] ?? m[2]!;
+  for (const spec of specifiersOf(text)) {
     if (!spec.startsWith('.')) continue;
     out.push(normalize(join(dirname(file), spec)).replace(/\.js$/, '.ts'));
   }
