@@ -41,7 +41,7 @@ async function main(): Promise<void> {
     writeTestbedConf(conf, tb, redis, db, { ports: [7500], database: 'latscope_bench_provision' });
     for (let r = 1; r <= rounds; r++) {
       for (const kind of ['fresh', 'warm'] as const) {
-        if (kind === 'fresh') rmSync(join(tb.dir, 'install'), { recursive: true, force: true });
+        if (kind === 'fresh') rmSync(join(tb.serverRoot, 'install'), { recursive: true, force: true });
         const run = latscope(['manager', '--conf', conf, '--no-wait']);
         if (run.code !== 0 || !new RegExp(`provisioned ${hosts} of ${hosts} servers`).test(run.out)) throw new Error(`manager (${kind}) failed:\n${run.out}`);
         const uploaded = [...run.out.matchAll(/uploaded, ([\d.]+) MB/g)].length;

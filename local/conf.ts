@@ -8,7 +8,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import type { Testbed } from './testbed.js';
+import { installDirOf, type Testbed } from './testbed.js';
 import type { MariaDbInfo, RedisInfo } from './servers.js';
 import { keyToHex, newKey } from '../protocol/timesync.js';
 
@@ -38,7 +38,7 @@ export function writeTestbedConf(dir: string, tb: Testbed, redis: RedisInfo, db:
       port: h.sshPort,
       metadata_key: i + 1,
       eth: [h.iface],
-      install_dir: join(tb.dir, 'install', h.name),
+      install_dir: installDirOf(tb, h.name),
     })),
   });
   put('sampling_info.yaml', { size: o.size ?? 8192, interval: o.interval ?? 1, ports: o.ports, filter_retrans: 1, histogram_interval: 1 });

@@ -8,11 +8,16 @@
  *   namespaces  ls-ID-hN, ls-ID-r        root-side veths  vIDhN, vIDra, vIDrb
  *   bridges     brID (subnet A), brIDb (subnet B, router topology only)
  * Traffic stays inside: the subnets are 10.231.X.0/24 on bridges joined to nothing else.
+ *
+ * The hosts are servers as an operator has them: each sshd runs in a mount namespace where the
+ * latscope checkout is hidden (an empty tmpfs over it), and its files, with every host's
+ * install_dir, live outside the checkout under /var/lib/latscope-testbed/ID. What the manager
+ * installs there must run on its own, as on a real server.
  */
 import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync, chmodSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { livePid, run, tryRun, waitFor } from './exec.js';
-import { workDir } from '../lib/paths.js';
+import { projectRoot, workDir } from '../lib/paths.js';
 import { sweepLeftovers } from '../native/leftovers.js';
 import net from 'node:net';
 
@@ -46,6 +51,8 @@ export interface Testbed {
   managerAddress: string;
   bridges: string[];
   router?: { netns: string; addresses: string[] };
+  /** The servers' side, outside the checkout: sshd's files (sshd/) and each host's install dir. */
+  serverRoot: string;
   /** Private key for root@host over ssh, and the known_hosts file that pins each host key. */
   sshKeyPath: string;
   knownHostsPath: string;
@@ -68,6 +75,17 @@ function defaultSubnet(id: string): number {
 
 export function testbedDir(id: string): string {
   return workDir('testbed', id);
+}
+
+/** The servers' file system side of testbed `id` (what a server's disk would hold). */
+export function serverRootOf(id: string): string {
+  return join(SERVER_ROOT, id);
+}
+const SERVER_ROOT = '/var/lib/latscope-testbed';
+
+/** Where host `name` of the testbed installs the observer (connect_info install_dir). */
+export function installDirOf(tb: Testbed, name: string): string {
+  return join(tb.serverRoot, 'install', name);
 }
 
 function statePath(id: string): string {
@@ -96,11 +114,13 @@ export async function testbedUp(opts: TestbedOptions): Promise<Testbed> {
     hosts: [],
     managerAddress: `10.231.${x}.1`,
     bridges: opts.router ? [`br${id}`, `br${id}b`] : [`br${id}`],
+    serverRoot: serverRootOf(id),
     sshKeyPath: join(dir, 'id_ed25519'),
     knownHostsPath: join(dir, 'known_hosts'),
   };
   try {
     makeKeys(dir);
+    makeServerRoot(tb);
     for (const br of tb.bridges) {
       run(['ip', 'link', 'add', br, 'type', 'bridge']);
       run(['ip', 'link', 'set', br, 'up']);
@@ -159,22 +179,33 @@ function makeKeys(dir: string): void {
   if (!existsSync(hostKey)) run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', 'latscope-testbed-host', '-f', hostKey]);
   const userKey = join(dir, 'id_ed25519');
   if (!existsSync(userKey)) run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', 'latscope-testbed-operator', '-f', userKey]);
-  writeFileSync(join(dir, 'authorized_keys'), readFileSync(`${userKey}.pub`));
-  chmodSync(join(dir, 'authorized_keys'), 0o600);
 }
+
+/** The servers' side: root-owned, not writable by others, the sshd files copied in. */
+function makeServerRoot(tb: Testbed): void {
+  const sshd = sshdDir(tb);
+  for (const d of [SERVER_ROOT, tb.serverRoot, join(tb.serverRoot, 'install'), sshd]) {
+    mkdirSync(d, { recursive: true, mode: 0o755 });
+    chmodSync(d, 0o755);
+  }
+  writeFileSync(join(sshd, 'ssh_host_ed25519_key'), readFileSync(join(tb.dir, 'ssh_host_ed25519_key')), { mode: 0o600 });
+  writeFileSync(join(sshd, 'authorized_keys'), readFileSync(`${tb.sshKeyPath}.pub`), { mode: 0o600 });
+}
+
+const sshdDir = (tb: Testbed): string => join(tb.serverRoot, 'sshd');
 
 function writeKnownHosts(tb: Testbed): void {
   const pub = readFileSync(join(tb.dir, 'ssh_host_ed25519_key.pub'), 'utf8').trim().split(' ').slice(0, 2).join(' ');
   writeFileSync(tb.knownHostsPath, tb.hosts.map((h) => `${h.address} ${pub}\n`).join(''));
 }
 
-function sshdConfig(tb: Testbed, host: TestbedHost): string {
+function sshdConfig(tb: Testbed, host: TestbedHost, port: number, name: string, extra: string[]): string {
   return [
-    `Port ${host.sshPort}`,
+    `Port ${port}`,
     'ListenAddress 0.0.0.0',
-    `HostKey ${join(tb.dir, 'ssh_host_ed25519_key')}`,
-    `PidFile ${join(tb.dir, `sshd-${host.name}.pid`)}`,
-    `AuthorizedKeysFile ${join(tb.dir, 'authorized_keys')}`,
+    `HostKey ${join(sshdDir(tb), 'ssh_host_ed25519_key')}`,
+    `PidFile ${join(sshdDir(tb), `sshd-${name}.pid`)}`,
+    `AuthorizedKeysFile ${join(sshdDir(tb), 'authorized_keys')}`,
     'PermitRootLogin yes',
     'PubkeyAuthentication yes',
     'PasswordAuthentication no',
@@ -183,16 +214,23 @@ function sshdConfig(tb: Testbed, host: TestbedHost): string {
     'StrictModes no',
     'MaxStartups 100:30:200',
     'LogLevel ERROR',
+    ...extra,
     '',
   ].join('\n');
 }
 
-function startSshd(tb: Testbed, host: TestbedHost): void {
+/**
+ * Starts an sshd in the host's namespace, in a mount namespace where the checkout is hidden.
+ * `name` and `extra` make a second one (another port, e.g. with a ForceCommand) for tests.
+ */
+export function startSshd(tb: Testbed, host: TestbedHost, o: { port?: number; name?: string; extra?: string[] } = {}): void {
   mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
-  const cfg = join(tb.dir, `sshd-${host.name}.conf`);
-  writeFileSync(cfg, sshdConfig(tb, host));
-  // sshd daemonizes; it lives in the host's namespace until `down` kills it.
-  run(['ip', 'netns', 'exec', host.netns, '/usr/sbin/sshd', '-f', cfg, '-E', join(tb.dir, `sshd-${host.name}.log`)]);
+  const name = o.name ?? host.name;
+  const cfg = join(sshdDir(tb), `sshd-${name}.conf`);
+  writeFileSync(cfg, sshdConfig(tb, host, o.port ?? host.sshPort, name, o.extra ?? []));
+  // sshd daemonizes; it lives in the host's namespace (and its mount namespace) until `down` kills it.
+  const hide = 'mount -t tmpfs -o mode=0755,size=4k latscope-hidden "$1" && exec /usr/sbin/sshd -f "$2" -E "$3"';
+  run(['ip', 'netns', 'exec', host.netns, 'unshare', '--mount', '--propagation', 'private', 'sh', '-c', hide, 'sh', projectRoot, cfg, join(sshdDir(tb), `sshd-${name}.log`)]);
 }
 
 function waitForPort(host: string, port: number, timeoutMs: number): Promise<true> {
@@ -214,7 +252,7 @@ function isHealthy(tb: Testbed): boolean {
 }
 
 function sshdPid(tb: Testbed, h: TestbedHost): number | undefined {
-  return livePid(join(tb.dir, `sshd-${h.name}.pid`));
+  return livePid(join(sshdDir(tb), `sshd-${h.name}.pid`));
 }
 
 /** Namespaces of this testbed that exist now (found by name, not by state file). */
@@ -251,6 +289,11 @@ export async function testbedDown(id: string): Promise<string[]> {
   for (const l of links) if (tryRun(['ip', 'link', 'delete', l])) removed.push(`link ${l}`);
   const dir = join(workDir('testbed'), id);
   for (const f of existsSync(dir) ? readdirSync(dir) : []) if (/^(sshd-.*|state\.json|known_hosts)$/.test(f)) rmSync(join(dir, f), { force: true });
+  // the servers' side: its processes were in the namespaces, killed above
+  if (existsSync(serverRootOf(id))) {
+    rmSync(serverRootOf(id), { recursive: true, force: true });
+    removed.push(`server files ${serverRootOf(id)}`);
+  }
   return removed;
 }
 

@@ -4,7 +4,7 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
@@ -12,6 +12,7 @@ import mysql from 'mysql2/promise';
 import { startRedis, stopRedis, startMariaDb, stopMariaDb, redisRunning, mariadbRunning, type RedisInfo, type MariaDbInfo } from '../local/servers.js';
 import { testbedUp, testbedDown, testbedStatus, type Testbed } from '../local/testbed.js';
 import { SshSession, SshError } from '../manager/ssh.js';
+import { projectRoot } from '../lib/paths.js';
 
 let tb: Testbed;
 let redisInfo: RedisInfo;
@@ -75,13 +76,16 @@ test('testbed: status reports every host up, across the router', () => {
   assert.notEqual(tb.hosts[0]!.address.split('.')[2], tb.hosts[1]!.address.split('.')[2], 'hosts on two subnets');
 });
 
-test('ssh2 runs a command inside a testbed host through its own sshd', async () => {
+test('ssh2 runs a command inside a testbed host through its own sshd, where the checkout cannot be seen', async () => {
+  assert.ok(existsSync(join(projectRoot, 'package.json')), 'here the checkout is there');
   for (const h of tb.hosts) {
     const s = await SshSession.connect({ name: h.name, host: h.address, port: 22, username: 'root', privateKeyPath: tb.sshKeyPath, knownHostsPath: tb.knownHostsPath });
     try {
       const r = await s.exec('ip -o -4 addr show dev eth0');
       assert.equal(r.code, 0);
       assert.match(r.stdout, new RegExp(`inet ${h.address.replace(/\./g, '\\.')}/24`));
+      const seen = await s.exec(`ls -A ${projectRoot} | wc -l; test -d ${tb.serverRoot}/install && echo install-root`);
+      assert.equal(seen.stdout, '0\ninstall-root\n', 'the checkout is an empty folder on the host; its install root is there');
     } finally {
       s.close();
     }

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import mysql from 'mysql2/promise';
 import { stringify, parse } from 'yaml';
-import { testbedUp, testbedDown, type Testbed } from '../local/testbed.js';
+import { testbedUp, testbedDown, installDirOf, type Testbed } from '../local/testbed.js';
 import { startRedis, startMariaDb, stopMariaDb, type RedisInfo, type MariaDbInfo } from '../local/servers.js';
 import { writeTestbedConf } from '../local/conf.js';
 import { loadDeployment } from '../conf/deployment.js';
@@ -190,7 +190,7 @@ test('one manager command provisions three hosts over SSH; traffic lands in Mari
   for (const h of ['tmg-h1', 'tmg-h2', 'tmg-h3']) assert.match(status.out, new RegExp(`${h}\\s+running\\s+heartbeat [\\d.]+ s ago`));
 
   // supervision: a killed observer is started again
-  const stateFile = join(tb.dir, 'install', 'h2', 'run', 'supervisor.json');
+  const stateFile = join(installDirOf(tb, 'h2'), 'run', 'supervisor.json');
   const before = JSON.parse(readFileSync(stateFile, 'utf8'));
   process.kill(before.childPid, 'SIGKILL');
   await until('the observer is back', 20_000, async () => {
@@ -229,7 +229,7 @@ test('a changed host key, an unreachable server and a wrong password each fail w
     ci.servers = [
       ci.servers[0],
       ci.servers[1],
-      { hostname: 'tmg-gone', address: `${sub}.99`, metadata_key: 98, key_file: tb.sshKeyPath, install_dir: join(tb.dir, 'install', 'gone') },
+      { hostname: 'tmg-gone', address: `${sub}.99`, metadata_key: 98, key_file: tb.sshKeyPath, install_dir: installDirOf(tb, 'gone') },
       { ...ci.servers[2], hostname: 'tmg-pw', password: 'not-the-password', key_file: undefined },
     ];
     ci.defaults = { username: 'root' };
