@@ -14,7 +14,7 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import mysql from 'mysql2/promise';
-import { testbedUp, testbedDown, type Testbed, type TestbedHost } from '../local/testbed.js';
+import { testbedUp, testbedDown, trafficScriptOf, type Testbed, type TestbedHost } from '../local/testbed.js';
 import { startRedis, startMariaDb, stopRedis, stopMariaDb } from '../local/servers.js';
 import { writeTestbedConf } from '../local/conf.js';
 import { run, waitFor } from '../local/exec.js';
@@ -48,13 +48,13 @@ const PAUSE_MS = 2;
 const BULK_PORT = 9000;
 
 function ssh(tb: Testbed, h: TestbedHost): Promise<SshSession> {
-  return SshSession.connect({ name: h.name, host: h.address, port: h.sshPort, username: 'root', privateKeyPath: tb.sshKeyPath, knownHostsPath: tb.knownHostsPath });
+  return SshSession.connect({ name: h.name, host: h.address, port: h.sshPort, username: 'root', keyPaths: [tb.sshKeyPath], knownHostsPath: tb.knownHostsPath });
 }
 
 /** Request/response from every host to every other host on its own port, for `seconds`, over SSH as an operator would start it. */
 async function pingPongAll(tb: Testbed, seconds: number): Promise<{ from: string; to: string; messages: number }[]> {
   const node = process.execPath;
-  const script = join(projectRoot, 'dist', 'local', 'traffic.js');
+  const script = trafficScriptOf(tb); // the hosts do not see the checkout: the testbed put a copy there
   const sessions = await Promise.all(tb.hosts.map((h) => ssh(tb, h)));
   try {
     const servers = tb.hosts.map((_, i) => sessions[i]!.exec(`exec ${node} ${script} tcp-serve-for ${7100 + i} ${seconds + 3}`));
@@ -76,7 +76,7 @@ async function pingPongAll(tb: Testbed, seconds: number): Promise<{ from: string
 
 /** Bulk traffic from the manager's namespace (outside the fleet, on a port nobody watches) into a host, for `seconds`. */
 function bulkInto(h: TestbedHost, seconds: number): Promise<void> {
-  const script = join(projectRoot, 'dist', 'local', 'traffic.js');
+  const script = join(projectRoot, 'dist', 'local', 'traffic.js'); // run from here, not over SSH
   const sink = spawn('ip', ['netns', 'exec', h.netns, process.execPath, script, 'tcp-sink', String(BULK_PORT), '1'], { stdio: 'ignore' });
   return new Promise((resolve) => {
     setTimeout(() => {

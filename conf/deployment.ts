@@ -8,6 +8,7 @@ import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { AggregateConfError, ConfError, loadConfFile, pingKey, resolveSecret } from './load.js';
 import { checkPrivateKey } from './keys.js';
+import { expandIdentity, parseJump, readSshConfig, resolveSshConfig, SshConfigError, type SshConfig, type SshHostConfig } from './ssh-config.js';
 import {
   analysisInfo, connectInfo, databaseInfo, functionInfo, managementServerInfo, pingInfo, redisInfo, samplingInfo, timeSync,
   type AnalysisInfo, type ConnectInfo, type DatabaseInfo, type FunctionInfo, type ManagementServerInfo, type PingInfo, type RedisInfo,
@@ -31,16 +32,35 @@ export const CONF_FILES = {
 export interface Server extends ServerInfo {
   port: number;
   username: string;
-  keyPath?: string;
+  /** Where SSH connects: the ssh config's HostName, else the address. */
+  sshHost: string;
+  /** Private key files to offer, in order (connect_info, ssh config, defaults, ~/.ssh/id_*). */
+  keyPaths: string[];
   sshPassword?: string;
+  /** Hops to reach the server through, nearest first (ProxyJump). */
+  jumps: JumpHost[];
   installDir: string;
   kind: 'bare-metal' | 'vm' | 'container';
   /** metadata_key of the host of a VM or container. */
   hostKey?: string;
 }
 
+/** A bastion on the way to a server. */
+export interface JumpHost {
+  /** As written (for messages). */
+  name: string;
+  host: string;
+  port: number;
+  username: string;
+  keyPaths: string[];
+}
+
 export interface Deployment {
   dir: string;
+  /** The ssh-agent socket (SSH_AUTH_SOCK) when one is there: its keys are offered first. */
+  agent?: string;
+  /** The ssh config read, when there is one. */
+  sshConfigPath?: string;
   connect: ConnectInfo;
   servers: Server[];
   knownHostsPath: string;
@@ -131,37 +151,83 @@ export function loadDeployment(confDir: string): Deployment {
   const ping = hasPing ? (files['ping_info.yaml'] as PingInfo | undefined) : undefined;
   const functions = files['function_info.yaml'] as FunctionInfo | undefined;
 
+  const agent = sshAgent();
+  const connectPath = join(dir, 'connect_info.yaml');
+  let sshConfig: SshConfig | undefined;
+  if (connect) {
+    const explicit = connect.ssh_config !== undefined;
+    const path = resolve(dir, expandHome(connect.ssh_config ?? '~/.ssh/config'));
+    if (explicit || existsSync(path))
+      try {
+        sshConfig = readSshConfig(path);
+        warnings.push(...sshConfig.notes);
+      } catch (e) {
+        if (!(e instanceof SshConfigError)) throw e;
+        errors.push(new ConfError(`${connectPath}: ssh_config: ${e.message}`, connectPath, undefined, 'ssh_config'));
+      }
+  }
+  const hostConfig = (names: string[]): SshHostConfig => {
+    try {
+      return sshConfig ? resolveSshConfig(sshConfig, names) : { identityFiles: [], proxyJump: [] };
+    } catch (e) {
+      if (!(e instanceof SshConfigError)) throw e;
+      errors.push(new ConfError(`${connectPath}: ssh_config: ${e.message}`, connectPath, undefined, 'ssh_config'));
+      return { identityFiles: [], proxyJump: [] };
+    }
+  };
+  const defaultKeys = ['id_ed25519', 'id_ecdsa', 'id_rsa'].map((f) => join(homedir(), '.ssh', f)).filter((f) => existsSync(f));
   const keyChecked = new Map<string, string[]>();
   const keyUsers = new Map<string, { path: string; hosts: string[] }>(); // each key file judged and reported once
+  const useKey = (where: string, path: string, host: string) => {
+    const users = keyUsers.get(where) ?? { path, hosts: [] };
+    users.hosts.push(host);
+    keyUsers.set(where, users);
+  };
   const servers: Server[] = (connect?.servers ?? []).map((s, i) => {
     const d = connect!.defaults;
-    const keyFile = s.key_file ?? d.key_file;
-    const keyPath = keyFile ? resolve(dir, expandHome(keyFile)) : undefined;
-    if (keyPath) {
-      const where = s.key_file ? `servers.${i}.key_file` : 'defaults.key_file';
-      const users = keyUsers.get(where) ?? { path: keyPath, hosts: [] };
-      users.hosts.push(s.hostname);
-      keyUsers.set(where, users);
+    const cfg = hostConfig([s.hostname, s.address]);
+    const port = s.port ?? cfg.port ?? d.port ?? 22;
+    const username = s.username ?? cfg.user ?? d.username ?? 'root';
+    const sshHost = cfg.hostName ?? s.address;
+    const keyPaths: string[] = [];
+    if (s.key_file) useKey(`servers.${i}.key_file`, keyPaths[keyPaths.push(resolve(dir, expandHome(s.key_file))) - 1]!, s.hostname);
+    // the ssh config's identities are used where they exist, as ssh does
+    for (const f of cfg.identityFiles) {
+      const p = expandIdentity(f, sshHost, port, username);
+      if (existsSync(p)) keyPaths.push(p);
     }
+    if (d.key_file && !s.key_file) useKey('defaults.key_file', keyPaths[keyPaths.push(resolve(dir, expandHome(d.key_file))) - 1]!, s.hostname);
     const sshPassword = secret('connect_info.yaml', `servers.${i}.password`, { value: s.password, file: s.password_file, env: s.password_env });
-    const defaultKey = join(homedir(), '.ssh', 'id_ed25519');
+    if (!keyPaths.length && sshPassword === undefined) keyPaths.push(...defaultKeys);
+    const jumpSpec = s.proxy_jump ?? (cfg.proxyJump.length ? undefined : d.proxy_jump);
+    const specs = jumpSpec !== undefined ? jumpSpec.split(',').map((j) => parseJump(j.trim(), { key: 'proxy_jump', value: jumpSpec, file: connectPath, line: 0 })) : cfg.proxyJump;
+    const jumps: JumpHost[] = specs.map((j) => {
+      const hc = hostConfig([j.host]);
+      const jport = j.port ?? hc.port ?? 22;
+      const juser = j.user ?? hc.user ?? username;
+      const jhost = hc.hostName ?? j.host;
+      const own = hc.identityFiles.map((f) => expandIdentity(f, jhost, jport, juser)).filter((f) => existsSync(f));
+      return { name: j.host, host: jhost, port: jport, username: juser, keyPaths: [...new Set([...own, ...keyPaths])] };
+    });
     return {
       ...s,
-      port: s.port ?? d.port ?? 22,
-      username: s.username ?? d.username ?? 'root',
-      keyPath: keyPath ?? (sshPassword === undefined && existsSync(defaultKey) ? defaultKey : undefined),
+      port,
+      username,
+      sshHost,
+      keyPaths: [...new Set(keyPaths)],
       sshPassword,
+      jumps,
       installDir: s.install_dir ?? d.install_dir ?? DEFAULT_INSTALL_DIR,
       kind: s.isvm !== undefined ? 'vm' : s.iscontainer !== undefined ? 'container' : 'bare-metal',
       hostKey: s.isvm ?? s.iscontainer,
     };
   });
   for (const [where, { path, hosts }] of keyUsers)
-    for (const problem of checkPrivateKey(path, keyChecked))
-      errors.push(new ConfError(`${join(dir, 'connect_info.yaml')}: ${where} (used by ${hosts.join(', ')}): ${problem}`, join(dir, 'connect_info.yaml'), undefined, where));
+    for (const problem of checkPrivateKey(path, keyChecked, agent !== undefined))
+      errors.push(new ConfError(`${connectPath}: ${where} (used by ${hosts.join(', ')}): ${problem}`, connectPath, undefined, where));
   for (const [i, s] of servers.entries())
-    if (!s.keyPath && s.sshPassword === undefined)
-      errors.push(new ConfError(`${join(dir, 'connect_info.yaml')}: servers.${i} (${s.hostname}): no way to log in: give key_file (or defaults.key_file) or password_file`, join(dir, 'connect_info.yaml'), undefined, `servers.${i}`));
+    if (!s.keyPaths.length && s.sshPassword === undefined && !agent)
+      errors.push(new ConfError(`${connectPath}: servers.${i} (${s.hostname}): no way to log in: give key_file (or defaults.key_file, or an IdentityFile in the ssh config), password_file, or run an ssh-agent (SSH_AUTH_SOCK)`, connectPath, undefined, `servers.${i}`));
   const redisSecret = redis && secret('redis_info.yaml', 'password', { value: redis.password, file: redis.password_file, env: redis.password_env });
   const dbSecret = database && secret('database_info.yaml', 'passwd', { value: database.passwd, file: database.passwd_file, env: database.passwd_env });
   let key: bigint | undefined;
@@ -197,6 +263,8 @@ export function loadDeployment(confDir: string): Deployment {
   if (errors.length) throw new AggregateConfError(errors);
   return {
     dir,
+    ...(agent ? { agent } : {}),
+    ...(sshConfig ? { sshConfigPath: sshConfig.path } : {}),
     connect: connect!,
     servers,
     knownHostsPath: resolve(dir, expandHome(connect!.known_hosts)),
@@ -211,4 +279,14 @@ export function loadDeployment(confDir: string): Deployment {
     analysis: files['analysis_info.yaml'] as AnalysisInfo,
     warnings,
   };
+}
+
+/** The ssh-agent's socket, when SSH_AUTH_SOCK names one that exists. */
+export function sshAgent(): string | undefined {
+  const sock = process.env.SSH_AUTH_SOCK;
+  try {
+    return sock && statSync(sock).isSocket() ? sock : undefined;
+  } catch {
+    return undefined;
+  }
 }

@@ -1,23 +1,27 @@
 /**
  * An SSH private key file as ssh itself would judge it, before the manager tries to use it:
  * a regular file only its owner can read, holding a private key that opens without a passphrase
- * (the manager cannot type one). Problems as sentences; never the key's content.
+ * (the manager cannot type one, but an ssh-agent can hold it). Problems as sentences; never the key's content.
  */
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import ssh2 from 'ssh2';
 
 const { utils } = ssh2;
 
-/** Problems with a private key file (empty: good); `seen` remembers files already checked. */
-export function checkPrivateKey(path: string, seen: Map<string, string[]>): string[] {
-  const known = seen.get(path);
+/**
+ * Problems with a private key file (empty: good); `seen` remembers files already checked. With
+ * an ssh-agent running, a key protected by a passphrase is fine: the agent holds it (ssh-add).
+ */
+export function checkPrivateKey(path: string, seen: Map<string, string[]>, agent = false): string[] {
+  const key = `${agent}:${path}`;
+  const known = seen.get(key);
   if (known) return known;
-  const problems = judge(path);
-  seen.set(path, problems);
+  const problems = judge(path, agent);
+  seen.set(key, problems);
   return problems;
 }
 
-function judge(path: string): string[] {
+function judge(path: string, agent: boolean): string[] {
   let fd: number;
   try {
     fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
@@ -38,7 +42,8 @@ function judge(path: string): string[] {
     const first = Array.isArray(parsed) ? parsed[0] : parsed;
     if (first instanceof Error || !first) {
       const msg = first instanceof Error ? first.message : 'unreadable';
-      problems.push(/passphrase/i.test(msg) ? `${path} is protected by a passphrase, which the manager cannot type: use a key without one (ssh-keygen -p to remove it) or password_file` : `${path} is not an SSH private key (${msg.replace(/:.*$/, '')})`);
+      if (!/passphrase/i.test(msg)) problems.push(`${path} is not an SSH private key (${msg.replace(/:.*$/, '')})`);
+      else if (!agent) problems.push(`${path} is protected by a passphrase, which the manager cannot type: load it into ssh-agent (ssh-add ${path}) and run the manager with SSH_AUTH_SOCK set, or use a key without one`);
     } else if (!first.isPrivateKey()) problems.push(`${path} holds a public key: give the private key (the file without .pub)`);
     return problems;
   } finally {

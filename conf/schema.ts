@@ -141,6 +141,19 @@ export type TimeSync = z.output<typeof timeSync>;
 const hostname = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, 'expected a server name (letters, digits, _.-; at most 63)');
 const absPath = z.string().regex(/^\/[^\0]*$/, 'expected an absolute path');
 
+/** A login name as Linux and ssh take it: letters, digits, '_', '.', '-', at most 32 characters. */
+const userName = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(32, 'at most 32 characters (a Linux user name)')
+  .regex(/^[A-Za-z_][A-Za-z0-9_.-]*\$?$/, 'a user name has letters, digits, "_", "." and "-" only (no spaces), and starts with a letter or "_"');
+
+/** ssh -J syntax: [user@]host[:port], comma-separated, nearest hop first. */
+const proxyJump = z
+  .string()
+  .max(1024)
+  .regex(/^(?:ssh:\/\/)?(?:[A-Za-z_][A-Za-z0-9_.-]*@)?[A-Za-z0-9_.:\[\]-]+(?::\d{1,5})?(?:,(?:ssh:\/\/)?(?:[A-Za-z_][A-Za-z0-9_.-]*@)?[A-Za-z0-9_.:\[\]-]+(?::\d{1,5})?)*$/, 'expected [user@]host[:port], several separated by commas (as ssh -J)');
+
 /** One server of connect_info.yaml: how the manager reaches it over SSH, and what it is. */
 const server = z
   .object({
@@ -150,8 +163,10 @@ const server = z
     address: ipv4,
     /** SSH port (default: defaults.port, then 22). */
     port: port.optional(),
-    /** SSH user (default: defaults.username, then root); the observer needs root, so another user must be allowed sudo without a password. */
-    username: z.string().min(1).optional(),
+    /** SSH user (default: the ssh config's User, defaults.username, then root); the observer needs root, so another user must be allowed sudo without a password. */
+    username: userName.optional(),
+    /** Hops to reach the server through, nearest first: "[user@]host[:port],…" as ssh -J (default: the ssh config's ProxyJump, then defaults.proxy_jump). */
+    proxy_jump: proxyJump.optional(),
     /** Unique key of this server; VMs and containers name their host's. */
     metadata_key: z.union([z.number().int().min(0), z.string().min(1).max(64)], { errorMap: (i) => ({ message: i.code === 'invalid_union' && (i as { received?: unknown }).received === undefined ? 'missing: every server needs its metadata_key (a number or a name, unique)' : 'expected a number or a name (at most 64 characters)' }) }).transform(String),
     /** A bare-metal server (the default when neither isvm nor iscontainer is given). */
@@ -185,14 +200,20 @@ export const connectInfo = z
   .object({
     /** known_hosts file the servers' host keys are checked against. */
     known_hosts: z.string().min(1).default('~/.ssh/known_hosts'),
+    /**
+     * The operator's OpenSSH client config: Host blocks give HostName, Port, User, IdentityFile and
+     * ProxyJump for a server whose hostname or address they match (default: ~/.ssh/config when it exists).
+     */
+    ssh_config: z.string().min(1).optional(),
     /** Record host keys of servers not yet in known_hosts (a changed key is refused always). */
     accept_new_host_keys: flag.default(0),
     /** Values every server takes unless it sets its own. */
     defaults: z
       .object({
         port: port.optional(),
-        username: z.string().min(1).optional(),
+        username: userName.optional(),
         key_file: z.string().min(1).optional(),
+        proxy_jump: proxyJump.optional(),
         install_dir: absPath.optional(),
       })
       .strict()
@@ -214,7 +235,16 @@ export const connectInfo = z
       return first;
     };
     seen('hostname');
-    seen('address');
+    const addresses = seen('address');
+    // another address of a server must not be some other server's address: flows would get two owners
+    const byAddress = new Map(c.servers.map((s, i) => [s.address, i]));
+    c.servers.forEach((s, i) =>
+      s.other_address.forEach((a, j) => {
+        const other = byAddress.get(a);
+        if (other !== undefined && other !== i) ctx.addIssue({ code: 'custom', path: ['servers', i, 'other_address', j], message: `${a} is the address of servers.${other} (${c.servers[other]!.hostname}): an address belongs to one server` });
+      }),
+    );
+    void addresses;
     const keys = seen('metadata_key');
     c.servers.forEach((s, i) => {
       for (const rel of ['isvm', 'iscontainer'] as const) {

@@ -190,6 +190,14 @@ function makeServerRoot(tb: Testbed): void {
   }
   writeFileSync(join(sshd, 'ssh_host_ed25519_key'), readFileSync(join(tb.dir, 'ssh_host_ed25519_key')), { mode: 0o600 });
   writeFileSync(join(sshd, 'authorized_keys'), readFileSync(`${tb.sshKeyPath}.pub`), { mode: 0o600 });
+  // the known traffic, as a workload installed on the servers (it imports only Node's own modules)
+  mkdirSync(join(tb.serverRoot, 'tools'), { recursive: true, mode: 0o755 });
+  writeFileSync(trafficScriptOf(tb), readFileSync(join(projectRoot, 'dist', 'local', 'traffic.js')));
+}
+
+/** The traffic program (local/traffic.ts) where the hosts can run it. */
+export function trafficScriptOf(tb: Testbed): string {
+  return join(tb.serverRoot, 'tools', 'traffic.js');
 }
 
 const sshdDir = (tb: Testbed): string => join(tb.serverRoot, 'sshd');

@@ -1,9 +1,12 @@
 /**
- * What the manager does on one server, over SSH: check it can run an observer, install the
- * bundle (uploaded only when that bundle is not there yet), write the observer's conf (secrets
- * in 0600 files, sent on stdin, never on a command line), start the observer under the
- * supervisor, and stop it leaving nothing behind. Layout on the server, under install_dir:
- *   bundles/HASH/  current -> bundles/HASH   conf/   run/   spool/   observer.log
+ * What the manager does on one server, over SSH: check it can run an observer (root, Node.js,
+ * tar, a safe install_dir), install the bundle (uploaded only when that bundle is not there yet),
+ * write the observer's conf (secrets in 0600 files, sent on stdin, never on a command line), start
+ * the observer (a systemd unit where systemd is PID 1, else under the supervisor), and stop it
+ * leaving nothing behind. Every command has a time limit on both ends and an output cap.
+ * Processes are found by pid file and checked by their exact arguments, never by a pattern.
+ * Layout on the server, under install_dir:
+ *   bundles/HASH/  current -> bundles/HASH   conf/   run/   spool/   observer.log (rotated)
  */
 import { readFileSync } from 'node:fs';
 import { stringify } from 'yaml';
@@ -12,13 +15,14 @@ import type { Bundle } from './bundle.js';
 import { keyToHex } from '../protocol/timesync.js';
 import type { Deployment, Server } from '../conf/deployment.js';
 import { OBSERVER_HEAP_MB } from '../observer/limits.js';
+import { observerUnit, unitName } from './systemd.js';
 
 /** A server that can be reached but cannot run an observer (SshError is for SSH itself). */
 export class ProvisionError extends Error {
   override readonly name = 'ProvisionError';
   constructor(
     readonly server: string,
-    readonly code: 'NOT_ROOT' | 'NO_NODE' | 'NODE_VERSION' | 'NO_TAR' | 'COMMAND_FAILED' | 'NO_HEARTBEAT',
+    readonly code: 'NOT_ROOT' | 'NO_NODE' | 'NODE_VERSION' | 'NO_TAR' | 'UNSAFE_INSTALL_DIR' | 'COMMAND_FAILED' | 'NO_HEARTBEAT',
     message: string,
   ) {
     super(`${server}: ${message}`);
@@ -28,22 +32,59 @@ export class ProvisionError extends Error {
 /** A single-quoted shell word. */
 const q = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
 
+/** Seconds a remote step may take: most are instant; an upload depends on the link. */
+export const STEP_TIMEOUT_S = { quick: 20, upload: 180, stop: 40 };
+/** Bytes of output a remote step may print before it is given up. */
+export const STEP_OUTPUT_CAP = 1 << 20;
+
 export function connectServer(d: Deployment, s: Server, acceptNewHostKey: boolean, timeoutMs = 10_000): Promise<SshSession> {
   return SshSession.connect({
     name: s.hostname,
-    host: s.address,
+    host: s.sshHost,
     port: s.port,
     username: s.username,
-    privateKeyPath: s.keyPath,
-    password: s.sshPassword,
+    keyPaths: s.keyPaths,
+    ...(s.sshPassword !== undefined ? { password: s.sshPassword } : {}),
+    ...(d.agent ? { agent: d.agent } : {}),
+    jumps: s.jumps,
     knownHostsPath: d.knownHostsPath,
     acceptNewHostKey: acceptNewHostKey || d.connect.accept_new_host_keys,
     timeoutMs,
   });
 }
 
+/** Every folder from / down to `dir`, the way ls would name them. */
+export function pathPrefixes(dir: string): string[] {
+  const parts = dir.split('/').filter(Boolean);
+  return ['/', ...parts.map((_, i) => `/${parts.slice(0, i + 1).join('/')}`)];
+}
+
+/**
+ * Why install_dir is not safe for a program that runs as root (empty: it is): each existing
+ * folder on the way must be a real directory (no symbolic link), owned by root and not writable
+ * by group or others; otherwise whoever can write there could replace the observer. `stats` are
+ * lines "PATH|link" or "PATH|UID|MODE(octal)|TYPE" for the folders that exist.
+ */
+export function installDirProblems(dir: string, stats: string[]): string[] {
+  const problems: string[] = [];
+  for (const line of stats) {
+    const [path, uid, mode, type] = line.split('|');
+    if (uid === 'link') {
+      problems.push(`${path} is a symbolic link: give install_dir as a real path without links`);
+      continue;
+    }
+    if (type !== 'directory') problems.push(`${path} is a ${type}, not a directory`);
+    if (uid !== '0') problems.push(`${path} is owned by uid ${uid}, not root: chown root ${path} (the observer runs as root from there)`);
+    const m = parseInt(mode ?? '0', 8);
+    if (m & 0o022) problems.push(`${path} is writable by ${m & 0o020 ? 'its group' : ''}${(m & 0o022) === 0o022 ? ' and ' : ''}${m & 0o002 ? 'others' : ''} (mode ${mode}): chmod go-w ${path}, or choose an install_dir under a folder only root can write`);
+  }
+  return problems.length ? [`install_dir ${dir} is not safe:`, ...problems] : [];
+}
+
 export class RemoteServer {
   private node = 'node';
+  /** systemd is PID 1 on the server: the observer runs as a unit (learned by check()). */
+  private systemd = false;
   /** Host-jitter modules the observer runs (function_info.yaml jitter), set by configure(). */
   private jitter: string[] = [];
   private readonly sudo: string;
@@ -57,24 +98,37 @@ export class RemoteServer {
     this.dir = server.installDir;
   }
 
-  /** Runs a shell command as root; throws ProvisionError naming the server when it fails. */
-  async run(what: string, command: string, input?: string | Buffer): Promise<string> {
-    const r = await this.ssh.exec(`${this.sudo}sh -c ${q(command)}`, input);
+  /**
+   * Runs a shell command as root, killed on the server after `timeoutS` (coreutils timeout) and
+   * given up here a little later; throws ProvisionError naming the server when it fails.
+   */
+  async run(what: string, command: string, input?: string | Buffer, timeoutS = STEP_TIMEOUT_S.quick): Promise<string> {
+    const r = await this.ssh.exec(`${this.sudo}timeout -k 3 ${timeoutS} sh -c ${q(command)}`, { ...(input !== undefined ? { input } : {}), timeoutMs: (timeoutS + 5) * 1000, maxOutputBytes: STEP_OUTPUT_CAP });
+    if (r.code === 124 || r.code === 137) throw new ProvisionError(this.server.hostname, 'COMMAND_FAILED', `${what} did not finish within ${timeoutS} s on the server and was stopped`);
     if (r.code !== 0) throw new ProvisionError(this.server.hostname, 'COMMAND_FAILED', `${what} failed (exit ${r.code}): ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' | ')}`);
     return r.stdout;
   }
 
-  /** Root, a Node.js of the bundle's major version, tar. */
+  /** Root, a Node.js of the bundle's major version, tar, a safe install_dir; is systemd PID 1? */
   async check(bundle: Bundle): Promise<void> {
-    const out = await this.run('checking the server', 'id -u; command -v node || echo none; node --version 2>/dev/null || echo none; command -v tar || echo none');
-    const [uid, nodePath, version, tar] = out.trim().split('\n');
+    const statDirs = pathPrefixes(this.dir).map(q).join(' ');
+    const out = await this.run(
+      'checking the server',
+      'id -u; command -v node || echo none; node --version 2>/dev/null || echo none; command -v tar || echo none; cat /proc/1/comm 2>/dev/null || echo unknown; ' +
+        `for p in ${statDirs}; do if [ -L "$p" ]; then echo "stat:$p|link"; elif [ -e "$p" ]; then echo "stat:$(stat -c '%n|%u|%a|%F' -- "$p")"; fi; done`,
+    );
+    const lines = out.trim().split('\n');
+    const [uid, nodePath, version, tar, init] = lines;
     if (uid !== '0') throw new ProvisionError(this.server.hostname, 'NOT_ROOT', `commands do not run as root (uid ${uid}): log in as root or allow ${this.server.username} sudo without a password`);
     if (nodePath === 'none' || !version?.startsWith('v'))
       throw new ProvisionError(this.server.hostname, 'NO_NODE', `Node.js is not installed: install Node.js ${bundle.nodeMajor} (Debian: apt-get install nodejs)`);
     if (Number(version.slice(1).split('.')[0]) !== bundle.nodeMajor)
       throw new ProvisionError(this.server.hostname, 'NODE_VERSION', `Node.js ${version} is installed, the observer's addon is built for Node.js ${bundle.nodeMajor}: install that major version`);
     if (tar === 'none') throw new ProvisionError(this.server.hostname, 'NO_TAR', 'tar is not installed: install it (apt-get install tar)');
+    const unsafe = installDirProblems(this.dir, lines.filter((l) => l.startsWith('stat:')).map((l) => l.slice(5)));
+    if (unsafe.length) throw new ProvisionError(this.server.hostname, 'UNSAFE_INSTALL_DIR', unsafe.join(' '));
     this.node = nodePath!;
+    this.systemd = init === 'systemd';
   }
 
   /** Installs the bundle unless it is there; returns the bytes uploaded (0: it was). */
@@ -87,6 +141,7 @@ export class RemoteServer {
         'unpacking the observer bundle',
         `umask 022 && rm -rf ${q(target)}.part && mkdir -p ${q(target)}.part && tar -xzf - -C ${q(target)}.part && rm -rf ${q(target)} && mv ${q(target)}.part ${q(target)} && touch ${q(target)}/.complete`,
         readFileSync(bundle.path),
+        STEP_TIMEOUT_S.upload,
       );
       sent = bundle.bytes;
     }
@@ -95,64 +150,93 @@ export class RemoteServer {
     return sent;
   }
 
-  /** Writes the observer's conf: sampling, Redis (password in a 0600 file), time sync. */
+  /** Writes the observer's conf in one step: sampling, Redis (password in a 0600 file), time sync. */
   async configure(d: Deployment): Promise<void> {
     this.jitter = d.functions.jitter;
-    const conf = `${this.dir}/conf`;
-    await this.run('writing the conf', `umask 077 && mkdir -p ${q(conf)} && rm -f ${q(conf)}/*.yaml`);
-    const files: [string, string][] = [
-      ['sampling_info.yaml', stringify(d.sampling)],
-      ['redis_info.yaml', stringify({ address: d.redis.address, port: d.redis.port, max_stream_entries: d.redis.max_stream_entries, ...(d.redis.secret !== undefined ? { password_file: 'redis.password' } : {}) })],
-    ];
-    if (d.redis.secret !== undefined) files.push(['redis.password', d.redis.secret + '\n']);
+    const files: Record<string, string> = {
+      'sampling_info.yaml': stringify(d.sampling),
+      'redis_info.yaml': stringify({ address: d.redis.address, port: d.redis.port, max_stream_entries: d.redis.max_stream_entries, ...(d.redis.secret !== undefined ? { password_file: 'redis.password' } : {}) }),
+    };
+    if (d.redis.secret !== undefined) files['redis.password'] = d.redis.secret + '\n';
     if (d.ping && d.functions.timesync) {
       const { port, eth, mode } = d.ping;
-      files.push(['ping_info.yaml', stringify({ port, eth, mode, key_file: 'ping.key' })], ['ping.key', keyToHex(d.pingKey!) + '\n']);
+      files['ping_info.yaml'] = stringify({ port, eth, mode, key_file: 'ping.key' });
+      files['ping.key'] = keyToHex(d.pingKey!) + '\n';
     }
-    for (const [name, text] of files) await this.run(`writing ${name}`, `umask 077 && cat > ${q(`${conf}/${name}`)}`, text);
+    // the files travel on stdin as JSON (secrets never on a command line); the server's node writes them
+    const write = 'const fs=require("fs"),p=require("path"),d=process.argv[1],f=JSON.parse(fs.readFileSync(0,"utf8"));for(const n of fs.readdirSync(d))if(n.endsWith(".yaml"))fs.rmSync(p.join(d,n));for(const[n,t]of Object.entries(f))fs.writeFileSync(p.join(d,n),t,{mode:0o600});';
+    const conf = `${this.dir}/conf`;
+    await this.run('writing the conf', `umask 077 && mkdir -p ${q(conf)} && ${q(this.node)} -e ${q(write)} ${q(conf)}`, JSON.stringify(files));
   }
 
-  /** Starts the supervisor (stopping one that runs); resolves with its pid. */
-  async start(): Promise<number> {
-    await this.stop();
+  /** The observer's command line (relative to current/ under the supervisor). */
+  private observerArgv(cli: string): string[] {
     const s = this.server;
-    const observer = [
-      this.node, `--max-old-space-size=${OBSERVER_HEAP_MB}`, 'dist/observer-cli.js', 'observer', '--conf', `${this.dir}/conf`, '--node', s.hostname, '--spool-dir', `${this.dir}/spool`,
+    return [
+      `--max-old-space-size=${OBSERVER_HEAP_MB}`, cli, 'observer', '--conf', `${this.dir}/conf`, '--node', s.hostname, '--spool-dir', `${this.dir}/spool`,
       ...(s.eth ? ['--interfaces', s.eth.join(',')] : []),
       ...(this.jitter.length ? ['--jitter', this.jitter.join(',')] : []),
     ];
+  }
+
+  /** Starts the observer (stopping one that runs); resolves with the pid of what keeps it running. */
+  async start(): Promise<number> {
+    await this.stop();
+    if (this.systemd) {
+      const unit = unitName(this.dir);
+      const text = observerUnit({ installDir: this.dir, node: this.node, observerArgv: this.observerArgv(`${this.dir}/current/dist/observer-cli.js`) });
+      const out = await this.run(
+        'starting the observer unit',
+        `cat > /etc/systemd/system/${unit} && systemctl daemon-reload && systemctl enable --now ${unit} >/dev/null 2>&1 && systemctl restart ${unit} && systemctl show -p MainPID --value ${unit}`,
+        text,
+      );
+      return Number(out.trim());
+    }
+    const run = `${this.dir}/run`;
     const cmd =
-      `cd ${q(`${this.dir}/current`)} && mkdir -p ${q(`${this.dir}/run`)} && ` +
-      `setsid nohup ${q(this.node)} dist/observer-cli.js supervise --run-dir ${q(`${this.dir}/run`)} --log ${q(`${this.dir}/observer.log`)} -- ${observer.map(q).join(' ')} ` +
+      `cd ${q(`${this.dir}/current`)} && mkdir -p ${q(run)} && ` +
+      `setsid nohup ${q(this.node)} dist/observer-cli.js supervise --run-dir ${q(run)} --log ${q(`${this.dir}/observer.log`)} -- ${[this.node, ...this.observerArgv('dist/observer-cli.js')].map(q).join(' ')} ` +
       `> ${q(`${this.dir}/supervisor.log`)} 2>&1 < /dev/null & ` +
-      `for i in $(seq 50); do test -s ${q(`${this.dir}/run/supervisor.pid`)} && cat ${q(`${this.dir}/run/supervisor.pid`)} && exit 0; sleep 0.1; done; ` +
+      `for i in $(seq 50); do test -s ${q(`${run}/supervisor.pid`)} && cat ${q(`${run}/supervisor.pid`)} && exit 0; sleep 0.1; done; ` +
       `echo 'the supervisor did not start:' >&2; tail -5 ${q(`${this.dir}/supervisor.log`)} >&2; exit 1`;
     return Number((await this.run('starting the observer', cmd)).trim());
   }
 
-  /** The supervisor's state file, or undefined when none runs. */
+  /** The supervisor's state (or the unit's), or undefined when none runs. */
   async state(): Promise<{ pid: number; childPid?: number; restarts: number; lastExit?: string; state: string } | undefined> {
+    if (this.systemd) {
+      const out = await this.run('reading the observer state', `systemctl show -p MainPID -p NRestarts -p ExecMainStatus -p ActiveState ${unitName(this.dir)}`);
+      const v = Object.fromEntries(out.trim().split('\n').map((l) => l.split('=') as [string, string]));
+      return v.ActiveState === 'inactive' ? undefined : { pid: 1, childPid: Number(v.MainPID), restarts: Number(v.NRestarts ?? 0), lastExit: `status ${v.ExecMainStatus}`, state: v.ActiveState ?? 'unknown' };
+    }
     const out = await this.run('reading the observer state', `f=${q(`${this.dir}/run/supervisor.json`)}; if [ -f "$f" ] && kill -0 "$(cat ${q(`${this.dir}/run/supervisor.pid`)} 2>/dev/null)" 2>/dev/null; then cat "$f"; fi`);
     return out.trim() ? JSON.parse(out) : undefined;
   }
 
   /**
-   * Stops the supervisor and its observer (SIGTERM: the observer detaches its programs and
-   * flushes its records), kills what is left after 20 s, removes leftover attachments, and
-   * returns what it still finds: processes of this install, XDP on the time-sync interface.
+   * Stops the observer of this install_dir: its unit, or its supervisor by pid file (SIGTERM:
+   * the observer detaches its programs and flushes its records; SIGKILL after 20 s), then any
+   * observer process left whose arguments name exactly this install's conf (an exact comparison
+   * of /proc/PID/cmdline arguments, never a pattern), removes leftover attachments, and returns
+   * what it still finds: processes of this install, XDP on the time-sync interface.
    */
   async stop(pingEth?: string): Promise<string[]> {
-    const pidFile = `${this.dir}/run/supervisor.pid`;
+    const run = `${this.dir}/run`;
+    const pidFile = `${run}/supervisor.pid`;
+    const unit = unitName(this.dir);
     const cmd =
-      `p=$(cat ${q(pidFile)} 2>/dev/null); if [ -n "$p" ] && kill -0 "$p" 2>/dev/null; then kill -TERM "$p"; ` +
+      // has process $1 the argument $2, exactly?
+      `has() { [ -r /proc/$1/cmdline ] && tr '\\0' '\\n' < /proc/$1/cmdline | grep -Fxq -- "$2"; }; ` +
+      `ours() { for d in /proc/[0-9]*; do p=\${d#/proc/}; [ "$p" = $$ ] && continue; has "$p" observer && has "$p" ${q(`${this.dir}/conf`)} && echo "$p"; done; }; ` +
+      `if [ -f /etc/systemd/system/${unit} ]; then systemctl disable --now ${unit} >/dev/null 2>&1; rm -f /etc/systemd/system/${unit}; systemctl daemon-reload; fi; ` +
+      `p=$(cat ${q(pidFile)} 2>/dev/null); if [ -n "$p" ] && has "$p" supervise && has "$p" ${q(run)}; then kill -TERM "$p"; ` +
       `for i in $(seq 200); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done; kill -KILL "$p" 2>/dev/null; fi; ` +
-      // [d] and [-]: the patterns must not match this shell's own command line
-      `pkill -KILL -f -- ${q(`[d]ist/cli.js observer [-]-conf ${this.dir}/conf`)} 2>/dev/null; ` +
+      `for p in $(ours); do kill -KILL "$p" 2>/dev/null; done; ` +
       `test -e ${q(`${this.dir}/current`)} && cd ${q(`${this.dir}/current`)} && ${q(this.node)} dist/observer-cli.js cleanup >/dev/null 2>&1; ` +
       `rm -f ${q(pidFile)}; ` +
-      `echo "procs: $(pgrep -f -- ${q(`[d]ist/cli.js observer [-]-conf ${this.dir}/conf`)} | tr '\\n' ' ')"; ` +
+      `echo "procs: $(ours | tr '\\n' ' ')"; ` +
       (pingEth ? `echo "xdp: $(ip -o link show dev ${q(pingEth)} 2>/dev/null | grep -o 'xdp[a-z]*' | tr '\\n' ' ')"` : 'echo "xdp: "');
-    const out = await this.run('stopping the observer', cmd);
+    const out = await this.run('stopping the observer', cmd, undefined, STEP_TIMEOUT_S.stop);
     const left: string[] = [];
     const procs = /procs: (.*)/.exec(out)?.[1]?.trim();
     const xdp = /xdp: (.*)/.exec(out)?.[1]?.trim();

@@ -1,23 +1,37 @@
 /**
- * SSH to a server with ssh2: key authentication (or a password where configured), the server's
- * host key checked against a known_hosts file (an unknown or changed key is refused unless the
- * operator accepts new keys explicitly), and command execution with exit codes. Errors name the
- * server and say what to do; they never contain a key or a password.
+ * SSH to a server with ssh2, as OpenSSH would: the host key checked against known_hosts (hashed
+ * names, patterns, @revoked, and host certificates of an @cert-authority; an unknown or changed
+ * key is refused unless the operator accepts new keys explicitly), keys offered from ssh-agent
+ * first and then from key files, hops through ProxyJump bastions (each checked the same way), and
+ * commands with a time limit and an output cap, so a server that hangs or floods cannot hold
+ * anything up. Errors name the server and say what to do; they never contain a key or a password.
  */
-import { Client, type ConnectConfig } from 'ssh2';
+import { Client, type ClientChannel, type ConnectConfig } from 'ssh2';
+import { execFile } from 'node:child_process';
 import { appendFileSync, existsSync, readFileSync } from 'node:fs';
+import type { Duplex } from 'node:stream';
+import { certificateProblem, knownHostsName, lookupHostKeys, parseHostCertificate, type HostKeys } from './known-hosts.js';
 
-export interface SshTarget {
-  /** Server name for messages (connect_info hostname). */
+/** One SSH endpoint: the server, or a bastion on the way. */
+export interface SshHop {
+  /** Name for messages (connect_info hostname, or the bastion as written). */
   name: string;
   host: string;
   port: number;
   username: string;
-  privateKeyPath?: string;
+  /** Private key files, offered in order after the agent's keys (protected ones are left to the agent). */
+  keyPaths?: string[];
+}
+
+export interface SshTarget extends SshHop {
   password?: string;
+  /** ssh-agent socket (SSH_AUTH_SOCK). */
+  agent?: string;
   knownHostsPath: string;
-  /** Accept and record a host key that known_hosts does not have yet (never a changed one). */
+  /** Accept and record a host key that known_hosts does not have yet (never a changed or revoked one). */
   acceptNewHostKey?: boolean;
+  /** Bastions to go through, nearest first (ProxyJump). */
+  jumps?: SshHop[];
   timeoutMs?: number;
 }
 
@@ -25,7 +39,7 @@ export class SshError extends Error {
   override readonly name = 'SshError';
   constructor(
     readonly server: string,
-    readonly code: 'UNREACHABLE' | 'HOST_KEY_UNKNOWN' | 'HOST_KEY_CHANGED' | 'AUTH_FAILED' | 'EXEC_FAILED',
+    readonly code: 'UNREACHABLE' | 'HOST_KEY_UNKNOWN' | 'HOST_KEY_CHANGED' | 'HOST_KEY_REVOKED' | 'AUTH_FAILED' | 'EXEC_FAILED' | 'TIMEOUT' | 'OUTPUT_TOO_LARGE',
     message: string,
   ) {
     super(`${server}: ${message}`);
@@ -38,93 +52,214 @@ export interface ExecResult {
   stderr: string;
 }
 
-/** Keys known for host[:port], as base64 blobs, from an OpenSSH known_hosts file. */
-function knownKeys(path: string, host: string, port: number): string[] {
-  if (!existsSync(path)) return [];
-  const names = new Set(port === 22 ? [host, `[${host}]:22`] : [`[${host}]:${port}`]);
-  const keys: string[] = [];
-  for (const line of readFileSync(path, 'utf8').split('\n')) {
-    const [hosts, , blob] = line.trim().split(/\s+/);
-    if (!hosts || hosts.startsWith('#') || !blob) continue;
-    if (hosts.split(',').some((h) => names.has(h))) keys.push(blob);
+export interface ExecOptions {
+  input?: string | Buffer;
+  /** Milliseconds before the command is given up (and killed on the server). Default 60 s. */
+  timeoutMs?: number;
+  /** Bytes of stdout + stderr kept before the command is given up as flooding. Default 4 MiB. */
+  maxOutputBytes?: number;
+}
+
+export const EXEC_DEFAULTS = { timeoutMs: 60_000, maxOutputBytes: 4 << 20 };
+
+/**
+ * The host certificate a server offers (ssh-keyscan -c: ssh2 cannot negotiate certificate host
+ * keys itself). Only reachable directly: a server behind a bastion needs its plain key in known_hosts.
+ */
+function fetchHostCertificates(host: string, port: number, timeoutMs: number): Promise<Buffer[]> {
+  return new Promise((resolve) => {
+    execFile('ssh-keyscan', ['-c', '-T', String(Math.max(1, Math.ceil(timeoutMs / 1000))), '-p', String(port), host], { timeout: timeoutMs + 1000, maxBuffer: 1 << 20 }, (_e, stdout) => {
+      resolve(
+        String(stdout ?? '')
+          .split('\n')
+          .map((l) => l.trim().split(/\s+/))
+          .filter((f) => f[1]?.endsWith('-cert-v01@openssh.com') && f[2])
+          .map((f) => Buffer.from(f[2]!, 'base64')),
+      );
+    });
+  });
+}
+
+type Verdict = { ok: true } | { ok: false; problem: SshError } | { ok: 'certificate'; keys: HostKeys };
+
+/** The host key judged against known_hosts, without the network. */
+function judgeHostKey(hop: SshHop, t: SshTarget, key: Buffer): Verdict {
+  const text = existsSync(t.knownHostsPath) ? readFileSync(t.knownHostsPath, 'utf8') : '';
+  const keys = lookupHostKeys(text, hop.host, hop.port);
+  const blob = key.toString('base64');
+  const where = `${hop.host}:${hop.port}`;
+  if (keys.revoked.has(blob))
+    return { ok: false, problem: new SshError(hop.name, 'HOST_KEY_REVOKED', `host key of ${where} is marked @revoked in ${t.knownHostsPath}: the connection is refused; replace the server's key`) };
+  if (keys.keys.includes(blob)) return { ok: true };
+  if (keys.cas.length) return { ok: 'certificate', keys };
+  if (keys.keys.length)
+    return {
+      ok: false,
+      problem: new SshError(hop.name, 'HOST_KEY_CHANGED', `host key of ${where} has CHANGED since it was recorded in ${t.knownHostsPath}; someone may be intercepting the connection, or the server was reinstalled: check it, then remove the old line`),
+    };
+  if (!t.acceptNewHostKey)
+    return { ok: false, problem: new SshError(hop.name, 'HOST_KEY_UNKNOWN', `host key of ${where} is not in ${t.knownHostsPath}; add it (ssh-keyscan) or accept new keys explicitly`) };
+  const type = key.subarray(4, 4 + key.readUInt32BE(0)).toString();
+  appendFileSync(t.knownHostsPath, `${knownHostsName(hop.host, hop.port)} ${type} ${blob}\n`);
+  return { ok: true };
+}
+
+/** Accepts `key` when the server's certificate for it is signed by a trusted CA for this host. */
+async function certificateVerdict(hop: SshHop, key: Buffer, keys: HostKeys, timeoutMs: number, direct: boolean): Promise<SshError | undefined> {
+  const where = `${hop.host}:${hop.port}`;
+  if (!direct) return new SshError(hop.name, 'HOST_KEY_UNKNOWN', `${where} is behind a bastion, where its host certificate cannot be fetched: add its plain host key to known_hosts`);
+  const problems: string[] = [];
+  for (const blob of await fetchHostCertificates(hop.host, hop.port, timeoutMs)) {
+    try {
+      const cert = parseHostCertificate(blob);
+      if (!cert.publicKey.equals(key)) continue; // a certificate for another of its keys
+      const problem = certificateProblem(cert, hop.host, keys);
+      if (!problem) return undefined;
+      problems.push(problem);
+    } catch (e) {
+      problems.push((e as Error).message);
+    }
   }
-  return keys;
+  return new SshError(
+    hop.name,
+    problems.some((p) => p.includes('revoked')) ? 'HOST_KEY_REVOKED' : 'HOST_KEY_UNKNOWN',
+    `host key of ${where} is not in known_hosts and ${problems.length ? `its certificate is refused: ${problems.join('; ')}` : 'the server offers no certificate for it'}, though an @cert-authority matches it`,
+  );
+}
+
+/** One SSH connection over `sock` (or TCP), host key checked, authenticated. */
+function connectHop(hop: SshHop, t: SshTarget, sock: Duplex | undefined, password: string | undefined): Promise<Client> {
+  const client = new Client();
+  const timeoutMs = t.timeoutMs ?? 10_000;
+  let keyProblem: SshError | undefined;
+  // ssh2 tries these in order (its typings do not describe the object form of the list)
+  const auth: { type: string; username: string; [k: string]: unknown }[] = [];
+  if (t.agent) auth.push({ type: 'agent', username: hop.username, agent: t.agent });
+  for (const p of hop.keyPaths ?? []) {
+    try {
+      auth.push({ type: 'publickey', username: hop.username, key: readFileSync(p) });
+    } catch {
+      /* judged by conf check; an unreadable key is simply not offered */
+    }
+  }
+  if (password !== undefined) auth.push({ type: 'password', username: hop.username, password });
+  const cfg: ConnectConfig = {
+    host: hop.host,
+    port: hop.port,
+    username: hop.username,
+    readyTimeout: timeoutMs,
+    ...(sock ? { sock } : {}),
+    authHandler: auth as unknown as ConnectConfig['authHandler'],
+    hostVerifier: ((key: Buffer, verify: (ok: boolean) => void) => {
+      const v = judgeHostKey(hop, t, key);
+      if (v.ok === true) return verify(true);
+      if (v.ok === false) {
+        keyProblem = v.problem;
+        return verify(false);
+      }
+      certificateVerdict(hop, key, v.keys, timeoutMs, !sock).then((problem) => {
+        keyProblem = problem;
+        verify(!problem);
+      });
+    }) as unknown as ConnectConfig['hostVerifier'],
+  };
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    client
+      .once('ready', () => {
+        settled = true;
+        resolve(client);
+      })
+      // on, not once: ssh2 may report a second error (the socket closing after a refused key),
+      // and one after the session is up; either would be thrown as unhandled without a listener
+      .on('error', (e: Error & { level?: string; code?: string }) => {
+        if (settled) return; // a command running then fails on its own channel
+        settled = true;
+        client.end();
+        if (keyProblem) return reject(keyProblem);
+        if (e.level === 'client-authentication') {
+          const tried = [t.agent ? 'ssh-agent' : '', hop.keyPaths?.length ? `key ${hop.keyPaths.join(', ')}` : '', password !== undefined ? 'password' : ''].filter(Boolean).join(', ') || 'nothing to offer';
+          return reject(new SshError(hop.name, 'AUTH_FAILED', `authentication as ${hop.username} failed (tried ${tried}): check the credentials in connect_info or the ssh config`));
+        }
+        reject(new SshError(hop.name, 'UNREACHABLE', `cannot reach ${hop.host}:${hop.port}${sock ? ' through the bastion' : ''}: ${e.code ?? e.message}; check the address, port and that sshd runs`));
+      })
+      .connect(cfg);
+  });
 }
 
 export class SshSession {
   private constructor(
     private readonly client: Client,
+    /** Bastion connections the session runs through, closed with it. */
+    private readonly via: Client[],
     readonly target: SshTarget,
   ) {}
 
-  static connect(t: SshTarget): Promise<SshSession> {
-    const client = new Client();
-    const known = knownKeys(t.knownHostsPath, t.host, t.port);
-    let keyProblem: SshError | undefined;
-    const cfg: ConnectConfig = {
-      host: t.host,
-      port: t.port,
-      username: t.username,
-      readyTimeout: t.timeoutMs ?? 10_000,
-      hostVerifier: (key: Buffer) => {
-        const blob = key.toString('base64');
-        if (known.includes(blob)) return true;
-        if (known.length > 0) {
-          keyProblem = new SshError(t.name, 'HOST_KEY_CHANGED',
-            `host key of ${t.host}:${t.port} has CHANGED since it was recorded in ${t.knownHostsPath}; ` +
-            'someone may be intercepting the connection, or the server was reinstalled: check it, then remove the old line');
-          return false;
-        }
-        if (!t.acceptNewHostKey) {
-          keyProblem = new SshError(t.name, 'HOST_KEY_UNKNOWN',
-            `host key of ${t.host}:${t.port} is not in ${t.knownHostsPath}; add it (ssh-keyscan) or accept new keys explicitly`);
-          return false;
-        }
-        const type = key.subarray(4, 4 + key.readUInt32BE(0)).toString();
-        appendFileSync(t.knownHostsPath, `${t.port === 22 ? t.host : `[${t.host}]:${t.port}`} ${type} ${blob}\n`);
-        return true;
-      },
-    };
-    if (t.privateKeyPath) cfg.privateKey = readFileSync(t.privateKeyPath);
-    if (t.password) cfg.password = t.password;
-    return new Promise((resolve, reject) => {
-      let settled = false;
-      client
-        .once('ready', () => {
-          settled = true;
-          resolve(new SshSession(client, t));
-        })
-        // on, not once: ssh2 may report a second error (the socket closing after a refused key),
-        // and one after the session is up; either would be thrown as unhandled without a listener
-        .on('error', (e: Error & { level?: string; code?: string }) => {
-          if (settled) return; // a command running then fails on its own channel
-          settled = true;
-          client.end();
-          if (keyProblem) return reject(keyProblem);
-          if (e.level === 'client-authentication')
-            return reject(new SshError(t.name, 'AUTH_FAILED', `authentication as ${t.username} failed (${t.privateKeyPath ? 'key' : 'password'}): check the credentials in connect_info`));
-          reject(new SshError(t.name, 'UNREACHABLE', `cannot reach ${t.host}:${t.port}: ${e.code ?? e.message}; check the address, port and that sshd runs`));
-        })
-        .connect(cfg);
-    });
+  /** Connects through every bastion in `t.jumps`, then to the server. */
+  static async connect(t: SshTarget): Promise<SshSession> {
+    const via: Client[] = [];
+    let sock: Duplex | undefined;
+    try {
+      for (const hop of t.jumps ?? []) {
+        const c = await connectHop(hop, t, sock, undefined);
+        via.push(c);
+        const next = t.jumps![via.length] ?? t;
+        sock = await new Promise<ClientChannel>((resolve, reject) =>
+          c.forwardOut('127.0.0.1', 0, next.host, next.port, (err, ch) => (err ? reject(new SshError(hop.name, 'UNREACHABLE', `the bastion cannot open a connection to ${next.host}:${next.port}: ${err.message}`)) : resolve(ch))),
+        );
+      }
+      return new SshSession(await connectHop(t, t, sock, t.password), via, t);
+    } catch (e) {
+      for (const c of via) c.end();
+      throw e;
+    }
   }
 
-  /** Runs a command; resolves with its exit code and output (does not throw on non-zero). */
-  exec(command: string, input?: string | Buffer): Promise<ExecResult> {
+  /**
+   * Runs a command; resolves with its exit code and output (does not throw on non-zero). A
+   * command that outlasts its time or floods its output is given up: its channel is closed
+   * (the server's sshd then hangs it up) and an SshError says which.
+   */
+  exec(command: string, o: ExecOptions = {}): Promise<ExecResult> {
+    const timeoutMs = o.timeoutMs ?? EXEC_DEFAULTS.timeoutMs;
+    const cap = o.maxOutputBytes ?? EXEC_DEFAULTS.maxOutputBytes;
     return new Promise((resolve, reject) => {
       this.client.exec(command, (err, stream) => {
         if (err) return reject(new SshError(this.target.name, 'EXEC_FAILED', `running a command failed: ${err.message}`));
-        let stdout = '';
-        let stderr = '';
-        stream.on('data', (d: Buffer) => (stdout += d.toString()));
-        stream.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-        stream.on('close', (code: number | null) => resolve({ code: code ?? -1, stdout, stderr }));
-        if (input !== undefined) stream.end(input);
+        const out: Buffer[] = [];
+        const errOut: Buffer[] = [];
+        let bytes = 0;
+        let done = false;
+        const giveUp = (e: SshError) => {
+          if (done) return;
+          done = true;
+          clearTimeout(timer);
+          stream.signal('KILL');
+          stream.close();
+          reject(e);
+        };
+        const timer = setTimeout(() => giveUp(new SshError(this.target.name, 'TIMEOUT', `a command did not finish within ${timeoutMs / 1000} s: the server hangs or is overloaded; it was given up`)), timeoutMs);
+        const take = (into: Buffer[]) => (d: Buffer) => {
+          if (done) return;
+          bytes += d.length;
+          if (bytes > cap) return giveUp(new SshError(this.target.name, 'OUTPUT_TOO_LARGE', `a command wrote more than ${cap} bytes: it was given up`));
+          into.push(d);
+        };
+        stream.on('data', take(out));
+        stream.stderr.on('data', take(errOut));
+        stream.on('close', (code: number | null) => {
+          if (done) return;
+          done = true;
+          clearTimeout(timer);
+          resolve({ code: code ?? -1, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(errOut).toString() });
+        });
+        if (o.input !== undefined) stream.end(o.input);
       });
     });
   }
 
   close(): void {
     this.client.end();
+    for (const c of this.via.reverse()) c.end();
   }
 }

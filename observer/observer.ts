@@ -5,6 +5,7 @@
  * counted. stop() detaches every hook and sends what is left.
  */
 import type { Server } from 'node:http';
+import { daemonLogger } from '../lib/log.js';
 import { enableBpfStats, forEachRecord, inNetns, netnsInode, type RingPoll } from '../native/addon.js';
 import { sweepLeftovers } from '../native/leftovers.js';
 import { HIST_FORMAT, encodeHistograms } from '../protocol/histograms.js';
@@ -19,6 +20,8 @@ import { OBSERVER_LIMITS, type Drops, type ObserverLimits } from './limits.js';
 import { HostSession } from '../host/session.js';
 import { eventRow, statRows } from '../host/wire.js';
 import { HOST_FORMAT, HOST_STREAM, type HostBatch, type HostEventRow, type HostModuleName } from '../protocol/host.js';
+
+const log = daemonLogger('observer');
 
 /** Host outliers an observer keeps while Redis is away; entries kept on the host stream. */
 const HOST_EVENTS_MAX = 20_000;
@@ -96,7 +99,7 @@ export class Observer {
   async start(): Promise<void> {
     const o = this.o;
     // A killed predecessor may have left netlink attachments behind: remove them first.
-    for (const what of sweepLeftovers()) console.error(`observer ${o.node}: removed leftover ${what}`);
+    for (const what of sweepLeftovers()) log.warn({ node: o.node, what }, 'removed a leftover of an earlier observer');
     try {
       this.publisher = new RecordPublisher({
         node: o.node, redis: o.redis, stream: o.stream, batchRecords: 256, pipelineEntries: 64, maxMemoryBytes: this.limits.memoryBytes,
@@ -154,9 +157,9 @@ export class Observer {
           else this.hostEventsDropped++;
         },
       });
-      for (const u of this.host.unavailable) console.error(`observer ${this.o.node}: host module ${u.module} is not available here: ${u.reason}`);
+      for (const u of this.host.unavailable) log.warn({ node: this.o.node, module: u.module, reason: u.reason }, 'a host module is not available here');
     } catch (e) {
-      console.error(`observer ${this.o.node}: no host-jitter module could run: ${(e as Error).message}`);
+      log.error({ node: this.o.node, err: (e as Error).message }, 'no host-jitter module could run');
     }
   }
 

@@ -79,7 +79,7 @@ test('testbed: status reports every host up, across the router', () => {
 test('ssh2 runs a command inside a testbed host through its own sshd, where the checkout cannot be seen', async () => {
   assert.ok(existsSync(join(projectRoot, 'package.json')), 'here the checkout is there');
   for (const h of tb.hosts) {
-    const s = await SshSession.connect({ name: h.name, host: h.address, port: 22, username: 'root', privateKeyPath: tb.sshKeyPath, knownHostsPath: tb.knownHostsPath });
+    const s = await SshSession.connect({ name: h.name, host: h.address, port: 22, username: 'root', keyPaths: [tb.sshKeyPath], knownHostsPath: tb.knownHostsPath });
     try {
       const r = await s.exec('ip -o -4 addr show dev eth0');
       assert.equal(r.code, 0);
@@ -95,7 +95,7 @@ test('ssh2 runs a command inside a testbed host through its own sshd, where the 
 test('ssh: a changed host key, an unknown host key and a closed port each give a clear error', async () => {
   const h = tb.hosts[0]!;
   const dir = mkdtempSync(join(tmpdir(), 'latscope-ssh-'));
-  const base = { name: h.name, host: h.address, port: 22, username: 'root', privateKeyPath: tb.sshKeyPath };
+  const base = { name: h.name, host: h.address, port: 22, username: 'root', keyPaths: [tb.sshKeyPath] };
 
   const changed = join(dir, 'changed');
   const other = readFileSync(`${tb.sshKeyPath}.pub`, 'utf8').split(' ').slice(0, 2).join(' '); // a valid key, not the host's

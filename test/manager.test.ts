@@ -244,7 +244,7 @@ test('a changed host key, an unreachable server and a wrong password each fail w
     assert.match(r.out, /tmg-h1: running/);
     assert.match(r.out, /tmg-h2: failed \(host key of [\d.]+:22 has CHANGED/);
     assert.match(r.out, /tmg-gone: failed \(cannot reach [\d.]+:22: (EHOSTUNREACH|ETIMEDOUT|Timed out)/);
-    assert.match(r.out, /tmg-pw: failed \(authentication as root failed \(password\)/);
+    assert.match(r.out, /tmg-pw: failed \(authentication as root failed \(tried password\)/);
     assert.doesNotMatch(r.out, /not-the-password/);
     assert.ok(Date.now() - t0 < 60_000, 'retries of the unreachable server are bounded');
     // the changed key was not overwritten

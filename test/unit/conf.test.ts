@@ -88,7 +88,7 @@ test('a good conf folder loads: defaults applied, kinds and hosts resolved, secr
     ]);
     assert.deepEqual(d.servers[0]!.eth, ['enp1s0']);
     assert.equal(d.servers[0]!.installDir, '/opt/latscope');
-    assert.equal(d.servers[0]!.keyPath, join(dir, 'id_test'));
+    assert.deepEqual(d.servers[0]!.keyPaths, [join(dir, 'id_test')]);
     assert.equal(d.redis.secret, 'secret-redis');
     assert.equal(d.database.secret, 'secret-db');
     assert.equal(d.database.port, 3306);
