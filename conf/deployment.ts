@@ -200,7 +200,7 @@ export function loadDeployment(confDir: string): Deployment {
     const sshPassword = secret('connect_info.yaml', `servers.${i}.password`, { value: s.password, file: s.password_file, env: s.password_env });
     if (!keyPaths.length && sshPassword === undefined) keyPaths.push(...defaultKeys);
     const jumpSpec = s.proxy_jump ?? (cfg.proxyJump.length ? undefined : d.proxy_jump);
-    const specs = jumpSpec !== undefined ? jumpSpec.split(',').map((j) => parseJump(j.trim(), { key: 'proxy_jump', value: jumpSpec, file: connectPath, line: 0 })) : cfg.proxyJump;
+    const specs = jumpSpec !== undefined ? jumpSpec.split(',').map((j) => parseJump(j.trim(), { key: 'proxy_jump', name: 'proxy_jump', value: jumpSpec, file: connectPath, line: 0 })) : cfg.proxyJump;
     const jumps: JumpHost[] = specs.map((j) => {
       const hc = hostConfig([j.host]);
       const jport = j.port ?? hc.port ?? 22;

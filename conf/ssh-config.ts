@@ -25,7 +25,9 @@ export interface JumpSpec {
 }
 
 export interface Line {
+  /** Lower case, for matching; `name` as written, for messages. */
   key: string;
+  name: string;
   value: string;
   file: string;
   line: number;
@@ -83,7 +85,7 @@ export function readSshConfig(path: string): SshConfig {
           const full = isAbsolute(p) ? p : join(homedir(), '.ssh', p);
           for (const f of globFiles(full)) read(f, depth + 1);
         }
-      } else if (KNOWN.has(key)) cfg.blocks[cfg.blocks.length - 1]!.lines.push({ key, value, file, line: i + 1 });
+      } else if (KNOWN.has(key)) cfg.blocks[cfg.blocks.length - 1]!.lines.push({ key, name: m[1]!, value, file, line: i + 1 });
     });
   };
   read(path, 0);
@@ -119,7 +121,7 @@ function blockMatches(patterns: string[], name: string): boolean {
 
 function parsePort(v: string, l: Line): number {
   const n = Number(v);
-  if (!/^\d+$/.test(v) || n < 1 || n > 65535) throw new SshConfigError(`${l.file}:${l.line}: ${l.key}: ${JSON.stringify(v.slice(0, 40))} is not a port (1 to 65535)`);
+  if (!/^\d+$/.test(v) || n < 1 || n > 65535) throw new SshConfigError(`${l.file}:${l.line}: ${l.name}: ${JSON.stringify(v.slice(0, 40))} is not a port (1 to 65535)`);
   return n;
 }
 

@@ -28,7 +28,7 @@ export function observerUnit(o: { installDir: string; node: string; observerArgv
     '',
     '[Service]',
     'Type=simple',
-    `WorkingDirectory=${arg(`${o.installDir}/current`)}`,
+    `WorkingDirectory=${`${o.installDir}/current`.replace(/%/g, '%%')}`, // a path, not a command line: no quotes
     `ExecStart=${[o.node, ...o.observerArgv].map(arg).join(' ')}`,
     // BPF attachments of a process that died are swept, as the supervisor does
     `ExecStopPost=-${[o.node, cli, 'cleanup'].map(arg).join(' ')}`,

@@ -13,6 +13,10 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { checkDeployment, loadDeployment } from '../../conf/deployment.js';
 import { projectRoot } from '../../lib/paths.js';
 
+// the operator's environment must not change what these folders mean: no agent, no ~/.ssh/config
+delete process.env.SSH_AUTH_SOCK;
+process.env.HOME = mkdtempSync(join(tmpdir(), 'latscope-home-'));
+
 /** Real SSH keys (the conf checks parse them): a good one, one with a passphrase, and the good one's public half. */
 const KEYS = (() => {
   const d = mkdtempSync(join(tmpdir(), 'latscope-keys-'));
@@ -249,6 +253,12 @@ const VALUES: [string, string, string, string, string][] = [
 
 // Servers, files and YAML itself: [what, change, file, words the message must hold]
 const MORE: [string, Record<string, Content>, string, string][] = [
+  ['a user name with spaces', { 'connect_info.yaml': GOOD['connect_info.yaml']!.replace('  username: root', '  username: "ro ot"') }, 'connect_info.yaml:3', 'defaults.username'],
+  ['a user name of 100,000 characters', { 'connect_info.yaml': GOOD['connect_info.yaml']!.replace('  username: root', `  username: ${'u'.repeat(100_000)}`) }, 'connect_info.yaml:3', 'defaults.username'],
+  ["an other_address that is another server's address", { 'connect_info.yaml': GOOD['connect_info.yaml']!.replace('other_address: [10.2.1.3]', 'other_address: [10.1.1.1]') }, 'connect_info.yaml', 'servers.2.other_address.0'],
+  ['a ProxyJump that is not [user@]host[:port]', { 'connect_info.yaml': GOOD['connect_info.yaml']!.replace('port: 2222', 'port: 2222\n    proxy_jump: "root@@bastion"') }, 'connect_info.yaml', 'servers.1.proxy_jump'],
+  ['an ssh config that does not exist', { 'connect_info.yaml': `ssh_config: no_such_config\n${GOOD['connect_info.yaml']}` }, 'connect_info.yaml', 'ssh_config'],
+  ['an ssh config with a bad port', { 'connect_info.yaml': `ssh_config: ssh_config\n${GOOD['connect_info.yaml']}`, ssh_config: 'Host node1\n  Port 99999\n' }, 'ssh_config:2', 'Port'],
   ['host names that differ only in case', { 'connect_info.yaml': GOOD['connect_info.yaml']!.replace('hostname: vm1', 'hostname: NODE1') }, 'connect_info.yaml', 'differs only in case'],
   ['two VMs each the host of the other', { 'connect_info.yaml': GOOD['connect_info.yaml']!.replace('isvm: 1', 'isvm: 3').replace('iscontainer: 1', 'isvm: 2') }, 'connect_info.yaml', 'hosts form a loop'],
   ['a server at 0.0.0.0', { 'connect_info.yaml': GOOD['connect_info.yaml']!.replace('address: 10.1.1.1\n', 'address: 0.0.0.0\n') }, 'connect_info.yaml', 'servers.0.address'],
@@ -410,5 +420,46 @@ test('conf check as a user who cannot read a conf file: the file named, permissi
     assert.doesNotMatch(r.stderr, /EACCES|\n\s+at /, 'a sentence, not a raw error');
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("the operator's ssh config gives HostName, Port, User, IdentityFile and ProxyJump; connect_info's own values win", () => {
+  const sshConfig = [
+    'Host bastion',
+    '  HostName 192.0.2.1',
+    '  User jump',
+    '  Port 2200',
+    'Host node1 !vm1',
+    '  HostName node1.internal',
+    '  User admin',
+    '  IdentityFile %d/id_by_config',
+    '  ProxyJump bastion,ops@192.0.2.2:2201',
+    'Host 10.1.1.2',
+    '  Port 2022',
+    '  ProxyJump none',
+    'Host *',
+    '  User fallback',
+    '  Port 2999',
+    'Match exec "true"',
+    '  User never',
+  ].join('\n');
+  const dir = folder({ 'connect_info.yaml': `ssh_config: ssh_config\n${GOOD['connect_info.yaml']}`, ssh_config: sshConfig });
+  writeFileSync(join(process.env.HOME!, 'id_by_config'), KEYS.good, { mode: 0o600 });
+  try {
+    const d = loadDeployment(dir);
+    const [node1, vm1, ct1] = d.servers;
+    assert.equal(node1!.sshHost, 'node1.internal');
+    assert.equal(node1!.username, 'admin', 'the first User obtained wins over Host *');
+    assert.equal(node1!.port, 2999, 'Port from Host *');
+    assert.deepEqual(node1!.keyPaths, [join(process.env.HOME!, 'id_by_config'), join(dir, 'id_test')]);
+    assert.deepEqual(node1!.jumps.map((j) => `${j.username}@${j.host}:${j.port}`), ['jump@192.0.2.1:2200', 'ops@192.0.2.2:2201']);
+    assert.equal(vm1!.port, 2222, "connect_info's own port wins");
+    assert.equal(vm1!.sshHost, '10.1.1.2');
+    assert.deepEqual(vm1!.jumps, [], 'ProxyJump none');
+    assert.equal(vm1!.username, 'fallback', 'defaults.username is below the ssh config');
+    assert.equal(ct1!.port, 2999);
+    assert.ok(d.warnings.some((w) => /ssh_config:16: Match blocks are not evaluated/.test(w)), d.warnings.join('\n'));
+  } finally {
+    rmSync(dir, { recursive: true });
   }
 });
