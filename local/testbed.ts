@@ -227,11 +227,14 @@ function sshdConfig(tb: Testbed, host: TestbedHost, port: number, name: string, 
   ].join('\n');
 }
 
-/**
- * Starts an sshd in the host's namespace, in a mount namespace where the checkout is hidden.
- * `name` and `extra` make a second one (another port, e.g. with a ForceCommand) for tests.
- */
-export function startSshd(tb: Testbed, host: TestbedHost, o: { port?: number; name?: string; extra?: string[] } = {}): void {
+/** Another sshd on a host (another port, e.g. with a ForceCommand or a HostCertificate), listening when this resolves. */
+export async function startExtraSshd(tb: Testbed, host: TestbedHost, o: { port: number; name: string; extra?: string[] }): Promise<void> {
+  startSshd(tb, host, o);
+  await waitForPort(host.address, o.port, 10_000);
+}
+
+/** Starts an sshd in the host's namespace, in a mount namespace where the checkout is hidden. */
+function startSshd(tb: Testbed, host: TestbedHost, o: { port?: number; name?: string; extra?: string[] } = {}): void {
   mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
   const name = o.name ?? host.name;
   const cfg = join(sshdDir(tb), `sshd-${name}.conf`);

@@ -73,8 +73,13 @@ function fetchHostCertificates(host: string, port: number, timeoutMs: number): P
         String(stdout ?? '')
           .split('\n')
           .map((l) => l.trim().split(/\s+/))
-          .filter((f) => f[1]?.endsWith('-cert-v01@openssh.com') && f[2])
-          .map((f) => Buffer.from(f[2]!, 'base64')),
+          // "TYPE BLOB" (ssh-keyscan -c writes no host name), or "HOST TYPE BLOB"
+          .map((f) => {
+            const at = f.findIndex((x) => x.endsWith('-cert-v01@openssh.com'));
+            return at >= 0 ? f[at + 1] : undefined;
+          })
+          .filter((b): b is string => !!b)
+          .map((b) => Buffer.from(b, 'base64')),
       );
     });
   });
