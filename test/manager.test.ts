@@ -9,13 +9,13 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import mysql from 'mysql2/promise';
 import { stringify, parse } from 'yaml';
-import { testbedUp, testbedDown, installDirOf, type Testbed } from '../local/testbed.js';
+import { testbedUp, testbedDown, installDirOf, startExtraSshd, type Testbed } from '../local/testbed.js';
 import { startRedis, startMariaDb, stopMariaDb, type RedisInfo, type MariaDbInfo } from '../local/servers.js';
 import { writeTestbedConf } from '../local/conf.js';
 import { loadDeployment } from '../conf/deployment.js';
@@ -226,11 +226,21 @@ test('a changed host key, an unreachable server and a wrong password each fail w
     writeFileSync(join(bad, 'known_hosts'), known.join('\n'));
     ci.known_hosts = join(bad, 'known_hosts');
     const sub = tb.managerAddress.split('.').slice(0, 3).join('.');
+    // a server whose every command hangs, and one whose install_dir is under world-writable /tmp
+    const [h1, , h3] = tb.hosts;
+    await startExtraSshd(tb, h3!, { port: 2224, name: 'h3-hang', extra: ['ForceCommand sleep 600'] });
+    await startExtraSshd(tb, h1!, { port: 2226, name: 'h1-2226' });
+    const hostPub = readFileSync(join(tb.dir, 'ssh_host_ed25519_key.pub'), 'utf8').split(' ').slice(0, 2).join(' ');
+    known.push(`[${h3!.address}]:2224 ${hostPub}`, `[${h1!.address}]:2226 ${hostPub}`);
+    writeFileSync(join(bad, 'known_hosts'), known.join('\n') + '\n');
+    const unsafeDir = mkdtempSync(join(tmpdir(), 'latscope-unsafe-'));
     ci.servers = [
       ci.servers[0],
       ci.servers[1],
       { hostname: 'tmg-gone', address: `${sub}.99`, metadata_key: 98, key_file: tb.sshKeyPath, install_dir: installDirOf(tb, 'gone') },
       { ...ci.servers[2], hostname: 'tmg-pw', password: 'not-the-password', key_file: undefined },
+      { ...structuredClone(ci.servers[2]), hostname: 'tmg-hang', port: 2224, metadata_key: 97, key_file: tb.sshKeyPath, install_dir: installDirOf(tb, 'hang') },
+      { ...structuredClone(ci.servers[0]), hostname: 'tmg-unsafe', port: 2226, metadata_key: 96, key_file: tb.sshKeyPath, install_dir: join(unsafeDir, 'latscope') },
     ];
     ci.defaults = { username: 'root' };
     ci.servers[0].key_file = tb.sshKeyPath;
@@ -240,20 +250,25 @@ test('a changed host key, an unreachable server and a wrong password each fail w
     const t0 = Date.now();
     const r = latscope(['manager', '--conf', bad, '--no-wait']);
     assert.equal(r.code, 2, r.out);
-    assert.match(r.out, /provisioned 1 of 4 servers/);
+    assert.match(r.out, /provisioned 1 of 6 servers/);
+    assert.match(r.out, /tmg-hang: failed \(a command did not finish within 25 s/);
+    assert.ok(r.out.indexOf('tmg-h1: running') < r.out.indexOf('tmg-hang: failed'), 'the hanging server held nobody up');
+    assert.match(r.out, /tmg-unsafe: failed \(install_dir \/tmp\/latscope-unsafe-\w+\/latscope is not safe: \/tmp is writable by its group and others \(mode 1777\)/);
+    assert.equal(readdirSync(unsafeDir).length, 0, 'nothing was written into the unsafe install_dir');
     assert.match(r.out, /tmg-h1: running/);
     assert.match(r.out, /tmg-h2: failed \(host key of [\d.]+:22 has CHANGED/);
     assert.match(r.out, /tmg-gone: failed \(cannot reach [\d.]+:22: (EHOSTUNREACH|ETIMEDOUT|Timed out)/);
     assert.match(r.out, /tmg-pw: failed \(authentication as root failed \(tried password\)/);
     assert.doesNotMatch(r.out, /not-the-password/);
-    assert.ok(Date.now() - t0 < 60_000, 'retries of the unreachable server are bounded');
+    assert.ok(Date.now() - t0 < 75_000, 'retries of the unreachable server and the hanging one are bounded');
     // the changed key was not overwritten
     assert.match(readFileSync(join(bad, 'known_hosts'), 'utf8'), new RegExp(otherKey.split(' ')[1]!.replace(/[+/]/g, '\\$&')));
 
     const stop = latscope(['manager', 'stop', '--conf', bad]);
     assert.equal(stop.code, 1);
     assert.match(stop.out, /tmg-h1: stopped/);
-    assert.match(stop.out, /stopped 1 of 4 servers/);
+    assert.match(stop.out, /stopped 2 of 6 servers/);
+    rmSync(unsafeDir, { recursive: true, force: true });
     assert.deepEqual(ourPrograms(), []);
   } finally {
     rmSync(bad, { recursive: true, force: true });
