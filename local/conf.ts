@@ -46,8 +46,9 @@ export function writeTestbedConf(dir: string, tb: Testbed, redis: RedisInfo, db:
   put('redis.password', redis.password + '\n');
   put('database_info.yaml', { host: db.host, port: db.port, user: db.user, passwd_file: 'db.password', db: o.database ?? db.database });
   put('db.password', db.password + '\n');
-  // the manager's probes leave through the hosts' veths on its own bridge, and through the router's for the other subnet
-  put('management_server_info.yaml', { address: tb.managerAddress, hostname: 'manager', eth: [...tb.hosts.map((h) => h.outerIface), ...(tb.router ? [`v${tb.id}ra`] : [])] });
+  // the manager's probes leave through the hosts' veths (at most 64 listed: a larger testbed without time sync names its bridge)
+  const eth = [...tb.hosts.map((h) => h.outerIface), ...(tb.router ? [`v${tb.id}ra`] : [])];
+  put('management_server_info.yaml', { address: tb.managerAddress, hostname: 'manager', eth: eth.length <= 64 || o.timeSync ? eth : tb.bridges });
   if (o.analysis) put('analysis_info.yaml', o.analysis);
   if (o.timeSync) {
     put('ping_info.yaml', { port: 5005, eth: tb.hosts[0]!.iface, key_file: 'ping.key' });

@@ -24,7 +24,7 @@ import net from 'node:net';
 export interface TestbedOptions {
   /** Short id (letters and digits, at most 5) that prefixes every name. */
   id: string;
-  /** Number of hosts, 1 to 50. */
+  /** Number of hosts, 1 to 200. */
   hosts: number;
   /** Put a router namespace between two subnets; hosts alternate between them. */
   router?: boolean;
@@ -62,7 +62,7 @@ const ID_RE = /^[a-z][a-z0-9]{0,4}$/;
 
 export function validateOptions(o: TestbedOptions): void {
   if (!ID_RE.test(o.id)) throw new Error(`testbed id "${o.id}": use 1 to 5 lowercase letters or digits, starting with a letter`);
-  if (!Number.isInteger(o.hosts) || o.hosts < 1 || o.hosts > 50) throw new Error(`testbed hosts: ${o.hosts}: use a whole number from 1 to 50`);
+  if (!Number.isInteger(o.hosts) || o.hosts < 1 || o.hosts > 200) throw new Error(`testbed hosts: ${o.hosts}: use a whole number from 1 to 200`);
   if (o.subnet !== undefined && (!Number.isInteger(o.subnet) || o.subnet < 0 || o.subnet > 254))
     throw new Error(`testbed subnet: ${o.subnet}: use a whole number from 0 to 254`);
 }

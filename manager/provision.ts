@@ -60,6 +60,7 @@ export class Provisioner {
     const events = new QueueEvents(QUEUES.provision, { connection: this.connection });
     try {
       await events.waitUntilReady();
+      events.setMaxListeners(this.d.servers.length + 10); // one waiter per server
       const run = Date.now();
       for (const s of this.d.servers) await this.states.set(s.hostname, 'queued');
       const jobs = await q.addBulk(this.d.servers.map((s) => ({ name: 'provision', data: { server: s.hostname, conf: this.confId }, opts: { jobId: `provision-${s.hostname}-${run}`, ...JOB_OPTS } })));

@@ -181,7 +181,7 @@ export class RemoteServer {
 
   /** Starts the observer (stopping one that runs); resolves with the pid of what keeps it running. */
   async start(): Promise<number> {
-    await this.stop();
+    await this.stop(undefined, false); // sweeps attachments only after stopping something: a new observer sweeps at its start
     if (this.systemd) {
       const unit = unitName(this.dir);
       const text = observerUnit({ installDir: this.dir, node: this.node, observerArgv: this.observerArgv(`${this.dir}/current/dist/observer-cli.js`) });
@@ -215,26 +215,29 @@ export class RemoteServer {
 
   /**
    * Stops the observer of this install_dir: its unit, or its supervisor by pid file (SIGTERM:
-   * the observer detaches its programs and flushes its records; SIGKILL after 20 s), then any
-   * observer process left whose arguments name exactly this install's conf (an exact comparison
-   * of /proc/PID/cmdline arguments, never a pattern), removes leftover attachments, and returns
-   * what it still finds: processes of this install, XDP on the time-sync interface.
+   * the observer detaches its programs and flushes its records; SIGKILL after 20 s), then the
+   * observer the supervisor last started (its pid in run/supervisor.json, left there when the
+   * supervisor itself was killed). A pid is acted on only when its /proc/PID/cmdline has exactly
+   * this install's arguments (a comparison of whole arguments, never a pattern: a reused pid is
+   * left alone). Removes leftover attachments and returns what it still finds: an observer of
+   * this install, XDP on the time-sync interface.
    */
-  async stop(pingEth?: string): Promise<string[]> {
+  async stop(pingEth?: string, sweep = true): Promise<string[]> {
     const run = `${this.dir}/run`;
     const pidFile = `${run}/supervisor.pid`;
+    const stateFile = `${run}/supervisor.json`;
     const unit = unitName(this.dir);
     const cmd =
-      // has process $1 the argument $2, exactly?
-      `has() { [ -r /proc/$1/cmdline ] && tr '\\0' '\\n' < /proc/$1/cmdline | grep -Fxq -- "$2"; }; ` +
-      `ours() { for d in /proc/[0-9]*; do p=\${d#/proc/}; [ "$p" = $$ ] && continue; has "$p" observer && has "$p" ${q(`${this.dir}/conf`)} && echo "$p"; done; }; ` +
-      `if [ -f /etc/systemd/system/${unit} ]; then systemctl disable --now ${unit} >/dev/null 2>&1; rm -f /etc/systemd/system/${unit}; systemctl daemon-reload; fi; ` +
-      `p=$(cat ${q(pidFile)} 2>/dev/null); if [ -n "$p" ] && has "$p" supervise && has "$p" ${q(run)}; then kill -TERM "$p"; ` +
+      // has process $1 every argument after it, each exactly?
+      `has() { p=$1; shift; [ -r /proc/$p/cmdline ] || return 1; a=$(tr '\\0' '\\n' < /proc/$p/cmdline); for w in "$@"; do printf '%s\\n' "$a" | grep -Fxq -- "$w" || return 1; done; }; ` +
+      `observer() { c=$(sed -n 's/.*"childPid":\\([0-9]*\\).*/\\1/p' ${q(stateFile)} 2>/dev/null); [ -n "$c" ] && has "$c" observer ${q(`${this.dir}/conf`)} && echo "$c"; }; ` +
+      `found=${sweep ? 1 : ''}; if [ -f /etc/systemd/system/${unit} ]; then found=1; systemctl disable --now ${unit} >/dev/null 2>&1; rm -f /etc/systemd/system/${unit}; systemctl daemon-reload; fi; ` +
+      `o=$(observer); p=$(cat ${q(pidFile)} 2>/dev/null); if [ -n "$p" ] && has "$p" supervise ${q(run)}; then found=1; kill -TERM "$p"; ` +
       `for i in $(seq 200); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done; kill -KILL "$p" 2>/dev/null; fi; ` +
-      `for p in $(ours); do kill -KILL "$p" 2>/dev/null; done; ` +
-      `test -e ${q(`${this.dir}/current`)} && cd ${q(`${this.dir}/current`)} && ${q(this.node)} dist/observer-cli.js cleanup >/dev/null 2>&1; ` +
-      `rm -f ${q(pidFile)}; ` +
-      `echo "procs: $(ours | tr '\\n' ' ')"; ` +
+      `if [ -n "$o" ] && has "$o" observer ${q(`${this.dir}/conf`)}; then found=1; kill -KILL "$o"; sleep 0.2; fi; ` +
+      // attachments a killed observer left (the next observer sweeps them too when it starts)
+      `if [ -n "$found" ] && [ -e ${q(`${this.dir}/current`)} ]; then cd ${q(`${this.dir}/current`)} && ${q(this.node)} dist/observer-cli.js cleanup >/dev/null 2>&1; fi; ` +
+      `left=$(observer); echo "procs: $left"; [ -n "$left" ] || rm -f ${q(pidFile)} ${q(stateFile)}; ` +
       (pingEth ? `echo "xdp: $(ip -o link show dev ${q(pingEth)} 2>/dev/null | grep -o 'xdp[a-z]*' | tr '\\n' ' ')"` : 'echo "xdp: "');
     const out = await this.run('stopping the observer', cmd, undefined, STEP_TIMEOUT_S.stop);
     const left: string[] = [];
