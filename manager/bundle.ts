@@ -31,7 +31,9 @@ export function buildBundle(): Bundle {
   // fixed order, owner and times: the same code gives the same bytes, hence the same hash
   execFileSync('tar', [
     '--sort=name', '--owner=0', '--group=0', '--numeric-owner', '--mtime=@0',
-    '--exclude=*.map', '--exclude=*.d.ts',
+    // what does not run: sources and type declarations of packages, maps, docs, their tests
+    '--exclude=*.map', '--exclude=*.ts', '--exclude=*.mts', '--exclude=*.cts', '--exclude=*.md',
+    '--exclude=node_modules/*/test', '--exclude=node_modules/*/tests', '--exclude=node_modules/*/benchmarks', '--exclude=node_modules/*/docs',
     '--use-compress-program=gzip -n', '-cf', tmp, '-C', projectRoot, ...m.assets, ...m.modules, ...m.packages,
   ]);
   const bytes = readFileSync(tmp);

@@ -244,6 +244,7 @@ export class SshSession {
           reject(e);
         };
         const timer = setTimeout(() => giveUp(new SshError(this.target.name, 'TIMEOUT', `a command did not finish within ${timeoutMs / 1000} s: the server hangs or is overloaded; it was given up`)), timeoutMs);
+        timer.unref(); // the channel keeps the process alive while the command runs, not this timer
         const take = (into: Buffer[]) => (d: Buffer) => {
           if (done) return;
           bytes += d.length;
