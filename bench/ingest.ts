@@ -17,7 +17,7 @@ import { startMariaDb, startRedis } from '../local/servers.js';
 import { openPool } from '../db/pool.js';
 import { migrate } from '../db/migrate.js';
 import { Ingest } from '../ingest/ingest.js';
-import { ROW_COLUMNS, ROW_FORMAT, encodeRows } from '../protocol/records.js';
+import { ROW_COLUMNS, ROW_FORMAT, encodeRows, flowId } from '../protocol/records.js';
 import type { PacketRecord } from '../observer/records.js';
 
 const rows = numberArg('rows', 400_000);
@@ -91,12 +91,13 @@ async function referenceIngest(redis: Redis, pool: mysql.Pool, stream: string): 
       for (const r of JSON.parse(f[f.indexOf('rows') + 1]!) as any[]) {
         const layer = (l: string) => (r.layers[l] ? [r.layers[l].tsNs, r.layers[l].cpu, r.layers[l].tid] : [null, null, null]);
         values.push([
-          ids.get(node), r.observerSeq, r.dir, r.flow.family, r.flow.src, r.flow.sport, r.flow.dst, r.flow.dport, r.sampleSeq, r.streamOffset, r.segStart, r.segEnd,
+          ids.get(node), r.observerSeq, r.dir, r.flow.family, r.flow.src, r.flow.sport, r.flow.dst, r.flow.dport, flowId(r.flow), r.sampleSeq, r.streamOffset, r.segStart, r.segEnd,
           r.attempt, (r.retrans ? 1 : 0) | (r.interval ? 2 : 0) | (r.complete ? 4 : 0), ...layer('sock'), ...layer('tcp'), ...layer('ip'), ...layer('dev'),
           r.devices.map((h: any) => `${h.ifindex}:${h.netns}:${h.rx ? 1 : 0}:${h.tsNs}`).join(','),
         ]);
       }
     }
+    if (values.length && values[0]!.length !== ROW_COLUMNS.length + 1) throw new Error(`reference ingest: ${values[0]!.length} values for ${ROW_COLUMNS.length + 1} columns: bench/ingest.ts is behind protocol/records.ts ROW_COLUMNS`);
     const conn = await pool.getConnection();
     try {
       await conn.beginTransaction();

@@ -96,7 +96,7 @@ export class Provisioner {
   async provision(name: string): Promise<string> {
     const s = this.server(name);
     this.bundle ??= buildBundle();
-    await this.states.set(name, 'connecting', `${s.username}@${s.address}:${s.port}`);
+    await this.states.set(name, 'connecting', `${s.username}@${s.sshHost}:${s.port}${s.jumps.length ? ` via ${s.jumps.map((j) => `${j.username}@${j.host}:${j.port}`).join(', ')}` : ''}`);
     let remote: RemoteServer | undefined;
     try {
       remote = new RemoteServer(await connectServer(this.d, s, this.o.acceptNewHostKeys), s);

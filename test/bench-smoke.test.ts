@@ -1,0 +1,36 @@
+/**
+ * Benchmarks do not rot: bench/ingest and bench/provision run in their smallest form (a few
+ * thousand rows, two hosts) and print their JSON with the documented keys. Speed is not judged
+ * here; that is what the benchmarks themselves are for.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { projectRoot } from '../lib/paths.js';
+
+function bench(name: string, args: string[]): Record<string, unknown> {
+  const r = spawnSync(process.execPath, [join(projectRoot, 'dist', 'bench', `${name}.js`), ...args], { encoding: 'utf8', timeout: 240_000 });
+  assert.equal(r.status, 0, `bench/${name} failed:\n${r.stdout}\n${r.stderr}`);
+  const line = r.stdout.split('\n').find((l) => l.startsWith('{'));
+  assert.ok(line, `bench/${name} printed no JSON:\n${r.stdout}`);
+  return JSON.parse(line) as Record<string, unknown>;
+}
+
+test('bench/ingest in smoke size: both sides ingest every row and report rows per second', () => {
+  const j = bench('ingest', ['--rows', '4000', '--rounds', '1']);
+  assert.equal(j.rows, 4000);
+  assert.ok(Number(j.oursRowsPerS) > 0 && Number(j.referenceRowsPerS) > 0, JSON.stringify(j));
+});
+
+test('bench/provision in smoke size: two fresh hosts and two warm ones provisioned, keys hosts, freshS, warmS', () => {
+  const j = bench('provision', ['--hosts', '2', '--rounds', '1']);
+  assert.equal(j.hosts, 2);
+  assert.ok(Number(j.freshS) > 0 && Number(j.warmS) > 0, JSON.stringify(j));
+});
+
+test('bench/provision refuses more hosts than one kernel can run observers for, saying why', () => {
+  const r = spawnSync(process.execPath, [join(projectRoot, 'dist', 'bench', 'provision.js'), '--hosts', '100'], { encoding: 'utf8', timeout: 30_000 });
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /--hosts 100: at most 64 observers can run on one kernel/);
+});
