@@ -1,5 +1,5 @@
 /**
- * Benchmarks do not rot: bench/ingest and bench/provision run in their smallest form (a few
+ * Benchmarks do not rot: bench/ingest, bench/provision and bench/records-format run in their smallest form (a few
  * thousand rows, two hosts) and print their JSON with the documented keys. Speed is not judged
  * here; that is what the benchmarks themselves are for.
  */
@@ -27,6 +27,12 @@ test('bench/provision in smoke size: two fresh hosts and two warm ones provision
   const j = bench('provision', ['--hosts', '2', '--rounds', '1']);
   assert.equal(j.hosts, 2);
   assert.ok(Number(j.freshS) > 0 && Number(j.warmS) > 0, JSON.stringify(j));
+});
+
+test('bench/records-format in smoke size: text, binary and the binary scan each decode every record', () => {
+  const j = bench('records-format', ['--records', '2000', '--rounds', '1']) as { nsPerRecord: Record<string, number>; bytesPerRecord: Record<string, number> };
+  for (const side of ['text', 'binary', 'binaryScan']) assert.ok(j.nsPerRecord[side]! > 0, side);
+  assert.ok(j.bytesPerRecord.binary! < j.bytesPerRecord.text!, 'the binary format is smaller');
 });
 
 test('bench/provision refuses more hosts than one kernel can run observers for, saying why', () => {
