@@ -1,5 +1,5 @@
 /**
- * Benchmarks do not rot: bench/ingest, bench/provision and bench/records-format run in their smallest form (a few
+ * Benchmarks do not rot: bench/ingest, bench/provision, bench/records-format and bench/stream-join run in their smallest form (a few
  * thousand rows, two hosts) and print their JSON with the documented keys. Speed is not judged
  * here; that is what the benchmarks themselves are for.
  */
@@ -33,6 +33,12 @@ test('bench/records-format in smoke size: text, binary and the binary scan each 
   const j = bench('records-format', ['--records', '2000', '--rounds', '1']) as { nsPerRecord: Record<string, number>; bytesPerRecord: Record<string, number> };
   for (const side of ['text', 'binary', 'binaryScan']) assert.ok(j.nsPerRecord[side]! > 0, side);
   assert.ok(j.bytesPerRecord.binary! < j.bytesPerRecord.text!, 'the binary format is smaller');
+});
+
+test('bench/stream-join in smoke size: both joins find every path', () => {
+  const j = bench('stream-join', ['--records', '20000', '--rounds', '1']);
+  assert.equal(j.records, 20000);
+  assert.ok(Number(j.recordsPerSec) > 0 && Number(j.referenceRecordsPerSec) > 0, JSON.stringify(j));
 });
 
 test('bench/provision refuses more hosts than one kernel can run observers for, saying why', () => {
