@@ -22,7 +22,7 @@ import { inTransaction } from '../db/pool.js';
 import { ensureServers } from '../db/servers.js';
 import { BAD_RECORD_MAXLEN, BAD_RECORD_STREAM, entryFields, INGESTED_KEY, HISTOGRAM_STREAM, INGEST_GROUP, RECORD_STREAM } from '../protocol/redis.js';
 import { HIST_COLUMNS, HIST_FORMAT } from '../protocol/histograms.js';
-import { HOST_FORMAT, HOST_STREAM, type HostBatch, type HostEventRow, type HostStatRow } from '../protocol/host.js';
+import { HOST_STREAM, parseHostBatch, type HostBatch, type HostEventRow, type HostStatRow } from '../protocol/host.js';
 import { ROW_COLUMNS, ROW_FORMAT, validRows } from '../protocol/records.js';
 
 export interface IngestOptions {
@@ -183,16 +183,16 @@ export class Ingest {
     const events: unknown[][] = [];
     let bad = 0;
     const batches: { node: string; b: HostBatch; stats: HostStatRow[]; events: HostEventRow[] }[] = [];
+    const setAside: string[][] = [];
     for (const [, f] of entries) {
-      const m = Object.fromEntries(entryFields(f)) as unknown as HostBatch;
-      try {
-        if (m.format !== HOST_FORMAT || !/^[\w.-]{1,64}$/.test(m.node) || !/^\d+$/.test(String(m.at)) || !/^\d+$/.test(m.monoNs)) throw new Error('bad entry');
-        const st = JSON.parse(m.stats) as HostStatRow[], ev = JSON.parse(m.events) as HostEventRow[];
-        if (!Array.isArray(st) || !Array.isArray(ev)) throw new Error('bad entry');
-        batches.push({ node: m.node, b: m, stats: st, events: ev });
-      } catch {
+      // checked in full first: an entry that would throw later would be re-read forever and stop the lane
+      const parsed = parseHostBatch(entryFields(f));
+      if ('refused' in parsed) {
         bad++;
+        setAside.push(parsed.refused.startsWith('larger') ? ['lane', 'host', 'refused', parsed.refused] : ['lane', 'host', 'refused', parsed.refused, ...f]);
+        continue;
       }
+      batches.push({ node: parsed.batch.node, b: parsed.batch, stats: parsed.stats, events: parsed.events });
     }
     if (batches.length) {
       const ids = await this.ids([...new Set(batches.map((x) => x.node))]);
@@ -215,7 +215,9 @@ export class Ingest {
     this.counters.badEntries += bad;
     this.counters.entries += entries.length;
     const idl = entries.map((e) => e[0]);
-    await this.redis.multi().xack(this.o.hostStream, this.o.group, ...idl).xdel(this.o.hostStream, ...idl).exec();
+    const tx = this.redis.multi();
+    for (const f of setAside) tx.xadd(BAD_RECORD_STREAM, 'MAXLEN', '~', BAD_RECORD_MAXLEN, '*', ...f);
+    await tx.xack(this.o.hostStream, this.o.group, ...idl).xdel(this.o.hostStream, ...idl).exec();
   }
 
   /** Loads the entries' rows in one transaction, then acknowledges and deletes the entries. */

@@ -100,3 +100,48 @@ export interface HostBatch {
   stats: string;
   events: string;
 }
+
+/** Largest host entry accepted (its stats and events JSON together): an observer's batch is far smaller. */
+export const HOST_ENTRY_MAX_BYTES = 1 << 20;
+
+const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= Number.MAX_SAFE_INTEGER;
+const isNs = (v: unknown): v is number | null => v === null || (typeof v === 'number' && Number.isFinite(v) && v >= 0 && v <= Number.MAX_SAFE_INTEGER);
+const isText = (v: unknown, max: number): v is string => typeof v === 'string' && v.length <= max;
+const isPid = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 0x7fffffff;
+
+/**
+ * A host stream entry checked in full before anything uses it: its size, every field's type and
+ * range, every stat and event row. Returns the rows, or why the entry is refused (it is then set
+ * aside and counted by the ingest, never retried).
+ */
+export function parseHostBatch(fields: Map<string, string>): { batch: HostBatch; stats: HostStatRow[]; events: HostEventRow[] } | { refused: string } {
+  const get = (k: string) => fields.get(k) ?? '';
+  const stats = get('stats'), events = get('events');
+  if (stats.length + events.length > HOST_ENTRY_MAX_BYTES) return { refused: `larger than ${HOST_ENTRY_MAX_BYTES} bytes` };
+  if (get('format') !== HOST_FORMAT) return { refused: 'unknown format' };
+  const node = get('node');
+  if (!/^[\w.-]{1,64}$/.test(node)) return { refused: 'bad node name' };
+  for (const k of ['at', 'since', 'monoNs']) if (!/^\d{1,19}$/.test(get(k))) return { refused: `${k} is not a whole number` };
+  let st: unknown, ev: unknown;
+  try {
+    st = JSON.parse(stats);
+    ev = JSON.parse(events);
+  } catch {
+    return { refused: 'stats or events is not JSON' };
+  }
+  if (!Array.isArray(st) || !Array.isArray(ev)) return { refused: 'stats or events is not a list' };
+  for (const [i, r] of st.entries()) {
+    const x = r as Record<string, unknown>;
+    if (typeof r !== 'object' || r === null || !HOST_MODULES.includes(x.module as HostModuleName) || !isText(x.metric, 48) || !isText(x.key, 96) || !isCount(x.count) ||
+        !isNs(x.sumNs) || !isNs(x.maxNs) || !isNs(x.p50Ns) || !isNs(x.p99Ns) || !isNs(x.p99999Ns) || !(x.errors === null || isCount(x.errors)))
+      return { refused: `stats row ${i} is malformed` };
+  }
+  for (const [i, r] of ev.entries()) {
+    const x = r as Record<string, unknown>;
+    if (typeof r !== 'object' || r === null || typeof x.tsNs !== 'string' || !/^\d{1,20}$/.test(x.tsNs) || !isText(x.kind, 32) || !isPid(x.cpu) || !isPid(x.pid) || !isPid(x.tgid) ||
+        !isText(x.comm, 64) || !isNs(x.delayNs) || x.delayNs === null || !(x.otherPid === null || isPid(x.otherPid)) || !(x.otherComm === null || isText(x.otherComm, 64)) || !(x.detail === null || isText(x.detail, 256)))
+      return { refused: `events row ${i} is malformed` };
+  }
+  const batch: HostBatch = { node, at: Number(get('at')), monoNs: get('monoNs'), since: Number(get('since')), format: HOST_FORMAT, stats, events };
+  return { batch, stats: st as HostStatRow[], events: ev as HostEventRow[] };
+}

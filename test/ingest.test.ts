@@ -2,7 +2,8 @@
  * The ingest against the project's Redis and MariaDB, with entries that do not decode: each is
  * acknowledged, counted and kept aside in the dead-letter stream, the good ones of the same read
  * land, nothing half-formed reaches MySQL. A record stream deleted under the running ingest (or a
- * Redis that lost its data) gets its consumer group back, counted, and ingest goes on.
+ * Redis that lost its data) gets its consumer group back, counted, and ingest goes on. Crafted
+ * host entries (issue 23: a time that is not a number, an oversized entry) cannot stop the lane.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,7 +13,8 @@ import { openPool, type Pool } from '../db/pool.js';
 import { migrate } from '../db/migrate.js';
 import { Ingest } from '../ingest/ingest.js';
 import { encodeRows, ROW_FORMAT, type PacketRecord } from '../protocol/records.js';
-import { BAD_RECORD_STREAM, toFields } from '../protocol/redis.js';
+import { BAD_RECORD_STREAM, INGEST_GROUP, toFields } from '../protocol/redis.js';
+import { HOST_FORMAT } from '../protocol/host.js';
 
 const DB = 'latscope_test_ingest';
 let redisInfo: RedisInfo, db: MariaDbInfo, pool: Pool, redis: Redis;
@@ -88,5 +90,45 @@ test('entries that do not decode are acknowledged, counted and kept aside; the g
   } finally {
     await ingest.stop();
     await redis.del(BAD_RECORD_STREAM);
+  }
+});
+
+test('crafted host entries cannot stop the host lane: each is refused, counted and kept aside; the good ones before and after land', async () => {
+  const host = `${stream}:host`;
+  await redis.del(host, BAD_RECORD_STREAM);
+  const ingest = new Ingest(redis, pool, { consumer: 'test-host', stream, histogramStream: histograms, hostStream: host, entriesPerRead: 10, blockMs: 100, retryMs: 50 });
+  await ingest.ensureGroup();
+  const stat = { module: 'sched', metric: 'runq', key: '0', count: 3, sumNs: 300, maxNs: 200, p50Ns: 50, p99Ns: 190, p99999Ns: 200, errors: null };
+  const event = { tsNs: '5000000000', kind: 'runq', cpu: 1, pid: 10, tgid: 10, comm: 'app', delayNs: 1000, otherPid: null, otherComm: null, detail: null };
+  const entry = (node: string, stats: unknown, events: unknown) =>
+    toFields({ node, at: Date.now(), monoNs: '6000000000', since: Date.now() - 1000, format: HOST_FORMAT, stats: typeof stats === 'string' ? stats : JSON.stringify(stats), events: typeof events === 'string' ? events : JSON.stringify(events) });
+  const crafted = [
+    entry('hostlane', [stat], [{ ...event, tsNs: 'x' }]), // used to throw in BigInt after the checks: the lane re-read it forever
+    entry('hostlane', [stat], [{ ...event, tsNs: 'y' }]), // a second one: both lanes would have been stuck
+    entry('hostlane', [{ ...stat, count: '3' }], []), // a count as text
+    entry('hostlane', [{ ...stat, module: 'nosuch' }], []),
+    entry('hostlane', '[' + '1,'.repeat(800_000) + '1]', '[]'), // 1.6 MB of two-byte items: over the size cap, never parsed
+    entry('hostlane', '{', '[]'), // not JSON
+    entry('hostlane', [stat], [{ ...event, cpu: -1 }]),
+  ];
+  await redis.xadd(host, '*', ...(entry('hostlane', [stat], [event])));
+  for (const f of crafted) await redis.xadd(host, '*', ...f);
+  await redis.xadd(host, '*', ...(entry('hostlane', [{ ...stat, key: '1' }], [{ ...event, tsNs: '5000000001' }])));
+  ingest.start();
+  try {
+    await until('every host entry handled', 20_000, async () => ingest.counters.entries >= crafted.length + 2);
+    assert.equal(ingest.counters.badEntries, crafted.length);
+    const [[{ s }]] = (await pool.query("SELECT COUNT(*) AS s FROM host_stats hs JOIN servers v ON v.id = hs.server_id WHERE v.name = 'hostlane'")) as any;
+    const [[{ e }]] = (await pool.query("SELECT COUNT(*) AS e FROM host_events he JOIN servers v ON v.id = he.server_id WHERE v.name = 'hostlane'")) as any;
+    assert.deepEqual([Number(s), Number(e)], [2, 2], 'the good entries before and after the crafted ones landed');
+    assert.equal(await redis.xlen(host), 0, 'every entry acknowledged and deleted');
+    const pending = (await redis.xpending(host, INGEST_GROUP)) as [number, ...unknown[]];
+    assert.equal(pending[0], 0, 'nothing left pending to be re-read');
+    const aside = (await redis.xrange(BAD_RECORD_STREAM, '-', '+')) as [string, string[]][];
+    assert.equal(aside.length, crafted.length);
+    assert.ok(aside.some(([, f]) => f.includes('refused') && f.some((v) => /larger than/.test(v)) && !f.includes('stats')), 'the oversized one is noted, not copied');
+  } finally {
+    await ingest.stop();
+    await redis.del(host, BAD_RECORD_STREAM);
   }
 });
