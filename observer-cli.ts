@@ -9,9 +9,9 @@ import { fileURLToPath } from 'node:url';
 import { runCli, type CommandTable } from './cli/run.js';
 
 export const SERVER_COMMANDS: CommandTable = {
-  observer: async () => (await import('./cli/observer.js')).observerCommand(),
-  supervise: async () => (await import('./cli/supervise.js')).superviseCommand(),
-  cleanup: async () => (await import('./cli/cleanup.js')).cleanupCommand(),
+  observer: { summary: 'run the observer on this server: latency probes, records to Redis', load: async () => (await import('./cli/observer.js')).observerCommand() },
+  supervise: { summary: 'keep a command running (the manager starts observers with it)', hidden: true, load: async () => (await import('./cli/supervise.js')).superviseCommand() },
+  cleanup: { summary: 'remove BPF attachments left by latscope processes that died', hidden: true, load: async () => (await import('./cli/cleanup.js')).cleanupCommand() },
 };
 
 // run only as the program itself, not when cli.ts imports the table

@@ -1,18 +1,53 @@
 /**
- * The one way a latscope command line starts: load only the subcommand being run (all of them
- * for help), parse, and turn an error into a message and exit code 1. Both entry points use it:
- * cli.ts (every command) and observer-cli.ts (what a server runs).
+ * The one way a latscope command line starts. `latscope --help` lists the commands from their
+ * one-line summaries without loading any (it stays fast); otherwise only the subcommand being run
+ * is loaded. Exit codes: 0 success, 1 a failure the command reports (its --help says more), 64 a
+ * usage error (an unknown command or option, a missing or malformed argument), as sysexits(3)'s
+ * EX_USAGE. Both entry points use it: cli.ts (every command) and observer-cli.ts (what a server runs).
  */
-import { Command } from 'commander';
+import { Command, CommanderError } from 'commander';
 
-export type CommandTable = Record<string, () => Promise<Command>>;
+export interface CommandEntry {
+  /** One line for `latscope --help`; the command's own --help has the whole description. */
+  summary: string;
+  load: () => Promise<Command>;
+  /** Used by the manager on servers, not by people: left out of the list. */
+  hidden?: boolean;
+}
+export type CommandTable = Record<string, CommandEntry>;
+
+export const EXIT_USAGE = 64;
+
+const EXIT_CODES = `
+Exit codes:
+  0   success
+  1   the command failed (it says why; some commands document more codes in their --help)
+  64  usage error: an unknown command or option, a missing or malformed argument`;
+
+/** Usage errors throw instead of exiting, in every (sub)command, so that they exit 64. */
+function throwOnUsageErrors(c: Command): void {
+  c.exitOverride();
+  for (const sub of c.commands) throwOnUsageErrors(sub);
+}
 
 export function runCli(name: string, description: string, commands: CommandTable): void {
   const main = async () => {
-    const program = new Command().name(name).description(description).version('0.1.0').showHelpAfterError();
+    const program = new Command().name(name).description(description).version('0.1.0').showHelpAfterError().addHelpText('after', EXIT_CODES);
     const wanted = process.argv[2];
-    for (const [cmd, load] of Object.entries(commands)) if (!wanted || !(wanted in commands) || wanted === cmd) program.addCommand(await load());
-    await program.parseAsync(process.argv);
+    // `latscope help CMD` shows CMD's whole help: load it too
+    const named = wanted === 'help' ? process.argv[3] : wanted;
+    const entry = named !== undefined && Object.hasOwn(commands, named) ? commands[named] : undefined;
+    if (entry) program.addCommand(await entry.load());
+    else for (const [cmd, e] of Object.entries(commands)) program.addCommand(new Command(cmd).description(e.summary).allowUnknownOption(), { hidden: !!e.hidden });
+    throwOnUsageErrors(program);
+    try {
+      await program.parseAsync(process.argv);
+      
+    } catch (e) {
+      if (!(e instanceof CommanderError)) throw e;
+      // help and version print and succeed; everything else commander throws is a usage error
+      process.exitCode = ['commander.helpDisplayed', 'commander.help', 'commander.version'].includes(e.code) ? 0 : EXIT_USAGE;
+    }
   };
   main().catch((e: unknown) => {
     console.error(`${name}: ${(e as Error).message}`);
