@@ -3,6 +3,7 @@
  * syscalls, block I/O, the kernel baseline), then the boxed report or --json.
  * Exit codes: 0 pass, 1 warnings only, 2 violations, 3 error (bad option, no module could run).
  */
+import { forTerminal } from '../lib/terminal.js';
 import { Command, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -106,7 +107,7 @@ Examples:
           if (o.progress) process.stderr.write(`\r${' '.repeat(79)}\r`);
           const snap = session.snapshot();
           const report = buildReport(session, snap, (Date.now() - t0) / 1000, t);
-          console.log(o.json ? JSON.stringify(report) : text(report, version()) + (stopped === 'interrupted' ? '\n(ended early by Ctrl-C)' : ''));
+          console.log(o.json ? JSON.stringify(report) : forTerminal(text(report, version())) + (stopped === 'interrupted' ? '\n(ended early by Ctrl-C)' : ''));
           process.exitCode = report.summary.exitCode;
         } finally {
           session.close();

@@ -4,6 +4,7 @@
  * `manager worker` shares the work from another process; `manager status` and `manager stop`
  * report on and tear down a deployment from anywhere that reaches its Redis and servers.
  */
+import { forTerminal } from '../lib/terminal.js';
 import { Command } from 'commander';
 import { Redis } from 'ioredis';
 import { loadDeployment, type Deployment } from '../conf/deployment.js';
@@ -93,7 +94,7 @@ export function managerCommand(): Command {
       const redis = await connectRedis(d);
       try {
         const s = await deploymentStatus(redis, d);
-        console.log(o.json ? JSON.stringify(s) : statusLines(s).join('\n'));
+        console.log(o.json ? JSON.stringify(s) : forTerminal(statusLines(s).join('\n')));
       } finally {
         redis.disconnect();
       }
@@ -101,7 +102,7 @@ export function managerCommand(): Command {
 
   withConf(m.command('stop').description('stop every observer (and running managers); leaves no process, BPF program or XDP attachment behind')).action(async (o: Opts) => {
     const d = load(o);
-    const res = await stopDeployment(d, { acceptNewHostKeys: o.acceptNewHostKeys, log: (l) => console.log(l) });
+    const res = await stopDeployment(d, { acceptNewHostKeys: o.acceptNewHostKeys, log: (l) => console.log(forTerminal(l)) });
     const bad = [...res].filter(([, r]) => !r.ok);
     console.log(`stopped ${res.size - bad.length} of ${res.size} servers`);
     if (bad.length) throw new Error(`could not stop cleanly: ${bad.map(([n, r]) => `${n}: ${r.detail}`).join('; ')}`);

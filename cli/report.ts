@@ -6,6 +6,7 @@
  * `--json` prints analyzer/report.ts's Report (version 1; see docs/report.schema.json).
  * Exit codes: 0 printed (also when the range is empty, which it says), 1 bad input or database unreachable.
  */
+import { forTerminal } from '../lib/terminal.js';
 import { Command } from 'commander';
 import { loadReport, type PairReport, type Report, type SegmentStats } from '../analyzer/report.js';
 import { parseDuration } from '../lib/duration.js';
@@ -144,7 +145,7 @@ export function reportCommand(): Command {
       const pool = await openDb(d);
       try {
         const r = await loadReport(pool, { sinceUnixMs: sinceMs === undefined ? undefined : Date.now() - sinceMs, pair: pair as [string, string] | undefined, flow: o.flow, top: o.top });
-        console.log(o.json ? JSON.stringify(o.spikes ? { version: r.version, generatedAtUnixMs: r.generatedAtUnixMs, range: r.range, spikes: r.spikes } : r, null, 2) : formatReport(r, { sinceText: o.since, spikesOnly: o.spikes }));
+        console.log(o.json ? JSON.stringify(o.spikes ? { version: r.version, generatedAtUnixMs: r.generatedAtUnixMs, range: r.range, spikes: r.spikes } : r, null, 2) : forTerminal(formatReport(r, { sinceText: o.since, spikesOnly: o.spikes })));
       } finally {
         await pool.end();
       }
