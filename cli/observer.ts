@@ -5,6 +5,7 @@ import { constants, hostname } from 'node:os';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Observer, OBSERVER_HEAP_MB, OBSERVER_LIMITS } from '../observer/observer.js';
+import { OBSERVER_METRICS } from '../observer/limits.js';
 import { HOST_MODULES, type HostModuleName } from '../protocol/host.js';
 import { loadConfFile, resolveSecret } from '../conf/load.js';
 import { samplingInfo, redisInfo, pingInfo } from '../conf/schema.js';
@@ -64,8 +65,8 @@ export function observerCommand(): Command {
     .option('--redis-password-stdin', 'read the Redis password from the first line of standard input (keeps it out of ps and logs)', false)
     .option('--heartbeat-ms <ms>', 'milliseconds between heartbeats', (v) => Number(v), 1000)
     .option('--drain-ms <ms>', 'milliseconds between ring-buffer drains', (v) => Number(v), 20)
-    .option('--metrics-port <port>', 'Prometheus endpoint port (0: none)', (v) => Number(v), 9464)
-    .option('--metrics-host <addr>', 'Prometheus endpoint address', '127.0.0.1')
+    .option('--metrics-port <port>', 'Prometheus endpoint port (0: none); a port in use is logged and counted, the observer runs on', (v) => Number(v), OBSERVER_METRICS.port)
+    .option('--metrics-host <addr>', 'Prometheus endpoint address', OBSERVER_METRICS.address)
     .option('--spool-dir <dir>', 'where records wait while Redis is away (default: .work/spool/NODE)')
     .option('--bpf-stats', 'count run time of every BPF program (costs a little on each hook)', false)
     .option('--duration <s>', 'stop after this many seconds (default: run until stopped)', (v) => Number(v))
@@ -114,7 +115,7 @@ export function observerCommand(): Command {
       }
       console.log(
         `observer ${node}: running (pid ${process.pid}), ports ${sampling.ports.join(',')}, sample every ${sampling.size} bytes` +
-          (o.metricsPort ? `, metrics on http://${o.metricsHost}:${o.metricsPort}/metrics` : '') +
+          (observer.metricsEndpoint ? `, metrics on ${observer.metricsEndpoint}` : o.metricsPort ? ', metrics endpoint unavailable (see the warning)' : '') +
           (responder ? `, time-sync responder ${responder.mode} on ${ping!.eth}:${ping!.port}${responder.fallbackReason ? ` (${responder.fallbackReason})` : ''}` : ''),
       );
       await new Promise<void>((resolve) => {

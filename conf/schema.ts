@@ -286,6 +286,14 @@ export const functionInfo = z
       .max(HOST_MODULES.length)
       .refine((v) => new Set(v).size === v.length, { message: 'a module is listed twice' })
       .default([]),
+    /** Each observer's Prometheus endpoint: address (default 127.0.0.1, loopback only) and port (default 9478; 0: none). */
+    metrics: z
+      .object({
+        address: ipv4.default('127.0.0.1'),
+        port: z.number({ invalid_type_error: 'expected a port number (0: no endpoint)' }).int().min(0).max(65535).default(9478),
+      })
+      .strict()
+      .default({}),
   })
   .strict();
 export type FunctionInfo = z.output<typeof functionInfo>;

@@ -87,6 +87,8 @@ export class RemoteServer {
   private systemd = false;
   /** Host-jitter modules the observer runs (function_info.yaml jitter), set by configure(). */
   private jitter: string[] = [];
+  /** The observer's metrics endpoint (function_info.yaml metrics), set by configure(). */
+  private metrics = { address: '127.0.0.1', port: 9478 };
   private readonly sudo: string;
   readonly dir: string;
 
@@ -153,6 +155,7 @@ export class RemoteServer {
   /** Writes the observer's conf in one step: sampling, Redis (password in a 0600 file), time sync. */
   async configure(d: Deployment): Promise<void> {
     this.jitter = d.functions.jitter;
+    this.metrics = d.functions.metrics;
     const files: Record<string, string> = {
       'sampling_info.yaml': stringify(d.sampling),
       'redis_info.yaml': stringify({ address: d.redis.address, port: d.redis.port, max_stream_entries: d.redis.max_stream_entries, ...(d.redis.secret !== undefined ? { password_file: 'redis.password' } : {}) }),
@@ -176,6 +179,7 @@ export class RemoteServer {
       `--max-old-space-size=${OBSERVER_HEAP_MB}`, cli, 'observer', '--conf', `${this.dir}/conf`, '--node', s.hostname, '--spool-dir', `${this.dir}/spool`,
       ...(s.eth ? ['--interfaces', s.eth.join(',')] : []),
       ...(this.jitter.length ? ['--jitter', this.jitter.join(',')] : []),
+      '--metrics-host', this.metrics.address, '--metrics-port', String(this.metrics.port),
     ];
   }
 

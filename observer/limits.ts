@@ -26,6 +26,12 @@ export interface ObserverLimits {
  */
 export const OBSERVER_HEAP_MB = 192;
 
+/**
+ * The observer's Prometheus endpoint by default: loopback only, on a port of its own (9464, used
+ * before, is OpenTelemetry's default). function_info.yaml metrics sets both; port 0 turns it off.
+ */
+export const OBSERVER_METRICS = { address: '127.0.0.1', port: 9478 } as const;
+
 export const OBSERVER_LIMITS: ObserverLimits = {
   cpuShare: 0.5,
   pendingRecords: 30_000,

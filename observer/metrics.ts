@@ -94,7 +94,7 @@ export async function serveMetrics(registry: Registry, host: string, port: numbe
     );
   });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', (e: NodeJS.ErrnoException) => reject(new Error(`metrics endpoint on ${host}:${port}: ${e.code === 'EADDRINUSE' ? 'the port is in use; choose another with metrics_port' : e.message}`)));
+    server.once('error', (e: NodeJS.ErrnoException) => reject(new Error(`metrics endpoint on ${host}:${port}: ${e.code === 'EADDRINUSE' ? 'the port is in use; choose another with --metrics-port (function_info.yaml metrics.port)' : e.message}`)));
     server.listen(port, host, resolve);
   });
   return server;

@@ -76,6 +76,8 @@ export class Observer {
   private publisher?: RecordPublisher;
   private assembler?: RecordAssembler;
   private metricsServer?: Server;
+  /** Times the metrics endpoint could not bind (logged; the observer runs on). */
+  private metricsBindFailures = 0;
   private stopStats?: () => void;
   private drain?: RingPoll;
   private heartbeatTimer?: NodeJS.Timeout;
@@ -128,11 +130,17 @@ export class Observer {
       });
       this.drain = this.probe.ring.poll(o.drainMs, (batch, _records, used) => this.onBatch(batch, used), { budgetMs: o.drainMs * this.limits.cpuShare });
       if (o.metrics.port) {
-        const p = this.probe, a = this.assembler, pub = this.publisher;
-        this.metricsServer = await serveMetrics(
-          observerRegistry({ node: o.node, probe: p, assembler: () => a.counters, drops: () => this.drops(), host: o.jitter?.length ? () => this.host?.snapshot() : undefined, publisher: () => ({ ...pub.counters, backlogMemory: pub.backlog.memory, backlogDiskBytes: pub.backlog.diskBytes, holding: pub.backlog.heldBack }) }),
-          o.metrics.host, o.metrics.port,
-        );
+        try {
+          const p = this.probe, a = this.assembler, pub = this.publisher;
+          this.metricsServer = await serveMetrics(
+            observerRegistry({ node: o.node, probe: p, assembler: () => a.counters, drops: () => this.drops(), host: o.jitter?.length ? () => this.host?.snapshot() : undefined, publisher: () => ({ ...pub.counters, backlogMemory: pub.backlog.memory, backlogDiskBytes: pub.backlog.diskBytes, holding: pub.backlog.heldBack }) }),
+            o.metrics.host, o.metrics.port,
+          );
+        } catch (e) {
+          // the endpoint is a convenience: a port in use must not cost the records
+          this.metricsBindFailures++;
+          log.warn({ node: o.node, err: (e as Error).message }, 'the metrics endpoint is not available; the observer runs on without it');
+        }
       }
       if (o.jitter?.length) this.startHost(o.jitter);
       await this.beat('running');
@@ -194,6 +202,7 @@ export class Observer {
       dropped: Object.values(this.drops()).reduce((x, y) => x + y, 0),
       drops: JSON.stringify(this.drops()),
       retransTx: Number(c.retransTx), retransRx: Number(c.retransRx),
+      metrics: this.o.metrics.port ? (this.metricsServer ? `${this.o.metrics.host}:${this.o.metrics.port}` : 'unavailable') : 'off',
     };
   }
 
@@ -205,8 +214,13 @@ export class Observer {
   get counters() {
     return {
       probe: this.finalProbeCounters ?? this.probe!.counters(), assembler: { ...this.assembler!.counters }, publisher: { ...this.publisher!.counters },
-      backlog: this.publisher!.backlog, drops: this.drops(), drainOverBudget: this.drain?.overBudget ?? 0,
+      backlog: this.publisher!.backlog, drops: this.drops(), drainOverBudget: this.drain?.overBudget ?? 0, metricsBindFailures: this.metricsBindFailures,
     };
+  }
+
+  /** Where the metrics endpoint serves, or undefined (off, or it could not bind). */
+  get metricsEndpoint(): string | undefined {
+    return this.metricsServer ? `http://${this.o.metrics.host}:${this.o.metrics.port}/metrics` : undefined;
   }
 
   get latencyProbe(): LatencyProbe {

@@ -88,6 +88,8 @@ export interface Heartbeat {
   drops: string;
   retransTx: number;
   retransRx: number;
+  /** The Prometheus endpoint: HOST:PORT, 'off', or 'unavailable' (it could not bind; logged, counted). */
+  metrics?: string;
 }
 
 /** A heartbeat entry's fields, with the entry's time (ms) as atMs. */

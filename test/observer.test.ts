@@ -114,3 +114,32 @@ test('observer with a bad sampling_info.yaml names the file, line and key, and l
   assert.match(o.out.text, /sampling_info\.yaml:2: ports\.1: expected a port number/);
   assert.equal(latencyProgs().length, 0);
 });
+
+test('a metrics port already in use is logged and reported in the heartbeat; the observer runs and publishes on', async () => {
+  const h = tb.hosts[1]!;
+  // something else holds the port in the host's namespace
+  const squatter = spawn('ip', ['netns', 'exec', h.netns, process.execPath, '-e', "require('net').createServer().listen(9478, '127.0.0.1'); setTimeout(() => {}, 60000)"], { stdio: 'ignore' });
+  const redis = new Redis({ host: redisInfo.host, port: redisInfo.port, password: redisInfo.password });
+  const since = `${Date.now()}-0`;
+  await new Promise((r) => setTimeout(r, 500));
+  const o = observer(1, []); // the default port: 9478 on loopback
+  try {
+    await until('observer running', 20_000, () => o.out.text.includes('running'));
+    assert.match(o.out.text, /"level":40,.*"err":"metrics endpoint on 127\.0\.0\.1:9478: the port is in use; choose another with --metrics-port.*"msg":"the metrics endpoint is not available/);
+    assert.match(o.out.text, /running .*metrics endpoint unavailable/);
+    let beats: Record<string, string>[] = [];
+    for (let i = 0; i < 50 && !beats.length; i++) {
+      beats = (await readHeartbeats(redis, since)).filter((b) => b.node === `t${process.pid}h1`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const beat = beats.at(-1)!;
+    assert.ok(beat, 'a heartbeat came');
+    assert.equal(beat.metrics, 'unavailable');
+    assert.equal(beat.state, 'running');
+  } finally {
+    o.child.kill('SIGTERM');
+    assert.equal(await o.exit, 0, o.out.text);
+    squatter.kill('SIGKILL');
+    redis.disconnect();
+  }
+});
