@@ -3,6 +3,7 @@
  * what the ingest added since the last run becomes paths, statistics, unmatched counts and spikes.
  * Exit codes: 0 done, 1 bad conf or database unreachable.
  */
+import { confOption } from './options.js';
 import { Command } from 'commander';
 import { analyze } from '../analyzer/analyze.js';
 import { analysisOptions } from '../analyzer/jobs.js';
@@ -11,7 +12,7 @@ import { loadConf, openDb } from './db.js';
 export function analyzeCommand(): Command {
   return new Command('analyze')
     .description('run the analysis once: join what was ingested since the last run into paths between servers, statistics per window, tail attribution and spikes')
-    .requiredOption('--conf <dir>', 'the conf folder (database_info.yaml, sampling_info.yaml, analysis_info.yaml)')
+    .addOption(confOption('database_info.yaml, sampling_info.yaml, analysis_info.yaml'))
     .option('--final', 'do not wait for records whose other end has not arrived: count them as unmatched now', false)
     .option('--json', 'print the run summary as JSON', false)
     .addHelpText('after', '\nExamples:\n  latscope analyze --conf conf/\n  latscope analyze --conf conf/ --final --json\n')

@@ -3,6 +3,7 @@
  * SVG graphs and one self-contained report.html (open it in any browser, offline).
  * Exit codes: 0 written, 1 bad input or database unreachable.
  */
+import { confOption } from './options.js';
 import { Command } from 'commander';
 import { resolve } from 'node:path';
 import { loadReport, loadSeries } from '../analyzer/report.js';
@@ -13,7 +14,7 @@ import { loadConf, openDb } from './db.js';
 export function graphCommand(): Command {
   return new Command('graph')
     .description('write the graphs (SVG) and report.html: per-pair breakdown, tail shares, server matrix, one-way over time, layer CDFs, kernel heatmaps, flows')
-    .requiredOption('--conf <dir>', 'the conf folder (database_info.yaml)')
+    .addOption(confOption('database_info.yaml'))
     .requiredOption('--out <dir>', 'folder for the SVG files and report.html (created if missing)')
     .option('--since <duration>', 'only the last 90s, 15m, 2h, 1d of windows (default: everything analyzed)')
     .option('--pair <a,b>', 'only the pair from server A to server B')

@@ -3,6 +3,7 @@
  * syscalls, block I/O, the kernel baseline), then the boxed report or --json.
  * Exit codes: 0 pass, 1 warnings only, 2 violations, 3 error (bad option, no module could run).
  */
+import { durationMs } from './options.js';
 import { forTerminal } from '../lib/terminal.js';
 import { Command, Option } from 'commander';
 import { readFileSync } from 'node:fs';
@@ -14,6 +15,7 @@ import { parseCpuList } from '../host/probe.js';
 import { projectRoot } from '../lib/paths.js';
 
 interface Opts {
+  /** Milliseconds to measure. */
   duration: number;
   pid: number[];
   cpus?: string;
@@ -71,7 +73,7 @@ function waitOrInterrupt(ms: number, tick?: () => void): Promise<'time' | 'inter
 export function hostCommand(): Command {
   return new Command('host')
     .description('measure host jitter on this machine: run-queue latency and context switches on the chosen CPUs, IRQs landing on them, page faults and TLB shootdowns, slow syscalls, block I/O, and the kernel baseline; prints a report with verdicts')
-    .option('--duration <s>', 'seconds to measure (Ctrl-C ends early and still reports)', (v) => Number(v), 10)
+    .option('--duration <time>', 'how long to measure: 10s, 5m, 1h30m (a bare number is seconds; Ctrl-C ends early and still reports)', durationMs('--duration', 100, 86_400_000), 10_000)
     .option('--pid <pid>', 'a process to watch (repeat for several; default: every task)', collect(pidArg), [] as number[])
     .option('--cpus <list>', 'CPUs that should be isolated, e.g. 4-7 or 2,3 (default: all, no isolation check)')
     .addOption(new Option('--modules <list>', `comma-separated modules: ${HOST_MODULES.join(', ')}`).default(HOST_MODULES.join(',')))
@@ -91,7 +93,6 @@ Examples:
     )
     .action(async (o: Opts) => {
       try {
-        if (!Number.isFinite(o.duration) || o.duration <= 0 || o.duration > 86_400) throw new Error(`--duration ${o.duration}: expected seconds, more than 0 and at most 86400`);
         const modules = o.modules.split(',').map((m) => m.trim()).filter(Boolean);
         for (const m of modules) if (!HOST_MODULES.includes(m as HostModuleName)) throw new Error(`--modules: "${m}" is not a module; choose from ${HOST_MODULES.join(', ')}`);
         const t = thresholds(o.threshold);
@@ -100,9 +101,9 @@ Examples:
         const t0 = Date.now();
         let stopped: string | undefined;
         try {
-          stopped = await waitOrInterrupt(o.duration * 1000, o.progress ? () => {
+          stopped = await waitOrInterrupt(o.duration, o.progress ? () => {
             const n = [...session.eventCounts.values()].reduce((x, y) => x + y, 0);
-            process.stderr.write(`\rlatscope host: ${((Date.now() - t0) / 1000).toFixed(0)} of ${o.duration} s, ${n} outliers so far (Ctrl-C ends early)   `);
+            process.stderr.write(`\rlatscope host: ${((Date.now() - t0) / 1000).toFixed(0)} of ${o.duration / 1000} s, ${n} outliers so far (Ctrl-C ends early)   `);
           } : undefined);
           if (o.progress) process.stderr.write(`\r${' '.repeat(79)}\r`);
           const snap = session.snapshot();

@@ -4,6 +4,7 @@
  * `manager worker` shares the work from another process; `manager status` and `manager stop`
  * report on and tear down a deployment from anywhere that reaches its Redis and servers.
  */
+import { confOption } from './options.js';
 import { forTerminal } from '../lib/terminal.js';
 import { Command } from 'commander';
 import { Redis } from 'ioredis';
@@ -44,7 +45,7 @@ async function untilStopped(d: Deployment): Promise<string> {
 
 const withConf = (c: Command) =>
   c
-    .requiredOption('--conf <dir>', 'the conf folder (connect_info.yaml, redis_info.yaml, database_info.yaml, …)')
+    .addOption(confOption('connect_info.yaml, redis_info.yaml, database_info.yaml, …'))
     .option('--accept-new-host-keys', 'record the host keys of servers not yet in known_hosts (a changed key is always refused)', false)
     .option('--concurrency <n>', 'servers this process provisions at once', (v) => Number(v), 16);
 

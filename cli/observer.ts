@@ -1,4 +1,5 @@
 /** `latscope observer --conf DIR`: run the observer on this server until SIGINT/SIGTERM or --duration. */
+import { confOption } from './options.js';
 import { Command } from 'commander';
 import { spawn } from 'node:child_process';
 import { constants, hostname } from 'node:os';
@@ -58,7 +59,7 @@ async function underHeapLimit(mb: number): Promise<number> {
 export function observerCommand(): Command {
   return new Command('observer')
     .description('run the observer on this server: attach the latency probes, publish records to Redis; SIGINT/SIGTERM detach everything')
-    .requiredOption('--conf <dir>', 'folder with sampling_info.yaml and redis_info.yaml (and ping_info.yaml to answer time-sync probes)')
+    .addOption(confOption('sampling_info.yaml, redis_info.yaml, and ping_info.yaml to answer time-sync probes'))
     .option('--node <name>', "this server's name (default: the host name)")
     .option('--interfaces <list>', 'comma-separated interfaces whose crossings are the device layer (default: every interface that is up, but lo)')
     .option('--all-netns', 'watch every network namespace of the host (containers, VMs), not only its own', false)

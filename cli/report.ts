@@ -6,6 +6,7 @@
  * `--json` prints analyzer/report.ts's Report (version 1; see docs/report.schema.json).
  * Exit codes: 0 printed (also when the range is empty, which it says), 1 bad input or database unreachable.
  */
+import { confOption } from './options.js';
 import { forTerminal } from '../lib/terminal.js';
 import { Command } from 'commander';
 import { loadReport, type PairReport, type Report, type SegmentStats } from '../analyzer/report.js';
@@ -128,7 +129,7 @@ export function formatReport(r: Report, o: { sinceText?: string; spikesOnly?: bo
 export function reportCommand(): Command {
   return new Command('report')
     .description('where the time went: per server pair, per host layer, per flow; tail attribution, unmatched samples, clock faults and spikes')
-    .requiredOption('--conf <dir>', 'the conf folder (database_info.yaml)')
+    .addOption(confOption('database_info.yaml'))
     .option('--since <duration>', 'only the last 90s, 15m, 2h, 1d of windows (default: everything analyzed)')
     .option('--pair <a,b>', 'only the pair from server A to server B (connect_info hostnames)')
     .option('--flow <text>', 'only flows whose id or "src:sport>dst:dport" contains TEXT')

@@ -3,6 +3,7 @@
  * hourly job does: old days of packets, paths and histograms dropped whole, old results deleted.
  * Exit codes: 0 done, 1 bad conf or database unreachable.
  */
+import { confOption } from './options.js';
 import { Command } from 'commander';
 import { applyRetention } from '../db/retention.js';
 import { loadConf, openDb } from './db.js';
@@ -10,7 +11,7 @@ import { loadConf, openDb } from './db.js';
 export function retentionCommand(): Command {
   return new Command('retention')
     .description("apply database_info.yaml's retention now: days older than it are dropped whole (packets, paths, layer_histograms), old results deleted")
-    .requiredOption('--conf <dir>', 'the conf folder (database_info.yaml)')
+    .addOption(confOption('database_info.yaml'))
     .option('--json', 'print what was dropped and deleted as JSON (db/retention.ts RetentionResult)', false)
     .addHelpText('after', '\nExamples:\n  latscope retention --conf conf/\n  latscope retention --conf conf/ --json\n')
     .action(async (o: { conf: string; json: boolean }) => {

@@ -2,6 +2,7 @@
  * `latscope timesync respond`: the time-sync responder on its own (the observer runs the same).
  * `latscope timesync probe`: one round of probes from this host, with the estimated offsets.
  */
+import { confOption } from './options.js';
 import { Command, Option } from 'commander';
 import { resolve } from 'node:path';
 import { pingKey } from '../conf/load.js';
@@ -22,7 +23,7 @@ export function timesyncCommand(): Command {
   cmd
     .command('respond')
     .description('answer time-sync probes on this server (XDP; user-space echo where XDP cannot attach) until SIGINT/SIGTERM')
-    .requiredOption('--conf <dir>', 'folder with ping_info.yaml')
+    .addOption(confOption('ping_info.yaml'))
     .option('--eth <iface>', 'interface (default: ping_info eth)')
     .addOption(new Option('--test-clock <offset:drift[:epoch]>', 'test only: report t + OFFSET_NS + (t - EPOCH_NS) * DRIFT_PPB / 1e9').hideHelp())
     .action(async (o: { conf: string; eth?: string; testClock?: string }) => {
@@ -50,7 +51,7 @@ export function timesyncCommand(): Command {
   cmd
     .command('probe')
     .description('send one round of probes to each address and print the estimated offsets')
-    .requiredOption('--conf <dir>', 'folder with ping_info.yaml')
+    .addOption(confOption('ping_info.yaml'))
     .requiredOption('--eth <list>', "this host's interfaces towards the servers, comma-separated")
     .option('--count <n>', 'probes per server', (v) => Number(v), 1000)
     .argument('<address...>', 'servers to probe')

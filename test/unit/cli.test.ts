@@ -33,3 +33,27 @@ test('usage errors exit 64: an unknown command, an unknown option, a missing arg
   const missing = cli('conf', 'check', '/nonexistent-latscope-conf');
   assert.equal(missing.status, 1);
 });
+
+test('one duration parser: 30s, 1h30m, 250ms, bare seconds; a malformed --duration is a usage error naming the forms', async () => {
+  const { parseDuration } = await import('../../lib/duration.js');
+  assert.equal(parseDuration('30s'), 30_000);
+  assert.equal(parseDuration('1h30m'), 5_400_000);
+  assert.equal(parseDuration('250ms'), 250);
+  assert.equal(parseDuration('2'), 2000);
+  assert.equal(parseDuration('1d2h'), 93_600_000);
+  for (const bad of ['', 'soon', '30x', 'h', '1h 30m', '-5s']) assert.throws(() => parseDuration(bad), /is not a duration: write it like 90s, 15m, 1h30m/, bad);
+  const r = cli('host', '--duration', 'NaN');
+  assert.equal(r.status, 64, r.stderr);
+  assert.match(r.stderr, /"NaN" is not a duration/);
+  const far = cli('host', '--duration', '2d');
+  assert.equal(far.status, 64);
+  assert.match(far.stderr, /--duration 2d: expected between 0\.1 s and 86400 s/);
+});
+
+test('--conf defaults to $LATSCOPE_CONF, then /etc/latscope', () => {
+  const shown = cli('report', '--help');
+  assert.match(shown.stdout, /--conf <dir>.*\(default:\s+\$LATSCOPE_CONF, else\s+\/etc\/latscope\)/s);
+  const r = spawnSync(process.execPath, [join(projectRoot, 'dist', 'cli.js'), 'report'], { encoding: 'utf8', env: { ...process.env, LATSCOPE_CONF: '/nonexistent-latscope-conf' } });
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /\/nonexistent-latscope-conf: no such folder/);
+});
