@@ -3,7 +3,7 @@
  * SVG graphs and one self-contained report.html (open it in any browser, offline).
  * Exit codes: 0 written, 1 bad input or database unreachable.
  */
-import { confOption } from './options.js';
+import { confOption, durationText } from './options.js';
 import { Command } from 'commander';
 import { resolve } from 'node:path';
 import { loadReport, loadSeries } from '../analyzer/report.js';
@@ -16,7 +16,7 @@ export function graphCommand(): Command {
     .description('write the graphs (SVG) and report.html: per-pair breakdown, tail shares, server matrix, one-way over time, layer CDFs, kernel heatmaps, flows')
     .addOption(confOption('database_info.yaml'))
     .requiredOption('--out <dir>', 'folder for the SVG files and report.html (created if missing)')
-    .option('--since <duration>', 'only the last 90s, 15m, 2h, 1d of windows (default: everything analyzed)')
+    .option('--since <duration>', 'only the last 90s, 15m, 2h, 1d of windows (default: everything analyzed)', durationText('--since'))
     .option('--pair <a,b>', 'only the pair from server A to server B')
     .addHelpText('after', '\nExamples:\n  latscope graph --conf conf/ --out graphs/ --since 1h\n  xdg-open graphs/report.html\n\nExit codes: 0 written, 1 bad input or database unreachable.\n')
     .action(async (o: { conf: string; out: string; since?: string; pair?: string }) => {

@@ -79,7 +79,7 @@ export function hostCommand(): Command {
     .addOption(new Option('--modules <list>', `comma-separated modules: ${HOST_MODULES.join(', ')}`).default(HOST_MODULES.join(',')))
     .option('--threshold <name=value>', `change a verdict threshold (repeat); names: ${Object.keys(DEFAULT_THRESHOLDS).join(', ')}`, collect(String), [] as string[])
     .option('--json', 'print the report as JSON (docs/host-report.schema.json) instead of the boxes', false)
-    .option('--no-progress', 'no progress line on stderr')
+    .option('--no-progress', 'no progress line on stderr (there is none when stderr is not a terminal)')
     .addHelpText(
       'after',
       `
@@ -101,11 +101,13 @@ Examples:
         const t0 = Date.now();
         let stopped: string | undefined;
         try {
-          stopped = await waitOrInterrupt(o.duration, o.progress ? () => {
+          // progress only on a terminal: \r must not land in logs and pipes
+          const showProgress = o.progress && process.stderr.isTTY === true;
+          stopped = await waitOrInterrupt(o.duration, showProgress ? () => {
             const n = [...session.eventCounts.values()].reduce((x, y) => x + y, 0);
             process.stderr.write(`\rlatscope host: ${((Date.now() - t0) / 1000).toFixed(0)} of ${o.duration / 1000} s, ${n} outliers so far (Ctrl-C ends early)   `);
           } : undefined);
-          if (o.progress) process.stderr.write(`\r${' '.repeat(79)}\r`);
+          if (showProgress) process.stderr.write(`\r${' '.repeat(79)}\r`);
           const snap = session.snapshot();
           const report = buildReport(session, snap, (Date.now() - t0) / 1000, t);
           console.log(o.json ? JSON.stringify(report) : forTerminal(text(report, version())) + (stopped === 'interrupted' ? '\n(ended early by Ctrl-C)' : ''));

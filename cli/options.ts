@@ -25,3 +25,9 @@ export function durationMs(flag: string, minMs: number, maxMs: number): (v: stri
     return ms;
   };
 }
+
+/** A duration option kept as written (for messages), checked at parse time: malformed is a usage error. */
+export function durationText(flag: string): (v: string) => string {
+  const check = durationMs(flag, 1, 100 * 365 * 86_400_000);
+  return (v) => (check(v), v);
+}

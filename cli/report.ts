@@ -6,7 +6,7 @@
  * `--json` prints analyzer/report.ts's Report (version 1; see docs/report.schema.json).
  * Exit codes: 0 printed (also when the range is empty, which it says), 1 bad input or database unreachable.
  */
-import { confOption } from './options.js';
+import { confOption, durationText } from './options.js';
 import { forTerminal } from '../lib/terminal.js';
 import { Command } from 'commander';
 import { loadReport, type PairReport, type Report, type SegmentStats } from '../analyzer/report.js';
@@ -130,13 +130,13 @@ export function reportCommand(): Command {
   return new Command('report')
     .description('where the time went: per server pair, per host layer, per flow; tail attribution, unmatched samples, clock faults and spikes')
     .addOption(confOption('database_info.yaml'))
-    .option('--since <duration>', 'only the last 90s, 15m, 2h, 1d of windows (default: everything analyzed)')
+    .option('--since <duration>', 'only the last 90s, 15m, 2h, 1d of windows (default: everything analyzed)', durationText('--since'))
     .option('--pair <a,b>', 'only the pair from server A to server B (connect_info hostnames)')
     .option('--flow <text>', 'only flows whose id or "src:sport>dst:dport" contains TEXT')
     .option('--top <n>', 'flows and spikes listed', (v) => Number(v), 10)
     .option('--spikes', 'only the spikes, each with what its hosts were doing meanwhile (function_info.yaml jitter)', false)
     .option('--json', 'print the report as JSON (stable: version 1)', false)
-    .addHelpText('after', '\nExamples:\n  latscope report --conf conf/ --since 15m\n  latscope report --conf conf/ --pair node1,node2 --json\n  latscope report --conf conf/ --spikes --top 20\n\nExit codes: 0 printed, 1 bad input or database unreachable.\n')
+    .addHelpText('after', '\nExamples:\n  latscope report --conf conf/ --since 15m\n  latscope report --conf conf/ --pair node1,node2 --json\n  latscope report --conf conf/ --spikes --top 20\n\nExit codes: 0 printed, 1 the conf or database cannot be used or a --pair is not a server, 64 a usage error (e.g. a malformed --since).\n')
     .action(async (o: { conf: string; since?: string; pair?: string; flow?: string; top: number; json: boolean; spikes: boolean }) => {
       const sinceMs = o.since === undefined ? undefined : parseDuration(o.since);
       const pair = o.pair?.split(',');

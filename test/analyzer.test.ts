@@ -190,8 +190,8 @@ test('latscope analyze and latscope report from the command line: summary, table
     assert.equal(bad.status, 1);
     assert.match(bad.stderr, /--pair: nope is not a server of .*connect_info\.yaml \(servers: syn1, syn2, syn3, syn4\)/);
     const since = cli('report', '--conf', dir, '--since', 'soon');
-    assert.equal(since.status, 1);
-    assert.match(since.stderr, /"soon" is not a duration: write it like 90s, 15m, 2h or 1d/);
+    assert.equal(since.status, 64, 'a usage error');
+    assert.match(since.stderr, /"soon" is not a duration: write it like 90s, 15m, 1h30m, 2h or 1d/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -22,7 +22,8 @@ const CPU = osCpus().length > 1 ? 1 : 0;
 
 /** Runs `latscope host ARGS --json`; resolves with its exit code and report. */
 function host(args: string[]): { done: Promise<{ code: number; report: HostReport; stderr: string }>; child: ChildProcess } {
-  const child = spawn(process.execPath, [cli, 'host', '--json', '--no-progress', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // progress left on: stderr is a pipe here, so none may be written (no \r in logs)
+  const child = spawn(process.execPath, [cli, 'host', '--json', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '', err = '';
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (err += d));
@@ -32,6 +33,7 @@ function host(args: string[]): { done: Promise<{ code: number; report: HostRepor
         const report = JSON.parse(out) as HostReport;
         const problems = schemaProblems('host-report.schema.json', report);
         if (problems.length) return reject(new Error(`the report does not match docs/host-report.schema.json: ${problems.slice(0, 10).join('; ')}`));
+        if (err.includes('\r')) return reject(new Error(`a progress line went to a pipe: ${JSON.stringify(err.slice(0, 200))}`));
         resolve({ code: code ?? -1, report, stderr: err });
       } catch {
         reject(new Error(`latscope host exited ${code} without a JSON report:\n${out}\n${err}`));
