@@ -141,14 +141,16 @@ export class RemoteServer {
     if (have.trim() !== 'yes') {
       await this.run(
         'unpacking the observer bundle',
-        `umask 022 && rm -rf ${q(target)}.part && mkdir -p ${q(target)}.part && tar -xzf - -C ${q(target)}.part && rm -rf ${q(target)} && mv ${q(target)}.part ${q(target)} && touch ${q(target)}/.complete`,
+        // a part folder of this shell's own: two provisionings of one server (a job left by a killed manager) cannot collide
+        `umask 022 && p=${q(target)}.part.$$ && rm -rf "$p" && mkdir -p "$p" && tar -xzf - -C "$p" && touch "$p/.complete" && ` +
+          `if [ -f ${q(target)}/.complete ]; then rm -rf "$p"; else rm -rf ${q(target)} && mv "$p" ${q(target)}; fi`,
         readFileSync(bundle.path),
         STEP_TIMEOUT_S.upload,
       );
       sent = bundle.bytes;
     }
     // older bundles go: a running observer keeps the files it has open
-    await this.run('switching to the bundle', `ln -sfn bundles/${bundle.hash} ${q(this.dir)}/current && cd ${q(this.dir)}/bundles && for b in *; do [ "$b" = ${q(bundle.hash)} ] || rm -rf -- "$b"; done`);
+    await this.run('switching to the bundle', `ln -sfn bundles/${bundle.hash} ${q(this.dir)}/current && cd ${q(this.dir)}/bundles && for b in *; do case "$b" in ${q(bundle.hash)}|*.part.*) ;; *) rm -rf -- "$b" ;; esac; done`);
     return sent;
   }
 

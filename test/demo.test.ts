@@ -31,11 +31,13 @@ function demo(args: string[], timeoutMs: number): Promise<{ code: number | null;
   });
 }
 
-test('the demo finds the link slowed on purpose, prints the report, writes the graphs, and cleans up after itself', async () => {
+test('the demo finds the link slowed on purpose, prints the report, writes the graphs, and cleans up after itself', async (t) => {
   const out = mkdtempSync(join(tmpdir(), 'latscope-demo-'));
   try {
     const { code, text } = await demo(['--seconds', '8', '--out', out], 240_000);
     assert.equal(code, 0, `the demo exited with ${code}:\n${text}`);
+    // a known, not yet explained case (see cli/demo.ts): reported, not failed
+    if (/something still held the process/.test(text)) t.diagnostic('the demo had to end itself: a client still held the process after everything stopped');
     assert.match(text, /demo: OK/);
     for (let i = 1; i <= 8; i++) assert.match(text, new RegExp(`^${i}/8 `, 'm'), `step ${i} shown`);
     assert.match(text, /demo-h1: running \(observer pid \d+\)/);
