@@ -27,8 +27,8 @@ function fleet(n: number): JoinRecord[] {
     const sample = (i * 4096) >>> 0;
     const edge = t + 3000 + rand() * 2000;
     const rxEdge = edge + 20_000 + rand() * 30_000;
-    out[2 * i] = { server: src, flow, sample, tx: true, sock: t, dev: edge, edge };
-    out[2 * i + 1] = { server: dst, flow, sample, tx: false, sock: rxEdge + 5000 + rand() * 10_000, dev: rxEdge, edge: rxEdge };
+    out[2 * i] = { server: src, flow, sample, tx: true, sock: t, edge };
+    out[2 * i + 1] = { server: dst, flow, sample, tx: false, sock: rxEdge + 5000 + rand() * 10_000, edge: rxEdge };
   }
   // the receiver's stream lags the sender's by up to 256 records
   for (let i = 1; i < n; i += 2) {

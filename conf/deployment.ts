@@ -7,6 +7,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { AggregateConfError, ConfError, loadConfFile, pingKey, resolveSecret } from './load.js';
+import { expandHome } from '../lib/paths.js';
 import { checkPrivateKey } from './keys.js';
 import { expandIdentity, parseJump, readSshConfig, resolveSshConfig, SshConfigError, type SshConfig, type SshHostConfig } from './ssh-config.js';
 import {
@@ -79,7 +80,6 @@ export interface Deployment {
 
 export const DEFAULT_INSTALL_DIR = '/opt/latscope';
 
-const expandHome = (p: string): string => (p === '~' || p.startsWith('~/') ? join(homedir(), p.slice(1)) : p);
 
 /** All problems of a conf folder (an empty list: it is good). */
 export function checkDeployment(dir: string): { deployment?: Deployment; errors: ConfError[] } {

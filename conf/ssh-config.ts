@@ -8,6 +8,8 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { homedir, userInfo } from 'node:os';
 import { basename, dirname, isAbsolute, join } from 'node:path';
+import { globRegExp, matchesPatternList } from '../lib/glob.js';
+import { expandHome } from '../lib/paths.js';
 
 export interface SshHostConfig {
   hostName?: string;
@@ -81,7 +83,7 @@ export function readSshConfig(path: string): SshConfig {
         cfg.notes.push(`${file}:${i + 1}: Match blocks are not evaluated by latscope; their settings are not used`);
       } else if (key === 'include') {
         for (const w of words(value)) {
-          const p = expandTilde(w);
+          const p = expandHome(w);
           const full = isAbsolute(p) ? p : join(homedir(), '.ssh', p);
           for (const f of globFiles(full)) read(f, depth + 1);
         }
@@ -92,31 +94,14 @@ export function readSshConfig(path: string): SshConfig {
   return cfg;
 }
 
-const expandTilde = (p: string): string => (p === '~' || p.startsWith('~/') ? join(homedir(), p.slice(1)) : p);
-
 /** Files matching a path whose last part may hold `*` or `?`, sorted as ssh does. */
 function globFiles(path: string): string[] {
   const name = basename(path);
   if (!/[*?]/.test(name)) return existsSync(path) ? [path] : [];
   const dir = dirname(path);
   if (!existsSync(dir)) return [];
-  const re = new RegExp(`^${name.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
+  const re = globRegExp(name);
   return readdirSync(dir).filter((f) => re.test(f)).sort().map((f) => join(dir, f));
-}
-
-function glob(pattern: string, name: string): boolean {
-  return new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`, 'i').test(name);
-}
-
-/** ssh_config Host matching: a negated pattern that matches excludes the block. */
-function blockMatches(patterns: string[], name: string): boolean {
-  let hit = false;
-  for (const p of patterns) {
-    if (p.startsWith('!')) {
-      if (glob(p.slice(1), name)) return false;
-    } else if (glob(p, name)) hit = true;
-  }
-  return hit;
 }
 
 function parsePort(v: string, l: Line): number {
@@ -140,7 +125,7 @@ export function resolveSshConfig(cfg: SshConfig, names: string[]): SshHostConfig
   let jumpSet = false;
   for (const b of cfg.blocks) {
     if (b.patterns === null) continue;
-    if (b.patterns !== undefined && !names.some((n) => blockMatches(b.patterns!, n))) continue;
+    if (b.patterns !== undefined && !names.some((n) => matchesPatternList(b.patterns!, n))) continue;
     for (const l of b.lines) {
       switch (l.key) {
         case 'hostname':
@@ -171,5 +156,5 @@ export function resolveSshConfig(cfg: SshConfig, names: string[]): SshHostConfig
 export function expandIdentity(p: string, host: string, port: number, user: string): string {
   const local = userInfo().username;
   const t = p.replace(/%([%dhpru])/g, (_, c: string) => ({ '%': '%', d: homedir(), h: host, p: String(port), r: user, u: local })[c]!);
-  return expandTilde(t);
+  return expandHome(t);
 }

@@ -3,6 +3,7 @@
  * holds the local servers' data, the testbed's keys and generated secrets.
  */
 import { mkdirSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -15,3 +16,6 @@ export function workDir(...sub: string[]): string {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   return dir;
 }
+
+/** `~` and `~/…` as the shell expands them (the home of the user latscope runs as). */
+export const expandHome = (p: string): string => (p === '~' || p.startsWith('~/') ? join(homedir(), p.slice(1)) : p);

@@ -8,15 +8,9 @@
  */
 import { createHmac, createPublicKey, verify, type KeyObject } from 'node:crypto';
 import ssh2 from 'ssh2';
+import { matchesPatternList } from '../lib/glob.js';
 
 const { utils } = ssh2;
-
-export interface KnownHostsEntry {
-  marker?: 'revoked' | 'cert-authority';
-  /** Key type and base64 blob, as written. */
-  type: string;
-  blob: string;
-}
 
 export interface HostKeys {
   /** Plain host keys recorded for the host. */
@@ -30,12 +24,6 @@ export interface HostKeys {
 /** The name a host is known by: `host`, or `[host]:port` for another port than 22. */
 export const knownHostsName = (host: string, port: number): string => (port === 22 ? host : `[${host}]:${port}`);
 
-/** OpenSSH's glob: `*` any run, `?` one character; the whole name, without case. */
-function globMatch(pattern: string, name: string): boolean {
-  const re = new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`, 'i');
-  return re.test(name);
-}
-
 function hashedMatch(field: string, name: string): boolean {
   const [, magic, salt, hash] = field.split('|');
   if (magic !== '1' || !salt || !hash) return false;
@@ -44,14 +32,7 @@ function hashedMatch(field: string, name: string): boolean {
 
 /** Does a host field (patterns, or one hashed name) match the name? Negations win. */
 export function hostFieldMatches(field: string, name: string): boolean {
-  if (field.startsWith('|')) return hashedMatch(field, name);
-  let positive = false;
-  for (const p of field.split(',')) {
-    if (p.startsWith('!')) {
-      if (globMatch(p.slice(1), name)) return false;
-    } else if (globMatch(p, name)) positive = true;
-  }
-  return positive;
+  return field.startsWith('|') ? hashedMatch(field, name) : matchesPatternList(field.split(','), name);
 }
 
 /** The keys known_hosts text holds for host:port. */

@@ -69,8 +69,7 @@ export interface JoinRecord {
   sample: number;
   tx: boolean;
   sock: number;
-  dev: number;
-  /** The last device crossing on transmit, the first on receive (dev when there was one). */
+  /** The device crossing at the wire: the last one on transmit, the first on receive. */
   edge: number;
 }
 

@@ -36,10 +36,10 @@ test('out-of-order records join exactly; sketches within their error; unmatched 
     const rxSock = 3_000 + rand() * 20_000;
     const retrans = i % 50 === 0;
     const lost = i % 97 === 0, noSender = i % 89 === 0 && !lost && !retrans; // a lone retransmitted copy would pair (rightly) with the first
-    const tx0: JoinRecord = { server: src, flow, sample, tx: true, sock: t, dev: t + txDev, edge: t + txDev };
+    const tx0: JoinRecord = { server: src, flow, sample, tx: true, sock: t, edge: t + txDev };
     // a retransmission 200 µs later: the receiver's record belongs to it, the first copy never arrived
-    const tx = retrans ? { ...tx0, sock: t + 200_000, dev: t + 200_000 + txDev, edge: t + 200_000 + txDev } : tx0;
-    const rx: JoinRecord = { server: dst, flow, sample, tx: false, sock: tx.edge + wire + rxSock, dev: tx.edge + wire, edge: tx.edge + wire };
+    const tx = retrans ? { ...tx0, sock: t + 200_000, edge: t + 200_000 + txDev } : tx0;
+    const rx: JoinRecord = { server: dst, flow, sample, tx: false, sock: tx.edge + wire + rxSock, edge: tx.edge + wire };
     if (retrans) records.push(tx0);
     if (!noSender) records.push(tx);
     else droppedTx++;
@@ -90,10 +90,10 @@ test('out-of-order records join exactly; sketches within their error; unmatched 
 
 test('waiting is bounded: beyond capacity the oldest goes, counted; the watermark settles the rest', () => {
   const join = new StreamJoin({ capacity: 12, waitNs: 1000 });
-  for (let i = 0; i < 25; i++) join.add({ server: 1, flow: 42, sample: i, tx: true, sock: i * 100, dev: i * 100 + 10, edge: i * 100 + 10 });
+  for (let i = 0; i < 25; i++) join.add({ server: 1, flow: 42, sample: i, tx: true, sock: i * 100, edge: i * 100 + 10 });
   assert.equal(join.waiting, 12);
   assert.equal(join.counters.evicted, 13);
-  join.add({ server: 2, flow: 42, sample: 24, tx: false, sock: 3000, dev: 2500, edge: 2500 });
+  join.add({ server: 2, flow: 42, sample: 24, tx: false, sock: 3000, edge: 2500 });
   assert.equal(join.counters.evicted, 14, 'the oldest made room');
   join.advance(2500 + 1001); // everything has waited its 1000 ns: the receiver takes its sender, the rest are counted
   assert.equal(join.counters.paths, 1);
@@ -102,11 +102,11 @@ test('waiting is bounded: beyond capacity the oldest goes, counted; the watermar
   const p = [...join.pairs.values()][0]!;
   assert.deepEqual([p.src, p.dst, p.oneWay.count, p.oneWay.max, p.e2e.max], [1, 2, 1, 2500 - 2410, 3000 - 2400]);
   // a receiver record whose sender left after it arrived is not its partner
-  join.add({ server: 2, flow: 7, sample: 1, tx: false, sock: 600, dev: 500, edge: 500 });
-  join.add({ server: 1, flow: 7, sample: 1, tx: true, sock: 900, dev: 950, edge: 950 });
+  join.add({ server: 2, flow: 7, sample: 1, tx: false, sock: 600, edge: 500 });
+  join.add({ server: 1, flow: 7, sample: 1, tx: true, sock: 900, edge: 950 });
   // same low 21 bits of the flow id and the same sample: two flows, no mix-up
-  join.add({ server: 1, flow: 5, sample: 9, tx: true, sock: 100, dev: 110, edge: 110 });
-  join.add({ server: 2, flow: 5 + 2097152, sample: 9, tx: false, sock: 300, dev: 200, edge: 200 });
+  join.add({ server: 1, flow: 5, sample: 9, tx: true, sock: 100, edge: 110 });
+  join.add({ server: 2, flow: 5 + 2097152, sample: 9, tx: false, sock: 300, edge: 200 });
   join.advance(Infinity);
   assert.equal(join.counters.paths, 1, 'no path backwards in time, none across flows');
   assert.deepEqual([join.counters.noSender, join.counters.noReceiver], [2, 12]);
