@@ -264,8 +264,17 @@ export class SshSession {
     });
   }
 
+  /**
+   * Ends the session politely, and for sure: a server still flooding a given-up channel may not
+   * read our goodbye, and its half-open socket would keep the process alive, so the sockets are
+   * destroyed if they are still open a moment later.
+   */
   close(): void {
-    this.client.end();
-    for (const c of this.via.reverse()) c.end();
+    const all = [this.client, ...[...this.via].reverse()];
+    for (const c of all) c.end();
+    const force = setTimeout(() => {
+      for (const c of all) c.destroy();
+    }, 1000);
+    force.unref();
   }
 }
