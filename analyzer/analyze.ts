@@ -13,6 +13,7 @@ import { Readable } from 'node:stream';
 import type { Pool, PoolConnection } from '../db/pool.js';
 import { big } from '../db/pool.js';
 import { LogHistogram } from '../lib/stats.js';
+import { ROW } from '../protocol/records.js';
 import { ClockTimeline, loadTimelines } from './clock.js';
 import { firstTime, joinRecords, type Clock, type FlowEnds, type Path, type Rec, type Unmatched, type UnmatchedReason } from './paths.js';
 import { Group, WindowStats, parseGroupKey, statRows, topSegment, groupKey, type FlowWindow } from './windows.js';
@@ -113,9 +114,29 @@ function rel(v: number | string | null, c: ServerClock): number {
   return typeof v === 'number' && Number.isSafeInteger(c.baseNum) ? v - c.baseNum : Number(big(v) - c.base);
 }
 
-class Run {
+/** A flow's addresses, as path_flows keeps them. */
+export type FlowRow = [family: number, src: string, sport: number, dst: string, dport: number];
+
+/** What one chunk's transaction records besides its results, and where its records came from. */
+export interface ChunkInput {
+  fresh: Rec[];
+  carried: Rec[];
+  /** The grace period applies (else records wait for the next chunk of the same run). */
+  last: boolean;
+  /** Overrides the grace period (0: settle everything now, the end of a stream's data). */
+  graceMs?: number;
+  /** The addresses of the flows in `fresh`, when the records carried them (the stream); else read from packets. */
+  flowRows?: Map<number, FlowRow>;
+  /** Which joined paths become rows of `paths`: all of them, or the exemplars (the spikes). */
+  keepPaths: 'all' | 'exemplars';
+  /** Before the commit, outside its transaction (idempotent writes): e.g. the raw rows of exemplars. */
+  beforeCommit?: (kept: Path[]) => Promise<void>;
+  /** Inside the transaction: what marks the input done (batches analyzed, a stream checkpoint). */
+  commitWith: (conn: PoolConnection, pending: Rec[]) => Promise<void>;
+}
+
+export class Run {
   private readonly clocks = new Map<number, ServerClock>();
-  private readonly flowEnds = new Map<number, FlowEnds>();
 
   private constructor(
     private readonly pool: Pool,
@@ -125,9 +146,15 @@ class Run {
     private readonly addresses: Map<string, number>,
     /** Global base of the run: manager time, a multiple of the window. */
     readonly baseNs: bigint,
+    /** Flow id -> its servers; may outlive the run (the stream stage keeps one). */
+    private readonly flowEnds: Map<number, FlowEnds>,
   ) {}
 
-  static async open(pool: Pool, o: Required<Omit<AnalyzeOptions, 'log'>>, log: (l: string) => void): Promise<Run> {
+  /**
+   * A run over the current clock rounds and servers. `flowEnds`, when given and already filled,
+   * is used as it is (the stream stage keeps it across runs); else path_flows is read into it.
+   */
+  static async open(pool: Pool, o: Required<Omit<AnalyzeOptions, 'log'>>, log: (l: string) => void, flowEnds = new Map<number, FlowEnds>()): Promise<Run> {
     const [servers] = (await pool.query('SELECT id, name FROM servers')) as any;
     const byName = await loadTimelines(pool);
     const timelines = new Map<number, ClockTimeline>();
@@ -144,9 +171,11 @@ class Run {
       const last = t.baseNs + BigInt(Math.round(t.lastRoundNs));
       if (last > newest) newest = last;
     }
-    const run = new Run(pool, o, log, timelines, addresses, (newest / w) * w);
-    const [flows] = (await pool.query('SELECT flow_id, src_server_id, dst_server_id FROM path_flows')) as any;
-    for (const f of flows as any[]) run.flowEnds.set(Number(f.flow_id), { src: Number(f.src_server_id ?? 0), dst: Number(f.dst_server_id ?? 0) });
+    const run = new Run(pool, o, log, timelines, addresses, (newest / w) * w, flowEnds);
+    if (!flowEnds.size) {
+      const [flows] = (await pool.query('SELECT flow_id, src_server_id, dst_server_id FROM path_flows')) as any;
+      for (const f of flows as any[]) flowEnds.set(Number(f.flow_id), { src: Number(f.src_server_id ?? 0), dst: Number(f.dst_server_id ?? 0) });
+    }
     return run;
   }
 
@@ -174,6 +203,24 @@ class Run {
     }
     this.clocks.set(server, c);
     return c;
+  }
+
+  /**
+   * A record from a line of the observers' row format (protocol/records.ts ROW_COLUMNS, without
+   * server_id), as the stream brings it; the line is kept (`raw`) for carrying and exemplar rows.
+   */
+  recFromRow(server: number, line: string, pendingSinceMs?: number): Rec {
+    const f = line.split('\t');
+    const num = (s: string): number | string | null => (s === '\\N' ? null : s.length < 16 ? +s : s);
+    const hops = f[ROW.hops]!;
+    const lastColon = hops.lastIndexOf(':');
+    const r = this.toRec([
+      server, +f[ROW.seq]!, f[ROW.dir] === 'tx' ? 1 : 0, +f[ROW.flow]!, +f[ROW.sample]!, +f[ROW.offset]!, +f[ROW.attempt]!, +f[ROW.flags]!,
+      num(f[ROW.sock]!), num(f[ROW.tcp]!), num(f[ROW.ip]!), num(f[ROW.dev]!),
+      hops === '' || hops === '\\N' ? null : num(hops.slice(lastColon + 1)), hops.includes(',') ? hops : null, pendingSinceMs,
+    ]);
+    r.raw = line;
+    return r;
   }
 
   /** A record of a row of RECORD_SELECT (rowsAsArray, with an optional trailing `since`). */
@@ -227,7 +274,7 @@ class Run {
   }
 
   /** The ends of flows not seen before, from their packets; written to path_flows. */
-  private async learnFlows(conn: PoolConnection, recs: Rec[]): Promise<void> {
+  private async learnFlows(conn: PoolConnection, recs: Rec[], known?: Map<number, FlowRow>): Promise<void> {
     const fresh = new Set<number>();
     for (const r of recs) if (!this.flowEnds.has(r.flow)) fresh.add(r.flow);
     if (!fresh.size) return;
@@ -244,7 +291,12 @@ class Run {
     for (const r of recs) if (fresh.has(r.flow) && !one.has(r.flow)) one.set(r.flow, r);
     const keys = [...one.values()];
     const rows: any[] = [];
-    for (let i = 0; i < keys.length; i += 5000) {
+    if (known)
+      for (const id of fresh) {
+        const k = known.get(id);
+        if (k) rows.push({ flow_id: id, family: k[0], src: k[1], sport: k[2], dst: k[3], dport: k[4] });
+      }
+    else for (let i = 0; i < keys.length; i += 5000) {
       const [part] = (await conn.query('SELECT flow_id, family, src, sport, dst, dport FROM packets WHERE (server_id, observer_seq) IN (?)', [keys.slice(i, i + 5000).map((r) => [r.server, r.seq])])) as any;
       rows.push(...part);
     }
@@ -266,20 +318,46 @@ class Run {
 
   private ends = (flow: number): FlowEnds => this.flowEnds.get(flow) ?? { src: 0, dst: 0 };
 
-  /** One chunk: join, statistics, and one transaction with everything it produced. */
+  /** One chunk of batches from packets: read, then processed (see process). */
   async chunk(batches: number[], carried: Rec[], result: AnalyzeResult, last: boolean): Promise<{ pending: Rec[] }> {
     const t0 = Date.now();
     const read = await this.readBatches(batches);
+    this.log(`analysis: read ${read.length} records of ${batches.length} batches in ${Date.now() - t0} ms`);
+    return this.process(
+      {
+        fresh: read, carried, last, keepPaths: 'all',
+        commitWith: async (conn, pending) => {
+          await conn.query('DELETE FROM analysis_pending');
+          for (let i = 0; i < pending.length; i += 10_000)
+            await conn.query('INSERT INTO analysis_pending (server_id, observer_seq, since) VALUES ?', [
+              pending.slice(i, i + 10_000).map((r) => [r.server, r.seq, new Date(r.pendingSinceMs ?? Date.now())]),
+            ]);
+          if (batches.length) await conn.query('UPDATE ingest_batches SET analyzed = 1 WHERE id IN (?)', [batches]);
+        },
+      },
+      result,
+    ).then((r) => {
+      result.batches += batches.length;
+      return r;
+    });
+  }
+
+  /**
+   * One chunk of records, wherever they came from: join, statistics, and one transaction with
+   * everything it produced and the input's own mark (commitWith).
+   */
+  async process(input: ChunkInput, result: AnalyzeResult): Promise<{ pending: Rec[]; paths: number; unmatched: number }> {
+    const { carried, last } = input;
     // a record with no time at any layer cannot be placed in time: counted, and kept out of everything
-    const fresh = read.filter((r) => !Number.isNaN(firstTime(r)));
-    result.unusable += read.length - fresh.length;
+    const fresh = input.fresh.filter((r) => !Number.isNaN(firstTime(r)));
+    result.unusable += input.fresh.length - fresh.length;
     const t1 = Date.now();
     const conn = await this.pool.getConnection();
     try {
       await conn.beginTransaction();
-      await this.learnFlows(conn, fresh);
+      await this.learnFlows(conn, fresh, input.flowRows);
       const clock = (s: number) => this.clocks.get(s)!;
-      const joined = joinRecords([...carried, ...fresh], { clock, ends: this.ends, nowMs: Date.now(), graceMs: last ? this.o.graceMs : Infinity, deferBoundNs: this.o.deferBoundNs });
+      const joined = joinRecords([...carried, ...fresh], { clock, ends: this.ends, nowMs: Date.now(), graceMs: last ? (input.graceMs ?? this.o.graceMs) : Infinity, deferBoundNs: this.o.deferBoundNs });
       const stats = new WindowStats({ windowNs: this.o.windowNs, filterRetrans: this.o.filterRetrans });
       for (const p of joined.paths) stats.addPath(p);
       for (const r of fresh) {
@@ -291,31 +369,27 @@ class Run {
         }
       }
       const t2 = Date.now();
-      await this.writePaths(joined.paths);
+      if (input.keepPaths === 'all') await this.writePaths(joined.paths);
       const t3 = Date.now();
       const merged = await this.mergeStored(conn, stats);
       const spikes = this.spikes(joined.paths, merged);
+      if (input.keepPaths === 'exemplars') await this.writePaths(spikes.map((x) => x.p));
+      await input.beforeCommit?.(input.keepPaths === 'all' ? joined.paths : spikes.map((x) => x.p));
       await this.writeStats(conn, merged);
       const t4 = Date.now();
       await this.writeFlows(conn, stats.flows);
       await this.writeUnmatched(conn, joined.unmatched);
       await this.writeSpikes(conn, spikes);
-      await conn.query('DELETE FROM analysis_pending');
-      for (let i = 0; i < joined.pending.length; i += 10_000)
-        await conn.query('INSERT INTO analysis_pending (server_id, observer_seq, since) VALUES ?', [
-          joined.pending.slice(i, i + 10_000).map((r) => [r.server, r.seq, new Date(r.pendingSinceMs ?? Date.now())]),
-        ]);
-      if (batches.length) await conn.query('UPDATE ingest_batches SET analyzed = 1 WHERE id IN (?)', [batches]);
+      await input.commitWith(conn, joined.pending);
       await conn.commit();
-      result.batches += batches.length;
-      result.records += read.length;
+      result.records += input.fresh.length;
       result.paths += joined.paths.length;
       for (const u of joined.unmatched) result.unmatched[u.reason]++;
       result.faults += joined.paths.filter((p) => p.flags & 2).length;
       result.spikes += spikes.length;
       result.windows += new Set([...merged.keys()].map((k) => parseGroupKey(k).window)).size;
-      this.log(`analysis: ${fresh.length} records of ${batches.length} batches (+${carried.length} waiting) -> ${joined.paths.length} paths, ${joined.unmatched.length} unmatched, ${joined.pending.length} waiting; read ${t1 - t0} ms, join ${t2 - t1} ms, paths ${t3 - t2} ms, statistics ${t4 - t3} ms, the rest ${Date.now() - t4} ms`);
-      return { pending: joined.pending };
+      this.log(`analysis: ${fresh.length} records (+${carried.length} waiting) -> ${joined.paths.length} paths, ${joined.unmatched.length} unmatched, ${joined.pending.length} waiting; join ${t2 - t1} ms, paths ${t3 - t2} ms, statistics ${t4 - t3} ms, the rest ${Date.now() - t4} ms`);
+      return { pending: joined.pending, paths: joined.paths.length, unmatched: joined.unmatched.length };
     } catch (e) {
       await conn.rollback().catch(() => {});
       throw e;

@@ -36,6 +36,8 @@ export interface Rec {
   hops: string | null;
   /** When it started waiting for its other end (ms since 1970), for records carried over. */
   pendingSinceMs?: number;
+  /** Its row line as the stream brought it (protocol/records.ts), kept for carrying and for exemplar rows. */
+  raw?: string;
 }
 
 /** A server's clock as the join uses it: its timestamps on the global manager timeline. */

@@ -9,7 +9,8 @@
 import { Readable } from 'node:stream';
 import type { Pool } from '../db/pool.js';
 import { flowId, F_ROW_COMPLETE, F_ROW_RETRANS, type Flow } from '../protocol/records.js';
-import { ROW_COLUMNS } from '../protocol/records.js';
+import { ROW_COLUMNS, ROW_FORMAT } from '../protocol/records.js';
+import type { Redis } from 'ioredis';
 
 export interface SyntheticOptions {
   servers: number;
@@ -49,7 +50,18 @@ export interface SyntheticResult {
 
 const SIZE = 65536;
 
-export async function writeSynthetic(pool: Pool, o: SyntheticOptions): Promise<SyntheticResult> {
+/** One record as an observer would send it: its server (index), side, and row line (protocol/records.ts, no server_id). */
+export interface SyntheticRecord {
+  server: number;
+  dir: 'tx' | 'rx';
+  line: string;
+}
+
+/**
+ * The fleet's servers and clock rounds into MySQL, then its records one at a time, in time order
+ * (a generator: ten million records need not be in memory at once). `truth` fills as it goes.
+ */
+export async function syntheticFleet(pool: Pool, o: SyntheticOptions): Promise<{ servers: SyntheticServer[]; truth: SyntheticResult['truth']; records: Generator<SyntheticRecord> }> {
   let seed = o.seed ?? 1;
   const rnd = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
   const servers: SyntheticServer[] = Array.from({ length: o.servers }, (_, i) => ({ id: 0, name: `syn${i + 1}`, address: `10.77.${1 + (i >> 8)}.${(i & 255) + 1}` }));
@@ -78,11 +90,61 @@ export async function writeSynthetic(pool: Pool, o: SyntheticOptions): Promise<S
         }
   const perServerSeq = servers.map((_, i) => 1_700_000_000_000_000 + i * 1_000_000_000);
   const truth = new Map<string, { samples: number; oneWayNs: number[] }>();
+  const layer = (t: bigint | null, cpu: number, tid: number) => (t === null ? '\\N\t\\N\t\\N' : `${t}\t${cpu}\t${tid}`);
+  const record = (server: number, dir: 'tx' | 'rx', f: (typeof flows)[number], sampleSeq: number, attempt: number, retrans: boolean, t: { sock: bigint | null; tcp: bigint; ip: bigint; dev: bigint; last: bigint }): SyntheticRecord => {
+    const seq = ++perServerSeq[server]!;
+    const hops = t.last === t.dev ? `2:4026531840:${dir === 'rx' ? 1 : 0}:${t.dev}` : `2:4026531840:${dir === 'rx' ? 1 : 0}:${t.dev},5:4026531841:${dir === 'rx' ? 1 : 0}:${t.last}`;
+    return {
+      server,
+      dir,
+      line:
+        `${seq}\t${dir}\t4\t${f.flow.src}\t${f.flow.sport}\t${f.flow.dst}\t${f.flow.dport}\t${f.id}\t${sampleSeq}\t${f.offset >>> 0}\t${(sampleSeq - 1000) >>> 0}\t${(sampleSeq + 448) >>> 0}\t${attempt}\t${(retrans ? F_ROW_RETRANS : 0) | F_ROW_COMPLETE}\t` +
+        `${layer(t.sock, 1, 100)}\t${layer(t.tcp, 1, 100)}\t${layer(t.ip, 0, 0)}\t${layer(t.dev, 0, 0)}\t${hops}`,
+    };
+  };
+  function* records(): Generator<SyntheticRecord> {
+    for (let n = 0; n < o.samples; n++) {
+      const f = flows[Math.floor(rnd() * flows.length)]!;
+      const t = (n / o.samples) * o.spanNs; // samples in time order, as observers send them
+      f.offset += SIZE;
+      const sampleSeq = (f.seq + f.offset - 1) >>> 0;
+      const jitter = () => 200 + rnd() ** 4 * 20_000;
+      const d = { sockTcp: 1000 + jitter(), tcpIp: 1500 + jitter() / 4, ipDev: 800 + jitter() / 4, hop: 400 + jitter() / 8, wire: 20_000 + jitter(), rxHop: 300 + jitter() / 8, devIp: 2000 + jitter() / 2, ipTcp: 600 + jitter() / 4, tcpSock: 15_000 + jitter() * 2 };
+      if (o.slowLink && f.src === o.slowLink.from && f.dst === o.slowLink.to && rnd() < o.slowLink.share) d.wire += o.slowLink.extraNs;
+      if (o.slowReader && f.dst === o.slowReader.server && rnd() < o.slowReader.share) d.tcpSock += o.slowReader.extraNs;
+      const hopped = f.src % 2 === 1;
+      const tx = { sock: t, tcp: t + d.sockTcp, ip: t + d.sockTcp + d.tcpIp, dev: t + d.sockTcp + d.tcpIp + d.ipDev };
+      const txLast = tx.dev + (hopped ? d.hop : 0);
+      const rxDev = txLast + d.wire;
+      const rxLast = rxDev + (f.dst % 2 === 1 ? d.rxHop : 0);
+      const rx = { dev: rxDev, ip: rxLast + d.devIp, tcp: rxLast + d.devIp + d.ipTcp, sock: rxLast + d.devIp + d.ipTcp + d.tcpSock };
+      const key = `${f.src}>${f.dst}`;
+      const tr = truth.get(key) ?? { samples: 0, oneWayNs: [] };
+      tr.samples++;
+      tr.oneWayNs.push(rxDev - tx.dev);
+      truth.set(key, tr);
+      const S = (i: number, x: number) => serverTime(i, x);
+      yield record(f.src, 'tx', f, sampleSeq, 0, false, { sock: S(f.src, tx.sock), tcp: S(f.src, tx.tcp), ip: S(f.src, tx.ip), dev: S(f.src, tx.dev), last: S(f.src, txLast) });
+      const lost = rnd() < o.retransRate;
+      if (lost) {
+        // the first transmission is lost on the wire; the retransmission 200 ms later arrives
+        const r = tx.dev + 200e6;
+        yield record(f.src, 'tx', f, sampleSeq, 1, true, { sock: null, tcp: S(f.src, r - 2300), ip: S(f.src, r - 800), dev: S(f.src, r), last: S(f.src, r + (hopped ? d.hop : 0)) });
+        const a = r + (hopped ? d.hop : 0) + d.wire;
+        yield record(f.dst, 'rx', f, sampleSeq, 0, true, { dev: S(f.dst, a), last: S(f.dst, a + (rxLast - rxDev)), ip: S(f.dst, a + (rx.ip - rxDev)), tcp: S(f.dst, a + (rx.tcp - rxDev)), sock: S(f.dst, a + (rx.sock - rxDev)) });
+      } else yield record(f.dst, 'rx', f, sampleSeq, 0, false, { dev: S(f.dst, rx.dev), last: S(f.dst, rxLast), ip: S(f.dst, rx.ip), tcp: S(f.dst, rx.tcp), sock: S(f.dst, rx.sock) });
+    }
+  }
+  return { servers, truth, records: records() };
+}
+
+/** The synthetic records into packets, in ingest batches (senders' and receivers' records apart), as the ingest would have written them. */
+export async function writeSynthetic(pool: Pool, o: SyntheticOptions): Promise<SyntheticResult> {
+  const fleet = await syntheticFleet(pool, o);
   const batchRecords = o.batchRecords ?? 16384;
   const [[{ b: firstBatch }]] = (await pool.query('SELECT COALESCE(MAX(id), 0) + 1 AS b FROM ingest_batches')) as any;
   let batch = Number(firstBatch), records = 0, batches = 0;
   const sides = { tx: [] as string[], rx: [] as string[] };
-  const layer = (t: bigint | null, cpu: number, tid: number) => (t === null ? '\\N\t\\N\t\\N' : `${t}\t${cpu}\t${tid}`);
   const flush = async (lines: string[]) => {
     if (!lines.length) return;
     const text = lines.join('').replace(/\t@batch\n/g, `\t${batch}\n`);
@@ -95,49 +157,46 @@ export async function writeSynthetic(pool: Pool, o: SyntheticOptions): Promise<S
     batches++;
     batch++;
   };
-  const record = (server: number, dir: 'tx' | 'rx', f: (typeof flows)[number], sampleSeq: number, attempt: number, retrans: boolean, t: { sock: bigint | null; tcp: bigint; ip: bigint; dev: bigint; last: bigint }) => {
-    const sid = servers[server]!.id;
-    const seq = ++perServerSeq[server]!;
-    const hops = t.last === t.dev ? `2:4026531840:${dir === 'rx' ? 1 : 0}:${t.dev}` : `2:4026531840:${dir === 'rx' ? 1 : 0}:${t.dev},5:4026531841:${dir === 'rx' ? 1 : 0}:${t.last}`;
-    sides[dir].push(
-      `${sid}\t${seq}\t${dir}\t4\t${f.flow.src}\t${f.flow.sport}\t${f.flow.dst}\t${f.flow.dport}\t${f.id}\t${sampleSeq}\t${f.offset >>> 0}\t${(sampleSeq - 1000) >>> 0}\t${(sampleSeq + 448) >>> 0}\t${attempt}\t${(retrans ? F_ROW_RETRANS : 0) | F_ROW_COMPLETE}\t` +
-        `${layer(t.sock, 1, 100)}\t${layer(t.tcp, 1, 100)}\t${layer(t.ip, 0, 0)}\t${layer(t.dev, 0, 0)}\t${hops}\t@batch\n`,
-    );
+  for (const r of fleet.records) {
+    sides[r.dir].push(`${fleet.servers[r.server]!.id}\t${r.line}\t@batch\n`);
     records++;
-  };
-  for (let n = 0; n < o.samples; n++) {
-    const f = flows[Math.floor(rnd() * flows.length)]!;
-    const t = (n / o.samples) * o.spanNs; // samples in time order, as observers send them
-    f.offset += SIZE;
-    const sampleSeq = (f.seq + f.offset - 1) >>> 0;
-    const jitter = () => 200 + rnd() ** 4 * 20_000;
-    const d = { sockTcp: 1000 + jitter(), tcpIp: 1500 + jitter() / 4, ipDev: 800 + jitter() / 4, hop: 400 + jitter() / 8, wire: 20_000 + jitter(), rxHop: 300 + jitter() / 8, devIp: 2000 + jitter() / 2, ipTcp: 600 + jitter() / 4, tcpSock: 15_000 + jitter() * 2 };
-    if (o.slowLink && f.src === o.slowLink.from && f.dst === o.slowLink.to && rnd() < o.slowLink.share) d.wire += o.slowLink.extraNs;
-    if (o.slowReader && f.dst === o.slowReader.server && rnd() < o.slowReader.share) d.tcpSock += o.slowReader.extraNs;
-    const hopped = f.src % 2 === 1;
-    const tx = { sock: t, tcp: t + d.sockTcp, ip: t + d.sockTcp + d.tcpIp, dev: t + d.sockTcp + d.tcpIp + d.ipDev };
-    const txLast = tx.dev + (hopped ? d.hop : 0);
-    const rxDev = txLast + d.wire;
-    const rxLast = rxDev + (f.dst % 2 === 1 ? d.rxHop : 0);
-    const rx = { dev: rxDev, ip: rxLast + d.devIp, tcp: rxLast + d.devIp + d.ipTcp, sock: rxLast + d.devIp + d.ipTcp + d.tcpSock };
-    const key = `${f.src}>${f.dst}`;
-    const tr = truth.get(key) ?? { samples: 0, oneWayNs: [] };
-    tr.samples++;
-    tr.oneWayNs.push(rxDev - tx.dev);
-    truth.set(key, tr);
-    const S = (i: number, x: number) => serverTime(i, x);
-    record(f.src, 'tx', f, sampleSeq, 0, false, { sock: S(f.src, tx.sock), tcp: S(f.src, tx.tcp), ip: S(f.src, tx.ip), dev: S(f.src, tx.dev), last: S(f.src, txLast) });
-    const lost = rnd() < o.retransRate;
-    if (lost) {
-      // the first transmission is lost on the wire; the retransmission 200 ms later arrives
-      const r = tx.dev + 200e6;
-      record(f.src, 'tx', f, sampleSeq, 1, true, { sock: null, tcp: S(f.src, r - 2300), ip: S(f.src, r - 800), dev: S(f.src, r), last: S(f.src, r + (hopped ? d.hop : 0)) });
-      const a = r + (hopped ? d.hop : 0) + d.wire;
-      record(f.dst, 'rx', f, sampleSeq, 0, true, { dev: S(f.dst, a), last: S(f.dst, a + (rxLast - rxDev)), ip: S(f.dst, a + (rx.ip - rxDev)), tcp: S(f.dst, a + (rx.tcp - rxDev)), sock: S(f.dst, a + (rx.sock - rxDev)) });
-    } else record(f.dst, 'rx', f, sampleSeq, 0, false, { dev: S(f.dst, rx.dev), last: S(f.dst, rxLast), ip: S(f.dst, rx.ip), tcp: S(f.dst, rx.tcp), sock: S(f.dst, rx.sock) });
     for (const side of [sides.tx, sides.rx]) if (side.length >= batchRecords) await flush(side);
   }
   await flush(sides.tx);
   await flush(sides.rx);
-  return { servers, records, batches, truth };
+  return { servers: fleet.servers, records, batches, truth: fleet.truth };
+}
+
+/**
+ * Up to `max` synthetic records into a Redis records stream, as observers publish them: an entry
+ * per server holding up to entryRecords rows (protocol/records.ts rows2). Returns how many went.
+ */
+export async function publishSynthetic(redis: Redis, stream: string, servers: SyntheticServer[], records: Iterator<SyntheticRecord>, max: number, entryRecords = 2048): Promise<number> {
+  const per = servers.map(() => [] as string[]);
+  let n = 0;
+  let pipe = redis.pipeline();
+  let queued = 0;
+  const flush = (i: number) => {
+    const lines = per[i]!;
+    if (!lines.length) return;
+    pipe.xadd(stream, '*', 'format', ROW_FORMAT, 'node', servers[i]!.name, 'n', lines.length, 'rows', lines.join('\n') + '\n');
+    lines.length = 0;
+    queued++;
+  };
+  while (n < max) {
+    const next = records.next();
+    if (next.done) break;
+    const r = next.value;
+    per[r.server]!.push(r.line);
+    n++;
+    if (per[r.server]!.length >= entryRecords) flush(r.server);
+    if (queued >= 16) {
+      await pipe.exec();
+      pipe = redis.pipeline();
+      queued = 0;
+    }
+  }
+  for (let i = 0; i < per.length; i++) flush(i);
+  await pipe.exec();
+  return n;
 }

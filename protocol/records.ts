@@ -74,6 +74,14 @@ export const ROW_COLUMNS = [
   'hops',
 ] as const;
 
+/** Where each field sits in a row line (0-based, without server_id), for readers that split a line. */
+const col = (c: (typeof ROW_COLUMNS)[number]): number => ROW_COLUMNS.indexOf(c);
+export const ROW = {
+  seq: col('observer_seq'), dir: col('dir'), family: col('family'), src: col('src'), sport: col('sport'), dst: col('dst'), dport: col('dport'),
+  flow: col('flow_id'), sample: col('sample_seq'), offset: col('stream_offset'), attempt: col('attempt'), flags: col('flags'),
+  sock: col('sock_ns'), tcp: col('tcp_ns'), ip: col('ip_ns'), dev: col('dev_ns'), hops: col('hops'),
+} as const;
+
 export const F_ROW_RETRANS = 1;
 export const F_ROW_INTERVAL = 2;
 export const F_ROW_COMPLETE = 4;

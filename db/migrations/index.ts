@@ -6,5 +6,6 @@ import { m003 } from './003_flow_ids_addresses.js';
 import { m004 } from './004_analysis.js';
 import { m005 } from './005_retention.js';
 import { m006 } from './006_host.js';
+import { m007 } from './007_stream.js';
 
-export const MIGRATIONS: Migration[] = [m001, m002, m003, m004, m005, m006];
+export const MIGRATIONS: Migration[] = [m001, m002, m003, m004, m005, m006, m007];

@@ -1,0 +1,397 @@
+/**
+ * The stream stage (issue 22): the records stream analyzed as it arrives, without a row per
+ * record in MySQL. Each step reads the entries that came since the last one (up to maxRecords
+ * records), decodes their rows in memory, joins them with the records still waiting from earlier
+ * steps, and merges the statistics, unmatched counts, flows and spikes into the stored windows
+ * (analyzer/analyze.ts Run.process, the same code as the batch analysis, so the answers agree).
+ *
+ * Exactly once without a row per record: the step's results, the last entry id it covered and
+ * the records still waiting commit in one MariaDB transaction (stream_checkpoints). Entries are
+ * acknowledged and deleted after that commit. A worker that dies before it is replayed from the
+ * stored checkpoint: its entries are still pending in Redis, those up to last_id are already in
+ * the results and are only acknowledged, and the waiting records come back from the checkpoint.
+ *
+ * One worker owns a stream at a time: the lease is a MariaDB named lock held on the worker's
+ * own connection, so it ends with the worker (its connection closes) and another takes the
+ * stream over, with the pending entries of the one that died.
+ *
+ * Raw rows are optional: `rawSampleRate` keeps a deterministic share of samples in packets
+ * (both ends of a sample together, chosen by a hash of flow and sample), and the records of every
+ * exemplar path (the spikes) are kept with it, so spike reports and host events still find them.
+ */
+import { Readable } from 'node:stream';
+import type { Redis } from 'ioredis';
+import type { Pool, PoolConnection } from '../../db/pool.js';
+import { ensureServers } from '../../db/servers.js';
+import { BAD_RECORD_MAXLEN, BAD_RECORD_STREAM, entryFields, RECORD_STREAM } from '../../protocol/redis.js';
+import { ROW, ROW_COLUMNS, ROW_FORMAT, validRows } from '../../protocol/records.js';
+import { DEFAULT_ANALYSIS, Run, type AnalyzeOptions, type AnalyzeResult, type FlowRow } from '../analyze.js';
+import type { FlowEnds, Path, Rec } from '../paths.js';
+
+export const ANALYSIS_GROUP = 'latscope-analysis';
+
+export interface StreamStageOptions extends Omit<AnalyzeOptions, 'maxRecords'> {
+  /** The records stream (one shard); default latscope:records. */
+  stream?: string;
+  group?: string;
+  /** This worker's name in the group. */
+  consumer: string;
+  /** Entries per read. */
+  entriesPerRead?: number;
+  /** Records per step at most (memory bound; a step is one transaction). */
+  maxRecords?: number;
+  /** Milliseconds the first read of a step waits for new entries. */
+  blockMs?: number;
+  /** Share of samples whose raw records are kept in packets (0: none, 1: all). */
+  rawSampleRate?: number;
+  /** Records that may wait for their other end between steps; beyond, the oldest are counted (evicted) and dropped. */
+  maxWaiting?: number;
+}
+
+export interface StreamCounters {
+  steps: number;
+  entries: number;
+  records: number;
+  paths: number;
+  unmatched: number;
+  /** Records with no time at any layer: counted, kept out. */
+  unusable: number;
+  /** Entries that are not well-formed record batches: acknowledged, counted, copied to BAD_RECORD_STREAM. */
+  badEntries: number;
+  /** Entries delivered again that the stored checkpoint already covers: acknowledged, not counted again. */
+  replayed: number;
+  /** Waiting records pushed out by maxWaiting. */
+  evicted: number;
+  rawRows: number;
+  /** Records waiting for their other end now. */
+  waiting: number;
+}
+
+export interface StepResult {
+  entries: number;
+  records: number;
+  paths: number;
+  ms: number;
+}
+
+type Entry = [id: string, fields: string[] | null];
+interface Waiting {
+  server: number;
+  since: number;
+  raw: string;
+}
+
+/** Stream ids compared as (ms, seq). */
+export function idAfter(a: string, b: string): boolean {
+  const [am, as] = a.split('-').map(BigInt) as [bigint, bigint];
+  const [bm, bs] = b.split('-').map(BigInt) as [bigint, bigint];
+  return am > bm || (am === bm && as > bs);
+}
+
+/** Whether a sample's raw records are kept: a hash of flow and sample below the rate (both ends agree). */
+export function keepRaw(flow: number, sample: number, rate: number): boolean {
+  if (rate <= 0) return false;
+  if (rate >= 1) return true;
+  let h = Math.imul((flow % 4294967296) ^ Math.imul(sample, 0x9e3779b1), 0x85ebca6b) ^ Math.floor(flow / 4294967296);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return ((h ^ (h >>> 16)) >>> 0) / 4294967296 < rate;
+}
+
+const LOAD_RAW = `LOAD DATA LOCAL INFILE 'latscope-raw' IGNORE INTO TABLE packets CHARACTER SET ascii FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' (server_id, ${ROW_COLUMNS.join(', ')})`;
+
+export class StreamStage {
+  readonly counters: StreamCounters = { steps: 0, entries: 0, records: 0, paths: 0, unmatched: 0, unusable: 0, badEntries: 0, replayed: 0, evicted: 0, rawRows: 0, waiting: 0 };
+  private readonly o: Required<Omit<StreamStageOptions, 'log'>> & { log: (l: string) => void };
+  private lease?: PoolConnection;
+  private lastId = '0-0';
+  private waiting: Waiting[] = [];
+  private readonly flowEnds = new Map<number, FlowEnds>();
+  private readonly serverIds = new Map<string, number>();
+  /** Our own pending entries are read first (after a start or a takeover), then new ones. */
+  private backlog = true;
+  private stopping = false;
+  private running?: Promise<void>;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly pool: Pool,
+    o: StreamStageOptions,
+  ) {
+    this.o = {
+      ...DEFAULT_ANALYSIS, stream: RECORD_STREAM, group: ANALYSIS_GROUP, entriesPerRead: 64, maxRecords: 500_000, blockMs: 1000, rawSampleRate: 0, maxWaiting: 200_000, log: () => {},
+      ...o,
+    } as StreamStage['o'];
+  }
+
+  get lockName(): string {
+    return `latscope.stream:${this.o.stream}`.slice(0, 64);
+  }
+
+  get owns(): boolean {
+    return this.lease !== undefined;
+  }
+
+  /**
+   * Takes the stream's lease (waiting up to waitS seconds); then takes over what a worker that
+   * held it before left pending, and loads the checkpoint. False: another worker holds it.
+   */
+  async acquire(waitS = 0): Promise<boolean> {
+    if (this.lease) return true;
+    const conn = await this.pool.getConnection();
+    try {
+      const [[row]] = (await conn.query('SELECT GET_LOCK(?, ?) AS ok', [this.lockName, waitS])) as any;
+      if (row.ok !== 1) {
+        conn.release();
+        return false;
+      }
+    } catch (e) {
+      conn.release();
+      throw e;
+    }
+    this.lease = conn;
+    try {
+      try {
+        await this.redis.xgroup('CREATE', this.o.stream, this.o.group, '0', 'MKSTREAM');
+      } catch (e) {
+        if (!/BUSYGROUP/.test((e as Error).message)) throw e;
+      }
+      // the one that held the lease before is gone: its pending entries are ours now
+      let cursor = '0-0';
+      do {
+        const [next] = (await this.redis.xautoclaim(this.o.stream, this.o.group, this.o.consumer, 0, cursor, 'COUNT', 1000, 'JUSTID')) as [string, string[]];
+        cursor = next;
+      } while (cursor !== '0-0');
+      const [[cp]] = (await this.pool.query('SELECT last_id, waiting FROM stream_checkpoints WHERE stream = ?', [this.o.stream])) as any;
+      this.lastId = cp?.last_id ?? '0-0';
+      this.waiting = cp?.waiting ? parseWaiting(cp.waiting.toString('latin1')) : [];
+      this.counters.waiting = this.waiting.length;
+      this.backlog = true;
+      this.o.log(`stream ${this.o.stream}: taken by ${this.o.consumer} at ${this.lastId}, ${this.waiting.length} records waiting`);
+      return true;
+    } catch (e) {
+      await this.release();
+      throw e;
+    }
+  }
+
+  /** Gives the lease back (the checkpoint stays; another worker continues from it). */
+  async release(): Promise<void> {
+    const c = this.lease;
+    this.lease = undefined;
+    if (!c) return;
+    await c.query('SELECT RELEASE_LOCK(?)', [this.lockName]).catch(() => {});
+    c.release();
+  }
+
+  /** Reads up to maxRecords records' entries: our own pending ones first (paged by id), then new ones. */
+  private async read(block: boolean): Promise<Entry[]> {
+    const out: Entry[] = [];
+    let records = 0;
+    let cursor = '0';
+    for (;;) {
+      const args: (string | number)[] = ['GROUP', this.o.group, this.o.consumer, 'COUNT', this.o.entriesPerRead];
+      if (!this.backlog && block && out.length === 0) args.push('BLOCK', this.o.blockMs);
+      const res = (await (this.redis as any).xreadgroup(...args, 'STREAMS', this.o.stream, this.backlog ? cursor : '>')) as [string, Entry[]][] | null;
+      const got = res?.[0]?.[1] ?? [];
+      if (!got.length) {
+        if (!this.backlog) return out;
+        this.backlog = false;
+        continue;
+      }
+      out.push(...got);
+      if (this.backlog) cursor = got[got.length - 1]![0];
+      for (const [, f] of got) records += Number(f ? (entryFields(f).get('n') ?? 0) : 0);
+      if (records >= this.o.maxRecords) return out;
+    }
+  }
+
+  /**
+   * One step: what the stream holds now (waiting up to blockMs for the first entry when `block`)
+   * is analyzed and committed with the checkpoint, then acknowledged.
+   */
+  async step(block = false, o: { final?: boolean } = {}): Promise<StepResult> {
+    if (!this.lease) throw new Error(`stream ${this.o.stream}: this worker does not hold its lease (acquire first)`);
+    const t0 = Date.now();
+    const entries = await this.read(block);
+    const due = o.final ? this.waiting.length > 0 : this.waiting.some((w) => t0 - w.since >= this.o.graceMs);
+    if (!entries.length && !due) return { entries: 0, records: 0, paths: 0, ms: Date.now() - t0 };
+    const run = await Run.open(this.pool, this.o, this.o.log, this.flowEnds);
+    const fresh: Rec[] = [];
+    const flowRows = new Map<number, FlowRow>();
+    const bad: string[][] = [];
+    const acked: string[] = [];
+    let newest = this.lastId;
+    const nodes = new Set<string>();
+    const good: [string, string][] = [];
+    for (const [id, f] of entries) {
+      acked.push(id);
+      if (!idAfter(id, this.lastId)) {
+        this.counters.replayed++;
+        continue;
+      }
+      if (idAfter(id, newest)) newest = id;
+      if (!f) continue; // deleted under us
+      const m = entryFields(f);
+      const node = m.get('node') ?? '', body = m.get('rows') ?? '', n = Number(m.get('n'));
+      if (m.get('format') !== ROW_FORMAT || !/^[\w.-]{1,64}$/.test(node) || !validRows(body, n)) {
+        bad.push(f);
+        continue;
+      }
+      nodes.add(node);
+      good.push([node, body]);
+    }
+    const ids = await this.ids([...nodes]);
+    for (const [node, body] of good) {
+      const sid = ids.get(node)!;
+      let at = 0;
+      while (at < body.length) {
+        const nl = body.indexOf('\n', at);
+        const line = body.slice(at, nl);
+        at = nl + 1;
+        const r = run.recFromRow(sid, line);
+        fresh.push(r);
+        if (!flowRows.has(r.flow) && !this.flowEnds.has(r.flow)) {
+          const c = line.split('\t', ROW.dport + 1);
+          flowRows.set(r.flow, [+c[ROW.family]!, c[ROW.src]!, +c[ROW.sport]!, c[ROW.dst]!, +c[ROW.dport]!]);
+        }
+      }
+    }
+    const carried = this.waiting.map((w) => run.recFromRow(w.server, w.raw, w.since));
+    const result = emptyResult();
+    const raw = fresh.filter((r) => keepRaw(r.flow, r.sample, this.o.rawSampleRate));
+    let pendingOut: Waiting[] = [];
+    const done = await run.process(
+      {
+        fresh, carried, last: true, graceMs: o.final ? 0 : undefined, flowRows, keepPaths: 'exemplars',
+        beforeCommit: (kept) => this.writeRaw(raw, kept),
+        commitWith: async (conn, pending) => {
+          pendingOut = this.bounded(pending);
+          const blob = Buffer.from(pendingOut.map((w) => `${w.server}\t${w.since}\t${w.raw}\n`).join(''), 'latin1');
+          await conn.query(
+            `INSERT INTO stream_checkpoints (stream, last_id, waiting, waiting_records, records) VALUES (?, ?, ?, ?, ?)
+             ON DUPLICATE KEY UPDATE last_id = VALUES(last_id), waiting = VALUES(waiting), waiting_records = VALUES(waiting_records), records = records + VALUES(records)`,
+            [this.o.stream, newest, blob, pendingOut.length, fresh.length],
+          );
+        },
+      },
+      result,
+    );
+    // committed: now the entries may go
+    this.lastId = newest;
+    this.waiting = pendingOut;
+    const tx = this.redis.multi();
+    for (const f of bad) tx.xadd(BAD_RECORD_STREAM, 'MAXLEN', '~', BAD_RECORD_MAXLEN, '*', ...f);
+    for (let i = 0; i < acked.length; i += 1000) {
+      const part = acked.slice(i, i + 1000);
+      tx.xack(this.o.stream, this.o.group, ...part).xdel(this.o.stream, ...part);
+    }
+    if (acked.length || bad.length) await tx.exec();
+    const c = this.counters;
+    c.steps++;
+    c.entries += entries.length;
+    c.records += fresh.length;
+    c.paths += done.paths;
+    c.unmatched += done.unmatched;
+    c.unusable += result.unusable;
+    c.badEntries += bad.length;
+    c.waiting = this.waiting.length;
+    return { entries: entries.length, records: fresh.length, paths: done.paths, ms: Date.now() - t0 };
+  }
+
+  /** Steps until a step finds nothing new (for tests and benchmarks); returns the records analyzed. */
+  async drain(): Promise<number> {
+    let n = 0;
+    for (;;) {
+      const r = await this.step(false);
+      n += r.records;
+      if (!r.entries) return n;
+    }
+  }
+
+  /**
+   * Drains, then settles every record still waiting (as if the grace period had passed): the
+   * end of a data set (tests, benchmarks, a fleet that stopped collecting).
+   */
+  async finish(): Promise<number> {
+    const n = await this.drain();
+    if (this.waiting.length) await this.step(false, { final: true });
+    return n;
+  }
+
+  /** Runs steps until stop(): takes the lease when it is free, and keeps trying while another worker holds it. */
+  start(): void {
+    this.stopping = false;
+    this.running ??= (async () => {
+      let wait = 500;
+      while (!this.stopping) {
+        try {
+          if (!this.lease && !(await this.acquire(1))) continue;
+          await this.step(true);
+          wait = 500;
+        } catch (e) {
+          this.o.log(`stream ${this.o.stream}: ${(e as Error).message}; retrying in ${wait} ms`);
+          await this.release();
+          await new Promise((r) => setTimeout(r, wait));
+          wait = Math.min(wait * 2, 10_000);
+        }
+      }
+      await this.release();
+    })();
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await this.running;
+    this.running = undefined;
+  }
+
+  /** Waiting records beyond maxWaiting: the oldest go, counted. */
+  private bounded(pending: Rec[]): Waiting[] {
+    const now = Date.now();
+    let list = pending.filter((r) => r.raw !== undefined).map((r) => ({ server: r.server, since: r.pendingSinceMs ?? now, raw: r.raw! }));
+    if (list.length > this.o.maxWaiting) {
+      list.sort((a, b) => a.since - b.since);
+      this.counters.evicted += list.length - this.o.maxWaiting;
+      list = list.slice(list.length - this.o.maxWaiting);
+    }
+    return list;
+  }
+
+  /** The sampled raw records and both records of every exemplar path, into packets (idempotent: IGNORE). */
+  private async writeRaw(sampled: Rec[], exemplars: Path[]): Promise<void> {
+    const recs = [...sampled];
+    for (const p of exemplars) recs.push(p.tx, p.rx);
+    const lines = recs.filter((r) => r.raw !== undefined).map((r) => `${r.server}\t${r.raw}\n`);
+    if (!lines.length) return;
+    const conn = await this.pool.getConnection();
+    try {
+      const [res] = (await conn.query({ sql: LOAD_RAW, infileStreamFactory: () => Readable.from([Buffer.from(lines.join(''), 'latin1')]) } as any)) as any;
+      this.counters.rawRows += Number(res.affectedRows);
+    } finally {
+      conn.release();
+    }
+  }
+
+  private async ids(nodes: string[]): Promise<Map<string, number>> {
+    const missing = nodes.filter((n) => !this.serverIds.has(n));
+    if (missing.length) for (const [name, id] of await ensureServers(this.pool, missing)) this.serverIds.set(name, id);
+    return this.serverIds;
+  }
+}
+
+function parseWaiting(text: string): Waiting[] {
+  const out: Waiting[] = [];
+  for (const line of text.split('\n')) {
+    if (!line) continue;
+    const a = line.indexOf('\t'), b = line.indexOf('\t', a + 1);
+    out.push({ server: Number(line.slice(0, a)), since: Number(line.slice(a + 1, b)), raw: line.slice(b + 1) });
+  }
+  return out;
+}
+
+function emptyResult(): AnalyzeResult {
+  return {
+    batches: 0, records: 0, paths: 0, pending: 0, faults: 0, unusable: 0, spikes: 0, windows: 0, chunks: 0, elapsedMs: 0,
+    unmatched: { peer_not_observed: 0, no_receiver_record: 0, no_sender_record: 0, no_clock_fit: 0 },
+  };
+}

@@ -1,0 +1,178 @@
+/**
+ * The stream stage (analyzer/stream/stage.ts) on the project's Redis and MariaDB, with synthetic
+ * records published as observers publish them: the same answers as the batch analyzer over the
+ * same records (statistics, unmatched counts, flows, the injected causes found), without a row
+ * per record; exactly once when a worker is killed mid-run and another takes its stream over;
+ * one owner per stream; bad entries set aside and counted; raw rows kept only for a sampled
+ * share, both ends of a sample together.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { startRedis, startMariaDb, type RedisInfo, type MariaDbInfo } from '../local/servers.js';
+import { openPool, type Pool } from '../db/pool.js';
+import { migrate } from '../db/migrate.js';
+import { publishSynthetic, syntheticFleet, writeSynthetic, type SyntheticOptions } from '../local/synthetic.js';
+import { analyze, type AnalyzeOptions } from '../analyzer/analyze.js';
+import { StreamStage, type StreamStageOptions } from '../analyzer/stream/stage.js';
+import { loadReport } from '../analyzer/report.js';
+import { BAD_RECORD_STREAM } from '../protocol/redis.js';
+import { projectRoot } from '../lib/paths.js';
+
+let redisInfo: RedisInfo, db: MariaDbInfo, redis: Redis;
+const pools: Pool[] = [];
+const streams: string[] = [];
+const OPTS: AnalyzeOptions = { windowNs: 10e9, graceMs: 0, spikeFactor: 10, filterRetrans: true, sampleSize: 65536 };
+const SPEC: SyntheticOptions = {
+  servers: 4, flowsPerPair: 2, samples: 20_000, startNs: 7_000_000_000_000n, spanNs: 40e9, retransRate: 0.01, seed: 11, batchRecords: 4000,
+  slowLink: { from: 0, to: 1, extraNs: 2_000_000, share: 0.03 }, slowReader: { server: 3, extraNs: 1_000_000, share: 0.03 },
+};
+
+before(async () => {
+  redisInfo = await startRedis();
+  db = await startMariaDb();
+  redis = new Redis({ host: redisInfo.host, port: redisInfo.port, password: redisInfo.password });
+});
+after(async () => {
+  if (streams.length) await redis?.del(...streams);
+  redis?.disconnect();
+  for (const p of pools) {
+    const [[{ d }]] = (await p.query('SELECT DATABASE() AS d')) as any;
+    await p.query(`DROP DATABASE IF EXISTS ${d}`).catch(() => {});
+    await p.end().catch(() => {});
+  }
+});
+
+async function fresh(name: string): Promise<Pool> {
+  const admin = openPool({ ...db, database: 'latscope' });
+  await admin.query(`DROP DATABASE IF EXISTS latscope_test_${name}`);
+  await admin.query(`CREATE DATABASE latscope_test_${name}`);
+  await admin.end();
+  const pool = openPool({ ...db, database: `latscope_test_${name}` });
+  pools.push(pool);
+  await migrate(pool);
+  return pool;
+}
+
+/** A database holding the fleet's servers and clocks, and its records published to a fresh stream. */
+async function published(name: string, spec = SPEC, entryRecords = 500): Promise<{ pool: Pool; stream: string; records: number }> {
+  const pool = await fresh(name);
+  const stream = `latscope:test:stream:${name}:${process.pid}`;
+  streams.push(stream);
+  await redis.del(stream);
+  const fleet = await syntheticFleet(pool, spec);
+  const records = await publishSynthetic(redis, stream, fleet.servers, fleet.records, Infinity, entryRecords);
+  return { pool, stream, records };
+}
+
+const stageOf = (pool: Pool, stream: string, more: Partial<StreamStageOptions> = {}) =>
+  new StreamStage(redis, pool, { ...OPTS, graceMs: 3_600_000, stream, consumer: 'test', maxRecords: 5000, entriesPerRead: 4, ...more });
+
+const rows = async (p: Pool, sql: string) => ((await p.query(sql)) as any)[0] as any[];
+const STATS = 'SELECT window_ns, scope, src_server_id, dst_server_id, flow_id, segment, samples, p50_ns, p99_ns, max_ns FROM path_stats ORDER BY window_ns, scope, src_server_id, dst_server_id, flow_id, segment';
+
+test('the stream stage gives the batch analyzer\'s answers over the same records, with no row per record', async () => {
+  const batch = await fresh('st_batch');
+  await writeSynthetic(batch, SPEC);
+  const want = await analyze(batch, OPTS);
+  const { pool, stream, records } = await published('st_stream');
+  assert.equal(records, want.records, 'the same records');
+  const stage = stageOf(pool, stream);
+  assert.ok(await stage.acquire());
+  const n = await stage.finish();
+  assert.equal(n, records);
+  const c = stage.counters;
+  assert.ok(c.steps >= 5, `several steps (${c.steps}): a path's two records often land in different ones`);
+  assert.equal(c.paths, want.paths, 'every path joined');
+  assert.equal(c.waiting, 0);
+  // the same statistics, window by window, scope by scope, segment by segment
+  assert.deepEqual(await rows(pool, STATS), await rows(batch, STATS));
+  assert.deepEqual(await rows(pool, 'SELECT * FROM unmatched ORDER BY 1, 2, 3, 4'), await rows(batch, 'SELECT * FROM unmatched ORDER BY 1, 2, 3, 4'));
+  assert.deepEqual(await rows(pool, 'SELECT * FROM flow_windows ORDER BY 1, 2'), await rows(batch, 'SELECT * FROM flow_windows ORDER BY 1, 2'));
+  // no row per record: packets holds only the exemplars' records, paths only the exemplars
+  const [[{ pk }]] = (await pool.query('SELECT COUNT(*) AS pk FROM packets')) as any;
+  const [[{ pa }]] = (await pool.query('SELECT COUNT(*) AS pa FROM paths')) as any;
+  const [[{ sp }]] = (await pool.query('SELECT COUNT(*) AS sp FROM spikes')) as any;
+  assert.ok(sp > 0 && pa === sp && pk === 2 * sp, `packets ${pk}, paths ${pa}, spikes ${sp}`);
+  // the report names the injected causes, and its spikes have their full breakdown
+  const report = await loadReport(pool, {});
+  const slow = report.pairs.find((p) => p.src === 'syn1' && p.dst === 'syn2')!;
+  assert.equal(slow.tail?.holder, 'wire');
+  const reader = report.pairs.find((p) => p.dst === 'syn4')!;
+  assert.equal(reader.tail?.holder, 'rx_tcp_sock');
+  assert.ok(report.spikes.some((s) => s.src === 'syn1' && s.dst === 'syn2' && s.topSegment === 'wire'));
+  // the stream is empty: every entry acknowledged and deleted after its commit
+  assert.equal(await redis.xlen(stream), 0);
+  const [[cp]] = (await pool.query('SELECT last_id, waiting_records, records FROM stream_checkpoints WHERE stream = ?', [stream])) as any;
+  assert.equal(Number(cp.records), records);
+  assert.equal(cp.waiting_records, 0);
+  await stage.release();
+});
+
+test('exactly once: a worker killed mid-run is replayed from its checkpoint by the one that takes its stream over', async () => {
+  const ref = await published('st_ref');
+  const refStage = stageOf(ref.pool, ref.stream);
+  assert.ok(await refStage.acquire());
+  await refStage.finish();
+  await refStage.release();
+  const { pool, stream, records } = await published('st_kill');
+  const worker = spawn(process.execPath, [
+    join(projectRoot, 'dist/test/helpers/stream-worker.js'),
+    JSON.stringify({ redis: { host: redisInfo.host, port: redisInfo.port, password: redisInfo.password }, db: { ...db, database: 'latscope_test_st_kill' }, stream, consumer: 'doomed', maxRecords: 1500, graceMs: 3_600_000 }),
+  ], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  worker.stdout!.on('data', (d) => (out += d));
+  try {
+    // let it commit a few steps, then kill it without warning
+    for (let i = 0; i < 600; i++) {
+      const [[cp]] = (await pool.query('SELECT records FROM stream_checkpoints WHERE stream = ?', [stream])) as any;
+      if (cp && Number(cp.records) >= 4000) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const other = stageOf(pool, stream, { consumer: 'survivor' });
+    assert.equal(await other.acquire(0), false, 'the stream has one owner while the worker lives');
+    worker.kill('SIGKILL');
+    await new Promise((r) => worker.once('exit', r));
+    assert.ok(out.includes('owns'), out);
+    const [[cp]] = (await pool.query('SELECT records FROM stream_checkpoints WHERE stream = ?', [stream])) as any;
+    const before = Number(cp.records);
+    assert.ok(before > 0 && before < records, `killed mid-run (${before} of ${records} committed)`);
+    // its lease ended with its connection: the survivor takes the stream and its pending entries
+    assert.ok(await other.acquire(10), 'the lease is free once the worker is gone');
+    const n = await other.finish();
+    assert.equal(before + n, records, 'every record counted once');
+    assert.equal(await redis.xlen(stream), 0);
+    assert.equal(Number(((await redis.xpending(stream, 'latscope-analysis')) as [number])[0]), 0, 'nothing left pending');
+    assert.deepEqual(await rows(pool, STATS), await rows(ref.pool, STATS), 'the same statistics as an uninterrupted run');
+    assert.deepEqual(await rows(pool, 'SELECT * FROM unmatched ORDER BY 1, 2, 3, 4'), await rows(ref.pool, 'SELECT * FROM unmatched ORDER BY 1, 2, 3, 4'));
+    await other.release();
+  } finally {
+    worker.kill('SIGKILL');
+  }
+});
+
+test('bad entries are set aside and counted, the good ones of the same read analyzed; raw rows kept for a sampled share, both ends together', async () => {
+  const { pool, stream, records } = await published('st_bad', { ...SPEC, samples: 4000, slowLink: undefined, slowReader: undefined });
+  const badBefore = await redis.xlen(BAD_RECORD_STREAM);
+  await redis.xadd(stream, '*', 'format', 'rows2', 'node', 'syn1', 'n', '1', 'rows', 'not a row\n');
+  await redis.xadd(stream, '*', 'format', 'rows2', 'node', 'bad name!', 'n', '0', 'rows', '');
+  const stage = stageOf(pool, stream, { rawSampleRate: 0.1 });
+  assert.ok(await stage.acquire());
+  assert.equal(await stage.finish(), records);
+  assert.equal(stage.counters.badEntries, 2);
+  assert.equal((await redis.xlen(BAD_RECORD_STREAM)) - badBefore, 2, 'kept aside');
+  const [[{ tx, rx, paired }]] = (await pool.query(
+    `SELECT SUM(dir = 'tx' AND attempt = 0) AS tx, SUM(dir = 'rx') AS rx,
+       (SELECT COUNT(*) FROM packets a JOIN packets b ON a.flow_id = b.flow_id AND a.sample_seq = b.sample_seq AND a.dir = 'tx' AND a.attempt = 0 AND b.dir = 'rx') AS paired
+     FROM packets`,
+  )) as any;
+  const share = Number(rx) / (records / 2);
+  assert.ok(share > 0.07 && share < 0.13, `about a tenth of the samples kept raw (${share.toFixed(3)})`);
+  assert.equal(Number(paired), Number(rx), 'each kept receiver record has its sender record');
+  assert.equal(Number(tx), Number(rx));
+  const [[{ all }]] = (await pool.query('SELECT COUNT(*) AS `all` FROM packets')) as any;
+  assert.equal(stage.counters.rawRows, Number(all), 'every raw row counted');
+  await stage.release();
+});
