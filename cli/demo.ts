@@ -24,8 +24,6 @@ import { Manager } from '../manager/manager.js';
 import { stopDeployment } from '../manager/teardown.js';
 import { latestHeartbeats } from '../manager/state.js';
 import { RECORD_STREAM, SERVERS_KEY } from '../protocol/redis.js';
-import { analyze } from '../analyzer/analyze.js';
-import { analysisOptions } from '../analyzer/jobs.js';
 import { loadReport, loadSeries } from '../analyzer/report.js';
 import { writeGraphs } from '../graph/write.js';
 import { projectRoot, workDir } from '../lib/paths.js';
@@ -106,7 +104,7 @@ async function runDemo(o: DemoOptions): Promise<boolean> {
     r.disconnect();
     const conf = writeTestbedConf(workDir('demo', 'conf'), tb, redisInfo, db, {
       ports: tb.hosts.map((_, i) => 7100 + i), size: 100, interval: 0, database: DB, timeSync: true, timeInterval: 2,
-      analysis: { window: 5, grace: 10, interval: 5 },
+      analysis: { window: 5, grace: 10, interval: 5, engine: 'stream' },
     });
     step(3, `manager: provisioning every host over SSH from ${conf}`);
     const d = loadDeployment(conf);
@@ -125,22 +123,22 @@ async function runDemo(o: DemoOptions): Promise<boolean> {
       const [pp] = await Promise.all([pingPongAll(tb, o.seconds), ...inB.map((h) => bulkInto(h, o.seconds + 1))]);
       for (const p of pp) console.log(`    ${tb.id}-${p.from} → ${tb.id}-${p.to}: ${p.messages} round trips`);
 
-      step(6, 'ingest and analysis: every record into MariaDB, the records of both ends joined into paths across the clocks');
+      step(6, 'analysis in the stream: the records of both ends joined into paths across the clocks as they arrive, no row per record');
       const pool = mgr.pool;
-      // every record in: the stream empty and the row count still for a second; then a clock round after the last of them
-      let rows = -1;
-      await waitFor('every record in MySQL', 60_000, async () => {
-        const [[c]] = (await pool.query('SELECT COUNT(*) AS n FROM packets')) as any;
-        const still = Number(c.n) === rows && (await mgr.redis.xlen(RECORD_STREAM)) === 0;
-        rows = Number(c.n);
+      // every record in: the stream empty and the analyzed count still for a second; then a clock round after the last of them
+      let analyzed = -1;
+      await waitFor('every record analyzed', 60_000, async () => {
+        const n = mgr.streamCounters?.records ?? 0;
+        const still = n === analyzed && n > 0 && (await mgr.redis.xlen(RECORD_STREAM)) === 0;
+        analyzed = n;
         if (!still) await new Promise((res) => setTimeout(res, 1000));
         return still ? true : undefined;
       });
       await new Promise((res) => setTimeout(res, 2500));
-      await analyze(pool, { ...analysisOptions(d.analysis, d.sampling), graceMs: 0, log: (l) => console.log(`    ${l}`) });
-      const [[t]] = (await pool.query(`SELECT (SELECT COUNT(*) FROM packets) AS records, (SELECT COUNT(*) FROM paths) AS paths,
-        (SELECT COALESCE(SUM(samples), 0) FROM unmatched) AS unmatched, (SELECT COUNT(*) FROM paths WHERE flags & 2) AS faults`)) as any;
-      console.log(`    ${t.records} records, ${t.paths} paths between hosts, ${t.unmatched} unmatched samples, ${t.faults} clock faults`);
+      await mgr.settleStream();
+      const c = mgr.streamCounters!;
+      const [[t]] = (await pool.query('SELECT (SELECT COALESCE(SUM(samples), 0) FROM unmatched) AS unmatched, (SELECT COALESCE(SUM(faults), 0) FROM path_stats WHERE scope = \'pair\' AND segment = \'end_to_end\') AS faults')) as any;
+      console.log(`    ${c.records} records, ${c.paths} paths between hosts, ${t.unmatched} unmatched samples, ${t.faults} clock faults; ${c.badEntries} bad entries, ${c.evicted} evicted`);
       const [offs] = (await pool.query('SELECT server, offset_ns, bound_ns FROM clock_offsets c WHERE round = (SELECT MAX(round) FROM clock_offsets WHERE server = c.server) ORDER BY server')) as any;
       for (const c of offs as any[]) console.log(`    clock of ${c.server}: offset ${c.offset_ns} ns ± ${Number(c.bound_ns).toFixed(0)} ns to the manager's (true offset 0: one machine)`);
 

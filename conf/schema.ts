@@ -307,8 +307,15 @@ export const analysisInfo = z
     grace: z.number().min(0).max(86400).default(60),
     /** A path is a spike when its end-to-end delay exceeds this many times its window's median. */
     spike_factor: z.number().gt(1).max(1e6).default(10),
-    /** Seconds between analysis runs of the manager. */
+    /** Seconds between analysis runs of the manager (engine batch). */
     interval: z.number().min(1).max(3600).default(10),
+    /**
+     * stream: records analyzed as they arrive, from the Redis stream (analyzer/stream/stage.ts), no row per record;
+     * batch: every record loaded into packets, analyzed every interval (analyzer/analyze.ts).
+     */
+    engine: z.enum(['stream', 'batch']).default('batch'),
+    /** engine stream: share of samples whose raw records are kept in packets (0 to 1; both ends of a sample together). */
+    raw_sample: z.number().min(0).max(1).default(0),
   })
   .strict();
 export type AnalysisInfo = z.output<typeof analysisInfo>;

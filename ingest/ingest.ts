@@ -43,6 +43,8 @@ export interface IngestOptions {
   blockMs: number;
   /** Milliseconds to wait after a database error before retrying, doubled up to 10 s. */
   retryMs: number;
+  /** Load the records stream into packets (the batch analysis); false when the stream stage reads it (analyzer/stream/stage.ts). */
+  records?: boolean;
 }
 
 export interface IngestCounters {
@@ -82,7 +84,7 @@ export class Ingest {
     private readonly pool: Pool,
     o: IngestOptions,
   ) {
-    this.o = { stream: RECORD_STREAM, histogramStream: HISTOGRAM_STREAM, hostStream: HOST_STREAM, group: INGEST_GROUP, lanes: 2, ...o };
+    this.o = { stream: RECORD_STREAM, histogramStream: HISTOGRAM_STREAM, hostStream: HOST_STREAM, group: INGEST_GROUP, lanes: 2, records: true, ...o };
   }
 
   /** Creates the consumer group on both streams (from their start) unless it exists. */
@@ -170,7 +172,7 @@ export class Ingest {
   }
 
   private streams(): string[] {
-    return [this.o.stream, this.o.histogramStream, this.o.hostStream];
+    return this.o.records ? [this.o.stream, this.o.histogramStream, this.o.hostStream] : [this.o.histogramStream, this.o.hostStream];
   }
 
   private handle(stream: string, entries: Entry[]): Promise<void> {

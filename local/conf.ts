@@ -23,7 +23,7 @@ export interface TestbedConfOptions {
   timeSync?: boolean;
   timeInterval?: number;
   /** analysis_info.yaml values (default: the analyzer's defaults). */
-  analysis?: { window?: number; grace?: number; spike_factor?: number; interval?: number };
+  analysis?: { window?: number; grace?: number; spike_factor?: number; interval?: number; engine?: 'stream' | 'batch'; raw_sample?: number };
 }
 
 export function writeTestbedConf(dir: string, tb: Testbed, redis: RedisInfo, db: MariaDbInfo, o: TestbedConfOptions): string {

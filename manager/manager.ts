@@ -22,7 +22,8 @@ import { ensurePartitions, retentionJobs } from '../db/retention.js';
 import { CONF_KEY } from '../protocol/redis.js';
 import { Ingest } from '../ingest/ingest.js';
 import { ingestJobs } from '../ingest/jobs.js';
-import { analysisJobs } from '../analyzer/jobs.js';
+import { analysisJobs, analysisOptions } from '../analyzer/jobs.js';
+import { StreamStage } from '../analyzer/stream/stage.js';
 import { Prober } from '../timesync/prober.js';
 import { timeSyncJobs } from '../timesync/jobs.js';
 import { connectRedis, publicConf, redisConnection } from './redis.js';
@@ -48,6 +49,7 @@ export class Manager {
   private readonly runner: JobRunner;
   private readonly provisioner: Provisioner;
   private ingest?: Ingest;
+  private stream?: StreamStage;
   private prober?: Prober;
   private metricsServer?: HttpServer;
 
@@ -117,7 +119,8 @@ export class Manager {
 
   /** Every feature's jobs; their run() uses what startWorkers() opened. */
   private features() {
-    const f = [this.provisioner.jobs(), ingestJobs(() => this.ingest!), analysisJobs(this.pool, this.d.analysis, this.d.sampling), retentionJobs(this.pool, this.d.database.retention)];
+    const f = [this.provisioner.jobs(), ingestJobs(() => this.ingest!), retentionJobs(this.pool, this.d.database.retention)];
+    if (this.d.analysis.engine === 'batch') f.push(analysisJobs(this.pool, this.d.analysis, this.d.sampling));
     if (this.timeSync) {
       const targets = this.d.servers.map((s) => ({ name: s.hostname, address: this.d.ping!.address ?? s.address }));
       f.push(timeSyncJobs({ redis: this.redis, pool: this.pool, prober: () => this.prober!, targets, conf: this.d.timeSync }));
@@ -127,15 +130,25 @@ export class Manager {
 
   /** Starts this process's workers: provisioning and health, ingest, analysis, time-sync rounds; and the status endpoint. */
   async startWorkers(): Promise<void> {
-    this.ingest = new Ingest(this.redis, this.pool, { consumer: `${hostname()}-${process.pid}`, entriesPerRead: 64, blockMs: 1000, retryMs: 500 });
+    const stream = this.d.analysis.engine === 'stream';
+    this.ingest = new Ingest(this.redis, this.pool, { consumer: `${hostname()}-${process.pid}`, entriesPerRead: 64, blockMs: 1000, retryMs: 500, records: !stream });
     await this.ingest.ensureGroup();
     this.ingest.start();
+    if (stream) {
+      // one worker owns the records stream at a time (a lease); others wait to take it over
+      this.stream = new StreamStage(this.redis, this.pool, {
+        ...analysisOptions(this.d.analysis, this.d.sampling), consumer: `${hostname()}-${process.pid}`, rawSampleRate: this.d.analysis.raw_sample,
+        log: (l) => this.o.log(l),
+      });
+      this.stream.start();
+    }
     if (this.timeSync) this.prober = await Prober.open({ ifaces: this.d.manager.eth, port: this.d.ping!.port, key: this.d.pingKey! });
     for (const f of this.features()) this.runner.start(f);
     if (this.d.manager.port)
       this.metricsServer = await serveManagerMetrics(this.d.manager.address, this.d.manager.port, {
         jobs: () => this.runner.counters,
         ingest: () => this.ingest?.counters,
+        stream: () => this.stream?.counters,
         states: () => this.states.all(),
       });
   }
@@ -148,6 +161,28 @@ export class Manager {
   /** Provisions every server of the deployment; resolves with each one's final state. */
   provisionAll(): Promise<Map<string, ServerStatus>> {
     return this.provisioner.provisionAll();
+  }
+
+  /**
+   * Engine stream: settles every record still waiting now, as if the grace period had passed (the
+   * end of a run: the demo, a fleet that stopped collecting). Returns the records it analyzed.
+   */
+  async settleStream(): Promise<number> {
+    const s = this.stream;
+    if (!s) throw new Error('settleStream: analysis_info.yaml engine is not stream');
+    await s.stop();
+    if (!(await s.acquire(30))) throw new Error('settleStream: another manager holds the records stream');
+    try {
+      return await s.finish();
+    } finally {
+      await s.release();
+      s.start();
+    }
+  }
+
+  /** The stream stage's counters (engine stream). */
+  get streamCounters() {
+    return this.stream?.counters;
   }
 
   /** Ingest counters of this process. */
@@ -163,6 +198,7 @@ export class Manager {
     this.metricsServer?.close();
     await this.runner.close();
     await this.ingest?.stop();
+    await this.stream?.stop();
     await this.prober?.close();
     await this.pool.end();
     this.redis.disconnect();

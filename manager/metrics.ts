@@ -8,10 +8,13 @@ import { Registry } from 'prom-client';
 import type { JobCounters } from './queues.js';
 import type { ServerStatus } from './state.js';
 import type { IngestCounters } from '../ingest/ingest.js';
+import type { StreamCounters } from '../analyzer/stream/stage.js';
 
 export interface ManagerMetricSources {
   jobs: () => JobCounters;
   ingest: () => IngestCounters | undefined;
+  /** The stream stage's counters (analysis_info engine stream), when this process runs one. */
+  stream?: () => StreamCounters | undefined;
   states: () => Promise<Map<string, ServerStatus>>;
 }
 
@@ -34,6 +37,19 @@ export function managerRegistry(s: ManagerMetricSources): Registry {
     const pick = { entries: c.entries, rows: c.rows, histogram_rows: c.histogramRows, host_rows: c.hostRows, duplicates: c.duplicates, db_errors: c.dbErrors, bad_entries: c.badEntries, reclaimed: c.reclaimed, groups_recreated: c.groupsRecreated };
     return byKey(pick, 'what');
   });
+  // the stream stage: one counter per meaning, as Prometheus names them
+  const stream = (pick: (c: StreamCounters) => number) => (): Value[] => {
+    const c = s.stream?.();
+    return c ? [{ value: pick(c) }] : [];
+  };
+  metric(r, 'latscope_stream_records_total', 'Records the stream stage analyzed', 'counter', stream((c) => c.records));
+  metric(r, 'latscope_stream_paths_total', 'Paths the stream stage joined', 'counter', stream((c) => c.paths));
+  metric(r, 'latscope_stream_unmatched_total', 'Samples the stream stage could not join (by reason in the unmatched table)', 'counter', stream((c) => c.unmatched));
+  metric(r, 'latscope_stream_bad_entries_total', 'Stream entries that were not well-formed record batches (set aside in latscope:records:bad)', 'counter', stream((c) => c.badEntries));
+  metric(r, 'latscope_stream_replayed_entries_total', 'Entries delivered again that the checkpoint already covered (after a takeover)', 'counter', stream((c) => c.replayed));
+  metric(r, 'latscope_stream_evicted_records_total', 'Waiting records pushed out by the waiting bound', 'counter', stream((c) => c.evicted));
+  metric(r, 'latscope_stream_unusable_records_total', 'Records with no time at any layer', 'counter', stream((c) => c.unusable));
+  metric(r, 'latscope_stream_waiting_records', 'Records waiting for the other end of their path', 'gauge', stream((c) => c.waiting));
   metric(r, 'latscope_manager_servers', 'Servers per provisioning state', 'gauge', async () => {
     const counts: Record<string, number> = {};
     for (const st of (await s.states()).values()) counts[st.state] = (counts[st.state] ?? 0) + 1;

@@ -46,6 +46,8 @@ export interface StreamStageOptions extends Omit<AnalyzeOptions, 'maxRecords'> {
   rawSampleRate?: number;
   /** Records that may wait for their other end between steps; beyond, the oldest are counted (evicted) and dropped. */
   maxWaiting?: number;
+  /** A line per step (what it read, joined and how long it took); `log` gets the events only (takeovers, errors). */
+  stepLog?: (line: string) => void;
 }
 
 export interface StreamCounters {
@@ -111,6 +113,8 @@ export class StreamStage {
   private backlog = true;
   private stopping = false;
   private running?: Promise<void>;
+  /** A connection of its own for the blocking reads of start() (a blocked connection delays every other command on it). */
+  private reader?: Redis;
 
   constructor(
     private readonly redis: Redis,
@@ -118,9 +122,9 @@ export class StreamStage {
     o: StreamStageOptions,
   ) {
     this.o = {
-      ...DEFAULT_ANALYSIS, stream: RECORD_STREAM, group: ANALYSIS_GROUP, entriesPerRead: 64, maxRecords: 500_000, blockMs: 1000, rawSampleRate: 0, maxWaiting: 200_000, log: () => {},
-      ...o,
-    } as StreamStage['o'];
+      ...DEFAULT_ANALYSIS, stream: RECORD_STREAM, group: ANALYSIS_GROUP, entriesPerRead: 64, maxRecords: 200_000, blockMs: 1000, rawSampleRate: 0, maxWaiting: 200_000, log: () => {}, stepLog: () => {},
+      ...Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)),
+    } as unknown as StreamStage['o'];
   }
 
   get lockName(): string {
@@ -191,7 +195,7 @@ export class StreamStage {
     for (;;) {
       const args: (string | number)[] = ['GROUP', this.o.group, this.o.consumer, 'COUNT', this.o.entriesPerRead];
       if (!this.backlog && block && out.length === 0) args.push('BLOCK', this.o.blockMs);
-      const res = (await (this.redis as any).xreadgroup(...args, 'STREAMS', this.o.stream, this.backlog ? cursor : '>')) as [string, Entry[]][] | null;
+      const res = (await ((block && this.reader) || this.redis as any).xreadgroup(...args, 'STREAMS', this.o.stream, this.backlog ? cursor : '>')) as [string, Entry[]][] | null;
       const got = res?.[0]?.[1] ?? [];
       if (!got.length) {
         if (!this.backlog) return out;
@@ -213,9 +217,10 @@ export class StreamStage {
     if (!this.lease) throw new Error(`stream ${this.o.stream}: this worker does not hold its lease (acquire first)`);
     const t0 = Date.now();
     const entries = await this.read(block);
+    const tRead = Date.now();
     const due = o.final ? this.waiting.length > 0 : this.waiting.some((w) => t0 - w.since >= this.o.graceMs);
     if (!entries.length && !due) return { entries: 0, records: 0, paths: 0, ms: Date.now() - t0 };
-    const run = await Run.open(this.pool, this.o, this.o.log, this.flowEnds);
+    const run = await Run.open(this.pool, this.o, this.o.stepLog, this.flowEnds);
     const fresh: Rec[] = [];
     const flowRows = new Map<number, FlowRow>();
     const bad: string[][] = [];
@@ -257,6 +262,7 @@ export class StreamStage {
       }
     }
     const carried = this.waiting.map((w) => run.recFromRow(w.server, w.raw, w.since));
+    const tDecoded = Date.now();
     const result = emptyResult();
     const raw = fresh.filter((r) => keepRaw(r.flow, r.sample, this.o.rawSampleRate));
     let pendingOut: Waiting[] = [];
@@ -286,6 +292,7 @@ export class StreamStage {
       tx.xack(this.o.stream, this.o.group, ...part).xdel(this.o.stream, ...part);
     }
     if (acked.length || bad.length) await tx.exec();
+    this.o.stepLog(`stream ${this.o.stream}: ${entries.length} entries, ${fresh.length} records: read ${tRead - t0} ms, decode ${tDecoded - tRead} ms, the rest ${Date.now() - tDecoded} ms`);
     const c = this.counters;
     c.steps++;
     c.entries += entries.length;
@@ -322,6 +329,7 @@ export class StreamStage {
   start(): void {
     this.stopping = false;
     this.running ??= (async () => {
+      this.reader = this.redis.duplicate();
       let wait = 500;
       while (!this.stopping) {
         try {
@@ -336,6 +344,8 @@ export class StreamStage {
         }
       }
       await this.release();
+      this.reader.disconnect();
+      this.reader = undefined;
     })();
   }
 
