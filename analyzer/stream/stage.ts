@@ -358,7 +358,8 @@ export class StreamStage {
   /** Waiting records beyond maxWaiting: the oldest go, counted. */
   private bounded(pending: Rec[]): Waiting[] {
     const now = Date.now();
-    let list = pending.filter((r) => r.raw !== undefined).map((r) => ({ server: r.server, since: r.pendingSinceMs ?? now, raw: r.raw! }));
+    // a copy of each line: a slice would keep its whole stream entry alive as long as it waits
+    let list = pending.filter((r) => r.raw !== undefined).map((r) => ({ server: r.server, since: r.pendingSinceMs ?? now, raw: Buffer.from(r.raw!, 'latin1').toString('latin1') }));
     if (list.length > this.o.maxWaiting) {
       list.sort((a, b) => a.since - b.since);
       this.counters.evicted += list.length - this.o.maxWaiting;
