@@ -13,8 +13,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { startMariaDb, stopMariaDb, mariadbRunning, type MariaDbInfo } from '../local/servers.js';
-import { openPool, type Pool } from '../db/pool.js';
-import { migrate } from '../db/migrate.js';
+import type { Pool } from '../db/pool.js';
+import { freshDatabase } from './helpers/database.js';
 import { writeSynthetic, type SyntheticOptions } from '../local/synthetic.js';
 import { analyze, type AnalyzeOptions } from '../analyzer/analyze.js';
 import { loadReport } from '../analyzer/report.js';
@@ -38,13 +38,8 @@ after(async () => {
 
 /** A fresh database with the schema. */
 async function fresh(name: string): Promise<Pool> {
-  const admin = openPool({ ...db, database: 'latscope' });
-  await admin.query(`DROP DATABASE IF EXISTS latscope_test_${name}`);
-  await admin.query(`CREATE DATABASE latscope_test_${name}`);
-  await admin.end();
-  const pool = openPool({ ...db, database: `latscope_test_${name}` });
+  const pool = await freshDatabase(db, name);
   pools.push(pool);
-  await migrate(pool);
   return pool;
 }
 

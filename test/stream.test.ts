@@ -12,8 +12,8 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { startRedis, startMariaDb, type RedisInfo, type MariaDbInfo } from '../local/servers.js';
-import { openPool, type Pool } from '../db/pool.js';
-import { migrate } from '../db/migrate.js';
+import type { Pool } from '../db/pool.js';
+import { freshDatabase } from './helpers/database.js';
 import { publishSynthetic, syntheticFleet, writeSynthetic, type SyntheticOptions } from '../local/synthetic.js';
 import { analyze, type AnalyzeOptions } from '../analyzer/analyze.js';
 import { StreamStage, type StreamStageOptions } from '../analyzer/stream/stage.js';
@@ -46,13 +46,8 @@ after(async () => {
 });
 
 async function fresh(name: string): Promise<Pool> {
-  const admin = openPool({ ...db, database: 'latscope' });
-  await admin.query(`DROP DATABASE IF EXISTS latscope_test_${name}`);
-  await admin.query(`CREATE DATABASE latscope_test_${name}`);
-  await admin.end();
-  const pool = openPool({ ...db, database: `latscope_test_${name}` });
+  const pool = await freshDatabase(db, name);
   pools.push(pool);
-  await migrate(pool);
   return pool;
 }
 
