@@ -13,7 +13,7 @@ import { Readable } from 'node:stream';
 import type { Pool, PoolConnection } from '../db/pool.js';
 import { big } from '../db/pool.js';
 import { LogHistogram } from '../lib/stats.js';
-import { ROW } from '../protocol/records.js';
+import { scannedRow, scanRow } from '../protocol/records.js';
 import { ClockTimeline, loadTimelines } from './clock.js';
 import { firstTime, joinRecords, type Clock, type FlowEnds, type Path, type Rec, type Unmatched, type UnmatchedReason } from './paths.js';
 import { Group, WindowStats, parseGroupKey, statRows, topSegment, groupKey, type FlowWindow } from './windows.js';
@@ -206,22 +206,22 @@ export class Run {
   }
 
   /**
-   * A record from a line of the observers' row format (protocol/records.ts ROW_COLUMNS, without
-   * server_id), as the stream brings it; the line is kept (`raw`) for carrying and exemplar rows.
+   * A record from a line of the observers' row format (protocol/records.ts, without server_id),
+   * as the stream brings it, or undefined when the line is not one; the line is kept (`raw`)
+   * for carrying and exemplar rows.
    */
-  recFromRow(server: number, line: string, pendingSinceMs?: number): Rec {
-    const f = line.split('\t');
-    const num = (s: string): number | string | null => (s === '\\N' ? null : s.length < 16 ? +s : s);
-    const hops = f[ROW.hops]!;
-    const lastColon = hops.lastIndexOf(':');
-    const r = this.toRec([
-      server, +f[ROW.seq]!, f[ROW.dir] === 'tx' ? 1 : 0, +f[ROW.flow]!, +f[ROW.sample]!, +f[ROW.offset]!, +f[ROW.attempt]!, +f[ROW.flags]!,
-      num(f[ROW.sock]!), num(f[ROW.tcp]!), num(f[ROW.ip]!), num(f[ROW.dev]!),
-      hops === '' || hops === '\\N' ? null : num(hops.slice(lastColon + 1)), hops.includes(',') ? hops : null, pendingSinceMs,
-    ]);
-    r.raw = line;
-    return r;
+  recFromRow(server: number, line: string, pendingSinceMs?: number): Rec | undefined {
+    const f = this.scanned;
+    if (!scanRow(line, f)) return undefined;
+    const c = this.clockOf(server, f.dev ?? f.sock ?? f.tcp ?? f.ip);
+    const dev = rel(f.dev, c);
+    return {
+      server, seq: f.seq, tx: f.tx, flow: f.flow, sample: f.sample, offset: f.offset, attempt: f.attempt, flags: f.flags,
+      sock: rel(f.sock, c), tcp: rel(f.tcp, c), ip: rel(f.ip, c), dev, last: f.last === null ? dev : rel(f.last, c), hops: f.hops,
+      pendingSinceMs, raw: line,
+    };
   }
+  private readonly scanned = scannedRow();
 
   /** A record of a row of RECORD_SELECT (rowsAsArray, with an optional trailing `since`). */
   private toRec(r: any[]): Rec {

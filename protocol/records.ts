@@ -169,3 +169,138 @@ export function decodeRow(node: string, line: string): PacketRecord {
     devices: decodeHops(f[HOPS_COLUMN]!),
   };
 }
+
+/** The fields of a row line that the analysis needs (scanRow fills one, reused line after line). */
+export interface ScannedRow {
+  seq: number;
+  tx: boolean;
+  flow: number;
+  sample: number;
+  offset: number;
+  attempt: number;
+  flags: number;
+  /** Layer times: a number when exact (below 2^53), else the digits; null when the layer was not seen. */
+  sock: number | string | null;
+  tcp: number | string | null;
+  ip: number | string | null;
+  dev: number | string | null;
+  /** The last device crossing's time (null without crossings), and every crossing when there were several. */
+  last: number | string | null;
+  hops: string | null;
+}
+
+export const scannedRow = (): ScannedRow => ({ seq: 0, tx: false, flow: 0, sample: 0, offset: 0, attempt: 0, flags: 0, sock: null, tcp: null, ip: null, dev: null, last: null, hops: null });
+
+// scanRow's cursor: the start of the next field (-1: the line ended early or a field was bad)
+let P = 0;
+
+/** The field at P as 1 to 20 digits (a leading '-' when `signed`), as a double; NaN when it is anything else. Moves P past its tab. */
+function num(line: string, signed: boolean): number {
+  if (P < 0) return NaN;
+  let i = P, v = 0, neg = false;
+  if (signed && line.charCodeAt(i) === 45) (neg = true), i++;
+  const from = i;
+  const n = line.length;
+  let c = 0;
+  while (i < n && (c = line.charCodeAt(i)) >= 48 && c <= 57) (v = v * 10 + (c - 48)), i++;
+  if (i === from || i - from > 20 || i >= n || c !== 9) {
+    P = -1;
+    return NaN;
+  }
+  P = i + 1;
+  return neg ? -v : v;
+}
+
+/** A time, cpu or tid field: digits (a number when exact, else the digits) or \N (null); undefined when malformed. Moves P past its tab. */
+function time(line: string): number | string | null | undefined {
+  if (P < 0) return undefined;
+  const p = P;
+  if (line.charCodeAt(p) === 92) {
+    if (line.charCodeAt(p + 1) !== 78 || line.charCodeAt(p + 2) !== 9) return (P = -1), undefined;
+    P = p + 3;
+    return null;
+  }
+  const v = num(line, false);
+  if (v !== v) return undefined;
+  return v <= Number.MAX_SAFE_INTEGER ? v : line.slice(p, P - 1);
+}
+
+/** An address field: 2 to 45 of [0-9A-Fa-f.:]. Moves P past its tab. */
+function addr(line: string): boolean {
+  if (P < 0) return false;
+  let i = P;
+  const n = line.length;
+  let c = 0;
+  while (i < n && (((c = line.charCodeAt(i)) >= 48 && c <= 58) || c === 46 || (c >= 65 && c <= 70) || (c >= 97 && c <= 102))) i++;
+  if (i - P < 2 || i - P > 45 || i >= n || c !== 9) return (P = -1), false;
+  P = i + 1;
+  return true;
+}
+
+/**
+ * One row line checked and read in a single pass, without splitting it: exactly the lines the
+ * row format's regex accepts pass (a test holds the two together); anything else returns false
+ * and leaves `r` half-filled. The stream stage's hot path: a split and the regex cost ~2 µs a
+ * line, and their garbage as much again.
+ */
+export function scanRow(line: string, r: ScannedRow): boolean {
+  P = 0;
+  r.seq = num(line, false);
+  if (P < 0) return false;
+  const d0 = line.charCodeAt(P);
+  if ((d0 !== 116 && d0 !== 114) || line.charCodeAt(P + 1) !== 120 || line.charCodeAt(P + 2) !== 9) return false;
+  r.tx = d0 === 116;
+  const f0 = line.charCodeAt(P + 3);
+  if ((f0 !== 52 && f0 !== 54) || line.charCodeAt(P + 4) !== 9) return false;
+  P += 5;
+  if (!addr(line)) return false;
+  const sport = num(line, false);
+  if (!addr(line)) return false;
+  const dport = num(line, false);
+  r.flow = num(line, false);
+  r.sample = num(line, false);
+  r.offset = num(line, true);
+  const segStart = num(line, false), segEnd = num(line, false);
+  r.attempt = num(line, false);
+  r.flags = num(line, false);
+  if (P < 0 || (r.seq + sport + dport + r.flow + r.sample + r.offset + segStart + segEnd + r.attempt + r.flags) !== (r.seq + sport + dport + r.flow + r.sample + r.offset + segStart + segEnd + r.attempt + r.flags)) return false;
+  const sock = time(line), c0 = time(line), t0 = time(line);
+  const tcp = time(line), c1 = time(line), t1 = time(line);
+  const ip = time(line), c2 = time(line), t2 = time(line);
+  const dev = time(line), c3 = time(line), t3 = time(line);
+  if (P < 0 || c0 === undefined || t0 === undefined || c1 === undefined || t1 === undefined || c2 === undefined || t2 === undefined || c3 === undefined || t3 === undefined) return false;
+  // cpu and tid are digits or \N, never past 20 digits (time() already checked), so only the times are kept
+  r.sock = sock!;
+  r.tcp = tcp!;
+  r.ip = ip!;
+  r.dev = dev!;
+  r.last = null;
+  r.hops = null;
+  const p = P, n = line.length;
+  if (p === n) return true;
+  // crossings "ifindex:netns:rx:ns" joined by commas: parts of 1 to 20 digits, rx 0 or 1
+  let colons = 0, partLen = 0, lastFrom = -1, several = false;
+  for (let i = p; i <= n; i++) {
+    const c = i < n ? line.charCodeAt(i) : 44;
+    if (c >= 48 && c <= 57) {
+      partLen++;
+      continue;
+    }
+    if ((c !== 58 && c !== 44) || partLen === 0 || partLen > 20) return false;
+    if (colons === 2 && c === 58 && (partLen !== 1 || line.charCodeAt(i - 1) > 49)) return false;
+    partLen = 0;
+    if (c === 58) {
+      if (++colons === 3) lastFrom = i + 1;
+      else if (colons > 3) return false;
+    } else {
+      if (colons !== 3) return false;
+      if (i < n) several = true;
+      colons = 0;
+    }
+  }
+  const ns = line.slice(lastFrom);
+  const v = +ns;
+  r.last = v <= Number.MAX_SAFE_INTEGER ? v : ns;
+  r.hops = several ? line.slice(p) : null;
+  return true;
+}

@@ -24,11 +24,14 @@ import type { Redis } from 'ioredis';
 import type { Pool, PoolConnection } from '../../db/pool.js';
 import { ensureServers } from '../../db/servers.js';
 import { BAD_RECORD_MAXLEN, BAD_RECORD_STREAM, entryFields, RECORD_STREAM } from '../../protocol/redis.js';
-import { ROW, ROW_COLUMNS, ROW_FORMAT, validRows } from '../../protocol/records.js';
+import { ROW, ROW_COLUMNS, ROW_FORMAT } from '../../protocol/records.js';
+import { MAX_ENTRY_BYTES } from '../../protocol/records-binary.js';
 import { DEFAULT_ANALYSIS, Run, type AnalyzeOptions, type AnalyzeResult, type FlowRow } from '../analyze.js';
 import type { FlowEnds, Path, Rec } from '../paths.js';
 
 export const ANALYSIS_GROUP = 'latscope-analysis';
+/** The largest rows body an entry may carry (as large as a binary entry may be). */
+const MAX_BODY = MAX_ENTRY_BYTES;
 
 export interface StreamStageOptions extends Omit<AnalyzeOptions, 'maxRecords'> {
   /** The records stream (one shard); default latscope:records. */
@@ -227,7 +230,7 @@ export class StreamStage {
     const acked: string[] = [];
     let newest = this.lastId;
     const nodes = new Set<string>();
-    const good: [string, string][] = [];
+    const good: [node: string, body: string, fields: string[], n: number][] = [];
     for (const [id, f] of entries) {
       acked.push(id);
       if (!idAfter(id, this.lastId)) {
@@ -238,30 +241,49 @@ export class StreamStage {
       if (!f) continue; // deleted under us
       const m = entryFields(f);
       const node = m.get('node') ?? '', body = m.get('rows') ?? '', n = Number(m.get('n'));
-      if (m.get('format') !== ROW_FORMAT || !/^[\w.-]{1,64}$/.test(node) || !validRows(body, n)) {
+      if (m.get('format') !== ROW_FORMAT || !/^[\w.-]{1,64}$/.test(node) || !(n >= 1) || !body.endsWith('\n') || body.length > MAX_BODY) {
         bad.push(f);
         continue;
       }
       nodes.add(node);
-      good.push([node, body]);
+      good.push([node, body, f, n]);
     }
     const ids = await this.ids([...nodes]);
-    for (const [node, body] of good) {
+    const entryRecs: Rec[] = [];
+    for (const [node, body, f, n] of good) {
+      // a whole entry or none of it: a malformed line (or a wrong count) sets the entry aside
       const sid = ids.get(node)!;
-      let at = 0;
-      while (at < body.length) {
+      entryRecs.length = 0;
+      let ok = true;
+      for (let at = 0; at < body.length; ) {
         const nl = body.indexOf('\n', at);
-        const line = body.slice(at, nl);
+        const r = run.recFromRow(sid, body.slice(at, nl));
         at = nl + 1;
-        const r = run.recFromRow(sid, line);
+        if (!r) {
+          ok = false;
+          break;
+        }
+        entryRecs.push(r);
+      }
+      if (!ok || entryRecs.length !== n) {
+        bad.push(f);
+        continue;
+      }
+      for (const r of entryRecs) {
         fresh.push(r);
         if (!flowRows.has(r.flow) && !this.flowEnds.has(r.flow)) {
-          const c = line.split('\t', ROW.dport + 1);
+          const c = r.raw!.split('\t', ROW.dport + 1);
           flowRows.set(r.flow, [+c[ROW.family]!, c[ROW.src]!, +c[ROW.sport]!, c[ROW.dst]!, +c[ROW.dport]!]);
         }
       }
     }
-    const carried = this.waiting.map((w) => run.recFromRow(w.server, w.raw, w.since));
+    // carried lines were checked when they came; one that no longer reads is counted, not kept
+    const carried: Rec[] = [];
+    for (const w of this.waiting) {
+      const r = run.recFromRow(w.server, w.raw, w.since);
+      if (r) carried.push(r);
+      else this.counters.evicted++;
+    }
     const tDecoded = Date.now();
     const result = emptyResult();
     const raw = fresh.filter((r) => keepRaw(r.flow, r.sample, this.o.rawSampleRate));
