@@ -17,7 +17,7 @@
 import { LogHistogram, VarReader, VarWriter, bucketOf } from '../lib/stats.js';
 import { SEGMENTS, TOTALS } from '../protocol/layers.js';
 import { F_ROW_INTERVAL, F_ROW_RETRANS } from '../protocol/records.js';
-import { F_COMPLETE, F_FAULT, F_NO_FIT, F_RETRANS, hopDelays, type Path, type Rec } from './paths.js';
+import { F_COMPLETE, F_FAULT, F_NO_FIT, F_RETRANS, hopDelays, recordSegments, type Path, type Rec } from './paths.js';
 
 export type Scope = 'pair' | 'flow' | 'host';
 /** Tail buckets: 32 per power of two of the end-to-end delay (the tail's edge is known to 2%). */
@@ -31,16 +31,34 @@ export const TAIL_QUANTILE = 0.99;
 /** Segments and totals whose values compare two servers' clocks, so carry a bound. */
 const CROSS = new Set(['wire', 'one_way', 'end_to_end']);
 
+/** The segments and totals by index, for Group.addAt (the hot path, no lookup by name). */
+const INDEXED = [...SEGMENTS, 'one_way', 'end_to_end'];
+const ONE_WAY = NSEG, END_TO_END = NSEG + 1;
+
 export class Group {
   readonly hist = new Map<string, LogHistogram>();
   bound = 0;
   faults = 0;
   /** End-to-end bucket -> [count, sum of each segment]. */
   readonly tail = new Map<number, Float64Array>();
+  /** hist's entries of INDEXED, once they exist (never replaced: merge adds into them). */
+  private readonly byIndex: (LogHistogram | undefined)[] = [];
 
   add(segment: string, v: number): void {
     let h = this.hist.get(segment);
     if (!h) this.hist.set(segment, (h = new LogHistogram()));
+    h.add(v);
+  }
+
+  /** add() of INDEXED[i]. */
+  addAt(i: number, v: number): void {
+    let h = this.byIndex[i];
+    if (!h) {
+      const name = INDEXED[i]!;
+      h = this.hist.get(name);
+      if (!h) this.hist.set(name, (h = new LogHistogram()));
+      this.byIndex[i] = h;
+    }
     h.add(v);
   }
 
@@ -153,12 +171,21 @@ export interface StatsOptions {
   filterRetrans: boolean;
 }
 
+/** A path's totals, bound, fault and tail into a group. */
+function totals(g: Group, p: Path, cross: boolean): void {
+  if (cross && !Number.isNaN(p.oneWay)) g.addAt(ONE_WAY, p.oneWay);
+  if (cross && !Number.isNaN(p.e2e)) g.addAt(END_TO_END, p.e2e);
+  if (cross && Number.isFinite(p.bound)) g.bound = Math.max(g.bound, p.bound);
+  if (p.flags & F_FAULT) g.faults++;
+  else if (p.flags & F_COMPLETE) g.addTail(p.e2e, p.seg);
+}
+
 /** What one analysis chunk adds, per window and group. */
 export class WindowStats {
   readonly groups = new Map<string, Group>();
   readonly flows = new Map<string, FlowWindow>();
-  /** A fast path to groups: window -> scope|src|dst|flow -> group (the same objects as in groups). */
-  private readonly cache = new Map<number, Map<string, Group>>();
+  /** A fast path to groups: window -> numeric key -> group (the same objects as in groups), a map per scope. */
+  private readonly cache = { pair: new Map<number, Map<number, Group>>(), flow: new Map<number, Map<number, Group>>(), host: new Map<number, Map<number, Group>>() };
 
   constructor(private readonly o: StatsOptions) {}
 
@@ -174,9 +201,11 @@ export class WindowStats {
   }
 
   private cached(window: number, scope: Scope, src: number, dst: number, flow: number): Group {
-    let w = this.cache.get(window);
-    if (!w) this.cache.set(window, (w = new Map()));
-    const k = scope === 'flow' ? `f${flow}` : `${scope}${src}>${dst}`;
+    const byWindow = this.cache[scope];
+    let w = byWindow.get(window);
+    if (!w) byWindow.set(window, (w = new Map()));
+    // a flow's id is 52 bits; a pair (or a host) is two server ids below 2^26 each
+    const k = scope === 'flow' ? flow : src * 67108864 + dst;
     let g = w.get(k);
     if (!g) w.set(k, (g = this.group({ window, scope, src, dst, flow })));
     return g;
@@ -186,33 +215,18 @@ export class WindowStats {
     if (this.o.filterRetrans && p.flags & F_RETRANS) return;
     const window = this.windowOf(p.tNs);
     const cross = !(p.flags & F_NO_FIT);
-    for (const g of [this.cached(window, 'pair', p.src, p.dst, 0), this.cached(window, 'flow', p.src, p.dst, p.tx.flow)]) {
-      // a flow keeps its totals and its tail's segments; every segment's percentiles are its pair's
-      if (g !== this.cache.get(window)!.get(`f${p.tx.flow}`)) for (let i = 0; i < NSEG; i++) if (!Number.isNaN(p.seg[i]!)) g.add(SEGMENTS[i]!, p.seg[i]!);
-      if (cross && !Number.isNaN(p.oneWay)) g.add('one_way', p.oneWay);
-      if (cross && !Number.isNaN(p.e2e)) g.add('end_to_end', p.e2e);
-      if (cross && Number.isFinite(p.bound)) g.bound = Math.max(g.bound, p.bound);
-      if (p.flags & F_FAULT) g.faults++;
-      else if (p.flags & F_COMPLETE) g.addTail(p.e2e, p.seg);
-    }
+    const pair = this.cached(window, 'pair', p.src, p.dst, 0), flow = this.cached(window, 'flow', p.src, p.dst, p.tx.flow);
+    // every segment's percentiles are its pair's; a flow keeps its totals and its tail's segments
+    for (let i = 0; i < NSEG; i++) if (!Number.isNaN(p.seg[i]!)) pair.addAt(i, p.seg[i]!);
+    totals(pair, p, cross);
+    totals(flow, p, cross);
   }
 
   /** A record's own layers and hops, on its server (host scope); `tNs` is its time on the global timeline. */
   addRecord(r: Rec, tNs: number): void {
     if (this.o.filterRetrans && (r.attempt > 0 || r.flags & F_ROW_RETRANS)) return;
     const g = this.cached(this.windowOf(tNs), 'host', r.server, 0, 0);
-    const put = (seg: string, v: number) => Number.isNaN(v) || g.add(seg, v);
-    if (r.tx) {
-      put('tx_sock_tcp', r.tcp - r.sock);
-      put('tx_tcp_ip', r.ip - r.tcp);
-      put('tx_ip_dev', r.dev - r.ip);
-      put('tx_hops', r.last - r.dev);
-    } else {
-      put('rx_hops', r.last - r.dev);
-      put('rx_dev_ip', r.ip - r.last);
-      put('rx_ip_tcp', r.tcp - r.ip);
-      put('rx_tcp_sock', r.sock - r.tcp);
-    }
+    for (const [i, v] of recordSegments(r)) g.addAt(i, v);
     if (r.hops) for (const [dev, v] of hopDelays(r)) g.add(`hop:${r.tx ? 'tx' : 'rx'}:${dev}`, v);
   }
 
