@@ -91,6 +91,7 @@ export function observerCommand(): Command {
       const observer = new Observer({
         node,
         redis: { host: redis.address, port: redis.port, password },
+        recordShards: redis.record_shards,
         sampling,
         interfaces: o.interfaces ? o.interfaces.split(',').filter(Boolean) : upInterfaces(),
         ownNetnsOnly: !o.allNetns,

@@ -245,6 +245,9 @@ export function loadDeployment(confDir: string): Deployment {
     if (!existsSync(kh)) errors.push(new ConfError(`${where}: known_hosts: ${kh} does not exist, and new host keys are not accepted: every server would be refused; create it (ssh-keyscan) or set accept_new_host_keys: 1 once`, where, undefined, 'known_hosts'));
     else if (!statSync(kh).isFile()) errors.push(new ConfError(`${where}: known_hosts: ${kh} is not a file`, where, undefined, 'known_hosts'));
   }
+  const analysis = files['analysis_info.yaml'] as AnalysisInfo | undefined;
+  if (redis && redis.record_shards > 1 && (analysis?.engine ?? 'batch') !== 'stream')
+    errors.push(new ConfError(`${join(dir, 'redis_info.yaml')}: record_shards: ${redis.record_shards} shards need the stream analysis, which reads each shard; set engine: stream in analysis_info.yaml, or record_shards: 1`, join(dir, 'redis_info.yaml'), undefined, 'record_shards'));
   const ts = files['time_sync.yaml'] as TimeSync | undefined;
   if (ping && ts && connect) {
     // one probe in flight at a time, servers one after the other; a reply takes well under 1 ms

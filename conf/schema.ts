@@ -2,6 +2,7 @@
  * Schemas of the conf/ files, with their defaults. Field names follow seed 002; units are in
  * the descriptions. Unknown keys are errors (a typo must not silently fall back to a default).
  */
+import { MAX_RECORD_SHARDS } from '../protocol/redis.js';
 import { z } from 'zod';
 import { HOST_MODULES } from '../protocol/host.js';
 
@@ -94,6 +95,11 @@ export const redisInfo = z
      * entries × 40 KB well under Redis's maxmemory. 0: no bound.
      */
     max_stream_entries: z.number({ invalid_type_error: 'expected a number of stream entries' }).int('expected a whole number of entries').min(0).max(10_000_000).default(10_000),
+    /**
+     * Record streams the records are sharded into, by flow (both ends of a sample in one shard),
+     * each analyzed by one manager at a time (analysis_info.yaml engine stream). 1: one stream.
+     */
+    record_shards: z.number({ invalid_type_error: 'expected a number of shards' }).int('expected a whole number of shards').min(1).max(MAX_RECORD_SHARDS).default(1),
   })
   .strict()
   .refine(...oneSecretSource('password'));

@@ -2,9 +2,9 @@
  * MySQL connections: the pool every feature uses, transactions, and creating the database.
  * BIGINT columns come back exact: as a number when it is a safe integer, else as a string.
  */
-import mysql, { type Pool, type PoolConnection } from 'mysql2/promise';
+import mysql, { type Connection, type Pool, type PoolConnection } from 'mysql2/promise';
 
-export type { Pool, PoolConnection } from 'mysql2/promise';
+export type { Connection, Pool, PoolConnection } from 'mysql2/promise';
 
 export interface DbInfo {
   host: string;
@@ -14,17 +14,32 @@ export interface DbInfo {
   database: string;
 }
 
+const settings = (info: DbInfo) => ({
+  host: info.host,
+  port: info.port,
+  user: info.user,
+  password: info.password,
+  database: info.database,
+  supportBigNumbers: true,
+  bigNumberStrings: false, // a BIGINT beyond 2^53 comes back as a string, never rounded
+});
+/** Each pool's settings, for connections of its database outside it (pool.ts only). */
+const infoOf = new WeakMap<Pool, DbInfo>();
+
 export function openPool(info: DbInfo, connectionLimit = 8): Pool {
-  return mysql.createPool({
-    host: info.host,
-    port: info.port,
-    user: info.user,
-    password: info.password,
-    database: info.database,
-    connectionLimit,
-    supportBigNumbers: true,
-    bigNumberStrings: false, // a BIGINT beyond 2^53 comes back as a string, never rounded
-  });
+  const pool = mysql.createPool({ ...settings(info), connectionLimit });
+  infoOf.set(pool, info);
+  return pool;
+}
+
+/**
+ * A connection to a pool's database that does not take one of the pool's: for what is held for
+ * a process's life (a lease), so that it never starves the work that needs the pool.
+ */
+export function connectionBeside(pool: Pool): Promise<Connection> {
+  const info = infoOf.get(pool);
+  if (!info) throw new Error('connectionBeside: a pool not made by openPool');
+  return mysql.createConnection(settings(info));
 }
 
 /** Runs fn on one connection inside a transaction: committed if it returns, rolled back if it throws. */

@@ -11,6 +11,7 @@ import type { Pool } from '../db/pool.js';
 import { flowId, F_ROW_COMPLETE, F_ROW_RETRANS, type Flow } from '../protocol/records.js';
 import { ROW_COLUMNS, ROW_FORMAT } from '../protocol/records.js';
 import type { Redis } from 'ioredis';
+import { recordStream, shardOf } from '../protocol/redis.js';
 
 export interface SyntheticOptions {
   servers: number;
@@ -54,6 +55,8 @@ const SIZE = 65536;
 export interface SyntheticRecord {
   server: number;
   dir: 'tx' | 'rx';
+  /** Its flow id (protocol/records.ts flowId), which picks its shard. */
+  flow: number;
   line: string;
 }
 
@@ -97,6 +100,7 @@ export async function syntheticFleet(pool: Pool, o: SyntheticOptions): Promise<{
     return {
       server,
       dir,
+      flow: f.id,
       line:
         `${seq}\t${dir}\t4\t${f.flow.src}\t${f.flow.sport}\t${f.flow.dst}\t${f.flow.dport}\t${f.id}\t${sampleSeq}\t${f.offset >>> 0}\t${(sampleSeq - 1000) >>> 0}\t${(sampleSeq + 448) >>> 0}\t${attempt}\t${(retrans ? F_ROW_RETRANS : 0) | F_ROW_COMPLETE}\t` +
         `${layer(t.sock, 1, 100)}\t${layer(t.tcp, 1, 100)}\t${layer(t.ip, 0, 0)}\t${layer(t.dev, 0, 0)}\t${hops}`,
@@ -171,15 +175,16 @@ export async function writeSynthetic(pool: Pool, o: SyntheticOptions): Promise<S
  * Up to `max` synthetic records into a Redis records stream, as observers publish them: an entry
  * per server holding up to entryRecords rows (protocol/records.ts rows2). Returns how many went.
  */
-export async function publishSynthetic(redis: Redis, stream: string, servers: SyntheticServer[], records: Iterator<SyntheticRecord>, max: number, entryRecords = 2048): Promise<number> {
-  const per = servers.map(() => [] as string[]);
+export async function publishSynthetic(redis: Redis, stream: string, servers: SyntheticServer[], records: Iterator<SyntheticRecord>, max: number, entryRecords = 2048, shards = 1): Promise<number> {
+  // a buffer per server and shard (index server * shards + shard), as an observer keeps them
+  const per = Array.from({ length: servers.length * shards }, () => [] as string[]);
   let n = 0;
   let pipe = redis.pipeline();
   let queued = 0;
   const flush = (i: number) => {
     const lines = per[i]!;
     if (!lines.length) return;
-    pipe.xadd(stream, '*', 'format', ROW_FORMAT, 'node', servers[i]!.name, 'n', lines.length, 'rows', lines.join('\n') + '\n');
+    pipe.xadd(recordStream(i % shards, shards, stream), '*', 'format', ROW_FORMAT, 'node', servers[Math.floor(i / shards)]!.name, 'n', lines.length, 'rows', lines.join('\n') + '\n');
     lines.length = 0;
     queued++;
   };
@@ -187,9 +192,10 @@ export async function publishSynthetic(redis: Redis, stream: string, servers: Sy
     const next = records.next();
     if (next.done) break;
     const r = next.value;
-    per[r.server]!.push(r.line);
+    const i = r.server * shards + shardOf(r.flow, shards);
+    per[i]!.push(r.line);
     n++;
-    if (per[r.server]!.length >= entryRecords) flush(r.server);
+    if (per[i]!.length >= entryRecords) flush(i);
     if (queued >= 16) {
       await pipe.exec();
       pipe = redis.pipeline();

@@ -19,11 +19,11 @@ import { createDatabase, openPool, type Pool } from '../db/pool.js';
 import { migrate } from '../db/migrate.js';
 import { upsertServers } from '../db/servers.js';
 import { ensurePartitions, retentionJobs } from '../db/retention.js';
-import { CONF_KEY } from '../protocol/redis.js';
+import { CONF_KEY, recordStream } from '../protocol/redis.js';
 import { Ingest } from '../ingest/ingest.js';
 import { ingestJobs } from '../ingest/jobs.js';
 import { analysisJobs, analysisOptions } from '../analyzer/jobs.js';
-import { StreamStage } from '../analyzer/stream/stage.js';
+import { StreamStage, type StreamCounters } from '../analyzer/stream/stage.js';
 import { Prober } from '../timesync/prober.js';
 import { timeSyncJobs } from '../timesync/jobs.js';
 import { connectRedis, publicConf, redisConnection } from './redis.js';
@@ -49,7 +49,8 @@ export class Manager {
   private readonly runner: JobRunner;
   private readonly provisioner: Provisioner;
   private ingest?: Ingest;
-  private stream?: StreamStage;
+  /** The stream stage of each records shard (engine stream): each runs while this manager holds that shard's lease. */
+  private streams: StreamStage[] = [];
   private prober?: Prober;
   private metricsServer?: HttpServer;
 
@@ -135,12 +136,16 @@ export class Manager {
     await this.ingest.ensureGroup();
     this.ingest.start();
     if (stream) {
-      // one worker owns the records stream at a time (a lease); others wait to take it over
-      this.stream = new StreamStage(this.redis, this.pool, {
-        ...analysisOptions(this.d.analysis, this.d.sampling), consumer: `${hostname()}-${process.pid}`, rawSampleRate: this.d.analysis.raw_sample,
-        log: (l) => this.o.log(l),
-      });
-      this.stream.start();
+      // one manager owns a shard's stream at a time (a lease); the others wait to take it over
+      const shards = this.d.redis.record_shards;
+      for (let k = 0; k < shards; k++) {
+        const st = new StreamStage(this.redis, this.pool, {
+          ...analysisOptions(this.d.analysis, this.d.sampling), stream: recordStream(k, shards), consumer: `${hostname()}-${process.pid}`, rawSampleRate: this.d.analysis.raw_sample,
+          log: (l) => this.o.log(l),
+        });
+        st.start();
+        this.streams.push(st);
+      }
     }
     if (this.timeSync) this.prober = await Prober.open({ ifaces: this.d.manager.eth, port: this.d.ping!.port, key: this.d.pingKey! });
     for (const f of this.features()) this.runner.start(f);
@@ -148,7 +153,7 @@ export class Manager {
       this.metricsServer = await serveManagerMetrics(this.d.manager.address, this.d.manager.port, {
         jobs: () => this.runner.counters,
         ingest: () => this.ingest?.counters,
-        stream: () => this.stream?.counters,
+        stream: () => this.streamCounters,
         states: () => this.states.all(),
       });
   }
@@ -165,24 +170,31 @@ export class Manager {
 
   /**
    * Engine stream: settles every record still waiting now, as if the grace period had passed (the
-   * end of a run: the demo, a fleet that stopped collecting). Returns the records it analyzed.
+   * end of a run: the demo, a fleet that stopped collecting), in every shard. Returns the records
+   * analyzed meanwhile.
    */
   async settleStream(): Promise<number> {
-    const s = this.stream;
-    if (!s) throw new Error('settleStream: analysis_info.yaml engine is not stream');
-    await s.stop();
-    if (!(await s.acquire(30))) throw new Error('settleStream: another manager holds the records stream');
-    try {
-      return await s.finish();
-    } finally {
-      await s.release();
-      s.start();
+    if (!this.streams.length) throw new Error('settleStream: analysis_info.yaml engine is not stream');
+    let n = 0;
+    for (const s of this.streams) {
+      await s.stop();
+      if (!(await s.acquire(30))) throw new Error('settleStream: another manager holds a records shard');
+      try {
+        n += await s.finish();
+      } finally {
+        await s.release();
+        s.start();
+      }
     }
+    return n;
   }
 
-  /** The stream stage's counters (engine stream). */
-  get streamCounters() {
-    return this.stream?.counters;
+  /** The stream stages' counters, summed over the shards (engine stream). */
+  get streamCounters(): StreamCounters | undefined {
+    if (!this.streams.length) return undefined;
+    const sum = { ...this.streams[0]!.counters };
+    for (const s of this.streams.slice(1)) for (const k of Object.keys(sum) as (keyof StreamCounters)[]) sum[k] += s.counters[k];
+    return sum;
   }
 
   /** Ingest counters of this process. */
@@ -198,7 +210,7 @@ export class Manager {
     this.metricsServer?.close();
     await this.runner.close();
     await this.ingest?.stop();
-    await this.stream?.stop();
+    await Promise.all(this.streams.map((st) => st.stop()));
     await this.prober?.close();
     await this.pool.end();
     this.redis.disconnect();

@@ -160,7 +160,7 @@ export class RemoteServer {
     this.metrics = d.functions.metrics;
     const files: Record<string, string> = {
       'sampling_info.yaml': stringify(d.sampling),
-      'redis_info.yaml': stringify({ address: d.redis.address, port: d.redis.port, max_stream_entries: d.redis.max_stream_entries, ...(d.redis.secret !== undefined ? { password_file: 'redis.password' } : {}) }),
+      'redis_info.yaml': stringify({ address: d.redis.address, port: d.redis.port, max_stream_entries: d.redis.max_stream_entries, record_shards: d.redis.record_shards, ...(d.redis.secret !== undefined ? { password_file: 'redis.password' } : {}) }),
     };
     if (d.redis.secret !== undefined) files['redis.password'] = d.redis.secret + '\n';
     if (d.ping && d.functions.timesync) {

@@ -40,6 +40,8 @@ export interface ObserverOptions {
   ownNetnsOnly: boolean;
   /** The record stream (default latscope:records; tests use their own). */
   stream?: string;
+  /** Record streams the records are sharded into (redis_info.yaml record_shards). */
+  recordShards?: number;
   /** Observe the named network namespace (/run/netns/NAME) instead of this process's own. */
   netns?: string;
   /** Milliseconds between heartbeats. */
@@ -104,7 +106,7 @@ export class Observer {
     for (const what of sweepLeftovers()) log.warn({ node: o.node, what }, 'removed a leftover of an earlier observer');
     try {
       this.publisher = new RecordPublisher({
-        node: o.node, redis: o.redis, stream: o.stream, batchRecords: 256, pipelineEntries: 64, maxMemoryBytes: this.limits.memoryBytes,
+        node: o.node, redis: o.redis, stream: o.stream, shards: o.recordShards, batchRecords: 256, pipelineEntries: 64, maxMemoryBytes: this.limits.memoryBytes,
         spoolDir: o.spoolDir, maxSpoolBytes: this.limits.spoolBytes, flushMs: 100, maxStreamEntries: this.limits.streamEntries,
       });
       await this.publisher.connect();

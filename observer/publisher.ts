@@ -10,13 +10,15 @@
 import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { HEARTBEAT_MAXLEN, RECORD_STREAM, toFields, type RecordBatch } from '../protocol/redis.js';
-import { ROW_FORMAT, encodeRows, type PacketRecord } from '../protocol/records.js';
+import { HEARTBEAT_MAXLEN, RECORD_STREAM, recordStream, shardOf, toFields, type RecordBatch } from '../protocol/redis.js';
+import { ROW_FORMAT, encodeRows, flowId, type PacketRecord } from '../protocol/records.js';
 
 export interface PublisherOptions {
   node: string;
   redis: { host: string; port: number; password?: string };
   stream?: string;
+  /** Record streams the records are sharded into by flow (protocol/redis.ts recordStream); default 1. */
+  shards?: number;
   /** Records per stream entry. */
   batchRecords: number;
   /** Stream entries per pipeline round trip. */
@@ -50,12 +52,16 @@ export interface PublisherCounters {
   spoolCorrupt: number;
 }
 
-type Batch = Omit<RecordBatch, 'format'>;
+/** A sealed entry, and its shard (absent in spool files of before shards: 0). */
+type Batch = Omit<RecordBatch, 'format'> & { shard?: number };
 
 export class RecordPublisher {
   private readonly redis: Redis;
   private memory: Batch[] = [];
-  private open: PacketRecord[] = [];
+  /** Records not yet sealed into an entry, per shard. */
+  private open: PacketRecord[][];
+  private openRecords = 0;
+  private readonly shards: number;
   private memoryRecords = 0;
   private memoryBytes = 0;
   /** The stream was at its bound at the last look (backpressure). */
@@ -70,6 +76,8 @@ export class RecordPublisher {
   readonly counters: PublisherCounters = { published: 0, spooledToDisk: 0, overflow: 0, redisErrors: 0, redisFull: 0, heldBack: 0, spooledAtStop: 0, spoolCorrupt: 0 };
 
   constructor(private readonly o: PublisherOptions) {
+    this.shards = Math.max(1, o.shards ?? 1);
+    this.open = Array.from({ length: this.shards }, () => []);
     const { host, port, password } = o.redis;
     // No offline queue: a command while disconnected fails at once, and its records stay spooled.
     this.redis = new Redis({ host, port, password, lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, retryStrategy: (n) => Math.min(100 * n, 1000) });
@@ -93,24 +101,33 @@ export class RecordPublisher {
   }
 
   push(r: PacketRecord): void {
-    this.open.push(r);
-    if (this.open.length >= this.o.batchRecords) this.seal();
+    const k = this.shards > 1 ? shardOf(flowId(r.flow), this.shards) : 0;
+    const open = this.open[k]!;
+    open.push(r);
+    this.openRecords++;
+    if (open.length >= this.o.batchRecords) this.seal(k);
   }
 
   /** Records waiting to be published (memory and disk). */
   get backlog(): { memory: number; memoryBytes: number; diskBytes: number; heldBack: boolean } {
-    return { memory: this.memoryRecords + this.inFlight + this.open.length, memoryBytes: this.memoryBytes, diskBytes: this.spoolBytes, heldBack: this.held };
+    return { memory: this.memoryRecords + this.inFlight + this.openRecords, memoryBytes: this.memoryBytes, diskBytes: this.spoolBytes, heldBack: this.held };
   }
 
   get connected(): boolean {
     return this.redis.status === 'ready';
   }
 
-  private seal(): void {
-    if (!this.open.length) return;
-    const recs = this.open;
-    this.open = [];
-    const b = { node: this.o.node, first: recs[0]!.observerSeq, last: recs[recs.length - 1]!.observerSeq, n: recs.length, rows: encodeRows(recs) };
+  /** Seals a shard's open records into an entry (every shard's: no argument). */
+  private seal(shard?: number): void {
+    if (shard === undefined) {
+      for (let k = 0; k < this.shards; k++) this.seal(k);
+      return;
+    }
+    const recs = this.open[shard]!;
+    if (!recs.length) return;
+    this.open[shard] = [];
+    this.openRecords -= recs.length;
+    const b: Batch = { node: this.o.node, first: recs[0]!.observerSeq, last: recs[recs.length - 1]!.observerSeq, n: recs.length, rows: encodeRows(recs), shard };
     this.memory.push(b);
     this.memoryRecords += b.n;
     this.memoryBytes += b.rows.length;
@@ -151,8 +168,9 @@ export class RecordPublisher {
   /** XADDs batches in one pipeline; returns how many went in (in order) before the first failure. */
   private async xadd(batches: Batch[]): Promise<number> {
     const p = this.redis.pipeline();
-    const stream = this.o.stream ?? RECORD_STREAM;
-    for (const b of batches) p.xadd(stream, '*', ...toFields({ node: b.node, first: b.first, last: b.last, n: b.n, format: ROW_FORMAT, rows: b.rows } satisfies RecordBatch));
+    const base = this.o.stream ?? RECORD_STREAM;
+    for (const b of batches)
+      p.xadd(recordStream(Math.min(b.shard ?? 0, this.shards - 1), this.shards, base), '*', ...toFields({ node: b.node, first: b.first, last: b.last, n: b.n, format: ROW_FORMAT, rows: b.rows } satisfies RecordBatch));
     const res = (await p.exec()) ?? [];
     let ok = 0;
     while (ok < batches.length && res[ok] && !res[ok]![0]) ok++;
@@ -163,7 +181,11 @@ export class RecordPublisher {
   /** Whether the stream may grow (backpressure); counts the rounds held back. */
   private async roomInStream(): Promise<boolean> {
     if (!this.o.maxStreamEntries) return true;
-    this.held = (await this.redis.xlen(this.o.stream ?? RECORD_STREAM)) >= this.o.maxStreamEntries;
+    // the fullest shard decides: its consumer is the one behind
+    const base = this.o.stream ?? RECORD_STREAM;
+    let most = 0;
+    for (let k = 0; k < this.shards; k++) most = Math.max(most, await this.redis.xlen(recordStream(k, this.shards, base)));
+    this.held = most >= this.o.maxStreamEntries;
     if (this.held) this.counters.heldBack++;
     return !this.held;
   }
@@ -173,7 +195,7 @@ export class RecordPublisher {
     if (this.sending) return;
     this.sending = true;
     try {
-      if (final || this.open.length) this.seal();
+      if (final || this.openRecords) this.seal();
       if (this.redis.status !== 'ready') return;
       for (const f of this.spoolFiles()) {
         if (!(await this.roomInStream())) return;

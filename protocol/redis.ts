@@ -14,6 +14,21 @@
  */
 
 export const RECORD_STREAM = 'latscope:records';
+/** Record streams a fleet may be sharded into (redis_info.yaml record_shards). */
+export const MAX_RECORD_SHARDS = 256;
+
+/**
+ * The records stream of a shard: with one shard, RECORD_STREAM itself; with several,
+ * "latscope:records:{k}" (a hash tag per shard, so a Redis Cluster spreads the shards over its
+ * masters while each shard's keys stay together).
+ */
+export const recordStream = (shard: number, shards: number, base = RECORD_STREAM): string => (shards <= 1 ? base : `${base}:{${shard}}`);
+
+/**
+ * The shard of a flow's records: both ends of a sample carry the same flow id (protocol/records.ts
+ * flowId hashes the 5-tuple in the direction of the data), so they land in the same shard.
+ */
+export const shardOf = (flow: number, shards: number): number => (shards <= 1 ? 0 : flow % shards);
 export const HISTOGRAM_STREAM = 'latscope:histograms';
 export const HEARTBEAT_STREAM = 'latscope:heartbeat';
 export const SERVERS_KEY = 'latscope:servers';

@@ -18,7 +18,7 @@ import { publishSynthetic, syntheticFleet, writeSynthetic, type SyntheticOptions
 import { analyze, type AnalyzeOptions } from '../analyzer/analyze.js';
 import { StreamStage, type StreamStageOptions } from '../analyzer/stream/stage.js';
 import { loadReport } from '../analyzer/report.js';
-import { BAD_RECORD_STREAM } from '../protocol/redis.js';
+import { BAD_RECORD_STREAM, recordStream } from '../protocol/redis.js';
 import { projectRoot } from '../lib/paths.js';
 
 let redisInfo: RedisInfo, db: MariaDbInfo, redis: Redis;
@@ -52,13 +52,13 @@ async function fresh(name: string): Promise<Pool> {
 }
 
 /** A database holding the fleet's servers and clocks, and its records published to a fresh stream. */
-async function published(name: string, spec = SPEC, entryRecords = 500): Promise<{ pool: Pool; stream: string; records: number }> {
+async function published(name: string, spec = SPEC, entryRecords = 500, shards = 1): Promise<{ pool: Pool; stream: string; records: number }> {
   const pool = await fresh(name);
   const stream = `latscope:test:stream:${name}:${process.pid}`;
-  streams.push(stream);
-  await redis.del(stream);
+  for (let k = 0; k < shards; k++) streams.push(recordStream(k, shards, stream));
+  await redis.del(...streams);
   const fleet = await syntheticFleet(pool, spec);
-  const records = await publishSynthetic(redis, stream, fleet.servers, fleet.records, Infinity, entryRecords);
+  const records = await publishSynthetic(redis, stream, fleet.servers, fleet.records, Infinity, entryRecords, shards);
   return { pool, stream, records };
 }
 
@@ -130,7 +130,7 @@ test('exactly once: a worker killed mid-run is replayed from its checkpoint by t
     assert.equal(await other.acquire(0), false, 'the stream has one owner while the worker lives');
     worker.kill('SIGKILL');
     await new Promise((r) => worker.once('exit', r));
-    assert.ok(out.includes('owns'), out);
+    assert.match(out, /owns 1/);
     const [[cp]] = (await pool.query('SELECT records FROM stream_checkpoints WHERE stream = ?', [stream])) as any;
     const before = Number(cp.records);
     assert.ok(before > 0 && before < records, `killed mid-run (${before} of ${records} committed)`);
@@ -170,4 +170,46 @@ test('bad entries are set aside and counted, the good ones of the same read anal
   const [[{ all }]] = (await pool.query('SELECT COUNT(*) AS `all` FROM packets')) as any;
   assert.equal(stage.counters.rawRows, Number(all), 'every raw row counted');
   await stage.release();
+});
+
+test('sharded streams: both ends of a sample in one shard; a worker process killed mid-run, its shards move to the other, every record counted once', async () => {
+  const SHARDS = 4;
+  const ref = await published('st_shref');
+  const refStage = stageOf(ref.pool, ref.stream);
+  assert.ok(await refStage.acquire());
+  await refStage.finish();
+  await refStage.release();
+  const { pool, stream, records } = await published('st_shards', SPEC, 500, SHARDS);
+  const lens = await Promise.all(Array.from({ length: SHARDS }, (_, k) => redis.xlen(recordStream(k, SHARDS, stream))));
+  assert.ok(lens.every((n) => n > 0), `every shard has entries: ${lens}`);
+  const worker = spawn(process.execPath, [
+    join(projectRoot, 'dist/test/helpers/stream-worker.js'),
+    JSON.stringify({ redis: { host: redisInfo.host, port: redisInfo.port, password: redisInfo.password }, db: { ...db, database: 'latscope_test_st_shards' }, stream, shards: SHARDS, consumer: 'doomed', maxRecords: 1500, graceMs: 3_600_000 }),
+  ], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  worker.stdout!.on('data', (d) => (out += d));
+  const committed = async () => Number(((await pool.query('SELECT COALESCE(SUM(records), 0) AS n FROM stream_checkpoints')) as any)[0][0].n);
+  try {
+    for (let i = 0; i < 600 && (await committed()) < 8000; i++) await new Promise((r) => setTimeout(r, 50));
+    const survivors = Array.from({ length: SHARDS }, (_, k) => stageOf(pool, recordStream(k, SHARDS, stream), { consumer: 'survivor' }));
+    for (const s of survivors) assert.equal(await s.acquire(0), false, 'each shard has one owner while the worker lives');
+    worker.kill('SIGKILL');
+    await new Promise((r) => worker.once('exit', r));
+    assert.match(out, new RegExp(`owns ${SHARDS}`), out);
+    const before = await committed();
+    assert.ok(before > 0 && before < records, `killed mid-run (${before} of ${records} committed)`);
+    let n = 0;
+    for (const s of survivors) {
+      assert.ok(await s.acquire(10), 'the shard moves once its owner is gone');
+      n += await s.finish();
+    }
+    assert.equal(before + n, records, 'every record counted once');
+    for (let k = 0; k < SHARDS; k++) assert.equal(await redis.xlen(recordStream(k, SHARDS, stream)), 0);
+    // each shard joined its own flows: the union is what one stream gives
+    assert.deepEqual(await rows(pool, STATS), await rows(ref.pool, STATS), 'the same statistics as one unsharded, uninterrupted run');
+    assert.deepEqual(await rows(pool, 'SELECT * FROM unmatched ORDER BY 1, 2, 3, 4'), await rows(ref.pool, 'SELECT * FROM unmatched ORDER BY 1, 2, 3, 4'));
+    for (const s of survivors) await s.release();
+  } finally {
+    worker.kill('SIGKILL');
+  }
 });

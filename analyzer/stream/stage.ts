@@ -21,7 +21,7 @@
  */
 import { Readable } from 'node:stream';
 import type { Redis } from 'ioredis';
-import type { Pool, PoolConnection } from '../../db/pool.js';
+import { connectionBeside, type Connection, type Pool } from '../../db/pool.js';
 import { ensureServers } from '../../db/servers.js';
 import { BAD_RECORD_MAXLEN, BAD_RECORD_STREAM, entryFields, RECORD_STREAM } from '../../protocol/redis.js';
 import { ROW, ROW_COLUMNS, ROW_FORMAT } from '../../protocol/records.js';
@@ -80,6 +80,8 @@ export interface StepResult {
 }
 
 type Entry = [id: string, fields: string[] | null];
+/** The last step queued on each pool (steps of one pool run one after the other). */
+const stepChain = new WeakMap<Pool, Promise<void>>();
 interface Waiting {
   server: number;
   since: number;
@@ -107,7 +109,8 @@ const LOAD_RAW = `LOAD DATA LOCAL INFILE 'latscope-raw' IGNORE INTO TABLE packet
 export class StreamStage {
   readonly counters: StreamCounters = { steps: 0, entries: 0, records: 0, paths: 0, unmatched: 0, unusable: 0, badEntries: 0, replayed: 0, evicted: 0, rawRows: 0, waiting: 0 };
   private readonly o: Required<Omit<StreamStageOptions, 'log'>> & { log: (l: string) => void };
-  private lease?: PoolConnection;
+  /** The lease: a connection of its own holding the stream's named lock. */
+  private lease?: Connection;
   private lastId = '0-0';
   private waiting: Waiting[] = [];
   private readonly flowEnds = new Map<number, FlowEnds>();
@@ -144,15 +147,16 @@ export class StreamStage {
    */
   async acquire(waitS = 0): Promise<boolean> {
     if (this.lease) return true;
-    const conn = await this.pool.getConnection();
+    const conn = await connectionBeside(this.pool);
+    conn.on('error', () => {}); // a lost lease shows at the next step (its lock is gone with it)
     try {
       const [[row]] = (await conn.query('SELECT GET_LOCK(?, ?) AS ok', [this.lockName, waitS])) as any;
       if (row.ok !== 1) {
-        conn.release();
+        await conn.end().catch(() => {});
         return false;
       }
     } catch (e) {
-      conn.release();
+      conn.destroy();
       throw e;
     }
     this.lease = conn;
@@ -187,7 +191,7 @@ export class StreamStage {
     this.lease = undefined;
     if (!c) return;
     await c.query('SELECT RELEASE_LOCK(?)', [this.lockName]).catch(() => {});
-    c.release();
+    await c.end().catch(() => c.destroy());
   }
 
   /** Reads up to maxRecords records' entries: our own pending ones first (paged by id), then new ones. */
@@ -220,7 +224,24 @@ export class StreamStage {
     if (!this.lease) throw new Error(`stream ${this.o.stream}: this worker does not hold its lease (acquire first)`);
     const t0 = Date.now();
     const entries = await this.read(block);
-    const tRead = Date.now();
+    const readMs = Date.now() - t0;
+    // one step at a time per pool: a step holds a connection for its transaction and takes more
+    // meanwhile, so steps of several shards at once could hold every connection and wait forever
+    const before = stepChain.get(this.pool) ?? Promise.resolve();
+    let done!: () => void;
+    const mine = new Promise<void>((r) => (done = r));
+    stepChain.set(this.pool, before.then(() => mine));
+    await before;
+    try {
+      return await this.stepOn(entries, o, readMs);
+    } finally {
+      done();
+    }
+  }
+
+  private async stepOn(entries: Entry[], o: { final?: boolean }, readMs: number): Promise<StepResult> {
+    const t0 = Date.now();
+    const tRead = t0;
     const due = o.final ? this.waiting.length > 0 : this.waiting.some((w) => t0 - w.since >= this.o.graceMs);
     if (!entries.length && !due) return { entries: 0, records: 0, paths: 0, ms: Date.now() - t0 };
     const run = await Run.open(this.pool, this.o, this.o.stepLog, this.flowEnds);
@@ -314,7 +335,7 @@ export class StreamStage {
       tx.xack(this.o.stream, this.o.group, ...part).xdel(this.o.stream, ...part);
     }
     if (acked.length || bad.length) await tx.exec();
-    this.o.stepLog(`stream ${this.o.stream}: ${entries.length} entries, ${fresh.length} records: read ${tRead - t0} ms, decode ${tDecoded - tRead} ms, the rest ${Date.now() - tDecoded} ms`);
+    this.o.stepLog(`stream ${this.o.stream}: ${entries.length} entries, ${fresh.length} records: read ${readMs} ms, decode ${tDecoded - tRead} ms, the rest ${Date.now() - tDecoded} ms`);
     const c = this.counters;
     c.steps++;
     c.entries += entries.length;

@@ -1,20 +1,26 @@
 /**
- * A stream-stage worker in a process of its own, for the test that kills one mid-run:
- * node stream-worker.js '{"redis":{...},"db":{...},"stream":"...","consumer":"...","maxRecords":N,"graceMs":N}'
- * It runs until killed, saying "owns" once it holds the stream's lease.
+ * A stream-stage worker in a process of its own, for the tests that kill one mid-run:
+ * node stream-worker.js '{"redis":{...},"db":{...},"stream":"...","shards":N,"consumer":"...","maxRecords":N,"graceMs":N}'
+ * It runs a stage per shard until killed, printing "owns K" whenever the number of shards it holds changes.
  */
 import { Redis } from 'ioredis';
 import { openPool } from '../../db/pool.js';
 import { StreamStage } from '../../analyzer/stream/stage.js';
+import { recordStream } from '../../protocol/redis.js';
 
 const a = JSON.parse(process.argv[2]!);
+const shards: number = a.shards ?? 1;
 const redis = new Redis(a.redis);
 const pool = openPool(a.db);
-const stage = new StreamStage(redis, pool, {
-  stream: a.stream, consumer: a.consumer, maxRecords: a.maxRecords, entriesPerRead: 4, blockMs: 200,
-  windowNs: 10e9, graceMs: a.graceMs, spikeFactor: 10, filterRetrans: true, sampleSize: 65536,
-  log: (l) => process.stdout.write(`${l}\n`),
-});
-while (!(await stage.acquire(1)));
-process.stdout.write('owns\n');
-stage.start();
+const stages = Array.from({ length: shards }, (_, k) =>
+  new StreamStage(redis, pool, {
+    stream: recordStream(k, shards, a.stream), consumer: a.consumer, maxRecords: a.maxRecords, entriesPerRead: 4, blockMs: 200,
+    windowNs: 10e9, graceMs: a.graceMs, spikeFactor: 10, filterRetrans: true, sampleSize: 65536, log: (l) => process.stderr.write(`${l}\n`),
+  }),
+);
+for (const s of stages) s.start();
+let owned = -1;
+setInterval(() => {
+  const n = stages.filter((s) => s.owns).length;
+  if (n !== owned) process.stdout.write(`owns ${(owned = n)}\n`);
+}, 20);
