@@ -12,8 +12,8 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { startRedis, stopRedis, redisRunning, type RedisInfo } from '../local/servers.js';
 import { RecordPublisher } from '../observer/publisher.js';
-import { decodeRow, type PacketRecord } from '../protocol/records.js';
-import { entryFields } from '../protocol/redis.js';
+import { decodeRow, flowId, type PacketRecord } from '../protocol/records.js';
+import { entryFields, recordStream, shardOf } from '../protocol/redis.js';
 
 let info: RedisInfo;
 let started = false;
@@ -61,6 +61,37 @@ test('records pushed during a stalled send, spilling to disk, reach the stream e
     assert.equal(pub.counters.overflow, 0);
   } finally {
     await admin.del(stream);
+    admin.disconnect();
+    rmSync(spool, { recursive: true, force: true });
+  }
+});
+
+test('with record shards, each record goes to the stream of its flow\'s shard, and nowhere else', async () => {
+  const SHARDS = 3;
+  const base = `latscope:test:pubshard:${process.pid}`;
+  const spool = mkdtempSync(join(tmpdir(), 'latscope-spool-'));
+  const admin = new Redis({ host: info.host, port: info.port, password: info.password });
+  const pub = new RecordPublisher({ node: 'pub', redis: info, stream: base, shards: SHARDS, batchRecords: 50, pipelineEntries: 8, maxMemoryBytes: 1 << 20, spoolDir: spool, maxSpoolBytes: 64 << 20, flushMs: 5 });
+  try {
+    await pub.connect();
+    const n = 3000;
+    for (let i = 0; i < n; i++) pub.push({ ...record(i + 1), flow: { family: 4, src: '10.0.0.1', sport: 1000 + (i % 40), dst: '10.0.0.2', dport: 2 } });
+    await pub.close(10_000);
+    let total = 0;
+    const used = new Set<number>();
+    for (let k = 0; k < SHARDS; k++)
+      for (const [, f] of await admin.xrange(recordStream(k, SHARDS, base), '-', '+'))
+        for (const line of entryFields(f).get('rows')!.split('\n').filter(Boolean)) {
+          const r = decodeRow('pub', line);
+          assert.equal(shardOf(flowId(r.flow), SHARDS), k, 'in its flow\'s shard');
+          used.add(k);
+          total++;
+        }
+    assert.equal(total, n);
+    assert.equal(used.size, SHARDS, 'forty flows spread over every shard');
+    assert.equal(await admin.exists(base), 0, 'nothing in the unsharded stream');
+  } finally {
+    for (let k = 0; k < SHARDS; k++) await admin.del(recordStream(k, SHARDS, base));
     admin.disconnect();
     rmSync(spool, { recursive: true, force: true });
   }
