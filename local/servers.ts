@@ -119,6 +119,89 @@ export function redisRunning(): boolean {
   return livePid(join(workDir('redis'), 'redis.pid')) !== undefined;
 }
 
+// ---- a Redis Cluster -----------------------------------------------------------------------------
+
+/** The first port of the local Redis Cluster's masters (three: this one and the next two). */
+export const REDIS_CLUSTER_PORT = Number(process.env.LATSCOPE_REDIS_CLUSTER_PORT ?? 6391);
+const CLUSTER_MASTERS = 3;
+
+export interface RedisClusterInfo {
+  nodes: { host: string; port: number }[];
+  password: string;
+}
+
+const clusterDir = (k: number) => workDir('redis-cluster', String(k));
+
+/**
+ * A real Redis Cluster of three masters (Debian's redis-server in cluster mode) on loopback, as
+ * latscope's own processes, for the tests of sharded streams: started (and the cluster formed
+ * with redis-cli --cluster create) unless it runs already; waits until every slot is served.
+ */
+export async function startRedisCluster(): Promise<RedisClusterInfo> {
+  const info: RedisClusterInfo = { nodes: Array.from({ length: CLUSTER_MASTERS }, (_, k) => ({ host: '127.0.0.1', port: REDIS_CLUSTER_PORT + k })), password: secret('redis-cluster') };
+  let fresh = false;
+  for (const [k, n] of info.nodes.entries()) {
+    const dir = clusterDir(k);
+    const pidFile = join(dir, 'redis.pid');
+    const confPath = join(dir, 'redis.conf');
+    const conf = [
+      `port ${n.port}`,
+      'bind 127.0.0.1',
+      'protected-mode yes',
+      `requirepass ${info.password}`,
+      `masterauth ${info.password}`,
+      `dir ${dir}`,
+      `pidfile ${pidFile}`,
+      'daemonize no',
+      'save ""',
+      'appendonly no',
+      'cluster-enabled yes',
+      'cluster-config-file nodes.conf',
+      'cluster-node-timeout 5000',
+      'maxmemory 256mb',
+      'maxmemory-policy noeviction',
+      '',
+    ].join('\n');
+    const running = livePid(pidFile);
+    if (running && existsSync(confPath) && readFileSync(confPath, 'utf8') === conf) continue;
+    if (running) await stopByPidFile(pidFile, 'redis cluster node');
+    rmSync(join(dir, 'nodes.conf'), { force: true }); // a node of an earlier cluster would not join a new one
+    writeFileSync(confPath, conf, { mode: 0o600 });
+    spawnDaemon(['redis-server', confPath], join(dir, 'redis.log'));
+    fresh = true;
+  }
+  for (const n of info.nodes) await waitForRedis({ host: n.host, port: n.port, password: info.password });
+  const state = async () => {
+    const r = new Redis({ ...info.nodes[0]!, password: info.password, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    r.on('error', () => {});
+    try {
+      await r.connect();
+      const text = String(await r.call('CLUSTER', 'INFO'));
+      return { ok: /cluster_state:ok/.test(text), known: Number(/cluster_known_nodes:(\d+)/.exec(text)?.[1] ?? 0) };
+    } finally {
+      r.disconnect();
+    }
+  };
+  if (fresh || (await state()).known < CLUSTER_MASTERS)
+    run(['redis-cli', '--no-auth-warning', '-a', info.password, '--cluster', 'create', ...info.nodes.map((n) => `${n.host}:${n.port}`), '--cluster-replicas', '0', '--cluster-yes']);
+  await waitFor('the redis cluster to serve every slot', 30_000, async () => ((await state()).ok ? true : undefined));
+  return info;
+}
+
+/** Stops the cluster's nodes and forgets the cluster (the next start forms a new one). */
+export async function stopRedisCluster(): Promise<boolean> {
+  let any = false;
+  for (let k = 0; k < CLUSTER_MASTERS; k++) {
+    if (await stopByPidFile(join(clusterDir(k), 'redis.pid'), 'redis cluster node')) any = true;
+    rmSync(join(clusterDir(k), 'nodes.conf'), { force: true });
+  }
+  return any;
+}
+
+export function redisClusterRunning(): boolean {
+  return Array.from({ length: CLUSTER_MASTERS }, (_, k) => livePid(join(clusterDir(k), 'redis.pid'))).some((p) => p !== undefined);
+}
+
 // ---- MariaDB -----------------------------------------------------------------------------------
 
 export const MARIADB_PORT = Number(process.env.LATSCOPE_MARIADB_PORT ?? 3307);

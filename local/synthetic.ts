@@ -10,7 +10,7 @@ import { Readable } from 'node:stream';
 import type { Pool } from '../db/pool.js';
 import { flowId, F_ROW_COMPLETE, F_ROW_RETRANS, type Flow } from '../protocol/records.js';
 import { ROW_COLUMNS, ROW_FORMAT } from '../protocol/records.js';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { recordStream, shardOf } from '../protocol/redis.js';
 
 export interface SyntheticOptions {
@@ -175,18 +175,26 @@ export async function writeSynthetic(pool: Pool, o: SyntheticOptions): Promise<S
  * Up to `max` synthetic records into a Redis records stream, as observers publish them: an entry
  * per server holding up to entryRecords rows (protocol/records.ts rows2). Returns how many went.
  */
-export async function publishSynthetic(redis: Redis, stream: string, servers: SyntheticServer[], records: Iterator<SyntheticRecord>, max: number, entryRecords = 2048, shards = 1): Promise<number> {
+export async function publishSynthetic(redis: Redis | Cluster, stream: string, servers: SyntheticServer[], records: Iterator<SyntheticRecord>, max: number, entryRecords = 2048, shards = 1): Promise<number> {
   // a buffer per server and shard (index server * shards + shard), as an observer keeps them
   const per = Array.from({ length: servers.length * shards }, () => [] as string[]);
   let n = 0;
-  let pipe = redis.pipeline();
+  // a pipeline per shard: on a Redis Cluster, one pipeline's keys must share a slot
+  let pipes = Array.from({ length: shards }, () => redis.pipeline());
   let queued = 0;
   const flush = (i: number) => {
     const lines = per[i]!;
     if (!lines.length) return;
-    pipe.xadd(recordStream(i % shards, shards, stream), '*', 'format', ROW_FORMAT, 'node', servers[Math.floor(i / shards)]!.name, 'n', lines.length, 'rows', lines.join('\n') + '\n');
+    const k = i % shards;
+    pipes[k]!.xadd(recordStream(k, shards, stream), '*', 'format', ROW_FORMAT, 'node', servers[Math.floor(i / shards)]!.name, 'n', lines.length, 'rows', lines.join('\n') + '\n');
     lines.length = 0;
     queued++;
+  };
+  const send = async () => {
+    for (const [k, res] of (await Promise.all(pipes.map((p) => p.exec()))).entries())
+      for (const [err] of res ?? []) if (err) throw new Error(`publishing to shard ${k}: ${err.message}`);
+    pipes = Array.from({ length: shards }, () => redis.pipeline());
+    queued = 0;
   };
   while (n < max) {
     const next = records.next();
@@ -196,13 +204,9 @@ export async function publishSynthetic(redis: Redis, stream: string, servers: Sy
     per[i]!.push(r.line);
     n++;
     if (per[i]!.length >= entryRecords) flush(i);
-    if (queued >= 16) {
-      await pipe.exec();
-      pipe = redis.pipeline();
-      queued = 0;
-    }
+    if (queued >= 16) await send();
   }
   for (let i = 0; i < per.length; i++) flush(i);
-  await pipe.exec();
+  await send();
   return n;
 }

@@ -20,7 +20,7 @@
  * exemplar path (the spikes) are kept with it, so spike reports and host events still find them.
  */
 import { Readable } from 'node:stream';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { connectionBeside, type Connection, type Pool } from '../../db/pool.js';
 import { ensureServers } from '../../db/servers.js';
 import { BAD_RECORD_MAXLEN, BAD_RECORD_STREAM, entryFields, RECORD_STREAM } from '../../protocol/redis.js';
@@ -120,10 +120,11 @@ export class StreamStage {
   private stopping = false;
   private running?: Promise<void>;
   /** A connection of its own for the blocking reads of start() (a blocked connection delays every other command on it). */
-  private reader?: Redis;
+  private reader?: Redis | Cluster;
 
   constructor(
-    private readonly redis: Redis,
+    /** One Redis, or a Redis Cluster holding the shards. */
+    private readonly redis: Redis | Cluster,
     private readonly pool: Pool,
     o: StreamStageOptions,
   ) {
@@ -328,13 +329,17 @@ export class StreamStage {
     // committed: now the entries may go
     this.lastId = newest;
     this.waiting = pendingOut;
-    const tx = this.redis.multi();
-    for (const f of bad) tx.xadd(BAD_RECORD_STREAM, 'MAXLEN', '~', BAD_RECORD_MAXLEN, '*', ...f);
-    for (let i = 0; i < acked.length; i += 1000) {
-      const part = acked.slice(i, i + 1000);
-      tx.xack(this.o.stream, this.o.group, ...part).xdel(this.o.stream, ...part);
+    // set aside first, then acknowledged: on a Redis Cluster the two streams live on different
+    // nodes, so they cannot share a transaction (a crash between only sets one aside twice)
+    for (const f of bad) await this.redis.xadd(BAD_RECORD_STREAM, 'MAXLEN', '~', BAD_RECORD_MAXLEN, '*', ...f);
+    if (acked.length) {
+      const tx = this.redis.multi();
+      for (let i = 0; i < acked.length; i += 1000) {
+        const part = acked.slice(i, i + 1000);
+        tx.xack(this.o.stream, this.o.group, ...part).xdel(this.o.stream, ...part);
+      }
+      await tx.exec();
     }
-    if (acked.length || bad.length) await tx.exec();
     this.o.stepLog(`stream ${this.o.stream}: ${entries.length} entries, ${fresh.length} records: read ${readMs} ms, decode ${tDecoded - tRead} ms, the rest ${Date.now() - tDecoded} ms`);
     const c = this.counters;
     c.steps++;

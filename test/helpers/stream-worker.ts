@@ -1,16 +1,17 @@
 /**
  * A stream-stage worker in a process of its own, for the tests that kill one mid-run:
- * node stream-worker.js '{"redis":{...},"db":{...},"stream":"...","shards":N,"consumer":"...","maxRecords":N,"graceMs":N}'
+ * node stream-worker.js '{"redis":{...} or {"cluster":[...],"password":...},"db":{...},"stream":"...","shards":N,"consumer":"...","maxRecords":N,"graceMs":N}'
  * It runs a stage per shard until killed, printing "owns K" whenever the number of shards it holds changes.
  */
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { openPool } from '../../db/pool.js';
 import { StreamStage } from '../../analyzer/stream/stage.js';
 import { recordStream } from '../../protocol/redis.js';
 
 const a = JSON.parse(process.argv[2]!);
 const shards: number = a.shards ?? 1;
-const redis = new Redis(a.redis);
+// one Redis ({host, port, password}), or a Cluster ({cluster: [nodes], password})
+const redis = a.redis.cluster ? new Cluster(a.redis.cluster, { redisOptions: { password: a.redis.password } }) : new Redis(a.redis);
 const pool = openPool(a.db);
 const stages = Array.from({ length: shards }, (_, k) =>
   new StreamStage(redis, pool, {
