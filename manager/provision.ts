@@ -11,7 +11,7 @@ import { Queue, QueueEvents, UnrecoverableError, type ConnectionOptions, type Jo
 import type { Redis } from 'ioredis';
 import type { Deployment, Server } from '../conf/deployment.js';
 import { KEEP_JOBS, RETRY, type FeatureJobs } from '../lib/jobs.js';
-import { QUEUES } from '../protocol/redis.js';
+import { QUEUES, QUEUE_PREFIX } from '../protocol/redis.js';
 import { buildBundle, type Bundle } from './bundle.js';
 import { connectServer, ProvisionError, RemoteServer } from './remote.js';
 import { SshError } from './ssh.js';
@@ -56,8 +56,8 @@ export class Provisioner {
 
   /** Queues one provisioning job per server and waits for all of them; returns the final states. */
   async provisionAll(): Promise<Map<string, ServerStatus>> {
-    const q = new Queue(QUEUES.provision, { connection: this.connection });
-    const events = new QueueEvents(QUEUES.provision, { connection: this.connection });
+    const q = new Queue(QUEUES.provision, { connection: this.connection, prefix: QUEUE_PREFIX });
+    const events = new QueueEvents(QUEUES.provision, { connection: this.connection, prefix: QUEUE_PREFIX });
     try {
       await events.waitUntilReady();
       events.setMaxListeners(this.d.servers.length + 10); // one waiter per server
@@ -129,7 +129,7 @@ export class Provisioner {
     const beats = await latestHeartbeats(this.redis, Date.now() - this.o.silentMs);
     const silent = [...states].filter(([n, st]) => st.state === 'running' && Date.now() - st.atMs > this.o.silentMs && !beats.has(n)).map(([n]) => n);
     if (!silent.length) return [];
-    const q = new Queue(QUEUES.provision, { connection: this.connection });
+    const q = new Queue(QUEUES.provision, { connection: this.connection, prefix: QUEUE_PREFIX });
     try {
       for (const n of silent) {
         await this.states.set(n, 'queued', `no heartbeat for ${this.o.silentMs / 1000} s: provisioning again`);

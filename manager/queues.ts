@@ -7,7 +7,7 @@
  */
 import { Queue, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { JOBS_KEY, QUEUES } from '../protocol/redis.js';
+import { JOBS_KEY, QUEUES, QUEUE_PREFIX } from '../protocol/redis.js';
 import type { FeatureJobs } from '../lib/jobs.js';
 
 export interface JobCounters {
@@ -30,7 +30,7 @@ export class JobRunner {
 
   /** Starts a worker for a feature's queue. */
   start(f: FeatureJobs): void {
-    const w = new Worker(f.queue, (job: Job) => f.run(job), { connection: this.connection, concurrency: f.concurrency });
+    const w = new Worker(f.queue, (job: Job) => f.run(job), { connection: this.connection, concurrency: f.concurrency, prefix: QUEUE_PREFIX });
     w.on('completed', (job) => {
       this.counters.completed[`${f.queue}:${job.name}`] = (this.counters.completed[`${f.queue}:${job.name}`] ?? 0) + 1;
     });
@@ -63,7 +63,7 @@ export class JobRunner {
   async schedule(features: FeatureJobs[]): Promise<void> {
     for (const f of features) {
       if (!f.schedules?.length) continue;
-      const q = new Queue(f.queue, { connection: this.connection });
+      const q = new Queue(f.queue, { connection: this.connection, prefix: QUEUE_PREFIX });
       try {
         for (const s of f.schedules) await q.upsertJobScheduler(s.id, { every: s.everyMs }, { name: s.name, opts: s.opts });
       } finally {
@@ -81,14 +81,16 @@ export class JobRunner {
 /** Removes every job scheduler of every latscope queue (teardown: nothing repeats afterwards). */
 export async function removeSchedules(connection: ConnectionOptions): Promise<string[]> {
   const removed: string[] = [];
-  for (const name of Object.values(QUEUES)) {
-    const q = new Queue(name, { connection });
-    try {
-      for (const s of await q.getJobSchedulers()) if (s.key && (await q.removeJobScheduler(s.key))) removed.push(`${name}/${s.key}`);
-    } finally {
-      await q.close();
+  // and those under BullMQ's default prefix, from releases before QUEUE_PREFIX
+  for (const prefix of [QUEUE_PREFIX, 'bull'])
+    for (const name of Object.values(QUEUES)) {
+      const q = new Queue(name, { connection, prefix });
+      try {
+        for (const s of await q.getJobSchedulers()) if (s.key && (await q.removeJobScheduler(s.key))) removed.push(`${name}/${s.key}`);
+      } finally {
+        await q.close();
+      }
     }
-  }
   return removed;
 }
 

@@ -10,7 +10,8 @@
  *   latscope:jobs         hash: "failed:QUEUE:JOB" / "error:QUEUE" -> count, for `manager status`
  *   latscope:manager:control  pub/sub channel: "stop" ends every running manager
  *   latscope:timesync:round   counter: the last time-sync round number
- *   bull:latscope-*       BullMQ's own keys of the queues below
+ *   {latscope}:latscope-* BullMQ's own keys of the queues below (QUEUE_PREFIX: one hash tag, so a
+ *                         Redis Cluster keeps each queue's keys in one slot, as BullMQ requires)
  */
 
 export const RECORD_STREAM = 'latscope:records';
@@ -36,6 +37,8 @@ export const CONF_KEY = 'latscope:conf';
 export const JOBS_KEY = 'latscope:jobs';
 export const CONTROL_CHANNEL = 'latscope:manager:control';
 export const TIMESYNC_ROUND_KEY = 'latscope:timesync:round';
+/** BullMQ's key prefix: a hash tag (BullMQ on a Redis Cluster needs every key of a queue in one slot). */
+export const QUEUE_PREFIX = '{latscope}';
 /** The consumer group of the record and histogram streams. */
 export const INGEST_GROUP = 'latscope-ingest';
 /** Heartbeat entries kept (approximately): the stream is a liveness log, not a history. */
