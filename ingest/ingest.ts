@@ -21,7 +21,7 @@ import type { Pool, PoolConnection } from 'mysql2/promise';
 import { inTransaction } from '../db/pool.js';
 import { ensureServers } from '../db/servers.js';
 import { BAD_RECORD_MAXLEN, BAD_RECORD_STREAM, entryFields, INGESTED_KEY, HISTOGRAM_STREAM, INGEST_GROUP, RECORD_STREAM } from '../protocol/redis.js';
-import { HIST_COLUMNS, HIST_FORMAT } from '../protocol/histograms.js';
+import { HIST_COLUMNS, HIST_FORMAT, MAX_HIST_BODY, validHistogramRows } from '../protocol/histograms.js';
 import { HOST_STREAM, parseHostBatch, type HostBatch, type HostEventRow, type HostStatRow } from '../protocol/host.js';
 import { ROW_COLUMNS, ROW_FORMAT, validRows } from '../protocol/records.js';
 
@@ -265,8 +265,15 @@ export class Ingest {
   /** Loads histogram snapshots into layer_histograms, then acknowledges and deletes them. */
   async ingestHistograms(entries: Entry[]): Promise<void> {
     const parsed = entries.map(([, f]) => entryFields(f));
-    const good = parsed.filter((m) => m.get('format') === HIST_FORMAT && m.get('node') && /^\d+$/.test(m.get('at') ?? '') && m.get('rows'));
-    this.counters.badEntries += parsed.length - good.length;
+    // checked whole before anything is loaded: a row that is not exactly an observer's (a U+010A
+    // that latin1 would make a line break, with a server chosen by the writer) refuses its entry
+    const good: Map<string, string>[] = [];
+    const setAside: string[][] = [];
+    for (const [i, m] of parsed.entries()) {
+      if (m.get('format') === HIST_FORMAT && /^[\w.-]{1,64}$/.test(m.get('node') ?? '') && /^\d{1,15}$/.test(m.get('at') ?? '') && validHistogramRows(m.get('rows') ?? '')) good.push(m);
+      else setAside.push((m.get('rows') ?? '').length > MAX_HIST_BODY ? ['lane', 'histograms', 'refused', 'larger than the snapshot cap'] : ['lane', 'histograms', ...entries[i]![1]]);
+    }
+    this.counters.badEntries += setAside.length;
     if (good.length) {
       const ids = await this.ids([...new Set(good.map((m) => m.get('node')!))]);
       const text = good.map((m) => m.get('rows')!.replace(/^(?=.)/gm, `${ids.get(m.get('node')!)}\t${m.get('at')}\t`)).join('');
@@ -274,7 +281,9 @@ export class Ingest {
     }
     this.counters.entries += entries.length;
     const idl = entries.map((e) => e[0]);
-    await this.redis.multi().xack(this.o.histogramStream, this.o.group, ...idl).xdel(this.o.histogramStream, ...idl).exec();
+    const tx = this.redis.multi();
+    for (const f of setAside) tx.xadd(BAD_RECORD_STREAM, 'MAXLEN', '~', BAD_RECORD_MAXLEN, '*', ...f);
+    await tx.xack(this.o.histogramStream, this.o.group, ...idl).xdel(this.o.histogramStream, ...idl).exec();
   }
 
   /** servers.id of each node, adding nodes the manager did not provision. */

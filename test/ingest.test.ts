@@ -15,6 +15,7 @@ import { Ingest } from '../ingest/ingest.js';
 import { encodeRows, ROW_FORMAT, type PacketRecord } from '../protocol/records.js';
 import { BAD_RECORD_STREAM, INGEST_GROUP, toFields } from '../protocol/redis.js';
 import { HOST_FORMAT } from '../protocol/host.js';
+import { HIST_FORMAT } from '../protocol/histograms.js';
 
 const DB = 'latscope_test_ingest';
 let redisInfo: RedisInfo, db: MariaDbInfo, pool: Pool, redis: Redis;
@@ -130,5 +131,38 @@ test('crafted host entries cannot stop the host lane: each is refused, counted a
   } finally {
     await ingest.stop();
     await redis.del(host, BAD_RECORD_STREAM);
+  }
+});
+
+test('crafted histogram entries are refused whole: a U+010A that latin1 would make a line break (a row under a server the writer chose), extra columns, no newline', async () => {
+  const hist = `${stream}:hcraft`;
+  await redis.del(hist, BAD_RECORD_STREAM);
+  const ingest = new Ingest(redis, pool, { consumer: 'test-hist', stream, histogramStream: hist, hostStream: `${stream}:hcraft-host`, entriesPerRead: 10, blockMs: 100, retryMs: 50 });
+  await ingest.ensureGroup();
+  const [[victim]] = (await pool.query("INSERT INTO servers (name) VALUES ('hist-victim') ON DUPLICATE KEY UPDATE name = name RETURNING id")) as any;
+  const snap = (node: string, rows: string) => toFields({ node, at: Date.now(), format: HIST_FORMAT, rows });
+  const crafted = [
+    // the row after U+010A would be loaded as the victim's, with a count the writer chose
+    snap('hist-writer', `5000\ttx\tsock\ttcp\t3\t10\u010a${victim.id}\t${Date.now()}\t5000\ttx\tsock\ttcp\t4\t999999\n`),
+    snap('hist-writer', '5000\ttx\tsock\ttcp\t3\t10\t7\n'), // an extra column
+    snap('hist-writer', '5000\ttx\tsock\ttcp\t3\t10'), // no newline
+    snap('hist-writer', '5000\ttx\tsock\tnet\t3\t10\n'), // not a layer
+    snap('bad node!', '5000\ttx\tsock\ttcp\t3\t10\n'),
+  ];
+  await redis.xadd(hist, '*', ...snap('hist-writer', '5000\ttx\tsock\ttcp\t3\t10\n'));
+  for (const f of crafted) await redis.xadd(hist, '*', ...f);
+  ingest.start();
+  try {
+    await until('every histogram entry handled', 20_000, async () => ingest.counters.entries >= crafted.length + 1);
+    assert.equal(ingest.counters.badEntries, crafted.length);
+    const [[{ v }]] = (await pool.query('SELECT COUNT(*) AS v FROM layer_histograms WHERE server_id = ?', [victim.id])) as any;
+    assert.equal(Number(v), 0, 'no row under the victim');
+    const [[{ w }]] = (await pool.query("SELECT COUNT(*) AS w FROM layer_histograms h JOIN servers s ON s.id = h.server_id WHERE s.name = 'hist-writer'")) as any;
+    assert.equal(Number(w), 1, 'the good snapshot landed');
+    assert.equal((await redis.xrange(BAD_RECORD_STREAM, '-', '+')).length, crafted.length, 'each kept aside');
+    assert.equal(await redis.xlen(hist), 0);
+  } finally {
+    await ingest.stop();
+    await redis.del(hist, `${stream}:hcraft-host`, BAD_RECORD_STREAM);
   }
 });
