@@ -142,9 +142,14 @@ export function reportCommand(): Command {
       const pair = o.pair?.split(',');
       if (pair && (pair.length !== 2 || !pair[0] || !pair[1])) throw new Error(`--pair ${o.pair}: expected two server names separated by a comma, e.g. --pair node1,node2`);
       const d = loadConf(o.conf);
-      if (pair) for (const n of pair) if (!d.servers.some((s) => s.hostname === n)) throw new Error(`--pair: ${n} is not a server of ${d.dir}/connect_info.yaml (servers: ${d.servers.map((s) => s.hostname).join(', ')})`);
       const pool = await openDb(d);
       try {
+        if (pair) {
+          // the servers the results know (the database, not connect_info: an analyst may have only database_info)
+          const [known] = (await pool.query('SELECT name FROM servers ORDER BY name')) as any;
+          const names = (known as { name: string }[]).map((r) => r.name);
+          for (const n of pair) if (!names.includes(n)) throw new Error(`--pair: ${n} is not a server in the results (servers: ${names.join(', ') || 'none yet'})`);
+        }
         const r = await loadReport(pool, { sinceUnixMs: sinceMs === undefined ? undefined : Date.now() - sinceMs, pair: pair as [string, string] | undefined, flow: o.flow, top: o.top });
         console.log(o.json ? JSON.stringify(o.spikes ? { version: r.version, generatedAtUnixMs: r.generatedAtUnixMs, range: r.range, spikes: r.spikes } : r, null, 2) : forTerminal(formatReport(r, { sinceText: o.since, spikesOnly: o.spikes })));
       } finally {

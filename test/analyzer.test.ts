@@ -183,7 +183,26 @@ test('latscope analyze and latscope report from the command line: summary, table
     for (const k of ['range', 'servers', 'pairs', 'hosts', 'flows', 'unmatched', 'faults', 'spikes']) assert.ok(k in rep, k);
     const bad = cli('report', '--conf', dir, '--pair', 'syn3,nope');
     assert.equal(bad.status, 1);
-    assert.match(bad.stderr, /--pair: nope is not a server of .*connect_info\.yaml \(servers: syn1, syn2, syn3, syn4\)/);
+    assert.match(bad.stderr, /--pair: nope is not a server in the results \(servers: syn1, syn2, syn3, syn4\)/);
+    // an analyst with database access only: database_info.yaml and its secret, no SSH key, no Redis
+    const analyst = mkdtempSync(join(tmpdir(), 'latscope-analyst-'));
+    try {
+      writeFileSync(join(analyst, 'db.password'), `${db.password}\n`, { mode: 0o600 });
+      writeFileSync(join(analyst, 'database_info.yaml'), stringify({ host: db.host, port: db.port, user: db.user, passwd_file: 'db.password', db: 'latscope_test_an_cli' }), { mode: 0o600 });
+      const r = cli('report', '--conf', analyst, '--json');
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(JSON.parse(r.stdout).pairs.length, 12, 'every pair, from database_info alone');
+      const g = cli('graph', '--conf', analyst, '--out', join(analyst, 'graphs'));
+      assert.equal(g.status, 0, g.stderr);
+      const a = cli('analyze', '--conf', analyst, '--json');
+      assert.equal(a.status, 0, a.stderr);
+      assert.equal(JSON.parse(a.stdout).records, 0, 'nothing new to analyze');
+      const none = cli('report', '--conf', join(analyst, 'graphs'));
+      assert.equal(none.status, 1);
+      assert.match(none.stderr, /database_info\.yaml: missing: this command reads the results database/);
+    } finally {
+      rmSync(analyst, { recursive: true, force: true });
+    }
     const since = cli('report', '--conf', dir, '--since', 'soon');
     assert.equal(since.status, 64, 'a usage error');
     assert.match(since.stderr, /"soon" is not a duration: write it like 90s, 15m, 1h30m, 2h or 1d/);
