@@ -89,13 +89,14 @@ export function managerCommand(): Command {
 
   withConf(m.command('status').description("each server's state and its observer's last heartbeat (records, drops by reason, publish rate); whether the ingest keeps up: records/s in and out, the backlog in records and seconds"))
     .option('--json', 'print the status as one JSON object (manager/status.ts DeploymentStatus)', false)
-    .addHelpText('after', '\nExamples:\n  latscope manager status --conf conf/\n  latscope manager status --conf conf/ --json | jq .ingest.backlogS\n')
+    .addHelpText('after', '\nExamples:\n  latscope manager status --conf conf/\n  latscope manager status --conf conf/ --json | jq .ingest.backlogS\n  latscope manager status --conf conf/ >/dev/null || page-oncall   # a health check\n\nExit codes: 0 healthy, 3 degraded (a server not running or silent for 30 s, or observers holding back; the problems are listed), 1 the conf or Redis cannot be used, 64 a usage error.\n')
     .action(async (o: Opts & { json: boolean }) => {
       const d = load(o);
       const redis = await connectRedis(d);
       try {
         const s = await deploymentStatus(redis, d);
         console.log(o.json ? JSON.stringify(s) : forTerminal(statusLines(s).join('\n')));
+        if (!s.healthy) process.exitCode = 3;
       } finally {
         redis.disconnect();
       }

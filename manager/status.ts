@@ -45,7 +45,13 @@ export interface DeploymentStatus {
   };
   /** Failed job attempts and worker errors since the deployment started, by job. */
   failures: Record<string, number>;
+  /** Whether every server runs and heartbeats, and the observers need not hold back; else `problems` says why. */
+  healthy: boolean;
+  problems: string[];
 }
+
+/** A running server whose last heartbeat is older than this is silent (observers beat every second by default). */
+export const SILENT_AFTER_S = 30;
 
 export async function deploymentStatus(redis: Redis, d: Deployment, sampleMs = 1000): Promise<DeploymentStatus> {
   const ingested0 = Number((await redis.get(INGESTED_KEY)) ?? 0);
@@ -74,12 +80,20 @@ export async function deploymentStatus(redis: Redis, d: Deployment, sampleMs = 1
   const outPerS = Math.round(((Number((await redis.get(INGESTED_KEY)) ?? 0) - ingested0) * 1000) / (Date.now() - t0));
   const inPerS = servers.reduce((s, l) => s + (l.publishPerS ?? 0), 0);
   const backlogRecords = entries * RECORDS_PER_ENTRY;
+  const problems: string[] = [];
+  for (const l of servers)
+    if (l.state !== 'running') problems.push(`${l.hostname} is ${l.state}${l.detail ? ` (${l.detail})` : ''}`);
+    else if (l.heartbeatAgeS === null || l.heartbeatAgeS > SILENT_AFTER_S) problems.push(`${l.hostname} runs but ${l.heartbeatAgeS === null ? 'has sent no heartbeat in the last hour' : `has been silent for ${l.heartbeatAgeS} s`}`);
+  const heldBack = d.redis.max_stream_entries > 0 && entries >= d.redis.max_stream_entries;
+  if (heldBack) problems.push('the record stream is at max_stream_entries: observers hold back and spool');
   return {
+    healthy: problems.length === 0,
+    problems,
     servers,
     ingest: {
       streamEntries: entries, loading, backlogRecords, inPerS, outPerS,
       backlogS: outPerS > 0 ? +(backlogRecords / outPerS).toFixed(1) : entries ? null : 0,
-      heldBack: d.redis.max_stream_entries > 0 && entries >= d.redis.max_stream_entries,
+      heldBack,
     },
     failures,
   };
@@ -103,6 +117,7 @@ export function statusLines(s: DeploymentStatus): string[] {
       (i.heldBack ? '; the stream is at max_stream_entries: observers hold back and spool' : ''),
   );
   const f = Object.entries(s.failures);
+  lines.push(s.healthy ? 'health: ok' : `health: DEGRADED: ${s.problems.join('; ')}`);
   lines.push(`jobs: ${f.length ? f.map(([k, n]) => `${k.replace(/^failed:/, '').replace(/^error:/, 'worker errors ')} ${n}`).join(', ') + ' (failed attempts since the deployment started)' : 'no failure'}`);
   return lines;
 }

@@ -188,6 +188,7 @@ test('one manager command provisions three hosts over SSH; traffic lands in Mari
   const status = latscope(['manager', 'status', '--conf', conf]);
   assert.equal(status.code, 0, status.out);
   for (const h of ['tmg-h1', 'tmg-h2', 'tmg-h3']) assert.match(status.out, new RegExp(`${h}\\s+running\\s+heartbeat [\\d.]+ s ago`));
+  assert.match(status.out, /health: ok/);
 
   // supervision: a killed observer is started again
   const stateFile = join(installDirOf(tb, 'h2'), 'run', 'supervisor.json');
@@ -204,6 +205,12 @@ test('one manager command provisions three hosts over SSH; traffic lands in Mari
   assert.equal(await mgr.exited, 0, mgr.text);
   assert.match(mgr.text, /stopping \(manager stop\)/);
   assert.equal(await worker.exited, 0, worker.text);
+  // a health check: stopped servers make the status exit 3, naming each
+  const down = latscope(['manager', 'status', '--conf', conf, '--json']);
+  assert.equal(down.code, 3, down.out);
+  const ds = JSON.parse(down.out.split('\n').find((l) => l.startsWith('{'))!);
+  assert.equal(ds.healthy, false);
+  for (const h of ['tmg-h1', 'tmg-h2', 'tmg-h3']) assert.ok(ds.problems.some((p: string) => p.startsWith(`${h} is stopped`)), JSON.stringify(ds.problems));
   for (const h of tb.hosts) {
     const procs = execFileSync('ip', ['netns', 'pids', h.netns], { encoding: 'utf8' }).split('\n').filter(Boolean);
     const cmds = procs.map((p) => { try { return readFileSync(`/proc/${p}/cmdline`, 'utf8').replace(/\0/g, ' '); } catch { return ''; } });
