@@ -98,6 +98,8 @@ export interface Report {
 export interface ReportOptions {
   /** Only windows that start at or after this (ms since 1970). */
   sinceUnixMs?: number;
+  /** Only windows that start before this (ms since 1970). */
+  untilUnixMs?: number;
   /** Only this pair of servers (by name). */
   pair?: [string, string];
   /** Only flows whose id or "src:sport>dst:dport" contains this. */
@@ -131,6 +133,10 @@ export async function loadReport(pool: Pool, o: ReportOptions = {}): Promise<Rep
   if (o.sinceUnixMs !== undefined) {
     where.push('window_unix_ms >= ?');
     args.push(Math.floor(o.sinceUnixMs));
+  }
+  if (o.untilUnixMs !== undefined) {
+    where.push('window_unix_ms < ?');
+    args.push(Math.floor(o.untilUnixMs));
   }
   if (pairIds) {
     where.push(`((scope IN ('pair','flow') AND src_server_id = ? AND dst_server_id = ?) OR (scope = 'host' AND src_server_id IN (?, ?)))`);
@@ -340,8 +346,8 @@ export interface Series {
 export async function loadSeries(pool: Pool, report: Report, o: ReportOptions = {}): Promise<Series> {
   const [serverRows] = (await pool.query('SELECT id, name FROM servers')) as any;
   const names = new Map<number, string>((serverRows as any[]).map((r) => [Number(r.id), r.name]));
-  const since = o.sinceUnixMs === undefined ? '' : 'AND window_unix_ms >= ?';
-  const args = o.sinceUnixMs === undefined ? [] : [Math.floor(o.sinceUnixMs)];
+  const since = (o.sinceUnixMs === undefined ? '' : 'AND window_unix_ms >= ? ') + (o.untilUnixMs === undefined ? '' : 'AND window_unix_ms < ?');
+  const args = [...(o.sinceUnixMs === undefined ? [] : [Math.floor(o.sinceUnixMs)]), ...(o.untilUnixMs === undefined ? [] : [Math.floor(o.untilUnixMs)])];
   const [ow] = (await pool.query(`SELECT src_server_id, dst_server_id, window_unix_ms, p50_ns, p99_ns, bound_ns, samples FROM path_stats WHERE scope = 'pair' AND segment = 'one_way' AND window_unix_ms IS NOT NULL ${since} ORDER BY window_ns`, args)) as any;
   const oneWay = (ow as any[])
     .map((r) => ({ src: names.get(Number(r.src_server_id)) ?? '?', dst: names.get(Number(r.dst_server_id)) ?? '?', unixMs: Number(r.window_unix_ms), p50: Number(r.p50_ns), p99: Number(r.p99_ns), boundNs: Number(r.bound_ns), samples: Number(r.samples) }))

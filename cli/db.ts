@@ -3,7 +3,7 @@
  * graph). They need database_info.yaml and its secret only (analyze also reads sampling_info and
  * analysis_info when they are there): an analyst with database access needs no SSH key or Redis.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { createDatabase, openPool, type Pool } from '../db/pool.js';
 import { migrate } from '../db/migrate.js';
@@ -20,6 +20,7 @@ export interface ResultsConf {
 
 /** database_info.yaml (required), sampling_info.yaml and analysis_info.yaml (optional) of a conf folder. */
 export function loadConf(dir: string): ResultsConf {
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new ConfError(`${dir}: no such folder; give --conf the folder that holds database_info.yaml (or set LATSCOPE_CONF)`, dir);
   if (!existsSync(join(dir, 'database_info.yaml')))
     throw new ConfError(`${join(dir, 'database_info.yaml')}: missing: this command reads the results database; give --conf a folder with database_info.yaml (or set LATSCOPE_CONF)`, join(dir, 'database_info.yaml'));
   const errors: ConfError[] = [];

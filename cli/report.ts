@@ -6,11 +6,10 @@
  * `--json` prints analyzer/report.ts's Report (version 1; see docs/report.schema.json).
  * Exit codes: 0 printed (also when the range is empty, which it says), 1 bad input or database unreachable.
  */
-import { confOption, durationText } from './options.js';
+import { confOption, durationText, orUsageError, rangeOf, timeMs } from './options.js';
 import { forTerminal } from '../lib/terminal.js';
 import { Command } from 'commander';
 import { loadReport, type PairReport, type Report, type SegmentStats } from '../analyzer/report.js';
-import { parseDuration } from '../lib/duration.js';
 import { SEGMENTS } from '../protocol/layers.js';
 import { loadConf, openDb } from './db.js';
 
@@ -131,14 +130,16 @@ export function reportCommand(): Command {
     .description('where the time went: per server pair, per host layer, per flow; tail attribution, unmatched samples, clock faults and spikes')
     .addOption(confOption('database_info.yaml'))
     .option('--since <duration>', 'only the last 90s, 15m, 2h, 1d of windows (default: everything analyzed)', durationText('--since'))
+    .option('--from <time>', 'only windows from this RFC 3339 time on (e.g. 2026-12-02T14:05:00Z), instead of --since', timeMs('--from'))
+    .option('--to <time>', 'only windows that start before this RFC 3339 time', timeMs('--to'))
     .option('--pair <a,b>', 'only the pair from server A to server B (connect_info hostnames)')
     .option('--flow <text>', 'only flows whose id or "src:sport>dst:dport" contains TEXT')
     .option('--top <n>', 'flows and spikes listed', (v) => Number(v), 10)
     .option('--spikes', 'only the spikes, each with what its hosts were doing meanwhile (function_info.yaml jitter)', false)
     .option('--json', 'print the report as JSON (stable: version 1)', false)
-    .addHelpText('after', '\nExamples:\n  latscope report --conf conf/ --since 15m\n  latscope report --conf conf/ --pair node1,node2 --json\n  latscope report --conf conf/ --spikes --top 20\n\nExit codes: 0 printed, 1 the conf or database cannot be used or a --pair is not a server, 64 a usage error (e.g. a malformed --since).\n')
-    .action(async (o: { conf: string; since?: string; pair?: string; flow?: string; top: number; json: boolean; spikes: boolean }) => {
-      const sinceMs = o.since === undefined ? undefined : parseDuration(o.since);
+    .addHelpText('after', '\nExamples:\n  latscope report --conf conf/ --since 15m\n  latscope report --conf conf/ --from 2026-12-02T14:00:00Z --to 2026-12-02T14:30:00Z\n  latscope report --conf conf/ --pair node1,node2 --json\n  latscope report --conf conf/ --spikes --top 20\n\nExit codes: 0 printed, 1 the conf or database cannot be used or a --pair is not a server, 64 a usage error (e.g. a malformed --since).\n')
+    .action(async (o: { conf: string; since?: string; from?: number; to?: number; pair?: string; flow?: string; top: number; json: boolean; spikes: boolean }, cmd: Command) => {
+      const range = orUsageError(cmd, () => rangeOf(o));
       const pair = o.pair?.split(',');
       if (pair && (pair.length !== 2 || !pair[0] || !pair[1])) throw new Error(`--pair ${o.pair}: expected two server names separated by a comma, e.g. --pair node1,node2`);
       const d = loadConf(o.conf);
@@ -150,7 +151,7 @@ export function reportCommand(): Command {
           const names = (known as { name: string }[]).map((r) => r.name);
           for (const n of pair) if (!names.includes(n)) throw new Error(`--pair: ${n} is not a server in the results (servers: ${names.join(', ') || 'none yet'})`);
         }
-        const r = await loadReport(pool, { sinceUnixMs: sinceMs === undefined ? undefined : Date.now() - sinceMs, pair: pair as [string, string] | undefined, flow: o.flow, top: o.top });
+        const r = await loadReport(pool, { ...range, pair: pair as [string, string] | undefined, flow: o.flow, top: o.top });
         console.log(o.json ? JSON.stringify(o.spikes ? { version: r.version, generatedAtUnixMs: r.generatedAtUnixMs, range: r.range, spikes: r.spikes } : r, null, 2) : forTerminal(formatReport(r, { sinceText: o.since, spikesOnly: o.spikes })));
       } finally {
         await pool.end();

@@ -203,6 +203,13 @@ test('latscope analyze and latscope report from the command line: summary, table
     } finally {
       rmSync(analyst, { recursive: true, force: true });
     }
+    // an incident's range: windows start at 2023-11-14T22:13:20Z (the synthetic rounds' dates), 10 s each
+    const part = cli('report', '--conf', dir, '--json', '--from', '2023-11-14T22:13:30Z', '--to', '2023-11-14T23:13:50+01:00');
+    assert.equal(part.status, 0, part.stderr);
+    assert.equal(JSON.parse(part.stdout).range.windows, 2, 'two windows of the four');
+    const backwards = cli('report', '--conf', dir, '--from', '2023-11-14T22:13:30Z', '--to', '2023-11-14T22:13:00Z');
+    assert.equal(backwards.status, 64, 'a usage error');
+    assert.match(backwards.stderr, /--to .* is not after the start/);
     const since = cli('report', '--conf', dir, '--since', 'soon');
     assert.equal(since.status, 64, 'a usage error');
     assert.match(since.stderr, /"soon" is not a duration: write it like 90s, 15m, 1h30m, 2h or 1d/);

@@ -57,3 +57,17 @@ test('--conf defaults to $LATSCOPE_CONF, then /etc/latscope', () => {
   assert.equal(r.status, 1);
   assert.match(r.stderr, /\/nonexistent-latscope-conf: no such folder/);
 });
+
+test('--from and --to take RFC 3339 times with their offset; anything else, and a range that ends before it starts, is a usage error', async () => {
+  const { parseTime, rangeOf } = await import('../../cli/options.js');
+  assert.equal(parseTime('--from', '2026-12-02T14:05:00Z'), Date.UTC(2026, 11, 2, 14, 5, 0));
+  assert.equal(parseTime('--from', '2026-12-02T15:05:00+01:00'), Date.UTC(2026, 11, 2, 14, 5, 0));
+  assert.equal(parseTime('--from', '2026-12-02T14:05:30.250Z'), Date.UTC(2026, 11, 2, 14, 5, 30, 250));
+  for (const bad of ['2026-12-02', '2026-12-02T14:05:00', 'yesterday', '2026-02-31T00:00:00Z', '2026-13-01T00:00:00Z', '2026-12-02T24:00:00Z', '1700000000000'])
+    assert.throws(() => parseTime('--from', bad), /--from .*expected an RFC 3339 time with its offset/, bad);
+  const now = Date.UTC(2026, 11, 2, 15, 0, 0);
+  assert.deepEqual(rangeOf({ since: '1h' }, now), { sinceUnixMs: now - 3_600_000, untilUnixMs: undefined });
+  assert.deepEqual(rangeOf({ from: 1000, to: 2000 }, now), { sinceUnixMs: 1000, untilUnixMs: 2000 });
+  assert.throws(() => rangeOf({ since: '1h', from: 1000 }, now), /give one of them/);
+  assert.throws(() => rangeOf({ from: 2000, to: 1000 }, now), /--to .* is not after the start/);
+});
