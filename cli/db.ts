@@ -7,12 +7,13 @@ import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { createDatabase, openPool, type Pool } from '../db/pool.js';
 import { migrate } from '../db/migrate.js';
+import { loadTls, type TlsFiles } from '../conf/tls.js';
 import { AggregateConfError, ConfError, loadConfFile, resolveSecret } from '../conf/load.js';
 import { analysisInfo, databaseInfo, samplingInfo, type AnalysisInfo, type DatabaseInfo, type SamplingInfo } from '../conf/schema.js';
 
 export interface ResultsConf {
   dir: string;
-  database: DatabaseInfo & { secret?: string };
+  database: DatabaseInfo & { secret?: string; tlsFiles?: TlsFiles };
   /** Defaults when the file is not there. */
   sampling: Pick<SamplingInfo, 'filter_retrans' | 'size'>;
   analysis: AnalysisInfo;
@@ -38,14 +39,15 @@ export function loadConf(dir: string): ResultsConf {
   const optional = <T>(file: string, load: () => T, fallback: T): T | undefined => (existsSync(join(dir, file)) ? attempt(load) : fallback);
   const sampling = optional('sampling_info.yaml', () => loadConfFile(dir, 'sampling_info.yaml', samplingInfo), samplingInfo.parse({ ports: [1] }));
   const analysis = optional('analysis_info.yaml', () => loadConfFile(dir, 'analysis_info.yaml', analysisInfo), analysisInfo.parse({}));
+  const tlsFiles = database?.tls && attempt(() => loadTls(dir, 'database_info.yaml', database.tls!));
   if (errors.length) throw new AggregateConfError(errors);
-  return { dir, database: { ...database!, secret }, sampling: sampling!, analysis: analysis! };
+  return { dir, database: { ...database!, secret, ...(tlsFiles ? { tlsFiles } : {}) }, sampling: sampling!, analysis: analysis! };
 }
 
 /** A pool on database_info's database; with `prepare`, the schema is brought up to date first. */
 export async function openDb(d: Pick<ResultsConf, 'database'>, prepare = false): Promise<Pool> {
   const db = d.database;
-  const info = { host: db.host, port: db.port, user: db.user, password: db.secret, database: db.db };
+  const info = { host: db.host, port: db.port, user: db.user, password: db.secret, database: db.db, tls: db.tlsFiles };
   const pool = openPool(info, 4);
   try {
     if (prepare) {

@@ -1,4 +1,5 @@
 /** `latscope observer --conf DIR`: run the observer on this server until SIGINT/SIGTERM or --duration. */
+import { loadTls } from '../conf/tls.js';
 import { confOption } from './options.js';
 import { Command } from 'commander';
 import { spawn } from 'node:child_process';
@@ -90,7 +91,7 @@ export function observerCommand(): Command {
       const node = o.node ?? hostname();
       const observer = new Observer({
         node,
-        redis: { host: redis.address, port: redis.port, password },
+        redis: { host: redis.address, port: redis.port, password, ...(redis.tls ? { tls: loadTls(conf, 'redis_info.yaml', redis.tls) } : {}) },
         recordShards: redis.record_shards,
         sampling,
         interfaces: o.interfaces ? o.interfaces.split(',').filter(Boolean) : upInterfaces(),

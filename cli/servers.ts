@@ -1,6 +1,6 @@
 /** `latscope servers up|down|status`: the local Redis and MariaDB, as latscope's own processes. */
 import { Command } from 'commander';
-import { startRedis, stopRedis, startMariaDb, stopMariaDb, redisRunning, mariadbRunning, stopRedisCluster, redisClusterRunning } from '../local/servers.js';
+import { startRedis, stopRedis, startMariaDb, stopMariaDb, redisRunning, mariadbRunning, stopRedisCluster, redisClusterRunning, stopRedisTls, redisTlsRunning } from '../local/servers.js';
 
 export function serversCommand(): Command {
   const cmd = new Command('servers').description('start, stop and inspect the local Redis and MariaDB (data and generated passwords in the work directory)');
@@ -21,6 +21,7 @@ export function serversCommand(): Command {
       console.log(`redis ${(await stopRedis()) ? 'stopped' : 'was not running'}; mariadb ${(await stopMariaDb()) ? 'stopped' : 'was not running'}`);
       // the tests' Redis Cluster, when one runs
       if (redisClusterRunning()) console.log(`redis cluster ${(await stopRedisCluster()) ? 'stopped' : 'was not running'}`);
+      if (redisTlsRunning()) console.log(`redis (tls) ${(await stopRedisTls()) ? 'stopped' : 'was not running'}`);
     });
   cmd
     .command('status')

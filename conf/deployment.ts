@@ -9,11 +9,12 @@ import { join, resolve } from 'node:path';
 import { AggregateConfError, ConfError, loadConfFile, pingKey, resolveSecret } from './load.js';
 import { expandHome } from '../lib/paths.js';
 import { checkPrivateKey } from './keys.js';
+import { loadTls, type TlsFiles } from './tls.js';
 import { expandIdentity, parseJump, readSshConfig, resolveSshConfig, SshConfigError, type SshConfig, type SshHostConfig } from './ssh-config.js';
 import {
   analysisInfo, connectInfo, databaseInfo, functionInfo, managementServerInfo, pingInfo, redisInfo, samplingInfo, timeSync,
   type AnalysisInfo, type ConnectInfo, type DatabaseInfo, type FunctionInfo, type ManagementServerInfo, type PingInfo, type RedisInfo,
-  type SamplingInfo, type ServerInfo, type TimeSync,
+  type SamplingInfo, type ServerInfo, type TimeSync, type TlsInfo,
 } from './schema.js';
 
 /** The files of a conf folder; optional ones take their defaults when absent. */
@@ -66,8 +67,8 @@ export interface Deployment {
   servers: Server[];
   knownHostsPath: string;
   sampling: SamplingInfo;
-  redis: RedisInfo & { secret?: string };
-  database: DatabaseInfo & { secret?: string };
+  redis: RedisInfo & { secret?: string; tlsFiles?: TlsFiles };
+  database: DatabaseInfo & { secret?: string; tlsFiles?: TlsFiles };
   manager: ManagementServerInfo;
   ping?: PingInfo;
   /** The time-sync key, when ping_info.yaml is present. */
@@ -245,6 +246,18 @@ export function loadDeployment(confDir: string): Deployment {
     if (!existsSync(kh)) errors.push(new ConfError(`${where}: known_hosts: ${kh} does not exist, and new host keys are not accepted: every server would be refused; create it (ssh-keyscan) or set accept_new_host_keys: 1 once`, where, undefined, 'known_hosts'));
     else if (!statSync(kh).isFile()) errors.push(new ConfError(`${where}: known_hosts: ${kh} is not a file`, where, undefined, 'known_hosts'));
   }
+  const tlsOf = (file: string, t: TlsInfo | undefined): TlsFiles | undefined => {
+    if (!t) return undefined;
+    try {
+      return loadTls(dir, file, t);
+    } catch (e) {
+      if (!(e instanceof ConfError)) throw e;
+      errors.push(e);
+      return undefined;
+    }
+  };
+  const redisTls = tlsOf('redis_info.yaml', redis?.tls);
+  const dbTls = tlsOf('database_info.yaml', database?.tls);
   const analysis = files['analysis_info.yaml'] as AnalysisInfo | undefined;
   if (redis && redis.record_shards > 1 && (analysis?.engine ?? 'batch') !== 'stream')
     errors.push(new ConfError(`${join(dir, 'redis_info.yaml')}: record_shards: ${redis.record_shards} shards need the stream analysis, which reads each shard; set engine: stream in analysis_info.yaml, or record_shards: 1`, join(dir, 'redis_info.yaml'), undefined, 'record_shards'));
@@ -272,8 +285,8 @@ export function loadDeployment(confDir: string): Deployment {
     servers,
     knownHostsPath: resolve(dir, expandHome(connect!.known_hosts)),
     sampling: files['sampling_info.yaml'] as SamplingInfo,
-    redis: { ...redis!, secret: redisSecret },
-    database: { ...database!, secret: dbSecret },
+    redis: { ...redis!, secret: redisSecret, ...(redisTls ? { tlsFiles: redisTls } : {}) },
+    database: { ...database!, secret: dbSecret, ...(dbTls ? { tlsFiles: dbTls } : {}) },
     manager: manager!,
     ping,
     pingKey: key,

@@ -78,6 +78,25 @@ export const samplingInfo = z
   .refine((s) => s.size > 0 || s.interval > 0, { message: 'size and interval are both 0: nothing would ever be sampled; set size (bytes between samples) or interval (seconds)', path: ['size'] });
 export type SamplingInfo = z.output<typeof samplingInfo>;
 
+/**
+ * TLS to a server (redis_info.yaml and database_info.yaml `tls`): the server's certificate is
+ * verified against ca_file; cert_file and key_file are this side's certificate when the server
+ * asks for one (mutual TLS). Files are relative to the conf folder.
+ */
+export const tlsInfo = z
+  .object({
+    /** The certificate authority that signed the server's certificate (PEM). */
+    ca_file: z.string().min(1),
+    /** A client certificate (PEM) and its key (mode 600), together. */
+    cert_file: z.string().min(1).optional(),
+    key_file: z.string().min(1).optional(),
+    /** The name the server's certificate must carry, when it is not the address connected to. */
+    server_name: z.string().min(1).max(253).optional(),
+  })
+  .strict()
+  .refine((t) => (t.cert_file === undefined) === (t.key_file === undefined), { message: 'cert_file and key_file go together: give both, or neither', path: ['cert_file'] });
+export type TlsInfo = z.output<typeof tlsInfo>;
+
 /** redis_info.yaml: the Redis that observers publish to. */
 export const redisInfo = z
   .object({
@@ -100,6 +119,8 @@ export const redisInfo = z
      * each analyzed by one manager at a time (analysis_info.yaml engine stream). 1: one stream.
      */
     record_shards: z.number({ invalid_type_error: 'expected a number of shards' }).int('expected a whole number of shards').min(1).max(MAX_RECORD_SHARDS).default(1),
+    /** TLS to Redis (absent: plain text, fine on loopback or a trusted segment only). */
+    tls: tlsInfo.optional(),
   })
   .strict()
   .refine(...oneSecretSource('password'));
@@ -339,6 +360,8 @@ export const databaseInfo = z
     passwd_file: z.string().optional(),
     passwd_env: z.string().optional(),
     db: z.string().regex(/^[A-Za-z0-9_]{1,64}$/, 'expected a database name (letters, digits, _)'),
+    /** TLS to the database (absent: plain text, fine on loopback or a trusted segment only). */
+    tls: tlsInfo.optional(),
     /** Days of data kept (0: forever); old days are dropped whole, every hour (db/retention.ts). */
     retention: z
       .object({

@@ -12,6 +12,8 @@ export interface DbInfo {
   user: string;
   password?: string;
   database: string;
+  /** TLS, the server's certificate verified against `ca` (conf/tls.ts TlsFiles); absent: plain text. */
+  tls?: { ca: string; cert?: string; key?: string; servername?: string };
 }
 
 const settings = (info: DbInfo) => ({
@@ -20,6 +22,7 @@ const settings = (info: DbInfo) => ({
   user: info.user,
   password: info.password,
   database: info.database,
+  ...(info.tls ? { ssl: { ...info.tls, rejectUnauthorized: true } } : {}),
   supportBigNumbers: true,
   bigNumberStrings: false, // a BIGINT beyond 2^53 comes back as a string, never rounded
 });
@@ -60,7 +63,7 @@ export async function inTransaction<T>(pool: Pool, fn: (conn: PoolConnection) =>
 
 /** Creates the database if it is missing and the user may (else the pool says what is wrong). */
 export async function createDatabase(info: DbInfo): Promise<void> {
-  const c = await mysql.createConnection({ host: info.host, port: info.port, user: info.user, password: info.password });
+  const c = await mysql.createConnection({ host: info.host, port: info.port, user: info.user, password: info.password, ...(info.tls ? { ssl: { ...info.tls, rejectUnauthorized: true } } : {}) });
   try {
     await c.query(`CREATE DATABASE IF NOT EXISTS \`${info.database}\``).catch(() => {});
   } finally {

@@ -10,6 +10,7 @@ import { existsSync, openSync, readFileSync, writeFileSync, closeSync, rmSync } 
 import { join } from 'node:path';
 import { livePid, run, sleep, waitFor } from './exec.js';
 import { workDir } from '../lib/paths.js';
+import { testPki, type TestPki } from './pki.js';
 import { Redis } from 'ioredis';
 import mysql from 'mysql2/promise';
 
@@ -119,6 +120,66 @@ export function redisRunning(): boolean {
   return livePid(join(workDir('redis'), 'redis.pid')) !== undefined;
 }
 
+// ---- a Redis speaking TLS only --------------------------------------------------------------------
+
+export const REDIS_TLS_PORT = Number(process.env.LATSCOPE_REDIS_TLS_PORT ?? 6394);
+
+/**
+ * A second local Redis that speaks TLS only (no plain-text port), its certificate from
+ * local/pki.ts, client certificates optional: for the tests and the benchmark of TLS.
+ */
+export async function startRedisTls(): Promise<RedisInfo & { pki: TestPki }> {
+  const pki = testPki();
+  const dir = workDir('redis-tls');
+  const pidFile = join(dir, 'redis.pid');
+  const info = { host: '127.0.0.1', port: REDIS_TLS_PORT, password: secret('redis'), pki };
+  const confPath = join(dir, 'redis.conf');
+  const conf = [
+    'port 0',
+    `tls-port ${info.port}`,
+    `tls-cert-file ${pki.serverCertFile}`,
+    `tls-key-file ${pki.serverKeyFile}`,
+    `tls-ca-cert-file ${pki.caFile}`,
+    'tls-auth-clients optional',
+    'bind 127.0.0.1',
+    'protected-mode yes',
+    `requirepass ${info.password}`,
+    `dir ${dir}`,
+    `pidfile ${pidFile}`,
+    'daemonize no',
+    'save ""',
+    'appendonly no',
+    'maxmemory 512mb',
+    'maxmemory-policy noeviction',
+    '',
+  ].join('\n');
+  const running = livePid(pidFile);
+  if (!(running && existsSync(confPath) && readFileSync(confPath, 'utf8') === conf)) {
+    if (running) await stopByPidFile(pidFile, 'redis (tls)');
+    writeFileSync(confPath, conf, { mode: 0o600 });
+    spawnDaemon(['redis-server', confPath], join(dir, 'redis.log'));
+  }
+  await waitFor(`redis (tls) on ${info.host}:${info.port}`, 15_000, async () => {
+    const r = new Redis({ host: info.host, port: info.port, password: info.password, tls: { ca: readFileSync(pki.caFile) }, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    r.on('error', () => {});
+    try {
+      await r.connect();
+      return (await r.ping()) === 'PONG' ? true : undefined;
+    } finally {
+      r.disconnect();
+    }
+  });
+  return info;
+}
+
+export async function stopRedisTls(): Promise<boolean> {
+  return stopByPidFile(join(workDir('redis-tls'), 'redis.pid'), 'redis (tls)');
+}
+
+export function redisTlsRunning(): boolean {
+  return livePid(join(workDir('redis-tls'), 'redis.pid')) !== undefined;
+}
+
 // ---- a Redis Cluster -----------------------------------------------------------------------------
 
 /** The first port of the local Redis Cluster's masters (three: this one and the next two). */
@@ -219,6 +280,7 @@ export async function startMariaDb(): Promise<MariaDbInfo> {
   const p = mariadbPaths();
   const info: MariaDbInfo = { host: '127.0.0.1', port: MARIADB_PORT, user: 'latscope', password: secret('mariadb'), database: 'latscope' };
   if (!livePid(p.pidFile)) {
+    const pki = testPki();
     if (!existsSync(join(p.data, 'mysql'))) {
       rmSync(p.data, { recursive: true, force: true });
       run(['mariadb-install-db', '--no-defaults', `--datadir=${p.data}`, '--user=root', '--auth-root-authentication-method=socket', '--skip-test-db']);
@@ -231,6 +293,8 @@ export async function startMariaDb(): Promise<MariaDbInfo> {
         // a large redo log: bulk ingest checkpoints (flushes pages) far less often
         '--innodb-log-file-size=1G', '--innodb-log-buffer-size=64M',
         '--max-connections=500', '--max-allowed-packet=64M',
+        // TLS for whoever asks (plain text on loopback stays the local default)
+        `--ssl-ca=${pki.caFile}`, `--ssl-cert=${pki.serverCertFile}`, `--ssl-key=${pki.serverKeyFile}`,
       ],
       p.log,
     );

@@ -71,7 +71,7 @@ export class Manager {
   static async open(d: Deployment, o: Partial<ManagerOptions> = {}): Promise<Manager> {
     const redis = await connectRedis(d);
     const db = d.database;
-    const info = { host: db.host, port: db.port, user: db.user, password: db.secret, database: db.db };
+    const info = { host: db.host, port: db.port, user: db.user, password: db.secret, database: db.db, tls: db.tlsFiles };
     const pool = openPool(info);
     try {
       await createDatabase(info);

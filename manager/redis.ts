@@ -1,10 +1,11 @@
 /** The deployment's Redis, as the manager's processes reach it. */
 import { Redis } from 'ioredis';
 import type { Deployment } from '../conf/deployment.js';
+import type { TlsFiles } from '../conf/tls.js';
 
 /** Connection options for BullMQ and ioredis from redis_info. */
-export function redisConnection(d: Deployment): { host: string; port: number; password?: string; maxRetriesPerRequest: null } {
-  return { host: d.redis.address, port: d.redis.port, password: d.redis.secret, maxRetriesPerRequest: null };
+export function redisConnection(d: Deployment): { host: string; port: number; password?: string; tls?: TlsFiles; maxRetriesPerRequest: null } {
+  return { host: d.redis.address, port: d.redis.port, password: d.redis.secret, ...(d.redis.tlsFiles ? { tls: d.redis.tlsFiles } : {}), maxRetriesPerRequest: null };
 }
 
 /**
@@ -20,7 +21,7 @@ export async function connectRedis(d: Deployment): Promise<Redis> {
     return redis;
   } catch (e) {
     redis.disconnect();
-    throw new Error(`redis at ${d.redis.address}:${d.redis.port} (redis_info.yaml): ${last || (e as Error).message}; check that it runs, that this machine can reach it, and the password`);
+    throw new Error(`redis at ${d.redis.address}:${d.redis.port} (redis_info.yaml): ${last || (e as Error).message}; check that it runs, that this machine can reach it, the password, and with tls its ca_file`);
   }
 }
 

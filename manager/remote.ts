@@ -158,11 +158,21 @@ export class RemoteServer {
   async configure(d: Deployment): Promise<void> {
     this.jitter = d.functions.jitter;
     this.metrics = d.functions.metrics;
+    // TLS to Redis: the CA (and this side's certificate and key, for mutual TLS) travel with the conf
+    const t = d.redis.tlsFiles;
+    const tls = t && { ca_file: 'redis-ca.pem', ...(t.cert ? { cert_file: 'redis-client.pem', key_file: 'redis-client.key' } : {}), ...(t.servername ? { server_name: t.servername } : {}) };
     const files: Record<string, string> = {
       'sampling_info.yaml': stringify(d.sampling),
-      'redis_info.yaml': stringify({ address: d.redis.address, port: d.redis.port, max_stream_entries: d.redis.max_stream_entries, record_shards: d.redis.record_shards, ...(d.redis.secret !== undefined ? { password_file: 'redis.password' } : {}) }),
+      'redis_info.yaml': stringify({ address: d.redis.address, port: d.redis.port, max_stream_entries: d.redis.max_stream_entries, record_shards: d.redis.record_shards, ...(d.redis.secret !== undefined ? { password_file: 'redis.password' } : {}), ...(tls ? { tls } : {}) }),
     };
     if (d.redis.secret !== undefined) files['redis.password'] = d.redis.secret + '\n';
+    if (t) {
+      files['redis-ca.pem'] = t.ca;
+      if (t.cert && t.key) {
+        files['redis-client.pem'] = t.cert;
+        files['redis-client.key'] = t.key;
+      }
+    }
     if (d.ping && d.functions.timesync) {
       const { port, eth, mode } = d.ping;
       files['ping_info.yaml'] = stringify({ port, eth, mode, key_file: 'ping.key' });

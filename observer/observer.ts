@@ -9,6 +9,7 @@ import { daemonLogger } from '../lib/log.js';
 import { enableBpfStats, forEachRecord, inNetns, netnsInode, type RingPoll } from '../native/addon.js';
 import { sweepLeftovers } from '../native/leftovers.js';
 import { HIST_FORMAT, encodeHistograms } from '../protocol/histograms.js';
+import type { TlsFiles } from '../conf/tls.js';
 import { HEARTBEAT_STREAM, HISTOGRAM_STREAM, toFields, type Heartbeat, type HistogramSnapshot } from '../protocol/redis.js';
 import type { PacketRecord } from '../protocol/records.js';
 import { decodeEvent, EVENT_BYTES, LatencyProbe } from './probe.js';
@@ -32,7 +33,8 @@ export { OBSERVER_HEAP_MB, OBSERVER_LIMITS, type Drops, type ObserverLimits } fr
 export interface ObserverOptions {
   /** This server's name (connect_info hostname). */
   node: string;
-  redis: { host: string; port: number; password?: string };
+  /** The Redis to publish to; `tls` (conf/tls.ts TlsFiles) when redis_info.yaml has a tls block. */
+  redis: { host: string; port: number; password?: string; tls?: TlsFiles };
   sampling: SamplingInfo;
   /** Interfaces for the receive-side IP hook. */
   interfaces: string[];

@@ -10,12 +10,13 @@
 import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import type { TlsFiles } from '../conf/tls.js';
 import { HEARTBEAT_MAXLEN, RECORD_STREAM, recordStream, shardOf, toFields, type RecordBatch } from '../protocol/redis.js';
 import { ROW_FORMAT, encodeRows, flowId, type PacketRecord } from '../protocol/records.js';
 
 export interface PublisherOptions {
   node: string;
-  redis: { host: string; port: number; password?: string };
+  redis: { host: string; port: number; password?: string; tls?: TlsFiles };
   stream?: string;
   /** Record streams the records are sharded into by flow (protocol/redis.ts recordStream); default 1. */
   shards?: number;
@@ -78,9 +79,9 @@ export class RecordPublisher {
   constructor(private readonly o: PublisherOptions) {
     this.shards = Math.max(1, o.shards ?? 1);
     this.open = Array.from({ length: this.shards }, () => []);
-    const { host, port, password } = o.redis;
+    const { host, port, password, tls } = o.redis;
     // No offline queue: a command while disconnected fails at once, and its records stay spooled.
-    this.redis = new Redis({ host, port, password, lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, retryStrategy: (n) => Math.min(100 * n, 1000) });
+    this.redis = new Redis({ host, port, password, ...(tls ? { tls } : {}), lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, retryStrategy: (n) => Math.min(100 * n, 1000) });
     this.redis.on('error', (e: Error) => {
       this.lastError = e.message;
     });
