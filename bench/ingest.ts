@@ -4,8 +4,9 @@
  * publish them (4 nodes); then the ingest drains it: consumer group reads, LOAD DATA of the
  * wire rows in one transaction per read, acknowledgement after commit. Side by side in the same
  * run, the reference: the same records published as JSON and ingested the usual way (parse,
- * then a multi-row INSERT IGNORE through mysql2). Rounds interleave the two; medians, JSON and
- * one line. Target: at least 200,000 rows/s.
+ * then a multi-row INSERT IGNORE through mysql2). And ours again with TLS to both Redis (a local
+ * Redis that speaks TLS only) and MariaDB, certificates verified (local/pki.ts). Rounds
+ * interleave the three; medians, JSON and one line. Target: at least 200,000 rows/s.
  *
  *   node dist/bench/ingest.js [--rows 400000] [--rounds 3] [--entries 64]
  */
@@ -13,7 +14,8 @@ import { hostname } from 'node:os';
 import { Redis } from 'ioredis';
 import mysql from 'mysql2/promise';
 import { numberArg, median } from './common.js';
-import { startMariaDb, startRedis } from '../local/servers.js';
+import { startMariaDb, startRedis, startRedisTls, stopRedisTls, redisTlsRunning } from '../local/servers.js';
+import { loadTls } from '../conf/tls.js';
 import { openPool } from '../db/pool.js';
 import { migrate } from '../db/migrate.js';
 import { Ingest } from '../ingest/ingest.js';
@@ -121,23 +123,31 @@ async function main(): Promise<void> {
   await admin.end();
   const pool = openPool({ ...m, database: DB });
   const redis = new Redis({ host: r.host, port: r.port, password: r.password });
+  // the same work over TLS: a Redis that speaks only TLS, and the pool's sessions encrypted
+  const tlsWasUp = redisTlsRunning();
+  const rt = await startRedisTls();
+  const tls = loadTls('/', 'bench', { ca_file: rt.pki.caFile });
+  const tlsPool = openPool({ ...m, database: DB, tls });
+  const tlsRedis = new Redis({ host: rt.host, port: rt.port, password: rt.password, tls });
   const ours: number[] = [];
+  const oursTls: number[] = [];
   const ref: number[] = [];
   try {
     await migrate(pool);
     await pool.query('INSERT IGNORE INTO servers (name) VALUES ?', [NODES.map((n) => [n])]);
     for (let round = 1; round <= rounds; round++) {
-      for (const which of ['ours', 'reference'] as const) {
+      for (const which of ['ours', 'ours-tls', 'reference'] as const) {
         await pool.query('TRUNCATE TABLE packets');
         const stream = `latscope:bench:${which}`;
-        await fill(redis, stream, which === 'reference');
+        const [rc, pc] = which === 'ours-tls' ? [tlsRedis, tlsPool] : [redis, pool];
+        await fill(rc, stream, which === 'reference');
         const t0 = performance.now();
         let n: number;
-        if (which === 'ours') {
-          const ingest = new Ingest(redis, pool, { stream, histogramStream: `${stream}:histograms`, group: 'bench', consumer: `${hostname()}-bench`, entriesPerRead: entries, blockMs: 100, retryMs: 100 });
+        if (which !== 'reference') {
+          const ingest = new Ingest(rc, pc, { stream, histogramStream: `${stream}:histograms`, group: 'bench', consumer: `${hostname()}-bench`, entriesPerRead: entries, blockMs: 100, retryMs: 100 });
           await ingest.ensureGroup();
           ingest.start();
-          while ((await redis.xlen(stream)) > 0) await new Promise((res) => setTimeout(res, 5));
+          while ((await rc.xlen(stream)) > 0) await new Promise((res) => setTimeout(res, 5));
           await ingest.stop();
           n = ingest.counters.rows;
           if (ingest.counters.dbErrors) throw new Error(`ingest: ${ingest.counters.lastError}`);
@@ -147,9 +157,9 @@ async function main(): Promise<void> {
         const s = (performance.now() - t0) / 1000;
         const [[{ c }]] = (await pool.query('SELECT COUNT(*) AS c FROM packets')) as any;
         if (Number(c) !== n) throw new Error(`${which}: ${n} rows reported, ${c} in the table`);
-        (which === 'ours' ? ours : ref).push(n / s);
+        (which === 'ours' ? ours : which === 'ours-tls' ? oursTls : ref).push(n / s);
         process.stderr.write(`round ${round} ${which}: ${n} rows in ${s.toFixed(2)} s\n`);
-        await redis.del(stream, `${stream}:histograms`);
+        await rc.del(stream, `${stream}:histograms`);
       }
     }
     const result = {
@@ -159,20 +169,25 @@ async function main(): Promise<void> {
       entriesPerRead: entries,
       recordsPerEntry: BATCH,
       oursRowsPerS: Math.round(median(ours)),
+      oursTlsRowsPerS: Math.round(median(oursTls)),
       referenceRowsPerS: Math.round(median(ref)),
       ratio: median(ours) / median(ref),
-      runs: { ours: ours.map(Math.round), reference: ref.map(Math.round) },
+      tlsRatio: median(oursTls) / median(ours),
+      runs: { ours: ours.map(Math.round), oursTls: oursTls.map(Math.round), reference: ref.map(Math.round) },
       target: { rowsPerSMin: 200_000 },
     };
     console.log(JSON.stringify(result));
     console.log(
       `ingest: ${result.oursRowsPerS} rows/s from Redis Streams into MariaDB (wire rows, LOAD DATA, ack after commit) vs ${result.referenceRowsPerS} rows/s ` +
-        `for JSON + multi-row INSERT (x${result.ratio.toFixed(2)}); median of ${rounds} rounds of ${rows} rows; target >= 200000 rows/s`,
+        `for JSON + multi-row INSERT (x${result.ratio.toFixed(2)}); with TLS to Redis and MariaDB ${result.oursTlsRowsPerS} rows/s (x${result.tlsRatio.toFixed(2)} of plain); median of ${rounds} rounds of ${rows} rows; target >= 200000 rows/s`,
     );
   } finally {
     await pool.query(`DROP DATABASE IF EXISTS ${DB}`).catch(() => {});
     await pool.end();
+    await tlsPool.end();
     redis.disconnect();
+    tlsRedis.disconnect();
+    if (!tlsWasUp) await stopRedisTls();
   }
 }
 
