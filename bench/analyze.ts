@@ -32,7 +32,7 @@ const ROUND = Math.min(1_000_000, records);
 const DB = 'latscope_bench_analyze';
 const STREAM_DB = 'latscope_bench_stream';
 const STREAM = 'latscope:bench:analyze';
-const spec = (n: number): SyntheticOptions => ({ servers: 8, flowsPerPair: 4, samples: Math.round(n / 2), startNs: 9_000_000_000_000n, spanNs: Math.max(60e9, (n / 1e6) * 60e9), retransRate: 0.005, seed: 3, batchRecords: 16384 });
+const spec = (n: number): SyntheticOptions => ({ servers: 8, flowsPerPair: 4, samples: Math.round(n / 2), startNs: 9_000_000_000_000n, spanNs: Math.max(60e9, (n / 1e6) * 60e9), retransRate: 0.005, seed: 3, batchRecords: 16384, keepTruth: false });
 const OPTS = { windowNs: 10e9, graceMs: 0, spikeFactor: 10, filterRetrans: true, sampleSize: 65536 };
 let stopping = false;
 process.once('SIGTERM', () => (stopping = true));

@@ -33,6 +33,8 @@ export interface SyntheticOptions {
   /** Records per ingest batch; senders' and receivers' records go in separate batches, as they come from different observers. */
   batchRecords?: number;
   seed?: number;
+  /** Keep every true one-way delay in `truth` (default); false keeps counts only (ten million records need no list). */
+  keepTruth?: boolean;
 }
 
 export interface SyntheticServer {
@@ -125,7 +127,7 @@ export async function syntheticFleet(pool: Pool, o: SyntheticOptions): Promise<{
       const key = `${f.src}>${f.dst}`;
       const tr = truth.get(key) ?? { samples: 0, oneWayNs: [] };
       tr.samples++;
-      tr.oneWayNs.push(rxDev - tx.dev);
+      if (o.keepTruth !== false) tr.oneWayNs.push(rxDev - tx.dev);
       truth.set(key, tr);
       const S = (i: number, x: number) => serverTime(i, x);
       yield record(f.src, 'tx', f, sampleSeq, 0, false, { sock: S(f.src, tx.sock), tcp: S(f.src, tx.tcp), ip: S(f.src, tx.ip), dev: S(f.src, tx.dev), last: S(f.src, txLast) });
