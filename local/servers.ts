@@ -35,15 +35,16 @@ export function secret(name: string): string {
   return readFileSync(p, 'utf8').trim();
 }
 
-/** Starts argv detached, its output in logFile; the process writes its own pid file. */
-function spawnDaemon(argv: string[], logFile: string): void {
+/** Starts argv detached, its output in logFile; the process writes its own pid file, or we write `pidFile` for one that does not. */
+export function spawnDaemon(argv: string[], logFile: string, pidFile?: string): void {
   const out = openSync(logFile, 'a');
   const child = spawn(argv[0]!, argv.slice(1), { detached: true, stdio: ['ignore', out, out] });
   child.unref();
   closeSync(out);
+  if (pidFile && child.pid) writeFileSync(pidFile, `${child.pid}\n`);
 }
 
-async function stopByPidFile(pidFile: string, what: string, timeoutMs = 20_000): Promise<boolean> {
+export async function stopByPidFile(pidFile: string, what: string, timeoutMs = 20_000): Promise<boolean> {
   const pid = livePid(pidFile);
   if (!pid) return false;
   process.kill(pid, 'SIGTERM');

@@ -155,6 +155,9 @@ export class Manager {
         ingest: () => this.ingest?.counters,
         stream: () => this.streamCounters,
         states: () => this.states.all(),
+        pool: this.pool,
+        redis: this.redis,
+        recordStreams: Array.from({ length: this.d.redis.record_shards }, (_, k) => recordStream(k, this.d.redis.record_shards)),
       });
   }
 

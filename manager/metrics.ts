@@ -1,14 +1,27 @@
 /**
  * The manager's status endpoint (management_server_info.yaml `port`; 0: none): Prometheus
- * metrics of this manager process at http://ADDRESS:PORT/metrics: jobs completed and failed per
- * queue and job, worker errors, ingest counters, and servers per state.
+ * metrics of this manager process at http://ADDRESS:PORT/metrics. Names follow Prometheus'
+ * conventions: a unit in the name (seconds, bytes), `_total` on counters, one meaning per name.
+ * - this process: latscope_build_info, the standard process_* and nodejs_* metrics, BullMQ jobs
+ *   completed and failed, worker errors, the ingest's and the stream stage's counters;
+ * - the fleet: servers per provisioning state, the ingest lag (age of the oldest record waiting);
+ * - the results (analyzer/gauges.ts, read from MySQL at most every 10 s): per pair the newest
+ *   window's delay p50 and p99 and clock faults, per server its clock offset and bound, unmatched
+ *   samples by reason over the last hour.
+ * docs/prometheus/latscope-rules.yml alerts on them; docs/grafana/latscope.json shows them.
  */
 import { createServer, type Server } from 'node:http';
-import { Registry } from 'prom-client';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { collectDefaultMetrics, Registry } from 'prom-client';
+import type { Redis } from 'ioredis';
 import type { JobCounters } from './queues.js';
 import type { ServerStatus } from './state.js';
 import type { IngestCounters } from '../ingest/ingest.js';
 import type { StreamCounters } from '../analyzer/stream/stage.js';
+import { resultGauges, type ResultGauges } from '../analyzer/gauges.js';
+import type { Pool } from '../db/pool.js';
+import { projectRoot } from '../lib/paths.js';
 
 export interface ManagerMetricSources {
   jobs: () => JobCounters;
@@ -16,6 +29,11 @@ export interface ManagerMetricSources {
   /** The stream stage's counters (analysis_info engine stream), when this process runs one. */
   stream?: () => StreamCounters | undefined;
   states: () => Promise<Map<string, ServerStatus>>;
+  /** The results database, for the result gauges. */
+  pool?: Pool;
+  /** The Redis and the records streams whose oldest waiting entry is the ingest lag. */
+  redis?: Redis;
+  recordStreams?: string[];
 }
 
 type Value = { value: number; labels?: Record<string, string | number> };
@@ -26,18 +44,48 @@ function metric(r: Registry, name: string, help: string, type: 'counter' | 'gaug
 
 const byKey = (m: Record<string, number>, label: string): Value[] => Object.entries(m).map(([k, value]) => ({ value, labels: { [label]: k } }));
 
+const VERSION = (() => {
+  try {
+    return String(JSON.parse(readFileSync(join(projectRoot, 'package.json'), 'utf8')).version);
+  } catch {
+    return 'unknown';
+  }
+})();
+
+/** The results, read at most every 10 s (a scrape every few seconds must not load MySQL). */
+function cachedResults(pool: Pool): () => Promise<ResultGauges | undefined> {
+  let at = 0;
+  let last: Promise<ResultGauges | undefined> | undefined;
+  return () => {
+    if (!last || Date.now() - at > 10_000) {
+      at = Date.now();
+      last = resultGauges(pool).catch(() => undefined); // a database away: no result gauges this time
+    }
+    return last;
+  };
+}
+
 export function managerRegistry(s: ManagerMetricSources): Registry {
   const r = new Registry();
+  collectDefaultMetrics({ register: r });
+  metric(r, 'latscope_build_info', 'Always 1: the running latscope version', 'gauge', () => [{ value: 1, labels: { version: VERSION } }]);
   metric(r, 'latscope_manager_jobs_completed_total', 'BullMQ jobs this process completed, by queue:job', 'counter', () => byKey(s.jobs().completed, 'job'));
   metric(r, 'latscope_manager_jobs_failed_total', 'BullMQ jobs that failed in this process (each attempt), by queue:job', 'counter', () => byKey(s.jobs().failed, 'job'));
   metric(r, 'latscope_manager_worker_errors_total', 'BullMQ worker errors (Redis outages), by queue', 'counter', () => byKey(s.jobs().errors, 'queue'));
-  metric(r, 'latscope_manager_ingest_total', 'Ingest counters of this process, by what: entries, rows, histogram_rows, duplicates, db_errors, bad_entries, reclaimed', 'counter', () => {
+  // the ingest: one counter per meaning
+  const ingest = (pick: (c: IngestCounters) => number) => (): Value[] => {
     const c = s.ingest();
-    if (!c) return [];
-    const pick = { entries: c.entries, rows: c.rows, histogram_rows: c.histogramRows, host_rows: c.hostRows, duplicates: c.duplicates, db_errors: c.dbErrors, bad_entries: c.badEntries, reclaimed: c.reclaimed, groups_recreated: c.groupsRecreated };
-    return byKey(pick, 'what');
-  });
-  // the stream stage: one counter per meaning, as Prometheus names them
+    return c ? [{ value: pick(c) }] : [];
+  };
+  metric(r, 'latscope_ingest_entries_total', 'Stream entries the ingest handled (records, histograms, host figures)', 'counter', ingest((c) => c.entries));
+  metric(r, 'latscope_ingest_rows_total', 'Record rows the ingest loaded into packets', 'counter', ingest((c) => c.rows));
+  metric(r, 'latscope_ingest_histogram_rows_total', 'Histogram bucket rows loaded into layer_histograms', 'counter', ingest((c) => c.histogramRows));
+  metric(r, 'latscope_ingest_host_rows_total', 'Host-jitter figures and outliers loaded', 'counter', ingest((c) => c.hostRows));
+  metric(r, 'latscope_ingest_duplicate_rows_total', 'Rows that came again and were already loaded (redelivery)', 'counter', ingest((c) => c.duplicates));
+  metric(r, 'latscope_ingest_db_errors_total', 'Database errors of the ingest (it retries)', 'counter', ingest((c) => c.dbErrors));
+  metric(r, 'latscope_ingest_bad_entries_total', 'Entries that were not what an observer writes (set aside in latscope:records:bad)', 'counter', ingest((c) => c.badEntries));
+  metric(r, 'latscope_ingest_reclaimed_entries_total', 'Entries taken over from a consumer that died', 'counter', ingest((c) => c.reclaimed));
+  // the stream stage
   const stream = (pick: (c: StreamCounters) => number) => (): Value[] => {
     const c = s.stream?.();
     return c ? [{ value: pick(c) }] : [];
@@ -55,6 +103,42 @@ export function managerRegistry(s: ManagerMetricSources): Registry {
     for (const st of (await s.states()).values()) counts[st.state] = (counts[st.state] ?? 0) + 1;
     return byKey(counts, 'state');
   });
+  if (s.redis && s.recordStreams?.length) {
+    const redis = s.redis;
+    metric(r, 'latscope_ingest_lag_seconds', 'Age of the oldest record batch still waiting in a records stream (0: none waits)', 'gauge', async () => {
+      const out: Value[] = [];
+      for (const stream of s.recordStreams!) {
+        const first = (await redis.xrange(stream, '-', '+', 'COUNT', 1).catch(() => [])) as [string, string[]][];
+        const ms = first.length ? Number(first[0]![0].split('-')[0]) : Date.now();
+        out.push({ value: Math.max(0, (Date.now() - ms) / 1000), labels: { stream } });
+      }
+      return out;
+    });
+  }
+  if (s.pool) {
+    const results = cachedResults(s.pool);
+    metric(r, 'latscope_pair_delay_seconds', "Each server pair's delay in its newest window, by segment (one_way, end_to_end, wire) and quantile", 'gauge', async () =>
+      ((await results())?.pairs ?? []).flatMap((p) => [
+        { value: p.p50Ns / 1e9, labels: { src: p.src, dst: p.dst, segment: p.segment, quantile: '0.5' } },
+        { value: p.p99Ns / 1e9, labels: { src: p.src, dst: p.dst, segment: p.segment, quantile: '0.99' } },
+      ]),
+    );
+    metric(r, 'latscope_pair_samples', "Samples behind each pair's newest window, by segment", 'gauge', async () =>
+      ((await results())?.pairs ?? []).map((p) => ({ value: p.samples, labels: { src: p.src, dst: p.dst, segment: p.segment } })),
+    );
+    metric(r, 'latscope_pair_clock_faults', "Paths in each pair's newest window whose one-way delay was below zero by more than its bound", 'gauge', async () =>
+      ((await results())?.pairs ?? []).filter((p) => p.segment === 'end_to_end').map((p) => ({ value: p.faults, labels: { src: p.src, dst: p.dst } })),
+    );
+    metric(r, 'latscope_clock_offset_seconds', "Each server's clock minus the manager's, at its newest time-sync round", 'gauge', async () =>
+      ((await results())?.clocks ?? []).map((c) => ({ value: c.offsetNs / 1e9, labels: { server: c.server } })),
+    );
+    metric(r, 'latscope_clock_offset_bound_seconds', 'The error bound of that offset', 'gauge', async () =>
+      ((await results())?.clocks ?? []).map((c) => ({ value: c.boundNs / 1e9, labels: { server: c.server } })),
+    );
+    metric(r, 'latscope_unmatched_samples', 'Samples not joined into a path over the last hour of windows, by reason', 'gauge', async () =>
+      ((await results())?.unmatched ?? []).map((u) => ({ value: u.samples, labels: { reason: u.reason } })),
+    );
+  }
   return r;
 }
 

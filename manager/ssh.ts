@@ -180,7 +180,7 @@ function connectHop(hop: SshHop, t: SshTarget, sock: Duplex | undefined, passwor
       .on('error', (e: Error & { level?: string; code?: string }) => {
         if (settled) return; // a command running then fails on its own channel
         settled = true;
-        client.end();
+        endSurely(client);
         if (keyProblem) return reject(keyProblem);
         if (e.level === 'client-authentication') {
           const tried = [t.agent ? 'ssh-agent' : '', hop.keyPaths?.length ? `key ${hop.keyPaths.join(', ')}` : '', password !== undefined ? 'password' : ''].filter(Boolean).join(', ') || 'nothing to offer';
@@ -190,6 +190,18 @@ function connectHop(hop: SshHop, t: SshTarget, sock: Duplex | undefined, passwor
       })
       .connect(cfg);
   });
+}
+
+/**
+ * Ends a connection politely, and for sure: a server that does not read our goodbye (one still
+ * flooding a given-up channel, one refused at its host key, a host gone) would leave a
+ * half-open socket that keeps the process alive, so it is destroyed a moment later if still open.
+ */
+function endSurely(c: Client): void {
+  // ssh2's destroy() does nothing once end() has half-closed the socket: the socket itself goes
+  const sock = (c as unknown as { _sock?: { destroyed?: boolean; destroy(): void } })._sock;
+  c.end();
+  setTimeout(() => sock && !sock.destroyed && sock.destroy(), 1000).unref();
 }
 
 export class SshSession {
@@ -215,7 +227,7 @@ export class SshSession {
       }
       return new SshSession(await connectHop(t, t, sock, t.password), via, t);
     } catch (e) {
-      for (const c of via) c.end();
+      for (const c of via) endSurely(c);
       throw e;
     }
   }
@@ -264,17 +276,8 @@ export class SshSession {
     });
   }
 
-  /**
-   * Ends the session politely, and for sure: a server still flooding a given-up channel may not
-   * read our goodbye, and its half-open socket would keep the process alive, so the sockets are
-   * destroyed if they are still open a moment later.
-   */
+  /** Ends the session and its bastion connections (endSurely). */
   close(): void {
-    const all = [this.client, ...[...this.via].reverse()];
-    for (const c of all) c.end();
-    const force = setTimeout(() => {
-      for (const c of all) c.destroy();
-    }, 1000);
-    force.unref();
+    for (const c of [this.client, ...[...this.via].reverse()]) endSurely(c);
   }
 }

@@ -15,6 +15,7 @@ PKGS=(clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config make g++ py
       redis-server mariadb-server mariadb-client openssh-server openssh-client
       iproute2 util-linux procps systemd  # systemd-analyze checks the observer unit
       openssl  # the test certificate authority (local/pki.ts) for TLS to Redis and MariaDB
+      prometheus  # promtool checks the alert rules; the metrics test scrapes a manager with it
       chromium fonts-dejavu-core bpftrace tcpdump sockperf)  # the report's browser test; reference tracers, captures and sockperf (bench)
 missing=()
 for p in "${PKGS[@]}"; do

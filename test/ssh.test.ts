@@ -31,6 +31,11 @@ after(async () => {
   agent?.kill('SIGKILL');
   await testbedDown(ID);
   rmSync(dir, { recursive: true, force: true });
+  // what could still hold this file's process open (a test file that never ends times out the suite)
+  setTimeout(() => {
+    const h = (process as any)._getActiveHandles() as any[];
+    console.log(`# still open 5 s after the tests: ${h.map((x) => `${x.constructor?.name} ${x.remoteAddress ?? ''}:${x.remotePort ?? ''} fd ${x._handle?.fd ?? ''} ${x.spawnargs ? x.spawnargs.join(' ') : ''}`).join('; ')}`);
+  }, 5000).unref();
 });
 
 const hostKeyPub = () => readFileSync(join(tb.dir, 'ssh_host_ed25519_key.pub'), 'utf8').trim().split(/\s+/).slice(0, 2).join(' ');

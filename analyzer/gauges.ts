@@ -1,0 +1,57 @@
+/**
+ * The analysis results as Prometheus gauges (the manager's /metrics): per server pair, the newest
+ * window's delay percentiles and clock faults; per server, the newest clock offset and its bound;
+ * unmatched samples by reason over the last hour of windows. Read from MySQL through the primary
+ * keys only (the newest window first, then the hour before it), so a scrape costs the same
+ * however long the history.
+ */
+import type { Pool } from '../db/pool.js';
+
+export interface PairGauge {
+  src: string;
+  dst: string;
+  segment: string;
+  p50Ns: number;
+  p99Ns: number;
+  samples: number;
+  faults: number;
+  boundNs: number;
+}
+
+export interface ResultGauges {
+  pairs: PairGauge[];
+  clocks: { server: string; offsetNs: number; boundNs: number }[];
+  unmatched: { reason: string; samples: number }[];
+}
+
+/** Segments exported per pair: the totals and the wire (the rest are in MySQL and the graphs). */
+export const GAUGE_SEGMENTS = ['one_way', 'end_to_end', 'wire'] as const;
+const HOUR_NS = 3_600_000_000_000;
+
+export async function resultGauges(pool: Pool): Promise<ResultGauges> {
+  const [[newest]] = (await pool.query('SELECT MAX(window_ns) AS w FROM path_stats')) as any;
+  const since = newest?.w === null || newest?.w === undefined ? null : String(BigInt(newest.w) - BigInt(HOUR_NS));
+  let pairs: PairGauge[] = [];
+  let unmatched: ResultGauges['unmatched'] = [];
+  if (since !== null) {
+    // each pair's newest window within the hour
+    const [rows] = (await pool.query(
+      `SELECT a.name AS src, b.name AS dst, s.segment, s.p50_ns, s.p99_ns, s.samples, s.faults, s.bound_ns
+       FROM path_stats s
+       JOIN (SELECT src_server_id, dst_server_id, MAX(window_ns) AS w FROM path_stats WHERE window_ns > ? AND scope = 'pair' GROUP BY src_server_id, dst_server_id) l
+         ON l.src_server_id = s.src_server_id AND l.dst_server_id = s.dst_server_id AND l.w = s.window_ns
+       JOIN servers a ON a.id = s.src_server_id JOIN servers b ON b.id = s.dst_server_id
+       WHERE s.window_ns > ? AND s.scope = 'pair' AND s.flow_id = 0 AND s.segment IN (?)`,
+      [since, since, GAUGE_SEGMENTS],
+    )) as any;
+    pairs = (rows as any[]).map((r) => ({ src: r.src, dst: r.dst, segment: r.segment, p50Ns: Number(r.p50_ns), p99Ns: Number(r.p99_ns), samples: Number(r.samples), faults: Number(r.faults), boundNs: Number(r.bound_ns) }));
+    const [um] = (await pool.query('SELECT reason, SUM(samples) AS n FROM unmatched WHERE window_ns > ? GROUP BY reason', [since])) as any;
+    unmatched = (um as any[]).map((r) => ({ reason: r.reason, samples: Number(r.n) }));
+  }
+  const [cl] = (await pool.query(
+    `SELECT c.server, c.offset_ns, c.bound_ns FROM clock_offsets c
+     JOIN (SELECT server, MAX(round) AS r FROM clock_offsets GROUP BY server) l ON l.server = c.server AND l.r = c.round`,
+  )) as any;
+  const clocks = (cl as any[]).map((r) => ({ server: r.server, offsetNs: Number(r.offset_ns), boundNs: Number(r.bound_ns) }));
+  return { pairs, clocks, unmatched };
+}
