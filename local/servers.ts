@@ -65,44 +65,52 @@ export const REDIS_MAXMEMORY = '1gb';
 
 /** Starts the local Redis (or returns the running one). `extraBind` adds listen addresses. */
 export async function startRedis(extraBind: string[] = []): Promise<RedisInfo> {
-  const dir = workDir('redis');
-  const pidFile = join(dir, 'redis.pid');
   const info: RedisInfo = { host: '127.0.0.1', port: REDIS_PORT, password: secret('redis') };
-  const bind = ['127.0.0.1', ...extraBind];
-  const confPath = join(dir, 'redis.conf');
-  const conf = [
+  await runRedis('redis', workDir('redis'), info, [
     `port ${info.port}`,
-    `bind ${bind.join(' ')}`,
-    'protected-mode yes',
-    `requirepass ${info.password}`,
-    `dir ${dir}`,
-    `pidfile ${pidFile}`,
-    'daemonize no',
-    'save ""',
+    `bind ${['127.0.0.1', ...extraBind].join(' ')}`,
     // Streams are the pipeline's buffer: they must survive a restart of Redis.
     'appendonly yes',
     'appendfsync everysec',
     // a hard bound, and never a silent eviction of queued records or jobs: a full Redis refuses
     // writes, and the observers spool and count (they hold back long before, at max_stream_entries)
     `maxmemory ${REDIS_MAXMEMORY}`,
+  ]);
+  return info;
+}
+
+/**
+ * One local redis-server of latscope's own in `dir` (config, pid file, log): the lines every
+ * instance has (the password, no snapshots, never an eviction) and its own. A running one is
+ * kept when its config is the same, else restarted (`before` runs first); then it must answer.
+ */
+async function runRedis(what: string, dir: string, info: RedisInfo & { tls?: { ca: Buffer } }, own: string[], before?: () => void): Promise<void> {
+  const pidFile = join(dir, 'redis.pid');
+  const confPath = join(dir, 'redis.conf');
+  const conf = [
+    ...own,
+    'protected-mode yes',
+    `requirepass ${info.password}`,
+    `dir ${dir}`,
+    `pidfile ${pidFile}`,
+    'daemonize no',
+    'save ""',
     'maxmemory-policy noeviction',
     '',
   ].join('\n');
   const running = livePid(pidFile);
-  if (running && existsSync(confPath) && readFileSync(confPath, 'utf8') === conf) {
-    await waitForRedis(info);
-    return info;
+  if (!(running && existsSync(confPath) && readFileSync(confPath, 'utf8') === conf)) {
+    if (running) await stopByPidFile(pidFile, what);
+    before?.();
+    writeFileSync(confPath, conf, { mode: 0o600 }); // holds the password
+    spawnDaemon(['redis-server', confPath], join(dir, 'redis.log'));
   }
-  if (running) await stopByPidFile(pidFile, 'redis');
-  writeFileSync(confPath, conf, { mode: 0o600 }); // holds the password
-  spawnDaemon(['redis-server', confPath], join(dir, 'redis.log'));
   await waitForRedis(info);
-  return info;
 }
 
-async function waitForRedis(info: RedisInfo): Promise<void> {
+async function waitForRedis(info: RedisInfo & { tls?: { ca: Buffer } }): Promise<void> {
   await waitFor(`redis on ${info.host}:${info.port}`, 15_000, async () => {
-    const r = new Redis({ host: info.host, port: info.port, password: info.password, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    const r = new Redis({ host: info.host, port: info.port, password: info.password, ...(info.tls ? { tls: info.tls } : {}), lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
     r.on('error', () => {});
     try {
       await r.connect();
@@ -131,11 +139,8 @@ export const REDIS_TLS_PORT = Number(process.env.LATSCOPE_REDIS_TLS_PORT ?? 6394
  */
 export async function startRedisTls(): Promise<RedisInfo & { pki: TestPki }> {
   const pki = testPki();
-  const dir = workDir('redis-tls');
-  const pidFile = join(dir, 'redis.pid');
   const info = { host: '127.0.0.1', port: REDIS_TLS_PORT, password: secret('redis'), pki };
-  const confPath = join(dir, 'redis.conf');
-  const conf = [
+  await runRedis('redis (tls)', workDir('redis-tls'), { ...info, tls: { ca: readFileSync(pki.caFile) } }, [
     'port 0',
     `tls-port ${info.port}`,
     `tls-cert-file ${pki.serverCertFile}`,
@@ -143,33 +148,9 @@ export async function startRedisTls(): Promise<RedisInfo & { pki: TestPki }> {
     `tls-ca-cert-file ${pki.caFile}`,
     'tls-auth-clients optional',
     'bind 127.0.0.1',
-    'protected-mode yes',
-    `requirepass ${info.password}`,
-    `dir ${dir}`,
-    `pidfile ${pidFile}`,
-    'daemonize no',
-    'save ""',
     'appendonly no',
     'maxmemory 512mb',
-    'maxmemory-policy noeviction',
-    '',
-  ].join('\n');
-  const running = livePid(pidFile);
-  if (!(running && existsSync(confPath) && readFileSync(confPath, 'utf8') === conf)) {
-    if (running) await stopByPidFile(pidFile, 'redis (tls)');
-    writeFileSync(confPath, conf, { mode: 0o600 });
-    spawnDaemon(['redis-server', confPath], join(dir, 'redis.log'));
-  }
-  await waitFor(`redis (tls) on ${info.host}:${info.port}`, 15_000, async () => {
-    const r = new Redis({ host: info.host, port: info.port, password: info.password, tls: { ca: readFileSync(pki.caFile) }, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-    r.on('error', () => {});
-    try {
-      await r.connect();
-      return (await r.ping()) === 'PONG' ? true : undefined;
-    } finally {
-      r.disconnect();
-    }
-  });
+  ]);
   return info;
 }
 
@@ -204,35 +185,20 @@ export async function startRedisCluster(): Promise<RedisClusterInfo> {
   let fresh = false;
   for (const [k, n] of info.nodes.entries()) {
     const dir = clusterDir(k);
-    const pidFile = join(dir, 'redis.pid');
-    const confPath = join(dir, 'redis.conf');
-    const conf = [
+    await runRedis('redis cluster node', dir, { host: n.host, port: n.port, password: info.password }, [
       `port ${n.port}`,
       'bind 127.0.0.1',
-      'protected-mode yes',
-      `requirepass ${info.password}`,
       `masterauth ${info.password}`,
-      `dir ${dir}`,
-      `pidfile ${pidFile}`,
-      'daemonize no',
-      'save ""',
       'appendonly no',
       'cluster-enabled yes',
       'cluster-config-file nodes.conf',
       'cluster-node-timeout 5000',
       'maxmemory 256mb',
-      'maxmemory-policy noeviction',
-      '',
-    ].join('\n');
-    const running = livePid(pidFile);
-    if (running && existsSync(confPath) && readFileSync(confPath, 'utf8') === conf) continue;
-    if (running) await stopByPidFile(pidFile, 'redis cluster node');
-    rmSync(join(dir, 'nodes.conf'), { force: true }); // a node of an earlier cluster would not join a new one
-    writeFileSync(confPath, conf, { mode: 0o600 });
-    spawnDaemon(['redis-server', confPath], join(dir, 'redis.log'));
-    fresh = true;
+    ], () => {
+      rmSync(join(dir, 'nodes.conf'), { force: true }); // a node of an earlier cluster would not join a new one
+      fresh = true;
+    });
   }
-  for (const n of info.nodes) await waitForRedis({ host: n.host, port: n.port, password: info.password });
   const state = async () => {
     const r = new Redis({ ...info.nodes[0]!, password: info.password, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
     r.on('error', () => {});

@@ -42,6 +42,15 @@ function metric(r: Registry, name: string, help: string, type: 'counter' | 'gaug
   r.registerMetric({ name, help, type, get: async () => ({ name, help, type, values: await values(), aggregator: 'sum' }) } as never);
 }
 
+/** One figure of a counters object this process may have (none: no series). */
+const valuesOf =
+  <C>(source: (() => C | undefined) | undefined) =>
+  (pick: (c: C) => number) =>
+  (): Value[] => {
+    const c = source?.();
+    return c ? [{ value: pick(c) }] : [];
+  };
+
 const byKey = (m: Record<string, number>, label: string): Value[] => Object.entries(m).map(([k, value]) => ({ value, labels: { [label]: k } }));
 
 const VERSION = (() => {
@@ -73,10 +82,7 @@ export function managerRegistry(s: ManagerMetricSources): Registry {
   metric(r, 'latscope_manager_jobs_failed_total', 'BullMQ jobs that failed in this process (each attempt), by queue:job', 'counter', () => byKey(s.jobs().failed, 'job'));
   metric(r, 'latscope_manager_worker_errors_total', 'BullMQ worker errors (Redis outages), by queue', 'counter', () => byKey(s.jobs().errors, 'queue'));
   // the ingest: one counter per meaning
-  const ingest = (pick: (c: IngestCounters) => number) => (): Value[] => {
-    const c = s.ingest();
-    return c ? [{ value: pick(c) }] : [];
-  };
+  const ingest = valuesOf(s.ingest);
   metric(r, 'latscope_ingest_entries_total', 'Stream entries the ingest handled (records, histograms, host figures)', 'counter', ingest((c) => c.entries));
   metric(r, 'latscope_ingest_rows_total', 'Record rows the ingest loaded into packets', 'counter', ingest((c) => c.rows));
   metric(r, 'latscope_ingest_histogram_rows_total', 'Histogram bucket rows loaded into layer_histograms', 'counter', ingest((c) => c.histogramRows));
@@ -86,10 +92,7 @@ export function managerRegistry(s: ManagerMetricSources): Registry {
   metric(r, 'latscope_ingest_bad_entries_total', 'Entries that were not what an observer writes (set aside in latscope:records:bad)', 'counter', ingest((c) => c.badEntries));
   metric(r, 'latscope_ingest_reclaimed_entries_total', 'Entries taken over from a consumer that died', 'counter', ingest((c) => c.reclaimed));
   // the stream stage
-  const stream = (pick: (c: StreamCounters) => number) => (): Value[] => {
-    const c = s.stream?.();
-    return c ? [{ value: pick(c) }] : [];
-  };
+  const stream = valuesOf(s.stream);
   metric(r, 'latscope_stream_records_total', 'Records the stream stage analyzed', 'counter', stream((c) => c.records));
   metric(r, 'latscope_stream_paths_total', 'Paths the stream stage joined', 'counter', stream((c) => c.paths));
   metric(r, 'latscope_stream_unmatched_total', 'Samples the stream stage could not join (by reason in the unmatched table)', 'counter', stream((c) => c.unmatched));
