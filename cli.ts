@@ -12,7 +12,7 @@ const COMMANDS: CommandTable = {
   demo: { summary: 'run latscope end to end on a local testbed and find a link slowed on purpose', load: async () => (await import('./cli/demo.js')).demoCommand() },
   ...SERVER_COMMANDS,
   timesync: { summary: 'clock offsets between this manager and the servers', load: async () => (await import('./cli/timesync.js')).timesyncCommand() },
-  conf: { summary: 'check a conf/ folder', load: async () => (await import('./cli/conf.js')).confCommand() },
+  conf: { summary: 'check a conf/ folder, or write a commented one to start from (conf init)', load: async () => (await import('./cli/conf.js')).confCommand() },
   analyze: { summary: 'run the analysis once: paths, statistics per window, tail attribution, spikes', load: async () => (await import('./cli/analyze.js')).analyzeCommand() },
   host: { summary: 'host jitter on this machine: run queues, IRQs, memory stalls, syscalls, block I/O', load: async () => (await import('./cli/host.js')).hostCommand() },
   retention: { summary: "apply database_info.yaml's retention now", load: async () => (await import('./cli/retention.js')).retentionCommand() },

@@ -6,7 +6,7 @@
  * `--json` prints analyzer/report.ts's Report (version 1; see docs/report.schema.json).
  * Exit codes: 0 printed (also when the range is empty, which it says), 1 bad input or database unreachable.
  */
-import { confOption, durationText, orUsageError, rangeOf, timeMs } from './options.js';
+import { confOption, durationMs, durationText, orUsageError, rangeOf, timeMs } from './options.js';
 import { forTerminal } from '../lib/terminal.js';
 import { Command } from 'commander';
 import { loadReport, type PairReport, type Report, type SegmentStats } from '../analyzer/report.js';
@@ -136,10 +136,11 @@ export function reportCommand(): Command {
     .option('--flow <text>', 'only flows whose id or "src:sport>dst:dport" contains TEXT')
     .option('--top <n>', 'flows and spikes listed', (v) => Number(v), 10)
     .option('--spikes', 'only the spikes, each with what its hosts were doing meanwhile (function_info.yaml jitter)', false)
-    .option('--json', 'print the report as JSON (stable: version 1)', false)
-    .addHelpText('after', '\nExamples:\n  latscope report --conf conf/ --since 15m\n  latscope report --conf conf/ --from 2026-12-02T14:00:00Z --to 2026-12-02T14:30:00Z\n  latscope report --conf conf/ --pair node1,node2 --json\n  latscope report --conf conf/ --spikes --top 20\n\nExit codes: 0 printed, 1 the conf or database cannot be used or a --pair is not a server, 64 a usage error (e.g. a malformed --since).\n')
-    .action(async (o: { conf: string; since?: string; from?: number; to?: number; pair?: string; flow?: string; top: number; json: boolean; spikes: boolean }, cmd: Command) => {
-      const range = orUsageError(cmd, () => rangeOf(o));
+    .option('--json', 'print the report as JSON (stable: version 1; with --watch one document per line)', false)
+    .option('--watch <duration>', 'print it again every 5s, 1m, … (--since moves with it) until Ctrl-C', durationMs('--watch', 1000, 86_400_000))
+    .addHelpText('after', '\nExamples:\n  latscope report --conf conf/ --since 15m\n  latscope report --conf conf/ --from 2026-12-02T14:00:00Z --to 2026-12-02T14:30:00Z\n  latscope report --conf conf/ --pair node1,node2 --json\n  latscope report --conf conf/ --spikes --top 20\n  latscope report --conf conf/ --since 5m --watch 10s\n\nExit codes: 0 printed, 1 the conf or database cannot be used or a --pair is not a server, 64 a usage error (e.g. a malformed --since).\n')
+    .action(async (o: { conf: string; since?: string; from?: number; to?: number; pair?: string; flow?: string; top: number; json: boolean; spikes: boolean; watch?: number }, cmd: Command) => {
+      orUsageError(cmd, () => rangeOf(o));
       const pair = o.pair?.split(',');
       if (pair && (pair.length !== 2 || !pair[0] || !pair[1])) throw new Error(`--pair ${o.pair}: expected two server names separated by a comma, e.g. --pair node1,node2`);
       const d = loadConf(o.conf);
@@ -151,8 +152,20 @@ export function reportCommand(): Command {
           const names = (known as { name: string }[]).map((r) => r.name);
           for (const n of pair) if (!names.includes(n)) throw new Error(`--pair: ${n} is not a server in the results (servers: ${names.join(', ') || 'none yet'})`);
         }
-        const r = await loadReport(pool, { ...range, pair: pair as [string, string] | undefined, flow: o.flow, top: o.top });
-        console.log(o.json ? JSON.stringify(o.spikes ? { version: r.version, generatedAtUnixMs: r.generatedAtUnixMs, range: r.range, spikes: r.spikes } : r, null, 2) : forTerminal(formatReport(r, { sinceText: o.since, spikesOnly: o.spikes })));
+        let stop = false;
+        const stopWatching = () => (stop = true);
+        process.once('SIGINT', stopWatching).once('SIGTERM', stopWatching);
+        for (;;) {
+          const r = await loadReport(pool, { ...rangeOf(o), pair: pair as [string, string] | undefined, flow: o.flow, top: o.top });
+          const doc = o.spikes ? { version: r.version, generatedAtUnixMs: r.generatedAtUnixMs, range: r.range, spikes: r.spikes } : r;
+          // watching: one JSON document per line; on a terminal, each text report replaces the last
+          const text = o.json ? JSON.stringify(doc, null, o.watch ? undefined : 2) : forTerminal(formatReport(r, { sinceText: o.since, spikesOnly: o.spikes }));
+          console.log(o.watch && !o.json && process.stdout.isTTY ? `\x1b[H\x1b[2J${text}` : text);
+          if (!o.watch) break;
+          for (const until = Date.now() + o.watch; !stop && Date.now() < until; ) await new Promise((res) => setTimeout(res, Math.min(200, until - Date.now())));
+          if (stop) break;
+        }
+        process.off('SIGINT', stopWatching).off('SIGTERM', stopWatching);
       } finally {
         await pool.end();
       }

@@ -7,7 +7,7 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -210,6 +210,17 @@ test('latscope analyze and latscope report from the command line: summary, table
     const backwards = cli('report', '--conf', dir, '--from', '2023-11-14T22:13:30Z', '--to', '2023-11-14T22:13:00Z');
     assert.equal(backwards.status, 64, 'a usage error');
     assert.match(backwards.stderr, /--to .* is not after the start/);
+    // --watch: a JSON document per line, every second, until SIGINT (exit 0)
+    const watched = await new Promise<{ code: number | null; out: string }>((res) => {
+      const c = spawn(process.execPath, [join(projectRoot, 'dist', 'cli.js'), 'report', '--conf', dir, '--json', '--watch', '1s'], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let out = '';
+      c.stdout.on('data', (d) => (out += d));
+      setTimeout(() => c.kill('SIGINT'), 3500);
+      c.on('exit', (code) => res({ code, out }));
+    });
+    assert.equal(watched.code, 0);
+    const docs = watched.out.trim().split('\n').map((l) => JSON.parse(l));
+    assert.ok(docs.length >= 2 && docs.every((d) => d.version === 1 && d.pairs.length === 12), `${docs.length} documents`);
     const since = cli('report', '--conf', dir, '--since', 'soon');
     assert.equal(since.status, 64, 'a usage error');
     assert.match(since.stderr, /"soon" is not a duration: write it like 90s, 15m, 1h30m, 2h or 1d/);

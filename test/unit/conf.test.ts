@@ -470,3 +470,29 @@ test("the operator's ssh config gives HostName, Port, User, IdentityFile and Pro
     rmSync(dir, { recursive: true });
   }
 });
+
+test('conf init writes a commented folder with a fresh time-sync key, refuses a folder that is not empty, and conf check then names what is left to fill in', () => {
+  const parent = mkdtempSync(join(tmpdir(), 'latscope-init-'));
+  const dir = join(parent, 'conf');
+  const cli = (...args: string[]) => spawnSync(process.execPath, [join(projectRoot, 'dist', 'cli.js'), ...args], { encoding: 'utf8' });
+  try {
+    const r = cli('conf', 'init', dir);
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(readdirSync(dir).filter((f) => f.endsWith('.yaml')).sort(), readdirSync(join(projectRoot, 'conf', 'examples')).sort());
+    const key = readFileSync(join(dir, 'secrets', 'timesync.key'), 'utf8');
+    assert.match(key, /^[0-9a-f]{16}\n$/);
+    assert.equal(statSync(join(dir, 'secrets', 'timesync.key')).mode & 0o777, 0o600);
+    assert.equal(cli('conf', 'init', join(parent, 'other')).status, 0);
+    assert.notEqual(readFileSync(join(parent, 'other', 'secrets', 'timesync.key'), 'utf8'), key, 'each folder its own key');
+    assert.match(r.stdout, /Next:[\s\S]*redis\.password[\s\S]*latscope conf check/);
+    const again = cli('conf', 'init', dir);
+    assert.equal(again.status, 1);
+    assert.match(again.stderr, /is not empty: conf init writes only into a new or empty folder; nothing was written/);
+    const check = cli('conf', 'check', dir);
+    assert.equal(check.status, 1);
+    assert.match(check.stderr, /redis_info\.yaml: password_file: .*secrets\/redis\.password/);
+    assert.match(check.stderr, /database_info\.yaml: passwd_file: .*secrets\/db\.password/);
+  } finally {
+    rmSync(parent, { recursive: true, force: true });
+  }
+});
