@@ -114,6 +114,25 @@ function rel(v: number | string | null, c: ServerClock): number {
   return typeof v === 'number' && Number.isSafeInteger(c.baseNum) ? v - c.baseNum : Number(big(v) - c.base);
 }
 
+/** What a run reads before it starts: each server's clock timeline (by server id) and the servers' addresses. */
+export interface RunInputs {
+  timelines: Map<number, ClockTimeline>;
+  addresses: Map<string, number>;
+}
+
+/** Reads a run's inputs (every clock round: the stream stage keeps them a while rather than reading them every step). */
+export async function loadRunInputs(pool: Pool): Promise<RunInputs> {
+  const [servers] = (await pool.query('SELECT id, name FROM servers')) as any;
+  const byName = await loadTimelines(pool);
+  const timelines = new Map<number, ClockTimeline>();
+  for (const s of servers as { id: number; name: string }[]) {
+    const t = byName.get(s.name);
+    if (t) timelines.set(Number(s.id), t);
+  }
+  const [addr] = (await pool.query('SELECT address, server_id FROM server_addresses')) as any;
+  return { timelines, addresses: new Map<string, number>((addr as any[]).map((r) => [r.address, Number(r.server_id)])) };
+}
+
 /** A flow's addresses, as path_flows keeps them. */
 export type FlowRow = [family: number, src: string, sport: number, dst: string, dport: number];
 
@@ -154,16 +173,8 @@ export class Run {
    * A run over the current clock rounds and servers. `flowEnds`, when given and already filled,
    * is used as it is (the stream stage keeps it across runs); else path_flows is read into it.
    */
-  static async open(pool: Pool, o: Required<Omit<AnalyzeOptions, 'log'>>, log: (l: string) => void, flowEnds = new Map<number, FlowEnds>()): Promise<Run> {
-    const [servers] = (await pool.query('SELECT id, name FROM servers')) as any;
-    const byName = await loadTimelines(pool);
-    const timelines = new Map<number, ClockTimeline>();
-    for (const s of servers as { id: number; name: string }[]) {
-      const t = byName.get(s.name);
-      if (t) timelines.set(Number(s.id), t);
-    }
-    const [addr] = (await pool.query('SELECT address, server_id FROM server_addresses')) as any;
-    const addresses = new Map<string, number>((addr as any[]).map((r) => [r.address, Number(r.server_id)]));
+  static async open(pool: Pool, o: Required<Omit<AnalyzeOptions, 'log'>>, log: (l: string) => void, flowEnds = new Map<number, FlowEnds>(), inputs?: RunInputs): Promise<Run> {
+    const { timelines, addresses } = inputs ?? (await loadRunInputs(pool));
     // the global base: near the newest round, so every double on the timeline stays exact
     const w = BigInt(o.windowNs);
     let newest = 0n;

@@ -25,6 +25,7 @@ import { StreamStage } from '../analyzer/stream/stage.js';
 import { serveManagerMetrics } from '../manager/metrics.js';
 import type { ServerStatus } from '../manager/state.js';
 import { projectRoot } from '../lib/paths.js';
+import { waitFor } from '../local/exec.js';
 
 const RULES = join(projectRoot, 'docs', 'prometheus', 'latscope-rules.yml');
 const DASHBOARD = join(projectRoot, 'docs', 'grafana', 'latscope.json');
@@ -68,13 +69,8 @@ async function query(expr: string): Promise<unknown[]> {
   return r.data.result;
 }
 
-async function until(what: string, ms: number, check: () => Promise<boolean>): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`${what}: not within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
+/** waitFor (local/exec.ts) of a yes/no check. */
+const until = (what: string, ms: number, check: () => Promise<boolean> | boolean) => waitFor(what, ms, async () => ((await check()) ? true : undefined));
 
 test('the alert rules pass promtool check rules', () => {
   const r = spawnSync('promtool', ['check', 'rules', RULES], { encoding: 'utf8' });

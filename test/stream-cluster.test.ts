@@ -16,6 +16,7 @@ import { publishSynthetic, syntheticFleet, type SyntheticOptions } from '../loca
 import { StreamStage } from '../analyzer/stream/stage.js';
 import { recordStream } from '../protocol/redis.js';
 import { projectRoot } from '../lib/paths.js';
+import { waitFor } from '../local/exec.js';
 
 const SHARDS = 4;
 const SPEC: SyntheticOptions = {
@@ -70,13 +71,8 @@ function worker(name: string, dbName: string, stream: string): { child: ChildPro
   return { child, out: () => out };
 }
 
-async function until(what: string, ms: number, check: () => Promise<boolean> | boolean): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`${what}: not within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+/** waitFor (local/exec.ts) of a yes/no check. */
+const until = (what: string, ms: number, check: () => Promise<boolean> | boolean) => waitFor(what, ms, async () => ((await check()) ? true : undefined));
 
 test('on a 3-master Redis Cluster: shards on several masters, two worker processes, one killed mid-run, its shards taken over, every record once', async () => {
   // the reference: the same records through one stream, one worker, uninterrupted

@@ -26,7 +26,7 @@ import { ensureServers } from '../../db/servers.js';
 import { BAD_RECORD_MAXLEN, BAD_RECORD_STREAM, entryFields, RECORD_STREAM } from '../../protocol/redis.js';
 import { ROW, ROW_COLUMNS, ROW_FORMAT } from '../../protocol/records.js';
 import { MAX_ENTRY_BYTES } from '../../protocol/records-binary.js';
-import { DEFAULT_ANALYSIS, Run, type AnalyzeOptions, type AnalyzeResult, type FlowRow } from '../analyze.js';
+import { DEFAULT_ANALYSIS, loadRunInputs, Run, type AnalyzeOptions, type AnalyzeResult, type FlowRow, type RunInputs } from '../analyze.js';
 import type { FlowEnds, Path, Rec } from '../paths.js';
 
 export const ANALYSIS_GROUP = 'latscope-analysis';
@@ -80,6 +80,8 @@ export interface StepResult {
 }
 
 type Entry = [id: string, fields: string[] | null];
+/** How long a stage reuses the clock timelines and server addresses it read. */
+const INPUTS_MAX_AGE_MS = 10_000;
 /** The last step queued on each pool (steps of one pool run one after the other). */
 const stepChain = new WeakMap<Pool, Promise<void>>();
 interface Waiting {
@@ -114,6 +116,7 @@ export class StreamStage {
   private lastId = '0-0';
   private waiting: Waiting[] = [];
   private readonly flowEnds = new Map<number, FlowEnds>();
+  private inputs?: RunInputs & { at: number };
   private readonly serverIds = new Map<string, number>();
   /** Our own pending entries are read first (after a start or a takeover), then new ones. */
   private backlog = true;
@@ -245,7 +248,9 @@ export class StreamStage {
     const tRead = t0;
     const due = o.final ? this.waiting.length > 0 : this.waiting.some((w) => t0 - w.since >= this.o.graceMs);
     if (!entries.length && !due) return { entries: 0, records: 0, paths: 0, ms: Date.now() - t0 };
-    const run = await Run.open(this.pool, this.o, this.o.stepLog, this.flowEnds);
+    // clock rounds come every time_interval (a minute): read them at most every 10 s, not every step
+    if (!this.inputs || t0 - this.inputs.at > INPUTS_MAX_AGE_MS) this.inputs = { at: t0, ...(await loadRunInputs(this.pool)) };
+    const run = await Run.open(this.pool, this.o, this.o.stepLog, this.flowEnds, this.inputs);
     const fresh: Rec[] = [];
     const flowRows = new Map<number, FlowRow>();
     const bad: string[][] = [];
@@ -368,6 +373,7 @@ export class StreamStage {
    * end of a data set (tests, benchmarks, a fleet that stopped collecting).
    */
   async finish(): Promise<number> {
+    this.inputs = undefined; // the end of the data: settle with the newest clock rounds
     const n = await this.drain();
     if (this.waiting.length) await this.step(false, { final: true });
     return n;
