@@ -47,9 +47,9 @@ async function main(): Promise<void> {
   const stops: (() => Promise<unknown>)[] = [];
   try {
     const [hx, hu] = [tb.hosts[0]!, tb.hosts[1]!];
-    const xdp = await spawnResponder(hx.netns, writePingConf('bench-xdp', { port: PORT, eth: hx.iface, key }), undefined, 0);
+    const xdp = await spawnResponder(hx.netns, writePingConf('bench-xdp', { port: PORT, eth: hx.iface, key, probers: [tb.managerAddress] }), undefined, 0);
     stops.push(xdp.stop);
-    const user = await spawnResponder(hu.netns, writePingConf('bench-user', { port: PORT, eth: hu.iface, key, mode: 'user-space' }), undefined, 0);
+    const user = await spawnResponder(hu.netns, writePingConf('bench-user', { port: PORT, eth: hu.iface, key, probers: [tb.managerAddress], mode: 'user-space' }), undefined, 0);
     stops.push(user.stop);
     const prober = await Prober.open({ ifaces: tb.hosts.map((h) => h.outerIface), port: PORT, key });
     stops.push(() => prober.close());

@@ -42,7 +42,7 @@ export function confCommand(): Command {
       const files = readdirSync(examples).filter((f) => f.endsWith('.yaml')).sort();
       for (const f of files) copyFileSync(join(examples, f), join(to, f));
       // the deployment's own secret; the others belong to the operator's Redis and database
-      writeFileSync(join(to, 'secrets', 'timesync.key'), `${randomBytes(8).toString('hex')}\n`, { mode: 0o600 });
+      writeFileSync(join(to, 'secrets', 'timesync.key'), `${randomBytes(16).toString('hex')}\n`, { mode: 0o600 });
       console.log(
         [
           `${to}: wrote ${files.join(', ')} and secrets/timesync.key (a fresh time-sync key).`,

@@ -12,7 +12,7 @@ import { HOST_MODULES, type HostModuleName } from '../protocol/host.js';
 import { loadConfFile, resolveSecret } from '../conf/load.js';
 import { samplingInfo, redisInfo, pingInfo } from '../conf/schema.js';
 import { startResponder, type Responder } from '../timesync/responder.js';
-import { pingKey } from '../conf/load.js';
+import { responderSettings } from '../conf/load.js';
 import { workDir } from '../lib/paths.js';
 
 interface Opts {
@@ -107,11 +107,11 @@ export function observerCommand(): Command {
       });
       // the time-sync responder, when the deployment uses time sync (ping_info.yaml present)
       const ping = existsSync(join(conf, 'ping_info.yaml')) ? loadConfFile(conf, 'ping_info.yaml', pingInfo) : undefined;
-      const key = ping && pingKey(conf, ping);
+      const respond = ping && responderSettings(conf, ping);
       await observer.start();
       let responder: Responder | undefined;
       try {
-        if (ping) responder = await startResponder({ iface: ping.eth, port: ping.port, key: key!, mode: ping.mode });
+        if (respond) responder = await startResponder(respond);
       } catch (e) {
         await observer.stop();
         throw e;

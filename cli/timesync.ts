@@ -5,7 +5,7 @@
 import { confOption } from './options.js';
 import { Command, Option } from 'commander';
 import { resolve } from 'node:path';
-import { pingKey } from '../conf/load.js';
+import { pingKey, responderSettings } from '../conf/load.js';
 import { loadConfFile } from '../conf/load.js';
 import { pingInfo } from '../conf/schema.js';
 import { startResponder } from '../timesync/responder.js';
@@ -30,13 +30,7 @@ export function timesyncCommand(): Command {
       const conf = resolve(o.conf);
       const p = loadConfFile(conf, 'ping_info.yaml', pingInfo);
 
-      const r = await startResponder({
-        iface: o.eth ?? p.eth,
-        port: p.port,
-        key: pingKey(conf, p),
-        mode: p.mode,
-        test: o.testClock ? testClock(o.testClock) : undefined,
-      });
+      const r = await startResponder({ ...responderSettings(conf, p, o.eth), test: o.testClock ? testClock(o.testClock) : undefined });
       console.log(JSON.stringify({ responder: { mode: r.mode, iface: o.eth ?? p.eth, port: p.port, fallbackReason: r.fallbackReason } }));
       const alive = setInterval(() => {}, 1 << 30); // the XDP link is no event-loop handle
       await new Promise<void>((res) => {
@@ -64,7 +58,7 @@ export function timesyncCommand(): Command {
         for (const a of addresses) {
           const s = res.samples.get(a)!;
           if (s.length === 0) {
-            console.log(`${a}: no reply to ${o.count} probes (is the responder running with this key and port?)`);
+            console.log(`${a}: no reply to ${o.count} probes (is the responder running with this key and port, and does its ping_info.yaml list this host's address under probers?)`);
             continue;
           }
           const e = estimateRound(s);

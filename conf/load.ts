@@ -255,11 +255,18 @@ export function resolveSecret(
   return undefined;
 }
 
+/** What a responder on this host needs from ping_info.yaml: the probers it answers must be listed. */
+export function responderSettings(confDir: string, p: PingInfo, eth?: string) {
+  if (!p.probers?.length)
+    throw new ConfError(`${resolve(confDir, 'ping_info.yaml')}: probers: no prober addresses, so the responder would answer no one; list the addresses probes come from (the manager writes its own for the observers it starts)`, resolve(confDir, 'ping_info.yaml'), undefined, 'probers');
+  return { iface: eth ?? p.eth, port: p.port, key: pingKey(confDir, p), probers: p.probers, rateLimit: p.rate_limit, mode: p.mode };
+}
+
 /** The deployment key from ping_info.yaml (value, file or env). */
 export function pingKey(confDir: string, p: PingInfo, warn?: (msg: string) => void): bigint {
   const hex = resolveSecret(confDir, 'ping_info.yaml', 'key', { value: p.key, file: p.key_file, env: p.key_env }, warn);
   const where = resolve(confDir, 'ping_info.yaml');
-  if (hex === undefined) throw new ConfError(`${where}: key: the time-sync key is missing: give key_file (16 hex digits) or key_env`, where);
+  if (hex === undefined) throw new ConfError(`${where}: key: the time-sync key is missing: give key_file (32 hex digits) or key_env`, where);
   try {
     const k = keyFromHex(hex);
     if (k === 0n) throw new RangeError('time-sync key: must not be 0');

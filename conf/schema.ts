@@ -126,7 +126,7 @@ export const redisInfo = z
   .refine(...oneSecretSource('password'));
 export type RedisInfo = z.output<typeof redisInfo>;
 
-const hexKey = z.string().regex(/^[0-9a-fA-F]{16}$/, 'expected 16 hex digits (make one with: openssl rand -hex 8)');
+const hexKey = z.string().regex(/^([0-9a-fA-F]{16}){1,2}$/, 'expected 32 hex digits (make one with: openssl rand -hex 16)');
 
 /** ping_info.yaml: the time-sync responder on each observer, and where the manager probes it. */
 export const pingInfo = z
@@ -139,7 +139,13 @@ export const pingInfo = z
     eth: ifname,
     /** auto: native XDP where it can transmit, generic on veth and other virtual devices. */
     mode: z.enum(['auto', 'native', 'generic', 'user-space']).default('auto'),
-    /** The per-deployment probe key, 16 hex digits (prefer key_file or key_env). */
+    /** The addresses the responder answers besides the manager's (management_server_info
+     * address, which the manager adds itself): another prober, e.g. \`latscope timesync probe\`
+     * run from another host. A responder run by hand needs at least one. */
+    probers: z.array(ipv4).max(4000).optional(),
+    /** Replies per second a responder sends one prober at most. */
+    rate_limit: z.number().int().min(1).max(4294967295).default(50000),
+    /** The per-deployment probe key, 32 hex digits (prefer key_file or key_env); 16 still work. */
     key: hexKey.optional(),
     key_file: z.string().optional(),
     key_env: z.string().optional(),

@@ -12,15 +12,15 @@ export interface RunningResponder {
   mode: string;
   fallbackReason?: string;
   /** SIGTERM; resolves with the responder's final counters. */
-  stop(): Promise<{ answered: number; badKey: number; malformed: number; truncated: number; badHeader: number; badSource: number; fragment: number; notLocal: number }>;
+  stop(): Promise<{ answered: number; badMac: number; malformed: number; truncated: number; badHeader: number; badSource: number; fragment: number; notLocal: number; notProber: number; replay: number; rate: number }>;
 }
 
 /** Writes a conf folder with ping_info.yaml and the key file (0600), for a responder or a prober. */
-export function writePingConf(name: string, o: { port: number; eth: string; key: bigint; mode?: string }): string {
+export function writePingConf(name: string, o: { port: number; eth: string; key: bigint; probers: string[]; mode?: string; rateLimit?: number }): string {
   const dir = workDir('timesync-conf', name);
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'key'), keyToHex(o.key) + '\n', { mode: 0o600 });
-  writeFileSync(join(dir, 'ping_info.yaml'), `port: ${o.port}\neth: ${o.eth}\nkey_file: key\nmode: ${o.mode ?? 'auto'}\n`, { mode: 0o600 });
+  writeFileSync(join(dir, 'ping_info.yaml'), `port: ${o.port}\neth: ${o.eth}\nkey_file: key\nmode: ${o.mode ?? 'auto'}\nprobers: [${o.probers.join(', ')}]\n` + (o.rateLimit ? `rate_limit: ${o.rateLimit}\n` : ''), { mode: 0o600 });
   return dir;
 }
 

@@ -174,8 +174,10 @@ export class RemoteServer {
       }
     }
     if (d.ping && d.functions.timesync) {
-      const { port, eth, mode } = d.ping;
-      files['ping_info.yaml'] = stringify({ port, eth, mode, key_file: 'ping.key' });
+      const { port, eth, mode, rate_limit } = d.ping;
+      // the responder answers the manager's probes and the other probers the operator listed
+      const probers = [...new Set([d.manager.address, ...(d.ping.probers ?? [])])];
+      files['ping_info.yaml'] = stringify({ port, eth, mode, rate_limit, probers, key_file: 'ping.key' });
       files['ping.key'] = keyToHex(d.pingKey!) + '\n';
     }
     // the files travel on stdin as JSON (secrets never on a command line); the server's node writes them

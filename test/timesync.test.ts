@@ -2,7 +2,8 @@
  * Time sync on the testbed, real kernel: the XDP responder in a test host, the prober's tc/XDP
  * programs on the manager's side, malformed and spoofed frames sent raw, and the BullMQ round
  * job writing to the project's MariaDB. All namespaces share one clock: the true offset is 0,
- * or exactly the synthetic offset and drift a responder is told to add.
+ * or exactly the synthetic offset and drift a responder is told to add. Probes and replies are
+ * signed: forged, replayed and spoofed ones are crafted here and must be refused and counted.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -16,7 +17,7 @@ import { spawnResponder, writePingConf } from '../local/responder.js';
 import { startRedis, stopRedis, startMariaDb, stopMariaDb, redisRunning, mariadbRunning } from '../local/servers.js';
 import { Prober, WARMUP_PROBES } from '../timesync/prober.js';
 import { estimateRound, fitClock, offsetAt, toManagerTime, type RoundEstimate } from '../timesync/estimator.js';
-import { REQUEST, REPLY, encodeProbe, newKey } from '../protocol/timesync.js';
+import { REQUEST, REPLY, TS_PROBE, encodeProbe, encodeRequest, keyBytes, macOk, newKey, signReply } from '../protocol/timesync.js';
 import { timeSync } from '../conf/schema.js';
 import { openPool } from '../db/pool.js';
 import { migrate } from '../db/migrate.js';
@@ -32,6 +33,7 @@ const execFileP = promisify(execFile);
 const PORT = 5055;
 let tb: Testbed;
 const key = newKey();
+const kb = keyBytes(key);
 
 before(async () => {
   tb = await testbedUp({ id: 'tts', hosts: 2 });
@@ -40,7 +42,10 @@ after(async () => {
   await testbedDown('tts');
 });
 
-const conf = (name: string, h: TestbedHost, mode = 'auto', k = key) => writePingConf(`test-${name}`, { port: PORT, eth: h.iface, key: k, mode });
+const conf = (name: string, h: TestbedHost, mode = 'auto', rateLimit?: number) => writePingConf(`test-${name}`, { port: PORT, eth: h.iface, key, probers: [tb.managerAddress], mode, rateLimit });
+/** A signed request, as a prober sends it (issued = seq, so later seqs are later requests). */
+const request = (seq: number, o: { k?: Buffer; issued?: bigint; nonce?: bigint } = {}) => encodeRequest(o.k ?? kb, { round: 9, seq, nonce: o.nonce ?? 5n, issued: o.issued ?? BigInt(seq) });
+const otherKey = keyBytes(newKey());
 
 test('XDP responder on veth runs in generic mode; the true offset (0) lies within every round bound', async () => {
   const h = tb.hosts[0]!;
@@ -163,17 +168,19 @@ test('fuzzed and spoofed packets get no reply, are counted by reason, and change
   try {
     const before = estimateRound((await prober.round([h.address], 500, 1)).samples.get(h.address)!);
     const p0 = prober.counters();
-    const probe = (o: { type?: number; key?: bigint; seq?: number }) =>
-      encodeProbe({ type: o.type ?? REQUEST, key: o.key ?? key, round: 9, seq: o.seq ?? 1, t1: 0n, t2: 0n, t3: 0n });
+    const probe = (o: { type?: number; k?: Buffer; seq?: number }) => {
+      const b = request(o.seq ?? 1, { k: o.k });
+      return o.type === REPLY ? signReply(o.k ?? kb, b, 1n, 2n) : b;
+    };
     const toResponder = { dstMac: macOf(h.iface, h.netns), srcMac: macOf(h.outerIface), src: tb.managerAddress, dst: h.address, sport: 40000, dport: PORT };
     const eth = 14, ipl = 20;
     await sendFrames(h.outerIface, [
       // malformed: random bytes (bad magic) x3, a reply sent to the responder x1
-      ...[0, 1, 2].map(() => frame({ ...toResponder, payload: randomBytes(48) })),
+      ...[0, 1, 2].map(() => frame({ ...toResponder, payload: randomBytes(TS_PROBE.size) })),
       frame({ ...toResponder, payload: probe({ type: REPLY }) }),
-      // wrong key x2
-      frame({ ...toResponder, payload: probe({ key: key ^ 1n }) }),
-      frame({ ...toResponder, payload: probe({ key: 0n }) }),
+      // signed with another key x1, a valid MAC with a bit flipped x1
+      frame({ ...toResponder, payload: probe({ k: otherKey }) }),
+      frame({ ...toResponder, payload: (() => { const b = probe({}); b.writeUInt8(b.readUInt8(TS_PROBE.offsets.mac) ^ 1, TS_PROBE.offsets.mac); return b; })() }),
       // truncated: UDP header cut after the ports x1, probe cut to 20 bytes x1
       frame({ ...toResponder, payload: probe({}), cut: eth + ipl + 4 }),
       frame({ ...toResponder, payload: probe({}), cut: eth + ipl + 8 + 20 }),
@@ -181,14 +188,14 @@ test('fuzzed and spoofed packets get no reply, are counted by reason, and change
       frame({ ...toResponder, payload: probe({}), cut: eth + 10 }),
       frame({ ...toResponder, dport: PORT + 1, payload: probe({}) }),
     ]);
-    // spoofed replies towards the manager: the right key but a seq never sent x2, a wrong key x1
+    // spoofed replies towards the manager: signed but for a seq never sent x2, a request x1
     const toManager = { dstMac: macOf(h.outerIface), srcMac: macOf(h.iface, h.netns), src: h.address, dst: tb.managerAddress, sport: PORT, dport: 40000 };
     await sendFrames(
       h.iface,
       [
         frame({ ...toManager, payload: probe({ type: REPLY, seq: 0xfffffff0 }) }),
         frame({ ...toManager, payload: probe({ type: REPLY, seq: 0xfffffff1 }) }),
-        frame({ ...toManager, payload: probe({ type: REPLY, key: key ^ 2n }) }),
+        frame({ ...toManager, payload: probe({}) }),
       ],
       h.netns,
     );
@@ -196,7 +203,7 @@ test('fuzzed and spoofed packets get no reply, are counted by reason, and change
     const p1 = prober.counters();
     assert.equal(p1.completed, p0.completed, 'no fuzzed or spoofed packet completed a probe');
     assert.equal(p1.unknown - p0.unknown, 2n, 'replies with unknown seqs are counted');
-    assert.equal(p1.bad - p0.bad, 1n, 'a reply with a wrong key is counted (and no fuzzed probe drew a reply)');
+    assert.equal(p1.bad - p0.bad, 1n, 'a request from the port is counted (and no fuzzed probe drew a reply)');
     const res = await prober.round([h.address], 500, 2);
     const s = res.samples.get(h.address)!;
     assert.ok(s.every((x) => x.round === 2));
@@ -208,10 +215,49 @@ test('fuzzed and spoofed packets get no reply, are counted by reason, and change
     counters = await r.stop();
   }
   assert.equal(counters.malformed, 4);
-  assert.equal(counters.badKey, 2);
+  assert.equal(counters.badMac, 2);
   assert.equal(counters.truncated, 2);
   const sent = 2 * (500 + WARMUP_PROBES);
   assert.ok(counters.answered >= sent - 10 && counters.answered <= sent, `answered ${counters.answered} of ${sent}`);
+});
+
+test('forged replies to a probe in flight are dropped and counted, and the probe still completes with its true reply', async () => {
+  const h = tb.hosts[0]!; // no responder runs there now: the test answers in its place
+  const prober = await Prober.open({ ifaces: [h.outerIface], port: PORT, key });
+  const sock = createSocket('udp4');
+  try {
+    await new Promise<void>((res) => sock.bind(40002, tb.managerAddress, () => res()));
+    // a probe in flight: the prober's tc program stamps every request that leaves for the port
+    const seq = 0x7fff0001, nonce = 0x5eed5eedn;
+    await new Promise<void>((res) => sock.send(encodeRequest(kb, { round: 3, seq, nonce, issued: 1n }), PORT, h.address, () => res()));
+    const reply = (o: { k?: Buffer; nonce?: bigint; t2?: bigint } = {}) => signReply(o.k ?? kb, encodeRequest(kb, { round: 3, seq, nonce: o.nonce ?? nonce, issued: 1n }), o.t2 ?? 1000n, (o.t2 ?? 1000n) + 100n);
+    const toManager = { dstMac: macOf(h.outerIface), srcMac: macOf(h.iface, h.netns), src: h.address, dst: tb.managerAddress, sport: PORT, dport: 40002 };
+    const p0 = prober.counters();
+    const changedT2 = reply();
+    changedT2.writeUInt8(changedT2.readUInt8(TS_PROBE.offsets.t2 + 7) ^ 0x40, TS_PROBE.offsets.t2 + 7);
+    await sendFrames(h.iface, [
+      // an attacker who saw the probe, without the key: its MAC is another key's
+      frame({ ...toManager, payload: reply({ k: otherKey, t2: 123_456_789n }) }),
+      // a true reply with t2 moved (an on-path change)
+      frame({ ...toManager, payload: changedT2 }),
+      // a true reply of another round (another nonce), replayed
+      frame({ ...toManager, payload: reply({ nonce: nonce + 1n }) }),
+      // a true reply from another address than the probe went to
+      frame({ ...toManager, src: tb.managerAddress.replace(/\.1$/, '.66'), payload: reply() }),
+    ], h.netns);
+    await new Promise((res) => setTimeout(res, 200));
+    const p1 = prober.counters();
+    assert.equal(p1.badMac - p0.badMac, 3n, `forged replies counted: ${JSON.stringify(p1, (_, v) => (typeof v === 'bigint' ? Number(v) : v))}`);
+    assert.equal(p1.badSource - p0.badSource, 1n, 'a reply from another address counted');
+    assert.equal(p1.completed, p0.completed, 'no forged reply completed the probe');
+    // the probe stayed in flight: its true reply completes it
+    await sendFrames(h.iface, [frame({ ...toManager, payload: reply() })], h.netns);
+    await waitFor('the true reply joined', 5_000, async () => (prober.counters().completed > p1.completed ? true : undefined));
+    assert.equal(prober.counters().completed - p1.completed, 1n);
+  } finally {
+    sock.close();
+    await prober.close();
+  }
 });
 
 test('the user-space echo responder answers the same probes, validates them the same way, and says what it is', async () => {
@@ -225,24 +271,27 @@ test('the user-space echo responder answers the same probes, validates them the 
     const e = estimateRound(s);
     assert.ok(Math.abs(Number(e.offsetNs)) <= e.boundNs);
     const sock = createSocket('udp4');
-    await new Promise<void>((res) => sock.send(encodeProbe({ type: REQUEST, key: key ^ 4n, round: 1, seq: 1, t1: 0n, t2: 0n, t3: 0n }), PORT, h.address, () => res()));
+    await new Promise<void>((res) => sock.send(request(1, { k: otherKey, issued: BigInt(Date.now()) * 1_000_000n }), PORT, h.address, () => res()));
     await new Promise<void>((res) => sock.send(Buffer.from('hello'), PORT, h.address, () => res()));
     sock.close();
     await new Promise((res) => setTimeout(res, 200));
   } finally {
     await prober.close();
     const c = await r.stop();
-    assert.equal(c.badKey, 1);
-    assert.equal(c.truncated, 1);
+    assert.equal(c.badMac, 1, JSON.stringify(c));
+    assert.equal(c.truncated, 1, JSON.stringify(c));
   }
 });
 
 test('responder errors are clear and leave nothing attached: a missing interface, a missing key', async () => {
   const h = tb.hosts[0]!;
-  await assert.rejects(spawnResponder(h.netns, writePingConf('test-noiface', { port: PORT, eth: 'nosuch0', key })), /no interface named "nosuch0"/);
-  const dir = writePingConf('test-nokey', { port: PORT, eth: h.iface, key });
+  await assert.rejects(spawnResponder(h.netns, writePingConf('test-noiface', { port: PORT, eth: 'nosuch0', key, probers: [tb.managerAddress] })), /no interface named "nosuch0"/);
+  const dir = writePingConf('test-nokey', { port: PORT, eth: h.iface, key, probers: [tb.managerAddress] });
   execFileSync('sh', ['-c', `sed -i '/key_file/d' ${dir}/ping_info.yaml`]);
   await assert.rejects(spawnResponder(h.netns, dir), /ping_info\.yaml: key: the time-sync key is missing/);
+  const none = writePingConf('test-noprobers', { port: PORT, eth: h.iface, key, probers: [tb.managerAddress] });
+  execFileSync('sh', ['-c', `sed -i '/probers/d' ${none}/ping_info.yaml`]);
+  await assert.rejects(spawnResponder(h.netns, none), /ping_info\.yaml: probers: no prober addresses, so the responder would answer no one/);
   const attached = execFileSync('ip', ['netns', 'exec', h.netns, 'bpftool', 'net', 'show', 'dev', h.iface], { encoding: 'utf8' });
   assert.doesNotMatch(attached, /ts_respond/);
 });
@@ -300,21 +349,24 @@ test('rounds run as a BullMQ job scheduler; each round lands in MySQL once per s
   }
 });
 
-test('every kind of probe, both modes: the XDP and the user-space responder answer exactly the well-formed ones and count the rest by reason', async () => {
+test('every kind of probe, both modes: the XDP and the user-space responder answer exactly the well-formed, signed, fresh ones from a prober within its rate, and count the rest by reason', async () => {
   const h = tb.hosts[1]!;
-  const probe = (seq: number, k = key, magicOk = true) => {
-    const b = encodeProbe({ type: REQUEST, key: k, round: 7, seq, t1: 0n, t2: 0n, t3: 0n });
-    if (!magicOk) b.writeUInt32BE(0xdeadbeef, 0);
+  const probe = (seq: number, o: { k?: Buffer; magicOk?: boolean; issued?: bigint } = {}) => {
+    const b = request(seq, o);
+    if (o.magicOk === false) b.writeUInt32BE(0xdeadbeef, 0);
     return b;
   };
   const base = { dstMac: macOf(h.iface, h.netns), srcMac: macOf(h.outerIface), src: tb.managerAddress, dst: h.address, sport: 40001, dport: PORT };
   const bcast = tb.managerAddress.replace(/\.1$/, '.255');
-  // [seq, what, expected reason ('answered' or a counter), frame options]
+  const flipped = probe(22);
+  flipped.writeUInt8(flipped.readUInt8(TS_PROBE.offsets.issued + 7) ^ 1, TS_PROBE.offsets.issued + 7); // a later issue time than signed: the MAC no longer fits
+  // [seq, what, expected reason ('answered' or a counter), frame options]; sent in this order,
+  // with the responder's rate limit at 3 a second
   const kinds: [number, string, string, Partial<FrameOptions>][] = [
     [1, 'well-formed', 'answered', {}],
     [2, 'with IP options', 'answered', { options: Buffer.from([1, 1, 1, 0]) }],
-    [3, 'another key', 'badKey', { payload: probe(3, key ^ 8n) }],
-    [4, 'bad magic', 'malformed', { payload: probe(4, key, false) }],
+    [3, 'signed with another key', 'badMac', { payload: probe(3, { k: otherKey }) }],
+    [4, 'bad magic', 'malformed', { payload: probe(4, { magicOk: false }) }],
     [5, 'cut to 20 bytes of probe', 'truncated', { payload: probe(5).subarray(0, 20) }],
     [6, 'a wrong IP checksum', 'badHeader', { badChecksum: true }],
     [7, 'IP version 0', 'badHeader', { version: 0 }],
@@ -331,14 +383,23 @@ test('every kind of probe, both modes: the XDP and the user-space responder answ
     [18, 'a fragment (an offset)', 'fragment', { frag: 0x0001 }],
     [19, 'to the broadcast MAC', 'notLocal', { dstMac: 'ff:ff:ff:ff:ff:ff' }],
     [20, 'to another address', 'notLocal', { dst: tb.managerAddress.replace(/\.1$/, '.77') }],
+    [21, 'signed, from a spoofed address that is no prober (a reflection)', 'notProber', { src: tb.managerAddress.replace(/\.1$/, '.66') }],
+    [22, 'signed, its issue time changed', 'badMac', { payload: flipped }],
+    [23, 'a replay of probe 1', 'replay', { payload: probe(1) }],
+    [24, 'signed, issued before probe 2 (an old capture)', 'replay', { payload: probe(24, { issued: 2n }) }],
+    [25, 'well-formed, the third in this second', 'answered', {}],
+    [26, 'well-formed, a fourth in the same second: over rate_limit 3', 'rate', {}],
   ];
   const frames = kinds.map(([seq, , , o]) => frame({ ...base, payload: probe(seq), ...o }));
   for (const mode of ['generic', 'user-space'] as const) {
-    const r = await spawnResponder(h.netns, conf(`kinds-${mode}`, h, mode));
-    // replies arrive as datagrams to the port the frames came from
+    const r = await spawnResponder(h.netns, conf(`kinds-${mode}`, h, mode, 3));
+    // replies arrive as datagrams to the port the frames came from, each signed
     const sock = createSocket('udp4');
     const got: number[] = [];
-    sock.on('message', (m) => m.length >= 48 && got.push(m.readUInt32BE(20)));
+    sock.on('message', (m) => {
+      assert.ok(macOk(kb, m) && m[5] === REPLY, `${mode}: a reply without a valid MAC`);
+      got.push(m.readUInt32BE(TS_PROBE.offsets.seq));
+    });
     await new Promise<void>((res) => sock.bind(base.sport, tb.managerAddress, () => res()));
     let counters: Record<string, number>;
     try {
@@ -349,7 +410,7 @@ test('every kind of probe, both modes: the XDP and the user-space responder answ
       counters = await r.stop();
     }
     const replies = got.sort((a, b) => a - b);
-    assert.deepEqual(replies, [1, 2], `${mode}: replies to ${JSON.stringify(replies)}; counters ${JSON.stringify(counters)}`);
+    assert.deepEqual(replies, [1, 2, 25], `${mode}: replies to ${JSON.stringify(replies)}; counters ${JSON.stringify(counters)}`);
     const want: Record<string, number> = {};
     for (const [, , reason] of kinds) want[reason] = (want[reason] ?? 0) + 1;
     for (const [reason, n] of Object.entries(want)) assert.equal(counters[reason], n, `${mode}: ${reason} ${counters[reason]}, expected ${n} (${kinds.filter((k) => k[2] === reason).map((k) => k[1]).join(', ')})`);

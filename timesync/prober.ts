@@ -2,12 +2,14 @@
  * The manager's side of time sync: sends probes from a UDP socket and takes their send (t1) and
  * receive (t4) times at tc on the manager's interface (bpf/prober.bpf.c), so the manager's own
  * scheduler and socket layers stay out of the measurement. Completed probes come back through a
- * ring buffer with the responder's t2 and t3.
+ * ring buffer with the responder's t2 and t3. Requests carry a MAC, a random nonce per round and
+ * their issue time; the tc program joins only replies from the address a probe went to, with its
+ * nonce and a valid MAC (forged ones are counted and dropped).
  */
 import { createSocket, type Socket } from 'node:dgram';
 import { randomInt } from 'node:crypto';
 import { BpfObject, BpfError, forEachRecord, type RingReader } from '../native/addon.js';
-import { REQUEST, TS_PROBE, TS_SAMPLE, TIMESYNC_H as H, decodeSample, encodeProbe, sampleSeq, type Sample } from '../protocol/timesync.js';
+import { TS_INFLIGHT, TS_PROBE, TS_SAMPLE, TIMESYNC_H as H, decodeSample, encodeRequest, keyBytes, keyWords, newNonce, sampleSeq, type Sample } from '../protocol/timesync.js';
 
 export interface ProberOptions {
   /** The manager's interfaces towards the servers (management_server_info.eth). */
@@ -23,6 +25,10 @@ export interface ProberCounters {
   unknown: bigint;
   bad: bigint;
   ringFull: bigint;
+  /** Replies to a probe in flight with a wrong MAC or nonce: forged, dropped. */
+  badMac: bigint;
+  /** Replies to a probe in flight from another address than it went to. */
+  badSource: bigint;
 }
 
 export interface RoundResult {
@@ -51,7 +57,9 @@ function replyHook(bpf: BpfObject, iface: string): 'xdp-native' | 'xdp-generic' 
 
 export class Prober {
   private seq = randomInt(0, 2 ** 31); // apart from any other prober on this interface
+  private issued = 0n;
   private readonly batch = Buffer.alloc(1 << 20);
+  private readonly key: Buffer;
 
   private constructor(
     private readonly bpf: BpfObject,
@@ -60,10 +68,19 @@ export class Prober {
     readonly o: ProberOptions,
     /** Where t4 is taken on each interface. */
     readonly replyHooks: Record<string, 'xdp-native' | 'xdp-generic' | 'tc'>,
-  ) {}
+  ) {
+    this.key = keyBytes(o.key);
+  }
+
+  /** The next request's issue time: the wall clock in ns, rising strictly (responders answer a prober only with a later one). */
+  private nextIssued(): bigint {
+    const now = BigInt(Date.now()) * 1_000_000n + (process.hrtime.bigint() % 1_000_000n);
+    this.issued = now > this.issued ? now : this.issued + 1n;
+    return this.issued;
+  }
 
   static async open(o: ProberOptions): Promise<Prober> {
-    const bpf = BpfObject.open('prober', { settings: { port: o.port, key: o.key }, layouts: [TS_PROBE, TS_SAMPLE] });
+    const bpf = BpfObject.open('prober', { settings: { port: o.port, ...keyWords(o.key) }, layouts: [TS_PROBE, TS_SAMPLE, TS_INFLIGHT] });
     let sock: Socket | undefined;
     try {
       const replyHooks: Record<string, 'xdp-native' | 'xdp-generic' | 'tc'> = {};
@@ -116,11 +133,12 @@ export class Prober {
     const lost = new Map(servers.map((s) => [s, 0]));
     const sent = this.bpf.map('sent');
     const key = Buffer.alloc(4);
+    const nonce = newNonce();
     for (const server of servers) {
       for (let i = -warmup; i < count; i++) {
         const seq = (this.seq = (this.seq + 1) >>> 0);
         pending.set(seq, server);
-        encodeProbe({ type: REQUEST, key: this.o.key, round, seq, t1: 0n, t2: 0n, t3: 0n }, buf);
+        encodeRequest(this.key, { round, seq, nonce, issued: this.nextIssued() }, buf);
         await new Promise<void>((resolve) => this.sock.send(buf, this.o.port, server, () => resolve()));
         const deadline = performance.now() + probeTimeoutMs;
         for (;;) {
@@ -146,7 +164,7 @@ export class Prober {
 
   counters(): ProberCounters {
     const m = this.bpf.map('ts_counters');
-    return { sent: m.u64At(H.TS_P_SENT), completed: m.u64At(H.TS_P_COMPLETED), unknown: m.u64At(H.TS_P_UNKNOWN), bad: m.u64At(H.TS_P_BAD), ringFull: m.u64At(H.TS_P_RING_FULL) };
+    return { sent: m.u64At(H.TS_P_SENT), completed: m.u64At(H.TS_P_COMPLETED), unknown: m.u64At(H.TS_P_UNKNOWN), bad: m.u64At(H.TS_P_BAD), ringFull: m.u64At(H.TS_P_RING_FULL), badMac: m.u64At(H.TS_P_BAD_MAC), badSource: m.u64At(H.TS_P_BAD_SOURCE) };
   }
 
   async close(): Promise<void> {

@@ -5,34 +5,45 @@
  * echo responder answers instead, with user-space timestamps, and says so.
  *
  * Both answer exactly the same probes: well-formed IPv4 UDP to a unicast address of this host,
- * not fragmented, with the key. XDP judges every frame itself; in front of the user-space
- * responder the same checks run at tc ingress (ts_validate), before the kernel reassembles
- * fragments, and the responder checks again what its socket can see. Everything else is
- * dropped and counted by reason; nothing a packet holds can make either of them throw.
+ * not fragmented, from a configured prober, with a valid MAC, issued later than the last one
+ * answered from that prober and within its rate (so forged probes, replays and spoofed sources
+ * get nothing, and a responder sends no one more than rateLimit replies a second). XDP judges
+ * every frame itself; in front of the user-space responder the stateless checks run at tc
+ * ingress (ts_validate), before the kernel reassembles fragments, and the responder checks again
+ * what its socket can see, with replays and the rate. Everything else is dropped and counted by
+ * reason; nothing a packet holds can make either of them throw.
  */
 import { createSocket, type Socket } from 'node:dgram';
 import { execFileSync } from 'node:child_process';
 import { networkInterfaces } from 'node:os';
 import { BpfObject, BpfError, type XdpMode } from '../native/addon.js';
-import { REPLY, REQUEST, TS_PROBE, TIMESYNC_H as H, decodeProbe, encodeProbe } from '../protocol/timesync.js';
+import { REQUEST, TS_PEER, TS_PROBE, TIMESYNC_H as H, decodeProbe, keyBytes, keyWords, macOk, signReply } from '../protocol/timesync.js';
 
 export type ResponderMode = 'xdp-native' | 'xdp-generic' | 'user-space';
 
 /** Probes answered, and everything else to the port by why it was dropped (timesync.h TS_R_*). */
 export interface ResponderCounters {
   answered: bigint;
-  badKey: bigint;
+  /** Without a valid MAC: sent without the key. */
+  badMac: bigint;
   malformed: bigint;
   truncated: bigint;
   badHeader: bigint;
   badSource: bigint;
   fragment: bigint;
   notLocal: bigint;
+  /** From an address that is not a configured prober. */
+  notProber: bigint;
+  /** Issued no later than the last request answered from that prober: a replay. */
+  replay: bigint;
+  /** Over the prober's replies per second. */
+  rate: bigint;
 }
 
 const REASONS: [keyof ResponderCounters, number][] = [
-  ['answered', H.TS_R_ANSWERED], ['badKey', H.TS_R_BAD_KEY], ['malformed', H.TS_R_MALFORMED], ['truncated', H.TS_R_TRUNCATED],
+  ['answered', H.TS_R_ANSWERED], ['badMac', H.TS_R_BAD_MAC], ['malformed', H.TS_R_MALFORMED], ['truncated', H.TS_R_TRUNCATED],
   ['badHeader', H.TS_R_BAD_HEADER], ['badSource', H.TS_R_BAD_SOURCE], ['fragment', H.TS_R_FRAGMENT], ['notLocal', H.TS_R_NOT_LOCAL],
+  ['notProber', H.TS_R_NOT_PROBER], ['replay', H.TS_R_REPLAY], ['rate', H.TS_R_RATE],
 ];
 const zero = (): ResponderCounters => Object.fromEntries(REASONS.map(([k]) => [k, 0n])) as unknown as ResponderCounters;
 
@@ -41,8 +52,12 @@ export interface ResponderOptions {
   iface: string;
   /** UDP port. */
   port: number;
-  /** The deployment key. */
+  /** The deployment key (128 bits). */
   key: bigint;
+  /** The only addresses answered (the manager's; peers' in a mesh). */
+  probers: string[];
+  /** Replies per second to one prober (default 50,000). */
+  rateLimit?: number;
   /** auto: native where it can transmit, generic on veth; user-space: no XDP at all. */
   mode?: 'auto' | 'native' | 'generic' | 'user-space';
   /** Address for the user-space responder to bind (default all). */
@@ -87,16 +102,28 @@ function addressTable(addrs: string[]): Buffer {
   return b;
 }
 
-function openResponder(o: ResponderOptions, program: 'ts_respond' | 'ts_validate'): BpfObject {
+export const DEFAULT_RATE_LIMIT = 50_000;
+
+/** What a responder needs before it starts, checked the same way for both kinds. */
+function checkOptions(o: ResponderOptions): void {
   if (o.key === 0n) throw new RangeError('time-sync responder: the key must not be 0');
+  if (!o.probers.length) throw new RangeError('time-sync responder: no prober addresses: it would answer no one; give the manager\'s address (ping_info.yaml probers)');
+  if (o.probers.length > H.TS_MAX_PEERS) throw new RangeError(`time-sync responder: ${o.probers.length} prober addresses, at most ${H.TS_MAX_PEERS}`);
+  for (const a of o.probers) if (!/^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.test(a) || a.split('.').some((x) => Number(x) > 255)) throw new RangeError(`time-sync responder: prober "${a}" is not an IPv4 address`);
+  if (o.rateLimit !== undefined && (!Number.isInteger(o.rateLimit) || o.rateLimit < 1 || o.rateLimit > 2 ** 32 - 1)) throw new RangeError(`time-sync responder: rate limit ${o.rateLimit} is not a whole number of replies per second`);
+}
+
+function openResponder(o: ResponderOptions, program: 'ts_respond' | 'ts_validate'): BpfObject {
+  checkOptions(o);
   const t = o.test;
   const { local, broadcast } = interfaceAddresses(o.iface);
-  return BpfObject.open('responder', {
-    layouts: [TS_PROBE],
+  const bpf = BpfObject.open('responder', {
+    layouts: [TS_PROBE, TS_PEER],
     skip: [program === 'ts_respond' ? 'ts_validate' : 'ts_respond'],
     settings: {
       port: o.port,
-      key: o.key,
+      ...keyWords(o.key),
+      rate_limit: o.rateLimit ?? DEFAULT_RATE_LIMIT,
       local_addrs: addressTable(local),
       bcast_addrs: addressTable(broadcast),
       test_offset_ns: t?.offsetNs ?? 0n,
@@ -104,6 +131,15 @@ function openResponder(o: ResponderOptions, program: 'ts_respond' | 'ts_validate
       test_epoch_ns: t?.epochNs ?? (t ? process.hrtime.bigint() : 0n),
     },
   });
+  try {
+    const peers = bpf.map('peers');
+    const empty = Buffer.alloc(TS_PEER.size);
+    for (const a of o.probers) peers.update(Buffer.from(a.split('.').map(Number)), empty);
+  } catch (e) {
+    bpf.close();
+    throw e;
+  }
+  return bpf;
 }
 
 function bpfCounters(bpf: BpfObject): ResponderCounters {
@@ -169,7 +205,7 @@ export class EchoResponder implements Responder {
   ) {}
 
   static async start(o: ResponderOptions, fallbackReason?: string): Promise<EchoResponder> {
-    if (o.key === 0n) throw new RangeError('time-sync responder: the key must not be 0');
+    checkOptions(o);
     let validator: BpfObject | undefined;
     let reason = fallbackReason;
     try {
@@ -191,15 +227,27 @@ export class EchoResponder implements Responder {
       const first = Number(a.split('.')[0]);
       return !p || a === '0.0.0.0' || a === '255.255.255.255' || (first >= 224 && first <= 239) || first === 127 || local.includes(a) || broadcast.includes(a);
     };
+    const key = keyBytes(o.key);
+    const limit = o.rateLimit ?? DEFAULT_RATE_LIMIT;
+    // per prober, as the XDP program's peers map: the latest request answered, the rate window
+    const peers = new Map(o.probers.map((a) => [a, { lastIssued: 0n, windowStart: 0n, windowCount: 0 }]));
     sock.on('message', (msg, from) => {
       const t2 = process.hrtime.bigint();
       if (from.family !== 'IPv4' || badSource(from.address, from.port)) return void r.c.badSource++;
       const d = decodeProbe(msg);
       if (!d.ok) return void (d.reason === 'truncated' ? r.c.truncated++ : r.c.malformed++);
       if (d.probe.type !== REQUEST) return void r.c.malformed++;
-      if (d.probe.key !== o.key) return void r.c.badKey++;
-      const reply = encodeProbe({ ...d.probe, type: REPLY, t2: stamp(t2), t3: 0n });
-      reply.writeBigUInt64BE(stamp(process.hrtime.bigint()), TS_PROBE.offsets.t3);
+      const peer = peers.get(from.address);
+      if (!peer) return void r.c.notProber++;
+      if (!macOk(key, msg)) return void r.c.badMac++;
+      if (d.probe.issued <= peer.lastIssued) return void r.c.replay++;
+      peer.lastIssued = d.probe.issued;
+      if (t2 - peer.windowStart >= 1_000_000_000n) {
+        peer.windowStart = t2;
+        peer.windowCount = 0;
+      }
+      if (peer.windowCount++ >= limit) return void r.c.rate++;
+      const reply = signReply(key, Buffer.from(msg.subarray(0, TS_PROBE.size)), stamp(t2), stamp(process.hrtime.bigint()));
       try {
         sock.send(reply, from.port, from.address);
         r.c.answered++;

@@ -89,7 +89,7 @@ export class Pipeline {
       await ingest.ensureGroup();
       ingest.start();
       const key = newKey();
-      for (const [i, h] of tb.hosts.entries()) responders.push(await spawnResponder(h.netns, writePingConf(`${tb.id}-${h.name}`, { port: PING_PORT, eth: h.iface, key }), o.clocks?.get(i)));
+      for (const [i, h] of tb.hosts.entries()) responders.push(await spawnResponder(h.netns, writePingConf(`${tb.id}-${h.name}`, { port: PING_PORT, eth: h.iface, key, probers: [tb.managerAddress] }), o.clocks?.get(i)));
       prober = await Prober.open({ ifaces: [...tb.hosts.map((h) => h.outerIface), ...(tb.router ? [`v${tb.id}ra`] : [])], port: PING_PORT, key });
       return new Pipeline(tb, redisInfo, db, pool, redis, observers, ingest, responders, prober, o);
     } catch (e) {

@@ -96,7 +96,7 @@ test('a good conf folder loads: defaults applied, kinds and hosts resolved, secr
     assert.equal(d.redis.secret, 'secret-redis');
     assert.equal(d.database.secret, 'secret-db');
     assert.equal(d.database.port, 3306);
-    assert.equal(d.pingKey, 0x0123456789abcdefn);
+    assert.equal(d.pingKey, 0x0123456789abcdef0123456789abcdefn, "a 16-digit key reads as its 8 bytes twice");
     assert.equal(d.timeSync.probes, 200);
     assert.deepEqual(d.manager.eth, ['eth0']);
     assert.deepEqual(d.functions.jitter, []);
@@ -158,8 +158,8 @@ const BAD: [string, Record<string, Content>, string, string][] = [
   ['a jitter module listed twice', { 'function_info.yaml': 'jitter: [sched, irq, sched]\n' }, 'function_info.yaml', 'jitter: a module is listed twice'],
   ['latency switched off', { 'function_info.yaml': 'latency: 0\n' }, 'function_info.yaml', 'latency: the observer always runs the latency probe'],
   ["the manager's own login (latscope never uses it)", { 'management_server_info.yaml': 'address: 10.1.1.100\neth: eth0\nusername: root\n' }, 'management_server_info.yaml', 'username: unknown key'],
-  ['a ping key of 8 digits', { 'ping_info.yaml': 'eth: enp1s0\nkey: "01234567"\n' }, 'ping_info.yaml', 'key: expected 16 hex digits'],
-  ['a ping key file of 8 digits', { 'ping.key': '01234567\n' }, 'ping_info.yaml', 'key: time-sync key: expected 16 hex digits'],
+  ['a ping key of 8 digits', { 'ping_info.yaml': 'eth: enp1s0\nkey: "01234567"\n' }, 'ping_info.yaml', 'key: expected 32 hex digits'],
+  ['a ping key file of 8 digits', { 'ping.key': '01234567\n' }, 'ping_info.yaml', 'key: time-sync key: expected 32 hex digits'],
 ];
 
 /** A file of GOOD with some top-level keys set (YAML flow values) or removed (null). */
@@ -289,7 +289,7 @@ const MORE: [string, Record<string, Content>, string, string][] = [
   ['a conf file that is a FIFO', { 'time_sync.yaml': { fifo: true } }, 'time_sync.yaml', 'is a FIFO'],
   ['an empty secret file', { 'redis.password': '\n' }, 'redis_info.yaml', 'is empty'],
   ['a secret file of two lines', { 'redis.password': 'one\ntwo\n' }, 'redis_info.yaml', 'several lines'],
-  ['a key file of 8 digits', { 'ping.key': '01234567\n' }, 'ping_info.yaml', '16 hex digits'],
+  ['a key file of 8 digits', { 'ping.key': '01234567\n' }, 'ping_info.yaml', '32 hex digits'],
   ['a key file that is a directory', { 'ping.key': { dir: true } }, 'ping_info.yaml', 'is a directory'],
   ['a YAML alias bomb', { 'sampling_info.yaml': 'a: &a [x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: [*b,*b,*b,*b,*b,*b,*b,*b,*b]\nports: 5000\n' }, 'sampling_info.yaml', 'aliases'],
   ['an unresolved alias as password', { 'redis_info.yaml': 'address: 10.1.1.100\npassword: *s3cretpass\n' }, 'redis_info.yaml', 'aliases'],
@@ -480,7 +480,7 @@ test('conf init writes a commented folder with a fresh time-sync key, refuses a 
     assert.equal(r.status, 0, r.stderr);
     assert.deepEqual(readdirSync(dir).filter((f) => f.endsWith('.yaml')).sort(), readdirSync(join(projectRoot, 'conf', 'examples')).sort());
     const key = readFileSync(join(dir, 'secrets', 'timesync.key'), 'utf8');
-    assert.match(key, /^[0-9a-f]{16}\n$/);
+    assert.match(key, /^[0-9a-f]{32}\n$/);
     assert.equal(statSync(join(dir, 'secrets', 'timesync.key')).mode & 0o777, 0o600);
     assert.equal(cli('conf', 'init', join(parent, 'other')).status, 0);
     assert.notEqual(readFileSync(join(parent, 'other', 'secrets', 'timesync.key'), 'utf8'), key, 'each folder its own key');

@@ -27,6 +27,7 @@ test('a field moved in a scratch copy of timesync.h: the object is refused, nami
   const dir = mkdtempSync(join(tmpdir(), 'latscope-layout-'));
   try {
     cpSync(join(projectRoot, 'timesync', 'bpf', 'prober.bpf.c'), join(dir, 'prober.bpf.c'));
+    cpSync(join(projectRoot, 'timesync', 'bpf', 'siphash.h'), join(dir, 'siphash.h'));
     const h = readFileSync(join(projectRoot, 'timesync', 'bpf', 'timesync.h'), 'utf8');
     writeFileSync(join(dir, 'timesync.h'), h);
     // as built: the layouts agree (the object is only opened, not loaded: no root needed)

@@ -3,24 +3,28 @@
 // socket gets its send time t1 in a map under its seq. Ingress (XDP where the interface takes
 // it, else tc): a reply from the responders' port gets its receive time t4, is joined to t1 and
 // goes to user space through the ring buffer with t2 and t3; the packet itself is consumed (a
-// reply with no send time here goes on, e.g. to another prober). Nothing in the packets is
-// rewritten, so checksums stay as they are.
+// reply with no send time here goes on, e.g. to another prober). A reply is joined only when it
+// comes from the address its probe went to, with the probe's nonce and a valid MAC: anything
+// else is counted and dropped, and the probe stays in flight for its true reply. Nothing in the
+// packets is rewritten, so checksums stay as they are.
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 #include "latscope.bpf.h"
 #include "timesync.h"
+#include "siphash.h"
 
 #define IPPROTO_UDP 17
 
 const volatile __u16 port = 0; /* the responders' UDP port, host byte order */
-const volatile __u64 key = 0;
+const volatile __u64 k0 = 0; /* the deployment key, as SipHash's two key words */
+const volatile __u64 k1 = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 65536); /* probes in flight */
 	__type(key, __u32);
-	__type(value, __u64);
+	__type(value, struct ts_inflight);
 } sent SEC(".maps");
 
 struct {
@@ -37,6 +41,7 @@ struct {
 
 LATSCOPE_LAYOUT(ts_probe);
 LATSCOPE_LAYOUT(ts_sample);
+LATSCOPE_LAYOUT(ts_inflight);
 
 static __always_inline void count(__u32 idx)
 {
@@ -62,10 +67,11 @@ int ts_probe_out(struct __sk_buff *skb)
 	if ((void *)(udp + 1) > end || udp->dest != bpf_htons(port))
 		return TC_ACT_UNSPEC;
 	struct ts_probe *p = (void *)(udp + 1);
-	if ((void *)(p + 1) > end || p->magic != bpf_htonl(TS_MAGIC) || p->type != TS_REQUEST || p->key != bpf_cpu_to_be64(key))
+	if ((void *)(p + 1) > end || p->magic != bpf_htonl(TS_MAGIC) || p->version != TS_VERSION || p->type != TS_REQUEST)
 		return TC_ACT_UNSPEC;
 	__u32 seq = bpf_ntohl(p->seq);
-	bpf_map_update_elem(&sent, &seq, &t1, BPF_ANY);
+	struct ts_inflight f = {.t1 = t1, .nonce = p->nonce, .daddr = ip->daddr};
+	bpf_map_update_elem(&sent, &seq, &f, BPF_ANY);
 	count(TS_P_SENT);
 	return TC_ACT_UNSPEC;
 }
@@ -84,22 +90,31 @@ static __always_inline int take_reply(void *data, void *end, __u64 t4)
 	if ((void *)(udp + 1) > end || udp->source != bpf_htons(port))
 		return 0;
 	struct ts_probe *p = (void *)(udp + 1);
-	if ((void *)(p + 1) > end || p->magic != bpf_htonl(TS_MAGIC) || p->version != TS_VERSION ||
-	    p->key != bpf_cpu_to_be64(key) || p->type != TS_REPLY) {
+	if ((void *)(p + 1) > end || p->magic != bpf_htonl(TS_MAGIC) || p->version != TS_VERSION || p->type != TS_REPLY) {
 		count(TS_P_BAD);
 		return 1;
 	}
 	__u32 seq = bpf_ntohl(p->seq);
-	__u64 *t1 = bpf_map_lookup_elem(&sent, &seq);
-	if (!t1) { /* late, duplicate, forged, or another prober's: let it go on */
+	struct ts_inflight *f = bpf_map_lookup_elem(&sent, &seq);
+	if (!f) { /* late, duplicate, or another prober's: let it go on */
 		count(TS_P_UNKNOWN);
 		return 0;
+	}
+	if (ip->saddr != f->daddr) {
+		count(TS_P_BAD_SOURCE);
+		return 1;
+	}
+	__u64 w[TS_REPLY_WORDS];
+	__builtin_memcpy(w, p, sizeof(w));
+	if (p->nonce != f->nonce || siphash24(w, TS_REPLY_WORDS, k0, k1) != p->mac) {
+		count(TS_P_BAD_MAC);
+		return 1;
 	}
 	struct ts_sample *s = bpf_ringbuf_reserve(&samples, sizeof(*s), 0);
 	if (!s) {
 		count(TS_P_RING_FULL);
 	} else {
-		s->t1 = *t1;
+		s->t1 = f->t1;
 		s->t2 = bpf_be64_to_cpu(p->t2);
 		s->t3 = bpf_be64_to_cpu(p->t3);
 		s->t4 = t4;

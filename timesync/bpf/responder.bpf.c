@@ -1,22 +1,29 @@
 // responder: answers latscope time-sync probes in the driver path (XDP), away from the
-// scheduler. A request to the UDP port carrying the deployment key gets its receive time (t2,
-// taken first thing) and transmit time (t3, taken last) written in, addresses and ports
-// swapped, and goes back out of the same interface with XDP_TX. Only a well-formed IPv4 UDP
-// probe to a unicast address of this host, not fragmented, with the key is answered; anything
+// scheduler. A request to the UDP port from a configured prober, with a valid MAC, gets its
+// receive time (t2, taken first thing) and transmit time (t3) written in and a MAC of its own,
+// addresses and ports swapped, and goes back out of the same interface with XDP_TX. Only a
+// well-formed IPv4 UDP probe to a unicast address of this host, not fragmented, from a prober in
+// the peers map, with a valid MAC, issued later than the last one answered from that prober and
+// within its rate is answered: forged probes, replays and spoofed sources get nothing. Anything
 // else to the port is counted under one reason and dropped; other traffic passes untouched.
-// ts_validate runs the same checks at tc ingress in front of the user-space responder, so both
-// modes answer the same set. The clock is CLOCK_MONOTONIC, the clock of the observer's layer
+// ts_validate runs the stateless checks at tc ingress in front of the user-space responder,
+// which does the rest itself, so both modes answer the same set. The clock is CLOCK_MONOTONIC, the clock of the observer's layer
 // timestamps, so the offset the manager estimates maps those timestamps directly.
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 #include "latscope.bpf.h"
 #include "timesync.h"
+#include "siphash.h"
 
 #define IPPROTO_UDP 17
 
 const volatile __u16 port = 0;   /* host byte order */
-const volatile __u64 key = 0;
+/* The deployment key, as SipHash's two key words. */
+const volatile __u64 k0 = 0;
+const volatile __u64 k1 = 0;
+/* Replies per second to one prober (the bound on what a responder sends anyone). */
+const volatile __u32 rate_limit = 50000;
 /* The responder interface's IPv4 addresses and their broadcast addresses (network order; 0: none). */
 const volatile __u32 local_addrs[TS_MAX_ADDRS] = {};
 const volatile __u32 bcast_addrs[TS_MAX_ADDRS] = {};
@@ -34,6 +41,16 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } ts_counters SEC(".maps");
+
+/* The probers this responder answers, and what it keeps per prober (filled from user space). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, TS_MAX_PEERS);
+	__type(key, __u32);
+	__type(value, struct ts_peer);
+} peers SEC(".maps");
+
+LATSCOPE_LAYOUT(ts_peer);
 
 static __always_inline __u64 stamp(__u64 t)
 {
@@ -80,9 +97,17 @@ static __always_inline int ip_csum_ok(struct iphdr *ip, __u32 hl)
 	return sum == 0xffff;
 }
 
-/* Judges a frame (from its Ethernet header): NOT_OURS, ANSWER, or a TS_R_* drop reason. On
- * ANSWER, *probe points at the probe. */
-static __always_inline int judge(void *data, void *end, struct ts_probe **probe)
+/* The request's MAC, checked: over its first TS_REQUEST_WORDS words. */
+static __always_inline int request_mac_ok(struct ts_probe *p)
+{
+	__u64 w[TS_REQUEST_WORDS];
+	__builtin_memcpy(w, p, sizeof(w));
+	return siphash24(w, TS_REQUEST_WORDS, k0, k1) == p->mac;
+}
+
+/* Judges a frame (from its Ethernet header) without state: NOT_OURS, ANSWER, or a TS_R_* drop
+ * reason. On ANSWER, *probe points at the probe, from a configured prober (*peer), MAC checked. */
+static __always_inline int judge(void *data, void *end, struct ts_probe **probe, struct ts_peer **peer)
 {
 	struct ethhdr *eth = data;
 	if ((void *)(eth + 1) > end || eth->h_proto != bpf_htons(ETH_P_IP))
@@ -121,9 +146,33 @@ static __always_inline int judge(void *data, void *end, struct ts_probe **probe)
 		return TS_R_TRUNCATED;
 	if (p->magic != bpf_htonl(TS_MAGIC) || p->version != TS_VERSION || p->type != TS_REQUEST)
 		return TS_R_MALFORMED;
-	if (p->key != bpf_cpu_to_be64(key))
-		return TS_R_BAD_KEY;
+	__u32 from = ip->saddr;
+	struct ts_peer *known = bpf_map_lookup_elem(&peers, &from);
+	if (!known)
+		return TS_R_NOT_PROBER;
+	if (!request_mac_ok(p))
+		return TS_R_BAD_MAC;
 	*probe = p;
+	*peer = known;
+	return ANSWER;
+}
+
+/* The stateful checks, in XDP only (the user-space responder keeps its own state): a request
+ * issued no later than the last one answered from this prober is a replay; above rate_limit in
+ * the current second, no reply. Updates the peer's state for an answered probe. */
+static __always_inline int admit(struct ts_probe *p, struct ts_peer *peer, __u64 now)
+{
+	__u64 issued = bpf_be64_to_cpu(p->issued);
+	__u64 last = peer->last_issued;
+	/* compare-and-swap: the same request on two CPUs at once is answered once */
+	if (issued <= last || __sync_val_compare_and_swap(&peer->last_issued, last, issued) != last)
+		return TS_R_REPLAY;
+	if (now - peer->window_start >= 1000000000ULL) {
+		peer->window_start = now; /* a race here only lets a few more through in one window */
+		peer->window_count = 0;
+	}
+	if (__sync_fetch_and_add(&peer->window_count, 1) >= rate_limit)
+		return TS_R_RATE;
 	return ANSWER;
 }
 
@@ -133,9 +182,12 @@ int ts_respond(struct xdp_md *ctx)
 	__u64 t2 = bpf_ktime_get_ns();
 	void *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
 	struct ts_probe *p = NULL;
-	int v = judge(data, end, &p);
+	struct ts_peer *peer = NULL;
+	int v = judge(data, end, &p, &peer);
 	if (v == NOT_OURS)
 		return XDP_PASS;
+	if (v == ANSWER && p && peer)
+		v = admit(p, peer, t2);
 	if (v != ANSWER || !p) {
 		percpu_count(&ts_counters, v == ANSWER ? TS_R_MALFORMED : v);
 		return XDP_DROP;
@@ -159,20 +211,33 @@ int ts_respond(struct xdp_md *ctx)
 	p->type = TS_REPLY;
 	p->t2 = bpf_cpu_to_be64(stamp(t2));
 	percpu_count(&ts_counters, TS_R_ANSWERED);
-	p->t3 = bpf_cpu_to_be64(stamp(bpf_ktime_get_ns()));
+	/* The reply's MAC covers t3: its first five words go in before t3 is taken, so only the
+	 * last word and the finalisation run between t3 and the transmit. */
+	__u64 w[TS_REPLY_WORDS];
+	__builtin_memcpy(w, p, sizeof(w));
+	struct sip_state sig;
+	sip_init(&sig, k0, k1);
+#pragma unroll
+	for (int i = 0; i < TS_REPLY_WORDS - 1; i++)
+		sip_word(&sig, w[i]);
+	__u64 t3 = bpf_cpu_to_be64(stamp(bpf_ktime_get_ns()));
+	p->t3 = t3;
+	sip_word(&sig, t3);
+	p->mac = sip_final(&sig, TS_REPLY_WORDS);
 	return XDP_TX;
 }
 
-/* In front of the user-space responder: what XDP would not answer is dropped and counted here,
- * before the kernel reassembles fragments or its socket sees anything; the rest goes on (the
- * user-space responder counts what it answers). */
+/* In front of the user-space responder: what XDP would not answer on the packet alone is dropped
+ * and counted here, before the kernel reassembles fragments or its socket sees anything; the
+ * rest goes on (the user-space responder checks replays and the rate, and counts what it answers). */
 SEC("tc")
 int ts_validate(struct __sk_buff *skb)
 {
 	bpf_skb_pull_data(skb, sizeof(struct ethhdr) + 60 + sizeof(struct udphdr) + sizeof(struct ts_probe));
 	void *data = (void *)(long)skb->data, *end = (void *)(long)skb->data_end;
 	struct ts_probe *p = NULL;
-	int v = judge(data, end, &p);
+	struct ts_peer *peer = NULL;
+	int v = judge(data, end, &p, &peer);
 	if (v == NOT_OURS || v == ANSWER)
 		return TC_ACT_UNSPEC;
 	percpu_count(&ts_counters, v);
