@@ -91,7 +91,7 @@ export function observerCommand(): Command {
       const node = o.node ?? hostname();
       const observer = new Observer({
         node,
-        redis: { host: redis.address, port: redis.port, password, ...(redis.tls ? { tls: loadTls(conf, 'redis_info.yaml', redis.tls) } : {}) },
+        redis: { host: redis.address, port: redis.port, ...(redis.username ? { username: redis.username } : {}), password, signEntries: redis.observer_users && password !== undefined, ...(redis.tls ? { tls: loadTls(conf, 'redis_info.yaml', redis.tls) } : {}) },
         recordShards: redis.record_shards,
         sampling,
         interfaces: o.interfaces ? o.interfaces.split(',').filter(Boolean) : upInterfaces(),

@@ -261,6 +261,8 @@ export function loadDeployment(confDir: string): Deployment {
   const analysis = files['analysis_info.yaml'] as AnalysisInfo | undefined;
   if (redis && redis.record_shards > 1 && (analysis?.engine ?? 'batch') !== 'stream')
     errors.push(new ConfError(`${join(dir, 'redis_info.yaml')}: record_shards: ${redis.record_shards} shards need the stream analysis, which reads each shard; set engine: stream in analysis_info.yaml, or record_shards: 1`, join(dir, 'redis_info.yaml'), undefined, 'record_shards'));
+  if (redis?.observer_users && redisSecret === undefined)
+    errors.push(new ConfError(`${join(dir, 'redis_info.yaml')}: observer_users: a Redis user per observer needs the manager's password (each observer's is derived from it); give password_file or password_env, or set observer_users: 0`, join(dir, 'redis_info.yaml'), undefined, 'observer_users'));
   const ts = files['time_sync.yaml'] as TimeSync | undefined;
   if (ping && ts && connect) {
     // one probe in flight at a time, servers one after the other; a reply takes well under 1 ms

@@ -102,6 +102,8 @@ export const redisInfo = z
   .object({
     address: hostOrAddress,
     port: port.default(6379),
+    /** The Redis user to connect as (absent: the default user). */
+    username: z.string().regex(/^[\w.@-]{1,128}$/, 'expected a Redis user name (letters, digits, . _ @ -)').optional(),
     /** The password itself (prefer password_file or password_env). */
     password: z.string().optional(),
     /** A file holding the password (mode 600). */
@@ -121,6 +123,14 @@ export const redisInfo = z
     record_shards: z.number({ invalid_type_error: 'expected a number of shards' }).int('expected a whole number of shards').min(1).max(MAX_RECORD_SHARDS).default(1),
     /** TLS to Redis (absent: plain text, fine on loopback or a trusted segment only). */
     tls: tlsInfo.optional(),
+    /**
+     * 1: the manager gives every observer a Redis user of its own (ACL SETUSER: it may only add
+     * to latscope's streams, no other command), with a password derived from the manager's, and
+     * every entry an observer adds is signed, so no observer can write as another server. Needs
+     * a password, and a manager user allowed to run ACL. 0: observers share the manager's
+     * password (a private Redis, or observers started by hand).
+     */
+    observer_users: flag.default(1),
   })
   .strict()
   .refine(...oneSecretSource('password'));

@@ -24,6 +24,7 @@ import { BAD_RECORD_MAXLEN, BAD_RECORD_STREAM, entryFields, INGESTED_KEY, HISTOG
 import { HIST_COLUMNS, HIST_FORMAT, MAX_HIST_BODY, validHistogramRows } from '../protocol/histograms.js';
 import { HOST_STREAM, parseHostBatch, type HostBatch, type HostEventRow, type HostStatRow } from '../protocol/host.js';
 import { ROW_COLUMNS, ROW_FORMAT, validRows } from '../protocol/records.js';
+import type { EntryVerifier } from '../protocol/entry-mac.js';
 
 export interface IngestOptions {
   /** The record stream (default latscope:records). */
@@ -45,6 +46,8 @@ export interface IngestOptions {
   retryMs: number;
   /** Load the records stream into packets (the batch analysis); false when the stream stage reads it (analyzer/stream/stage.ts). */
   records?: boolean;
+  /** With observer users: every entry must be signed by the node it names (else set aside, counted in forgedEntries). */
+  verify?: EntryVerifier;
 }
 
 export interface IngestCounters {
@@ -59,6 +62,8 @@ export interface IngestCounters {
   dbErrors: number;
   /** Entries that are not well-formed record batches: acknowledged, counted, copied to BAD_RECORD_STREAM, kept out of MySQL. */
   badEntries: number;
+  /** Entries not signed by the node they name (observer users): acknowledged, counted, set aside in BAD_RECORD_STREAM. */
+  forgedEntries: number;
   reclaimed: number;
   /** Consumer groups created again after the stream vanished (deleted, or Redis lost its data). */
   groupsRecreated: number;
@@ -73,11 +78,11 @@ const LOAD_PACKETS = loadSql('packets', ['server_id', ...ROW_COLUMNS]) + ' SET b
 const LOAD_HISTOGRAMS = loadSql('layer_histograms', ['server_id', '@at_ms', ...HIST_COLUMNS]) + ' SET taken_at = FROM_UNIXTIME(@at_ms / 1000)';
 
 export class Ingest {
-  readonly counters: IngestCounters = { entries: 0, rows: 0, histogramRows: 0, hostRows: 0, duplicates: 0, dbErrors: 0, badEntries: 0, reclaimed: 0, groupsRecreated: 0, lastError: '' };
+  readonly counters: IngestCounters = { entries: 0, rows: 0, histogramRows: 0, hostRows: 0, duplicates: 0, dbErrors: 0, badEntries: 0, forgedEntries: 0, reclaimed: 0, groupsRecreated: 0, lastError: '' };
   private readonly serverIds = new Map<string, number>();
   private stopping = false;
   private running?: Promise<unknown>;
-  private readonly o: Required<IngestOptions>;
+  private readonly o: Required<Omit<IngestOptions, 'verify'>> & { verify?: EntryVerifier };
 
   constructor(
     private readonly redis: Redis,
@@ -175,8 +180,35 @@ export class Ingest {
     return this.o.records ? [this.o.stream, this.o.histogramStream, this.o.hostStream] : [this.o.histogramStream, this.o.hostStream];
   }
 
-  private handle(stream: string, entries: Entry[]): Promise<void> {
-    return stream === this.o.stream ? this.ingest(entries) : stream === this.o.histogramStream ? this.ingestHistograms(entries) : this.ingestHost(entries);
+  private async handle(stream: string, entries: Entry[]): Promise<void> {
+    const signed = await this.signedOnly(stream, entries);
+    if (!signed.length) return;
+    return stream === this.o.stream ? this.ingest(signed) : stream === this.o.histogramStream ? this.ingestHistograms(signed) : this.ingestHost(signed);
+  }
+
+  /**
+   * With observer users, before anything else: entries not signed by the node they name are set
+   * aside, counted, acknowledged and deleted; the rest go on.
+   */
+  private async signedOnly(stream: string, entries: Entry[]): Promise<Entry[]> {
+    if (!this.o.verify) return entries;
+    const good: Entry[] = [];
+    const forged: [string, string, string[]][] = [];
+    for (const e of entries) {
+      const why = this.o.verify.check(e[1]);
+      if (why) forged.push([e[0], why, e[1]]);
+      else good.push(e);
+    }
+    if (forged.length) {
+      const lane = stream === this.o.stream ? 'records' : stream === this.o.histogramStream ? 'histograms' : 'host';
+      const tx = this.redis.multi();
+      for (const [, why, f] of forged) tx.xadd(BAD_RECORD_STREAM, 'MAXLEN', '~', BAD_RECORD_MAXLEN, '*', 'lane', lane, 'refused', `not signed by its node: ${why}`, ...(f.reduce((n, x) => n + x.length, 0) > 1 << 20 ? [] : f));
+      const ids = forged.map(([id]) => id);
+      await tx.xack(stream, this.o.group, ...ids).xdel(stream, ...ids).exec();
+      this.counters.forgedEntries += forged.length;
+      this.counters.entries += forged.length;
+    }
+    return good;
   }
 
   /** Loads host-module snapshots and outliers (host_stats, host_events), then acknowledges and deletes them. */

@@ -27,6 +27,7 @@ import { StreamStage, type StreamCounters } from '../analyzer/stream/stage.js';
 import { Prober } from '../timesync/prober.js';
 import { timeSyncJobs } from '../timesync/jobs.js';
 import { connectRedis, publicConf, redisConnection } from './redis.js';
+import { ensureObserverUsers, entryVerifier } from './observer-users.js';
 import { JobRunner } from './queues.js';
 import { Provisioner, type ProvisionOptions } from './provision.js';
 import { ServerStates, type ServerStatus } from './state.js';
@@ -95,6 +96,7 @@ export class Manager {
     const made = await ensurePartitions(this.pool);
     if (made.length) this.o.log(`database: made daily partitions ${made.join(', ')}`);
     await this.checkRedisMemory();
+    if (this.d.redis.observer_users) await ensureObserverUsers(this.redis, this.d);
     await this.redis.set(CONF_KEY, publicConf(this.d));
   }
 
@@ -132,7 +134,8 @@ export class Manager {
   /** Starts this process's workers: provisioning and health, ingest, analysis, time-sync rounds; and the status endpoint. */
   async startWorkers(): Promise<void> {
     const stream = this.d.analysis.engine === 'stream';
-    this.ingest = new Ingest(this.redis, this.pool, { consumer: `${hostname()}-${process.pid}`, entriesPerRead: 64, blockMs: 1000, retryMs: 500, records: !stream });
+    const verify = entryVerifier(this.d);
+    this.ingest = new Ingest(this.redis, this.pool, { consumer: `${hostname()}-${process.pid}`, entriesPerRead: 64, blockMs: 1000, retryMs: 500, records: !stream, verify });
     await this.ingest.ensureGroup();
     this.ingest.start();
     if (stream) {
@@ -140,7 +143,7 @@ export class Manager {
       const shards = this.d.redis.record_shards;
       for (let k = 0; k < shards; k++) {
         const st = new StreamStage(this.redis, this.pool, {
-          ...analysisOptions(this.d.analysis, this.d.sampling), stream: recordStream(k, shards), consumer: `${hostname()}-${process.pid}`, rawSampleRate: this.d.analysis.raw_sample,
+          ...analysisOptions(this.d.analysis, this.d.sampling), stream: recordStream(k, shards), consumer: `${hostname()}-${process.pid}`, rawSampleRate: this.d.analysis.raw_sample, verify,
           log: (l) => this.o.log(l),
         });
         st.start();

@@ -90,6 +90,7 @@ export function managerRegistry(s: ManagerMetricSources): Registry {
   metric(r, 'latscope_ingest_duplicate_rows_total', 'Rows that came again and were already loaded (redelivery)', 'counter', ingest((c) => c.duplicates));
   metric(r, 'latscope_ingest_db_errors_total', 'Database errors of the ingest (it retries)', 'counter', ingest((c) => c.dbErrors));
   metric(r, 'latscope_ingest_bad_entries_total', 'Entries that were not what an observer writes (set aside in latscope:records:bad)', 'counter', ingest((c) => c.badEntries));
+  metric(r, 'latscope_ingest_forged_entries_total', 'Entries not signed by the server they name (observer users; set aside in latscope:records:bad)', 'counter', ingest((c) => c.forgedEntries));
   metric(r, 'latscope_ingest_reclaimed_entries_total', 'Entries taken over from a consumer that died', 'counter', ingest((c) => c.reclaimed));
   // the stream stage
   const stream = valuesOf(s.stream);
@@ -97,6 +98,7 @@ export function managerRegistry(s: ManagerMetricSources): Registry {
   metric(r, 'latscope_stream_paths_total', 'Paths the stream stage joined', 'counter', stream((c) => c.paths));
   metric(r, 'latscope_stream_unmatched_total', 'Samples the stream stage could not join (by reason in the unmatched table)', 'counter', stream((c) => c.unmatched));
   metric(r, 'latscope_stream_bad_entries_total', 'Stream entries that were not well-formed record batches (set aside in latscope:records:bad)', 'counter', stream((c) => c.badEntries));
+  metric(r, 'latscope_stream_forged_entries_total', 'Records entries not signed by the server they name (observer users; set aside in latscope:records:bad)', 'counter', stream((c) => c.forgedEntries));
   metric(r, 'latscope_stream_replayed_entries_total', 'Entries delivered again that the checkpoint already covered (after a takeover)', 'counter', stream((c) => c.replayed));
   metric(r, 'latscope_stream_evicted_records_total', 'Waiting records pushed out by the waiting bound', 'counter', stream((c) => c.evicted));
   metric(r, 'latscope_stream_unusable_records_total', 'Records with no time at any layer', 'counter', stream((c) => c.unusable));

@@ -16,6 +16,8 @@ import { buildBundle, type Bundle } from './bundle.js';
 import { connectServer, ProvisionError, RemoteServer } from './remote.js';
 import { SshError } from './ssh.js';
 import { latestHeartbeats, waitForHeartbeat, type ServerStates, type ServerStatus } from './state.js';
+import { entryVerifier } from './observer-users.js';
+import type { EntryVerifier } from '../protocol/entry-mac.js';
 
 export interface ProvisionOptions {
   acceptNewHostKeys: boolean;
@@ -33,6 +35,8 @@ const JOB_OPTS = { ...RETRY, removeOnComplete: 1000, removeOnFail: 1000 };
 
 export class Provisioner {
   private bundle?: Bundle;
+  /** With observer users, only heartbeats signed by their node count. */
+  private readonly verify: EntryVerifier | undefined;
 
   constructor(
     private readonly d: Deployment,
@@ -42,7 +46,9 @@ export class Provisioner {
     /** Fingerprint of the conf: a worker only provisions for the conf it was started with. */
     private readonly confId: string,
     private readonly o: ProvisionOptions,
-  ) {}
+  ) {
+    this.verify = entryVerifier(d);
+  }
 
   /** The provision and health jobs, for the manager's queue wiring. */
   jobs(): FeatureJobs {
@@ -107,7 +113,7 @@ export class Provisioner {
       await this.states.set(name, 'starting', sent ? `bundle ${this.bundle.hash} uploaded, ${(sent / 1e6).toFixed(1)} MB` : `bundle ${this.bundle.hash} already there`);
       const since = Date.now();
       const pid = await remote.start();
-      const hb = await waitForHeartbeat(this.redis, name, since, this.o.healthTimeoutMs);
+      const hb = await waitForHeartbeat(this.redis, name, since, this.o.healthTimeoutMs, this.verify);
       if (!hb) {
         const st = await remote.state().catch(() => undefined);
         throw new ProvisionError(name, 'NO_HEARTBEAT', `the observer sent no heartbeat within ${this.o.healthTimeoutMs} ms (${st ? `restarts ${st.restarts}, last ${st.lastExit ?? 'none'}` : 'its supervisor is gone'}); see ${s.installDir}/observer.log on the server`);
@@ -126,7 +132,7 @@ export class Provisioner {
   /** The health job: a running server whose observer went silent is provisioned again. */
   private async health(): Promise<string[]> {
     const states = await this.states.all();
-    const beats = await latestHeartbeats(this.redis, Date.now() - this.o.silentMs);
+    const beats = await latestHeartbeats(this.redis, Date.now() - this.o.silentMs, this.verify);
     const silent = [...states].filter(([n, st]) => st.state === 'running' && Date.now() - st.atMs > this.o.silentMs && !beats.has(n)).map(([n]) => n);
     if (!silent.length) return [];
     const q = new Queue(QUEUES.provision, { connection: this.connection, prefix: QUEUE_PREFIX });

@@ -4,8 +4,8 @@ import type { Deployment } from '../conf/deployment.js';
 import type { TlsFiles } from '../conf/tls.js';
 
 /** Connection options for BullMQ and ioredis from redis_info. */
-export function redisConnection(d: Deployment): { host: string; port: number; password?: string; tls?: TlsFiles; maxRetriesPerRequest: null } {
-  return { host: d.redis.address, port: d.redis.port, password: d.redis.secret, ...(d.redis.tlsFiles ? { tls: d.redis.tlsFiles } : {}), maxRetriesPerRequest: null };
+export function redisConnection(d: Deployment): { host: string; port: number; username?: string; password?: string; tls?: TlsFiles; maxRetriesPerRequest: null } {
+  return { host: d.redis.address, port: d.redis.port, ...(d.redis.username ? { username: d.redis.username } : {}), password: d.redis.secret, ...(d.redis.tlsFiles ? { tls: d.redis.tlsFiles } : {}), maxRetriesPerRequest: null };
 }
 
 /**

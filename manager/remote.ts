@@ -16,6 +16,7 @@ import { keyToHex } from '../protocol/timesync.js';
 import type { Deployment, Server } from '../conf/deployment.js';
 import { OBSERVER_HEAP_MB } from '../observer/limits.js';
 import { observerUnit, unitName } from './systemd.js';
+import { observerCredentials } from './observer-users.js';
 
 /** A server that can be reached but cannot run an observer (SshError is for SSH itself). */
 export class ProvisionError extends Error {
@@ -161,11 +162,20 @@ export class RemoteServer {
     // TLS to Redis: the CA (and this side's certificate and key, for mutual TLS) travel with the conf
     const t = d.redis.tlsFiles;
     const tls = t && { ca_file: 'redis-ca.pem', ...(t.cert ? { cert_file: 'redis-client.pem', key_file: 'redis-client.key' } : {}), ...(t.servername ? { server_name: t.servername } : {}) };
+    // with observer_users, the observer's own Redis user and password, and it signs its entries
+    const own = d.redis.observer_users ? observerCredentials(d, this.server.hostname) : undefined;
+    const password = own ? own.password : d.redis.secret;
     const files: Record<string, string> = {
       'sampling_info.yaml': stringify(d.sampling),
-      'redis_info.yaml': stringify({ address: d.redis.address, port: d.redis.port, max_stream_entries: d.redis.max_stream_entries, record_shards: d.redis.record_shards, ...(d.redis.secret !== undefined ? { password_file: 'redis.password' } : {}), ...(tls ? { tls } : {}) }),
+      'redis_info.yaml': stringify({
+        address: d.redis.address, port: d.redis.port, max_stream_entries: d.redis.max_stream_entries, record_shards: d.redis.record_shards,
+        ...(own ? { username: own.username } : d.redis.username ? { username: d.redis.username } : {}),
+        ...(password !== undefined ? { password_file: 'redis.password' } : {}),
+        observer_users: own ? 1 : 0,
+        ...(tls ? { tls } : {}),
+      }),
     };
-    if (d.redis.secret !== undefined) files['redis.password'] = d.redis.secret + '\n';
+    if (password !== undefined) files['redis.password'] = password + '\n';
     if (t) {
       files['redis-ca.pem'] = t.ca;
       if (t.cert && t.key) {

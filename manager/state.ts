@@ -5,6 +5,7 @@
  */
 import type { Redis } from 'ioredis';
 import { decodeHeartbeat, HEARTBEAT_STREAM, SERVERS_KEY } from '../protocol/redis.js';
+import type { EntryVerifier } from '../protocol/entry-mac.js';
 
 export type ServerState = 'queued' | 'connecting' | 'installing' | 'starting' | 'running' | 'failed' | 'stopping' | 'stopped';
 
@@ -35,27 +36,28 @@ export class ServerStates {
   }
 }
 
-/** The newest heartbeat per node among those sent at or after sinceMs. */
-export async function latestHeartbeats(redis: Redis, sinceMs: number): Promise<Map<string, Record<string, string>>> {
+/** The newest heartbeat per node among those sent at or after sinceMs (with observer users: only those signed by their node). */
+export async function latestHeartbeats(redis: Redis, sinceMs: number, verify?: EntryVerifier): Promise<Map<string, Record<string, string>>> {
   const out = new Map<string, Record<string, string>>();
   const entries = await redis.xrevrange(HEARTBEAT_STREAM, '+', String(sinceMs), 'COUNT', 5000);
   for (const [id, f] of entries) {
+    if (verify?.check(f)) continue; // a forged heartbeat must not hide a dead observer
     const m = decodeHeartbeat(id, f);
     if (m.node && !out.has(m.node)) out.set(m.node, m);
   }
   return out;
 }
 
-/** Heartbeats in the stream since a stream id (e.g. `${Date.now()}-0`), oldest first. */
-export async function readHeartbeats(redis: Redis, sinceId: string): Promise<Record<string, string>[]> {
-  return (await redis.xrange(HEARTBEAT_STREAM, sinceId, '+')).map(([id, f]) => decodeHeartbeat(id, f));
+/** Heartbeats in the stream since a stream id (e.g. `${Date.now()}-0`), oldest first (with observer users: only those signed by their node). */
+export async function readHeartbeats(redis: Redis, sinceId: string, verify?: EntryVerifier): Promise<Record<string, string>[]> {
+  return (await redis.xrange(HEARTBEAT_STREAM, sinceId, '+')).filter(([, f]) => !verify?.check(f)).map(([id, f]) => decodeHeartbeat(id, f));
 }
 
 /** The newest heartbeat of `node` at or after sinceMs, within timeoutMs. */
-export async function waitForHeartbeat(redis: Redis, node: string, sinceMs: number, timeoutMs: number): Promise<Record<string, string> | undefined> {
+export async function waitForHeartbeat(redis: Redis, node: string, sinceMs: number, timeoutMs: number, verify?: EntryVerifier): Promise<Record<string, string> | undefined> {
   const until = Date.now() + timeoutMs;
   while (Date.now() < until) {
-    const hb = (await latestHeartbeats(redis, sinceMs)).get(node);
+    const hb = (await latestHeartbeats(redis, sinceMs, verify)).get(node);
     if (hb) return hb;
     await new Promise((r) => setTimeout(r, 200));
   }

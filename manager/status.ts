@@ -6,6 +6,7 @@
  */
 import type { Redis } from 'ioredis';
 import type { Deployment } from '../conf/deployment.js';
+import { entryVerifier } from './observer-users.js';
 import { decodeHeartbeat, HEARTBEAT_STREAM, INGEST_GROUP, INGESTED_KEY, RECORD_STREAM, SERVERS_KEY } from '../protocol/redis.js';
 import { jobFailures } from './queues.js';
 import type { ServerStatus } from './state.js';
@@ -57,7 +58,16 @@ export async function deploymentStatus(redis: Redis, d: Deployment, sampleMs = 1
   const ingested0 = Number((await redis.get(INGESTED_KEY)) ?? 0);
   const t0 = Date.now();
   const states = await redis.hgetall(SERVERS_KEY);
-  const beats = (await redis.xrevrange(HEARTBEAT_STREAM, '+', String(Date.now() - 3_600_000), 'COUNT', 20_000)).map(([id, f]) => decodeHeartbeat(id, f));
+  const verify = entryVerifier(d);
+  const raw = await redis.xrevrange(HEARTBEAT_STREAM, '+', String(Date.now() - 3_600_000), 'COUNT', 20_000);
+  // with observer users, a heartbeat not signed by its node is no sign of life: not used, and one
+  // naming a server of ours in the last SILENT_AFTER_S is a problem (older ones may be from before
+  // observer users were turned on)
+  const signed = verify ? raw.filter(([, f]) => !verify.check(f)) : raw;
+  const ours = new Set(d.servers.map((s) => s.hostname));
+  const recent = Date.now() - SILENT_AFTER_S * 1000;
+  const forgedBeats = verify ? raw.filter(([id, f]) => Number(id.split('-')[0]) >= recent && ours.has(decodeHeartbeat(id, f).node ?? '') && verify.check(f)).length : 0;
+  const beats = signed.map(([id, f]) => decodeHeartbeat(id, f));
   const servers = d.servers.map((s): ServerLine => {
     const st = states[s.hostname] ? (JSON.parse(states[s.hostname]!) as ServerStatus) : undefined;
     const mine = beats.filter((b) => b.node === s.hostname);
@@ -86,6 +96,7 @@ export async function deploymentStatus(redis: Redis, d: Deployment, sampleMs = 1
     else if (l.heartbeatAgeS === null || l.heartbeatAgeS > SILENT_AFTER_S) problems.push(`${l.hostname} runs but ${l.heartbeatAgeS === null ? 'has sent no heartbeat in the last hour' : `has been silent for ${l.heartbeatAgeS} s`}`);
   const heldBack = d.redis.max_stream_entries > 0 && entries >= d.redis.max_stream_entries;
   if (heldBack) problems.push('the record stream is at max_stream_entries: observers hold back and spool');
+  if (forgedBeats) problems.push(`${forgedBeats} heartbeats in the last ${SILENT_AFTER_S} s were not signed by the server they name: something with access to Redis writes as a server of this deployment`);
   return {
     healthy: problems.length === 0,
     problems,

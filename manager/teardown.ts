@@ -8,6 +8,7 @@ import { connectRedis, redisConnection } from './redis.js';
 import { connectServer, RemoteServer } from './remote.js';
 import { removeSchedules } from './queues.js';
 import { ServerStates } from './state.js';
+import { removeObserverUsers } from './observer-users.js';
 
 export async function stopDeployment(d: Deployment, o: { acceptNewHostKeys: boolean; log: (l: string) => void }): Promise<Map<string, { ok: boolean; detail: string }>> {
   const redis = await connectRedis(d).catch((e: Error) => {
@@ -39,6 +40,10 @@ export async function stopDeployment(d: Deployment, o: { acceptNewHostKeys: bool
       }
     }),
   );
+  // the observers are gone: so are their Redis users (where every server stopped; a server still
+  // running keeps its user until a later stop reaches it)
+  if (redis && d.redis.observer_users && [...results.values()].every((r) => r.ok))
+    await removeObserverUsers(redis, d).catch((e: Error) => o.log(`warning: removing the observers' Redis users: ${e.message}`));
   redis?.disconnect();
   return results;
 }

@@ -14,7 +14,7 @@ import { HEARTBEAT_STREAM, HISTOGRAM_STREAM, toFields, type Heartbeat, type Hist
 import type { PacketRecord } from '../protocol/records.js';
 import { decodeEvent, EVENT_BYTES, LatencyProbe } from './probe.js';
 import { RecordAssembler } from './records.js';
-import { RecordPublisher } from './publisher.js';
+import { RecordPublisher, type ObserverRedis } from './publisher.js';
 import { observerRegistry, serveMetrics } from './metrics.js';
 import type { SamplingInfo } from '../conf/schema.js';
 import { OBSERVER_LIMITS, type Drops, type ObserverLimits } from './limits.js';
@@ -34,7 +34,7 @@ export interface ObserverOptions {
   /** This server's name (connect_info hostname). */
   node: string;
   /** The Redis to publish to; `tls` (conf/tls.ts TlsFiles) when redis_info.yaml has a tls block. */
-  redis: { host: string; port: number; password?: string; tls?: TlsFiles };
+  redis: ObserverRedis;
   sampling: SamplingInfo;
   /** Interfaces for the receive-side IP hook. */
   interfaces: string[];

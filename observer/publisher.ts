@@ -5,7 +5,8 @@
  * first (maxMemoryBytes), then files on disk (maxSpoolBytes), sent oldest first when Redis takes
  * them again. What does not fit is dropped and counted (`overflow`), never silently. A stream
  * entry holds one batch (protocol/redis.ts RecordBatch: the records as lines of
- * protocol/records.ts's row format).
+ * protocol/records.ts's row format). With a Redis user of its own (observer_users), every entry
+ * this observer adds is signed (protocol/entry-mac.ts), so the manager knows it is this node's.
  */
 import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
@@ -13,10 +14,21 @@ import { Redis } from 'ioredis';
 import type { TlsFiles } from '../conf/tls.js';
 import { HEARTBEAT_MAXLEN, RECORD_STREAM, recordStream, shardOf, toFields, type RecordBatch } from '../protocol/redis.js';
 import { ROW_FORMAT, encodeRows, flowId, type PacketRecord } from '../protocol/records.js';
+import { entryKey, signFields } from '../protocol/entry-mac.js';
+
+/** Where an observer publishes: `signEntries` when it has a Redis user of its own (redis_info observer_users). */
+export interface ObserverRedis {
+  host: string;
+  port: number;
+  username?: string;
+  password?: string;
+  tls?: TlsFiles;
+  signEntries?: boolean;
+}
 
 export interface PublisherOptions {
   node: string;
-  redis: { host: string; port: number; password?: string; tls?: TlsFiles };
+  redis: ObserverRedis;
   stream?: string;
   /** Record streams the records are sharded into by flow (protocol/redis.ts recordStream); default 1. */
   shards?: number;
@@ -74,14 +86,21 @@ export class RecordPublisher {
   private spoolBytes = 0;
   private spoolSeq = 0;
   private lastError = '';
+  private readonly signKey?: Buffer;
   readonly counters: PublisherCounters = { published: 0, spooledToDisk: 0, overflow: 0, redisErrors: 0, redisFull: 0, heldBack: 0, spooledAtStop: 0, spoolCorrupt: 0 };
 
   constructor(private readonly o: PublisherOptions) {
     this.shards = Math.max(1, o.shards ?? 1);
     this.open = Array.from({ length: this.shards }, () => []);
-    const { host, port, password, tls } = o.redis;
+    const { host, port, username, password, tls, signEntries } = o.redis;
+    if (signEntries && !password) throw new Error('redis_info.yaml: observer_users: 1 needs this observer\'s password (the manager writes it)');
+    this.signKey = signEntries ? entryKey(password!) : undefined;
     // No offline queue: a command while disconnected fails at once, and its records stay spooled.
-    this.redis = new Redis({ host, port, password, ...(tls ? { tls } : {}), lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, retryStrategy: (n) => Math.min(100 * n, 1000) });
+    // No INFO ready check nor CLIENT SETINFO: an observer's own user may only add entries.
+    this.redis = new Redis({
+      host, port, ...(username ? { username } : {}), password, ...(tls ? { tls } : {}),
+      lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, retryStrategy: (n) => Math.min(100 * n, 1000), enableReadyCheck: false, disableClientInfo: true,
+    });
     this.redis.on('error', (e: Error) => {
       this.lastError = e.message;
     });
@@ -166,12 +185,17 @@ export class RecordPublisher {
     return existsSync(this.o.spoolDir) ? readdirSync(this.o.spoolDir).filter((f) => /^\d{12}\.jsonl$/.test(f)).sort() : [];
   }
 
+  /** An entry's fields as added: signed when this observer has a user of its own. */
+  private signed(fields: string[]): string[] {
+    return this.signKey ? signFields(this.signKey, fields) : fields;
+  }
+
   /** XADDs batches in one pipeline; returns how many went in (in order) before the first failure. */
   private async xadd(batches: Batch[]): Promise<number> {
     const p = this.redis.pipeline();
     const base = this.o.stream ?? RECORD_STREAM;
     for (const b of batches)
-      p.xadd(recordStream(Math.min(b.shard ?? 0, this.shards - 1), this.shards, base), '*', ...toFields({ node: b.node, first: b.first, last: b.last, n: b.n, format: ROW_FORMAT, rows: b.rows } satisfies RecordBatch));
+      p.xadd(recordStream(Math.min(b.shard ?? 0, this.shards - 1), this.shards, base), '*', ...this.signed(toFields({ node: b.node, first: b.first, last: b.last, n: b.n, format: ROW_FORMAT, rows: b.rows } satisfies RecordBatch)));
     const res = (await p.exec()) ?? [];
     let ok = 0;
     while (ok < batches.length && res[ok] && !res[ok]![0]) ok++;
@@ -253,7 +277,7 @@ export class RecordPublisher {
   async sendCapped(stream: string, maxLen: number, fields: string[]): Promise<boolean> {
     if (this.redis.status !== 'ready') return false;
     try {
-      await this.redis.xadd(stream, 'MAXLEN', '~', String(maxLen), '*', ...fields);
+      await this.redis.xadd(stream, 'MAXLEN', '~', String(maxLen), '*', ...this.signed(fields));
       return true;
     } catch (e) {
       this.lastError = (e as Error).message;
@@ -263,7 +287,7 @@ export class RecordPublisher {
 
   /** A liveness entry on a capped stream; skipped (not spooled) while Redis is away. */
   async heartbeat(stream: string, fields: string[]): Promise<void> {
-    if (this.redis.status === 'ready') await this.redis.xadd(stream, 'MAXLEN', '~', String(HEARTBEAT_MAXLEN), '*', ...fields);
+    if (this.redis.status === 'ready') await this.redis.xadd(stream, 'MAXLEN', '~', String(HEARTBEAT_MAXLEN), '*', ...this.signed(fields));
   }
 
   get error(): string {

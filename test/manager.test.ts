@@ -18,9 +18,10 @@ import { stringify, parse } from 'yaml';
 import { testbedUp, testbedDown, installDirOf, startExtraSshd, type Testbed } from '../local/testbed.js';
 import { startRedis, startMariaDb, stopMariaDb, type RedisInfo, type MariaDbInfo } from '../local/servers.js';
 import { writeTestbedConf } from '../local/conf.js';
-import { loadDeployment } from '../conf/deployment.js';
+import { loadDeployment, type Deployment } from '../conf/deployment.js';
 import { Manager } from '../manager/manager.js';
 import { latestHeartbeats } from '../manager/state.js';
+import { ensureObserverUsers, observerCredentials } from '../manager/observer-users.js';
 import { RecordPublisher } from '../observer/publisher.js';
 import { RECORD_STREAM } from '../protocol/redis.js';
 import type { PacketRecord } from '../observer/records.js';
@@ -300,8 +301,12 @@ test('ingest: a worker killed mid-stream and MariaDB restarted mid-stream; after
   await mgr.schedule(); // the reclaim scheduler, which takes over the killed worker's batches
   await mgr.close();
   const N = 300_000;
+  // an observer as the manager makes them: a Redis user of its own, every entry signed
+  const asObserver = { ...d, servers: [{ hostname: 'ingest-test' }] } as unknown as Deployment;
+  const admin = new Redis({ host: redisInfo.host, port: redisInfo.port, password: redisInfo.password });
+  await ensureObserverUsers(admin, asObserver).finally(() => admin.disconnect());
   const pub = new RecordPublisher({
-    node: 'ingest-test', redis: { host: redisInfo.host, port: redisInfo.port, password: redisInfo.password },
+    node: 'ingest-test', redis: { host: redisInfo.host, port: redisInfo.port, ...observerCredentials(asObserver, 'ingest-test'), signEntries: true },
     batchRecords: 256, pipelineEntries: 64, maxMemoryBytes: 1 << 30, spoolDir: join(conf, 'spool'), maxSpoolBytes: 1 << 30, flushMs: 20,
   });
   await pub.connect();

@@ -26,6 +26,7 @@ import { ensureServers } from '../../db/servers.js';
 import { BAD_RECORD_MAXLEN, BAD_RECORD_STREAM, entryFields, RECORD_STREAM } from '../../protocol/redis.js';
 import { ROW, ROW_COLUMNS, ROW_FORMAT } from '../../protocol/records.js';
 import { MAX_ENTRY_BYTES } from '../../protocol/records-binary.js';
+import type { EntryVerifier } from '../../protocol/entry-mac.js';
 import { DEFAULT_ANALYSIS, loadRunInputs, Run, type AnalyzeOptions, type AnalyzeResult, type FlowRow, type RunInputs } from '../analyze.js';
 import type { FlowEnds, Path, Rec } from '../paths.js';
 
@@ -51,6 +52,8 @@ export interface StreamStageOptions extends Omit<AnalyzeOptions, 'maxRecords'> {
   maxWaiting?: number;
   /** A line per step (what it read, joined and how long it took); `log` gets the events only (takeovers, errors). */
   stepLog?: (line: string) => void;
+  /** With observer users: every entry must be signed by the node it names (else set aside, counted in forgedEntries). */
+  verify?: EntryVerifier;
 }
 
 export interface StreamCounters {
@@ -67,6 +70,8 @@ export interface StreamCounters {
   replayed: number;
   /** Waiting records pushed out by maxWaiting. */
   evicted: number;
+  /** Entries not signed by the node they name (observer users): set aside in latscope:records:bad. */
+  forgedEntries: number;
   rawRows: number;
   /** Records waiting for their other end now. */
   waiting: number;
@@ -109,8 +114,8 @@ export function keepRaw(flow: number, sample: number, rate: number): boolean {
 const LOAD_RAW = `LOAD DATA LOCAL INFILE 'latscope-raw' IGNORE INTO TABLE packets CHARACTER SET ascii FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' (server_id, ${ROW_COLUMNS.join(', ')})`;
 
 export class StreamStage {
-  readonly counters: StreamCounters = { steps: 0, entries: 0, records: 0, paths: 0, unmatched: 0, unusable: 0, badEntries: 0, replayed: 0, evicted: 0, rawRows: 0, waiting: 0 };
-  private readonly o: Required<Omit<StreamStageOptions, 'log'>> & { log: (l: string) => void };
+  readonly counters: StreamCounters = { steps: 0, entries: 0, records: 0, paths: 0, unmatched: 0, unusable: 0, badEntries: 0, replayed: 0, evicted: 0, forgedEntries: 0, rawRows: 0, waiting: 0 };
+  private readonly o: Required<Omit<StreamStageOptions, 'log' | 'verify'>> & { log: (l: string) => void; verify?: EntryVerifier };
   /** The lease: a connection of its own holding the stream's named lock. */
   private lease?: Connection;
   private lastId = '0-0';
@@ -254,6 +259,7 @@ export class StreamStage {
     const fresh: Rec[] = [];
     const flowRows = new Map<number, FlowRow>();
     const bad: string[][] = [];
+    let forgedN = 0;
     const acked: string[] = [];
     let newest = this.lastId;
     const nodes = new Set<string>();
@@ -266,6 +272,12 @@ export class StreamStage {
       }
       if (idAfter(id, newest)) newest = id;
       if (!f) continue; // deleted under us
+      const forged = this.o.verify?.check(f);
+      if (forged) {
+        bad.push(['lane', 'records', 'refused', `not signed by its node: ${forged}`, ...f]);
+        forgedN++;
+        continue;
+      }
       const m = entryFields(f);
       const node = m.get('node') ?? '', body = m.get('rows') ?? '', n = Number(m.get('n'));
       if (m.get('format') !== ROW_FORMAT || !/^[\w.-]{1,64}$/.test(node) || !(n >= 1) || !body.endsWith('\n') || body.length > MAX_BODY) {
@@ -353,7 +365,8 @@ export class StreamStage {
     c.paths += done.paths;
     c.unmatched += done.unmatched;
     c.unusable += result.unusable;
-    c.badEntries += bad.length;
+    c.badEntries += bad.length - forgedN;
+    c.forgedEntries += forgedN;
     c.waiting = this.waiting.length;
     return { entries: entries.length, records: fresh.length, paths: done.paths, ms: Date.now() - t0 };
   }
