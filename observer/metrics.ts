@@ -15,9 +15,9 @@ import type { HostSnapshot } from '../host/session.js';
 
 type Value = { value: number; labels?: Record<string, string | number>; metricName?: string };
 
-/** A metric computed at scrape time. */
-function metric(registry: Registry, name: string, help: string, type: 'counter' | 'gauge' | 'histogram', values: () => Value[]): void {
-  registry.registerMetric({ name, help, type, get: async () => ({ name, help, type, values: values(), aggregator: 'sum' }) } as never);
+/** A metric computed at scrape time (its values may take turns of the event loop to read). */
+function metric(registry: Registry, name: string, help: string, type: 'counter' | 'gauge' | 'histogram', values: () => Value[] | Promise<Value[]>): void {
+  registry.registerMetric({ name, help, type, get: async () => ({ name, help, type, values: await values(), aggregator: 'sum' }) } as never);
 }
 
 export interface MetricSources {
@@ -33,8 +33,8 @@ export interface MetricSources {
 export function observerRegistry(s: MetricSources): Registry {
   const r = new Registry();
   r.setDefaultLabels({ node: s.node });
-  metric(r, 'latscope_layer_delay_seconds', 'Delay between adjacent layers of every matched TCP segment (in-kernel log2 histogram; _sum estimated from bucket midpoints)', 'histogram', () =>
-    s.probe.histograms().flatMap((h) => {
+  metric(r, 'latscope_layer_delay_seconds', 'Delay between adjacent layers of every matched TCP segment (in-kernel log2 histogram; _sum estimated from bucket midpoints)', 'histogram', async () =>
+    (await s.probe.histograms()).flatMap((h) => {
       const labels = { port: h.port, dir: h.dir, from: h.from, to: h.to };
       let cum = 0;
       let sum = 0;

@@ -239,7 +239,7 @@ export class Observer {
 
   /** Sends the histograms as they are now (skipped while Redis is away). */
   private async snapshotHistograms(): Promise<void> {
-    const rows = encodeHistograms(this.probe!.histograms());
+    const rows = encodeHistograms(await this.probe!.histograms());
     // cumulative: a lost snapshot loses nothing, the next one has it all
     if (rows) await this.publisher!.heartbeat(HISTOGRAM_STREAM, toFields({ node: this.o.node, at: Date.now(), format: HIST_FORMAT, rows } satisfies HistogramSnapshot));
   }

@@ -1,5 +1,5 @@
 /**
- * Benchmarks do not rot: bench/ingest, bench/provision, bench/records-format, bench/stream-join and bench/analyze run in their smallest form (a few
+ * Benchmarks do not rot: bench/ingest, bench/provision, bench/records-format, bench/stream-join, bench/analyze and bench/scrape run in their smallest form (a few
  * thousand rows, two hosts) and print their JSON with the documented keys. Speed is not judged
  * here; that is what the benchmarks themselves are for.
  */
@@ -47,6 +47,12 @@ test('bench/analyze in smoke size: the stream stage, the batch analyzer and the 
   for (const k of ['recordsPerSec', 'referenceRecordsPerSec', 'batchRecordsPerSec', 'perRecordCostRatio', 'peakRssMb']) assert.ok(Number(j[k]) > 0, `${k}: ${JSON.stringify(j)}`);
   assert.ok(j.ours.paths > 14_000, `paths joined: ${j.ours.paths}`);
   assert.equal(j.batch.paths, j.reference.paths, 'the batch analyzer and the SQL JOIN join the same paths');
+});
+
+test('bench/scrape in smoke size: both reads of the histograms and counters are timed', () => {
+  const j = bench('scrape', ['--ports', '2', '--rounds', '3']);
+  assert.equal(j.ports, 2);
+  for (const k of ['perBucketMs', 'perBucketHoldMs', 'batchMs', 'batchHoldMs', 'ratio', 'holdRatio']) assert.ok(Number(j[k]) > 0, `${k}: ${JSON.stringify(j)}`);
 });
 
 test('bench/provision refuses more hosts than one kernel can run observers for, saying why', () => {

@@ -272,7 +272,7 @@ test('histograms hold every matched segment per pair, and sum to the matched cou
   } finally {
     await tx.finish();
   }
-  const rxHists = rx.probe.histograms();
+  const rxHists = await rx.probe.histograms();
   const rxCounts = rx.probe.counters();
   await rx.finish();
   assert.equal(tx.records.length + rx.records.length, 0, 'size 0 and no interval: no records');

@@ -29,7 +29,7 @@ before(async () => {
   conf = mkdtempSync(join(tmpdir(), 'latscope-conf-'));
   writeFileSync(join(conf, 'sampling_info.yaml'), 'size: 1000\ninterval: 0\nports: [7200]\nfilter_retrans: 1\n');
   writeFileSync(join(conf, 'redis_info.yaml'), `address: ${tb.managerAddress}\nport: ${redisInfo.port}\n`);
-  writeFileSync(join(conf, 'ping_info.yaml'), 'port: 5077\neth: eth0\nkey_file: ts.key\n');
+  writeFileSync(join(conf, 'ping_info.yaml'), `port: 5077\neth: eth0\nkey_file: ts.key\nprobers: [${tb.managerAddress}]\n`);
   writeFileSync(join(conf, 'ts.key'), '00aa00bb00cc00dd\n', { mode: 0o600 });
 });
 after(async () => {

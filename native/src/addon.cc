@@ -25,6 +25,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <memory>
 #include <set>
 #include <string>
@@ -194,6 +195,7 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
                            InstanceMethod("mapUpdate", &BpfObject::MapUpdate),
                            InstanceMethod("mapDelete", &BpfObject::MapDelete),
                            InstanceMethod("mapKeys", &BpfObject::MapKeys),
+                           InstanceMethod("mapLookupAll", &BpfObject::MapLookupAll),
                            InstanceMethod("ringOpen", &BpfObject::RingOpen),
                            InstanceMethod("ringDrain", &BpfObject::RingDrain),
                            InstanceMethod("ringPending", &BpfObject::RingPending),
@@ -543,6 +545,36 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
       if (all.size() > (size_t)ks * bpf_map__max_entries(m) * 2) break;  // map changing under us
     }
     return Napi::Buffer<uint8_t>::Copy(env, all.data(), all.size());
+  }
+
+  // Entries of a map in a few syscalls (BPF_MAP_LOOKUP_BATCH), not one per entry: keys and
+  // values go into the given Buffers (values sized as for mapLookup), as many entries as both
+  // hold, from the start (or, for an array map, from index `start`); returns how many were read.
+  Napi::Value MapLookupAll(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    std::string name = ArgString(info, 0);
+    int fd = MapFd(env, name);
+    bpf_map* m = Map(env, name);
+    auto keys = ArgBuffer(info, 1);
+    auto values = ArgBuffer(info, 2);
+    size_t ks = bpf_map__key_size(m), vs = (size_t)ArgInt(info, 3);
+    size_t max = std::min((size_t)bpf_map__max_entries(m), std::min(keys.Length() / ks, vs ? values.Length() / vs : 0));
+    uint32_t total = 0, in_batch = info.Length() > 4 ? (uint32_t)ArgInt(info, 4) : 0, out_batch = 0;
+    void* in = in_batch ? &in_batch : nullptr;  // an array's batch position is the next index
+    LIBBPF_OPTS(bpf_map_batch_opts, opts);
+    while (total < max) {
+      uint32_t count = (uint32_t)(max - total);
+      int err = bpf_map_lookup_batch(fd, in, &out_batch, keys.Data() + total * ks, values.Data() + total * vs, &count, &opts);
+      int e = errno;
+      total += count;
+      if (err) {
+        if (e == ENOENT) break;  // no entries left
+        ThrowBpf(env, "reading map " + name + " in batches", e);
+      }
+      in_batch = out_batch;
+      in = &in_batch;
+    }
+    return Napi::Number::New(env, total);
   }
 
   Napi::Value RingOpen(const Napi::CallbackInfo& info) {
