@@ -4,7 +4,8 @@
  * `manager worker` shares the work from another process; `manager status` and `manager stop`
  * report on and tear down a deployment from anywhere that reaches its Redis and servers.
  */
-import { confOption } from './options.js';
+import { confOption, durationMs } from './options.js';
+import { watching } from './watch.js';
 import { forTerminal } from '../lib/terminal.js';
 import { Command } from 'commander';
 import { Redis } from 'ioredis';
@@ -88,15 +89,18 @@ export function managerCommand(): Command {
   });
 
   withConf(m.command('status').description("each server's state and its observer's last heartbeat (records, drops by reason, publish rate); whether the ingest keeps up: records/s in and out, the backlog in records and seconds"))
-    .option('--json', 'print the status as one JSON object (manager/status.ts DeploymentStatus)', false)
-    .addHelpText('after', '\nExamples:\n  latscope manager status --conf conf/\n  latscope manager status --conf conf/ --json | jq .ingest.backlogS\n  latscope manager status --conf conf/ >/dev/null || page-oncall   # a health check\n\nExit codes: 0 healthy, 3 degraded (a server not running or silent for 30 s, or observers holding back; the problems are listed), 1 the conf or Redis cannot be used, 64 a usage error.\n')
-    .action(async (o: Opts & { json: boolean }) => {
+    .option('--json', 'print the status as one JSON object (manager/status.ts DeploymentStatus; with --watch one per line)', false)
+    .option('--watch <duration>', 'show it again every 5s, 1m, … until Ctrl-C', durationMs('--watch', 1000, 86_400_000))
+    .addHelpText('after', '\nExamples:\n  latscope manager status --conf conf/\n  latscope manager status --conf conf/ --json | jq .ingest.backlogS\n  latscope manager status --conf conf/ >/dev/null || page-oncall   # a health check\n  latscope manager status --conf conf/ --watch 5s\n\nExit codes: 0 healthy, 3 degraded (a server not running or silent for 30 s, observers holding back, or forged heartbeats; the problems are listed), 1 the conf or Redis cannot be used, 64 a usage error. With --watch, Ctrl-C ends it with 0.\n')
+    .action(async (o: Opts & { json: boolean; watch?: number }) => {
       const d = load(o);
       const redis = await connectRedis(d);
       try {
-        const s = await deploymentStatus(redis, d);
-        console.log(o.json ? JSON.stringify(s) : forTerminal(statusLines(s).join('\n')));
-        if (!s.healthy) process.exitCode = 3;
+        await watching(o.watch, o.json, async () => {
+          const s = await deploymentStatus(redis, d);
+          if (!o.watch && !s.healthy) process.exitCode = 3;
+          return o.json ? JSON.stringify(s) : forTerminal(statusLines(s).join('\n'));
+        });
       } finally {
         redis.disconnect();
       }

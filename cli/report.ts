@@ -7,6 +7,7 @@
  * Exit codes: 0 printed (also when the range is empty, which it says), 1 bad input or database unreachable.
  */
 import { confOption, durationMs, durationText, orUsageError, rangeOf, timeMs } from './options.js';
+import { watching } from './watch.js';
 import { forTerminal } from '../lib/terminal.js';
 import { Command } from 'commander';
 import { loadReport, type PairReport, type Report, type SegmentStats } from '../analyzer/report.js';
@@ -152,20 +153,11 @@ export function reportCommand(): Command {
           const names = (known as { name: string }[]).map((r) => r.name);
           for (const n of pair) if (!names.includes(n)) throw new Error(`--pair: ${n} is not a server in the results (servers: ${names.join(', ') || 'none yet'})`);
         }
-        let stop = false;
-        const stopWatching = () => (stop = true);
-        process.once('SIGINT', stopWatching).once('SIGTERM', stopWatching);
-        for (;;) {
+        await watching(o.watch, o.json, async () => {
           const r = await loadReport(pool, { ...rangeOf(o), pair: pair as [string, string] | undefined, flow: o.flow, top: o.top });
           const doc = o.spikes ? { version: r.version, generatedAtUnixMs: r.generatedAtUnixMs, range: r.range, spikes: r.spikes } : r;
-          // watching: one JSON document per line; on a terminal, each text report replaces the last
-          const text = o.json ? JSON.stringify(doc, null, o.watch ? undefined : 2) : forTerminal(formatReport(r, { sinceText: o.since, spikesOnly: o.spikes }));
-          console.log(o.watch && !o.json && process.stdout.isTTY ? `\x1b[H\x1b[2J${text}` : text);
-          if (!o.watch) break;
-          for (const until = Date.now() + o.watch; !stop && Date.now() < until; ) await new Promise((res) => setTimeout(res, Math.min(200, until - Date.now())));
-          if (stop) break;
-        }
-        process.off('SIGINT', stopWatching).off('SIGTERM', stopWatching);
+          return o.json ? JSON.stringify(doc, null, o.watch ? undefined : 2) : forTerminal(formatReport(r, { sinceText: o.since, spikesOnly: o.spikes }));
+        });
       } finally {
         await pool.end();
       }

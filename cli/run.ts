@@ -31,6 +31,11 @@ function throwOnUsageErrors(c: Command): void {
 }
 
 export function runCli(name: string, description: string, commands: CommandTable): void {
+  // output piped into a reader that stopped (latscope report | head): stop quietly, as cat does
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(0);
+    throw e;
+  });
   const main = async () => {
     const program = new Command().name(name).description(description).version('0.1.0').showHelpAfterError().addHelpText('after', EXIT_CODES);
     const wanted = process.argv[2];

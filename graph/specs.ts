@@ -161,7 +161,7 @@ export function oneWayTimeSpec(s: Series, r: Report, maxPairs = 8, columns = 400
     width: 640,
     height: 240,
     data: { values: rows },
-    encoding: { x: { field: 't', type: 'temporal', title: 'time (manager clock)', axis: { format: '%H:%M:%S' } }, color: { field: 'pair', type: 'nominal', title: 'sender → receiver' } },
+    encoding: { x: { field: 't', type: 'temporal', scale: { type: 'utc' }, title: 'time (UTC, manager clock)', axis: { format: '%H:%M:%S' } }, color: { field: 'pair', type: 'nominal', title: 'sender → receiver' } },
     layer: [
       { mark: { type: 'area', opacity: 0.25 }, encoding: { y: { field: 'lo', type: 'quantitative', title: 'one-way delay (µs)' }, y2: { field: 'hi' } } },
       { mark: { type: 'line', tooltip: true }, encoding: { y: { field: 'p50', type: 'quantitative' } } },
@@ -194,32 +194,65 @@ export function cdfSpec(s: Series): Spec {
   };
 }
 
-/** The kernel's histograms as a heatmap per host and layer pair: time × log2 bucket, colour = segments. */
+/**
+ * The kernel's histograms as a heatmap per host and layer pair: time × log2 bucket, colour =
+ * segments. The slowest panels come first (by the bucket their p99 falls in), the rest are
+ * named as left out; the time axis is continuous UTC, and a bucket with no segment in a column
+ * that has snapshots is drawn as 0, not left as a gap.
+ */
 export function heatmapSpec(s: Series, maxPanels = 12, columns = 120): Spec {
-  const panels = new Set([...new Set(s.kernel.map((k) => `${k.server} · ${k.label}`))].sort().slice(0, maxPanels));
-  const mine = s.kernel.filter((k) => panels.has(`${k.server} · ${k.label}`));
-  const w = binMs(mine.map((k) => k.unixMs), columns);
-  const cells = new Map<string, { panel: string; t: number; bucket: string; b: number; count: number }>();
+  const byPanel = new Map<string, Map<number, number>>();
+  for (const k of s.kernel) {
+    const panel = `${k.server} · ${k.label}`;
+    const h = byPanel.get(panel) ?? new Map<number, number>();
+    h.set(k.bucket, (h.get(k.bucket) ?? 0) + k.count);
+    byPanel.set(panel, h);
+  }
+  const p99Bucket = (h: Map<number, number>) => {
+    const total = [...h.values()].reduce((a, b) => a + b, 0);
+    let seen = 0;
+    for (const b of [...h.keys()].sort((x, y) => x - y)) if ((seen += h.get(b)!) >= 0.99 * total) return b;
+    return 0;
+  };
+  const ranked = [...byPanel].map(([panel, h]) => ({ panel, p99: p99Bucket(h) })).sort((a, b) => b.p99 - a.p99 || a.panel.localeCompare(b.panel));
+  const shown = ranked.slice(0, maxPanels).map((r) => r.panel);
+  const left = ranked.slice(maxPanels).map((r) => r.panel);
+  const keep = new Set(shown);
+  const mine = s.kernel.filter((k) => keep.has(`${k.server} · ${k.label}`));
+  const w = binMs(mine.map((k) => k.unixMs), columns) || 1000;
+  const cells = new Map<string, { panel: string; t: number; t2: number; bucket: string; b: number; count: number }>();
+  const times = new Map<string, Set<number>>();
+  const range = new Map<string, [number, number]>();
   for (const k of mine) {
     const panel = `${k.server} · ${k.label}`, t = binOf(k.unixMs, w), key = `${panel}|${t}|${k.bucket}`;
-    const c = cells.get(key) ?? { panel, t, bucket: bucketLabel(k.bucket), b: k.bucket, count: 0 };
+    const c = cells.get(key) ?? { panel, t, t2: t + w, bucket: bucketLabel(k.bucket), b: k.bucket, count: 0 };
     c.count += k.count;
     cells.set(key, c);
+    (times.get(panel) ?? times.set(panel, new Set()).get(panel)!).add(t);
+    const r = range.get(panel);
+    range.set(panel, r ? [Math.min(r[0], k.bucket), Math.max(r[1], k.bucket)] : [k.bucket, k.bucket]);
   }
+  // every bucket of a panel's range in every column it has: 0 where no segment fell
+  for (const [panel, ts] of times)
+    for (const t of ts)
+      for (let b = range.get(panel)![0]; b <= range.get(panel)![1]; b++)
+        if (!cells.has(`${panel}|${t}|${b}`)) cells.set(`${panel}|${t}|${b}`, { panel, t, t2: t + w, bucket: bucketLabel(b), b, count: 0 });
   const rows = [...cells.values()];
+  const note = left.length ? `; the ${shown.length} slowest of ${ranked.length} panels (by p99 bucket), left out: ${left.slice(0, 8).join(', ')}${left.length > 8 ? ` and ${left.length - 8} more` : ''}` : '';
   return {
-    ...base('Every segment, from the kernel\'s histograms', 'per host, port and layer pair: segments per log2 delay bucket between snapshots'),
+    ...base('Every segment, from the kernel\'s histograms', `per host, port and layer pair, slowest first: segments per log2 delay bucket between snapshots${note}`),
     data: { values: rows },
-    facet: { field: 'panel', type: 'nominal', title: null },
+    facet: { field: 'panel', type: 'nominal', title: null, sort: shown },
     columns: 2,
     spec: {
       width: 280,
       height: 140,
       mark: { type: 'rect', tooltip: true },
       encoding: {
-        x: { field: 't', type: 'ordinal', timeUnit: 'hoursminutesseconds', title: 'snapshot time' },
+        x: { field: 't', type: 'temporal', scale: { type: 'utc' }, title: 'snapshot time (UTC)', axis: { format: '%H:%M:%S', labelOverlap: true } },
+        x2: { field: 't2' },
         y: { field: 'bucket', type: 'ordinal', title: 'delay bucket', sort: { field: 'b', order: 'descending' } },
-        color: { field: 'count', type: 'quantitative', title: 'segments', scale: { type: 'log', scheme: 'viridis' } },
+        color: { field: 'count', type: 'quantitative', title: 'segments', scale: { type: 'symlog', scheme: 'viridis' } },
       },
     },
     resolve: { scale: { x: 'independent', y: 'independent' } },
@@ -247,8 +280,8 @@ export function flowsSpec(s: Series, columns = 400): Spec {
     ...base('Flows: throughput and retransmissions', 'the flows with the worst end-to-end p99, per window'),
     data: { values: rows },
     vconcat: [
-      { width: 640, height: 160, mark: { type: 'line', point: true, tooltip: true }, encoding: { x: { field: 't', type: 'temporal', title: 'time', axis: { format: '%H:%M:%S' } }, y: { field: 'mbits', type: 'quantitative', title: 'throughput (Mbit/s)' }, color: { field: 'flow', type: 'nominal', title: 'flow' } } },
-      { width: 640, height: 120, mark: { type: 'line', point: true, tooltip: true }, encoding: { x: { field: 't', type: 'temporal', title: 'time', axis: { format: '%H:%M:%S' } }, y: { field: 'retrans', type: 'quantitative', title: 'retransmitted samples (%)', axis: { format: '%' } }, color: { field: 'flow', type: 'nominal' } } },
+      { width: 640, height: 160, mark: { type: 'line', point: true, tooltip: true }, encoding: { x: { field: 't', type: 'temporal', scale: { type: 'utc' }, title: 'time (UTC)', axis: { format: '%H:%M:%S' } }, y: { field: 'mbits', type: 'quantitative', title: 'throughput (Mbit/s)' }, color: { field: 'flow', type: 'nominal', title: 'flow' } } },
+      { width: 640, height: 120, mark: { type: 'line', point: true, tooltip: true }, encoding: { x: { field: 't', type: 'temporal', scale: { type: 'utc' }, title: 'time (UTC)', axis: { format: '%H:%M:%S' } }, y: { field: 'retrans', type: 'quantitative', title: 'retransmitted samples (%)', axis: { format: '%' } }, color: { field: 'flow', type: 'nominal' } } },
     ],
   };
 }

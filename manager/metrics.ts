@@ -8,7 +8,7 @@
  * - the results (analyzer/gauges.ts, read from MySQL at most every 10 s): per pair the newest
  *   window's delay p50 and p99 and clock faults, per server its clock offset and bound, unmatched
  *   samples by reason over the last hour.
- * docs/prometheus/latscope-rules.yml alerts on them; docs/grafana/latscope.json shows them.
+ * deploy/prometheus/latscope-rules.yml alerts on them; deploy/grafana/latscope.json shows them.
  */
 import { createServer, type Server } from 'node:http';
 import { readFileSync } from 'node:fs';

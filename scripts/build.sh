@@ -4,9 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 make -s -C native bpf
-# Node's own headers (Debian's nodejs ships them beside the binary); never downloaded.
-nodedir="$(dirname "$(dirname "$(readlink -f "$(command -v node)")")")"
-npx --no-install node-gyp rebuild --directory native --nodedir="$nodedir" --loglevel=error >/dev/null
+# The libbpf addon, as the package's install step builds it (Node's own headers; never downloaded).
+sh native/install.sh
 # tsc leaves the output of a renamed or deleted source behind: start from none
 find dist -type f \( -name '*.js' -o -name '*.d.ts' -o -name '*.js.map' \) -delete 2>/dev/null || true
 npx --no-install tsc -p tsconfig.json

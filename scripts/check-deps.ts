@@ -36,7 +36,7 @@ export const ALLOWED: Record<string, string[]> = {
   local: [...BASE, 'native', 'conf', 'db', 'timesync'],
   cli: [...BASE, 'native', 'conf', 'db', 'observer', 'host', 'timesync', 'ingest', 'analyzer', 'graph', 'manager', 'local', 'index'],
   index: [...BASE, 'native', 'conf', 'observer', 'host', 'timesync', 'analyzer', 'graph'],
-  scripts: ['lib'],
+  scripts: ['lib', 'conf'], // build tools: the observer manifest, the conf JSON Schemas
   test: ['*'],
   bench: ['*'],
 };

@@ -27,8 +27,8 @@ import type { ServerStatus } from '../manager/state.js';
 import { projectRoot } from '../lib/paths.js';
 import { waitFor } from '../local/exec.js';
 
-const RULES = join(projectRoot, 'docs', 'prometheus', 'latscope-rules.yml');
-const DASHBOARD = join(projectRoot, 'docs', 'grafana', 'latscope.json');
+const RULES = join(projectRoot, 'deploy', 'prometheus', 'latscope-rules.yml');
+const DASHBOARD = join(projectRoot, 'deploy', 'grafana', 'latscope.json');
 let redisInfo: RedisInfo, db: MariaDbInfo, redis: Redis, pool: Pool, server: Server, prom: PrometheusInfo;
 const stream = `latscope:test:prom:${process.pid}`;
 
