@@ -364,7 +364,8 @@ export async function loadSeries(pool: Pool, report: Report, o: ReportOptions = 
     for (const r of fw as any[]) {
       const f = report.flows.find((x) => x.flowId === Number(r.flow_id))!;
       const span = Number(big(r.last_ns) - big(r.first_ns));
-      flows.push({ flow: `${f.src}:${f.sport} → ${f.dst}:${f.dport}`, unixMs: Number(r.window_unix_ms), throughputBytesPerS: span > 0 ? (Number(r.bytes) * 1e9) / span : null, retransmissions: Number(r.retransmissions), samples: Number(r.samples) });
+      // the legend names hosts where the flow's ends are servers: "node1:5000 → node2:40112"
+      flows.push({ flow: `${f.srcServer ?? f.src}:${f.sport} → ${f.dstServer ?? f.dst}:${f.dport}`, unixMs: Number(r.window_unix_ms), throughputBytesPerS: span > 0 ? (Number(r.bytes) * 1e9) / span : null, retransmissions: Number(r.retransmissions), samples: Number(r.samples) });
     }
   }
   const kernel: Series['kernel'] = [];

@@ -26,14 +26,18 @@ const when = (ms: number | null) => (ms === null ? '?' : new Date(ms).toISOStrin
 const pad = (s: string, n: number) => s.padEnd(n);
 const lpad = (s: string, n: number) => s.padStart(n);
 
+/** Below this many samples a p99.9 is no more than their largest: marked so (*). */
+const P999_SAMPLES = 1000;
+const p999 = (s: { samples: number; p999: number } | undefined) => (s ? `${us(s.p999)}${s.samples < P999_SAMPLES ? '*' : ''}` : us(undefined));
+
 function pairLine(p: PairReport): string {
   const ow = p.segments.one_way, e2e = p.segments.end_to_end;
   const tail = p.tail ? `${SEGMENT_LABEL[p.tail.holder]} ${pct(p.tail.shares[p.tail.holder]!)}` : '-';
   const grows = p.tail ? `${SEGMENT_LABEL[p.tail.growsMost.segment]} +${us(p.tail.growsMost.growthNs)}` : '-';
   return (
     `  ${pad(`${p.src} → ${p.dst}`, 22)}${lpad(String(p.paths), 7)}` +
-    `${lpad(us(ow?.p50), 9)}${lpad(us(ow?.p99), 9)}${lpad(us(ow?.p999), 9)}` +
-    `${lpad(us(e2e?.p50), 9)}${lpad(us(e2e?.p99), 9)}${lpad(us(e2e?.p999), 9)}` +
+    `${lpad(us(ow?.p50), 9)}${lpad(us(ow?.p99), 9)}${lpad(p999(ow), 9)}` +
+    `${lpad(us(e2e?.p50), 9)}${lpad(us(e2e?.p99), 9)}${lpad(p999(e2e), 9)}` +
     `${lpad(`±${us(p.boundNs, 2)}`, 9)}  ${pad(tail, 20)} ${grows}`
   );
 }
@@ -86,6 +90,8 @@ export function formatReport(r: Report, o: { sinceText?: string; spikesOnly?: bo
   out.push('Server pairs, µs (one-way: sender\'s device → receiver\'s device; end-to-end: socket → socket; ± the clock bound)');
   out.push(`  ${pad('pair', 22)}${lpad('paths', 7)}${lpad('1way p50', 9)}${lpad('p99', 9)}${lpad('p99.9', 9)}${lpad('e2e p50', 9)}${lpad('p99', 9)}${lpad('p99.9', 9)}${lpad('bound', 9)}  ${pad('tail held by', 20)} grows most`);
   for (const p of r.pairs) out.push(pairLine(p));
+  if (r.pairs.some((p) => [p.segments.one_way, p.segments.end_to_end].some((x) => x && x.samples < P999_SAMPLES)))
+    out.push(`  * from fewer than ${P999_SAMPLES.toLocaleString('en-US')} samples: the p99.9 is their largest, not a percentile to compare`);
   const worst = r.pairs.find((p) => p.tail);
   if (worst?.tail) {
     out.push('');

@@ -69,7 +69,8 @@ export function breakdownSpec(r: Report): Spec {
         encoding: {
           y: { field: 'pair', type: 'nominal', title: 'sender → receiver', sort: null },
           yOffset: { field: 'bar', type: 'nominal', sort: ['median', 'tail (≥ p99)'], title: null },
-          x: { field: 'from', type: 'quantitative', title: 'delay (µs)' },
+          // log-like (symlog: 0 allowed, linear below 1 µs): sub-millisecond pairs stay readable beside 16 ms ones
+          x: { field: 'from', type: 'quantitative', title: 'delay (µs, log scale)', scale: { type: 'symlog' } },
           x2: { field: 'to' },
           color: segmentColor,
           order: { field: 'order' },
@@ -90,10 +91,11 @@ export function tailSpec(r: Report): Spec {
     ...base('Who holds the tail', 'per pair, each segment\'s share of the mean delay of the paths at or above the end-to-end p99'),
     width: 640,
     data: { values: rows },
-    mark: { type: 'bar', tooltip: true },
+    mark: { type: 'bar' },
     encoding: {
       y: { field: 'pair', type: 'nominal', title: 'sender → receiver', sort: null },
       x: { field: 'share', type: 'quantitative', stack: 'normalize', title: 'share of the tail (%)', axis: { format: '%' } },
+      tooltip: [{ field: 'pair', title: 'sender → receiver' }, { field: 'segment' }, { field: 'share', title: 'share of the tail', format: '.1%' }],
       color: segmentColor,
       order: { field: 'order' },
     },
@@ -120,7 +122,7 @@ export function matrixSpec(r: Report): Spec {
         encoding: {
           y: { field: 'src', type: 'nominal', title: 'sender' },
           x: { field: 'dst', type: 'nominal', title: 'receiver' },
-          color: { condition: { test: 'datum.p99 === null', value: '#d9d9d9' }, field: 'p99', type: 'quantitative', title: 'p99 one-way (µs)', scale: { scheme: 'orangered' } },
+          color: { condition: { test: 'datum.p99 === null', value: '#d9d9d9' }, field: 'p99', type: 'quantitative', title: 'p99 one-way (µs, log)', scale: { scheme: 'orangered', type: 'symlog' } },
         },
       },
       { mark: { type: 'text', fontSize: 10 }, encoding: { y: { field: 'src', type: 'nominal' }, x: { field: 'dst', type: 'nominal' }, text: { field: 'p99', type: 'quantitative', format: '.0f' } } },
@@ -163,7 +165,7 @@ export function oneWayTimeSpec(s: Series, r: Report, maxPairs = 8, columns = 400
     data: { values: rows },
     encoding: { x: { field: 't', type: 'temporal', scale: { type: 'utc' }, title: 'time (UTC, manager clock)', axis: { format: '%H:%M:%S' } }, color: { field: 'pair', type: 'nominal', title: 'sender → receiver' } },
     layer: [
-      { mark: { type: 'area', opacity: 0.25 }, encoding: { y: { field: 'lo', type: 'quantitative', title: 'one-way delay (µs)' }, y2: { field: 'hi' } } },
+      { mark: { type: 'area', opacity: 0.25 }, encoding: { y: { field: 'lo', type: 'quantitative', title: 'one-way delay (µs, log scale)', scale: { type: 'symlog' } }, y2: { field: 'hi' } } },
       { mark: { type: 'line', tooltip: true }, encoding: { y: { field: 'p50', type: 'quantitative' } } },
       { mark: { type: 'line', strokeDash: [4, 3] }, encoding: { y: { field: 'p99', type: 'quantitative' } } },
     ],
@@ -281,7 +283,7 @@ export function flowsSpec(s: Series, columns = 400): Spec {
     data: { values: rows },
     vconcat: [
       { width: 640, height: 160, mark: { type: 'line', point: true, tooltip: true }, encoding: { x: { field: 't', type: 'temporal', scale: { type: 'utc' }, title: 'time (UTC)', axis: { format: '%H:%M:%S' } }, y: { field: 'mbits', type: 'quantitative', title: 'throughput (Mbit/s)' }, color: { field: 'flow', type: 'nominal', title: 'flow' } } },
-      { width: 640, height: 120, mark: { type: 'line', point: true, tooltip: true }, encoding: { x: { field: 't', type: 'temporal', scale: { type: 'utc' }, title: 'time (UTC)', axis: { format: '%H:%M:%S' } }, y: { field: 'retrans', type: 'quantitative', title: 'retransmitted samples (%)', axis: { format: '%' } }, color: { field: 'flow', type: 'nominal' } } },
+      { width: 640, height: 120, mark: { type: 'line', point: true }, encoding: { x: { field: 't', type: 'temporal', scale: { type: 'utc' }, title: 'time (UTC)', axis: { format: '%H:%M:%S' } }, y: { field: 'retrans', type: 'quantitative', title: 'retransmitted samples (%)', axis: { format: '%' } }, color: { field: 'flow', type: 'nominal' }, tooltip: [{ field: 't', type: 'temporal', timeUnit: 'utchoursminutesseconds', title: 'time (UTC)' }, { field: 'flow' }, { field: 'retrans', title: 'retransmitted samples', format: '.1%' }] } },
     ],
   };
 }

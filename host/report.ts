@@ -133,7 +133,7 @@ export interface HostReport {
   summary: { violations: number; warnings: number; exitCode: 0 | 1 | 2 };
 }
 
-const us = (ns: number | null | undefined) => (ns === null || ns === undefined ? '-' : ns >= 10_000 ? `${Math.round(ns / 1000).toLocaleString('en-US')} us` : `${Math.round(ns).toLocaleString('en-US')} ns`);
+const us = (ns: number | null | undefined) => (ns === null || ns === undefined ? '-' : ns >= 10_000 ? `${Math.round(ns / 1000).toLocaleString('en-US')} µs` : `${Math.round(ns).toLocaleString('en-US')} ns`);
 
 /** Converts the host's monotonic ns to wall time (both read now). */
 function wallClock(): (ns: bigint) => string {
