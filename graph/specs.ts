@@ -94,7 +94,7 @@ export function tailSpec(r: Report): Spec {
     mark: { type: 'bar' },
     encoding: {
       y: { field: 'pair', type: 'nominal', title: 'sender → receiver', sort: null },
-      x: { field: 'share', type: 'quantitative', stack: 'normalize', title: 'share of the tail (%)', axis: { format: '%' } },
+      x: { field: 'share', type: 'quantitative', stack: 'normalize', title: 'share of the tail (%)', axis: { format: '.0%' } },
       tooltip: [{ field: 'pair', title: 'sender → receiver' }, { field: 'segment' }, { field: 'share', title: 'share of the tail', format: '.1%' }],
       color: segmentColor,
       order: { field: 'order' },
@@ -188,7 +188,7 @@ export function cdfSpec(s: Series): Spec {
       mark: { type: 'line', interpolate: 'step-after' },
       encoding: {
         x: { field: 'us', type: 'quantitative', scale: { type: 'log' }, title: 'delay (µs, log)' },
-        y: { field: 'fraction', type: 'quantitative', title: 'share of packets', axis: { format: '%' } },
+        y: { field: 'fraction', type: 'quantitative', title: 'share of packets', axis: { format: '.0%' } },
         color: { field: 'group', type: 'nominal', title: 'host or pair' },
       },
     },
@@ -283,7 +283,7 @@ export function flowsSpec(s: Series, columns = 400): Spec {
     data: { values: rows },
     vconcat: [
       { width: 640, height: 160, mark: { type: 'line', point: true, tooltip: true }, encoding: { x: { field: 't', type: 'temporal', scale: { type: 'utc' }, title: 'time (UTC)', axis: { format: '%H:%M:%S' } }, y: { field: 'mbits', type: 'quantitative', title: 'throughput (Mbit/s)' }, color: { field: 'flow', type: 'nominal', title: 'flow' } } },
-      { width: 640, height: 120, mark: { type: 'line', point: true }, encoding: { x: { field: 't', type: 'temporal', scale: { type: 'utc' }, title: 'time (UTC)', axis: { format: '%H:%M:%S' } }, y: { field: 'retrans', type: 'quantitative', title: 'retransmitted samples (%)', axis: { format: '%' } }, color: { field: 'flow', type: 'nominal' }, tooltip: [{ field: 't', type: 'temporal', timeUnit: 'utchoursminutesseconds', title: 'time (UTC)' }, { field: 'flow' }, { field: 'retrans', title: 'retransmitted samples', format: '.1%' }] } },
+      { width: 640, height: 120, mark: { type: 'line', point: true }, encoding: { x: { field: 't', type: 'temporal', scale: { type: 'utc' }, title: 'time (UTC)', axis: { format: '%H:%M:%S' } }, y: { field: 'retrans', type: 'quantitative', title: 'retransmitted samples (%)', axis: { format: '.0%' } }, color: { field: 'flow', type: 'nominal' }, tooltip: [{ field: 't', type: 'temporal', timeUnit: 'utchoursminutesseconds', title: 'time (UTC)' }, { field: 'flow' }, { field: 'retrans', title: 'retransmitted samples', format: '.1%' }] } },
     ],
   };
 }

@@ -70,6 +70,8 @@ test('report.html in headless Chromium: every graph drawn with marks and axis la
       assert.ok(box && box.width > 100 && box.height > 50, `${name}: drawn (${JSON.stringify(box)})`);
       const marks = await figure.locator('svg .role-mark path, svg .role-mark rect, svg .role-mark line').count();
       assert.ok(marks > 0, `${name}: ${marks} marks`);
+      assert.ok((await figure.locator('svg .role-mark title').count()) > 0, `${name}: hover titles on its marks`);
+      assert.doesNotMatch(await figure.innerHTML(), /0\.000000%/, `${name}: percentages as people write them`);
       const axisTitles = await figure.locator('svg .role-axis-title text').allTextContents();
       assert.ok(axisTitles.length >= 1 && axisTitles.some((t) => t.length > 2), `${name}: axis titles ${JSON.stringify(axisTitles)}`);
     }
