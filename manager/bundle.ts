@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { projectRoot, workDir } from '../lib/paths.js';
 import { MANIFEST_PATH, type BundleManifest } from '../lib/observer-bundle.js';
 
@@ -19,6 +19,18 @@ export interface Bundle {
   bytes: number;
   /** Node major version the addon was built for. */
   nodeMajor: number;
+}
+
+/**
+ * The folder whose node_modules holds a package of the manifest: the project's own in a
+ * checkout; in an installed latscope the first one up from it (npm hoists its dependencies
+ * beside it), as Node itself resolves them.
+ */
+function packageBase(pkg: string): string {
+  for (let dir = projectRoot; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, pkg, 'package.json'))) return dir;
+    if (dirname(dir) === dir) throw new Error(`the observer bundle needs ${pkg}, which is not installed in or above ${projectRoot}: install latscope's dependencies again (npm install)`);
+  }
 }
 
 /** Builds (or finds) the bundle of the code as built now. */
@@ -34,7 +46,9 @@ export function buildBundle(): Bundle {
     // what does not run: sources and type declarations of packages, maps, docs, their tests
     '--exclude=*.map', '--exclude=*.ts', '--exclude=*.mts', '--exclude=*.cts', '--exclude=*.md',
     '--exclude=node_modules/*/test', '--exclude=node_modules/*/tests', '--exclude=node_modules/*/benchmarks', '--exclude=node_modules/*/docs',
-    '--use-compress-program=gzip -n', '-cf', tmp, '-C', projectRoot, ...m.assets, ...m.modules, ...m.packages,
+    '--use-compress-program=gzip -n', '-cf', tmp, '-C', projectRoot, ...m.assets, ...m.modules,
+    // each package from where it is installed, archived as node_modules/NAME all the same
+    ...m.packages.flatMap((p) => ['-C', packageBase(p), p]),
   ]);
   const bytes = readFileSync(tmp);
   const hash = createHash('sha256').update(bytes).digest('hex').slice(0, 16);

@@ -3,7 +3,8 @@
  * (dependencies from npm's cache or registry; the BPF addon built by the package's own install
  * step from the local node's headers), then `latscope --help` and `import { HostMonitor } from
  * 'latscope'` run from there, outside the checkout, so its node_modules cannot hide a missing
- * file or package.
+ * file or package. The observer bundle its manager would ship is built there too, and runs
+ * unpacked on its own.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -46,6 +47,22 @@ test('the package packs only what runs, installs into an empty folder with its a
       console.log(JSON.stringify({ monitor: typeof HostMonitor, same: host.HostMonitor === HostMonitor, loaded }));`], { cwd: app, encoding: 'utf8' });
     assert.equal(lib.status, 0, lib.stderr);
     assert.deepEqual(JSON.parse(lib.stdout), { monitor: 'function', same: true, loaded: [] });
+
+    // the manager of an installed latscope builds the observer bundle from the packages npm
+    // hoisted beside it, and that bundle runs on its own, unpacked into an empty folder
+    const made = spawnSync(process.execPath, ['--input-type=module', '-e', `
+      const { buildBundle } = await import(${JSON.stringify(join(app, 'node_modules', 'latscope', 'dist', 'manager', 'bundle.js'))});
+      console.log(JSON.stringify(buildBundle()));`], { cwd: app, encoding: 'utf8' });
+    assert.equal(made.status, 0, made.stderr);
+    const bundle = JSON.parse(made.stdout) as { path: string };
+    const server = join(dir, 'server');
+    mkdirSync(server);
+    execFileSync('tar', ['-xzf', bundle.path, '-C', server]);
+    for (const want of ['node_modules/ioredis/package.json', 'dist/bpf/latency.bpf.o', 'native/build/Release/latscope_bpf.node'])
+      assert.ok(existsSync(join(server, want)), `the bundle holds ${want}`);
+    const observer = spawnSync(process.execPath, [join(server, 'dist', 'observer-cli.js'), 'observer', '--help'], { cwd: server, encoding: 'utf8' });
+    assert.equal(observer.status, 0, observer.stderr);
+    assert.match(observer.stdout, /Usage: .*observer/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
