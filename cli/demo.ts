@@ -9,6 +9,7 @@
  * tears the deployment down; the testbed and servers are removed unless --keep.
  * Exit codes: 0 the slowed link was found, 1 it was not (or something failed).
  */
+import { numberIn } from './options.js';
 import { Command } from 'commander';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
@@ -181,8 +182,8 @@ async function runDemo(o: DemoOptions): Promise<boolean> {
 export function demoCommand(): Command {
   return new Command('demo')
     .description('run latscope end to end on a local testbed and find a link slowed on purpose: provisioning, time sync, traffic, analysis, report, graphs')
-    .option('--hosts <n>', 'number of test hosts (at least 3)', (v) => Number(v), 3)
-    .option('--seconds <s>', 'how long the traffic runs', (v) => Number(v), 10)
+    .option('--hosts <n>', 'number of test hosts (at least 3)', numberIn('--hosts', 3, 64), 3)
+    .option('--seconds <s>', 'how long the traffic runs', numberIn('--seconds', 1, 86_400), 10)
     .option('--out <dir>', 'where the graphs and report.html go (default: .work/demo/graphs)')
     .option('--keep', 'keep the testbed and servers running afterwards', false)
     .addHelpText('after', '\nExamples:\n  latscope demo\n  latscope demo --hosts 4 --seconds 20 --keep\n\nExit codes: 0 the slowed link was found, 1 not found or a step failed.\n')

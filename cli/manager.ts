@@ -4,7 +4,7 @@
  * `manager worker` shares the work from another process; `manager status` and `manager stop`
  * report on and tear down a deployment from anywhere that reaches its Redis and servers.
  */
-import { confOption, durationMs } from './options.js';
+import { confOption, durationMs, numberIn } from './options.js';
 import { watching } from './watch.js';
 import { forTerminal } from '../lib/terminal.js';
 import { Command } from 'commander';
@@ -48,7 +48,7 @@ const withConf = (c: Command) =>
   c
     .addOption(confOption('connect_info.yaml, redis_info.yaml, database_info.yaml, …'))
     .option('--accept-new-host-keys', 'record the host keys of servers not yet in known_hosts (a changed key is always refused)', false)
-    .option('--concurrency <n>', 'servers this process provisions at once', (v) => Number(v), 16);
+    .option('--concurrency <n>', 'servers this process provisions at once', numberIn('--concurrency', 1, 1024), 16);
 
 export function managerCommand(): Command {
   const m = new Command('manager').description('provision observers on every server over SSH and collect their records into MySQL');

@@ -1,6 +1,6 @@
 /** `latscope observer --conf DIR`: run the observer on this server until SIGINT/SIGTERM or --duration. */
 import { loadTls } from '../conf/tls.js';
-import { confOption } from './options.js';
+import { confOption, numberIn } from './options.js';
 import { Command } from 'commander';
 import { spawn } from 'node:child_process';
 import { constants, hostname } from 'node:os';
@@ -65,15 +65,15 @@ export function observerCommand(): Command {
     .option('--interfaces <list>', 'comma-separated interfaces whose crossings are the device layer (default: every interface that is up, but lo)')
     .option('--all-netns', 'watch every network namespace of the host (containers, VMs), not only its own', false)
     .option('--redis-password-stdin', 'read the Redis password from the first line of standard input (keeps it out of ps and logs)', false)
-    .option('--heartbeat-ms <ms>', 'milliseconds between heartbeats', (v) => Number(v), 1000)
-    .option('--drain-ms <ms>', 'milliseconds between ring-buffer drains', (v) => Number(v), 20)
-    .option('--metrics-port <port>', 'Prometheus endpoint port (0: none); a port in use is logged and counted, the observer runs on', (v) => Number(v), OBSERVER_METRICS.port)
+    .option('--heartbeat-ms <ms>', 'milliseconds between heartbeats', numberIn('--heartbeat-ms', 10, 3_600_000), 1000)
+    .option('--drain-ms <ms>', 'milliseconds between ring-buffer drains', numberIn('--drain-ms', 1, 10_000), 20)
+    .option('--metrics-port <port>', 'Prometheus endpoint port (0: none); a port in use is logged and counted, the observer runs on', numberIn('--metrics-port', 0, 65535), OBSERVER_METRICS.port)
     .option('--metrics-host <addr>', 'Prometheus endpoint address', OBSERVER_METRICS.address)
     .option('--spool-dir <dir>', 'where records wait while Redis is away (default: .work/spool/NODE)')
     .option('--bpf-stats', 'count run time of every BPF program (costs a little on each hook)', false)
-    .option('--duration <s>', 'stop after this many seconds (default: run until stopped)', (v) => Number(v))
-    .option('--max-cpu <share>', 'share of one core the ring reader may use; beyond, the ring fills and the kernel drops (counted)', (v) => Number(v), OBSERVER_LIMITS.cpuShare)
-    .option('--stop-ms <ms>', 'longest a stop spends sending; what is left goes to the disk spool for the next start', (v) => Number(v), OBSERVER_LIMITS.stopMs)
+    .option('--duration <s>', 'stop after this many seconds (default: run until stopped)', numberIn('--duration', 0.001, 31_536_000, true))
+    .option('--max-cpu <share>', 'share of one core the ring reader may use; beyond, the ring fills and the kernel drops (counted)', numberIn('--max-cpu', 0.01, 64, true), OBSERVER_LIMITS.cpuShare)
+    .option('--stop-ms <ms>', 'longest a stop spends sending; what is left goes to the disk spool for the next start', numberIn('--stop-ms', 0, 600_000), OBSERVER_LIMITS.stopMs)
     .option('--json', 'at exit, print the counters as one JSON object (records, published, spooled, drops by reason, stop time)', false)
     .option('--jitter <modules>', `host-jitter modules to run too, comma-separated (${HOST_MODULES.join(', ')}); their figures and outliers go to Redis with the histograms`)
     .action(async (o: Opts) => {

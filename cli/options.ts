@@ -26,6 +26,16 @@ export function durationMs(flag: string, minMs: number, maxMs: number): (v: stri
   };
 }
 
+/** A commander parser for a numeric option within [min, max] (whole numbers unless `fraction`): anything else is a usage error naming it. */
+export function numberIn(flag: string, min: number, max: number, fraction = false): (v: string) => number {
+  return (v) => {
+    const n = Number(v);
+    if (v.trim() === '' || !Number.isFinite(n) || (!fraction && !Number.isInteger(n)) || n < min || n > max)
+      throw new InvalidArgumentError(`${flag} ${v}: expected ${fraction ? 'a number' : 'a whole number'} from ${min} to ${max}`);
+    return n;
+  };
+}
+
 /** A duration option kept as written (for messages), checked at parse time: malformed is a usage error. */
 export function durationText(flag: string): (v: string) => string {
   const check = durationMs(flag, 1, 100 * 365 * 86_400_000);

@@ -6,7 +6,7 @@
  * `--json` prints analyzer/report.ts's Report (version 1; see docs/report.schema.json).
  * Exit codes: 0 printed (also when the range is empty, which it says), 1 bad input or database unreachable.
  */
-import { confOption, durationMs, durationText, orUsageError, rangeOf, timeMs } from './options.js';
+import { confOption, durationMs, durationText, orUsageError, rangeOf, timeMs, numberIn } from './options.js';
 import { watching } from './watch.js';
 import { forTerminal } from '../lib/terminal.js';
 import { Command } from 'commander';
@@ -141,7 +141,7 @@ export function reportCommand(): Command {
     .option('--to <time>', 'only windows that start before this RFC 3339 time', timeMs('--to'))
     .option('--pair <a,b>', 'only the pair from server A to server B (connect_info hostnames)')
     .option('--flow <text>', 'only flows whose id or "src:sport>dst:dport" contains TEXT')
-    .option('--top <n>', 'flows and spikes listed', (v) => Number(v), 10)
+    .option('--top <n>', 'flows and spikes listed', numberIn('--top', 1, 10_000), 10)
     .option('--spikes', 'only the spikes, each with what its hosts were doing meanwhile (function_info.yaml jitter)', false)
     .option('--json', 'print the report as JSON (stable: version 1; with --watch one document per line)', false)
     .option('--watch <duration>', 'print it again every 5s, 1m, … (--since moves with it) until Ctrl-C', durationMs('--watch', 1000, 86_400_000))

@@ -30,6 +30,21 @@ function throwOnUsageErrors(c: Command): void {
   for (const sub of c.commands) throwOnUsageErrors(sub);
 }
 
+/**
+ * Every command's --help ends with its exit codes: a command that documents its own (in its
+ * help text) keeps them, every other one gets the common ones. Its help is watched as it is
+ * written, so a command's own text decides.
+ */
+function exitCodesInHelp(c: Command, isRoot = true): void {
+  if (!isRoot) {
+    let written = '';
+    c.configureOutput({ writeOut: (str) => void ((written += str), process.stdout.write(str)) });
+    c.on('beforeHelp', () => (written = ''));
+    c.addHelpText('after', () => (/Exit codes:/.test(written) ? '' : EXIT_CODES.replace('\n', '') + '\n'));
+  }
+  for (const sub of c.commands) exitCodesInHelp(sub, false);
+}
+
 export function runCli(name: string, description: string, commands: CommandTable): void {
   // output piped into a reader that stopped (latscope report | head): stop quietly, as cat does
   process.stdout.on('error', (e: NodeJS.ErrnoException) => {
@@ -45,6 +60,7 @@ export function runCli(name: string, description: string, commands: CommandTable
     if (entry) program.addCommand(await entry.load());
     else for (const [cmd, e] of Object.entries(commands)) program.addCommand(new Command(cmd).description(e.summary).allowUnknownOption(), { hidden: !!e.hidden });
     throwOnUsageErrors(program);
+    if (entry) exitCodesInHelp(program);
     try {
       await program.parseAsync(process.argv);
       

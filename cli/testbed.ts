@@ -1,4 +1,5 @@
 /** `latscope testbed up|down|status`: the local testbed of network namespaces. */
+import { numberIn } from './options.js';
 import { Command, Option } from 'commander';
 import { testbedUp, testbedDown, testbedStatus } from '../local/testbed.js';
 
@@ -9,7 +10,7 @@ export function testbedCommand(): Command {
     .command('up')
     .description('create N hosts on a bridge (or two subnets joined by a router namespace)')
     .addOption(id())
-    .option('--hosts <n>', 'number of hosts', (v) => Number(v), 3)
+    .option('--hosts <n>', 'number of hosts', numberIn('--hosts', 1, 64), 3)
     .option('--router', 'put the hosts on two subnets joined by a router namespace', false)
     .action(async (o: { id: string; hosts: number; router: boolean }) => {
       const tb = await testbedUp({ id: o.id, hosts: o.hosts, router: o.router });

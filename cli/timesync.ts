@@ -2,7 +2,7 @@
  * `latscope timesync respond`: the time-sync responder on its own (the observer runs the same).
  * `latscope timesync probe`: one round of probes from this host, with the estimated offsets.
  */
-import { confOption } from './options.js';
+import { confOption, numberIn } from './options.js';
 import { Command, Option } from 'commander';
 import { resolve } from 'node:path';
 import { pingKey, responderSettings } from '../conf/load.js';
@@ -47,7 +47,7 @@ export function timesyncCommand(): Command {
     .description('send one round of probes to each address and print the estimated offsets')
     .addOption(confOption('ping_info.yaml'))
     .requiredOption('--eth <list>', "this host's interfaces towards the servers, comma-separated")
-    .option('--count <n>', 'probes per server', (v) => Number(v), 1000)
+    .option('--count <n>', 'probes per server', numberIn('--count', 1, 1_000_000), 1000)
     .argument('<address...>', 'servers to probe')
     .action(async (addresses: string[], o: { conf: string; eth: string; count: number }) => {
       const conf = resolve(o.conf);

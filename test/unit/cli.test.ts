@@ -23,6 +23,29 @@ test('latscope --help: every command by its summary, internal ones hidden, exit 
   assert.match(full.stdout, /--since/);
 });
 
+test("every command's --help ends with exit codes: its own where it has them, else the common ones", () => {
+  for (const args of [['observer'], ['timesync', 'probe'], ['conf', 'check'], ['analyze'], ['manager', 'stop'], ['graph'], ['host'], ['report'], ['manager', 'status'], ['testbed', 'up'], ['servers', 'up']]) {
+    const r = cli(...args, '--help');
+    assert.equal(r.status, 0, args.join(' '));
+    assert.equal(r.stdout.match(/Exit codes:/g)?.length, 1, `${args.join(' ')}: exit codes once:\n${r.stdout}`);
+  }
+  assert.match(cli('manager', 'status', '--help').stdout, /Exit codes: 0 healthy, 3 degraded/, 'its own kept');
+});
+
+test('numeric options are checked: a malformed or out-of-range number is a usage error naming it', () => {
+  for (const [args, want] of [
+    [['report', '--top', 'ten'], /--top ten: expected a whole number from 1 to 10000/],
+    [['report', '--top', '0'], /--top 0: expected a whole number/],
+    [['timesync', 'probe', '--eth', 'lo', '--count', '1.5', '10.0.0.1'], /--count 1\.5: expected a whole number/],
+    [['observer', '--metrics-port', '70000'], /--metrics-port 70000: expected a whole number from 0 to 65535/],
+    [['observer', '--max-cpu', 'x'], /--max-cpu x: expected a number/],
+  ] as const) {
+    const r = cli(...args);
+    assert.equal(r.status, 64, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, want);
+  }
+});
+
 test('usage errors exit 64: an unknown command, an unknown option, a missing argument', () => {
   for (const args of [['nosuch'], ['host', '--bogus'], ['report', '--conf'], ['conf', 'check']]) {
     const r = cli(...args);
