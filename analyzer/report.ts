@@ -92,7 +92,7 @@ export interface Report {
   flows: FlowReport[];
   unmatched: { src: string; dst: string; reason: string; samples: number }[];
   faults: number;
-  spikes: { windowNs: string; src: string; dst: string; endToEndNs: number; medianNs: number; timesMedian: number; topSegment: string; segments: Record<string, number | null>; boundNs: number | null; txCpu: number | null; txTid: number | null; rxCpu: number | null; rxTid: number | null; hostEvents: SpikeHostEvent[] }[];
+  spikes: { windowNs: string; atUnixMs: number | null; flow: string | null; src: string; dst: string; endToEndNs: number; medianNs: number; timesMedian: number; topSegment: string; segments: Record<string, number | null>; boundNs: number | null; txCpu: number | null; txTid: number | null; rxCpu: number | null; rxTid: number | null; hostEvents: SpikeHostEvent[] }[];
 }
 
 export interface ReportOptions {
@@ -195,7 +195,9 @@ export async function loadReport(pool: Pool, o: ReportOptions = {}): Promise<Rep
     .filter((u) => !o.pair || (u.src === o.pair[0] && u.dst === o.pair[1]));
   const [sp] = (await pool.query(`SELECT * FROM spike_report WHERE ${inWindows.replace('window_ns', 'window_ns')} ${o.pair ? 'AND src = ? AND dst = ?' : ''} ORDER BY times_median DESC LIMIT ?`, [windowList, ...(o.pair ?? []), top])) as any;
   const spikes = (sp as any[]).map((r) => ({
-    windowNs: String(r.window_ns), src: r.src, dst: r.dst, endToEndNs: Number(r.end_to_end_ns), medianNs: Number(r.median_ns), timesMedian: Number(r.times_median), topSegment: r.top_segment,
+    windowNs: String(r.window_ns), atUnixMs: r.at_unix_ms === null ? null : Number(r.at_unix_ms),
+    flow: r.flow_src === null ? null : `${r.flow_src}:${r.flow_sport} → ${r.flow_dst}:${r.flow_dport}`,
+    src: r.src, dst: r.dst, endToEndNs: Number(r.end_to_end_ns), medianNs: Number(r.median_ns), timesMedian: Number(r.times_median), topSegment: r.top_segment,
     segments: Object.fromEntries(SEGMENTS.map((s) => [s, r[s] === null ? null : Number(r[s])])), boundNs: r.bound_ns === null ? null : Number(r.bound_ns),
     txCpu: r.tx_cpu ?? null, txTid: r.tx_tid ?? null, rxCpu: r.rx_cpu ?? null, rxTid: r.rx_tid ?? null,
     hostEvents: [] as SpikeHostEvent[],

@@ -68,7 +68,7 @@ function formatSpikes(r: Report): string {
   const out = [`Spikes, largest first (end-to-end above spike_factor × the window's median)`];
   for (const s of r.spikes) {
     out.push('');
-    out.push(`${s.src} → ${s.dst}: ${us(s.endToEndNs)} µs end to end, ${s.timesMedian.toFixed(0)}× the median of ${us(s.medianNs)} µs; mostly ${SEGMENT_LABEL[s.topSegment] ?? s.topSegment}`);
+    out.push(`${s.atUnixMs === null ? '' : `${new Date(s.atUnixMs).toISOString().replace('T', ' ').replace('Z', ' UTC')}  `}${s.src} → ${s.dst}${s.flow ? ` (${s.flow})` : ''}: ${us(s.endToEndNs)} µs end to end, ${s.timesMedian.toFixed(0)}× the median of ${us(s.medianNs)} µs; mostly ${SEGMENT_LABEL[s.topSegment] ?? s.topSegment}`);
     out.push(`  ${Object.entries(s.segments).filter(([, v]) => v !== null).map(([k, v]) => `${SEGMENT_LABEL[k] ?? k} ${us(v)}`).join(' · ')} µs`);
     out.push(`  sender cpu ${s.txCpu ?? '?'} thread ${s.txTid ?? '?'}, receiver cpu ${s.rxCpu ?? '?'} thread ${s.rxTid ?? '?'}`);
     if (s.hostEvents.length) for (const e of s.hostEvents) out.push(`  meanwhile on ${e.server} cpu ${e.cpu}, ${us(e.offsetNs)} µs after it arrived: ${hostEventText(e)}`);

@@ -36,7 +36,7 @@ export function reportHtml(r: Report, graphs: GraphFile[], c: Collection = {}): 
     )
     .join('\n');
   const spikes = r.spikes
-    .map((s) => `<tr><td>${esc(s.src)} → ${esc(s.dst)}</td><td>${us(s.endToEndNs)}</td><td>${s.timesMedian.toFixed(0)}×</td><td>${esc(SEGMENT_TITLES[s.topSegment] ?? s.topSegment)}</td><td>${s.rxCpu ?? '?'} / ${s.rxTid ?? '?'}</td></tr>`)
+    .map((s) => `<tr><td>${s.atUnixMs === null ? '–' : esc(new Date(s.atUnixMs).toISOString().slice(11, 23))}</td><td>${esc(s.src)} → ${esc(s.dst)}</td><td>${s.flow ? esc(s.flow) : '–'}</td><td>${us(s.endToEndNs)}</td><td>${s.timesMedian.toFixed(0)}×</td><td>${esc(SEGMENT_TITLES[s.topSegment] ?? s.topSegment)}</td><td>${s.rxCpu ?? '?'} / ${s.rxTid ?? '?'}</td></tr>`)
     .join('\n');
   const um = r.unmatched.map((u) => `<tr><td>${esc(u.src)} → ${esc(u.dst)}</td><td>${esc(u.reason.replace(/_/g, ' '))}</td><td>${u.samples}</td></tr>`).join('\n');
   return `<!doctype html>
@@ -64,7 +64,7 @@ figure { margin: 1.5em 0; } figcaption { color: #555; max-width: 800px; } svg { 
 ${worst}</table>
 ${graphs.map((g) => `<figure id="${esc(g.name)}"><h2>${esc(g.title)}</h2>${g.svg}<figcaption>${esc(g.reading)}</figcaption></figure>`).join('\n')}
 <h2>Spikes</h2>
-${spikes ? `<table><tr><th>pair</th><th>end-to-end µs</th><th>× median</th><th>mostly</th><th>receiver cpu / thread</th></tr>${spikes}</table>` : '<p>none</p>'}
+${spikes ? `<table><tr><th>time (UTC)</th><th>pair</th><th>flow</th><th>end-to-end µs</th><th>× median</th><th>mostly</th><th>receiver cpu / thread</th></tr>${spikes}</table>` : '<p>none</p>'}
 <h2>Unmatched samples</h2>
 ${um ? `<table><tr><th>pair</th><th>reason</th><th>samples</th></tr>${um}</table>` : '<p>none: every sample of the range joined into a path</p>'}
 <p>Clock faults (a one-way delay below zero by more than its bound): ${r.faults}</p>

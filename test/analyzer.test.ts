@@ -95,6 +95,11 @@ test('causes injected on purpose: a slowed link holds its pair\'s tail on the wi
   assert.ok(clean.segments.end_to_end!.p99 < 200_000, 'a clean pair stays fast');
   assert.ok(report.spikes.length > 0 && report.spikes.every((s) => s.timesMedian > 10));
   assert.ok(report.spikes.some((s) => s.src === 'syn1' && s.dst === 'syn2' && s.topSegment === 'wire'));
+  // each spike with its flow and its time, within the report's range (window starts + one window)
+  for (const s of report.spikes) {
+    assert.match(s.flow ?? '', /^[\d.]+:\d+ → [\d.]+:\d+$/, `a spike's flow: ${s.flow}`);
+    assert.ok(s.atUnixMs !== null && s.atUnixMs >= report.range.fromUnixMs! && s.atUnixMs <= report.range.toUnixMs! + Number(report.range.windowNs) / 1e6, `a spike's time ${s.atUnixMs} in ${report.range.fromUnixMs}..${report.range.toUnixMs}`);
+  }
 });
 
 test('incremental: two runs over two halves equal one run; a rerun and two concurrent runs change no row', async () => {

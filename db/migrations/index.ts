@@ -7,5 +7,6 @@ import { m004 } from './004_analysis.js';
 import { m005 } from './005_retention.js';
 import { m006 } from './006_host.js';
 import { m007 } from './007_stream.js';
+import { m008 } from './008_spike_time.js';
 
-export const MIGRATIONS: Migration[] = [m001, m002, m003, m004, m005, m006, m007];
+export const MIGRATIONS: Migration[] = [m001, m002, m003, m004, m005, m006, m007, m008];
