@@ -41,6 +41,24 @@ export const OBSERVER_LIMITS: ObserverLimits = {
   stopMs: 5000,
 };
 
+/** How an observer publishes its records (observer/publisher.ts): entries of this many records, this many entries per round trip, a send every flushMs. */
+export const OBSERVER_PUBLISHING = { batchRecords: 256, pipelineEntries: 64, flushMs: 100 } as const;
+
+/**
+ * How the record assembler waits for a sample's layers (observer/records.ts): a complete record
+ * goes out lingerMs after its last event, an incomplete one after timeoutMs; one event carries at
+ * most maxSamplesPerEvent samples (beyond: counted as capped). Finished records are flushed every
+ * flushMs.
+ */
+export const OBSERVER_ASSEMBLY = { lingerMs: 30, timeoutMs: 2000, maxSamplesPerEvent: 1024, flushMs: 50 } as const;
+
+/**
+ * The host-jitter modules in an observer (observer/host-jitter.ts): outliers kept while Redis is
+ * away (beyond: counted as drops.host_events), the host stream's cap in entries, and the
+ * modules' own ring drain and recent-event memory.
+ */
+export const HOST_JITTER = { eventsKept: 20_000, streamEntries: 100_000, keepRecent: 100, drainMs: 200 } as const;
+
 /** Everything lost so far, by reason (the heartbeat's `drops` and latscope_dropped_total). */
 export interface Drops {
   /** Kernel: the ring buffer was full (events, each one or more records). */

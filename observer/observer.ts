@@ -9,7 +9,6 @@ import { daemonLogger } from '../lib/log.js';
 import { enableBpfStats, forEachRecord, inNetns, netnsInode, type RingPoll } from '../native/addon.js';
 import { sweepLeftovers } from '../native/leftovers.js';
 import { HIST_FORMAT, encodeHistograms } from '../protocol/histograms.js';
-import type { TlsFiles } from '../conf/tls.js';
 import { HEARTBEAT_STREAM, HISTOGRAM_STREAM, toFields, type Heartbeat, type HistogramSnapshot } from '../protocol/redis.js';
 import type { PacketRecord } from '../protocol/records.js';
 import { decodeEvent, EVENT_BYTES, LatencyProbe } from './probe.js';
@@ -17,16 +16,11 @@ import { RecordAssembler } from './records.js';
 import { RecordPublisher, type ObserverRedis } from './publisher.js';
 import { observerRegistry, serveMetrics } from './metrics.js';
 import type { SamplingInfo } from '../conf/schema.js';
-import { OBSERVER_LIMITS, type Drops, type ObserverLimits } from './limits.js';
-import { HostSession } from '../host/session.js';
-import { eventRow, statRows } from '../host/wire.js';
-import { HOST_FORMAT, HOST_STREAM, type HostBatch, type HostEventRow, type HostModuleName } from '../protocol/host.js';
+import { OBSERVER_ASSEMBLY, OBSERVER_LIMITS, OBSERVER_PUBLISHING, type Drops, type ObserverLimits } from './limits.js';
+import { HostJitter } from './host-jitter.js';
+import type { HostModuleName } from '../protocol/host.js';
 
 const log = daemonLogger('observer');
-
-/** Host outliers an observer keeps while Redis is away; entries kept on the host stream. */
-const HOST_EVENTS_MAX = 20_000;
-const HOST_STREAM_MAXLEN = 100_000;
 
 export { OBSERVER_HEAP_MB, OBSERVER_LIMITS, type Drops, type ObserverLimits } from './limits.js';
 
@@ -89,10 +83,7 @@ export class Observer {
   private histogramTimer?: NodeJS.Timeout;
   private seq = 0;
   private undecodable = 0;
-  private host?: HostSession;
-  /** Host outliers not yet sent (bounded: beyond, counted in drops.host_events). */
-  private hostEvents: HostEventRow[] = [];
-  private hostEventsDropped = 0;
+  private host?: HostJitter;
   private unreadAtStop = 0;
   readonly limits: ObserverLimits;
   private finalProbeCounters?: ReturnType<LatencyProbe['counters']>;
@@ -108,8 +99,8 @@ export class Observer {
     for (const what of sweepLeftovers()) log.warn({ node: o.node, what }, 'removed a leftover of an earlier observer');
     try {
       this.publisher = new RecordPublisher({
-        node: o.node, redis: o.redis, stream: o.stream, shards: o.recordShards, batchRecords: 256, pipelineEntries: 64, maxMemoryBytes: this.limits.memoryBytes,
-        spoolDir: o.spoolDir, maxSpoolBytes: this.limits.spoolBytes, flushMs: 100, maxStreamEntries: this.limits.streamEntries,
+        node: o.node, redis: o.redis, stream: o.stream, shards: o.recordShards, ...OBSERVER_PUBLISHING, maxMemoryBytes: this.limits.memoryBytes,
+        spoolDir: o.spoolDir, maxSpoolBytes: this.limits.spoolBytes, maxStreamEntries: this.limits.streamEntries,
       });
       await this.publisher.connect();
       if (o.bpfStats) this.stopStats = enableBpfStats();
@@ -124,7 +115,7 @@ export class Observer {
           netnsIno: o.ownNetnsOnly ? netnsInode(o.netns) : 0,
         });
       this.probe = o.netns ? inNetns(o.netns, open) : open();
-      this.assembler = new RecordAssembler({ node: o.node, sampleSize: o.sampling.size, lingerMs: 30, timeoutMs: 2000, maxSamplesPerEvent: 1024, maxPending: this.limits.pendingRecords }, (r) => {
+      this.assembler = new RecordAssembler({ node: o.node, sampleSize: o.sampling.size, lingerMs: OBSERVER_ASSEMBLY.lingerMs, timeoutMs: OBSERVER_ASSEMBLY.timeoutMs, maxSamplesPerEvent: OBSERVER_ASSEMBLY.maxSamplesPerEvent, maxPending: this.limits.pendingRecords }, (r) => {
         if (o.testClock) {
           for (const s of Object.values(r.layers)) s.tsNs = onTestClock(s.tsNs, o.testClock);
           for (const d of r.devices) d.tsNs = onTestClock(d.tsNs, o.testClock);
@@ -146,7 +137,7 @@ export class Observer {
           log.warn({ node: o.node, err: (e as Error).message }, 'the metrics endpoint is not available; the observer runs on without it');
         }
       }
-      if (o.jitter?.length) this.startHost(o.jitter);
+      if (o.jitter?.length) this.host = new HostJitter(o.node, o.jitter, this.publisher, log);
       await this.beat('running');
     } catch (e) {
       this.teardown();
@@ -155,37 +146,8 @@ export class Observer {
     }
     this.heartbeatTimer = setInterval(() => void this.beat('running').catch(() => {}), o.heartbeatMs);
     // finished records go out on a timer, not per drained batch: a flush looks at every waiting record
-    this.flushTimer = setInterval(() => this.assembler!.flush(Date.now()), 50);
-    if (o.histogramMs) this.histogramTimer = setInterval(() => void Promise.all([this.snapshotHistograms(), this.snapshotHost()]).catch(() => {}), o.histogramMs);
-  }
-
-  /** The host-jitter modules; those the kernel cannot run are said and left out, the observer goes on. */
-  private startHost(modules: HostModuleName[]): void {
-    try {
-      this.host = HostSession.open({
-        modules, keepRecent: 100, drainMs: 200,
-        onEvent: (e) => {
-          if (this.hostEvents.length < HOST_EVENTS_MAX) this.hostEvents.push(eventRow(e));
-          else this.hostEventsDropped++;
-        },
-      });
-      for (const u of this.host.unavailable) log.warn({ node: this.o.node, module: u.module, reason: u.reason }, 'a host module is not available here');
-    } catch (e) {
-      log.error({ node: this.o.node, err: (e as Error).message }, 'no host-jitter module could run');
-    }
-  }
-
-  /** The host modules' figures and the outliers since the last time, in one capped-stream entry. */
-  private async snapshotHost(): Promise<void> {
-    const h = this.host;
-    if (!h) return;
-    const events = this.hostEvents.slice(0, HOST_EVENTS_MAX);
-    const fields = toFields({
-      node: this.o.node, at: Date.now(), monoNs: process.hrtime.bigint().toString(), since: h.startedAtMs, format: HOST_FORMAT,
-      stats: JSON.stringify(statRows(h.snapshot())), events: JSON.stringify(events),
-    } satisfies HostBatch);
-    // the figures are cumulative (a lost snapshot loses nothing); the outliers wait until they are sent
-    if (await this.publisher!.sendCapped(HOST_STREAM, HOST_STREAM_MAXLEN, fields)) this.hostEvents.splice(0, events.length);
+    this.flushTimer = setInterval(() => this.assembler!.flush(Date.now()), OBSERVER_ASSEMBLY.flushMs);
+    if (o.histogramMs) this.histogramTimer = setInterval(() => void Promise.all([this.snapshotHistograms(), this.host?.publish()]).catch(() => {}), o.histogramMs);
   }
 
   private onBatch(batch: Buffer, used: number): void {
@@ -212,7 +174,7 @@ export class Observer {
 
   drops(): Drops {
     const c = this.finalProbeCounters ?? this.probe!.counters();
-    return { ring: Number(c.ringFull), flow_table: Number(c.flowFull), capped: this.assembler!.counters.samplesCapped, undecodable: this.undecodable, spool: this.publisher!.counters.overflow, stop: this.unreadAtStop, host_events: this.hostEventsDropped };
+    return { ring: Number(c.ringFull), flow_table: Number(c.flowFull), capped: this.assembler!.counters.samplesCapped, undecodable: this.undecodable, spool: this.publisher!.counters.overflow, stop: this.unreadAtStop, host_events: this.host?.dropped ?? 0 };
   }
 
   get counters() {
@@ -273,7 +235,7 @@ export class Observer {
       const budget = Math.max(0, this.limits.stopMs - (Date.now() - t0));
       const within = <T>(p: Promise<T>, ms: number) => Promise.race([p, new Promise<void>((r) => setTimeout(r, ms))]);
       await within(this.publisher!.send(true), budget / 2); // the last heartbeat then counts them as published
-      await within(Promise.all([this.snapshotHistograms(), this.snapshotHost()]).catch(() => {}), budget / 4);
+      await within(Promise.all([this.snapshotHistograms(), this.host?.publish()]).catch(() => {}), budget / 4);
       await within(this.beat('stopped').catch(() => {}), budget / 4);
     } finally {
       this.teardown();
