@@ -5,7 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
-import { layoutDifferences, type StructLayout } from '../protocol/layout.js';
+import { fieldBytes, layoutDifferences, type FieldSpec, type StructLayout } from '../protocol/layout.js';
 import { bpfObjectDir, native, type NativeMap, type NativeObject, type NativeProgram } from './binding.js';
 import { BpfError, LayoutError, call } from './errors.js';
 import { BpfMap } from './map.js';
@@ -25,6 +25,8 @@ export interface OpenOptions {
   maxEntries?: Record<string, number>;
   /** Structs shared with user space: checked against the object's BTF before anything loads. */
   layouts?: StructLayout[];
+  /** The settings' C types by name (protocol/): each must be in .rodata with that size, and `settings` may name no other. */
+  settingsLayout?: FieldSpec;
 }
 
 export type XdpMode = 'native' | 'generic';
@@ -70,6 +72,7 @@ export class BpfObject {
     const obj = call(() => new (native().BpfObject)(path));
     try {
       for (const l of opts.layouts ?? []) checkLayout(obj, name, path, l);
+      if (opts.settingsLayout) checkSettingsLayout(obj, name, path, opts.settingsLayout, Object.keys(opts.settings ?? {}));
       if (opts.settings) applySettings(obj, name, opts.settings);
       for (const prog of opts.skip ?? []) call(() => obj.setAutoload(prog, false), `${name}: skipping ${prog}`);
       for (const [map, n] of Object.entries(opts.maxEntries ?? {})) call(() => obj.resizeMap(map, n));
@@ -199,6 +202,19 @@ function checkLayout(obj: NativeObject, name: string, path: string, l: StructLay
     throw new LayoutError(
       `${name}: the layout TypeScript shares with ${path} differs: ${problems.join('; ')}; rebuild (npm run build) after changing the header, and change protocol/ to match`,
       'ELAYOUT', 22, `checking layouts of ${name}`);
+}
+
+function checkSettingsLayout(obj: NativeObject, name: string, path: string, layout: FieldSpec, given: string[]): void {
+  const vars = new Map(obj.datasecVars('.rodata').map((v) => [v.name, v]));
+  const problems: string[] = [];
+  for (const [key, type] of Object.entries(layout)) {
+    const v = vars.get(key);
+    if (!v) problems.push(`setting ${key} is not in ${name}.bpf.o`);
+    else if (v.size !== fieldBytes(type)) problems.push(`setting ${key} is ${v.size} bytes in ${name}.bpf.o, TypeScript declares ${fieldBytes(type)}`);
+  }
+  for (const key of given) if (!(key in layout)) problems.push(`setting ${key} is not declared in the TypeScript settings layout`);
+  if (problems.length)
+    throw new LayoutError(`${name}: the settings TypeScript gives ${path} differ: ${problems.join('; ')}; rebuild (npm run build) after changing the program, and change protocol/ to match`, 'ELAYOUT', 22, `checking settings of ${name}`);
 }
 
 function applySettings(obj: NativeObject, name: string, settings: Record<string, Setting>): void {

@@ -106,11 +106,7 @@ export class Observer {
       if (o.bpfStats) this.stopStats = enableBpfStats();
       const open = () =>
         LatencyProbe.open({
-          ports: o.sampling.ports,
-          sampleSize: o.sampling.size,
-          intervalNs: BigInt(Math.round(o.sampling.interval * 1e9)),
-          filterRetrans: o.sampling.filter_retrans,
-          histogramsOfSamplesOnly: o.sampling.histograms === 'samples',
+          ...LatencyProbe.optionsOf(o.sampling),
           interfaces: o.interfaces,
           netnsIno: o.ownNetnsOnly ? netnsInode(o.netns) : 0,
         });

@@ -4,8 +4,9 @@
  * Constants and the event layout come from protocol/latency.ts, the view of latency.h that is
  * checked against the object when it loads.
  */
-import { BpfObject, cgroupV2Root, ensureTracefs, inNetns, type RingReader } from '../native/addon.js';
-import { LATENCY_H as H, LT_EVENT } from '../protocol/latency.js';
+import { BpfObject, cgroupV2Root, ensureTracefs, inNetns, type RingReader, type Setting } from '../native/addon.js';
+import { LATENCY_H as H, LT_EVENT, LT_SETTINGS } from '../protocol/latency.js';
+import type { SamplingInfo } from '../conf/schema.js';
 import { LAYERS, PAIRS, type Direction, type Layer } from '../protocol/layers.js';
 import type { PairHistogram } from '../protocol/histograms.js';
 import type { Flow } from '../protocol/records.js';
@@ -97,6 +98,11 @@ export class LatencyProbe {
     readonly ring: RingReader,
   ) {}
 
+  /** sampling_info.yaml as the probe takes it: the one place its settings become probe options. */
+  static optionsOf(s: SamplingInfo): Pick<ProbeOptions, 'ports' | 'sampleSize' | 'intervalNs' | 'filterRetrans' | 'histogramsOfSamplesOnly'> {
+    return { ports: s.ports, sampleSize: s.size, intervalNs: BigInt(Math.round(s.interval * 1e9)), filterRetrans: s.filter_retrans, histogramsOfSamplesOnly: s.histograms === 'samples' };
+  }
+
   /** Loads the probe and attaches all its hooks; throws BpfError/MissingFeatureError naming the hook. */
   static open(o: ProbeOptions): LatencyProbe {
     ensureTracefs();
@@ -108,7 +114,8 @@ export class LatencyProbe {
         filter_retrans: o.filterRetrans,
         hist_samples_only: o.histogramsOfSamplesOnly ?? false,
         port_index: portIndexTable(o.ports),
-      },
+      } satisfies Record<keyof typeof LT_SETTINGS, Setting>,
+      settingsLayout: LT_SETTINGS,
       maxEntries: o.ringBytes ? { events: o.ringBytes } : undefined,
       layouts: [LT_EVENT],
     });

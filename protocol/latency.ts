@@ -4,7 +4,7 @@
  * test compares both with the header; the layout is also checked against the object's BTF when
  * the probe is loaded.
  */
-import { struct } from './layout.js';
+import { struct, type FieldSpec } from './layout.js';
 
 /** Every #define of latency.h, by name. */
 export const LATENCY_H = {
@@ -43,6 +43,20 @@ export const LATENCY_H = {
 } as const;
 
 /** One layer crossing of a sampled segment (the ring buffer's record). */
+/**
+ * The `const volatile` settings of latency.bpf.c, by name and C type: checked against the
+ * object's .rodata when it is opened (a setting of another size is refused, LayoutError), and
+ * against the C source by a unit test.
+ */
+export const LT_SETTINGS = {
+  netns_ino: 'u32',
+  sample_size: 'u32',
+  interval_ns: 'u64',
+  filter_retrans: 'u8',
+  hist_samples_only: 'u8',
+  port_index: ['u8', 65536],
+} as const satisfies FieldSpec;
+
 export const LT_EVENT = struct('lt_event', {
   ts_ns: 'u64',
   tcp_ns: 'u64',

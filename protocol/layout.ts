@@ -31,6 +31,9 @@ export interface StructLayout<F extends FieldSpec = FieldSpec> {
 
 const scalarSize = (t: string): number => ({ u8: 1, u16: 2, u32: 4, u64: 8, s32: 4, s64: 8 })[t]!;
 
+/** Bytes a field of this type takes (arrays: all their elements). */
+export const fieldBytes = (t: FieldType): number => (typeof t === 'string' ? scalarSize(t) : scalarSize(t[0]) * t[1]);
+
 /** Lays out a struct from its fields in declaration order. */
 export function struct<const F extends FieldSpec>(name: string, fields: F): StructLayout<F> {
   let offset = 0;

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { projectRoot } from '../../lib/paths.js';
 import { BpfObject, LayoutError } from '../../native/addon.js';
 import { TS_PROBE, TS_SAMPLE } from '../../protocol/timesync.js';
+import { LT_SETTINGS } from '../../protocol/latency.js';
 import { BLK_KEY, HIST, IRQ_EVENT, MEM_CPU, MEM_EVENT, SCHED_CPU, SCHED_EVENT, SYS_EVENT, SYS_STAT } from '../../protocol/host.js';
 import type { StructLayout } from '../../protocol/layout.js';
 
@@ -60,4 +61,15 @@ test('the host-jitter modules: every struct shared with TypeScript has the layou
   for (const [name, layouts] of expect)
     // the layouts are checked first; an unknown setting then stops the open before anything loads (no root needed)
     assert.throws(() => BpfObject.open(name, { layouts, settings: { no_such: 1 } }), /no setting named no_such|finding map \.rodata/, `${name}: the layouts agree`);
+});
+
+test("the probe's settings are checked against the object: a setting of another size is refused, naming it", { skip: !existsSync(join(projectRoot, 'dist', 'bpf', 'latency.bpf.o')) && 'dist/bpf/latency.bpf.o is missing: run npm run build' }, () => {
+  const obj = join(projectRoot, 'dist', 'bpf', 'latency.bpf.o');
+  assert.throws(
+    () => BpfObject.open(obj, { settingsLayout: { ...LT_SETTINGS, sample_size: 'u64' }, settings: { sample_size: 1 } }),
+    (e: unknown) => e instanceof LayoutError && /setting sample_size is 4 bytes in latency\.bpf\.o, TypeScript declares 8/.test(e.message),
+  );
+  assert.throws(() => BpfObject.open(obj, { settingsLayout: LT_SETTINGS, settings: { no_such: 1 } }), /setting no_such is not declared in the TypeScript settings layout/);
+  // as declared: the check passes, the next step runs
+  assert.throws(() => BpfObject.open(obj, { settingsLayout: LT_SETTINGS, layouts: [TS_PROBE] }), /struct ts_probe is not in the BTF of latency\.bpf\.o/);
 });

@@ -10,7 +10,7 @@ import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { projectRoot } from '../../lib/paths.js';
-import { LATENCY_H, LT_EVENT } from '../../protocol/latency.js';
+import { LATENCY_H, LT_EVENT, LT_SETTINGS } from '../../protocol/latency.js';
 import { TIMESYNC_H, TS_INFLIGHT, TS_PEER, TS_PROBE, TS_SAMPLE, decodeProbe, encodeRequest, keyBytes, keyFromHex, keyToHex, macOk, newKey, signReply, REQUEST, REPLY } from '../../protocol/timesync.js';
 import { siphash24 } from '../../protocol/siphash.js';
 import { struct, layoutDifferences, type FieldType, type StructLayout } from '../../protocol/layout.js';
@@ -55,6 +55,16 @@ for (const h of HEADERS)
     assert.deepEqual(d, { ...h.constants });
     for (const l of h.structs) assert.deepEqual(layoutDifferences(l, cStruct(text, l.name), h.file), []);
   });
+
+test('observer/bpf/latency.bpf.c: every const volatile setting as LT_SETTINGS declares it', () => {
+  const c = header('observer/bpf/latency.bpf.c');
+  const declared: Record<string, FieldType> = {};
+  for (const m of c.matchAll(/^const volatile __(u|s)(8|16|32|64) (\w+)(?:\[(\d+)\])?\s*[=;]/gm)) {
+    const t = `${m[1]}${m[2]}` as 'u8';
+    declared[m[3]!] = m[4] ? ([t, Number(m[4])] as FieldType) : t;
+  }
+  assert.deepEqual(declared, { ...LT_SETTINGS });
+});
 
 test('sizes the kernel side relies on', () => {
   assert.equal(LT_EVENT.size, 88);
