@@ -5,8 +5,9 @@
  * wire rows in one transaction per read, acknowledgement after commit. Side by side in the same
  * run, the reference: the same records published as JSON and ingested the usual way (parse,
  * then a multi-row INSERT IGNORE through mysql2). And ours again with TLS to both Redis (a local
- * Redis that speaks TLS only) and MariaDB, certificates verified (local/pki.ts). Rounds
- * interleave the three; medians, JSON and one line. Target: at least 200,000 rows/s.
+ * Redis that speaks TLS only) and MariaDB, certificates verified (local/pki.ts); and ours with
+ * every entry signed by its node and checked by the ingest (redis_info observer_users). Rounds
+ * interleave the four; medians, JSON and one line. Target: at least 200,000 rows/s.
  *
  *   node dist/bench/ingest.js [--rows 400000] [--rounds 3] [--entries 64]
  */
@@ -16,6 +17,7 @@ import mysql from 'mysql2/promise';
 import { numberArg, median } from './common.js';
 import { startMariaDb, startRedis, startRedisTls, stopRedisTls, redisTlsRunning } from '../local/servers.js';
 import { loadTls } from '../conf/tls.js';
+import { EntryVerifier, entryKey, observerPassword, signFields } from '../protocol/entry-mac.js';
 import { openPool } from '../db/pool.js';
 import { migrate } from '../db/migrate.js';
 import { Ingest } from '../ingest/ingest.js';
@@ -56,7 +58,7 @@ function record(node: string, seq: number): PacketRecord {
 }
 
 /** Fills `stream` with rows records, 256 per entry, in the given format. */
-async function fill(redis: Redis, stream: string, json: boolean): Promise<void> {
+async function fill(redis: Redis, stream: string, json: boolean, sign?: (node: string, fields: string[]) => string[]): Promise<void> {
   await redis.del(stream);
   const perNode = Math.ceil(rows / NODES.length);
   let p = redis.pipeline();
@@ -65,7 +67,8 @@ async function fill(redis: Redis, stream: string, json: boolean): Promise<void> 
     for (let first = 0; first < perNode; first += BATCH) {
       const recs = Array.from({ length: Math.min(BATCH, perNode - first) }, (_, i) => record(node, first + i));
       const body = json ? JSON.stringify(recs, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)) : encodeRows(recs);
-      p.xadd(stream, '*', 'node', node, 'first', String(first), 'last', String(first + recs.length - 1), 'n', String(recs.length), 'format', json ? 'json' : ROW_FORMAT, 'rows', body);
+      const fields = ['node', node, 'first', String(first), 'last', String(first + recs.length - 1), 'n', String(recs.length), 'format', json ? 'json' : ROW_FORMAT, 'rows', body];
+      p.xadd(stream, '*', ...(sign ? sign(node, fields) : fields));
       if (++queued % 200 === 0) {
         await p.exec();
         p = redis.pipeline();
@@ -131,33 +134,38 @@ async function main(): Promise<void> {
   const tlsRedis = new Redis({ host: rt.host, port: rt.port, password: rt.password, tls });
   const ours: number[] = [];
   const oursTls: number[] = [];
+  const oursSigned: number[] = [];
   const ref: number[] = [];
+  // observer users: each node's entries signed with its own key, every one checked by the ingest
+  const verifier = new EntryVerifier(r.password!);
+  const sign = (node: string, fields: string[]) => signFields(entryKey(observerPassword(r.password!, node)), fields);
   try {
     await migrate(pool);
     await pool.query('INSERT IGNORE INTO servers (name) VALUES ?', [NODES.map((n) => [n])]);
     for (let round = 1; round <= rounds; round++) {
-      for (const which of ['ours', 'ours-tls', 'reference'] as const) {
+      for (const which of ['ours', 'ours-tls', 'ours-signed', 'reference'] as const) {
         await pool.query('TRUNCATE TABLE packets');
         const stream = `latscope:bench:${which}`;
         const [rc, pc] = which === 'ours-tls' ? [tlsRedis, tlsPool] : [redis, pool];
-        await fill(rc, stream, which === 'reference');
+        await fill(rc, stream, which === 'reference', which === 'ours-signed' ? sign : undefined);
         const t0 = performance.now();
         let n: number;
         if (which !== 'reference') {
-          const ingest = new Ingest(rc, pc, { stream, histogramStream: `${stream}:histograms`, group: 'bench', consumer: `${hostname()}-bench`, entriesPerRead: entries, blockMs: 100, retryMs: 100 });
+          const ingest = new Ingest(rc, pc, { stream, histogramStream: `${stream}:histograms`, group: 'bench', consumer: `${hostname()}-bench`, entriesPerRead: entries, blockMs: 100, retryMs: 100, ...(which === 'ours-signed' ? { verify: verifier } : {}) });
           await ingest.ensureGroup();
           ingest.start();
           while ((await rc.xlen(stream)) > 0) await new Promise((res) => setTimeout(res, 5));
           await ingest.stop();
           n = ingest.counters.rows;
           if (ingest.counters.dbErrors) throw new Error(`ingest: ${ingest.counters.lastError}`);
+          if (ingest.counters.forgedEntries) throw new Error(`ingest: ${ingest.counters.forgedEntries} entries refused as not signed by their node`);
         } else {
           n = await referenceIngest(redis, pool, stream);
         }
         const s = (performance.now() - t0) / 1000;
         const [[{ c }]] = (await pool.query('SELECT COUNT(*) AS c FROM packets')) as any;
         if (Number(c) !== n) throw new Error(`${which}: ${n} rows reported, ${c} in the table`);
-        (which === 'ours' ? ours : which === 'ours-tls' ? oursTls : ref).push(n / s);
+        (which === 'ours' ? ours : which === 'ours-tls' ? oursTls : which === 'ours-signed' ? oursSigned : ref).push(n / s);
         process.stderr.write(`round ${round} ${which}: ${n} rows in ${s.toFixed(2)} s\n`);
         await rc.del(stream, `${stream}:histograms`);
       }
@@ -170,16 +178,18 @@ async function main(): Promise<void> {
       recordsPerEntry: BATCH,
       oursRowsPerS: Math.round(median(ours)),
       oursTlsRowsPerS: Math.round(median(oursTls)),
+      oursSignedRowsPerS: Math.round(median(oursSigned)),
       referenceRowsPerS: Math.round(median(ref)),
       ratio: median(ours) / median(ref),
       tlsRatio: median(oursTls) / median(ours),
-      runs: { ours: ours.map(Math.round), oursTls: oursTls.map(Math.round), reference: ref.map(Math.round) },
+      signedRatio: median(oursSigned) / median(ours),
+      runs: { ours: ours.map(Math.round), oursTls: oursTls.map(Math.round), oursSigned: oursSigned.map(Math.round), reference: ref.map(Math.round) },
       target: { rowsPerSMin: 200_000 },
     };
     console.log(JSON.stringify(result));
     console.log(
       `ingest: ${result.oursRowsPerS} rows/s from Redis Streams into MariaDB (wire rows, LOAD DATA, ack after commit) vs ${result.referenceRowsPerS} rows/s ` +
-        `for JSON + multi-row INSERT (x${result.ratio.toFixed(2)}); with TLS to Redis and MariaDB ${result.oursTlsRowsPerS} rows/s (x${result.tlsRatio.toFixed(2)} of plain); median of ${rounds} rounds of ${rows} rows; target >= 200000 rows/s`,
+        `for JSON + multi-row INSERT (x${result.ratio.toFixed(2)}); with TLS to Redis and MariaDB ${result.oursTlsRowsPerS} rows/s (x${result.tlsRatio.toFixed(2)} of plain); with every entry signed and checked (observer users) ${result.oursSignedRowsPerS} rows/s (x${result.signedRatio.toFixed(2)}); median of ${rounds} rounds of ${rows} rows; target >= 200000 rows/s`,
     );
   } finally {
     await pool.query(`DROP DATABASE IF EXISTS ${DB}`).catch(() => {});

@@ -17,10 +17,10 @@ function bench(name: string, args: string[]): Record<string, unknown> {
   return JSON.parse(line) as Record<string, unknown>;
 }
 
-test('bench/ingest in smoke size: ours, ours over TLS and the reference each ingest every row and report rows per second', () => {
+test('bench/ingest in smoke size: ours, ours over TLS, ours signed and checked, and the reference each ingest every row and report rows per second', () => {
   const j = bench('ingest', ['--rows', '4000', '--rounds', '1']);
   assert.equal(j.rows, 4000);
-  assert.ok(Number(j.oursRowsPerS) > 0 && Number(j.referenceRowsPerS) > 0 && Number(j.oursTlsRowsPerS) > 0, JSON.stringify(j));
+  assert.ok(Number(j.oursRowsPerS) > 0 && Number(j.referenceRowsPerS) > 0 && Number(j.oursTlsRowsPerS) > 0 && Number(j.oursSignedRowsPerS) > 0, JSON.stringify(j));
 });
 
 test('bench/provision in smoke size: two fresh hosts and two warm ones provisioned, keys hosts, freshS, warmS', () => {
