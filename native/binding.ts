@@ -51,7 +51,7 @@ export function native(): NativeAddon {
   if (!addon) {
     const path = join(projectRoot, 'native', 'build', 'Release', 'latscope_bpf.node');
     if (!existsSync(path))
-      throw new Error(`loading the BPF addon: ${path} is missing: run "npm run build" first`);
+      throw new Error(`loading the BPF addon: ${path} is missing: build it with "sh native/install.sh" in ${projectRoot} (a checkout: bash scripts/build.sh; npm builds it at install when latscope's install script may run: npm install-scripts approve latscope)`);
     addon = createRequire(import.meta.url)(path) as NativeAddon;
   }
   return addon;
