@@ -7,8 +7,9 @@
 // within its rate is answered: forged probes, replays and spoofed sources get nothing. Anything
 // else to the port is counted under one reason and dropped; other traffic passes untouched.
 // ts_validate runs the stateless checks at tc ingress in front of the user-space responder,
-// which does the rest itself, so both modes answer the same set. The clock is CLOCK_MONOTONIC, the clock of the observer's layer
-// timestamps, so the offset the manager estimates maps those timestamps directly.
+// which does the rest itself, so both modes answer the same set. The clock is CLOCK_MONOTONIC,
+// the clock of the observer's layer timestamps, so the offset the manager estimates maps those
+// timestamps directly.
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
