@@ -223,22 +223,22 @@ export function heatmapSpec(s: Series, maxPanels = 12, columns = 120): Spec {
   const mine = s.kernel.filter((k) => keep.has(`${k.server} · ${k.label}`));
   const w = binMs(mine.map((k) => k.unixMs), columns) || 1000;
   const cells = new Map<string, { panel: string; t: number; t2: number; bucket: string; b: number; count: number }>();
-  const times = new Map<string, Set<number>>();
-  const range = new Map<string, [number, number]>();
+  const times = new Map<string, Set<number>>(shown.map((p) => [p, new Set()]));
   for (const k of mine) {
     const panel = `${k.server} · ${k.label}`, t = binOf(k.unixMs, w), key = `${panel}|${t}|${k.bucket}`;
     const c = cells.get(key) ?? { panel, t, t2: t + w, bucket: bucketLabel(k.bucket), b: k.bucket, count: 0 };
     c.count += k.count;
     cells.set(key, c);
-    (times.get(panel) ?? times.set(panel, new Set()).get(panel)!).add(t);
-    const r = range.get(panel);
-    range.set(panel, r ? [Math.min(r[0], k.bucket), Math.max(r[1], k.bucket)] : [k.bucket, k.bucket]);
+    times.get(panel)!.add(t);
   }
   // every bucket of a panel's range in every column it has: 0 where no segment fell
-  for (const [panel, ts] of times)
+  for (const [panel, ts] of times) {
+    const buckets = [...byPanel.get(panel)!.keys()];
+    const [lo, hi] = [Math.min(...buckets), Math.max(...buckets)];
     for (const t of ts)
-      for (let b = range.get(panel)![0]; b <= range.get(panel)![1]; b++)
+      for (let b = lo; b <= hi; b++)
         if (!cells.has(`${panel}|${t}|${b}`)) cells.set(`${panel}|${t}|${b}`, { panel, t, t2: t + w, bucket: bucketLabel(b), b, count: 0 });
+  }
   const rows = [...cells.values()];
   const note = left.length ? `; the ${shown.length} slowest of ${ranked.length} panels (by p99 bucket), left out: ${left.slice(0, 8).join(', ')}${left.length > 8 ? ` and ${left.length - 8} more` : ''}` : '';
   return {

@@ -39,18 +39,18 @@ export function observerCredentials(d: Deployment, node: string): { username: st
 /** The manager's check of every entry, when observers have users of their own (else none: entries are not signed). */
 export const entryVerifier = (d: Deployment): EntryVerifier | undefined => (d.redis.observer_users && d.redis.secret !== undefined ? new EntryVerifier(d.redis.secret) : undefined);
 
-/** Creates (or resets) every server's observer user. A clear error when the manager may not. */
+/** Creates (or resets) every server's observer user, in one round trip. A clear error when the manager may not. */
 export async function ensureObserverUsers(redis: Redis, d: Deployment): Promise<void> {
+  const p = redis.pipeline();
   for (const s of d.servers) {
     const { username, password } = observerCredentials(d, s.hostname);
-    try {
-      await redis.call('ACL', 'SETUSER', username, ...observerRules(password));
-    } catch (e) {
-      throw new Error(
-        `redis at ${d.redis.address}:${d.redis.port}: the manager's user may not create ACL users (${(e as Error).message}); observer_users: 1 in redis_info.yaml needs a manager user with ACL rights (the default user has them), or set observer_users: 0`,
-      );
-    }
+    p.call('ACL', 'SETUSER', username, ...observerRules(password));
   }
+  const refused = ((await p.exec()) ?? []).find(([e]) => e)?.[0];
+  if (refused)
+    throw new Error(
+      `redis at ${d.redis.address}:${d.redis.port}: the manager's user may not create ACL users (${refused.message}); observer_users: 1 in redis_info.yaml needs a manager user with ACL rights (the default user has them), or set observer_users: 0`,
+    );
 }
 
 /** Removes every server's observer user (after its observer stopped). Returns how many there were. */

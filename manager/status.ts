@@ -63,11 +63,15 @@ export async function deploymentStatus(redis: Redis, d: Deployment, sampleMs = 1
   // with observer users, a heartbeat not signed by its node is no sign of life: not used, and one
   // naming a server of ours in the last SILENT_AFTER_S is a problem (older ones may be from before
   // observer users were turned on)
-  const signed = verify ? raw.filter(([, f]) => !verify.check(f)) : raw;
   const ours = new Set(d.servers.map((s) => s.hostname));
   const recent = Date.now() - SILENT_AFTER_S * 1000;
-  const forgedBeats = verify ? raw.filter(([id, f]) => Number(id.split('-')[0]) >= recent && ours.has(decodeHeartbeat(id, f).node ?? '') && verify.check(f)).length : 0;
-  const beats = signed.map(([id, f]) => decodeHeartbeat(id, f));
+  const beats: Record<string, string>[] = [];
+  let forgedBeats = 0;
+  for (const [id, f] of raw) {
+    const b = decodeHeartbeat(id, f);
+    if (!verify?.check(f)) beats.push(b);
+    else if (Number(b.atMs) >= recent && ours.has(b.node ?? '')) forgedBeats++;
+  }
   const servers = d.servers.map((s): ServerLine => {
     const st = states[s.hostname] ? (JSON.parse(states[s.hostname]!) as ServerStatus) : undefined;
     const mine = beats.filter((b) => b.node === s.hostname);
