@@ -15,8 +15,9 @@ import { big } from '../db/pool.js';
 import { LogHistogram } from '../lib/stats.js';
 import { scannedRow, scanRow } from '../protocol/records.js';
 import { ClockTimeline, loadTimelines } from './clock.js';
-import { firstTime, joinRecords, type Clock, type FlowEnds, type Path, type Rec, type Unmatched, type UnmatchedReason } from './paths.js';
-import { Group, WindowStats, parseGroupKey, statRows, topSegment, groupKey, type FlowWindow } from './windows.js';
+import { joinColumns, PathColumns, RecordColumns, type Clock, type FlowEnds, type Rec, type UnmatchedAt, type UnmatchedReason } from './paths.js';
+import { Group, WindowStats, parseGroupKey, statRows, groupKey, type FlowWindow } from './windows.js';
+import { SEGMENTS } from '../protocol/layers.js';
 
 export interface AnalyzeOptions {
   /** Window length, ns of the manager timeline (analysis.yaml window, default 10 s). */
@@ -138,21 +139,32 @@ export type FlowRow = [family: number, src: string, sport: number, dst: string, 
 
 /** What one chunk's transaction records besides its results, and where its records came from. */
 export interface ChunkInput {
-  fresh: Rec[];
-  carried: Rec[];
+  /** The records: those carried over from earlier chunks first, then the new ones from `fresh` on. */
+  records: RecordColumns;
+  fresh: number;
   /** The grace period applies (else records wait for the next chunk of the same run). */
   last: boolean;
   /** Overrides the grace period (0: settle everything now, the end of a stream's data). */
   graceMs?: number;
-  /** The addresses of the flows in `fresh`, when the records carried them (the stream); else read from packets. */
+  /** The addresses of the new records' flows, when the records carried them (the stream); else read from packets. */
   flowRows?: Map<number, FlowRow>;
   /** Which joined paths become rows of `paths`: all of them, or the exemplars (the spikes). */
   keepPaths: 'all' | 'exemplars';
-  /** Before the commit, outside its transaction (idempotent writes): e.g. the raw rows of exemplars. */
-  beforeCommit?: (kept: Path[]) => Promise<void>;
-  /** Inside the transaction: what marks the input done (batches analyzed, a stream checkpoint). */
-  commitWith: (conn: PoolConnection, pending: Rec[]) => Promise<void>;
+  /** Before the commit, outside its transaction (idempotent writes): e.g. the raw rows of the kept paths' records (their slots). */
+  beforeCommit?: (keptRecords: number[]) => Promise<void>;
+  /** Inside the transaction: what marks the input done (batches analyzed, a stream checkpoint), with the slots of the records still waiting. */
+  commitWith: (conn: PoolConnection, pending: number[]) => Promise<void>;
 }
+
+/** A spike: path `k` of a chunk's paths, over `factor` times its window's median. */
+interface Spike {
+  window: number;
+  k: number;
+  median: number;
+  top: string;
+}
+
+const NSEG = SEGMENTS.length;
 
 export class Run {
   private readonly clocks = new Map<number, ServerClock>();
@@ -218,19 +230,33 @@ export class Run {
 
   /**
    * A record from a line of the observers' row format (protocol/records.ts, without server_id),
-   * as the stream brings it, or undefined when the line is not one; the line is kept (`raw`)
-   * for carrying and exemplar rows.
+   * as the stream brings it, into `c` (the line kept as its raw form, for carrying and exemplar
+   * rows); false when the line is not one.
    */
-  recFromRow(server: number, line: string, pendingSinceMs?: number): Rec | undefined {
+  pushRow(c: RecordColumns, server: number, line: string, pendingSinceMs = NaN): boolean {
     const f = this.scanned;
-    if (!scanRow(line, f)) return undefined;
-    const c = this.clockOf(server, f.dev ?? f.sock ?? f.tcp ?? f.ip);
-    const dev = rel(f.dev, c);
-    return {
-      server, seq: f.seq, tx: f.tx, flow: f.flow, sample: f.sample, offset: f.offset, attempt: f.attempt, flags: f.flags,
-      sock: rel(f.sock, c), tcp: rel(f.tcp, c), ip: rel(f.ip, c), dev, last: f.last === null ? dev : rel(f.last, c), hops: f.hops,
-      pendingSinceMs, raw: line,
-    };
+    if (!scanRow(line, f)) return false;
+    const k = this.clockOf(server, f.dev ?? f.sock ?? f.tcp ?? f.ip);
+    const i = c.slot();
+    const dev = rel(f.dev, k);
+    c.server[i] = server;
+    c.seq[i] = f.seq;
+    c.tx[i] = f.tx ? 1 : 0;
+    c.flow[i] = f.flow;
+    c.sample[i] = f.sample;
+    c.offset[i] = f.offset;
+    c.attempt[i] = f.attempt;
+    c.flags[i] = f.flags;
+    c.sock[i] = rel(f.sock, k);
+    c.tcp[i] = rel(f.tcp, k);
+    c.ip[i] = rel(f.ip, k);
+    c.dev[i] = dev;
+    c.last[i] = f.last === null ? dev : rel(f.last, k);
+    c.since[i] = pendingSinceMs;
+    c.hops[i] = f.hops;
+    c.raw[i] = line;
+    c.n++;
+    return true;
   }
   private readonly scanned = scannedRow();
 
@@ -266,9 +292,8 @@ export class Run {
     return out;
   }
 
-  private async readBatches(batches: number[]): Promise<Rec[]> {
-    if (!batches.length) return [];
-    const out: Rec[] = [];
+  private async readBatches(batches: number[], out: RecordColumns): Promise<void> {
+    if (!batches.length) return;
     const conn = await this.pool.getConnection();
     try {
       // streamed, each row made a record at once: no second copy of the chunk in memory
@@ -281,39 +306,37 @@ export class Run {
     } finally {
       conn.release();
     }
-    return out;
   }
 
-  /** The ends of flows not seen before, from their packets; written to path_flows. */
-  private async learnFlows(conn: PoolConnection, recs: Rec[], known?: Map<number, FlowRow>): Promise<void> {
-    const fresh = new Set<number>();
-    for (const r of recs) if (!this.flowEnds.has(r.flow)) fresh.add(r.flow);
+  /** The ends of flows not seen before (of the records from slot `from` on), from their packets or `known`; written to path_flows. */
+  private async learnFlows(conn: PoolConnection, c: RecordColumns, from: number, known?: Map<number, FlowRow>): Promise<void> {
+    // each new flow's first record (for its addresses in packets) and the servers that recorded its ends
+    const fresh = new Map<number, { first: number; tx?: number; rx?: number }>();
+    for (let i = from; i < c.n; i++) {
+      const flow = c.flow[i]!;
+      if (this.flowEnds.has(flow)) continue;
+      let e = fresh.get(flow);
+      if (!e) fresh.set(flow, (e = { first: i }));
+      if (c.tx[i]) e.tx ??= c.server[i]!;
+      else e.rx ??= c.server[i]!;
+    }
     if (!fresh.size) return;
-    const observers = new Map<number, { tx?: number; rx?: number }>();
-    for (const r of recs)
-      if (fresh.has(r.flow)) {
-        const e = observers.get(r.flow) ?? {};
-        if (r.tx) e.tx ??= r.server;
-        else e.rx ??= r.server;
-        observers.set(r.flow, e);
-      }
-    // one record of each new flow, by primary key: its addresses and ports
-    const one = new Map<number, Rec>();
-    for (const r of recs) if (fresh.has(r.flow) && !one.has(r.flow)) one.set(r.flow, r);
-    const keys = [...one.values()];
     const rows: any[] = [];
     if (known)
-      for (const id of fresh) {
+      for (const id of fresh.keys()) {
         const k = known.get(id);
         if (k) rows.push({ flow_id: id, family: k[0], src: k[1], sport: k[2], dst: k[3], dport: k[4] });
       }
-    else for (let i = 0; i < keys.length; i += 5000) {
-      const [part] = (await conn.query('SELECT flow_id, family, src, sport, dst, dport FROM packets WHERE (server_id, observer_seq) IN (?)', [keys.slice(i, i + 5000).map((r) => [r.server, r.seq])])) as any;
-      rows.push(...part);
+    else {
+      const keys = [...fresh.values()].map((e) => [c.server[e.first]!, c.seq[e.first]!]);
+      for (let i = 0; i < keys.length; i += 5000) {
+        const [part] = (await conn.query('SELECT flow_id, family, src, sport, dst, dport FROM packets WHERE (server_id, observer_seq) IN (?)', [keys.slice(i, i + 5000)])) as any;
+        rows.push(...part);
+      }
     }
     const values: unknown[][] = [];
     for (const f of rows) {
-      const seen = observers.get(Number(f.flow_id)) ?? {};
+      const seen = fresh.get(Number(f.flow_id)) ?? { first: -1 };
       // an address of a known server, else the server whose observer recorded that end
       const ends = { src: this.addresses.get(f.src) ?? seen.tx ?? 0, dst: this.addresses.get(f.dst) ?? seen.rx ?? 0 };
       this.flowEnds.set(Number(f.flow_id), ends);
@@ -332,12 +355,16 @@ export class Run {
   /** One chunk of batches from packets: read, then processed (see process). */
   async chunk(batches: number[], carried: Rec[], result: AnalyzeResult, last: boolean): Promise<{ pending: Rec[] }> {
     const t0 = Date.now();
-    const read = await this.readBatches(batches);
-    this.log(`analysis: read ${read.length} records of ${batches.length} batches in ${Date.now() - t0} ms`);
-    return this.process(
+    const c = new RecordColumns();
+    for (const r of carried) c.push(r);
+    await this.readBatches(batches, c);
+    this.log(`analysis: read ${c.n - carried.length} records of ${batches.length} batches in ${Date.now() - t0} ms`);
+    let pending: Rec[] = [];
+    await this.process(
       {
-        fresh: read, carried, last, keepPaths: 'all',
-        commitWith: async (conn, pending) => {
+        records: c, fresh: carried.length, last, keepPaths: 'all',
+        commitWith: async (conn, waiting) => {
+          pending = waiting.map((i) => c.rec(i));
           await conn.query('DELETE FROM analysis_pending');
           for (let i = 0; i < pending.length; i += 10_000)
             await conn.query('INSERT INTO analysis_pending (server_id, observer_seq, since) VALUES ?', [
@@ -347,60 +374,68 @@ export class Run {
         },
       },
       result,
-    ).then((r) => {
-      result.batches += batches.length;
-      return r;
-    });
+    );
+    result.batches += batches.length;
+    return { pending };
   }
 
   /**
    * One chunk of records, wherever they came from: join, statistics, and one transaction with
-   * everything it produced and the input's own mark (commitWith).
+   * everything it produced and the input's own mark (commitWith). Records live in columns from
+   * the read to the commit: an object is made only for an exemplar's records.
    */
-  async process(input: ChunkInput, result: AnalyzeResult): Promise<{ pending: Rec[]; paths: number; unmatched: number }> {
-    const { carried, last } = input;
+  async process(input: ChunkInput, result: AnalyzeResult): Promise<{ pending: number; paths: number; unmatched: number }> {
+    const { records: c, last } = input;
+    const freshCount = c.n - input.fresh;
     // a record with no time at any layer cannot be placed in time: counted, and kept out of everything
-    const fresh = input.fresh.filter((r) => !Number.isNaN(firstTime(r)));
-    result.unusable += input.fresh.length - fresh.length;
+    const unusable = c.compact(input.fresh, (i) => !Number.isNaN(c.firstTime(i)));
+    result.unusable += unusable;
     const t1 = Date.now();
     const conn = await this.pool.getConnection();
     try {
       await conn.beginTransaction();
-      await this.learnFlows(conn, fresh, input.flowRows);
+      await this.learnFlows(conn, c, input.fresh, input.flowRows);
       const clock = (s: number) => this.clocks.get(s)!;
-      const joined = joinRecords([...carried, ...fresh], { clock, ends: this.ends, nowMs: Date.now(), graceMs: last ? (input.graceMs ?? this.o.graceMs) : Infinity, deferBoundNs: this.o.deferBoundNs });
+      const joined = joinColumns(c, { clock, ends: this.ends, nowMs: Date.now(), graceMs: last ? (input.graceMs ?? this.o.graceMs) : Infinity, deferBoundNs: this.o.deferBoundNs });
+      const paths = joined.paths;
       const stats = new WindowStats({ windowNs: this.o.windowNs, filterRetrans: this.o.filterRetrans });
-      for (const p of joined.paths) stats.addPath(p);
-      for (const r of fresh) {
-        const t = clock(r.server).toGlobal(firstTime(r)).ns;
-        stats.addRecord(r, t);
-        if (r.tx) {
-          const e = this.ends(r.flow);
-          stats.addFlowSample(r, e.src || r.server, e.dst, t);
+      for (let k = 0; k < paths.n; k++) stats.addPathAt(paths, k, c.flow[paths.tx[k]!]!);
+      for (let i = input.fresh; i < c.n; i++) {
+        const server = c.server[i]!;
+        const t = clock(server).toGlobal(c.firstTime(i)).ns;
+        stats.addRecordAt(c, i, t);
+        if (c.tx[i]) {
+          const e = this.ends(c.flow[i]!);
+          stats.addFlowSample(c.flow[i]!, c.attempt[i]!, c.flags[i]!, e.src || server, e.dst, t);
         }
       }
       const t2 = Date.now();
-      if (input.keepPaths === 'all') await this.writePaths(joined.paths);
+      if (input.keepPaths === 'all') await this.writePaths(c, paths, null);
       const t3 = Date.now();
       const merged = await this.mergeStored(conn, stats);
-      const spikes = this.spikes(joined.paths, merged);
-      if (input.keepPaths === 'exemplars') await this.writePaths(spikes.map((x) => x.p));
-      await input.beforeCommit?.(input.keepPaths === 'all' ? joined.paths : spikes.map((x) => x.p));
+      const spikes = this.spikes(paths, merged);
+      if (input.keepPaths === 'exemplars') await this.writePaths(c, paths, spikes.map((x) => x.k));
+      if (input.beforeCommit) {
+        const kept: number[] = [];
+        if (input.keepPaths === 'all') for (let k = 0; k < paths.n; k++) kept.push(paths.tx[k]!, paths.rx[k]!);
+        else for (const x of spikes) kept.push(paths.tx[x.k]!, paths.rx[x.k]!);
+        await input.beforeCommit(kept);
+      }
       await this.writeStats(conn, merged);
       const t4 = Date.now();
       await this.writeFlows(conn, stats.flows);
       await this.writeUnmatched(conn, joined.unmatched);
-      await this.writeSpikes(conn, spikes);
+      await this.writeSpikes(conn, c, paths, spikes);
       await input.commitWith(conn, joined.pending);
       await conn.commit();
-      result.records += input.fresh.length;
-      result.paths += joined.paths.length;
+      result.records += freshCount;
+      result.paths += paths.n;
       for (const u of joined.unmatched) result.unmatched[u.reason]++;
-      result.faults += joined.paths.filter((p) => p.flags & 2).length;
+      for (let k = 0; k < paths.n; k++) if (paths.flags[k]! & 2) result.faults++;
       result.spikes += spikes.length;
       result.windows += new Set([...merged.keys()].map((k) => parseGroupKey(k).window)).size;
-      this.log(`analysis: ${fresh.length} records (+${carried.length} waiting) -> ${joined.paths.length} paths, ${joined.unmatched.length} unmatched, ${joined.pending.length} waiting; join ${t2 - t1} ms, paths ${t3 - t2} ms, statistics ${t4 - t3} ms, the rest ${Date.now() - t4} ms`);
-      return { pending: joined.pending, paths: joined.paths.length, unmatched: joined.unmatched.length };
+      this.log(`analysis: ${c.n - input.fresh} records (+${input.fresh} waiting) -> ${paths.n} paths, ${joined.unmatched.length} unmatched, ${joined.pending.length} waiting; join ${t2 - t1} ms, paths ${t3 - t2} ms, statistics ${t4 - t3} ms, the rest ${Date.now() - t4} ms`);
+      return { pending: joined.pending.length, paths: paths.n, unmatched: joined.unmatched.length };
     } catch (e) {
       await conn.rollback().catch(() => {});
       throw e;
@@ -440,21 +475,22 @@ export class Run {
     return stats.groups;
   }
 
-  private spikes(paths: Path[], groups: Map<string, Group>): { window: number; p: Path; median: number; top: string }[] {
-    const byGroup = new Map<string, { window: number; p: Path; median: number; top: string }[]>();
+  private spikes(paths: PathColumns, groups: Map<string, Group>): Spike[] {
+    const byGroup = new Map<string, Spike[]>();
     const medians = new Map<string, number>();
-    for (const p of paths) {
-      if (Number.isNaN(p.e2e) || (this.o.filterRetrans && p.flags & 1)) continue;
-      const window = Math.floor(p.tNs / this.o.windowNs);
-      const key = groupKey({ window, scope: 'pair', src: p.src, dst: p.dst, flow: 0 });
+    for (let k = 0; k < paths.n; k++) {
+      const e2e = paths.e2e[k]!;
+      if (Number.isNaN(e2e) || (this.o.filterRetrans && paths.flags[k]! & 1)) continue;
+      const window = Math.floor(paths.tNs[k]! / this.o.windowNs);
+      const key = groupKey({ window, scope: 'pair', src: paths.src[k]!, dst: paths.dst[k]!, flow: 0 });
       let m = medians.get(key);
       if (m === undefined) medians.set(key, (m = groups.get(key)?.hist.get('end_to_end')?.quantile(0.5) ?? NaN));
-      if (!(m > 0) || p.e2e <= this.o.spikeFactor * m) continue;
+      if (!(m > 0) || e2e <= this.o.spikeFactor * m) continue;
       const list = byGroup.get(key) ?? [];
-      list.push({ window, p, median: m, top: topSegment(p) });
+      list.push({ window, k, median: m, top: topSegment(paths, k) });
       byGroup.set(key, list);
     }
-    return [...byGroup.values()].flatMap((l) => l.sort((a, b) => b.p.e2e - a.p.e2e).slice(0, this.o.maxSpikes));
+    return [...byGroup.values()].flatMap((l) => l.sort((a, b) => paths.e2e[b.k]! - paths.e2e[a.k]!).slice(0, this.o.maxSpikes));
   }
 
   /** An absolute manager time (bigint text) from a global relative one. */
@@ -465,36 +501,39 @@ export class Run {
   }
 
   /**
-   * Paths with LOAD DATA in primary-key order (appends to the B-tree), on two connections at once
-   * (MariaDB parses a LOAD on one core), each in its own transaction before the chunk's: a run
-   * that fails after them writes the same rows again, which IGNORE skips; the chunk's statistics
-   * and marks commit only with the chunk.
+   * Paths (every one, or the slots in `only`) with LOAD DATA in primary-key order (appends to the
+   * B-tree), on two connections at once (MariaDB parses a LOAD on one core), each in its own
+   * transaction before the chunk's: a run that fails after them writes the same rows again,
+   * which IGNORE skips; the chunk's statistics and marks commit only with the chunk.
    */
-  private async writePaths(paths: Path[]): Promise<void> {
-    if (!paths.length) return;
-    paths.sort((a, b) => a.rx.server - b.rx.server || a.rx.seq - b.rx.seq);
+  private async writePaths(c: RecordColumns, paths: PathColumns, only: number[] | null): Promise<void> {
+    const ks = only ?? Array.from({ length: paths.n }, (_, k) => k);
+    if (!ks.length) return;
+    ks.sort((a, b) => c.server[paths.rx[a]!]! - c.server[paths.rx[b]!]! || c.seq[paths.rx[a]!]! - c.seq[paths.rx[b]!]!);
     const f = (v: number) => (Number.isFinite(v) ? String(Math.round(v)) : '\\N');
     const windows = new Map<number, string>();
-    const line = (p: Path): string => {
-      const w = Math.floor(p.tNs / this.o.windowNs);
+    const line = (k: number): string => {
+      const w = Math.floor(paths.tNs[k]! / this.o.windowNs);
       let wns = windows.get(w);
       if (wns === undefined) windows.set(w, (wns = this.windowNs(w)));
-      const s = p.seg;
+      const t = paths.tx[k]!, x = paths.rx[k]!;
+      const s = paths.seg, o = k * NSEG;
+      const bound = paths.bound[k]!;
       return (
-        `${p.rx.server}\t${p.rx.seq}\t${p.tx.server}\t${p.tx.seq}\t${p.src}\t${p.dst}\t${p.tx.flow}\t${p.tx.sample}\t${p.tx.attempt}\t${p.flags}\t${wns}\t${this.abs(p.tNs)}\t` +
-        `${f(s[0]!)}\t${f(s[1]!)}\t${f(s[2]!)}\t${f(s[3]!)}\t${f(s[4]!)}\t${f(s[5]!)}\t${f(s[6]!)}\t${f(s[7]!)}\t${f(s[8]!)}\t${f(p.oneWay)}\t${f(p.e2e)}\t${Number.isFinite(p.bound) ? p.bound.toFixed(1) : '\\N'}\n`
+        `${c.server[x]}\t${c.seq[x]}\t${c.server[t]}\t${c.seq[t]}\t${paths.src[k]}\t${paths.dst[k]}\t${c.flow[t]}\t${c.sample[t]}\t${c.attempt[t]}\t${paths.flags[k]}\t${wns}\t${this.abs(paths.tNs[k]!)}\t` +
+        `${f(s[o]!)}\t${f(s[o + 1]!)}\t${f(s[o + 2]!)}\t${f(s[o + 3]!)}\t${f(s[o + 4]!)}\t${f(s[o + 5]!)}\t${f(s[o + 6]!)}\t${f(s[o + 7]!)}\t${f(s[o + 8]!)}\t${f(paths.oneWay[k]!)}\t${f(paths.e2e[k]!)}\t${Number.isFinite(bound) ? bound.toFixed(1) : '\\N'}\n`
       );
     };
-    function* text(part: Path[]): Generator<Buffer> {
+    function* text(part: number[]): Generator<Buffer> {
       for (let i = 0; i < part.length; i += 4096) {
         let t = '';
-        for (let k = i; k < Math.min(part.length, i + 4096); k++) t += line(part[k]!);
+        for (let j = i; j < Math.min(part.length, i + 4096); j++) t += line(part[j]!);
         yield Buffer.from(t, 'latin1');
       }
     }
-    const half = Math.ceil(paths.length / 2);
+    const half = Math.ceil(ks.length / 2);
     await Promise.all(
-      [paths.slice(0, half), paths.slice(half)].map(async (part) => {
+      [ks.slice(0, half), ks.slice(half)].map(async (part) => {
         if (!part.length) return;
         const conn = await this.pool.getConnection();
         try {
@@ -549,7 +588,7 @@ export class Run {
       );
   }
 
-  private async writeUnmatched(conn: PoolConnection, unmatched: Unmatched[]): Promise<void> {
+  private async writeUnmatched(conn: PoolConnection, unmatched: UnmatchedAt[]): Promise<void> {
     const counts = new Map<string, number>();
     for (const u of unmatched) {
       const key = `${this.windowNs(Math.floor(u.tNs / this.o.windowNs))}|${u.src}|${u.dst}|${u.reason}`;
@@ -559,11 +598,20 @@ export class Run {
     if (values.length) await conn.query('INSERT INTO unmatched (window_ns, src_server_id, dst_server_id, reason, samples) VALUES ? ON DUPLICATE KEY UPDATE samples = samples + VALUES(samples)', [values]);
   }
 
-  private async writeSpikes(conn: PoolConnection, spikes: { window: number; p: Path; median: number; top: string }[]): Promise<void> {
+  private async writeSpikes(conn: PoolConnection, c: RecordColumns, paths: PathColumns, spikes: Spike[]): Promise<void> {
     if (!spikes.length) return;
     await conn.query('INSERT IGNORE INTO spikes (window_ns, rx_server_id, rx_seq, src_server_id, dst_server_id, end_to_end_ns, median_ns, top_segment) VALUES ?', [
-      spikes.map((s) => [this.windowNs(s.window), s.p.rx.server, s.p.rx.seq, s.p.src, s.p.dst, Math.round(s.p.e2e), s.median, s.top]),
+      spikes.map((s) => [this.windowNs(s.window), c.server[paths.rx[s.k]!], c.seq[paths.rx[s.k]!], paths.src[s.k], paths.dst[s.k], Math.round(paths.e2e[s.k]!), s.median, s.top]),
     ]);
   }
 }
 
+/** The segment that took the largest part of path k (for spikes). */
+function topSegment(paths: PathColumns, k: number): string {
+  let best = -1, bestV = -Infinity;
+  for (let i = 0; i < NSEG; i++) {
+    const v = paths.seg[k * NSEG + i]!;
+    if (v > bestV) (bestV = v), (best = i);
+  }
+  return best < 0 ? 'unknown' : SEGMENTS[best]!;
+}

@@ -111,83 +111,335 @@ const NSEG = SEGMENTS.length;
 const CLOCK_FAULT_WINDOW_NS = 1e9;
 /** A record's time at the first layer it has (NaN: none). */
 export const firstTime = (r: Rec): number => (r.tx ? (Number.isNaN(r.sock) ? (Number.isNaN(r.tcp) ? (Number.isNaN(r.ip) ? r.dev : r.ip) : r.tcp) : r.sock) : Number.isNaN(r.dev) ? (Number.isNaN(r.ip) ? (Number.isNaN(r.tcp) ? r.sock : r.tcp) : r.ip) : r.dev);
-/** The time a record crosses the wire: the sender's last device, the receiver's first. */
-const wireTime = (r: Rec): number => (r.tx ? (Number.isNaN(r.last) ? firstTime(r) : r.last) : Number.isNaN(r.dev) ? firstTime(r) : r.dev);
 
-/** The path of a sender record and a receiver record: every segment, the totals and the bound. */
-export function buildPath(tx: Rec, rx: Rec, o: Pick<JoinOptions, 'clock' | 'ends'>): Path {
-  const ends = o.ends(tx.flow);
-  const sameClock = tx.server === rx.server;
-  const ct = o.clock(tx.server), cr = o.clock(rx.server);
-  const out = ct.toGlobal(tx.last), inn = cr.toGlobal(rx.dev);
-  const wire = sameClock ? rx.dev - tx.last : inn.ns - out.ns;
-  const bound = sameClock ? 0 : out.boundNs + inn.boundNs;
-  const seg = [tx.tcp - tx.sock, tx.ip - tx.tcp, tx.dev - tx.ip, tx.last - tx.dev, Number.isFinite(bound) ? wire : NaN, rx.last - rx.dev, rx.ip - rx.last, rx.tcp - rx.ip, rx.sock - rx.tcp];
-  let complete = true;
-  for (let i = 0; i < NSEG; i++) if (Number.isNaN(seg[i]!)) complete = false;
-  const oneWay = seg[3]! + seg[4]!;
-  const e2e = tx.last - tx.sock + seg[4]! + (rx.sock - rx.dev);
-  let flags = complete ? F_COMPLETE : 0;
-  // the sender knows: the receiver's flag also marks a segment that arrived out of order
-  if (tx.attempt > 0 || tx.flags & F_ROW_RETRANS) flags |= F_RETRANS;
-  if (!Number.isFinite(bound)) flags |= F_NO_FIT;
-  else if (wire < -bound) flags |= F_FAULT; // a negative delay beyond its bound: the clocks are wrong, not the packet
-  return { tx, rx, src: ends.src || tx.server, dst: ends.dst || rx.server, tNs: ct.toGlobal(firstTime(tx)).ns, seg, oneWay, e2e, bound, flags };
+/**
+ * Records as columns (typed arrays, one slot per record): the join's own form, so that a step of
+ * hundreds of thousands of records makes no object per record (the stream stage fills these
+ * directly; joinRecords converts Rec objects for the batch analyzer and the tests).
+ */
+export class RecordColumns {
+  n = 0;
+  server: Int32Array;
+  seq: Float64Array;
+  tx: Uint8Array;
+  flow: Float64Array;
+  sample: Float64Array;
+  offset: Float64Array;
+  attempt: Int32Array;
+  flags: Uint8Array;
+  sock: Float64Array;
+  tcp: Float64Array;
+  ip: Float64Array;
+  dev: Float64Array;
+  last: Float64Array;
+  /** Rec.pendingSinceMs; NaN: not waiting yet. */
+  since: Float64Array;
+  hops: (string | null)[] = [];
+  raw: (string | undefined)[] = [];
+
+  constructor(private cap = 1024) {
+    this.server = new Int32Array(cap);
+    this.seq = new Float64Array(cap);
+    this.tx = new Uint8Array(cap);
+    this.flow = new Float64Array(cap);
+    this.sample = new Float64Array(cap);
+    this.offset = new Float64Array(cap);
+    this.attempt = new Int32Array(cap);
+    this.flags = new Uint8Array(cap);
+    this.sock = new Float64Array(cap);
+    this.tcp = new Float64Array(cap);
+    this.ip = new Float64Array(cap);
+    this.dev = new Float64Array(cap);
+    this.last = new Float64Array(cap);
+    this.since = new Float64Array(cap);
+  }
+
+  /** Room for one more record; returns its slot (the caller fills every column, then n++). */
+  slot(): number {
+    if (this.n === this.cap) {
+      const cap = this.cap * 2;
+      const grow = <T extends Float64Array | Int32Array | Uint8Array>(a: T): T => {
+        const b = new (a.constructor as new (n: number) => T)(cap);
+        b.set(a);
+        return b;
+      };
+      this.server = grow(this.server);
+      this.seq = grow(this.seq);
+      this.tx = grow(this.tx);
+      this.flow = grow(this.flow);
+      this.sample = grow(this.sample);
+      this.offset = grow(this.offset);
+      this.attempt = grow(this.attempt);
+      this.flags = grow(this.flags);
+      this.sock = grow(this.sock);
+      this.tcp = grow(this.tcp);
+      this.ip = grow(this.ip);
+      this.dev = grow(this.dev);
+      this.last = grow(this.last);
+      this.since = grow(this.since);
+      this.cap = cap;
+    }
+    return this.n;
+  }
+
+  push(r: Rec): number {
+    const i = this.slot();
+    this.server[i] = r.server;
+    this.seq[i] = r.seq;
+    this.tx[i] = r.tx ? 1 : 0;
+    this.flow[i] = r.flow;
+    this.sample[i] = r.sample;
+    this.offset[i] = r.offset;
+    this.attempt[i] = r.attempt;
+    this.flags[i] = r.flags;
+    this.sock[i] = r.sock;
+    this.tcp[i] = r.tcp;
+    this.ip[i] = r.ip;
+    this.dev[i] = r.dev;
+    this.last[i] = r.last;
+    this.since[i] = r.pendingSinceMs ?? NaN;
+    this.hops[i] = r.hops;
+    this.raw[i] = r.raw;
+    return this.n++;
+  }
+
+  /** Keeps, from slot `from` on, only the records `keep` accepts (in order); returns how many went. */
+  compact(from: number, keep: (i: number) => boolean): number {
+    let w = from;
+    for (let i = from; i < this.n; i++) {
+      if (!keep(i)) continue;
+      if (w !== i) {
+        for (const a of [this.server, this.seq, this.tx, this.flow, this.sample, this.offset, this.attempt, this.flags, this.sock, this.tcp, this.ip, this.dev, this.last, this.since]) a[w] = a[i]!;
+        this.hops[w] = this.hops[i]!;
+        this.raw[w] = this.raw[i];
+      }
+      w++;
+    }
+    const gone = this.n - w;
+    this.n = w;
+    return gone;
+  }
+
+  /** Record i as an object (for the few that need one: exemplar paths). */
+  rec(i: number): Rec {
+    return {
+      server: this.server[i]!, seq: this.seq[i]!, tx: this.tx[i] === 1, flow: this.flow[i]!, sample: this.sample[i]!, offset: this.offset[i]!, attempt: this.attempt[i]!, flags: this.flags[i]!,
+      sock: this.sock[i]!, tcp: this.tcp[i]!, ip: this.ip[i]!, dev: this.dev[i]!, last: this.last[i]!, hops: this.hops[i] ?? null,
+      pendingSinceMs: Number.isNaN(this.since[i]!) ? undefined : this.since[i]!, raw: this.raw[i],
+    };
+  }
+
+  /** firstTime of record i. */
+  firstTime(i: number): number {
+    const sock = this.sock[i]!, tcp = this.tcp[i]!, ip = this.ip[i]!, dev = this.dev[i]!;
+    return this.tx[i] ? (sock === sock ? sock : tcp === tcp ? tcp : ip === ip ? ip : dev) : dev === dev ? dev : ip === ip ? ip : tcp === tcp ? tcp : sock; // x === x: not NaN
+  }
+
+  /** The time record i crosses the wire: the sender's last device, the receiver's first. */
+  wireTime(i: number): number {
+    const w = this.tx[i] ? this.last[i]! : this.dev[i]!;
+    return w === w ? w : this.firstTime(i);
+  }
+}
+
+/** Joined paths as columns: the records' slots, and every value of a Path. */
+export class PathColumns {
+  n = 0;
+  tx = new Int32Array(1024);
+  rx = new Int32Array(1024);
+  src = new Int32Array(1024);
+  dst = new Int32Array(1024);
+  tNs = new Float64Array(1024);
+  oneWay = new Float64Array(1024);
+  e2e = new Float64Array(1024);
+  bound = new Float64Array(1024);
+  flags = new Uint8Array(1024);
+  /** SEGMENTS of path k at k * NSEG. */
+  seg = new Float64Array(1024 * NSEG);
+
+  /** Room for one more path; returns its slot. */
+  slot(): number {
+    if (this.n === this.tx.length) {
+      const grow = <T extends Float64Array | Int32Array | Uint8Array>(a: T): T => {
+        const b = new (a.constructor as new (n: number) => T)(a.length * 2);
+        b.set(a);
+        return b;
+      };
+      this.tx = grow(this.tx);
+      this.rx = grow(this.rx);
+      this.src = grow(this.src);
+      this.dst = grow(this.dst);
+      this.tNs = grow(this.tNs);
+      this.oneWay = grow(this.oneWay);
+      this.e2e = grow(this.e2e);
+      this.bound = grow(this.bound);
+      this.flags = grow(this.flags);
+      this.seg = grow(this.seg);
+    }
+    return this.n;
+  }
+
+  /** Path k as an object, with its records (for the few that need one: exemplars). */
+  path(k: number, c: RecordColumns, tx = c.rec(this.tx[k]!), rx = c.rec(this.rx[k]!)): Path {
+    return {
+      tx, rx, src: this.src[k]!, dst: this.dst[k]!, tNs: this.tNs[k]!, seg: Array.from(this.seg.subarray(k * NSEG, (k + 1) * NSEG)),
+      oneWay: this.oneWay[k]!, e2e: this.e2e[k]!, bound: this.bound[k]!, flags: this.flags[k]!,
+    };
+  }
 }
 
 /**
- * Joins records: new ones and those carried over from earlier runs. Records of a key are paired
- * by time; what is left waits or, past the grace period, is unmatched.
+ * The path of sender record t and receiver record x, written into `out` at a new slot (not yet
+ * counted: the caller keeps it with out.n++): every segment, the totals and the bound.
  */
-export function joinRecords(records: Rec[], o: JoinOptions): JoinResult {
-  // flow -> sample -> its record, or its records when there are several
-  const byKey = new Map<number, Map<number, Rec | Rec[]>>();
-  for (const r of records) {
-    let inner = byKey.get(r.flow);
-    if (!inner) byKey.set(r.flow, (inner = new Map()));
-    const had = inner.get(r.sample);
-    if (had === undefined) inner.set(r.sample, r);
-    else if (Array.isArray(had)) had.push(r);
-    else inner.set(r.sample, [had, r]);
-  }
-  const res: JoinResult = { paths: [], unmatched: [], pending: [] };
-  const at = (r: Rec) => o.clock(r.server).toGlobal(wireTime(r));
-  for (const [flow, inner] of byKey) {
-    const ends = o.ends(flow);
-    for (const v of inner.values()) {
-      if (!Array.isArray(v)) settle(v, ends, o, res);
-      else if (v.length === 2 && v[0]!.tx !== v[1]!.tx) pairOne(v[0]!.tx ? v[0]! : v[1]!, v[0]!.tx ? v[1]! : v[0]!, ends, at, o, res);
-      else pairMany(v, ends, at, o, res);
+function buildPathAt(c: RecordColumns, t: number, x: number, o: Pick<JoinOptions, 'clock' | 'ends'>, out: PathColumns): number {
+  const k = out.slot();
+  const ends = o.ends(c.flow[t]!);
+  const sameClock = c.server[t] === c.server[x];
+  const ct = o.clock(c.server[t]!), cr = o.clock(c.server[x]!);
+  const txLast = c.last[t]!, rxDev = c.dev[x]!;
+  const outAt = ct.toGlobal(txLast), inn = cr.toGlobal(rxDev);
+  const wire = sameClock ? rxDev - txLast : inn.ns - outAt.ns;
+  const bound = sameClock ? 0 : outAt.boundNs + inn.boundNs;
+  const s = out.seg, b = k * NSEG;
+  s[b] = c.tcp[t]! - c.sock[t]!;
+  s[b + 1] = c.ip[t]! - c.tcp[t]!;
+  s[b + 2] = c.dev[t]! - c.ip[t]!;
+  s[b + 3] = txLast - c.dev[t]!;
+  s[b + 4] = Number.isFinite(bound) ? wire : NaN;
+  s[b + 5] = c.last[x]! - rxDev;
+  s[b + 6] = c.ip[x]! - c.last[x]!;
+  s[b + 7] = c.tcp[x]! - c.ip[x]!;
+  s[b + 8] = c.sock[x]! - c.tcp[x]!;
+  let complete = true;
+  for (let i = 0; i < NSEG; i++) if (Number.isNaN(s[b + i]!)) complete = false;
+  out.oneWay[k] = s[b + 3]! + s[b + 4]!;
+  out.e2e[k] = txLast - c.sock[t]! + s[b + 4]! + (c.sock[x]! - rxDev);
+  let flags = complete ? F_COMPLETE : 0;
+  // the sender knows: the receiver's flag also marks a segment that arrived out of order
+  if (c.attempt[t]! > 0 || c.flags[t]! & F_ROW_RETRANS) flags |= F_RETRANS;
+  if (!Number.isFinite(bound)) flags |= F_NO_FIT;
+  else if (wire < -bound) flags |= F_FAULT; // a negative delay beyond its bound: the clocks are wrong, not the packet
+  out.flags[k] = flags;
+  out.bound[k] = bound;
+  out.src[k] = ends.src || c.server[t]!;
+  out.dst[k] = ends.dst || c.server[x]!;
+  out.tNs[k] = ct.toGlobal(c.firstTime(t)).ns;
+  out.tx[k] = t;
+  out.rx[k] = x;
+  return k;
+}
+
+/** The path of a sender record and a receiver record: every segment, the totals and the bound. */
+export function buildPath(tx: Rec, rx: Rec, o: Pick<JoinOptions, 'clock' | 'ends'>): Path {
+  const c = new RecordColumns(2);
+  c.push(tx);
+  c.push(rx);
+  const out = new PathColumns();
+  return out.path(buildPathAt(c, 0, 1, o, out), c, tx, rx);
+}
+
+/** A record the join could not pair (by its slot). */
+export interface UnmatchedAt {
+  index: number;
+  src: number;
+  dst: number;
+  tNs: number;
+  reason: UnmatchedReason;
+}
+
+export interface ColumnJoinResult {
+  paths: PathColumns;
+  unmatched: UnmatchedAt[];
+  /** Slots of the records still waiting for their other end (their `since` set). */
+  pending: number[];
+}
+
+/**
+ * Joins the records of `c`: records of a key (flow, sample) are paired by time; what is left
+ * waits or, past the grace period, is unmatched.
+ */
+export function joinColumns(c: RecordColumns, o: JoinOptions): ColumnJoinResult {
+  const res: ColumnJoinResult = { paths: new PathColumns(), unmatched: [], pending: [] };
+  const n = c.n;
+  // records by key: 21 low bits of the flow id and the 32-bit sample make one exact double; a
+  // key shared by two flows (their low bits equal) is split when its records are read
+  const groupOf = new Map<number, number>();
+  const head = new Int32Array(n), tail = new Int32Array(n), size = new Int32Array(n), next = new Int32Array(n);
+  let groups = 0;
+  for (let i = 0; i < n; i++) {
+    const key = (c.flow[i]! % 2097152) * 4294967296 + c.sample[i]!;
+    next[i] = -1;
+    const g = groupOf.get(key);
+    if (g === undefined) {
+      groupOf.set(key, groups);
+      head[groups] = tail[groups] = i;
+      size[groups++] = 1;
+    } else {
+      next[tail[g]!] = i;
+      tail[g] = i;
+      size[g]!++;
     }
+  }
+  const at = (i: number) => o.clock(c.server[i]!).toGlobal(c.wireTime(i));
+  const list: number[] = [];
+  for (let g = 0; g < groups; g++) {
+    const h = head[g]!;
+    if (size[g] === 1) {
+      settle(c, h, o.ends(c.flow[h]!), o, res);
+      continue;
+    }
+    list.length = 0;
+    let mixed = false;
+    for (let i = h; i !== -1; i = next[i]!) {
+      list.push(i);
+      if (c.flow[i] !== c.flow[h]) mixed = true;
+    }
+    if (!mixed) joinKey(c, list, at, o, res);
+    else for (const flow of new Set(list.map((i) => c.flow[i]!))) joinKey(c, list.filter((i) => c.flow[i] === flow), at, o, res);
   }
   return res;
 }
 
+/** The records of one key (flow, sample). */
+function joinKey(c: RecordColumns, list: number[], at: (i: number) => Mapped, o: JoinOptions, res: ColumnJoinResult): void {
+  const ends = o.ends(c.flow[list[0]!]!);
+  if (list.length === 1) settle(c, list[0]!, ends, o, res);
+  else if (list.length === 2 && c.tx[list[0]!] !== c.tx[list[1]!]) {
+    const [a, b] = list as [number, number];
+    pairOne(c, c.tx[a] ? a : b, c.tx[a] ? b : a, ends, at, o, res);
+  } else pairMany(c, list, ends, at, o, res);
+}
+
 /** The common case: one sender record and one receiver record of a sample. */
-function pairOne(tx: Rec, rx: Rec, ends: FlowEnds, at: (r: Rec) => Mapped, o: JoinOptions, res: JoinResult): void {
-  const t = at(tx), x = at(rx);
-  const slack = tx.server === rx.server ? 0 : Math.min(t.boundNs + x.boundNs, 1e12);
-  if (t.ns <= x.ns + slack || t.ns - x.ns < CLOCK_FAULT_WINDOW_NS) {
-    const p = buildPath(tx, rx, o);
-    if (waitForClock(p, t, x, o)) res.pending.push(tx, rx);
-    else res.paths.push(p);
-  } else {
-    settle(tx, ends, o, res);
-    settle(rx, ends, o, res);
+function pairOne(c: RecordColumns, t: number, x: number, ends: FlowEnds, at: (i: number) => Mapped, o: JoinOptions, res: ColumnJoinResult): void {
+  const tm = at(t), xm = at(x);
+  const slack = c.server[t] === c.server[x] ? 0 : Math.min(tm.boundNs + xm.boundNs, 1e12);
+  if (tm.ns <= xm.ns + slack || tm.ns - xm.ns < CLOCK_FAULT_WINDOW_NS) keepPath(c, t, x, tm, xm, o, res);
+  else {
+    settle(c, t, ends, o, res);
+    settle(c, x, ends, o, res);
   }
 }
 
+/** A joined pair: a path, or both records waiting for a clock round. */
+function keepPath(c: RecordColumns, t: number, x: number, tm: Mapped, xm: Mapped, o: JoinOptions, res: ColumnJoinResult): void {
+  const k = buildPathAt(c, t, x, o, res.paths);
+  if (waitForClock(c, t, x, res.paths.bound[k]!, tm, xm, o)) res.pending.push(t, x);
+  else res.paths.n++;
+}
+
 /** Several records of a sample (retransmissions, a wrap): each arrival takes the latest transmission before it. */
-function pairMany(list: Rec[], ends: FlowEnds, at: (r: Rec) => Mapped, o: JoinOptions, res: JoinResult): void {
-  const txs: { r: Rec; t: Mapped; used: boolean }[] = [];
-  const rxs: { r: Rec; t: Mapped }[] = [];
-  for (const r of list) {
-    if (r.tx) txs.push({ r, t: at(r), used: false });
-    else rxs.push({ r, t: at(r) });
+function pairMany(c: RecordColumns, list: number[], ends: FlowEnds, at: (i: number) => Mapped, o: JoinOptions, res: ColumnJoinResult): void {
+  const txs: { i: number; t: Mapped; used: boolean }[] = [];
+  const rxs: { i: number; t: Mapped }[] = [];
+  for (const i of list) {
+    if (c.tx[i]) txs.push({ i, t: at(i), used: false });
+    else rxs.push({ i, t: at(i) });
   }
   txs.sort((a, b) => a.t.ns - b.t.ns);
   rxs.sort((a, b) => a.t.ns - b.t.ns);
-  const left: Rec[] = [];
+  const left: number[] = [];
   for (const x of rxs) {
     // the latest sender record that left before this arrival (within both clocks' bounds);
     // failing that, the first one that left less than a second after it: a clock wrong beyond
@@ -196,79 +448,80 @@ function pairMany(list: Rec[], ends: FlowEnds, at: (r: Rec) => Mapped, o: JoinOp
     for (let i = 0; i < txs.length; i++) {
       const t = txs[i]!;
       if (t.used) continue;
-      const slack = t.r.server === x.r.server ? 0 : Math.min(t.t.boundNs + x.t.boundNs, 1e12);
+      const slack = c.server[t.i] === c.server[x.i] ? 0 : Math.min(t.t.boundNs + x.t.boundNs, 1e12);
       if (t.t.ns <= x.t.ns + slack) best = i;
       else {
         if (best < 0 && t.t.ns - x.t.ns < CLOCK_FAULT_WINDOW_NS) best = i;
         break;
       }
     }
-    if (best < 0) left.push(x.r);
+    if (best < 0) left.push(x.i);
     else {
       const t = txs[best]!;
       t.used = true;
-      const p = buildPath(t.r, x.r, o);
-      if (waitForClock(p, t.t, x.t, o)) res.pending.push(t.r, x.r);
-      else res.paths.push(p);
+      keepPath(c, t.i, x.i, t.t, x.t, o, res);
     }
   }
-  for (const t of txs) if (!t.used) left.push(t.r);
-  for (const r of left) settle(r, ends, o, res);
+  for (const t of txs) if (!t.used) left.push(t.i);
+  for (const i of left) settle(c, i, ends, o, res);
 }
 
 /** Whether a joined pair should wait for a time-sync round that would narrow its bound. */
-function waitForClock(p: Path, out: Mapped, inn: Mapped, o: JoinOptions): boolean {
-  if (o.deferBoundNs === undefined || !(p.bound > o.deferBoundNs) || !Number.isFinite(p.bound)) return false;
-  const ct = o.clock(p.tx.server), cr = o.clock(p.rx.server);
+function waitForClock(c: RecordColumns, t: number, x: number, bound: number, out: Mapped, inn: Mapped, o: JoinOptions): boolean {
+  if (o.deferBoundNs === undefined || !(bound > o.deferBoundNs) || !Number.isFinite(bound)) return false;
+  const ct = o.clock(c.server[t]!), cr = o.clock(c.server[x]!);
   if (!(ct.beyondLastRound(out.ns) || cr.beyondLastRound(inn.ns))) return false;
-  const since = Math.min(p.tx.pendingSinceMs ?? o.nowMs, p.rx.pendingSinceMs ?? o.nowMs);
+  const st = c.since[t]!, sx = c.since[x]!;
+  const since = Math.min(st === st ? st : o.nowMs, sx === sx ? sx : o.nowMs);
   if (o.nowMs - since >= o.graceMs) return false;
-  p.tx.pendingSinceMs = p.rx.pendingSinceMs = since;
+  c.since[t] = c.since[x] = since;
   return true;
 }
 
 /** A record without a partner: unmatched now, or waiting. */
-function settle(r: Rec, ends: FlowEnds, o: JoinOptions, res: JoinResult): void {
-  const peer = r.tx ? ends.dst : ends.src;
-  const tNs = o.clock(r.server).toGlobal(firstTime(r)).ns;
-  const src = ends.src || (r.tx ? r.server : 0), dst = ends.dst || (r.tx ? 0 : r.server);
+function settle(c: RecordColumns, i: number, ends: FlowEnds, o: JoinOptions, res: ColumnJoinResult): void {
+  const tx = c.tx[i] === 1, server = c.server[i]!;
+  const peer = tx ? ends.dst : ends.src;
+  const tNs = o.clock(server).toGlobal(c.firstTime(i)).ns;
+  const src = ends.src || (tx ? server : 0), dst = ends.dst || (tx ? 0 : server);
   if (!peer) {
-    res.unmatched.push({ rec: r, src, dst, tNs, reason: 'peer_not_observed' });
+    res.unmatched.push({ index: i, src, dst, tNs, reason: 'peer_not_observed' });
     return;
   }
-  const since = r.pendingSinceMs ?? o.nowMs;
+  const s = c.since[i]!;
+  const since = s === s ? s : o.nowMs;
   if (o.nowMs - since < o.graceMs) {
-    r.pendingSinceMs = since;
-    res.pending.push(r);
+    c.since[i] = since;
+    res.pending.push(i);
     return;
   }
-  res.unmatched.push({ rec: r, src, dst, tNs, reason: r.tx ? 'no_receiver_record' : 'no_sender_record' });
+  res.unmatched.push({ index: i, src, dst, tNs, reason: tx ? 'no_receiver_record' : 'no_sender_record' });
 }
 
-/** The layer segments a single record tells on its own (host scope): SEGMENTS indices and values. */
-export function recordSegments(r: Rec): [index: number, ns: number][] {
-  const out: [number, number][] = [];
-  const put = (i: number, v: number) => Number.isNaN(v) || out.push([i, v]);
-  if (r.tx) {
-    put(0, r.tcp - r.sock);
-    put(1, r.ip - r.tcp);
-    put(2, r.dev - r.ip);
-    put(3, r.last - r.dev);
-  } else {
-    put(5, r.last - r.dev);
-    put(6, r.ip - r.last);
-    put(7, r.tcp - r.ip);
-    put(8, r.sock - r.tcp);
-  }
-  return out;
+/**
+ * Joins records: new ones and those carried over from earlier runs (the objects' form of
+ * joinColumns; the records' pendingSinceMs are updated as it sets them).
+ */
+export function joinRecords(records: Rec[], o: JoinOptions): JoinResult {
+  const c = new RecordColumns(Math.max(16, records.length));
+  for (const r of records) c.push(r);
+  const j = joinColumns(c, o);
+  for (let i = 0; i < c.n; i++) if (!Number.isNaN(c.since[i]!)) records[i]!.pendingSinceMs = c.since[i]!;
+  const paths: Path[] = [];
+  for (let k = 0; k < j.paths.n; k++) paths.push(j.paths.path(k, c, records[j.paths.tx[k]!], records[j.paths.rx[k]!]));
+  return {
+    paths,
+    unmatched: j.unmatched.map((u) => ({ rec: records[u.index]!, src: u.src, dst: u.dst, tNs: u.tNs, reason: u.reason })),
+    pending: j.pending.map((i) => records[i]!),
+  };
 }
 
 /** The device crossings of a record with several: [ifindex@netns of the device, delay from the previous crossing]. */
-export function hopDelays(r: Rec): [string, number][] {
-  if (!r.hops) return [];
+export function hopDelays(hops: string | null): [string, number][] {
+  if (!hops) return [];
   const out: [string, number][] = [];
   let prev: string | undefined;
-  for (const h of r.hops.split(',')) {
+  for (const h of hops.split(',')) {
     const c1 = h.indexOf(':'), c2 = h.indexOf(':', c1 + 1), c3 = h.indexOf(':', c2 + 1);
     const ns = h.slice(c3 + 1);
     // exact as doubles below 2^53 ns (104 days of uptime), else as bigints

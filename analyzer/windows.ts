@@ -17,7 +17,7 @@
 import { LogHistogram, VarReader, VarWriter, bucketOf } from '../lib/stats.js';
 import { SEGMENTS, TOTALS } from '../protocol/layers.js';
 import { F_ROW_INTERVAL, F_ROW_RETRANS } from '../protocol/records.js';
-import { F_COMPLETE, F_FAULT, F_NO_FIT, F_RETRANS, hopDelays, recordSegments, type Path, type Rec } from './paths.js';
+import { F_COMPLETE, F_FAULT, F_NO_FIT, F_RETRANS, hopDelays, type Path, type PathColumns, type Rec, type RecordColumns } from './paths.js';
 
 export type Scope = 'pair' | 'flow' | 'host';
 /** Tail buckets: 32 per power of two of the end-to-end delay (the tail's edge is known to 2%). */
@@ -62,12 +62,13 @@ export class Group {
     h.add(v);
   }
 
-  addTail(e2e: number, seg: ArrayLike<number>): void {
+  /** A complete path's end-to-end delay and its segments (seg[off] to seg[off + NSEG - 1]). */
+  addTail(e2e: number, seg: ArrayLike<number>, off = 0): void {
     const b = tailBucket(e2e);
     let t = this.tail.get(b);
     if (!t) this.tail.set(b, (t = new Float64Array(NSEG + 1)));
     t[0]! += 1;
-    for (let i = 0; i < NSEG; i++) t[i + 1]! += seg[i]!;
+    for (let i = 0; i < NSEG; i++) t[i + 1]! += seg[off + i]!;
   }
 
   merge(o: Group): void {
@@ -171,13 +172,13 @@ export interface StatsOptions {
   filterRetrans: boolean;
 }
 
-/** A path's totals, bound, fault and tail into a group. */
-function totals(g: Group, p: Path, cross: boolean): void {
-  if (cross && !Number.isNaN(p.oneWay)) g.addAt(ONE_WAY, p.oneWay);
-  if (cross && !Number.isNaN(p.e2e)) g.addAt(END_TO_END, p.e2e);
-  if (cross && Number.isFinite(p.bound)) g.bound = Math.max(g.bound, p.bound);
-  if (p.flags & F_FAULT) g.faults++;
-  else if (p.flags & F_COMPLETE) g.addTail(p.e2e, p.seg);
+/** A path's totals, bound, fault and tail into a group (its segments at seg[off]). */
+function totals(g: Group, oneWay: number, e2e: number, bound: number, flags: number, seg: ArrayLike<number>, off: number, cross: boolean): void {
+  if (cross && !Number.isNaN(oneWay)) g.addAt(ONE_WAY, oneWay);
+  if (cross && !Number.isNaN(e2e)) g.addAt(END_TO_END, e2e);
+  if (cross && Number.isFinite(bound)) g.bound = Math.max(g.bound, bound);
+  if (flags & F_FAULT) g.faults++;
+  else if (flags & F_COMPLETE) g.addTail(e2e, seg, off);
 }
 
 /** What one analysis chunk adds, per window and group. */
@@ -186,6 +187,8 @@ export class WindowStats {
   readonly flows = new Map<string, FlowWindow>();
   /** A fast path to groups: window -> numeric key -> group (the same objects as in groups), a map per scope. */
   private readonly cache = { pair: new Map<number, Map<number, Group>>(), flow: new Map<number, Map<number, Group>>(), host: new Map<number, Map<number, Group>>() };
+  /** window -> flow -> its entry of flows. */
+  private readonly flowCache = new Map<number, Map<number, FlowWindow>>();
 
   constructor(private readonly o: StatsOptions) {}
 
@@ -212,34 +215,71 @@ export class WindowStats {
   }
 
   addPath(p: Path): void {
-    if (this.o.filterRetrans && p.flags & F_RETRANS) return;
-    const window = this.windowOf(p.tNs);
-    const cross = !(p.flags & F_NO_FIT);
-    const pair = this.cached(window, 'pair', p.src, p.dst, 0), flow = this.cached(window, 'flow', p.src, p.dst, p.tx.flow);
+    this.addPathValues(p.tNs, p.src, p.dst, p.tx.flow, p.flags, p.oneWay, p.e2e, p.bound, p.seg, 0);
+  }
+
+  /** Path k of joined columns (the stream stage's form). */
+  addPathAt(paths: PathColumns, k: number, flow: number): void {
+    this.addPathValues(paths.tNs[k]!, paths.src[k]!, paths.dst[k]!, flow, paths.flags[k]!, paths.oneWay[k]!, paths.e2e[k]!, paths.bound[k]!, paths.seg, k * NSEG);
+  }
+
+  private addPathValues(tNs: number, src: number, dst: number, flowId: number, flags: number, oneWay: number, e2e: number, bound: number, seg: ArrayLike<number>, off: number): void {
+    if (this.o.filterRetrans && flags & F_RETRANS) return;
+    const window = this.windowOf(tNs);
+    const cross = !(flags & F_NO_FIT);
+    const pair = this.cached(window, 'pair', src, dst, 0), flow = this.cached(window, 'flow', src, dst, flowId);
     // every segment's percentiles are its pair's; a flow keeps its totals and its tail's segments
-    for (let i = 0; i < NSEG; i++) if (!Number.isNaN(p.seg[i]!)) pair.addAt(i, p.seg[i]!);
-    totals(pair, p, cross);
-    totals(flow, p, cross);
+    for (let i = 0; i < NSEG; i++) {
+      const v = seg[off + i]!;
+      if (v === v) pair.addAt(i, v); // x === x: not NaN
+    }
+    totals(pair, oneWay, e2e, bound, flags, seg, off, cross);
+    totals(flow, oneWay, e2e, bound, flags, seg, off, cross);
   }
 
   /** A record's own layers and hops, on its server (host scope); `tNs` is its time on the global timeline. */
   addRecord(r: Rec, tNs: number): void {
-    if (this.o.filterRetrans && (r.attempt > 0 || r.flags & F_ROW_RETRANS)) return;
-    const g = this.cached(this.windowOf(tNs), 'host', r.server, 0, 0);
-    for (const [i, v] of recordSegments(r)) g.addAt(i, v);
-    if (r.hops) for (const [dev, v] of hopDelays(r)) g.add(`hop:${r.tx ? 'tx' : 'rx'}:${dev}`, v);
+    this.addRecordValues(r.server, r.tx, r.attempt, r.flags, r.sock, r.tcp, r.ip, r.dev, r.last, r.hops, tNs);
+  }
+
+  /** Record i of columns. */
+  addRecordAt(c: RecordColumns, i: number, tNs: number): void {
+    this.addRecordValues(c.server[i]!, c.tx[i] === 1, c.attempt[i]!, c.flags[i]!, c.sock[i]!, c.tcp[i]!, c.ip[i]!, c.dev[i]!, c.last[i]!, c.hops[i] ?? null, tNs);
+  }
+
+  private addRecordValues(server: number, tx: boolean, attempt: number, flags: number, sock: number, tcp: number, ip: number, dev: number, last: number, hops: string | null, tNs: number): void {
+    if (this.o.filterRetrans && (attempt > 0 || flags & F_ROW_RETRANS)) return;
+    const g = this.cached(this.windowOf(tNs), 'host', server, 0, 0);
+    // the layer segments the record tells on its own (SEGMENTS indices)
+    const put = (i: number, v: number) => v === v && g.addAt(i, v);
+    if (tx) {
+      put(0, tcp - sock);
+      put(1, ip - tcp);
+      put(2, dev - ip);
+      put(3, last - dev);
+    } else {
+      put(5, last - dev);
+      put(6, ip - last);
+      put(7, tcp - ip);
+      put(8, sock - tcp);
+    }
+    if (hops) for (const [name, v] of hopDelays(hops)) g.add(`hop:${tx ? 'tx' : 'rx'}:${name}`, v);
   }
 
   /** A sender record's contribution to its flow's throughput and retransmissions. */
-  addFlowSample(r: Rec, src: number, dst: number, tNs: number): void {
+  addFlowSample(flow: number, attempt: number, rowFlags: number, src: number, dst: number, tNs: number): void {
     const window = this.windowOf(tNs);
-    const key = `${window}|${r.flow}`;
-    let f = this.flows.get(key);
-    if (!f) this.flows.set(key, (f = { window, flow: r.flow, src, dst, samples: 0, sizeSamples: 0, retransmissions: 0, firstNs: tNs, lastNs: tNs }));
+    let byFlow = this.flowCache.get(window);
+    if (!byFlow) this.flowCache.set(window, (byFlow = new Map()));
+    let f = byFlow.get(flow);
+    if (!f) {
+      byFlow.set(flow, (f = { window, flow, src, dst, samples: 0, sizeSamples: 0, retransmissions: 0, firstNs: tNs, lastNs: tNs }));
+      this.flows.set(`${window}|${flow}`, f);
+    }
     f.samples++;
-    const retrans = r.attempt > 0 || (r.flags & F_ROW_RETRANS) !== 0;
+    const retrans = attempt > 0 || (rowFlags & F_ROW_RETRANS) !== 0;
     if (retrans) f.retransmissions++;
-    else if (!(r.flags & F_ROW_INTERVAL)) f.sizeSamples++; // by the size rule: one per sample size of stream
+    else if (!(rowFlags & F_ROW_INTERVAL)) f.sizeSamples++; // by the size rule: one per sample size of stream
     f.firstNs = Math.min(f.firstNs, tNs);
     f.lastNs = Math.max(f.lastNs, tNs);
   }

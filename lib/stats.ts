@@ -77,28 +77,82 @@ export function bucketMid(b: number): number {
   return b < 0 ? -v : v;
 }
 
-/** A log-linear histogram of values (see the file comment): quantiles within RELATIVE_ERROR. */
+/** Buckets per page of LogHistogram's counts: one power of two. */
+const PAGE = 1 << SUB_BITS;
+
+/**
+ * A log-linear histogram of values (see the file comment): quantiles within RELATIVE_ERROR.
+ * Counts live in pages of one power of two each (a Float64Array of 2^SUB_BITS), over the range
+ * of pages the values reached: an add is an index and an increment, no hashing, no allocation
+ * once its page exists (the analysis adds tens of values per record).
+ */
 export class LogHistogram {
-  readonly counts = new Map<number, number>();
   count = 0;
   sum = 0;
   min = Infinity;
   max = -Infinity;
+  /** The page of pages[0] (bucket b is in page floor(b / PAGE)). */
+  private lo = 0;
+  private pages: (Float64Array | undefined)[] = [];
   private sorted?: [number, number][];
 
   add(v: number, n = 1): void {
-    const b = bucketOf(v);
-    this.sorted = undefined;
-    this.counts.set(b, (this.counts.get(b) ?? 0) + n);
+    this.addBucket(bucketOf(v), n);
     this.count += n;
     this.sum += v * n;
     if (v < this.min) this.min = v;
     if (v > this.max) this.max = v;
   }
 
-  merge(o: LogHistogram): void {
+  /** n more in bucket b (count, sum, min and max are the caller's). */
+  private addBucket(b: number, n: number): void {
+    const p = b >> SUB_BITS;
+    let i = p - this.lo;
+    if (i < 0 || i >= this.pages.length) i = this.reach(p);
+    const page = (this.pages[i] ??= new Float64Array(PAGE));
+    page[b & (PAGE - 1)]! += n;
     this.sorted = undefined;
-    for (const [b, c] of o.counts) this.counts.set(b, (this.counts.get(b) ?? 0) + c);
+  }
+
+  /** Grows the page range to hold page p; returns its index. */
+  private reach(p: number): number {
+    if (!this.pages.length) {
+      this.lo = p;
+      this.pages.push(undefined);
+      return 0;
+    }
+    if (p < this.lo) {
+      this.pages = [...new Array<undefined>(this.lo - p), ...this.pages];
+      this.lo = p;
+      return 0;
+    }
+    while (this.pages.length <= p - this.lo) this.pages.push(undefined);
+    return p - this.lo;
+  }
+
+  /** Each non-empty bucket and its count, in ascending order. */
+  *buckets(): Generator<[bucket: number, count: number]> {
+    for (let i = 0; i < this.pages.length; i++) {
+      const page = this.pages[i];
+      if (!page) continue;
+      const base = (this.lo + i) * PAGE;
+      for (let k = 0; k < PAGE; k++) if (page[k]) yield [base + k, page[k]!];
+    }
+  }
+
+  /** The count of values in bucket b. */
+  countIn(b: number): number {
+    const i = (b >> SUB_BITS) - this.lo;
+    return this.pages[i]?.[b & (PAGE - 1)] ?? 0;
+  }
+
+  merge(o: LogHistogram): void {
+    for (let i = 0; i < o.pages.length; i++) {
+      const page = o.pages[i];
+      if (!page) continue;
+      const base = (o.lo + i) * PAGE;
+      for (let k = 0; k < PAGE; k++) if (page[k]) this.addBucket(base + k, page[k]!);
+    }
     this.count += o.count;
     this.sum += o.sum;
     if (o.min < this.min) this.min = o.min;
@@ -107,7 +161,7 @@ export class LogHistogram {
 
   /** Buckets in ascending order of value (kept until the next change). */
   sortedBuckets(): [bucket: number, count: number][] {
-    return (this.sorted ??= [...this.counts].sort((a, b) => a[0] - b[0]));
+    return (this.sorted ??= [...this.buckets()]);
   }
 
   /** The nearest-rank q-quantile, within RELATIVE_ERROR (exact at q = 0 and q = 1). */
@@ -134,8 +188,9 @@ export class LogHistogram {
   /** A compact binary form (bucket and count as varints, then sum, min, max), for storage. */
   toBuffer(): Buffer {
     const w = new VarWriter();
-    w.uint(this.counts.size);
-    for (const [b, c] of this.sortedBuckets()) {
+    const buckets = this.sortedBuckets();
+    w.uint(buckets.length);
+    for (const [b, c] of buckets) {
       w.int(b);
       w.uint(c);
     }
@@ -152,7 +207,7 @@ export class LogHistogram {
     for (let i = 0; i < n; i++) {
       const b = r.int();
       const c = r.uint();
-      h.counts.set(b, (h.counts.get(b) ?? 0) + c);
+      h.addBucket(b, c);
       h.count += c;
     }
     h.sum = r.double();

@@ -9,56 +9,16 @@
  * pairs with what is there), and what cannot be is counted as evicted. Times are ns on the manager's timeline (each server's clock fit
  * applied by the caller) as float64; waiting records live in typed arrays, not objects.
  *
- * Joined paths update dense log-linear sketches (the buckets of lib/stats, so they merge into a
- * LogHistogram) of the one-way delay (sender's last device → receiver's first) and the end-to-end
+ * Joined paths update log-linear sketches (lib/stats LogHistogram) of the one-way delay (sender's last device → receiver's first) and the end-to-end
  * delay (socket → socket) per server pair.
  */
-import { bucketOf, LogHistogram } from '../../lib/stats.js';
-
-/** Buckets kept: values up to 2^40 ns (18 minutes) either sign; beyond, the last bucket (counted). */
-const MAX_BUCKET = 40 * 128;
-const WIDTH = 2 * MAX_BUCKET + 1;
-
-/** A log-linear histogram over a flat Uint32Array: an add is an index and an increment. */
-export class DenseSketch {
-  readonly counts = new Uint32Array(WIDTH);
-  count = 0;
-  sum = 0;
-  min = Infinity;
-  max = -Infinity;
-  /** Values beyond the kept range, put in the last bucket. */
-  clipped = 0;
-
-  add(v: number): void {
-    let b = bucketOf(v);
-    if (b > MAX_BUCKET || b < -MAX_BUCKET) {
-      b = b > 0 ? MAX_BUCKET : -MAX_BUCKET;
-      this.clipped++;
-    }
-    this.counts[b + MAX_BUCKET]!++;
-    this.count++;
-    this.sum += v;
-    if (v < this.min) this.min = v;
-    if (v > this.max) this.max = v;
-  }
-
-  /** The same figures as a LogHistogram (for quantiles, merging and storing). */
-  toLogHistogram(): LogHistogram {
-    const h = new LogHistogram();
-    for (let i = 0; i < WIDTH; i++) if (this.counts[i]) h.counts.set(i - MAX_BUCKET, this.counts[i]!);
-    h.count = this.count;
-    h.sum = this.sum;
-    h.min = this.min;
-    h.max = this.max;
-    return h;
-  }
-}
+import { LogHistogram } from '../../lib/stats.js';
 
 export interface PairSketches {
   src: number;
   dst: number;
-  oneWay: DenseSketch;
-  e2e: DenseSketch;
+  oneWay: LogHistogram;
+  e2e: LogHistogram;
 }
 
 /** One record as the join takes it: times on the manager timeline, NaN where a layer is missing. */
@@ -183,7 +143,7 @@ export class StreamJoin {
     this.counters.paths++;
     const pk = src * 65536 + dst;
     let p = this.pairs.get(pk);
-    if (!p) this.pairs.set(pk, (p = { src, dst, oneWay: new DenseSketch(), e2e: new DenseSketch() }));
+    if (!p) this.pairs.set(pk, (p = { src, dst, oneWay: new LogHistogram(), e2e: new LogHistogram() }));
     if (rxEdge === rxEdge && txEdge === txEdge) p.oneWay.add(rxEdge - txEdge); // x === x: not NaN
     if (rxSock === rxSock && txSock === txSock) p.e2e.add(rxSock - txSock);
   }

@@ -28,7 +28,7 @@ import { ROW, ROW_COLUMNS, ROW_FORMAT } from '../../protocol/records.js';
 import { MAX_ENTRY_BYTES } from '../../protocol/records-binary.js';
 import type { EntryVerifier } from '../../protocol/entry-mac.js';
 import { DEFAULT_ANALYSIS, loadRunInputs, Run, type AnalyzeOptions, type AnalyzeResult, type FlowRow, type RunInputs } from '../analyze.js';
-import type { FlowEnds, Path, Rec } from '../paths.js';
+import { RecordColumns, type FlowEnds } from '../paths.js';
 
 export const ANALYSIS_GROUP = 'latscope-analysis';
 /** The largest rows body an entry may carry (as large as a binary entry may be). */
@@ -256,7 +256,10 @@ export class StreamStage {
     // clock rounds come every time_interval (a minute): read them at most every 10 s, not every step
     if (!this.inputs || t0 - this.inputs.at > INPUTS_MAX_AGE_MS) this.inputs = { at: t0, ...(await loadRunInputs(this.pool)) };
     const run = await Run.open(this.pool, this.o, this.o.stepLog, this.flowEnds, this.inputs);
-    const fresh: Rec[] = [];
+    // carried lines were checked when they came; one that no longer reads is counted, not kept
+    const c = new RecordColumns(Math.max(1024, this.waiting.length + this.o.maxRecords));
+    for (const w of this.waiting) if (!run.pushRow(c, w.server, w.raw, w.since)) this.counters.evicted++;
+    const carried = c.n;
     const flowRows = new Map<number, FlowRow>();
     const bad: string[][] = [];
     let forgedN = 0;
@@ -288,56 +291,45 @@ export class StreamStage {
       good.push([node, body, f, n]);
     }
     const ids = await this.ids([...nodes]);
-    const entryRecs: Rec[] = [];
     for (const [node, body, f, n] of good) {
       // a whole entry or none of it: a malformed line (or a wrong count) sets the entry aside
       const sid = ids.get(node)!;
-      entryRecs.length = 0;
+      const from = c.n;
       let ok = true;
       for (let at = 0; at < body.length; ) {
         const nl = body.indexOf('\n', at);
-        const r = run.recFromRow(sid, body.slice(at, nl));
+        ok = run.pushRow(c, sid, body.slice(at, nl));
         at = nl + 1;
-        if (!r) {
-          ok = false;
-          break;
-        }
-        entryRecs.push(r);
+        if (!ok) break;
       }
-      if (!ok || entryRecs.length !== n) {
+      if (!ok || c.n - from !== n) {
+        c.n = from;
         bad.push(f);
         continue;
       }
-      for (const r of entryRecs) {
-        fresh.push(r);
-        if (!flowRows.has(r.flow) && !this.flowEnds.has(r.flow)) {
-          const c = r.raw!.split('\t', ROW.dport + 1);
-          flowRows.set(r.flow, [+c[ROW.family]!, c[ROW.src]!, +c[ROW.sport]!, c[ROW.dst]!, +c[ROW.dport]!]);
+      for (let i = from; i < c.n; i++) {
+        const flow = c.flow[i]!;
+        if (!flowRows.has(flow) && !this.flowEnds.has(flow)) {
+          const cols = c.raw[i]!.split('\t', ROW.dport + 1);
+          flowRows.set(flow, [+cols[ROW.family]!, cols[ROW.src]!, +cols[ROW.sport]!, cols[ROW.dst]!, +cols[ROW.dport]!]);
         }
       }
     }
-    // carried lines were checked when they came; one that no longer reads is counted, not kept
-    const carried: Rec[] = [];
-    for (const w of this.waiting) {
-      const r = run.recFromRow(w.server, w.raw, w.since);
-      if (r) carried.push(r);
-      else this.counters.evicted++;
-    }
+    const freshN = c.n - carried;
     const tDecoded = Date.now();
     const result = emptyResult();
-    const raw = fresh.filter((r) => keepRaw(r.flow, r.sample, this.o.rawSampleRate));
     let pendingOut: Waiting[] = [];
     const done = await run.process(
       {
-        fresh, carried, last: true, graceMs: o.final ? 0 : undefined, flowRows, keepPaths: 'exemplars',
-        beforeCommit: (kept) => this.writeRaw(raw, kept),
+        records: c, fresh: carried, last: true, graceMs: o.final ? 0 : undefined, flowRows, keepPaths: 'exemplars',
+        beforeCommit: (kept) => this.writeRaw(c, carried, kept),
         commitWith: async (conn, pending) => {
-          pendingOut = this.bounded(pending);
+          pendingOut = this.bounded(c, pending);
           const blob = Buffer.from(pendingOut.map((w) => `${w.server}\t${w.since}\t${w.raw}\n`).join(''), 'latin1');
           await conn.query(
             `INSERT INTO stream_checkpoints (stream, last_id, waiting, waiting_records, records) VALUES (?, ?, ?, ?, ?)
              ON DUPLICATE KEY UPDATE last_id = VALUES(last_id), waiting = VALUES(waiting), waiting_records = VALUES(waiting_records), records = records + VALUES(records)`,
-            [this.o.stream, newest, blob, pendingOut.length, fresh.length],
+            [this.o.stream, newest, blob, pendingOut.length, freshN],
           );
         },
       },
@@ -357,18 +349,18 @@ export class StreamStage {
       }
       await tx.exec();
     }
-    this.o.stepLog(`stream ${this.o.stream}: ${entries.length} entries, ${fresh.length} records: read ${readMs} ms, decode ${tDecoded - tRead} ms, the rest ${Date.now() - tDecoded} ms`);
-    const c = this.counters;
-    c.steps++;
-    c.entries += entries.length;
-    c.records += fresh.length;
-    c.paths += done.paths;
-    c.unmatched += done.unmatched;
-    c.unusable += result.unusable;
-    c.badEntries += bad.length - forgedN;
-    c.forgedEntries += forgedN;
-    c.waiting = this.waiting.length;
-    return { entries: entries.length, records: fresh.length, paths: done.paths, ms: Date.now() - t0 };
+    this.o.stepLog(`stream ${this.o.stream}: ${entries.length} entries, ${freshN} records: read ${readMs} ms, decode ${tDecoded - tRead} ms, the rest ${Date.now() - tDecoded} ms`);
+    const k = this.counters;
+    k.steps++;
+    k.entries += entries.length;
+    k.records += freshN;
+    k.paths += done.paths;
+    k.unmatched += done.unmatched;
+    k.unusable += result.unusable;
+    k.badEntries += bad.length - forgedN;
+    k.forgedEntries += forgedN;
+    k.waiting = this.waiting.length;
+    return { entries: entries.length, records: freshN, paths: done.paths, ms: Date.now() - t0 };
   }
 
   /** Steps until a step finds nothing new (for tests and benchmarks); returns the records analyzed. */
@@ -422,11 +414,13 @@ export class StreamStage {
     this.running = undefined;
   }
 
-  /** Waiting records beyond maxWaiting: the oldest go, counted. */
-  private bounded(pending: Rec[]): Waiting[] {
+  /** Waiting records (slots of c) beyond maxWaiting: the oldest go, counted. */
+  private bounded(c: RecordColumns, pending: number[]): Waiting[] {
     const now = Date.now();
     // a copy of each line: a slice would keep its whole stream entry alive as long as it waits
-    let list = pending.filter((r) => r.raw !== undefined).map((r) => ({ server: r.server, since: r.pendingSinceMs ?? now, raw: Buffer.from(r.raw!, 'latin1').toString('latin1') }));
+    let list = pending
+      .filter((i) => c.raw[i] !== undefined)
+      .map((i) => ({ server: c.server[i]!, since: Number.isNaN(c.since[i]!) ? now : c.since[i]!, raw: Buffer.from(c.raw[i]!, 'latin1').toString('latin1') }));
     if (list.length > this.o.maxWaiting) {
       list.sort((a, b) => a.since - b.since);
       this.counters.evicted += list.length - this.o.maxWaiting;
@@ -435,11 +429,15 @@ export class StreamStage {
     return list;
   }
 
-  /** The sampled raw records and both records of every exemplar path, into packets (idempotent: IGNORE). */
-  private async writeRaw(sampled: Rec[], exemplars: Path[]): Promise<void> {
-    const recs = [...sampled];
-    for (const p of exemplars) recs.push(p.tx, p.rx);
-    const lines = recs.filter((r) => r.raw !== undefined).map((r) => `${r.server}\t${r.raw}\n`);
+  /**
+   * The sampled share of the new records (slots from `fresh` on) and both records of every
+   * exemplar path (`kept` slots), into packets (idempotent: IGNORE).
+   */
+  private async writeRaw(c: RecordColumns, fresh: number, kept: number[]): Promise<void> {
+    const lines: string[] = [];
+    if (this.o.rawSampleRate > 0)
+      for (let i = fresh; i < c.n; i++) if (c.raw[i] !== undefined && keepRaw(c.flow[i]!, c.sample[i]!, this.o.rawSampleRate)) lines.push(`${c.server[i]}\t${c.raw[i]}\n`);
+    for (const i of kept) if (c.raw[i] !== undefined) lines.push(`${c.server[i]}\t${c.raw[i]}\n`);
     if (!lines.length) return;
     const conn = await this.pool.getConnection();
     try {
