@@ -230,12 +230,12 @@ export class Run {
 
   /**
    * A record from a line of the observers' row format (protocol/records.ts, without server_id),
-   * as the stream brings it, into `c` (the line kept as its raw form, for carrying and exemplar
-   * rows); false when the line is not one.
+   * as the stream brings it, into `c`: the line from `from` to `to` of text `t` (c.addText; the
+   * line stays its raw form, for carrying and exemplar rows); false when the line is not one.
    */
-  pushRow(c: RecordColumns, server: number, line: string, pendingSinceMs = NaN): boolean {
+  pushRow(c: RecordColumns, server: number, t: number, text: string, from: number, to: number, pendingSinceMs = NaN): boolean {
     const f = this.scanned;
-    if (!scanRow(line, f)) return false;
+    if (!scanRow(text, f, from, to)) return false;
     const k = this.clockOf(server, f.dev ?? f.sock ?? f.tcp ?? f.ip);
     const i = c.slot();
     const dev = rel(f.dev, k);
@@ -254,7 +254,7 @@ export class Run {
     c.last[i] = f.last === null ? dev : rel(f.last, k);
     c.since[i] = pendingSinceMs;
     c.hops[i] = f.hops;
-    c.raw[i] = line;
+    c.setRaw(i, t, from, to);
     c.n++;
     return true;
   }

@@ -135,7 +135,11 @@ export class RecordColumns {
   /** Rec.pendingSinceMs; NaN: not waiting yet. */
   since: Float64Array;
   hops: (string | null)[] = [];
-  raw: (string | undefined)[] = [];
+  /** Each record's row line, where it has one (rawOf): read in place in the text it came in (an entry's rows), not sliced out per record. */
+  private readonly texts: string[] = [];
+  private textOf: Int32Array;
+  private rawFrom: Int32Array;
+  private rawTo: Int32Array;
 
   constructor(private cap = 1024) {
     this.server = new Int32Array(cap);
@@ -152,6 +156,27 @@ export class RecordColumns {
     this.dev = new Float64Array(cap);
     this.last = new Float64Array(cap);
     this.since = new Float64Array(cap);
+    this.textOf = new Int32Array(cap);
+    this.rawFrom = new Int32Array(cap);
+    this.rawTo = new Int32Array(cap);
+  }
+
+  /** A text holding row lines of records about to be pushed (an entry's rows): its index for setRaw. */
+  addText(text: string): number {
+    return this.texts.push(text) - 1;
+  }
+
+  /** Record i's row line: text t from `from` to `to` (t -1: none). */
+  setRaw(i: number, t: number, from: number, to: number): void {
+    this.textOf[i] = t;
+    this.rawFrom[i] = from;
+    this.rawTo[i] = to;
+  }
+
+  /** Record i's row line, if it came as one. */
+  rawOf(i: number): string | undefined {
+    const t = this.textOf[i]!;
+    return t < 0 ? undefined : this.texts[t]!.slice(this.rawFrom[i], this.rawTo[i]);
   }
 
   /** Room for one more record; returns its slot (the caller fills every column, then n++). */
@@ -177,6 +202,9 @@ export class RecordColumns {
       this.dev = grow(this.dev);
       this.last = grow(this.last);
       this.since = grow(this.since);
+      this.textOf = grow(this.textOf);
+      this.rawFrom = grow(this.rawFrom);
+      this.rawTo = grow(this.rawTo);
       this.cap = cap;
     }
     return this.n;
@@ -199,7 +227,8 @@ export class RecordColumns {
     this.last[i] = r.last;
     this.since[i] = r.pendingSinceMs ?? NaN;
     this.hops[i] = r.hops;
-    this.raw[i] = r.raw;
+    if (r.raw === undefined) this.textOf[i] = -1;
+    else this.setRaw(i, this.addText(r.raw), 0, r.raw.length);
     return this.n++;
   }
 
@@ -209,9 +238,8 @@ export class RecordColumns {
     for (let i = from; i < this.n; i++) {
       if (!keep(i)) continue;
       if (w !== i) {
-        for (const a of [this.server, this.seq, this.tx, this.flow, this.sample, this.offset, this.attempt, this.flags, this.sock, this.tcp, this.ip, this.dev, this.last, this.since]) a[w] = a[i]!;
+        for (const a of [this.server, this.seq, this.tx, this.flow, this.sample, this.offset, this.attempt, this.flags, this.sock, this.tcp, this.ip, this.dev, this.last, this.since, this.textOf, this.rawFrom, this.rawTo]) a[w] = a[i]!;
         this.hops[w] = this.hops[i]!;
-        this.raw[w] = this.raw[i];
       }
       w++;
     }
@@ -225,7 +253,7 @@ export class RecordColumns {
     return {
       server: this.server[i]!, seq: this.seq[i]!, tx: this.tx[i] === 1, flow: this.flow[i]!, sample: this.sample[i]!, offset: this.offset[i]!, attempt: this.attempt[i]!, flags: this.flags[i]!,
       sock: this.sock[i]!, tcp: this.tcp[i]!, ip: this.ip[i]!, dev: this.dev[i]!, last: this.last[i]!, hops: this.hops[i] ?? null,
-      pendingSinceMs: Number.isNaN(this.since[i]!) ? undefined : this.since[i]!, raw: this.raw[i],
+      pendingSinceMs: Number.isNaN(this.since[i]!) ? undefined : this.since[i]!, raw: this.rawOf(i),
     };
   }
 
@@ -516,17 +544,26 @@ export function joinRecords(records: Rec[], o: JoinOptions): JoinResult {
   };
 }
 
-/** The device crossings of a record with several: [ifindex@netns of the device, delay from the previous crossing]. */
-export function hopDelays(hops: string | null): [string, number][] {
-  if (!hops) return [];
-  const out: [string, number][] = [];
-  let prev: string | undefined;
-  for (const h of hops.split(',')) {
-    const c1 = h.indexOf(':'), c2 = h.indexOf(':', c1 + 1), c3 = h.indexOf(':', c2 + 1);
-    const ns = h.slice(c3 + 1);
+/**
+ * The device crossings of a record with several ("ifindex:netns:rx:ns,..."): for each after the
+ * first, its device ("ifindex:netns", as written) and its delay from the previous crossing.
+ * Read in place, without splitting the text (the host statistics read this for every record).
+ */
+export function eachHopDelay(hops: string, fn: (device: string, ns: number) => void): void {
+  const n = hops.length;
+  let prevFrom = -1, prevTo = -1, prev = 0;
+  for (let i = 0; i < n; ) {
+    let end = hops.indexOf(',', i);
+    if (end < 0) end = n;
+    const c1 = hops.indexOf(':', i), c2 = hops.indexOf(':', c1 + 1), from = hops.indexOf(':', c2 + 1) + 1;
+    let v = 0;
+    for (let k = from; k < end; k++) v = v * 10 + (hops.charCodeAt(k) - 48);
     // exact as doubles below 2^53 ns (104 days of uptime), else as bigints
-    if (prev !== undefined) out.push([`${h.slice(0, c1)}@${h.slice(c1 + 1, c2)}`, ns.length < 16 && prev.length < 16 ? Number(ns) - Number(prev) : Number(BigInt(ns) - BigInt(prev))]);
-    prev = ns;
+    if (prevFrom >= 0)
+      fn(hops.slice(i, c2), end - from < 16 && prevTo - prevFrom < 16 ? v - prev : Number(BigInt(hops.slice(from, end)) - BigInt(hops.slice(prevFrom, prevTo))));
+    prevFrom = from;
+    prevTo = end;
+    prev = v;
+    i = end + 1;
   }
-  return out;
 }

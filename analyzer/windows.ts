@@ -17,7 +17,7 @@
 import { LogHistogram, VarReader, VarWriter, bucketOf } from '../lib/stats.js';
 import { SEGMENTS, TOTALS } from '../protocol/layers.js';
 import { F_ROW_INTERVAL, F_ROW_RETRANS } from '../protocol/records.js';
-import { F_COMPLETE, F_FAULT, F_NO_FIT, F_RETRANS, hopDelays, type Path, type PathColumns, type Rec, type RecordColumns } from './paths.js';
+import { F_COMPLETE, F_FAULT, F_NO_FIT, F_RETRANS, eachHopDelay, type Path, type PathColumns, type Rec, type RecordColumns } from './paths.js';
 
 export type Scope = 'pair' | 'flow' | 'host';
 /** Tail buckets: 32 per power of two of the end-to-end delay (the tail's edge is known to 2%). */
@@ -43,6 +43,8 @@ export class Group {
   readonly tail = new Map<number, Float64Array>();
   /** hist's entries of INDEXED, once they exist (never replaced: merge adds into them). */
   private readonly byIndex: (LogHistogram | undefined)[] = [];
+  /** hist's entries of device hops, by direction (0 tx, 1 rx) and "ifindex:netns". */
+  private readonly byHop = [new Map<string, LogHistogram>(), new Map<string, LogHistogram>()] as const;
 
   add(segment: string, v: number): void {
     let h = this.hist.get(segment);
@@ -63,6 +65,19 @@ export class Group {
   }
 
   /** A complete path's end-to-end delay and its segments (seg[off] to seg[off + NSEG - 1]). */
+  /** A device hop's delay ("hop:tx:ifindex@netns" in hist). */
+  addHop(rx: boolean, device: string, v: number): void {
+    const m = this.byHop[rx ? 1 : 0];
+    let h = m.get(device);
+    if (!h) {
+      const name = `hop:${rx ? 'rx' : 'tx'}:${device.replace(':', '@')}`;
+      h = this.hist.get(name);
+      if (!h) this.hist.set(name, (h = new LogHistogram()));
+      m.set(device, h);
+    }
+    h.add(v);
+  }
+
   addTail(e2e: number, seg: ArrayLike<number>, off = 0): void {
     const b = tailBucket(e2e);
     let t = this.tail.get(b);
@@ -263,7 +278,7 @@ export class WindowStats {
       put(7, tcp - ip);
       put(8, sock - tcp);
     }
-    if (hops) for (const [name, v] of hopDelays(hops)) g.add(`hop:${tx ? 'tx' : 'rx'}:${name}`, v);
+    if (hops) eachHopDelay(hops, (device, v) => g.addHop(!tx, device, v));
   }
 
   /** A sender record's contribution to its flow's throughput and retransmissions. */

@@ -171,28 +171,43 @@ export class LogHistogram {
 
   quantiles(qs: readonly number[]): number[] {
     if (!this.count) return qs.map(() => NaN);
-    const buckets = this.sortedBuckets();
     return qs.map((q) => {
       const rank = quantileIndex(this.count, q) + 1;
       if (rank >= this.count) return this.max;
       if (rank <= 1) return this.min;
-      let seen = 0;
-      for (const [b, c] of buckets) {
-        seen += c;
-        if (seen >= rank) return Math.min(this.max, Math.max(this.min, bucketMid(b)));
-      }
-      return this.max;
+      const b = this.bucketOfRank(rank);
+      return b === Infinity ? this.max : Math.min(this.max, Math.max(this.min, bucketMid(b)));
     });
+  }
+
+  /** The bucket holding the value of rank `rank` (1-based; Infinity beyond the count). */
+  private bucketOfRank(rank: number): number {
+    let seen = 0;
+    for (let i = 0; i < this.pages.length; i++) {
+      const page = this.pages[i];
+      if (!page) continue;
+      for (let k = 0; k < PAGE; k++) {
+        seen += page[k]!;
+        if (seen >= rank && page[k]) return (this.lo + i) * PAGE + k;
+      }
+    }
+    return Infinity;
   }
 
   /** A compact binary form (bucket and count as varints, then sum, min, max), for storage. */
   toBuffer(): Buffer {
     const w = new VarWriter();
-    const buckets = this.sortedBuckets();
-    w.uint(buckets.length);
-    for (const [b, c] of buckets) {
-      w.int(b);
-      w.uint(c);
+    let used = 0;
+    for (const page of this.pages) if (page) for (let k = 0; k < PAGE; k++) if (page[k]) used++;
+    w.uint(used);
+    for (let i = 0; i < this.pages.length; i++) {
+      const page = this.pages[i];
+      if (!page) continue;
+      for (let k = 0; k < PAGE; k++)
+        if (page[k]) {
+          w.int((this.lo + i) * PAGE + k);
+          w.uint(page[k]!);
+        }
     }
     w.double(this.sum);
     w.double(this.min);
@@ -218,13 +233,7 @@ export class LogHistogram {
 
   /** The lowest bucket holding the nearest-rank q-quantile. */
   bucketOfQuantile(q: number): number {
-    const rank = quantileIndex(this.count, q) + 1;
-    let seen = 0;
-    for (const [b, c] of this.sortedBuckets()) {
-      seen += c;
-      if (seen >= rank) return b;
-    }
-    return Infinity;
+    return this.bucketOfRank(quantileIndex(this.count, q) + 1);
   }
 }
 

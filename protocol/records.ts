@@ -193,6 +193,8 @@ export const scannedRow = (): ScannedRow => ({ seq: 0, tx: false, flow: 0, sampl
 
 // scanRow's cursor: the start of the next field (-1: the line ended early or a field was bad)
 let P = 0;
+// where scanRow's line ends (its text may go on: a line read in place within an entry's rows)
+let END = 0;
 
 /** The field at P as 1 to 20 digits (a leading '-' when `signed`), as a double; NaN when it is anything else. Moves P past its tab. */
 function num(line: string, signed: boolean): number {
@@ -200,7 +202,7 @@ function num(line: string, signed: boolean): number {
   let i = P, v = 0, neg = false;
   if (signed && line.charCodeAt(i) === 45) (neg = true), i++;
   const from = i;
-  const n = line.length;
+  const n = END;
   let c = 0;
   while (i < n && (c = line.charCodeAt(i)) >= 48 && c <= 57) (v = v * 10 + (c - 48)), i++;
   if (i === from || i - from > 20 || i >= n || c !== 9) {
@@ -229,7 +231,7 @@ function time(line: string): number | string | null | undefined {
 function addr(line: string): boolean {
   if (P < 0) return false;
   let i = P;
-  const n = line.length;
+  const n = END;
   let c = 0;
   while (i < n && (((c = line.charCodeAt(i)) >= 48 && c <= 58) || c === 46 || (c >= 65 && c <= 70) || (c >= 97 && c <= 102))) i++;
   if (i - P < 2 || i - P > 45 || i >= n || c !== 9) return (P = -1), false;
@@ -241,10 +243,12 @@ function addr(line: string): boolean {
  * One row line checked and read in a single pass, without splitting it: exactly the lines the
  * row format's regex accepts pass (a test holds the two together); anything else returns false
  * and leaves `r` half-filled. The stream stage's hot path: a split and the regex cost ~2 µs a
- * line, and their garbage as much again.
+ * line, and their garbage as much again. `from` and `to` read a line in place within a longer
+ * text (an entry's rows, `to` at its newline), without slicing it out.
  */
-export function scanRow(line: string, r: ScannedRow): boolean {
-  P = 0;
+export function scanRow(line: string, r: ScannedRow, from = 0, to = line.length): boolean {
+  P = from;
+  END = to;
   r.seq = num(line, false);
   if (P < 0) return false;
   const d0 = line.charCodeAt(P);
@@ -276,7 +280,7 @@ export function scanRow(line: string, r: ScannedRow): boolean {
   r.dev = dev!;
   r.last = null;
   r.hops = null;
-  const p = P, n = line.length;
+  const p = P, n = END;
   if (p === n) return true;
   // crossings "ifindex:netns:rx:ns" joined by commas: parts of 1 to 20 digits, rx 0 or 1
   let colons = 0, partLen = 0, lastFrom = -1, several = false;
@@ -298,9 +302,9 @@ export function scanRow(line: string, r: ScannedRow): boolean {
       colons = 0;
     }
   }
-  const ns = line.slice(lastFrom);
-  const v = +ns;
-  r.last = v <= Number.MAX_SAFE_INTEGER ? v : ns;
-  r.hops = several ? line.slice(p) : null;
+  let v = 0;
+  for (let i = lastFrom; i < n; i++) v = v * 10 + (line.charCodeAt(i) - 48);
+  r.last = v <= Number.MAX_SAFE_INTEGER ? v : line.slice(lastFrom, n);
+  r.hops = several ? line.slice(p, n) : null;
   return true;
 }

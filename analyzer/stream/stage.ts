@@ -137,7 +137,7 @@ export class StreamStage {
     o: StreamStageOptions,
   ) {
     this.o = {
-      ...DEFAULT_ANALYSIS, stream: RECORD_STREAM, group: ANALYSIS_GROUP, entriesPerRead: 64, maxRecords: 200_000, blockMs: 1000, rawSampleRate: 0, maxWaiting: 200_000, log: () => {}, stepLog: () => {},
+      ...DEFAULT_ANALYSIS, stream: RECORD_STREAM, group: ANALYSIS_GROUP, entriesPerRead: 64, maxRecords: 500_000, blockMs: 1000, rawSampleRate: 0, maxWaiting: 200_000, log: () => {}, stepLog: () => {},
       ...Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)),
     } as unknown as StreamStage['o'];
   }
@@ -258,7 +258,7 @@ export class StreamStage {
     const run = await Run.open(this.pool, this.o, this.o.stepLog, this.flowEnds, this.inputs);
     // carried lines were checked when they came; one that no longer reads is counted, not kept
     const c = new RecordColumns(Math.max(1024, this.waiting.length + this.o.maxRecords));
-    for (const w of this.waiting) if (!run.pushRow(c, w.server, w.raw, w.since)) this.counters.evicted++;
+    for (const w of this.waiting) if (!run.pushRow(c, w.server, c.addText(w.raw), w.raw, 0, w.raw.length, w.since)) this.counters.evicted++;
     const carried = c.n;
     const flowRows = new Map<number, FlowRow>();
     const bad: string[][] = [];
@@ -295,10 +295,11 @@ export class StreamStage {
       // a whole entry or none of it: a malformed line (or a wrong count) sets the entry aside
       const sid = ids.get(node)!;
       const from = c.n;
+      const t = c.addText(body);
       let ok = true;
       for (let at = 0; at < body.length; ) {
         const nl = body.indexOf('\n', at);
-        ok = run.pushRow(c, sid, body.slice(at, nl));
+        ok = run.pushRow(c, sid, t, body, at, nl);
         at = nl + 1;
         if (!ok) break;
       }
@@ -310,7 +311,7 @@ export class StreamStage {
       for (let i = from; i < c.n; i++) {
         const flow = c.flow[i]!;
         if (!flowRows.has(flow) && !this.flowEnds.has(flow)) {
-          const cols = c.raw[i]!.split('\t', ROW.dport + 1);
+          const cols = c.rawOf(i)!.split('\t', ROW.dport + 1);
           flowRows.set(flow, [+cols[ROW.family]!, cols[ROW.src]!, +cols[ROW.sport]!, cols[ROW.dst]!, +cols[ROW.dport]!]);
         }
       }
@@ -418,9 +419,11 @@ export class StreamStage {
   private bounded(c: RecordColumns, pending: number[]): Waiting[] {
     const now = Date.now();
     // a copy of each line: a slice would keep its whole stream entry alive as long as it waits
-    let list = pending
-      .filter((i) => c.raw[i] !== undefined)
-      .map((i) => ({ server: c.server[i]!, since: Number.isNaN(c.since[i]!) ? now : c.since[i]!, raw: Buffer.from(c.raw[i]!, 'latin1').toString('latin1') }));
+    let list: Waiting[] = [];
+    for (const i of pending) {
+      const raw = c.rawOf(i);
+      if (raw !== undefined) list.push({ server: c.server[i]!, since: Number.isNaN(c.since[i]!) ? now : c.since[i]!, raw: Buffer.from(raw, 'latin1').toString('latin1') });
+    }
     if (list.length > this.o.maxWaiting) {
       list.sort((a, b) => a.since - b.since);
       this.counters.evicted += list.length - this.o.maxWaiting;
@@ -436,8 +439,8 @@ export class StreamStage {
   private async writeRaw(c: RecordColumns, fresh: number, kept: number[]): Promise<void> {
     const lines: string[] = [];
     if (this.o.rawSampleRate > 0)
-      for (let i = fresh; i < c.n; i++) if (c.raw[i] !== undefined && keepRaw(c.flow[i]!, c.sample[i]!, this.o.rawSampleRate)) lines.push(`${c.server[i]}\t${c.raw[i]}\n`);
-    for (const i of kept) if (c.raw[i] !== undefined) lines.push(`${c.server[i]}\t${c.raw[i]}\n`);
+      for (let i = fresh; i < c.n; i++) if (keepRaw(c.flow[i]!, c.sample[i]!, this.o.rawSampleRate)) this.rawLine(lines, c, i);
+    for (const i of kept) this.rawLine(lines, c, i);
     if (!lines.length) return;
     const conn = await this.pool.getConnection();
     try {
@@ -446,6 +449,11 @@ export class StreamStage {
     } finally {
       conn.release();
     }
+  }
+
+  private rawLine(lines: string[], c: RecordColumns, i: number): void {
+    const raw = c.rawOf(i);
+    if (raw !== undefined) lines.push(`${c.server[i]}\t${raw}\n`);
   }
 
   private async ids(nodes: string[]): Promise<Map<string, number>> {

@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ClockTimeline } from '../../analyzer/clock.js';
-import { buildPath, joinRecords, F_COMPLETE, F_FAULT, F_RETRANS, type Clock, type Rec } from '../../analyzer/paths.js';
+import { buildPath, eachHopDelay, joinRecords, F_COMPLETE, F_FAULT, F_RETRANS, type Clock, type Rec } from '../../analyzer/paths.js';
 import { Group, WindowStats, statRows } from '../../analyzer/windows.js';
 import { SEGMENTS } from '../../protocol/layers.js';
 import { LogHistogram } from '../../lib/stats.js';
@@ -118,4 +118,16 @@ test('a clock timeline: offsets interpolated between rounds within their bound, 
   }
   const far = c.offsetAt(700e9);
   assert.ok(!c.bracketed(700e9) && far.boundNs > 300 && Math.abs(far.ns + 1e9 - truth(700e9)) <= far.boundNs);
+});
+
+test('device hops: each crossing after the first with its delay, exact beyond 2^53 ns too', () => {
+  const got: [string, number][] = [];
+  eachHopDelay('3:4026531840:0:1000,7:4026532000:0:1250,2:4026531840:0:1900', (d, ns) => got.push([d, ns]));
+  assert.deepEqual(got, [['7:4026532000', 250], ['2:4026531840', 650]]);
+  got.length = 0;
+  eachHopDelay('3:1:0:90071992547409930,4:1:0:90071992547410007', (d, ns) => got.push([d, ns]));
+  assert.deepEqual(got, [['4:1', 77]], 'digits beyond a double\'s exact range are subtracted as bigints');
+  got.length = 0;
+  eachHopDelay('3:1:0:1000', (d, ns) => got.push([d, ns]));
+  assert.deepEqual(got, [], 'one crossing: no hop');
 });

@@ -63,6 +63,12 @@ test('scanRow accepts exactly the lines the row regex accepts, over mutations of
     if (line.includes('\n')) continue; // a newline splits an entry's lines before a line is read
     const want = regexOk(line);
     assert.equal(scanRow(line, r), want, JSON.stringify(line));
+    // read in place within an entry's rows, between other lines: the same verdict and fields
+    const before = encodeRow(record((i + 1) % 300)), after = encodeRow(record((i + 2) % 300));
+    const body = `${before}\n${line}\n${after}\n`;
+    const alone = { ...r };
+    assert.equal(scanRow(body, r, before.length + 1, before.length + 1 + line.length), want, `in place: ${JSON.stringify(line)}`);
+    if (want) assert.deepEqual({ ...r }, alone);
     if (want) accepted++;
     else rejected++;
   }
