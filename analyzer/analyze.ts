@@ -213,8 +213,8 @@ export class Run {
       c = {
         base: t.serverBaseNs, baseNum: Number(t.serverBaseNs), synced: true,
         toGlobal: (rel) => {
-          const m = t.toManager(rel);
-          return { ns: m.ns + shift, boundNs: m.boundNs };
+          const ns = t.managerNs(rel) + shift;
+          return { ns, boundNs: t.lastBound };
         },
         beyondLastRound: (g) => g > last,
       };
@@ -402,7 +402,7 @@ export class Run {
       for (let k = 0; k < paths.n; k++) stats.addPathAt(paths, k, c.flow[paths.tx[k]!]!);
       for (let i = input.fresh; i < c.n; i++) {
         const server = c.server[i]!;
-        const t = clock(server).toGlobal(c.firstTime(i)).ns;
+        const t = joined.times.firstNs[i]!;
         stats.addRecordAt(c, i, t);
         if (c.tx[i]) {
           const e = this.ends(c.flow[i]!);

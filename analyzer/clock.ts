@@ -75,14 +75,22 @@ export class ClockTimeline {
 
   /** The offset (relative to the first round's) and its bound at manager time x (relative). */
   offsetAt(x: number): Mapped {
+    const ns = this.offsetNs(x);
+    return { ns, boundNs: this.bound };
+  }
+
+  /** offsetAt(x).ns, its bound left in `bound` (no object: the analysis maps every record). */
+  private offsetNs(x: number): number {
     const n = this.x.length;
     if (x <= this.x[0]!) {
       const d = this.x[0]! - x;
-      return { ns: this.phi[0]! - this.head.drift * d, boundNs: this.b[0]! + this.head.driftBound * d };
+      this.bound = this.b[0]! + this.head.driftBound * d;
+      return this.phi[0]! - this.head.drift * d;
     }
     if (x >= this.x[n - 1]!) {
       const d = x - this.x[n - 1]!;
-      return { ns: this.phi[n - 1]! + this.tail.drift * d, boundNs: this.b[n - 1]! + this.tail.driftBound * d };
+      this.bound = this.b[n - 1]! + this.tail.driftBound * d;
+      return this.phi[n - 1]! + this.tail.drift * d;
     }
     let lo = this.lastLo, hi = lo + 1; // x[lo] <= x < x[hi]; records come in time order, so the last segment usually fits
     if (!(hi < n && this.x[lo]! <= x && x < this.x[hi]!)) {
@@ -97,15 +105,28 @@ export class ClockTimeline {
     const span = this.x[hi]! - this.x[lo]!;
     const l = span > 0 ? (x - this.x[lo]!) / span : 0;
     const wander = Math.min(this.head.driftBound, this.tail.driftBound) * Math.min(x - this.x[lo]!, this.x[hi]! - x);
-    return { ns: this.phi[lo]! + l * (this.phi[hi]! - this.phi[lo]!), boundNs: (1 - l) * this.b[lo]! + l * this.b[hi]! + wander };
+    this.bound = (1 - l) * this.b[lo]! + l * this.b[hi]! + wander;
+    return this.phi[lo]! + l * (this.phi[hi]! - this.phi[lo]!);
   }
+  /** The bound of the last offsetNs. */
+  private bound = 0;
 
   /** A server timestamp, relative to serverBaseNs, on the manager timeline (relative to baseNs). */
   toManager(serverRel: number): Mapped {
+    const ns = this.managerNs(serverRel);
+    return { ns, boundNs: this.bound };
+  }
+
+  /** toManager(serverRel).ns, its bound left in `lastBound` (no object). */
+  managerNs(serverRel: number): number {
     // server = manager + offset(manager), the offset relative to the first round's: a step from
     // the server time is off by drift x offset (ppm of it), the second by ppm of that
-    const o = this.offsetAt(serverRel - this.offsetAt(serverRel).ns);
-    return { ns: serverRel - o.ns, boundNs: o.boundNs };
+    return serverRel - this.offsetNs(serverRel - this.offsetNs(serverRel));
+  }
+
+  /** The bound of the last managerNs. */
+  get lastBound(): number {
+    return this.bound;
   }
 
   /** Whether manager time x (relative) lies between two rounds (not extrapolated). */

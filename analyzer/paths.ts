@@ -316,19 +316,40 @@ export class PathColumns {
   }
 }
 
+/** Each record's times on the global timeline: its first layer's, and its wire time's with the bound. */
+export interface GlobalTimes {
+  firstNs: Float64Array;
+  wireNs: Float64Array;
+  wireBound: Float64Array;
+}
+
+/** GlobalTimes of every record of c (each record is mapped through its clock twice, once here). */
+export function globalTimes(c: RecordColumns, clock: (server: number) => Clock): GlobalTimes {
+  const g = { firstNs: new Float64Array(c.n), wireNs: new Float64Array(c.n), wireBound: new Float64Array(c.n) };
+  for (let i = 0; i < c.n; i++) {
+    const k = clock(c.server[i]!);
+    g.firstNs[i] = k.toGlobal(c.firstTime(i)).ns;
+    const w = k.toGlobal(c.wireTime(i));
+    g.wireNs[i] = w.ns;
+    g.wireBound[i] = w.boundNs;
+  }
+  return g;
+}
+
 /**
  * The path of sender record t and receiver record x, written into `out` at a new slot (not yet
  * counted: the caller keeps it with out.n++): every segment, the totals and the bound.
  */
-function buildPathAt(c: RecordColumns, t: number, x: number, o: Pick<JoinOptions, 'clock' | 'ends'>, out: PathColumns): number {
+function buildPathAt(c: RecordColumns, g: GlobalTimes, t: number, x: number, ends: FlowEnds, clock: JoinOptions['clock'], out: PathColumns): number {
   const k = out.slot();
-  const ends = o.ends(c.flow[t]!);
   const sameClock = c.server[t] === c.server[x];
-  const ct = o.clock(c.server[t]!), cr = o.clock(c.server[x]!);
   const txLast = c.last[t]!, rxDev = c.dev[x]!;
-  const outAt = ct.toGlobal(txLast), inn = cr.toGlobal(rxDev);
-  const wire = sameClock ? rxDev - txLast : inn.ns - outAt.ns;
-  const bound = sameClock ? 0 : outAt.boundNs + inn.boundNs;
+  // the sender's last device and the receiver's first are their wire times (mapped already), unless they are missing
+  const outAt = txLast === txLast ? undefined : clock(c.server[t]!).toGlobal(txLast), inAt = rxDev === rxDev ? undefined : clock(c.server[x]!).toGlobal(rxDev);
+  const outNs = outAt ? outAt.ns : g.wireNs[t]!, outBound = outAt ? outAt.boundNs : g.wireBound[t]!;
+  const inNs = inAt ? inAt.ns : g.wireNs[x]!, inBound = inAt ? inAt.boundNs : g.wireBound[x]!;
+  const wire = sameClock ? rxDev - txLast : inNs - outNs;
+  const bound = sameClock ? 0 : outBound + inBound;
   const s = out.seg, b = k * NSEG;
   s[b] = c.tcp[t]! - c.sock[t]!;
   s[b + 1] = c.ip[t]! - c.tcp[t]!;
@@ -352,7 +373,7 @@ function buildPathAt(c: RecordColumns, t: number, x: number, o: Pick<JoinOptions
   out.bound[k] = bound;
   out.src[k] = ends.src || c.server[t]!;
   out.dst[k] = ends.dst || c.server[x]!;
-  out.tNs[k] = ct.toGlobal(c.firstTime(t)).ns;
+  out.tNs[k] = g.firstNs[t]!;
   out.tx[k] = t;
   out.rx[k] = x;
   return k;
@@ -364,7 +385,7 @@ export function buildPath(tx: Rec, rx: Rec, o: Pick<JoinOptions, 'clock' | 'ends
   c.push(tx);
   c.push(rx);
   const out = new PathColumns();
-  return out.path(buildPathAt(c, 0, 1, o, out), c, tx, rx);
+  return out.path(buildPathAt(c, globalTimes(c, o.clock), 0, 1, o.ends(tx.flow), o.clock, out), c, tx, rx);
 }
 
 /** A record the join could not pair (by its slot). */
@@ -381,6 +402,16 @@ export interface ColumnJoinResult {
   unmatched: UnmatchedAt[];
   /** Slots of the records still waiting for their other end (their `since` set). */
   pending: number[];
+  /** Every record's times on the global timeline (firstNs: where its statistics go). */
+  times: GlobalTimes;
+}
+
+/** What the join's steps share. */
+interface Join {
+  c: RecordColumns;
+  g: GlobalTimes;
+  o: JoinOptions;
+  res: ColumnJoinResult;
 }
 
 /**
@@ -388,7 +419,8 @@ export interface ColumnJoinResult {
  * waits or, past the grace period, is unmatched.
  */
 export function joinColumns(c: RecordColumns, o: JoinOptions): ColumnJoinResult {
-  const res: ColumnJoinResult = { paths: new PathColumns(), unmatched: [], pending: [] };
+  const g = globalTimes(c, o.clock);
+  const j: Join = { c, g, o, res: { paths: new PathColumns(), unmatched: [], pending: [], times: g } };
   const n = c.n;
   // records by key: 21 low bits of the flow id and the 32-bit sample make one exact double; a
   // key shared by two flows (their low bits equal) is split when its records are read
@@ -398,23 +430,22 @@ export function joinColumns(c: RecordColumns, o: JoinOptions): ColumnJoinResult 
   for (let i = 0; i < n; i++) {
     const key = (c.flow[i]! % 2097152) * 4294967296 + c.sample[i]!;
     next[i] = -1;
-    const g = groupOf.get(key);
-    if (g === undefined) {
+    const k = groupOf.get(key);
+    if (k === undefined) {
       groupOf.set(key, groups);
       head[groups] = tail[groups] = i;
       size[groups++] = 1;
     } else {
-      next[tail[g]!] = i;
-      tail[g] = i;
-      size[g]!++;
+      next[tail[k]!] = i;
+      tail[k] = i;
+      size[k]!++;
     }
   }
-  const at = (i: number) => o.clock(c.server[i]!).toGlobal(c.wireTime(i));
   const list: number[] = [];
-  for (let g = 0; g < groups; g++) {
-    const h = head[g]!;
-    if (size[g] === 1) {
-      settle(c, h, o.ends(c.flow[h]!), o, res);
+  for (let k = 0; k < groups; k++) {
+    const h = head[k]!;
+    if (size[k] === 1) {
+      settle(j, h, o.ends(c.flow[h]!));
       continue;
     }
     list.length = 0;
@@ -423,50 +454,51 @@ export function joinColumns(c: RecordColumns, o: JoinOptions): ColumnJoinResult 
       list.push(i);
       if (c.flow[i] !== c.flow[h]) mixed = true;
     }
-    if (!mixed) joinKey(c, list, at, o, res);
-    else for (const flow of new Set(list.map((i) => c.flow[i]!))) joinKey(c, list.filter((i) => c.flow[i] === flow), at, o, res);
+    if (!mixed) joinKey(j, list);
+    else for (const flow of new Set(list.map((i) => c.flow[i]!))) joinKey(j, list.filter((i) => c.flow[i] === flow));
   }
-  return res;
+  return j.res;
 }
 
 /** The records of one key (flow, sample). */
-function joinKey(c: RecordColumns, list: number[], at: (i: number) => Mapped, o: JoinOptions, res: ColumnJoinResult): void {
-  const ends = o.ends(c.flow[list[0]!]!);
-  if (list.length === 1) settle(c, list[0]!, ends, o, res);
+function joinKey(j: Join, list: number[]): void {
+  const { c } = j;
+  const ends = j.o.ends(c.flow[list[0]!]!);
+  if (list.length === 1) settle(j, list[0]!, ends);
   else if (list.length === 2 && c.tx[list[0]!] !== c.tx[list[1]!]) {
     const [a, b] = list as [number, number];
-    pairOne(c, c.tx[a] ? a : b, c.tx[a] ? b : a, ends, at, o, res);
-  } else pairMany(c, list, ends, at, o, res);
+    pairOne(j, c.tx[a] ? a : b, c.tx[a] ? b : a, ends);
+  } else pairMany(j, list, ends);
 }
 
+/** The slack two records' clocks allow between their wire times. */
+const slackOf = (j: Join, t: number, x: number): number => (j.c.server[t] === j.c.server[x] ? 0 : Math.min(j.g.wireBound[t]! + j.g.wireBound[x]!, 1e12));
+
 /** The common case: one sender record and one receiver record of a sample. */
-function pairOne(c: RecordColumns, t: number, x: number, ends: FlowEnds, at: (i: number) => Mapped, o: JoinOptions, res: ColumnJoinResult): void {
-  const tm = at(t), xm = at(x);
-  const slack = c.server[t] === c.server[x] ? 0 : Math.min(tm.boundNs + xm.boundNs, 1e12);
-  if (tm.ns <= xm.ns + slack || tm.ns - xm.ns < CLOCK_FAULT_WINDOW_NS) keepPath(c, t, x, tm, xm, o, res);
+function pairOne(j: Join, t: number, x: number, ends: FlowEnds): void {
+  const tn = j.g.wireNs[t]!, xn = j.g.wireNs[x]!;
+  if (tn <= xn + slackOf(j, t, x) || tn - xn < CLOCK_FAULT_WINDOW_NS) keepPath(j, t, x, ends);
   else {
-    settle(c, t, ends, o, res);
-    settle(c, x, ends, o, res);
+    settle(j, t, ends);
+    settle(j, x, ends);
   }
 }
 
 /** A joined pair: a path, or both records waiting for a clock round. */
-function keepPath(c: RecordColumns, t: number, x: number, tm: Mapped, xm: Mapped, o: JoinOptions, res: ColumnJoinResult): void {
-  const k = buildPathAt(c, t, x, o, res.paths);
-  if (waitForClock(c, t, x, res.paths.bound[k]!, tm, xm, o)) res.pending.push(t, x);
-  else res.paths.n++;
+function keepPath(j: Join, t: number, x: number, ends: FlowEnds): void {
+  const paths = j.res.paths;
+  const k = buildPathAt(j.c, j.g, t, x, ends, j.o.clock, paths);
+  if (waitForClock(j, t, x, paths.bound[k]!)) j.res.pending.push(t, x);
+  else paths.n++;
 }
 
 /** Several records of a sample (retransmissions, a wrap): each arrival takes the latest transmission before it. */
-function pairMany(c: RecordColumns, list: number[], ends: FlowEnds, at: (i: number) => Mapped, o: JoinOptions, res: ColumnJoinResult): void {
-  const txs: { i: number; t: Mapped; used: boolean }[] = [];
-  const rxs: { i: number; t: Mapped }[] = [];
-  for (const i of list) {
-    if (c.tx[i]) txs.push({ i, t: at(i), used: false });
-    else rxs.push({ i, t: at(i) });
-  }
-  txs.sort((a, b) => a.t.ns - b.t.ns);
-  rxs.sort((a, b) => a.t.ns - b.t.ns);
+function pairMany(j: Join, list: number[], ends: FlowEnds): void {
+  const { c, g } = j;
+  const byTime = (a: number, b: number) => g.wireNs[a]! - g.wireNs[b]!;
+  const txs = list.filter((i) => c.tx[i]).sort(byTime);
+  const rxs = list.filter((i) => !c.tx[i]).sort(byTime);
+  const used = new Uint8Array(txs.length);
   const left: number[] = [];
   for (const x of rxs) {
     // the latest sender record that left before this arrival (within both clocks' bounds);
@@ -474,31 +506,30 @@ function pairMany(c: RecordColumns, list: number[], ends: FlowEnds, at: (i: numb
     // its bound, which the path then shows as a fault rather than hiding it as unmatched
     let best = -1;
     for (let i = 0; i < txs.length; i++) {
+      if (used[i]) continue;
       const t = txs[i]!;
-      if (t.used) continue;
-      const slack = c.server[t.i] === c.server[x.i] ? 0 : Math.min(t.t.boundNs + x.t.boundNs, 1e12);
-      if (t.t.ns <= x.t.ns + slack) best = i;
+      if (g.wireNs[t]! <= g.wireNs[x]! + slackOf(j, t, x)) best = i;
       else {
-        if (best < 0 && t.t.ns - x.t.ns < CLOCK_FAULT_WINDOW_NS) best = i;
+        if (best < 0 && g.wireNs[t]! - g.wireNs[x]! < CLOCK_FAULT_WINDOW_NS) best = i;
         break;
       }
     }
-    if (best < 0) left.push(x.i);
+    if (best < 0) left.push(x);
     else {
-      const t = txs[best]!;
-      t.used = true;
-      keepPath(c, t.i, x.i, t.t, x.t, o, res);
+      used[best] = 1;
+      keepPath(j, txs[best]!, x, ends);
     }
   }
-  for (const t of txs) if (!t.used) left.push(t.i);
-  for (const i of left) settle(c, i, ends, o, res);
+  txs.forEach((t, i) => used[i] || left.push(t));
+  for (const i of left) settle(j, i, ends);
 }
 
 /** Whether a joined pair should wait for a time-sync round that would narrow its bound. */
-function waitForClock(c: RecordColumns, t: number, x: number, bound: number, out: Mapped, inn: Mapped, o: JoinOptions): boolean {
+function waitForClock(j: Join, t: number, x: number, bound: number): boolean {
+  const { c, o } = j;
   if (o.deferBoundNs === undefined || !(bound > o.deferBoundNs) || !Number.isFinite(bound)) return false;
   const ct = o.clock(c.server[t]!), cr = o.clock(c.server[x]!);
-  if (!(ct.beyondLastRound(out.ns) || cr.beyondLastRound(inn.ns))) return false;
+  if (!(ct.beyondLastRound(j.g.wireNs[t]!) || cr.beyondLastRound(j.g.wireNs[x]!))) return false;
   const st = c.since[t]!, sx = c.since[x]!;
   const since = Math.min(st === st ? st : o.nowMs, sx === sx ? sx : o.nowMs);
   if (o.nowMs - since >= o.graceMs) return false;
@@ -507,10 +538,11 @@ function waitForClock(c: RecordColumns, t: number, x: number, bound: number, out
 }
 
 /** A record without a partner: unmatched now, or waiting. */
-function settle(c: RecordColumns, i: number, ends: FlowEnds, o: JoinOptions, res: ColumnJoinResult): void {
+function settle(j: Join, i: number, ends: FlowEnds): void {
+  const { c, o, res } = j;
   const tx = c.tx[i] === 1, server = c.server[i]!;
   const peer = tx ? ends.dst : ends.src;
-  const tNs = o.clock(server).toGlobal(c.firstTime(i)).ns;
+  const tNs = j.g.firstNs[i]!;
   const src = ends.src || (tx ? server : 0), dst = ends.dst || (tx ? 0 : server);
   if (!peer) {
     res.unmatched.push({ index: i, src, dst, tNs, reason: 'peer_not_observed' });
