@@ -14,6 +14,7 @@ import type { Pool, PoolConnection } from '../db/pool.js';
 import { big } from '../db/pool.js';
 import { LogHistogram } from '../lib/stats.js';
 import { scannedRow, scanRow } from '../protocol/records.js';
+import { HOP_BYTES, REC, RECORD_BYTES, type BinaryEntry } from '../protocol/records-binary.js';
 import { ClockTimeline, loadTimelines } from './clock.js';
 import { joinColumns, PathColumns, RecordColumns, type Clock, type FlowEnds, type Rec, type UnmatchedAt, type UnmatchedReason } from './paths.js';
 import { Group, WindowStats, parseGroupKey, statRows, groupKey, type FlowWindow } from './windows.js';
@@ -254,11 +255,58 @@ export class Run {
     c.last[i] = f.last === null ? dev : rel(f.last, k);
     c.since[i] = pendingSinceMs;
     c.hops[i] = f.hops;
+    c.hopCount[i] = 0;
+    if (f.hops !== null) c.hopsFromText(i, f.hops);
     c.setRaw(i, t, from, to);
     c.n++;
     return true;
   }
   private readonly scanned = scannedRow();
+
+  /**
+   * The records of a checked binary entry (protocol/records-binary.ts) into `c`, each read with
+   * a few typed reads; `flowIds` holds the flow id of each of the entry's flows, and `t` is the
+   * entry's index in c (c.addBinary), from which a record's row line is made when one is needed.
+   */
+  pushBinary(c: RecordColumns, server: number, t: number, e: BinaryEntry, flowIds: readonly number[]): void {
+    const { buf, view } = e;
+    // a u64 time: exact as a double below 2^53, else its digits (rel() takes both)
+    const time = (o: number): number | string => {
+      const hi = view.getUint32(o + 4, true);
+      return hi < 0x200000 ? hi * 4294967296 + view.getUint32(o, true) : view.getBigUint64(o, true).toString();
+    };
+    const L = REC.layers;
+    let hopAt = e.hopsAt;
+    for (let r = 0, at = e.recordsAt; r < e.records; r++, at += RECORD_BYTES) {
+      const mask = buf[at + REC.layerMask]!, hops = buf[at + REC.hops]!;
+      const sock = mask & 1 ? time(at + L) : null, tcp = mask & 2 ? time(at + L + 16) : null, ip = mask & 4 ? time(at + L + 32) : null, dev = mask & 8 ? time(at + L + 48) : null;
+      const k = this.clockOf(server, dev ?? sock ?? tcp ?? ip);
+      const i = c.slot();
+      const devRel = rel(dev, k);
+      c.server[i] = server;
+      c.seq[i] = view.getUint32(at + REC.seqHi, true) * 4294967296 + view.getUint32(at + REC.seqLo, true);
+      c.tx[i] = buf[at + REC.dir] ? 0 : 1;
+      c.flow[i] = flowIds[view.getUint32(at + REC.flow, true)]!;
+      c.sample[i] = view.getUint32(at + REC.sampleSeq, true);
+      c.offset[i] = view.getUint32(at + REC.streamOffset, true);
+      c.attempt[i] = buf[at + REC.attempt]!;
+      c.flags[i] = buf[at + REC.flags]!;
+      c.sock[i] = rel(sock, k);
+      c.tcp[i] = rel(tcp, k);
+      c.ip[i] = rel(ip, k);
+      c.dev[i] = devRel;
+      c.last[i] = hops ? rel(time(hopAt + HOP_BYTES * (hops - 1) + 16), k) : devRel;
+      c.since[i] = NaN;
+      // several crossings: each after the first with its delay from the one before (exact: u64 halves subtracted apart)
+      c.hops[i] = null;
+      c.hopCount[i] = 0;
+      for (let h = 1, o = hopAt + HOP_BYTES; h < hops; h++, o += HOP_BYTES)
+        c.addHop(i, view.getUint32(o, true), view.getUint32(o + 4, true), (view.getUint32(o + 20, true) - view.getUint32(o - HOP_BYTES + 20, true)) * 4294967296 + (view.getUint32(o + 16, true) - view.getUint32(o - HOP_BYTES + 16, true)));
+      c.setRaw(i, t, r, hopAt);
+      c.n++;
+      hopAt += HOP_BYTES * hops;
+    }
+  }
 
   /** A record of a row of RECORD_SELECT (rowsAsArray, with an optional trailing `since`). */
   private toRec(r: any[]): Rec {

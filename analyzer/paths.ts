@@ -12,7 +12,8 @@
  * Pure functions over records: MySQL is analyzer/store.ts's business.
  */
 import { SEGMENTS } from '../protocol/layers.js';
-import { F_ROW_RETRANS } from '../protocol/records.js';
+import { encodeHops, encodeRow, F_ROW_RETRANS, type Flow } from '../protocol/records.js';
+import { binaryRecord, entryFlows, type BinaryEntry } from '../protocol/records-binary.js';
 import type { Mapped } from './clock.js';
 
 /** One packets row as the analyzer needs it: times relative to its server's clock base (NaN: not seen). */
@@ -134,9 +135,24 @@ export class RecordColumns {
   last: Float64Array;
   /** Rec.pendingSinceMs; NaN: not waiting yet. */
   since: Float64Array;
+  /** Every crossing as the row format writes it, for records with several that came as text (Rec.hops). */
   hops: (string | null)[] = [];
-  /** Each record's row line, where it has one (rawOf): read in place in the text it came in (an entry's rows), not sliced out per record. */
-  private readonly texts: string[] = [];
+  /**
+   * The device hops of records with several crossings (each crossing after the first, with its
+   * delay from the one before): record i's are hop slots hopFirst[i] to hopFirst[i] + hopCount[i].
+   */
+  hopFirst: Int32Array;
+  hopCount: Uint8Array;
+  hopIfindex = new Uint32Array(1024);
+  hopNetns = new Uint32Array(1024);
+  hopDelay = new Float64Array(1024);
+  hopN = 0;
+  /**
+   * Where each record's row line comes from (rawOf): the text it came in (an entry's rows), read
+   * in place rather than sliced out per record, or the binary entry it came in (made into a line
+   * only when needed).
+   */
+  private readonly texts: (string | { entry: BinaryEntry; flows?: Flow[] })[] = [];
   private textOf: Int32Array;
   private rawFrom: Int32Array;
   private rawTo: Int32Array;
@@ -159,11 +175,43 @@ export class RecordColumns {
     this.textOf = new Int32Array(cap);
     this.rawFrom = new Int32Array(cap);
     this.rawTo = new Int32Array(cap);
+    this.hopFirst = new Int32Array(cap);
+    this.hopCount = new Uint8Array(cap);
+  }
+
+  /** One more device hop of record i (whose hops are added one after the other). */
+  addHop(i: number, ifindex: number, netns: number, delayNs: number): void {
+    if (this.hopN === this.hopDelay.length) {
+      const grow = <T extends Float64Array | Uint32Array>(a: T): T => {
+        const b = new (a.constructor as new (n: number) => T)(a.length * 2);
+        b.set(a);
+        return b;
+      };
+      this.hopIfindex = grow(this.hopIfindex);
+      this.hopNetns = grow(this.hopNetns);
+      this.hopDelay = grow(this.hopDelay);
+    }
+    if (this.hopCount[i] === 0) this.hopFirst[i] = this.hopN;
+    this.hopIfindex[this.hopN] = ifindex;
+    this.hopNetns[this.hopN] = netns;
+    this.hopDelay[this.hopN++] = delayNs;
+    this.hopCount[i]!++;
+  }
+
+  /** Record i's crossings from their text ("ifindex:netns:rx:ns,...", from `from` to `to` of `text`). */
+  hopsFromText(i: number, text: string, from = 0, to = text.length): void {
+    this.hopCount[i] = 0;
+    eachHopDelay(text, (ifindex, netns, ns) => this.addHop(i, ifindex, netns, ns), from, to);
   }
 
   /** A text holding row lines of records about to be pushed (an entry's rows): its index for setRaw. */
   addText(text: string): number {
     return this.texts.push(text) - 1;
+  }
+
+  /** A binary entry (protocol/records-binary.ts) whose records are about to be pushed: its index for setRaw (from: the record's index, to: its hops' offset). */
+  addBinary(entry: BinaryEntry): number {
+    return this.texts.push({ entry }) - 1;
   }
 
   /** Record i's row line: text t from `from` to `to` (t -1: none). */
@@ -176,7 +224,10 @@ export class RecordColumns {
   /** Record i's row line, if it came as one. */
   rawOf(i: number): string | undefined {
     const t = this.textOf[i]!;
-    return t < 0 ? undefined : this.texts[t]!.slice(this.rawFrom[i], this.rawTo[i]);
+    if (t < 0) return undefined;
+    const src = this.texts[t]!;
+    if (typeof src === 'string') return src.slice(this.rawFrom[i], this.rawTo[i]);
+    return encodeRow(binaryRecord('', src.entry, (src.flows ??= entryFlows(src.entry)), this.rawFrom[i]!, this.rawTo[i]!));
   }
 
   /** Room for one more record; returns its slot (the caller fills every column, then n++). */
@@ -205,6 +256,8 @@ export class RecordColumns {
       this.textOf = grow(this.textOf);
       this.rawFrom = grow(this.rawFrom);
       this.rawTo = grow(this.rawTo);
+      this.hopFirst = grow(this.hopFirst);
+      this.hopCount = grow(this.hopCount);
       this.cap = cap;
     }
     return this.n;
@@ -227,6 +280,8 @@ export class RecordColumns {
     this.last[i] = r.last;
     this.since[i] = r.pendingSinceMs ?? NaN;
     this.hops[i] = r.hops;
+    this.hopCount[i] = 0;
+    if (r.hops) this.hopsFromText(i, r.hops);
     if (r.raw === undefined) this.textOf[i] = -1;
     else this.setRaw(i, this.addText(r.raw), 0, r.raw.length);
     return this.n++;
@@ -238,7 +293,7 @@ export class RecordColumns {
     for (let i = from; i < this.n; i++) {
       if (!keep(i)) continue;
       if (w !== i) {
-        for (const a of [this.server, this.seq, this.tx, this.flow, this.sample, this.offset, this.attempt, this.flags, this.sock, this.tcp, this.ip, this.dev, this.last, this.since, this.textOf, this.rawFrom, this.rawTo]) a[w] = a[i]!;
+        for (const a of [this.server, this.seq, this.tx, this.flow, this.sample, this.offset, this.attempt, this.flags, this.sock, this.tcp, this.ip, this.dev, this.last, this.since, this.textOf, this.rawFrom, this.rawTo, this.hopFirst, this.hopCount]) a[w] = a[i]!;
         this.hops[w] = this.hops[i]!;
       }
       w++;
@@ -252,9 +307,17 @@ export class RecordColumns {
   rec(i: number): Rec {
     return {
       server: this.server[i]!, seq: this.seq[i]!, tx: this.tx[i] === 1, flow: this.flow[i]!, sample: this.sample[i]!, offset: this.offset[i]!, attempt: this.attempt[i]!, flags: this.flags[i]!,
-      sock: this.sock[i]!, tcp: this.tcp[i]!, ip: this.ip[i]!, dev: this.dev[i]!, last: this.last[i]!, hops: this.hops[i] ?? null,
+      sock: this.sock[i]!, tcp: this.tcp[i]!, ip: this.ip[i]!, dev: this.dev[i]!, last: this.last[i]!, hops: this.hops[i] ?? this.binaryHops(i),
       pendingSinceMs: Number.isNaN(this.since[i]!) ? undefined : this.since[i]!, raw: this.rawOf(i),
     };
+  }
+
+  /** The crossings' text of a record with several that came in a binary entry (else null). */
+  private binaryHops(i: number): string | null {
+    const t = this.textOf[i]!;
+    const src = t < 0 || !this.hopCount[i] ? undefined : this.texts[t];
+    if (!src || typeof src === 'string') return null;
+    return encodeHops(binaryRecord('', src.entry, (src.flows ??= entryFlows(src.entry)), this.rawFrom[i]!, this.rawTo[i]!).devices);
   }
 
   /** firstTime of record i. */
@@ -577,25 +640,36 @@ export function joinRecords(records: Rec[], o: JoinOptions): JoinResult {
 }
 
 /**
- * The device crossings of a record with several ("ifindex:netns:rx:ns,..."): for each after the
- * first, its device ("ifindex:netns", as written) and its delay from the previous crossing.
- * Read in place, without splitting the text (the host statistics read this for every record).
+ * The device crossings of a record with several ("ifindex:netns:rx:ns,...", from `from` to `to`
+ * of `text`): for each after the first, its device and its delay from the crossing before. Read
+ * in place, in numbers: times of up to 20 digits are taken as their top digits and last nine,
+ * so a delay is exact however long the server has been up (past 2^53 ns, 104 days).
  */
-export function eachHopDelay(hops: string, fn: (device: string, ns: number) => void): void {
-  const n = hops.length;
-  let prevFrom = -1, prevTo = -1, prev = 0;
-  for (let i = 0; i < n; ) {
-    let end = hops.indexOf(',', i);
-    if (end < 0) end = n;
-    const c1 = hops.indexOf(':', i), c2 = hops.indexOf(':', c1 + 1), from = hops.indexOf(':', c2 + 1) + 1;
-    let v = 0;
-    for (let k = from; k < end; k++) v = v * 10 + (hops.charCodeAt(k) - 48);
-    // exact as doubles below 2^53 ns (104 days of uptime), else as bigints
-    if (prevFrom >= 0)
-      fn(hops.slice(i, c2), end - from < 16 && prevTo - prevFrom < 16 ? v - prev : Number(BigInt(hops.slice(from, end)) - BigInt(hops.slice(prevFrom, prevTo))));
-    prevFrom = from;
-    prevTo = end;
-    prev = v;
-    i = end + 1;
+export function eachHopDelay(text: string, fn: (ifindex: number, netns: number, ns: number) => void, from = 0, to = text.length): void {
+  let first = true, prevHi = 0, prevLo = 0;
+  for (let i = from; i < to; ) {
+    let ifindex = 0, netns = 0, hi = 0, lo = 0, digits = 0, field = 0, c = 0;
+    for (; i < to && (c = text.charCodeAt(i)) !== 44; i++) {
+      if (c === 58) {
+        field++;
+        continue;
+      }
+      const d = c - 48;
+      if (field === 0) ifindex = ifindex * 10 + d;
+      else if (field === 1) netns = netns * 10 + d;
+      else if (field === 3) {
+        // the ninth digit from the end moves to hi when a tenth comes: hi holds all but the last nine
+        if (++digits > 9) {
+          const top = Math.floor(lo / 1e8);
+          hi = hi * 10 + top;
+          lo = (lo - top * 1e8) * 10 + d;
+        } else lo = lo * 10 + d;
+      }
+    }
+    i++; // past the comma
+    if (!first) fn(ifindex, netns, (hi - prevHi) * 1e9 + (lo - prevLo));
+    first = false;
+    prevHi = hi;
+    prevLo = lo;
   }
 }

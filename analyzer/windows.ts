@@ -17,7 +17,7 @@
 import { LogHistogram, VarReader, VarWriter, bucketOf } from '../lib/stats.js';
 import { SEGMENTS, TOTALS } from '../protocol/layers.js';
 import { F_ROW_INTERVAL, F_ROW_RETRANS } from '../protocol/records.js';
-import { F_COMPLETE, F_FAULT, F_NO_FIT, F_RETRANS, eachHopDelay, type Path, type PathColumns, type Rec, type RecordColumns } from './paths.js';
+import { F_COMPLETE, F_FAULT, F_NO_FIT, F_RETRANS, type Path, type PathColumns, type RecordColumns } from './paths.js';
 
 export type Scope = 'pair' | 'flow' | 'host';
 /** Tail buckets: 32 per power of two of the end-to-end delay (the tail's edge is known to 2%). */
@@ -44,7 +44,7 @@ export class Group {
   /** hist's entries of INDEXED, once they exist (never replaced: merge adds into them). */
   private readonly byIndex: (LogHistogram | undefined)[] = [];
   /** hist's entries of device hops, by direction (0 tx, 1 rx) and "ifindex:netns". */
-  private readonly byHop = [new Map<string, LogHistogram>(), new Map<string, LogHistogram>()] as const;
+  private readonly byHop = [new Map<number | string, LogHistogram>(), new Map<number | string, LogHistogram>()] as const;
 
   add(segment: string, v: number): void {
     let h = this.hist.get(segment);
@@ -64,20 +64,22 @@ export class Group {
     h.add(v);
   }
 
-  /** A complete path's end-to-end delay and its segments (seg[off] to seg[off + NSEG - 1]). */
   /** A device hop's delay ("hop:tx:ifindex@netns" in hist). */
-  addHop(rx: boolean, device: string, v: number): void {
+  addHop(rx: boolean, ifindex: number, netns: number, v: number): void {
     const m = this.byHop[rx ? 1 : 0];
-    let h = m.get(device);
+    // one exact double for the usual ifindex (below 2^21), else a text key
+    const key = ifindex < 0x200000 ? ifindex * 4294967296 + netns : `${ifindex}@${netns}`;
+    let h = m.get(key);
     if (!h) {
-      const name = `hop:${rx ? 'rx' : 'tx'}:${device.replace(':', '@')}`;
+      const name = `hop:${rx ? 'rx' : 'tx'}:${ifindex}@${netns}`;
       h = this.hist.get(name);
       if (!h) this.hist.set(name, (h = new LogHistogram()));
-      m.set(device, h);
+      m.set(key, h);
     }
     h.add(v);
   }
 
+  /** A complete path's end-to-end delay and its segments (seg[off] to seg[off + NSEG - 1]). */
   addTail(e2e: number, seg: ArrayLike<number>, off = 0): void {
     const b = tailBucket(e2e);
     let t = this.tail.get(b);
@@ -252,22 +254,15 @@ export class WindowStats {
     totals(flow, oneWay, e2e, bound, flags, seg, off, cross);
   }
 
-  /** A record's own layers and hops, on its server (host scope); `tNs` is its time on the global timeline. */
-  addRecord(r: Rec, tNs: number): void {
-    this.addRecordValues(r.server, r.tx, r.attempt, r.flags, r.sock, r.tcp, r.ip, r.dev, r.last, r.hops, tNs);
-  }
-
-  /** Record i of columns. */
+  /** Record i's own layers and hops, on its server (host scope); `tNs` is its time on the global timeline. */
   addRecordAt(c: RecordColumns, i: number, tNs: number): void {
-    this.addRecordValues(c.server[i]!, c.tx[i] === 1, c.attempt[i]!, c.flags[i]!, c.sock[i]!, c.tcp[i]!, c.ip[i]!, c.dev[i]!, c.last[i]!, c.hops[i] ?? null, tNs);
-  }
-
-  private addRecordValues(server: number, tx: boolean, attempt: number, flags: number, sock: number, tcp: number, ip: number, dev: number, last: number, hops: string | null, tNs: number): void {
-    if (this.o.filterRetrans && (attempt > 0 || flags & F_ROW_RETRANS)) return;
-    const g = this.cached(this.windowOf(tNs), 'host', server, 0, 0);
-    // the layer segments the record tells on its own (SEGMENTS indices)
-    const put = (i: number, v: number) => v === v && g.addAt(i, v);
-    if (tx) {
+    if (this.o.filterRetrans && (c.attempt[i]! > 0 || c.flags[i]! & F_ROW_RETRANS)) return;
+    const g = this.cached(this.windowOf(tNs), 'host', c.server[i]!, 0, 0);
+    const sock = c.sock[i]!, tcp = c.tcp[i]!, ip = c.ip[i]!, dev = c.dev[i]!, last = c.last[i]!;
+    // the layer segments the record tells on its own (SEGMENTS indices); x === x: not NaN
+    const put = (k: number, v: number) => v === v && g.addAt(k, v);
+    const rx = c.tx[i] === 0;
+    if (!rx) {
       put(0, tcp - sock);
       put(1, ip - tcp);
       put(2, dev - ip);
@@ -278,7 +273,7 @@ export class WindowStats {
       put(7, tcp - ip);
       put(8, sock - tcp);
     }
-    if (hops) eachHopDelay(hops, (device, v) => g.addHop(!tx, device, v));
+    for (let h = c.hopFirst[i]!, end = h + c.hopCount[i]!; h < end; h++) g.addHop(rx, c.hopIfindex[h]!, c.hopNetns[h]!, c.hopDelay[h]!);
   }
 
   /** A sender record's contribution to its flow's throughput and retransmissions. */

@@ -9,7 +9,8 @@
 import { Readable } from 'node:stream';
 import type { Pool } from '../db/pool.js';
 import { flowId, F_ROW_COMPLETE, F_ROW_RETRANS, type Flow } from '../protocol/records.js';
-import { ROW_COLUMNS, ROW_FORMAT } from '../protocol/records.js';
+import { decodeRow, ROW_COLUMNS, ROW_FORMAT } from '../protocol/records.js';
+import { BINARY_FORMAT, encodeBinary } from '../protocol/records-binary.js';
 import type { Cluster, Redis } from 'ioredis';
 import { recordStream, shardOf } from '../protocol/redis.js';
 
@@ -175,9 +176,12 @@ export async function writeSynthetic(pool: Pool, o: SyntheticOptions): Promise<S
 
 /**
  * Up to `max` synthetic records into a Redis records stream, as observers publish them: an entry
- * per server holding up to entryRecords rows (protocol/records.ts rows2). Returns how many went.
+ * per server holding up to entryRecords records, in the binary format (protocol/records-binary.ts
+ * rb1, as observers send them) or the text one (protocol/records.ts rows2). Returns how many went.
  */
-export async function publishSynthetic(redis: Redis | Cluster, stream: string, servers: SyntheticServer[], records: Iterator<SyntheticRecord>, max: number, entryRecords = 2048, shards = 1): Promise<number> {
+export async function publishSynthetic(
+  redis: Redis | Cluster, stream: string, servers: SyntheticServer[], records: Iterator<SyntheticRecord>, max: number, entryRecords = 2048, shards = 1, format: typeof BINARY_FORMAT | typeof ROW_FORMAT = BINARY_FORMAT,
+): Promise<number> {
   // a buffer per server and shard (index server * shards + shard), as an observer keeps them
   const per = Array.from({ length: servers.length * shards }, () => [] as string[]);
   let n = 0;
@@ -188,7 +192,9 @@ export async function publishSynthetic(redis: Redis | Cluster, stream: string, s
     const lines = per[i]!;
     if (!lines.length) return;
     const k = i % shards;
-    pipes[k]!.xadd(recordStream(k, shards, stream), '*', 'format', ROW_FORMAT, 'node', servers[Math.floor(i / shards)]!.name, 'n', lines.length, 'rows', lines.join('\n') + '\n');
+    const node = servers[Math.floor(i / shards)]!.name;
+    if (format === BINARY_FORMAT) pipes[k]!.xadd(recordStream(k, shards, stream), '*', 'format', BINARY_FORMAT, 'node', node, 'n', lines.length, 'records', encodeBinary(lines.map((l) => decodeRow(node, l))));
+    else pipes[k]!.xadd(recordStream(k, shards, stream), '*', 'format', ROW_FORMAT, 'node', node, 'n', lines.length, 'rows', lines.join('\n') + '\n');
     lines.length = 0;
     queued++;
   };

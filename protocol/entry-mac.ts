@@ -21,7 +21,7 @@ export const observerPassword = (managerSecret: string, node: string): string =>
 export const entryKey = (password: string): Buffer => createHmac('sha256', password).update('latscope entry mac\0').digest();
 
 /** The MAC of fields [k1, v1, k2, v2, ...] (each length-prefixed, so no two lists share one): 32 hex digits. */
-export function fieldsMac(key: Buffer, fields: readonly string[], count = fields.length): string {
+export function fieldsMac(key: Buffer, fields: readonly (string | Buffer)[], count = fields.length): string {
   const h = createHmac('sha256', key);
   const len = Buffer.alloc(4);
   for (let i = 0; i < count; i++) {
@@ -33,7 +33,7 @@ export function fieldsMac(key: Buffer, fields: readonly string[], count = fields
 }
 
 /** The fields with their MAC appended: what an observer adds. */
-export const signFields = (key: Buffer, fields: string[]): string[] => [...fields, MAC_FIELD, fieldsMac(key, fields)];
+export const signFields = <F extends string | Buffer>(key: Buffer, fields: F[]): (F | string)[] => [...fields, MAC_FIELD, fieldsMac(key, fields)];
 
 /** Why an entry is not its node's, or undefined when it is. */
 export type Forgery = 'unsigned' | 'bad mac' | 'no node';
@@ -58,14 +58,14 @@ export class EntryVerifier {
   }
 
   /** undefined when the entry is signed by the node it names; else why not. */
-  check(fields: readonly string[]): Forgery | undefined {
+  check(fields: readonly (string | Buffer)[]): Forgery | undefined {
     const n = fields.length;
-    if (n < 2 || fields[n - 2] !== MAC_FIELD) return 'unsigned';
+    if (n < 2 || String(fields[n - 2]) !== MAC_FIELD) return 'unsigned';
     let node: string | undefined;
-    for (let i = 0; i + 1 < n - 2; i += 2) if (fields[i] === 'node') node = fields[i + 1];
+    for (let i = 0; i + 1 < n - 2; i += 2) if (String(fields[i]) === 'node') node = String(fields[i + 1]);
     if (node === undefined || !/^[\w.-]{1,64}$/.test(node)) return 'no node';
     const want = Buffer.from(fieldsMac(this.keyOf(node), fields, n - 2), 'hex');
-    const got = Buffer.from(fields[n - 1]!, 'hex');
+    const got = Buffer.from(String(fields[n - 1]!), 'hex');
     return got.length === want.length && timingSafeEqual(got, want) ? undefined : 'bad mac';
   }
 }

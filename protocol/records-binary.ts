@@ -202,37 +202,44 @@ export function entryFlows(e: BinaryEntry): Flow[] {
 export function decodeBinary(node: string, buf: Buffer): PacketRecord[] {
   const e = openBinary(buf);
   const flows = entryFlows(e);
-  const { view, buf: b } = e;
   const out: PacketRecord[] = [];
   let hopAt = e.hopsAt;
   for (let r = 0, at = e.recordsAt; r < e.records; r++, at += RECORD_BYTES) {
-    const flags = b[at + REC.flags]!;
-    const mask = b[at + REC.layerMask]!;
-    const layers: PacketRecord['layers'] = {};
-    LAYERS.forEach((l, i) => {
-      if (!(mask & (1 << i))) return;
-      const o = at + REC.layers + 16 * i;
-      layers[l] = { tsNs: view.getBigUint64(o, true), tid: view.getUint32(o + 8, true), cpu: view.getUint16(o + 12, true) };
-    });
-    const devices: DeviceHop[] = [];
-    for (let h = 0; h < b[at + REC.hops]!; h++, hopAt += HOP_BYTES)
-      devices.push({ ifindex: view.getUint32(hopAt, true), netns: view.getUint32(hopAt + 4, true), rx: b[hopAt + 8] === 1, tsNs: view.getBigUint64(hopAt + 16, true) });
-    out.push({
-      node,
-      observerSeq: view.getUint32(at + REC.seqHi, true) * 2 ** 32 + view.getUint32(at + REC.seqLo, true),
-      dir: (b[at + REC.dir] ? 'rx' : 'tx') as Direction,
-      flow: flows[view.getUint32(at + REC.flow, true)]!,
-      sampleSeq: view.getUint32(at + REC.sampleSeq, true),
-      streamOffset: view.getUint32(at + REC.streamOffset, true),
-      segStart: view.getUint32(at + REC.segStart, true),
-      segEnd: view.getUint32(at + REC.segEnd, true),
-      attempt: b[at + REC.attempt]!,
-      retrans: !!(flags & F_ROW_RETRANS),
-      interval: !!(flags & F_ROW_INTERVAL),
-      complete: !!(flags & F_ROW_COMPLETE),
-      layers,
-      devices,
-    });
+    out.push(binaryRecord(node, e, flows, r, hopAt));
+    hopAt += HOP_BYTES * e.buf[at + REC.hops]!;
   }
   return out;
+}
+
+/** Record r of a checked entry, its device hops from byte hopAt (the hops of the records before it come first). */
+export function binaryRecord(node: string, e: BinaryEntry, flows: Flow[], r: number, hopAt: number): PacketRecord {
+  const { view, buf: b } = e;
+  const at = e.recordsAt + RECORD_BYTES * r;
+  const flags = b[at + REC.flags]!;
+  const mask = b[at + REC.layerMask]!;
+  const layers: PacketRecord['layers'] = {};
+  LAYERS.forEach((l, i) => {
+    if (!(mask & (1 << i))) return;
+    const o = at + REC.layers + 16 * i;
+    layers[l] = { tsNs: view.getBigUint64(o, true), tid: view.getUint32(o + 8, true), cpu: view.getUint16(o + 12, true) };
+  });
+  const devices: DeviceHop[] = [];
+  for (let h = 0; h < b[at + REC.hops]!; h++, hopAt += HOP_BYTES)
+    devices.push({ ifindex: view.getUint32(hopAt, true), netns: view.getUint32(hopAt + 4, true), rx: b[hopAt + 8] === 1, tsNs: view.getBigUint64(hopAt + 16, true) });
+  return {
+    node,
+    observerSeq: view.getUint32(at + REC.seqHi, true) * 2 ** 32 + view.getUint32(at + REC.seqLo, true),
+    dir: (b[at + REC.dir] ? 'rx' : 'tx') as Direction,
+    flow: flows[view.getUint32(at + REC.flow, true)]!,
+    sampleSeq: view.getUint32(at + REC.sampleSeq, true),
+    streamOffset: view.getUint32(at + REC.streamOffset, true),
+    segStart: view.getUint32(at + REC.segStart, true),
+    segEnd: view.getUint32(at + REC.segEnd, true),
+    attempt: b[at + REC.attempt]!,
+    retrans: !!(flags & F_ROW_RETRANS),
+    interval: !!(flags & F_ROW_INTERVAL),
+    complete: !!(flags & F_ROW_COMPLETE),
+    layers,
+    devices,
+  };
 }

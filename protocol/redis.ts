@@ -14,6 +14,8 @@
  *                         Redis Cluster keeps each queue's keys in one slot, as BullMQ requires)
  */
 
+import type { Redis } from 'ioredis';
+
 export const RECORD_STREAM = 'latscope:records';
 /** Record streams a fleet may be sharded into (redis_info.yaml record_shards). */
 export const MAX_RECORD_SHARDS = 256;
@@ -63,6 +65,35 @@ export function entryFields(fields: readonly string[] | null | undefined): Map<s
   const m = new Map<string, string>();
   if (fields) for (let i = 0; i + 1 < fields.length; i += 2) m.set(fields[i]!, fields[i + 1]!);
   return m;
+}
+
+/** A stream entry read binary-safe: its id, and its fields as Buffers (null: deleted since it was delivered). */
+export type BufferEntry = [id: string, fields: Buffer[] | null];
+
+/** The text fields `names` of an entry read as Buffers, as a map (a large body is never decoded as text unasked). */
+export function bufferFields(fields: readonly Buffer[] | null | undefined, names: readonly string[]): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const name of names) {
+    const v = bufferField(fields, name);
+    if (v !== undefined) m.set(name, v.toString());
+  }
+  return m;
+}
+
+/** The value of field `name` of an entry read as Buffers. */
+export function bufferField(fields: readonly Buffer[] | null | undefined, name: string): Buffer | undefined {
+  if (fields) for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i]!.length === name.length && fields[i]!.toString('latin1') === name) return fields[i + 1];
+  return undefined;
+}
+
+/**
+ * XREADGROUP of one stream with Buffers: a binary record entry (protocol/records-binary.ts)
+ * comes through whole (read as strings, its bytes would be decoded as UTF-8 and changed).
+ * `args` are everything before STREAMS.
+ */
+export async function readGroupBuffers(redis: Pick<Redis, 'callBuffer'>, args: (string | number)[], stream: string, from: string): Promise<BufferEntry[]> {
+  const res = (await redis.callBuffer('XREADGROUP', [...args, 'STREAMS', stream, from])) as [Buffer, [Buffer, Buffer[] | null][]][] | null;
+  return res?.[0]?.[1].map(([id, f]): BufferEntry => [id.toString('latin1'), f]) ?? [];
 }
 
 /** A map or object as a stream entry's field list. */

@@ -52,13 +52,13 @@ async function fresh(name: string): Promise<Pool> {
 }
 
 /** A database holding the fleet's servers and clocks, and its records published to a fresh stream. */
-async function published(name: string, spec = SPEC, entryRecords = 500, shards = 1): Promise<{ pool: Pool; stream: string; records: number }> {
+async function published(name: string, spec = SPEC, entryRecords = 500, shards = 1, format: 'rb1' | 'rows2' = 'rb1'): Promise<{ pool: Pool; stream: string; records: number }> {
   const pool = await fresh(name);
   const stream = `latscope:test:stream:${name}:${process.pid}`;
   for (let k = 0; k < shards; k++) streams.push(recordStream(k, shards, stream));
   await redis.del(...streams);
   const fleet = await syntheticFleet(pool, spec);
-  const records = await publishSynthetic(redis, stream, fleet.servers, fleet.records, Infinity, entryRecords, shards);
+  const records = await publishSynthetic(redis, stream, fleet.servers, fleet.records, Infinity, entryRecords, shards, format);
   return { pool, stream, records };
 }
 
@@ -148,16 +148,18 @@ test('exactly once: a worker killed mid-run is replayed from its checkpoint by t
   }
 });
 
-test('bad entries are set aside and counted, the good ones of the same read analyzed; raw rows kept for a sampled share, both ends together', async () => {
-  const { pool, stream, records } = await published('st_bad', { ...SPEC, samples: 4000, slowLink: undefined, slowReader: undefined });
+test('bad entries are set aside and counted, the good ones of the same read analyzed; raw rows kept for a sampled share, both ends together; the text format still read', async () => {
+  // the text format (rows2) of observers before the binary one, still read for one release
+  const { pool, stream, records } = await published('st_bad', { ...SPEC, samples: 4000, slowLink: undefined, slowReader: undefined }, 500, 1, 'rows2');
   const badBefore = await redis.xlen(BAD_RECORD_STREAM);
   await redis.xadd(stream, '*', 'format', 'rows2', 'node', 'syn1', 'n', '1', 'rows', 'not a row\n');
   await redis.xadd(stream, '*', 'format', 'rows2', 'node', 'bad name!', 'n', '0', 'rows', '');
+  await redis.xadd(stream, '*', 'format', 'rb1', 'node', 'syn1', 'n', '1', 'records', Buffer.from('LSR1 but cut short'));
   const stage = stageOf(pool, stream, { rawSampleRate: 0.1 });
   assert.ok(await stage.acquire());
   assert.equal(await stage.finish(), records);
-  assert.equal(stage.counters.badEntries, 2);
-  assert.equal((await redis.xlen(BAD_RECORD_STREAM)) - badBefore, 2, 'kept aside');
+  assert.equal(stage.counters.badEntries, 3);
+  assert.equal((await redis.xlen(BAD_RECORD_STREAM)) - badBefore, 3, 'kept aside');
   const [[{ tx, rx, paired }]] = (await pool.query(
     `SELECT SUM(dir = 'tx' AND attempt = 0) AS tx, SUM(dir = 'rx') AS rx,
        (SELECT COUNT(*) FROM packets a JOIN packets b ON a.flow_id = b.flow_id AND a.sample_seq = b.sample_seq AND a.dir = 'tx' AND a.attempt = 0 AND b.dir = 'rx') AS paired

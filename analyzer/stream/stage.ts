@@ -23,9 +23,9 @@ import { Readable } from 'node:stream';
 import type { Cluster, Redis } from 'ioredis';
 import { connectionBeside, type Connection, type Pool } from '../../db/pool.js';
 import { ensureServers } from '../../db/servers.js';
-import { BAD_RECORD_MAXLEN, BAD_RECORD_STREAM, entryFields, RECORD_STREAM } from '../../protocol/redis.js';
-import { ROW, ROW_COLUMNS, ROW_FORMAT } from '../../protocol/records.js';
-import { MAX_ENTRY_BYTES } from '../../protocol/records-binary.js';
+import { BAD_RECORD_MAXLEN, BAD_RECORD_STREAM, bufferField, bufferFields, readGroupBuffers, RECORD_STREAM, type BufferEntry } from '../../protocol/redis.js';
+import { flowId, ROW, ROW_COLUMNS, ROW_FORMAT } from '../../protocol/records.js';
+import { BINARY_FORMAT, entryFlows, MAX_ENTRY_BYTES, openBinary, type BinaryEntry } from '../../protocol/records-binary.js';
 import type { EntryVerifier } from '../../protocol/entry-mac.js';
 import { DEFAULT_ANALYSIS, loadRunInputs, Run, type AnalyzeOptions, type AnalyzeResult, type FlowRow, type RunInputs } from '../analyze.js';
 import { RecordColumns, type FlowEnds } from '../paths.js';
@@ -84,7 +84,6 @@ export interface StepResult {
   ms: number;
 }
 
-type Entry = [id: string, fields: string[] | null];
 /** How long a stage reuses the clock timelines and server addresses it read. */
 const INPUTS_MAX_AGE_MS = 10_000;
 /** The last step queued on each pool (steps of one pool run one after the other). */
@@ -204,15 +203,14 @@ export class StreamStage {
   }
 
   /** Reads up to maxRecords records' entries: our own pending ones first (paged by id), then new ones. */
-  private async read(block: boolean): Promise<Entry[]> {
-    const out: Entry[] = [];
+  private async read(block: boolean): Promise<BufferEntry[]> {
+    const out: BufferEntry[] = [];
     let records = 0;
     let cursor = '0';
     for (;;) {
       const args: (string | number)[] = ['GROUP', this.o.group, this.o.consumer, 'COUNT', this.o.entriesPerRead];
       if (!this.backlog && block && out.length === 0) args.push('BLOCK', this.o.blockMs);
-      const res = (await ((block && this.reader) || this.redis as any).xreadgroup(...args, 'STREAMS', this.o.stream, this.backlog ? cursor : '>')) as [string, Entry[]][] | null;
-      const got = res?.[0]?.[1] ?? [];
+      const got = await readGroupBuffers((block && this.reader) || this.redis, args, this.o.stream, this.backlog ? cursor : '>');
       if (!got.length) {
         if (!this.backlog) return out;
         this.backlog = false;
@@ -220,7 +218,7 @@ export class StreamStage {
       }
       out.push(...got);
       if (this.backlog) cursor = got[got.length - 1]![0];
-      for (const [, f] of got) records += Number(f ? (entryFields(f).get('n') ?? 0) : 0);
+      for (const [, f] of got) records += Number(bufferField(f, 'n') ?? 0);
       if (records >= this.o.maxRecords) return out;
     }
   }
@@ -248,7 +246,7 @@ export class StreamStage {
     }
   }
 
-  private async stepOn(entries: Entry[], o: { final?: boolean }, readMs: number): Promise<StepResult> {
+  private async stepOn(entries: BufferEntry[], o: { final?: boolean }, readMs: number): Promise<StepResult> {
     const t0 = Date.now();
     const tRead = t0;
     const due = o.final ? this.waiting.length > 0 : this.waiting.some((w) => t0 - w.since >= this.o.graceMs);
@@ -261,12 +259,12 @@ export class StreamStage {
     for (const w of this.waiting) if (!run.pushRow(c, w.server, c.addText(w.raw), w.raw, 0, w.raw.length, w.since)) this.counters.evicted++;
     const carried = c.n;
     const flowRows = new Map<number, FlowRow>();
-    const bad: string[][] = [];
+    const bad: (string | Buffer)[][] = [];
     let forgedN = 0;
     const acked: string[] = [];
     let newest = this.lastId;
     const nodes = new Set<string>();
-    const good: [node: string, body: string, fields: string[], n: number][] = [];
+    const good: [node: string, body: string | BinaryEntry, fields: Buffer[], n: number][] = [];
     for (const [id, f] of entries) {
       acked.push(id);
       if (!idAfter(id, this.lastId)) {
@@ -281,20 +279,29 @@ export class StreamStage {
         forgedN++;
         continue;
       }
-      const m = entryFields(f);
-      const node = m.get('node') ?? '', body = m.get('rows') ?? '', n = Number(m.get('n'));
-      if (m.get('format') !== ROW_FORMAT || !/^[\w.-]{1,64}$/.test(node) || !(n >= 1) || !body.endsWith('\n') || body.length > MAX_BODY) {
-        bad.push(f);
+      const body = entryBody(f);
+      if (typeof body === 'string') {
+        bad.push(['lane', 'records', 'refused', body, ...f]);
         continue;
       }
-      nodes.add(node);
-      good.push([node, body, f, n]);
+      nodes.add(body.node);
+      good.push([body.node, body.rows ?? body.binary!, f, body.n]);
     }
     const ids = await this.ids([...nodes]);
     for (const [node, body, f, n] of good) {
       // a whole entry or none of it: a malformed line (or a wrong count) sets the entry aside
       const sid = ids.get(node)!;
       const from = c.n;
+      if (typeof body !== 'string') {
+        // each flow's addresses come once per entry: its id is computed once, not per record
+        const flows = entryFlows(body);
+        const flowIds = flows.map(flowId);
+        run.pushBinary(c, sid, c.addBinary(body), body, flowIds);
+        flows.forEach((fl, k) => {
+          if (!flowRows.has(flowIds[k]!) && !this.flowEnds.has(flowIds[k]!)) flowRows.set(flowIds[k]!, [fl.family, fl.src, fl.sport, fl.dst, fl.dport]);
+        });
+        continue;
+      }
       const t = c.addText(body);
       let ok = true;
       for (let at = 0; at < body.length; ) {
@@ -461,6 +468,31 @@ export class StreamStage {
     if (missing.length) for (const [name, id] of await ensureServers(this.pool, missing)) this.serverIds.set(name, id);
     return this.serverIds;
   }
+}
+
+/**
+ * A records entry's node, count and body: rows of the text format, or a checked binary entry;
+ * else why it is refused (a string).
+ */
+function entryBody(f: Buffer[]): { node: string; n: number; rows?: string; binary?: BinaryEntry } | string {
+  const m = bufferFields(f, ['node', 'n', 'format']);
+  const node = m.get('node') ?? '', n = Number(m.get('n')), format = m.get('format');
+  if (!/^[\w.-]{1,64}$/.test(node)) return 'no valid node';
+  if (!(n >= 1)) return 'no record count';
+  if (format === BINARY_FORMAT) {
+    const b = bufferField(f, 'records');
+    if (!b) return 'binary entry without records';
+    try {
+      const binary = openBinary(b);
+      return binary.records === n ? { node, n, binary } : `${binary.records} records, ${n} counted`;
+    } catch (e) {
+      return (e as Error).message;
+    }
+  }
+  if (format !== ROW_FORMAT) return `format ${JSON.stringify(format)}; this latscope reads ${ROW_FORMAT} and ${BINARY_FORMAT}`;
+  const rows = bufferField(f, 'rows');
+  if (!rows || rows.length > MAX_BODY || rows[rows.length - 1] !== 10) return 'rows missing, too large or not ending with a newline';
+  return { node, n, rows: rows.toString('latin1') };
 }
 
 function parseWaiting(text: string): Waiting[] {

@@ -120,14 +120,17 @@ test('a clock timeline: offsets interpolated between rounds within their bound, 
   assert.ok(!c.bracketed(700e9) && far.boundNs > 300 && Math.abs(far.ns + 1e9 - truth(700e9)) <= far.boundNs);
 });
 
-test('device hops: each crossing after the first with its delay, exact beyond 2^53 ns too', () => {
-  const got: [string, number][] = [];
-  eachHopDelay('3:4026531840:0:1000,7:4026532000:0:1250,2:4026531840:0:1900', (d, ns) => got.push([d, ns]));
-  assert.deepEqual(got, [['7:4026532000', 250], ['2:4026531840', 650]]);
-  got.length = 0;
-  eachHopDelay('3:1:0:90071992547409930,4:1:0:90071992547410007', (d, ns) => got.push([d, ns]));
-  assert.deepEqual(got, [['4:1', 77]], 'digits beyond a double\'s exact range are subtracted as bigints');
-  got.length = 0;
-  eachHopDelay('3:1:0:1000', (d, ns) => got.push([d, ns]));
-  assert.deepEqual(got, [], 'one crossing: no hop');
+test('device hops: each crossing after the first with its delay, exact past 2^53 ns of uptime, read in place', () => {
+  const got: number[][] = [];
+  const each = (text: string, from?: number, to?: number) => {
+    got.length = 0;
+    eachHopDelay(text, (ifindex, netns, ns) => got.push([ifindex, netns, ns]), from, to);
+    return got;
+  };
+  assert.deepEqual(each('3:4026531840:0:1000,7:4026532000:0:1250,2:4026531840:0:1900'), [[7, 4026532000, 250], [2, 4026531840, 650]]);
+  assert.deepEqual(each('3:1:0:90071992547409930,4:1:0:90071992547410007'), [[4, 1, 77]], 'digits beyond a double\'s exact range');
+  assert.deepEqual(each('3:1:0:18446744073709551000,4:1:1:18446744073709551615'), [[4, 1, 615]], 'up to u64');
+  assert.deepEqual(each('3:1:0:999999999,4:1:1:1000000001'), [[4, 1, 2]], 'across the nine-digit split');
+  assert.deepEqual(each('3:1:0:1000'), [], 'one crossing: no hop');
+  assert.deepEqual(each('x\t3:1:0:10,4:2:0:15\ty', 2, 19), [[4, 2, 5]], 'within a longer text');
 });
