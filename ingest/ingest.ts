@@ -23,7 +23,8 @@ import { ensureServers } from '../db/servers.js';
 import { BAD_RECORD_MAXLEN, BAD_RECORD_STREAM, entryFields, INGESTED_KEY, HISTOGRAM_STREAM, INGEST_GROUP, RECORD_STREAM } from '../protocol/redis.js';
 import { HIST_COLUMNS, HIST_FORMAT, MAX_HIST_BODY, validHistogramRows } from '../protocol/histograms.js';
 import { HOST_STREAM, parseHostBatch, type HostBatch, type HostEventRow, type HostStatRow } from '../protocol/host.js';
-import { ROW_COLUMNS, ROW_FORMAT, validRows } from '../protocol/records.js';
+import { encodeRows, ROW_COLUMNS, ROW_FORMAT, validRows } from '../protocol/records.js';
+import { BINARY_FORMAT, decodeBinary } from '../protocol/records-binary.js';
 import type { EntryVerifier } from '../protocol/entry-mac.js';
 
 export interface IngestOptions {
@@ -70,7 +71,48 @@ export interface IngestCounters {
   lastError: string;
 }
 
-type Entry = [id: string, fields: string[]];
+/** An entry as the lanes read it: every field text, but a binary records body (protocol/records-binary.ts) a Buffer. */
+type Entry = [id: string, fields: (string | Buffer)[]];
+
+/** Entries read as Buffers made text, all but the binary records body (its bytes, as the MAC covers them). */
+function textFields(entries: [Buffer, Buffer[] | null][]): Entry[] {
+  const out: Entry[] = [];
+  for (const [id, f] of entries) {
+    if (!f) continue; // a deleted entry comes back as [id, null]
+    const fields: (string | Buffer)[] = [];
+    for (let i = 0; i < f.length; i += 2) {
+      const k = f[i]!.toString();
+      fields.push(k, k === 'records' && f[i + 1] ? f[i + 1]! : (f[i + 1]?.toString() ?? ''));
+    }
+    out.push([id.toString('latin1'), fields]);
+  }
+  return out;
+}
+
+/**
+ * The rows of a records entry in the text format the packets table loads: as they came (rows2),
+ * or made from a binary entry (rb1); undefined for any other format or a binary entry that does
+ * not read (then set aside).
+ */
+function rowsOf(m: Map<string, string | Buffer>, node: string): string | undefined {
+  const format = text(m.get('format'));
+  if (format === ROW_FORMAT) return text(m.get('rows'));
+  const b = m.get('records');
+  if (format !== BINARY_FORMAT || !Buffer.isBuffer(b)) return undefined;
+  try {
+    return encodeRows(decodeBinary(node, b));
+  } catch {
+    return undefined;
+  }
+}
+
+/** The fields of an entry as a map; a binary body stays a Buffer. */
+function fieldsOf(fields: readonly (string | Buffer)[]): Map<string, string | Buffer> {
+  const m = new Map<string, string | Buffer>();
+  for (let i = 0; i + 1 < fields.length; i += 2) m.set(String(fields[i]), fields[i + 1]!);
+  return m;
+}
+const text = (v: string | Buffer | undefined): string => (v === undefined ? '' : typeof v === 'string' ? v : v.toString());
 
 const loadSql = (table: string, columns: readonly string[]) => `LOAD DATA LOCAL INFILE 'latscope-rows' IGNORE INTO TABLE ${table}
   CHARACTER SET ascii FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' (${columns.join(', ')})`;
@@ -150,10 +192,9 @@ export class Ingest {
   private async read(redis: Redis, consumer: string, from: '0' | '>'): Promise<[string, Entry[]][]> {
     const args = ['GROUP', this.o.group, consumer, 'COUNT', this.o.entriesPerRead] as const;
     const streams = this.streams();
-    const res = (from === '>'
-      ? await redis.xreadgroup(...args, 'BLOCK', this.o.blockMs, 'STREAMS', ...streams, ...streams.map(() => '>'))
-      : await redis.xreadgroup(...args, 'STREAMS', ...streams, ...streams.map(() => '0'))) as [string, Entry[]][] | null;
-    return (res ?? []).map(([stream, entries]) => [stream, entries.filter((e) => e[1] !== null)]); // a deleted entry comes back as [id, null]
+    // read as Buffers: a binary records entry comes through whole (strings would be decoded as UTF-8)
+    const res = (await redis.callBuffer('XREADGROUP', [...args, ...(from === '>' ? ['BLOCK', this.o.blockMs] : []), 'STREAMS', ...streams, ...streams.map(() => from)])) as [Buffer, [Buffer, Buffer[] | null][]][] | null;
+    return (res ?? []).map(([stream, entries]) => [stream.toString(), textFields(entries)]);
   }
 
   /**
@@ -165,11 +206,11 @@ export class Ingest {
     for (const stream of this.streams()) {
       let cursor = '0-0';
       do {
-        const [next, entries] = (await this.redis.xautoclaim(stream, this.o.group, `${this.o.consumer}/reclaim`, minIdleMs, cursor, 'COUNT', this.o.entriesPerRead)) as [string, Entry[]];
-        const live = entries.filter((e) => e[1] !== null);
+        const [next, entries] = (await this.redis.callBuffer('XAUTOCLAIM', [stream, this.o.group, `${this.o.consumer}/reclaim`, minIdleMs, cursor, 'COUNT', this.o.entriesPerRead])) as [Buffer, [Buffer, Buffer[] | null][]];
+        const live = textFields(entries);
         if (live.length) await this.handle(stream, live);
         n += live.length;
-        cursor = next;
+        cursor = next.toString();
       } while (cursor !== '0-0');
     }
     this.counters.reclaimed += n;
@@ -193,7 +234,7 @@ export class Ingest {
   private async signedOnly(stream: string, entries: Entry[]): Promise<Entry[]> {
     if (!this.o.verify) return entries;
     const good: Entry[] = [];
-    const forged: [string, string, string[]][] = [];
+    const forged: [string, string, (string | Buffer)[]][] = [];
     for (const e of entries) {
       const why = this.o.verify.check(e[1]);
       if (why) forged.push([e[0], why, e[1]]);
@@ -217,10 +258,10 @@ export class Ingest {
     const events: unknown[][] = [];
     let bad = 0;
     const batches: { node: string; b: HostBatch; stats: HostStatRow[]; events: HostEventRow[] }[] = [];
-    const setAside: string[][] = [];
+    const setAside: (string | Buffer)[][] = [];
     for (const [, f] of entries) {
       // checked in full first: an entry that would throw later would be re-read forever and stop the lane
-      const parsed = parseHostBatch(entryFields(f));
+      const parsed = parseHostBatch(entryFields(f as string[]));
       if ('refused' in parsed) {
         bad++;
         setAside.push(parsed.refused.startsWith('larger') ? ['lane', 'host', 'refused', parsed.refused] : ['lane', 'host', 'refused', parsed.refused, ...f]);
@@ -257,12 +298,13 @@ export class Ingest {
   /** Loads the entries' rows in one transaction, then acknowledges and deletes the entries. */
   async ingest(entries: Entry[]): Promise<void> {
     const byNode = new Map<string, string[]>();
-    const bad: string[][] = [];
+    const bad: (string | Buffer)[][] = [];
     let rows = 0;
     for (const [, f] of entries) {
-      const m = entryFields(f);
-      const node = m.get('node') ?? '', body = m.get('rows') ?? '', n = Number(m.get('n'));
-      if (m.get('format') !== ROW_FORMAT || !/^[\w.-]{1,64}$/.test(node) || !validRows(body, n)) {
+      const m = fieldsOf(f);
+      const node = text(m.get('node')), n = Number(text(m.get('n')));
+      const body = rowsOf(m, node);
+      if (body === undefined || !/^[\w.-]{1,64}$/.test(node) || !validRows(body, n)) {
         bad.push(f);
         continue;
       }
@@ -296,11 +338,11 @@ export class Ingest {
 
   /** Loads histogram snapshots into layer_histograms, then acknowledges and deletes them. */
   async ingestHistograms(entries: Entry[]): Promise<void> {
-    const parsed = entries.map(([, f]) => entryFields(f));
+    const parsed = entries.map(([, f]) => entryFields(f as string[]));
     // checked whole before anything is loaded: a row that is not exactly an observer's (a U+010A
     // that latin1 would make a line break, with a server chosen by the writer) refuses its entry
     const good: Map<string, string>[] = [];
-    const setAside: string[][] = [];
+    const setAside: (string | Buffer)[][] = [];
     for (const [i, m] of parsed.entries()) {
       if (m.get('format') === HIST_FORMAT && /^[\w.-]{1,64}$/.test(m.get('node') ?? '') && /^\d{1,15}$/.test(m.get('at') ?? '') && validHistogramRows(m.get('rows') ?? '')) good.push(m);
       else setAside.push((m.get('rows') ?? '').length > MAX_HIST_BODY ? ['lane', 'histograms', 'refused', 'larger than the snapshot cap'] : ['lane', 'histograms', ...entries[i]![1]]);

@@ -4,8 +4,8 @@
  * has consumed yet (backpressure: the ingest is behind), records wait in a bounded spool: memory
  * first (maxMemoryBytes), then files on disk (maxSpoolBytes), sent oldest first when Redis takes
  * them again. What does not fit is dropped and counted (`overflow`), never silently. A stream
- * entry holds one batch (protocol/redis.ts RecordBatch: the records as lines of
- * protocol/records.ts's row format). With a Redis user of its own (observer_users), every entry
+ * entry holds one batch (protocol/redis.ts RecordBatch: the records in the binary format of
+ * protocol/records-binary.ts, each flow's addresses once per entry). With a Redis user of its own (observer_users), every entry
  * this observer adds is signed (protocol/entry-mac.ts), so the manager knows it is this node's.
  */
 import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, unlinkSync } from 'node:fs';
@@ -14,6 +14,7 @@ import { Redis } from 'ioredis';
 import type { TlsFiles } from '../conf/tls.js';
 import { HEARTBEAT_MAXLEN, RECORD_STREAM, recordStream, shardOf, toFields, type RecordBatch } from '../protocol/redis.js';
 import { ROW_FORMAT, encodeRows, flowId, type PacketRecord } from '../protocol/records.js';
+import { BINARY_FORMAT, encodeBinary, RecordFormatError } from '../protocol/records-binary.js';
 import { entryKey, signFields } from '../protocol/entry-mac.js';
 
 /** Where an observer publishes: `signEntries` when it has a Redis user of its own (redis_info observer_users). */
@@ -65,8 +66,16 @@ export interface PublisherCounters {
   spoolCorrupt: number;
 }
 
-/** A sealed entry, and its shard (absent in spool files of before shards: 0). */
-type Batch = Omit<RecordBatch, 'format'> & { shard?: number };
+/**
+ * A sealed entry, and its shard (absent in spool files of before shards: 0): its records in the
+ * binary format (`records`), or as text rows (`rows`: spool files of before it, or a batch the
+ * binary format cannot hold).
+ */
+type Batch = Omit<RecordBatch, 'format' | 'rows'> & { shard?: number; rows?: string; records?: Buffer };
+/** A batch's size in the memory spool. */
+const bytesOf = (b: Batch): number => b.records?.length ?? b.rows!.length;
+/** Spool files hold a binary batch's records as base64. */
+type SpooledBatch = Omit<Batch, 'records'> & { records64?: string };
 
 export class RecordPublisher {
   private readonly redis: Redis;
@@ -147,10 +156,17 @@ export class RecordPublisher {
     if (!recs.length) return;
     this.open[shard] = [];
     this.openRecords -= recs.length;
-    const b: Batch = { node: this.o.node, first: recs[0]!.observerSeq, last: recs[recs.length - 1]!.observerSeq, n: recs.length, rows: encodeRows(recs), shard };
+    const b: Batch = { node: this.o.node, first: recs[0]!.observerSeq, last: recs[recs.length - 1]!.observerSeq, n: recs.length, shard };
+    try {
+      b.records = encodeBinary(recs);
+    } catch (e) {
+      // a record the binary layout cannot hold (over 255 device hops): the batch goes as text rows, which every reader takes
+      if (!(e instanceof RecordFormatError)) throw e;
+      b.rows = encodeRows(recs);
+    }
     this.memory.push(b);
     this.memoryRecords += b.n;
-    this.memoryBytes += b.rows.length;
+    this.memoryBytes += bytesOf(b);
     if (this.memoryBytes > this.o.maxMemoryBytes) this.spillToDisk();
   }
 
@@ -160,9 +176,9 @@ export class RecordPublisher {
     const old = this.memory.splice(0, k);
     const n = old.reduce((s, b) => s + b.n, 0);
     this.memoryRecords -= n;
-    this.memoryBytes -= old.reduce((s, b) => s + b.rows.length, 0);
+    this.memoryBytes -= old.reduce((s, b) => s + bytesOf(b), 0);
     if (!n) return 0;
-    const text = old.map((b) => JSON.stringify(b)).join('\n') + '\n';
+    const text = old.map(({ records, ...b }) => JSON.stringify(records ? ({ ...b, records64: records.toString('base64') } satisfies SpooledBatch) : b)).join('\n') + '\n';
     if (this.spoolBytes + text.length > this.o.maxSpoolBytes) {
       this.counters.overflow += n;
       return 0;
@@ -186,7 +202,7 @@ export class RecordPublisher {
   }
 
   /** An entry's fields as added: signed when this observer has a user of its own. */
-  private signed(fields: string[]): string[] {
+  private signed<F extends string | Buffer = string>(fields: F[]): (F | string)[] {
     return this.signKey ? signFields(this.signKey, fields) : fields;
   }
 
@@ -194,8 +210,10 @@ export class RecordPublisher {
   private async xadd(batches: Batch[]): Promise<number> {
     const p = this.redis.pipeline();
     const base = this.o.stream ?? RECORD_STREAM;
-    for (const b of batches)
-      p.xadd(recordStream(Math.min(b.shard ?? 0, this.shards - 1), this.shards, base), '*', ...this.signed(toFields({ node: b.node, first: b.first, last: b.last, n: b.n, format: ROW_FORMAT, rows: b.rows } satisfies RecordBatch)));
+    for (const b of batches) {
+      const head = toFields({ node: b.node, first: b.first, last: b.last, n: b.n, format: b.records ? BINARY_FORMAT : ROW_FORMAT });
+      p.xadd(recordStream(Math.min(b.shard ?? 0, this.shards - 1), this.shards, base), '*', ...this.signed<string | Buffer>([...head, ...(b.records ? ['records', b.records] : ['rows', b.rows!])]));
+    }
     const res = (await p.exec()) ?? [];
     let ok = 0;
     while (ok < batches.length && res[ok] && !res[ok]![0]) ok++;
@@ -229,7 +247,8 @@ export class RecordPublisher {
         for (const line of readFileSync(path, 'utf8').split('\n'))
           if (line)
             try {
-              batches.push(JSON.parse(line) as Batch);
+              const { records64, ...b } = JSON.parse(line) as SpooledBatch;
+              batches.push(records64 === undefined ? b : { ...b, records: Buffer.from(records64, 'base64') });
             } catch {
               this.counters.spoolCorrupt++; // a line cut short by a crash or a full disk
             }
@@ -242,7 +261,7 @@ export class RecordPublisher {
         // taken out of the memory spool while in flight: a spill to disk meanwhile must not take them too
         const chunk = this.memory.splice(0, this.o.pipelineEntries);
         const chunkRecords = chunk.reduce((s, b) => s + b.n, 0);
-        const chunkBytes = chunk.reduce((s, b) => s + b.rows.length, 0);
+        const chunkBytes = chunk.reduce((s, b) => s + bytesOf(b), 0);
         this.memoryRecords -= chunkRecords;
         this.memoryBytes -= chunkBytes;
         this.inFlight = chunkRecords;
@@ -260,7 +279,7 @@ export class RecordPublisher {
           // what did not go out goes back in front, in order
           this.memory.unshift(...rest);
           this.memoryRecords += chunkRecords - n;
-          this.memoryBytes += rest.reduce((s, b) => s + b.rows.length, 0);
+          this.memoryBytes += rest.reduce((s, b) => s + bytesOf(b), 0);
         }
       }
     } catch (e) {

@@ -17,7 +17,7 @@
  */
 import { isIPv4, isIPv6 } from 'node:net';
 import { LAYERS, type Direction } from './layers.js';
-import { F_ROW_COMPLETE, F_ROW_INTERVAL, F_ROW_RETRANS, type DeviceHop, type Flow, type PacketRecord } from './records.js';
+import { decodeRow, F_ROW_COMPLETE, F_ROW_INTERVAL, F_ROW_RETRANS, ROW_FORMAT, type DeviceHop, type Flow, type PacketRecord } from './records.js';
 
 export const BINARY_FORMAT = 'rb1';
 export const BINARY_VERSION = 1;
@@ -242,4 +242,17 @@ export function binaryRecord(node: string, e: BinaryEntry, flows: Flow[], r: num
     layers,
     devices,
   };
+}
+
+/**
+ * The records of a records-stream entry read as Buffers (tests and tools): binary (rb1) or text
+ * rows (rows2). Throws RecordFormatError for anything else.
+ */
+export function entryRecords(fields: readonly Buffer[]): PacketRecord[] {
+  const m = new Map<string, Buffer>();
+  for (let i = 0; i + 1 < fields.length; i += 2) m.set(fields[i]!.toString(), fields[i + 1]!);
+  const node = m.get('node')?.toString() ?? '', format = m.get('format')?.toString();
+  if (format === BINARY_FORMAT) return decodeBinary(node, m.get('records') ?? Buffer.alloc(0));
+  if (format === ROW_FORMAT) return (m.get('rows')?.toString('latin1') ?? '').split('\n').filter(Boolean).map((l) => decodeRow(node, l));
+  throw new RecordFormatError(`a records entry of format ${JSON.stringify(format)}`);
 }

@@ -106,9 +106,10 @@ export interface RecordBatch {
   first: number;
   last: number;
   n: number;
-  /** ROW_FORMAT of protocol/records.ts. */
+  /** BINARY_FORMAT of protocol/records-binary.ts (field `records`, the entry's bytes), or ROW_FORMAT of protocol/records.ts (field `rows`, text; read for one release more). */
   format: string;
-  rows: string;
+  rows?: string;
+  records?: Buffer;
 }
 
 /** An entry of latscope:histograms. */

@@ -13,8 +13,7 @@ import { RecordAssembler, type PacketRecord } from '../observer/records.js';
 import { predictedSamples } from '../observer/sampling.js';
 import { Observer } from '../observer/observer.js';
 import { RECORD_STREAM } from '../protocol/redis.js';
-import { decodeRow } from '../protocol/records.js';
-import { entryFields } from '../protocol/redis.js';
+import { entryRecords } from '../protocol/records-binary.js';
 import { runIn, startIn, until, testObject } from './helpers/fixtures.js';
 import { Redis } from 'ioredis';
 import { workDir } from '../lib/paths.js';
@@ -406,10 +405,7 @@ test('Redis stopped for 10 s during a run: no record is lost', async () => {
   const produced = observer.counters.assembler.records;
   await redis.connect();
   const seen = new Set<number>();
-  for (const [, f] of await redis.xrange(RECORD_STREAM, since, '+')) {
-    const m = entryFields(f);
-    if (m.get('node') === node) for (const line of m.get('rows')!.split('\n').filter(Boolean)) seen.add(decodeRow(node, line).observerSeq);
-  }
+  for (const [, f] of await redis.xrangeBuffer(RECORD_STREAM, since, '+')) for (const r of entryRecords(f)) if (r.node === node) seen.add(r.observerSeq);
   redis.disconnect();
   assert.ok(produced >= predictedSamples(5 << 20, 4096), `produced ${produced}`);
   assert.ok(observer.counters.publisher.spooledToDisk > 0, 'the disk spool was used');

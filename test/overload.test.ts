@@ -16,8 +16,8 @@ import { startRedis, type RedisInfo } from '../local/servers.js';
 import { testbedUp, testbedDown, type Testbed } from '../local/testbed.js';
 import { RecordPublisher, type PublisherOptions } from '../observer/publisher.js';
 import { Observer } from '../observer/observer.js';
-import { decodeRow, type PacketRecord } from '../protocol/records.js';
-import { entryFields } from '../protocol/redis.js';
+import { type PacketRecord } from '../protocol/records.js';
+import { entryRecords } from '../protocol/records-binary.js';
 import { projectRoot } from '../lib/paths.js';
 import { progExists, until } from './helpers/fixtures.js';
 
@@ -41,8 +41,8 @@ function publisher(stream: string, spoolDir: string, o: Partial<PublisherOptions
 /** Takes every entry out of the stream (as the ingest does) and returns the observer_seq of each record. */
 async function consume(stream: string): Promise<number[]> {
   const seqs: number[] = [];
-  for (const [id, f] of await admin.xrange(stream, '-', '+')) {
-    for (const line of entryFields(f).get('rows')!.split('\n').filter(Boolean)) seqs.push(decodeRow('ovl', line).observerSeq);
+  for (const [id, f] of await admin.xrangeBuffer(stream, '-', '+')) {
+    for (const r of entryRecords(f)) seqs.push(r.observerSeq);
     await admin.xdel(stream, id);
   }
   return seqs;

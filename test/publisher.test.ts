@@ -12,8 +12,9 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { startRedis, stopRedis, redisRunning, type RedisInfo } from '../local/servers.js';
 import { RecordPublisher } from '../observer/publisher.js';
-import { decodeRow, flowId, type PacketRecord } from '../protocol/records.js';
-import { entryFields, recordStream, shardOf } from '../protocol/redis.js';
+import { flowId, type PacketRecord } from '../protocol/records.js';
+import { entryRecords } from '../protocol/records-binary.js';
+import { recordStream, shardOf } from '../protocol/redis.js';
 
 let info: RedisInfo;
 let started = false;
@@ -47,13 +48,8 @@ test('records pushed during a stalled send, spilling to disk, reach the stream e
     }
     await pub.close(10_000);
     const seen = new Map<number, number>();
-    for (const [, f] of await admin.xrange(stream, '-', '+')) {
-      const m = entryFields(f);
-      for (const line of m.get('rows')!.split('\n').filter(Boolean)) {
-        const s = decodeRow('pub', line).observerSeq;
-        seen.set(s, (seen.get(s) ?? 0) + 1);
-      }
-    }
+    for (const [, f] of await admin.xrangeBuffer(stream, '-', '+'))
+      for (const r of entryRecords(f)) seen.set(r.observerSeq, (seen.get(r.observerSeq) ?? 0) + 1);
     assert.ok(pub.counters.spooledToDisk > 0, 'the memory spool spilled to disk');
     assert.equal(seen.size, seq, `every record in the stream (${seen.size} of ${seq})`);
     assert.deepEqual([...seen.values()].filter((n) => n > 1), [], 'none twice');
@@ -80,9 +76,8 @@ test('with record shards, each record goes to the stream of its flow\'s shard, a
     let total = 0;
     const used = new Set<number>();
     for (let k = 0; k < SHARDS; k++)
-      for (const [, f] of await admin.xrange(recordStream(k, SHARDS, base), '-', '+'))
-        for (const line of entryFields(f).get('rows')!.split('\n').filter(Boolean)) {
-          const r = decodeRow('pub', line);
+      for (const [, f] of await admin.xrangeBuffer(recordStream(k, SHARDS, base), '-', '+'))
+        for (const r of entryRecords(f)) {
           assert.equal(shardOf(flowId(r.flow), SHARDS), k, 'in its flow\'s shard');
           used.add(k);
           total++;
