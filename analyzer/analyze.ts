@@ -59,6 +59,10 @@ export interface AnalyzeResult {
 }
 
 const LOCK = 'latscope.analyze';
+/** Held while a chunk merges into the stored windows and commits (workers of several shards take turns). */
+const MERGE_LOCK = 'latscope.analyze.merge';
+/** MariaDB's "Deadlock found when trying to get lock". */
+const ER_LOCK_DEADLOCK = 1213;
 /** Columns of paths in the order analyze() writes them. */
 const PATH_COLUMNS = [
   'rx_server_id', 'rx_seq', 'tx_server_id', 'tx_seq', 'src_server_id', 'dst_server_id', 'flow_id', 'sample_seq', 'attempt', 'flags', 'window_ns', 't_ns',
@@ -357,7 +361,7 @@ export class Run {
   }
 
   /** The ends of flows not seen before (of the records from slot `from` on), from their packets or `known`; written to path_flows. */
-  private async learnFlows(conn: PoolConnection, c: RecordColumns, from: number, known?: Map<number, FlowRow>): Promise<void> {
+  private async learnFlows(conn: PoolConnection, c: RecordColumns, from: number, known?: Map<number, FlowRow>): Promise<number[]> {
     // each new flow's first record (for its addresses in packets) and the servers that recorded its ends
     const fresh = new Map<number, { first: number; tx?: number; rx?: number }>();
     for (let i = from; i < c.n; i++) {
@@ -368,7 +372,7 @@ export class Run {
       if (c.tx[i]) e.tx ??= c.server[i]!;
       else e.rx ??= c.server[i]!;
     }
-    if (!fresh.size) return;
+    if (!fresh.size) return [];
     const rows: any[] = [];
     if (known)
       for (const id of fresh.keys()) {
@@ -383,11 +387,13 @@ export class Run {
       }
     }
     const values: unknown[][] = [];
+    const learned: number[] = [];
     for (const f of rows) {
       const seen = fresh.get(Number(f.flow_id)) ?? { first: -1 };
       // an address of a known server, else the server whose observer recorded that end
       const ends = { src: this.addresses.get(f.src) ?? seen.tx ?? 0, dst: this.addresses.get(f.dst) ?? seen.rx ?? 0 };
       this.flowEnds.set(Number(f.flow_id), ends);
+      learned.push(Number(f.flow_id));
       values.push([f.flow_id, f.family, f.src, f.sport, f.dst, f.dport, ends.src || null, ends.dst || null]);
     }
     if (values.length)
@@ -396,6 +402,7 @@ export class Run {
          ON DUPLICATE KEY UPDATE src_server_id = COALESCE(src_server_id, VALUES(src_server_id)), dst_server_id = COALESCE(dst_server_id, VALUES(dst_server_id))`,
         [values],
       );
+    return learned;
   }
 
   private ends = (flow: number): FlowEnds => this.flowEnds.get(flow) ?? { src: 0, dst: 0 };
@@ -433,16 +440,29 @@ export class Run {
    * the read to the commit: an object is made only for an exemplar's records.
    */
   async process(input: ChunkInput, result: AnalyzeResult): Promise<{ pending: number; paths: number; unmatched: number }> {
-    const { records: c, last } = input;
+    const c = input.records;
     const freshCount = c.n - input.fresh;
     // a record with no time at any layer cannot be placed in time: counted, and kept out of everything
-    const unusable = c.compact(input.fresh, (i) => !Number.isNaN(c.firstTime(i)));
-    result.unusable += unusable;
+    result.unusable += c.compact(input.fresh, (i) => !Number.isNaN(c.firstTime(i)));
+    for (let attempt = 1; ; attempt++)
+      try {
+        return await this.attempt(input, result, freshCount);
+      } catch (e) {
+        // two workers' transactions met on the same rows: nothing of this one stayed, so it runs again
+        if (attempt >= 4 || (e as { errno?: number }).errno !== ER_LOCK_DEADLOCK) throw e;
+        this.log(`analysis: a deadlock with another worker; running the chunk again (attempt ${attempt + 1})`);
+      }
+  }
+
+  private async attempt(input: ChunkInput, result: AnalyzeResult, freshCount: number): Promise<{ pending: number; paths: number; unmatched: number }> {
+    const { records: c, last } = input;
     const t1 = Date.now();
     const conn = await this.pool.getConnection();
+    let learned: number[] = [];
+    let merging = false;
     try {
       await conn.beginTransaction();
-      await this.learnFlows(conn, c, input.fresh, input.flowRows);
+      learned = await this.learnFlows(conn, c, input.fresh, input.flowRows);
       const clock = (s: number) => this.clocks.get(s)!;
       const joined = joinColumns(c, { clock, ends: this.ends, nowMs: Date.now(), graceMs: last ? (input.graceMs ?? this.o.graceMs) : Infinity, deferBoundNs: this.o.deferBoundNs });
       const paths = joined.paths;
@@ -460,6 +480,11 @@ export class Run {
       const t2 = Date.now();
       if (input.keepPaths === 'all') await this.writePaths(c, paths, null);
       const t3 = Date.now();
+      // what every worker shares (a pair's, a host's windows, unmatched counts) is merged by one
+      // worker at a time: each worker's join and statistics run in parallel, their merges in turn
+      const [[lock]] = (await conn.query('SELECT GET_LOCK(?, 600) AS ok', [MERGE_LOCK])) as any;
+      if (lock.ok !== 1) throw new Error('analysis: another worker has held the statistics merge for more than 600 s');
+      merging = true;
       const merged = await this.mergeStored(conn, stats);
       const spikes = this.spikes(paths, merged);
       if (input.keepPaths === 'exemplars') await this.writePaths(c, paths, spikes.map((x) => x.k));
@@ -486,8 +511,11 @@ export class Run {
       return { pending: joined.pending.length, paths: paths.n, unmatched: joined.unmatched.length };
     } catch (e) {
       await conn.rollback().catch(() => {});
+      // the flows this chunk learned were not stored: learned again when the chunk runs again
+      for (const f of learned) this.flowEnds.delete(f);
       throw e;
     } finally {
+      if (merging) await conn.query('DO RELEASE_LOCK(?)', [MERGE_LOCK]).catch(() => {});
       conn.release();
     }
   }

@@ -2,32 +2,42 @@
  * bench/analyze: records analyzed per second, end to end, over synthetic but realistic data
  * (local/synthetic.ts: 8 servers with skewed drifting clocks, flows between every pair in both
  * directions, retransmissions), three ways in one run:
- * - ours, the stream stage (analyzer/stream/stage.ts): records published to a Redis stream as
- *   observers publish them, analyzed into statistics, unmatched counts, flows and spikes in
- *   MariaDB. The records go in rounds of a million (publishing is not timed; Redis holds one
- *   round at a time); its cost per record over the whole run is compared with that over the
- *   first million (flat in history: the ratio stays near 1), and its peak resident memory kept;
+ * - ours, the stream stage (analyzer/stream/stage.ts): records published to the Redis records
+ *   streams as observers publish them (binary, sharded by flow into one stream per worker),
+ *   analyzed into statistics, unmatched counts, flows and spikes in MariaDB by --workers stage
+ *   processes (bench/stream-worker.ts; default: one per core), each owning its shard. The
+ *   records go in rounds of a million (publishing is not timed; Redis holds one round at a
+ *   time); the cost per record over the whole run is compared with that over the first million
+ *   (flat in history: the ratio stays near 1), and the peak resident memory of the workers
+ *   together is kept;
  * - the batch analyzer (analyzer/analyze.ts) over --reference-records of the same records in
  *   packets, as the ingest would have loaded them;
  * - the reference: a straightforward SQL JOIN of those records into path rows (INSERT ...
  *   SELECT joining sender and receiver rows on flow_id and sample_seq through an index, clock
  *   offsets applied from each server's latest round).
  * Medians, ratios, JSON and one line. Run: npm run bench:analyze [-- --records 10000000
- * --reference-records 1000000 --rounds 1]. Needs root (the local Redis and MariaDB). SIGTERM
- * stops it between steps and deletes its stream.
+ * --reference-records 1000000 --rounds 1 --workers 2]. Needs root (the local Redis and MariaDB).
+ * SIGTERM stops it and its workers, and deletes its streams.
  */
+import { availableParallelism } from 'node:os';
 import { Redis } from 'ioredis';
 import { startMariaDb, startRedis } from '../local/servers.js';
 import { openPool, type Pool } from '../db/pool.js';
 import { migrate } from '../db/migrate.js';
 import { publishSynthetic, syntheticFleet, writeSynthetic, type SyntheticOptions } from '../local/synthetic.js';
 import { analyze } from '../analyzer/analyze.js';
-import { StreamStage } from '../analyzer/stream/stage.js';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { recordStream } from '../protocol/redis.js';
+import { projectRoot } from '../lib/paths.js';
 import { numberArg, median } from './common.js';
 
 const records = numberArg('records', 10_000_000);
 const refRecords = numberArg('reference-records', Math.min(records, 1_000_000));
 const rounds = numberArg('rounds', 1);
+/** Stream-stage worker processes (and record shards); the machine's cores by default. */
+const workers = numberArg('workers', Math.max(1, availableParallelism()));
 const ROUND = Math.min(1_000_000, records);
 const DB = 'latscope_bench_analyze';
 const STREAM_DB = 'latscope_bench_stream';
@@ -65,39 +75,83 @@ async function prepare(): Promise<Pool> {
   return pool;
 }
 
-/** Ours: every record through the stream stage, a round at a time. */
-async function stream(redis: Redis): Promise<{ records: number; seconds: number; firstRoundUsPerRecord: number; usPerRecord: number; peakRssMb: number; paths: number; steps: number }> {
+/** A stream-stage worker process (bench/stream-worker.ts) and a way to send it a command and read its answer. */
+interface Worker {
+  proc: ChildProcess;
+  ask(cmd: string): Promise<{ records: number; paths: number; steps: number; peakRssMb: number }>;
+}
+
+function startWorker(args: object): Promise<Worker> {
+  const proc = spawn(process.execPath, [join(projectRoot, 'dist/bench/stream-worker.js'), JSON.stringify(args)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const lines = createInterface({ input: proc.stdout! })[Symbol.asyncIterator]();
+  const next = async () => {
+    const l = await lines.next();
+    if (l.done) throw new Error(`a stream worker ended (exit ${proc.exitCode ?? proc.signalCode})`);
+    return l.value;
+  };
+  const worker: Worker = {
+    proc,
+    async ask(cmd) {
+      proc.stdin!.write(`${cmd}\n`);
+      return JSON.parse(await next());
+    },
+  };
+  return next().then((l) => {
+    if (l !== 'ready') throw new Error(`a stream worker said ${JSON.stringify(l)}`);
+    return worker;
+  });
+}
+
+/**
+ * Ours: every record through the stream stage, a round at a time, in `workers` processes: the
+ * records are sharded by flow into as many streams, each owned by one worker (--workers 1: one
+ * stage in one process).
+ */
+async function stream(redis: Redis, redisInfo: { host: string; port: number; password: string }): Promise<{ records: number; seconds: number; firstRoundUsPerRecord: number; usPerRecord: number; peakRssMb: number; peakRssMbPerWorker: number; paths: number; steps: number }> {
   const pool = await database(STREAM_DB);
   for (const t of ['packets', 'paths', 'path_stats', 'flow_windows', 'unmatched', 'spikes', 'path_flows', 'stream_checkpoints', 'clock_offsets', 'servers', 'server_addresses']) await pool.query(`TRUNCATE ${t}`);
-  await redis.del(STREAM);
+  const shards = Array.from({ length: workers }, (_, k) => recordStream(k, workers, STREAM));
+  await redis.del(...shards);
   const fleet = await syntheticFleet(pool, spec(records));
-  const stage = new StreamStage(redis, pool, { ...OPTS, graceMs: 3_600_000, stream: STREAM, consumer: 'bench', entriesPerRead: 64, log: (l) => console.error(l), stepLog: process.env.LATSCOPE_BENCH_VERBOSE ? (l) => console.error(l) : undefined });
-  if (!(await stage.acquire(5))) throw new Error('the bench stream is held by another process');
-  let peakRss = 0;
-  const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 100);
+  const db = await startMariaDb();
+  const options = { ...OPTS, graceMs: 3_600_000, entriesPerRead: 64 };
+  const procs: Worker[] = [];
+  let peakRss = 0, peakRssPerWorker = 0, paths = 0, steps = 0;
   let busyMs = 0, done = 0, firstRoundUs = NaN;
+  const stopAll = () => procs.forEach((w) => w.proc.kill('SIGTERM'));
+  process.once('SIGTERM', stopAll);
+  process.once('SIGINT', stopAll);
   try {
+    for (let w = 0; w < workers; w++)
+      procs.push(await startWorker({ redis: redisInfo, db: { ...db, database: STREAM_DB }, stream: STREAM, shards: workers, mine: [w], options }));
     while (done < records && !stopping) {
-      const n = await publishSynthetic(redis, STREAM, fleet.servers, fleet.records, Math.min(ROUND, records - done), 2048);
+      const n = await publishSynthetic(redis, STREAM, fleet.servers, fleet.records, Math.min(ROUND, records - done), 2048, workers);
       if (!n) break;
       // the publishing's garbage (the observers' work, not the stage's) is collected before the clock starts
       (globalThis as { gc?: () => void }).gc?.();
       const t0 = process.hrtime.bigint();
       const last = done + n >= records;
-      const got = last ? await stage.finish() : await stage.drain();
+      const answers = await Promise.all(procs.map((w) => w.ask(last ? 'finish' : 'drain')));
       busyMs += Number(process.hrtime.bigint() - t0) / 1e6;
+      const got = answers.reduce((s, x) => s + x.records, 0);
       done += got;
+      paths = answers.reduce((s, x) => s + x.paths, 0);
+      steps = answers.reduce((s, x) => s + x.steps, 0);
+      peakRss = Math.max(peakRss, answers.reduce((s, x) => s + x.peakRssMb, 0));
+      peakRssPerWorker = Math.max(peakRssPerWorker, ...answers.map((x) => x.peakRssMb));
       if (Number.isNaN(firstRoundUs)) firstRoundUs = (busyMs * 1000) / got;
-      console.error(`bench/analyze: stream ${done.toLocaleString('en')} of ${records.toLocaleString('en')} records, ${Math.round((done / busyMs) * 1000).toLocaleString('en')} records/s`);
+      console.error(`bench/analyze: stream ${done.toLocaleString('en')} of ${records.toLocaleString('en')} records, ${Math.round((done / busyMs) * 1000).toLocaleString('en')} records/s (${workers} worker${workers > 1 ? 's' : ''})`);
     }
+    await Promise.all(procs.map((w) => w.proc.stdin!.end('stop\n')));
+    await Promise.all(procs.map((w) => (w.proc.exitCode === null ? new Promise((r) => w.proc.once('exit', r)) : undefined)));
   } finally {
-    clearInterval(sampler);
-    await stage.release();
-    await redis.del(STREAM);
+    stopAll();
+    process.off('SIGTERM', stopAll);
+    process.off('SIGINT', stopAll);
+    await redis.del(...shards);
     await pool.end();
   }
-  peakRss = Math.max(peakRss, process.memoryUsage().rss);
-  return { records: done, seconds: busyMs / 1000, firstRoundUsPerRecord: firstRoundUs, usPerRecord: (busyMs * 1000) / done, peakRssMb: Math.round(peakRss / 1048576), paths: stage.counters.paths, steps: stage.counters.steps };
+  return { records: done, seconds: busyMs / 1000, firstRoundUsPerRecord: firstRoundUs, usPerRecord: (busyMs * 1000) / done, peakRssMb: peakRss, peakRssMbPerWorker: peakRssPerWorker, paths, steps };
 }
 
 async function reset(pool: Pool): Promise<void> {
@@ -136,7 +190,7 @@ async function main(): Promise<void> {
   const batch: { seconds: number; paths: number }[] = [];
   const refs: { seconds: number; paths: number; indexSeconds: number }[] = [];
   try {
-    for (let k = 0; k < rounds && !stopping; k++) ours.push(await stream(redis));
+    for (let k = 0; k < rounds && !stopping; k++) ours.push(await stream(redis, r));
     const pool = await prepare();
     const [[{ n }]] = (await pool.query('SELECT COUNT(*) AS n FROM packets')) as any;
     for (let k = 0; k < rounds && !stopping; k++) {
@@ -162,6 +216,8 @@ async function main(): Promise<void> {
       referenceRecords: refN,
       perRecordCostRatio: median(ours.map((o) => o.usPerRecord / o.firstRoundUsPerRecord)),
       peakRssMb: Math.max(...ours.map((o) => o.peakRssMb)),
+      peakRssMbPerWorker: Math.max(...ours.map((o) => o.peakRssMbPerWorker)),
+      workers,
       rounds,
       ours: { seconds: median(ours.map((o) => o.seconds)), usPerRecord: median(ours.map((o) => o.usPerRecord)), firstMillionUsPerRecord: median(ours.map((o) => o.firstRoundUsPerRecord)), paths: ours[0]!.paths, steps: ours[0]!.steps },
       batch: { seconds: median(batch.map((x) => x.seconds)), paths: batch[0]!.paths },

@@ -12,7 +12,7 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { startRedis, startMariaDb, type RedisInfo, type MariaDbInfo } from '../local/servers.js';
-import type { Pool } from '../db/pool.js';
+import { openPool, type Pool } from '../db/pool.js';
 import { freshDatabase } from './helpers/database.js';
 import { publishSynthetic, syntheticFleet, writeSynthetic, type SyntheticOptions } from '../local/synthetic.js';
 import { analyze, type AnalyzeOptions } from '../analyzer/analyze.js';
@@ -214,4 +214,30 @@ test('sharded streams: both ends of a sample in one shard; a worker process kill
   } finally {
     worker.kill('SIGKILL');
   }
+});
+
+test('two workers at once, each owning half the shards, committing side by side: the statistics of one stream, nothing merged twice or lost', async () => {
+  const SHARDS = 4;
+  const ref = await published('st_parref');
+  const refStage = stageOf(ref.pool, ref.stream);
+  assert.ok(await refStage.acquire());
+  await refStage.finish();
+  await refStage.release();
+  const { pool, stream, records } = await published('st_par', SPEC, 500, SHARDS);
+  // a second pool is a second worker: steps of one pool run one after another, of two side by side
+  const other = openPool({ ...db, database: 'latscope_test_st_par' });
+  pools.push(other);
+  const stages = Array.from({ length: SHARDS }, (_, k) => stageOf(k % 2 ? other : pool, recordStream(k, SHARDS, stream), { consumer: `w${k % 2}`, maxRecords: 1500 }));
+  for (const s of stages) assert.ok(await s.acquire());
+  const counts = await Promise.all([0, 1].map(async (w) => {
+    let n = 0;
+    for (const s of stages.filter((_, k) => k % 2 === w)) n += await s.finish();
+    return n;
+  }));
+  assert.equal(counts[0]! + counts[1]!, records);
+  assert.ok(counts[0]! > 0 && counts[1]! > 0, `both workers analyzed records: ${counts}`);
+  assert.deepEqual(await rows(pool, STATS), await rows(ref.pool, STATS), 'the same statistics as one stream');
+  assert.deepEqual(await rows(pool, 'SELECT * FROM unmatched ORDER BY 1, 2, 3, 4'), await rows(ref.pool, 'SELECT * FROM unmatched ORDER BY 1, 2, 3, 4'));
+  assert.deepEqual(await rows(pool, 'SELECT * FROM flow_windows ORDER BY 1, 2'), await rows(ref.pool, 'SELECT * FROM flow_windows ORDER BY 1, 2'));
+  for (const s of stages) await s.release();
 });

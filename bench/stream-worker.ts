@@ -1,0 +1,57 @@
+/**
+ * A stream-stage worker of bench/analyze in a process of its own: the scale-out the stage is
+ * built for, each shard of the records streams owned by one worker (as several managers would
+ * share them). Usage: node stream-worker.js '{"redis":{...},"db":{...},"stream":"...","shards":N,"mine":[k,...],"options":{...}}'
+ * It takes the leases of its shards, then answers commands on stdin, one per line, with a JSON
+ * line on stdout: "drain" (analyze what its shards hold now) and "finish" (and settle what still
+ * waits) answer {records, paths, steps, peakRssMb}; "stop" gives the leases back and exits.
+ */
+import { createInterface } from 'node:readline';
+import { Redis, type RedisOptions } from 'ioredis';
+import { openPool, type DbInfo } from '../db/pool.js';
+import { StreamStage, type StreamStageOptions } from '../analyzer/stream/stage.js';
+import { recordStream } from '../protocol/redis.js';
+
+interface WorkerArgs {
+  redis: RedisOptions;
+  db: DbInfo;
+  stream: string;
+  shards: number;
+  mine: number[];
+  options: Omit<StreamStageOptions, 'stream' | 'consumer'>;
+}
+
+const a = JSON.parse(process.argv[2]!) as WorkerArgs;
+const redis = new Redis(a.redis);
+const pool = openPool(a.db);
+const stages = a.mine.map((k) => new StreamStage(redis, pool, { ...a.options, stream: recordStream(k, a.shards, a.stream), consumer: `bench-${process.pid}`, log: (l) => process.stderr.write(`${l}\n`), stepLog: process.env.LATSCOPE_BENCH_VERBOSE ? (l) => process.stderr.write(`${l}\n`) : undefined }));
+let peakRss = 0;
+const sample = () => (peakRss = Math.max(peakRss, process.memoryUsage().rss));
+setInterval(sample, 100).unref();
+
+async function stop(code: number): Promise<never> {
+  for (const s of stages) await s.release().catch(() => {});
+  redis.disconnect();
+  await pool.end().catch(() => {});
+  process.exit(code);
+}
+process.once('SIGTERM', () => void stop(143));
+
+async function main(): Promise<void> {
+  for (const s of stages) if (!(await s.acquire(10))) throw new Error(`stream ${s.lockName}: held by another worker`);
+  process.stdout.write('ready\n');
+  for await (const cmd of createInterface({ input: process.stdin })) {
+    if (cmd === 'stop') break;
+    let records = 0;
+    for (const s of stages) records += cmd === 'finish' ? await s.finish() : await s.drain();
+    sample();
+    const paths = stages.reduce((n, s) => n + s.counters.paths, 0), steps = stages.reduce((n, s) => n + s.counters.steps, 0);
+    process.stdout.write(`${JSON.stringify({ records, paths, steps, peakRssMb: Math.round(peakRss / 1048576) })}\n`);
+  }
+  await stop(0);
+}
+
+main().catch((e) => {
+  process.stderr.write(`bench/stream-worker: ${(e as Error).message}\n`);
+  void stop(1);
+});
