@@ -552,19 +552,21 @@ export class Run {
   }
 
   private spikes(paths: PathColumns, groups: Map<string, Group>): Spike[] {
-    const byGroup = new Map<string, Spike[]>();
-    const medians = new Map<string, number>();
+    // per window and pair: one exact number while the ids fit 16 bits each and the window 20, else text
+    const byGroup = new Map<number | string, Spike[]>();
+    const medians = new Map<number | string, number>();
     for (let k = 0; k < paths.n; k++) {
       const e2e = paths.e2e[k]!;
       if (Number.isNaN(e2e) || (this.o.filterRetrans && paths.flags[k]! & 1)) continue;
       const window = Math.floor(paths.tNs[k]! / this.o.windowNs);
-      const key = groupKey({ window, scope: 'pair', src: paths.src[k]!, dst: paths.dst[k]!, flow: 0 });
-      let m = medians.get(key);
-      if (m === undefined) medians.set(key, (m = groups.get(key)?.hist.get('end_to_end')?.quantile(0.5) ?? NaN));
+      const src = paths.src[k]!, dst = paths.dst[k]!;
+      const id = src < 65536 && dst < 65536 && Math.abs(window) < 2 ** 20 ? (window * 65536 + src) * 65536 + dst : `${window}|${src}|${dst}`;
+      let m = medians.get(id);
+      if (m === undefined) medians.set(id, (m = groups.get(groupKey({ window, scope: 'pair', src, dst, flow: 0 }))?.hist.get('end_to_end')?.quantile(0.5) ?? NaN));
       if (!(m > 0) || e2e <= this.o.spikeFactor * m) continue;
-      const list = byGroup.get(key) ?? [];
+      let list = byGroup.get(id);
+      if (!list) byGroup.set(id, (list = []));
       list.push({ window, k, median: m, top: topSegment(paths, k) });
-      byGroup.set(key, list);
     }
     return [...byGroup.values()].flatMap((l) => l.sort((a, b) => paths.e2e[b.k]! - paths.e2e[a.k]!).slice(0, this.o.maxSpikes));
   }

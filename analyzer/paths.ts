@@ -336,17 +336,31 @@ export class RecordColumns {
 /** Joined paths as columns: the records' slots, and every value of a Path. */
 export class PathColumns {
   n = 0;
-  tx = new Int32Array(1024);
-  rx = new Int32Array(1024);
-  src = new Int32Array(1024);
-  dst = new Int32Array(1024);
-  tNs = new Float64Array(1024);
-  oneWay = new Float64Array(1024);
-  e2e = new Float64Array(1024);
-  bound = new Float64Array(1024);
-  flags = new Uint8Array(1024);
+  tx: Int32Array;
+  rx: Int32Array;
+  src: Int32Array;
+  dst: Int32Array;
+  tNs: Float64Array;
+  oneWay: Float64Array;
+  e2e: Float64Array;
+  bound: Float64Array;
+  flags: Uint8Array;
   /** SEGMENTS of path k at k * NSEG. */
-  seg = new Float64Array(1024 * NSEG);
+  seg: Float64Array;
+
+  /** Room for `cap` paths (more grow it). */
+  constructor(cap = 1024) {
+    this.tx = new Int32Array(cap);
+    this.rx = new Int32Array(cap);
+    this.src = new Int32Array(cap);
+    this.dst = new Int32Array(cap);
+    this.tNs = new Float64Array(cap);
+    this.oneWay = new Float64Array(cap);
+    this.e2e = new Float64Array(cap);
+    this.bound = new Float64Array(cap);
+    this.flags = new Uint8Array(cap);
+    this.seg = new Float64Array(cap * NSEG);
+  }
 
   /** Room for one more path; returns its slot. */
   slot(): number {
@@ -483,19 +497,26 @@ interface Join {
  */
 export function joinColumns(c: RecordColumns, o: JoinOptions): ColumnJoinResult {
   const g = globalTimes(c, o.clock);
-  const j: Join = { c, g, o, res: { paths: new PathColumns(), unmatched: [], pending: [], times: g } };
+  // most records pair up: about one path per two records
+  const j: Join = { c, g, o, res: { paths: new PathColumns(Math.max(1024, c.n >> 1)), unmatched: [], pending: [], times: g } };
   const n = c.n;
-  // records by key: 21 low bits of the flow id and the 32-bit sample make one exact double; a
-  // key shared by two flows (their low bits equal) is split when its records are read
-  const groupOf = new Map<number, number>();
+  // records by key (flow, sample): an open-addressing table of group ids over typed arrays, the
+  // key compared exactly with each group's first record (no object, no boxed number per record)
+  let cap = 1024;
+  while (cap < 2 * n) cap *= 2;
+  const mask = cap - 1;
+  const table = new Int32Array(cap).fill(-1);
   const head = new Int32Array(n), tail = new Int32Array(n), size = new Int32Array(n), next = new Int32Array(n);
   let groups = 0;
   for (let i = 0; i < n; i++) {
-    const key = (c.flow[i]! % 2097152) * 4294967296 + c.sample[i]!;
+    const flow = c.flow[i]!, sample = c.sample[i]!;
+    let h = Math.imul((flow % 4294967296) ^ Math.imul(sample | 0, 0x9e3779b1), 0x85ebca6b) ^ Math.floor(flow / 4294967296);
+    h = (h ^ (h >>> 15)) & mask;
+    let k: number;
+    while ((k = table[h]!) !== -1 && (c.flow[head[k]!] !== flow || c.sample[head[k]!] !== sample)) h = (h + 1) & mask;
     next[i] = -1;
-    const k = groupOf.get(key);
-    if (k === undefined) {
-      groupOf.set(key, groups);
+    if (k === -1) {
+      table[h] = groups;
       head[groups] = tail[groups] = i;
       size[groups++] = 1;
     } else {
@@ -512,13 +533,8 @@ export function joinColumns(c: RecordColumns, o: JoinOptions): ColumnJoinResult 
       continue;
     }
     list.length = 0;
-    let mixed = false;
-    for (let i = h; i !== -1; i = next[i]!) {
-      list.push(i);
-      if (c.flow[i] !== c.flow[h]) mixed = true;
-    }
-    if (!mixed) joinKey(j, list);
-    else for (const flow of new Set(list.map((i) => c.flow[i]!))) joinKey(j, list.filter((i) => c.flow[i] === flow));
+    for (let i = h; i !== -1; i = next[i]!) list.push(i);
+    joinKey(j, list);
   }
   return j.res;
 }

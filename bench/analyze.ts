@@ -82,7 +82,9 @@ interface Worker {
 }
 
 function startWorker(args: object): Promise<Worker> {
-  const proc = spawn(process.execPath, [join(projectRoot, 'dist/bench/stream-worker.js'), JSON.stringify(args)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  // LATSCOPE_BENCH_WORKER_NODE_ARGS: node options for the workers (e.g. "--cpu-prof" to see where a worker's time goes)
+  const nodeArgs = process.env.LATSCOPE_BENCH_WORKER_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+  const proc = spawn(process.execPath, [...nodeArgs, join(projectRoot, 'dist/bench/stream-worker.js'), JSON.stringify(args)], { stdio: ['pipe', 'pipe', 'inherit'] });
   const lines = createInterface({ input: proc.stdout! })[Symbol.asyncIterator]();
   const next = async () => {
     const l = await lines.next();

@@ -8,8 +8,8 @@
  */
 import { Readable } from 'node:stream';
 import type { Pool } from '../db/pool.js';
-import { flowId, F_ROW_COMPLETE, F_ROW_RETRANS, type Flow } from '../protocol/records.js';
-import { decodeRow, ROW_COLUMNS, ROW_FORMAT } from '../protocol/records.js';
+import { encodeRow, flowId, type Flow, type PacketRecord } from '../protocol/records.js';
+import { ROW_COLUMNS, ROW_FORMAT } from '../protocol/records.js';
 import { BINARY_FORMAT, encodeBinary } from '../protocol/records-binary.js';
 import type { Cluster, Redis } from 'ioredis';
 import { recordStream, shardOf } from '../protocol/redis.js';
@@ -60,7 +60,9 @@ export interface SyntheticRecord {
   dir: 'tx' | 'rx';
   /** Its flow id (protocol/records.ts flowId), which picks its shard. */
   flow: number;
-  line: string;
+  /** The record, and its row line (made when asked for). */
+  packet: PacketRecord;
+  readonly line: string;
 }
 
 /**
@@ -96,17 +98,19 @@ export async function syntheticFleet(pool: Pool, o: SyntheticOptions): Promise<{
         }
   const perServerSeq = servers.map((_, i) => 1_700_000_000_000_000 + i * 1_000_000_000);
   const truth = new Map<string, { samples: number; oneWayNs: number[] }>();
-  const layer = (t: bigint | null, cpu: number, tid: number) => (t === null ? '\\N\t\\N\t\\N' : `${t}\t${cpu}\t${tid}`);
   const record = (server: number, dir: 'tx' | 'rx', f: (typeof flows)[number], sampleSeq: number, attempt: number, retrans: boolean, t: { sock: bigint | null; tcp: bigint; ip: bigint; dev: bigint; last: bigint }): SyntheticRecord => {
-    const seq = ++perServerSeq[server]!;
-    const hops = t.last === t.dev ? `2:4026531840:${dir === 'rx' ? 1 : 0}:${t.dev}` : `2:4026531840:${dir === 'rx' ? 1 : 0}:${t.dev},5:4026531841:${dir === 'rx' ? 1 : 0}:${t.last}`;
+    const rx = dir === 'rx';
+    const packet: PacketRecord = {
+      node: servers[server]!.name, observerSeq: ++perServerSeq[server]!, dir, flow: f.flow, sampleSeq, streamOffset: f.offset >>> 0, segStart: (sampleSeq - 1000) >>> 0, segEnd: (sampleSeq + 448) >>> 0,
+      attempt, retrans, interval: false, complete: true,
+      layers: { ...(t.sock === null ? {} : { sock: { tsNs: t.sock, cpu: 1, tid: 100 } }), tcp: { tsNs: t.tcp, cpu: 1, tid: 100 }, ip: { tsNs: t.ip, cpu: 0, tid: 0 }, dev: { tsNs: t.dev, cpu: 0, tid: 0 } },
+      devices: t.last === t.dev ? [{ ifindex: 2, netns: 4026531840, rx, tsNs: t.dev }] : [{ ifindex: 2, netns: 4026531840, rx, tsNs: t.dev }, { ifindex: 5, netns: 4026531841, rx, tsNs: t.last }],
+    };
     return {
-      server,
-      dir,
-      flow: f.id,
-      line:
-        `${seq}\t${dir}\t4\t${f.flow.src}\t${f.flow.sport}\t${f.flow.dst}\t${f.flow.dport}\t${f.id}\t${sampleSeq}\t${f.offset >>> 0}\t${(sampleSeq - 1000) >>> 0}\t${(sampleSeq + 448) >>> 0}\t${attempt}\t${(retrans ? F_ROW_RETRANS : 0) | F_ROW_COMPLETE}\t` +
-        `${layer(t.sock, 1, 100)}\t${layer(t.tcp, 1, 100)}\t${layer(t.ip, 0, 0)}\t${layer(t.dev, 0, 0)}\t${hops}`,
+      server, dir, flow: f.id, packet,
+      get line() {
+        return encodeRow(packet);
+      },
     };
   };
   function* records(): Generator<SyntheticRecord> {
@@ -183,7 +187,7 @@ export async function publishSynthetic(
   redis: Redis | Cluster, stream: string, servers: SyntheticServer[], records: Iterator<SyntheticRecord>, max: number, entryRecords = 2048, shards = 1, format: typeof BINARY_FORMAT | typeof ROW_FORMAT = BINARY_FORMAT,
 ): Promise<number> {
   // a buffer per server and shard (index server * shards + shard), as an observer keeps them
-  const per = Array.from({ length: servers.length * shards }, () => [] as string[]);
+  const per = Array.from({ length: servers.length * shards }, () => [] as SyntheticRecord[]);
   let n = 0;
   // a pipeline per shard: on a Redis Cluster, one pipeline's keys must share a slot
   let pipes = Array.from({ length: shards }, () => redis.pipeline());
@@ -191,11 +195,11 @@ export async function publishSynthetic(
   const flush = (i: number) => {
     const lines = per[i]!;
     if (!lines.length) return;
+    per[i] = [];
     const k = i % shards;
     const node = servers[Math.floor(i / shards)]!.name;
-    if (format === BINARY_FORMAT) pipes[k]!.xadd(recordStream(k, shards, stream), '*', 'format', BINARY_FORMAT, 'node', node, 'n', lines.length, 'records', encodeBinary(lines.map((l) => decodeRow(node, l))));
-    else pipes[k]!.xadd(recordStream(k, shards, stream), '*', 'format', ROW_FORMAT, 'node', node, 'n', lines.length, 'rows', lines.join('\n') + '\n');
-    lines.length = 0;
+    if (format === BINARY_FORMAT) pipes[k]!.xadd(recordStream(k, shards, stream), '*', 'format', BINARY_FORMAT, 'node', node, 'n', lines.length, 'records', encodeBinary(lines.map((r) => r.packet)));
+    else pipes[k]!.xadd(recordStream(k, shards, stream), '*', 'format', ROW_FORMAT, 'node', node, 'n', lines.length, 'rows', lines.map((r) => r.line).join('\n') + '\n');
     queued++;
   };
   const send = async () => {
@@ -209,7 +213,7 @@ export async function publishSynthetic(
     if (next.done) break;
     const r = next.value;
     const i = r.server * shards + shardOf(r.flow, shards);
-    per[i]!.push(r.line);
+    per[i]!.push(r);
     n++;
     if (per[i]!.length >= entryRecords) flush(i);
     if (queued >= 16) await send();

@@ -255,7 +255,10 @@ export class StreamStage {
     if (!this.inputs || t0 - this.inputs.at > INPUTS_MAX_AGE_MS) this.inputs = { at: t0, ...(await loadRunInputs(this.pool)) };
     const run = await Run.open(this.pool, this.o, this.o.stepLog, this.flowEnds, this.inputs);
     // carried lines were checked when they came; one that no longer reads is counted, not kept
-    const c = new RecordColumns(Math.max(1024, this.waiting.length + this.o.maxRecords));
+    // room for exactly what came (the entries say how many records each holds): no growing, no spare
+    let coming = this.waiting.length;
+    for (const [, f] of entries) coming += Math.max(0, Number(bufferField(f, 'n') ?? 0) || 0);
+    const c = new RecordColumns(Math.max(1024, Math.min(coming, this.waiting.length + 2 * this.o.maxRecords)));
     for (const w of this.waiting) if (!run.pushRow(c, w.server, c.addText(w.raw), w.raw, 0, w.raw.length, w.since)) this.counters.evicted++;
     const carried = c.n;
     const flowRows = new Map<number, FlowRow>();
