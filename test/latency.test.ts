@@ -354,6 +354,26 @@ test('five flows in one set of the flow table (four slots): the least recently s
   assert.ok(c.flowFull >= 1n, `the fifth sending flow took a slot: ${c.flowFull} dropped`);
 });
 
+test('a bulk sender as fast as the path takes: at least 99% of its sample records keep their socket layer', async () => {
+  // Bytes wait at the socket layer while the send buffer is full: many writes are queued before
+  // TCP sends their bytes; a sample's record still has the time its write entered the socket.
+  const size = 65536;
+  const bytes = 256 << 20;
+  const tx = watch(0, { ports: [7309], sampleSize: size });
+  const t0 = Date.now();
+  try {
+    await send(bytes, 7309, 65536);
+  } finally {
+    await tx.finish();
+  }
+  const mbps = bytes / 1e6 / ((Date.now() - t0) / 1000);
+  const recs = tx.records.filter((r) => r.dir === 'tx' && !r.retrans && r.flow.dport === 7309);
+  const withSock = recs.filter((r) => r.layers.sock !== undefined && r.layers.tcp !== undefined);
+  assert.ok(recs.length >= predictedSamples(bytes, size) * 0.99, `${recs.length} sample records of ${predictedSamples(bytes, size)}`);
+  const share = withSock.length / recs.length;
+  assert.ok(share >= 0.99, `the socket layer in ${(share * 100).toFixed(2)}% of ${recs.length} sample records at ${mbps.toFixed(0)} MB/s`);
+});
+
 test('a flow on a port that is not watched produces no record', async () => {
   const tx = watch(0, { ports: [7304], sampleSize: 1000 });
   const rx = watch(1, { ports: [7304], sampleSize: 1000 });
