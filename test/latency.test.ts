@@ -372,6 +372,11 @@ test('a bulk sender as fast as the path takes: at least 99% of its sample record
   assert.ok(recs.length >= predictedSamples(bytes, size) * 0.99, `${recs.length} sample records of ${predictedSamples(bytes, size)}`);
   const share = withSock.length / recs.length;
   assert.ok(share >= 0.99, `the socket layer in ${(share * 100).toFixed(2)}% of ${recs.length} sample records at ${mbps.toFixed(0)} MB/s`);
+  // and the histograms: each segment TCP sends finds the write of its first byte (the first layer's ring holds the queue)
+  const c = tx.final!;
+  const matched = Number(c.matched[0]!), unmatched = Number(c.unmatched[0]!);
+  // (measured 98.3-99.8% at ~480 MB/s on this testbed with a 256-deep ring; 15% with the 32-deep one before)
+  assert.ok(matched / (matched + unmatched) >= 0.97, `sock→TCP matched for ${matched} of ${matched + unmatched} segments at ${mbps.toFixed(0)} MB/s`);
 });
 
 test('a flow on a port that is not watched produces no record', async () => {

@@ -54,9 +54,14 @@
 #define RING_FIRST 0
 #define RING_IP 1
 #define RING_DEV 2
-#define LT_FIRST_RING 32 /* events kept per flow at the first layer */
+/* Events kept per flow at the first layer: a bulk sender queues many writes (a 4 MiB send
+ * buffer: 64 of 64 KiB) before TCP sends their bytes, and the write of a segment's first byte
+ * must still be there when it goes (16 bytes each: a range and a time; the passes of one
+ * sendmsg's copy loop make one event, see lt_tcp_send). */
+#define LT_FIRST_RING 256
 #define LT_RING 8        /* ... at the IP and device layers */
-#define LT_EVS (LT_FIRST_RING + 2 * LT_RING)
+#define LT_EVS (2 * LT_RING)
+#define FIRST_RETRANS (1ULL << 63) /* in lt_first.ts: LT_F_RETRANS (CLOCK_MONOTONIC never reaches bit 63) */
 #define HOP_WINDOW_NS 10000000ULL /* a device hop follows the previous crossing within 10 ms */
 
 /* The observer runs all of each hook's work (stage 4). bench/observer-overhead builds this file
@@ -92,6 +97,12 @@ struct flow_key {
 	__u8 pad[2];
 };
 
+/* An event of the first layer: what the later layer needs of it, no more. */
+struct lt_first {
+	__u32 start, end;
+	__u64 ts; /* | FIRST_RETRANS */
+};
+
 struct lt_ev {
 	__u32 start, end;
 	__u64 ts;
@@ -114,7 +125,11 @@ struct flow_state {
 	__u32 netns;    /* the socket's namespace inode */
 	__u32 last_dev_end; /* hist_samples_only, receive: the last segment at a device, to tell */
 	__u64 last_dev_skb; /* a hop from a first crossing without the device ring */
-	struct lt_ev ev[LT_EVS]; /* the rings: first, then IP, then device */
+	__u64 send_msg;     /* transmit: the msghdr of the last pass of tcp_sendmsg's copy loop, and */
+	__u32 send_mark;    /* write_seq + the bytes it had left to copy (constant over one call) */
+	__u32 pad2;
+	struct lt_ev ev[LT_EVS]; /* the rings of the IP and device layers */
+	struct lt_first first[LT_FIRST_RING]; /* the first layer's ring */
 };
 
 /* The flow table: set-associative, FLOW_WAYS slots per set, a set picked by our own hash of the
@@ -125,7 +140,7 @@ struct flow_state {
  * that segment a wrong match, as the rings' unlocked updates can: rare, and never a record
  * of the wrong flow (records carry the key from the packet or socket). */
 #define FLOW_WAYS 4
-#define FLOW_SETS 2048 /* 8192 flows watched at once, 1.6 KiB each */
+#define FLOW_SETS 2048 /* 8192 flows watched at once, 2.7 KiB each */
 
 /* A slot's size is a multiple of a cache line, and an array map's values start 8 bytes before
  * one (struct bpf_array's header is 312 bytes here): the key and the state's first fields then
@@ -198,20 +213,15 @@ static __always_inline int holds(const struct lt_ev *e, __u32 byte)
 
 static __always_inline __u32 ring_base(__u32 ring)
 {
-	return ring == RING_FIRST ? 0 : ring == RING_IP ? LT_FIRST_RING : LT_FIRST_RING + LT_RING;
+	return ring == RING_IP ? 0 : LT_RING;
 }
 
-static __always_inline __u32 ring_size(__u32 ring)
-{
-	return ring == RING_FIRST ? LT_FIRST_RING : LT_RING;
-}
-
-/* The newest event of a ring whose range holds `byte` (ring is a constant at each call). */
+/* The newest event of the IP or device ring whose range holds `byte` (ring is a constant at each call). */
 static __always_inline struct lt_ev *find(struct flow_state *st, __u32 ring, __u32 byte)
 {
-	__u32 h = st->head[ring & 3], n = ring_size(ring), base = ring_base(ring);
-	for (__u32 i = 1; i <= LT_FIRST_RING && i <= n; i++) {
-		__u32 idx = base + ((h - i) & (n - 1));
+	__u32 h = st->head[ring & 3], base = ring_base(ring);
+	for (__u32 i = 1; i <= LT_RING; i++) {
+		__u32 idx = base + ((h - i) & (LT_RING - 1));
 		if (idx >= LT_EVS)
 			break;
 		struct lt_ev *e = &st->ev[idx];
@@ -219,6 +229,30 @@ static __always_inline struct lt_ev *find(struct flow_state *st, __u32 ring, __u
 			return e;
 	}
 	return NULL;
+}
+
+/* The time of the newest first-layer event whose range holds `byte` (0: none), its flags in *flags. */
+static __always_inline __u64 find_first(struct flow_state *st, __u32 byte, __u32 *flags)
+{
+	__u32 h = st->head[RING_FIRST];
+	for (__u32 i = 1; i <= LT_FIRST_RING; i++) {
+		struct lt_first *e = &st->first[(h - i) & (LT_FIRST_RING - 1)];
+		if (e->ts && byte - e->start < e->end - e->start) {
+			*flags = e->ts & FIRST_RETRANS ? LT_F_RETRANS : 0;
+			return e->ts & ~FIRST_RETRANS;
+		}
+	}
+	return 0;
+}
+
+static __always_inline void push_first(struct flow_state *st, __u32 start, __u32 end, __u64 ts, __u32 flags)
+{
+	__u32 h = st->head[RING_FIRST];
+	struct lt_first *e = &st->first[h & (LT_FIRST_RING - 1)];
+	e->start = start;
+	e->end = end;
+	e->ts = ts | (flags & LT_F_RETRANS ? FIRST_RETRANS : 0);
+	st->head[RING_FIRST] = h + 1;
 }
 
 /* The newest device event of this skb holding `byte`, within the hop window. */
@@ -229,7 +263,7 @@ static __always_inline struct lt_ev *find_hop(struct flow_state *st, __u64 skb, 
 	 * another CPU got in between */
 	__u32 h = st->head[RING_DEV];
 	for (__u32 i = 1; i <= 2; i++) {
-		struct lt_ev *e = &st->ev[LT_FIRST_RING + LT_RING + ((h - i) & (LT_RING - 1))];
+		struct lt_ev *e = &st->ev[LT_RING + ((h - i) & (LT_RING - 1))];
 		/* another device: a new skb at a freed one's address, holding the same bytes (a
 		 * retransmission), is not a hop */
 		if (e->aux == skb && e->dev != dev && holds(e, byte) && now - e->ts < HOP_WINDOW_NS)
@@ -241,7 +275,7 @@ static __always_inline struct lt_ev *find_hop(struct flow_state *st, __u64 skb, 
 static __always_inline void push(struct flow_state *st, __u32 ring, __u32 start, __u32 end, __u64 ts, __u64 aux, __u32 dev, __u32 flags)
 {
 	__u32 h = st->head[ring & 3];
-	__u32 idx = ring_base(ring) + (h & (ring_size(ring) - 1));
+	__u32 idx = ring_base(ring) + (h & (LT_RING - 1));
 	if (idx >= LT_EVS)
 		return;
 	struct lt_ev *e = &st->ev[idx];
@@ -539,9 +573,23 @@ int BPF_PROG(lt_tcp_send, struct sock *sk, struct msghdr *msg, struct sk_buff *s
 	hit = interval_rule(st, end, now, hit);
 	if (hist_samples_only && !hit)
 		return 0;
-	push(st, RING_FIRST, start, end, now, 0, 0, 0);
+	/* A later pass of the same sendmsg (the same msghdr; write_seq grew by what the call's
+	 * iterator shrank; right after the call's bytes so far): its bytes were handed over when the
+	 * call began, so they join the call's event and keep its time. The ring then holds a queue
+	 * of calls, not of skbs. */
+	__u32 h = st->head[RING_FIRST];
+	struct lt_first *last = &st->first[(h - 1) & (LT_FIRST_RING - 1)];
+	__u32 mark = start + (__u32)msg->msg_iter.count;
+	__u64 at = now;
+	if (st->send_msg == (__u64)msg && st->send_mark == mark && last->ts && last->end == start) {
+		last->end = end;
+		at = last->ts & ~FIRST_RETRANS;
+	} else
+		push_first(st, start, end, now, 0);
+	st->send_msg = (__u64)msg;
+	st->send_mark = mark;
 	if (hit)
-		emit(&k, st, LT_LAYER_SOCK, start, end, now, 0, hit & LT_F_INTERVAL, 0, 0);
+		emit(&k, st, LT_LAYER_SOCK, start, end, at, 0, hit & LT_F_INTERVAL, 0, 0);
 	return 0;
 }
 
@@ -705,9 +753,10 @@ int lt_ip_out(struct __sk_buff *ctx)
 	if (tcp_ns > now)
 		tcp_ns = now;
 	if (!(flags & LT_F_RETRANS)) { /* retransmitted bytes were queued long before */
-		struct lt_ev *queued = find(st, RING_FIRST, match_byte(st, s.start, s.end, hit));
+		__u32 qflags;
+		__u64 queued = find_first(st, match_byte(st, s.start, s.end, hit), &qflags);
 		if (tcp_ns)
-			account(st, LT_PAIR_TX_SOCK_TCP, queued ? queued->ts : 0, tcp_ns, flags);
+			account(st, LT_PAIR_TX_SOCK_TCP, queued, tcp_ns, flags);
 	}
 	account(st, LT_PAIR_TX_TCP_IP, tcp_ns, now, flags);
 	push(st, RING_IP, s.start, s.end, now, 0, 0, flags);
@@ -889,7 +938,7 @@ int BPF_PROG(lt_tcp_recv, struct sock *sk, struct sk_buff *skb)
 	struct lt_ev *prev = find(st, RING_IP, match_byte(st, start, end, hit));
 	__u32 flags = prev ? prev->flags & LT_F_RETRANS : 0;
 	account(st, LT_PAIR_RX_IP_TCP, prev ? prev->ts : 0, now, flags);
-	push(st, RING_FIRST, start, end, now, 0, 0, flags);
+	push_first(st, start, end, now, flags);
 	if (hit)
 		emit(&k, st, LT_LAYER_TCP, start, end, now, 0, flags | (hit & LT_F_INTERVAL), 0, 0);
 	return 0;
@@ -917,9 +966,9 @@ int BPF_PROG(lt_sock_recv, struct sk_buff *skb, int len)
 		return 0;
 	__u64 now = bpf_ktime_get_ns();
 	STAGE_END(3, 0);
-	struct lt_ev *prev = find(st, RING_FIRST, match_byte(st, start, end, hit));
-	__u32 flags = prev ? prev->flags & LT_F_RETRANS : 0;
-	account(st, LT_PAIR_RX_TCP_SOCK, prev ? prev->ts : 0, now, flags);
+	__u32 flags = 0;
+	__u64 prev = find_first(st, match_byte(st, start, end, hit), &flags);
+	account(st, LT_PAIR_RX_TCP_SOCK, prev, now, flags);
 	if (hit)
 		emit(&k, st, LT_LAYER_SOCK, start, end, now, 0, flags | (hit & LT_F_INTERVAL), 0, 0);
 	return 0;
