@@ -55,9 +55,9 @@ function startObserver(tb: Testbed, i: number, conf: string): { child: ChildProc
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   const done = new Promise<ObserverSummary>((resolve, reject) =>
-    child.on('exit', (code) => {
+    child.on('exit', (code, signal) => {
       const line = out.split('\n').find((l) => l.startsWith('{'));
-      if (code !== 0 || !line) reject(new Error(`observer ${h.name} exited ${code}: ${out}`));
+      if (code !== 0 || !line) reject(new Error(`observer ${h.name} exited ${code ?? signal}: ${out}`));
       else resolve(JSON.parse(line) as ObserverSummary);
     }),
   );
@@ -85,6 +85,8 @@ async function main(): Promise<void> {
   await admin.end();
   const pool = openPool({ ...db, database: DB });
   const kids: ChildProcess[] = [];
+  // cleared in finally too: a failed run must not be kept alive by it
+  let sampler: NodeJS.Timeout | undefined;
   try {
     await migrate(pool);
     await redis.del(RECORD_STREAM, HISTOGRAM_STREAM);
@@ -106,7 +108,7 @@ async function main(): Promise<void> {
     flood.stdout!.on('data', (d: Buffer) => (floodOut += d.toString()));
     const t0 = Date.now();
     let redisUsedPeak = 0, streamPeak = 0;
-    const sampler = setInterval(() => {
+    sampler = setInterval(() => {
       void redis.info('memory').then((m) => (redisUsedPeak = Math.max(redisUsedPeak, Number(/used_memory:(\d+)/.exec(m)?.[1] ?? 0) / 1048576)));
       void redis.xlen(RECORD_STREAM).then((n) => (streamPeak = Math.max(streamPeak, n)));
       const s = Math.round((Date.now() - t0) / 1000);
@@ -175,6 +177,7 @@ async function main(): Promise<void> {
     );
     if (!Object.values(result.ok).every(Boolean)) process.exitCode = 1;
   } finally {
+    clearInterval(sampler);
     for (const k of kids) if (k.exitCode === null) k.kill('SIGKILL');
     redis.disconnect();
     await pool.end();

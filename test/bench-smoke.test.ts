@@ -1,5 +1,5 @@
 /**
- * Benchmarks do not rot: bench/ingest, bench/provision, bench/records-format, bench/analyze, bench/scrape and bench/observer-overhead run in their smallest form (a few
+ * Benchmarks do not rot: bench/ingest, bench/provision, bench/records-format, bench/analyze, bench/scrape, bench/observer-overhead, bench/ringbuf, bench/graph, bench/timesync and bench/host-overhead run in their smallest form (a few
  * thousand rows, two hosts) and print their JSON with the documented keys. Speed is not judged
  * here; that is what the benchmarks themselves are for.
  */
@@ -76,6 +76,17 @@ test('bench/observer-overhead stopped by SIGTERM mid-run: it says so, exits 1, a
   assert.deepEqual(namespaces(), [], 'no namespace left');
   assert.equal(spawnSync('pgrep', ['-f', 'dist/bench/tcpbench']).status, 1, 'no traffic server left');
   assert.doesNotMatch(execFileSync('bpftool', ['prog', 'show'], { encoding: 'utf8' }), /\blt_|empty_/, 'no program of the benchmark left');
+});
+
+test('bench/ringbuf, bench/graph, bench/timesync and bench/host-overhead in smoke size: each measures both of its sides', () => {
+  const rb = bench('ringbuf', ['--seconds', '1']) as Record<string, any>;
+  assert.ok(rb.batched.recordsPerSec > 0 && rb.perRecordReference.recordsPerSec > 0 && rb.batched.outOfOrder === 0, JSON.stringify(rb));
+  const g = bench('graph', ['--rounds', '1']) as Record<string, any>;
+  assert.ok(g.daySeconds > 0 && g.hourSeconds > 0, JSON.stringify(g));
+  const ts = bench('timesync', ['--rounds', '2', '--probes', '100', '--seconds', '4']) as Record<string, any>;
+  assert.ok(ts.xdp.probes > 0 && ts.userSpaceEcho.probes > 0, JSON.stringify(ts));
+  const ho = bench('host-overhead', ['--rounds', '1', '--seconds', '1']) as Record<string, any>;
+  assert.ok(ho.medianNsPerEvent.latscope > 0 && ho.throughput.baseline.tcpPingpongRttPerS > 0, JSON.stringify(ho));
 });
 
 test('bench/provision refuses more hosts than one kernel can run observers for, saying why', () => {
