@@ -17,7 +17,7 @@ import { scannedRow, scanRow } from '../protocol/records.js';
 import { HOP_BYTES, REC, RECORD_BYTES, type BinaryEntry } from '../protocol/records-binary.js';
 import { ClockTimeline, loadTimelines } from './clock.js';
 import { joinColumns, PathColumns, RecordColumns, type Clock, type FlowEnds, type Rec, type UnmatchedAt, type UnmatchedReason } from './paths.js';
-import { Group, WindowStats, parseGroupKey, statRows, groupKey, type FlowWindow } from './windows.js';
+import { Group, WindowStats, parseGroupKey, statRows, groupKey, topSegment, type FlowWindow } from './windows.js';
 import { SEGMENTS } from '../protocol/layers.js';
 
 export interface AnalyzeOptions {
@@ -566,7 +566,7 @@ export class Run {
       if (!(m > 0) || e2e <= this.o.spikeFactor * m) continue;
       let list = byGroup.get(id);
       if (!list) byGroup.set(id, (list = []));
-      list.push({ window, k, median: m, top: topSegment(paths, k) });
+      list.push({ window, k, median: m, top: topSegment(paths.seg, k * NSEG) });
     }
     return [...byGroup.values()].flatMap((l) => l.sort((a, b) => paths.e2e[b.k]! - paths.e2e[a.k]!).slice(0, this.o.maxSpikes));
   }
@@ -682,14 +682,4 @@ export class Run {
       spikes.map((s) => [this.windowNs(s.window), c.server[paths.rx[s.k]!], c.seq[paths.rx[s.k]!], paths.src[s.k], paths.dst[s.k], Math.round(paths.e2e[s.k]!), s.median, s.top]),
     ]);
   }
-}
-
-/** The segment that took the largest part of path k (for spikes). */
-function topSegment(paths: PathColumns, k: number): string {
-  let best = -1, bestV = -Infinity;
-  for (let i = 0; i < NSEG; i++) {
-    const v = paths.seg[k * NSEG + i]!;
-    if (v > bestV) (bestV = v), (best = i);
-  }
-  return best < 0 ? 'unknown' : SEGMENTS[best]!;
 }

@@ -110,8 +110,13 @@ export interface JoinResult {
 const NSEG = SEGMENTS.length;
 /** How far a receiver record may seem to precede its sender record and still be paired with it (then as a clock fault). */
 const CLOCK_FAULT_WINDOW_NS = 1e9;
-/** A record's time at the first layer it has (NaN: none). */
-export const firstTime = (r: Rec): number => (r.tx ? (Number.isNaN(r.sock) ? (Number.isNaN(r.tcp) ? (Number.isNaN(r.ip) ? r.dev : r.ip) : r.tcp) : r.sock) : Number.isNaN(r.dev) ? (Number.isNaN(r.ip) ? (Number.isNaN(r.tcp) ? r.sock : r.tcp) : r.ip) : r.dev);
+
+/** A typed array of twice the length, holding a's values first. */
+function doubled<T extends Float64Array | Int32Array | Uint32Array | Uint8Array>(a: T): T {
+  const b = new (a.constructor as new (n: number) => T)(a.length * 2);
+  b.set(a);
+  return b;
+}
 
 /**
  * Records as columns (typed arrays, one slot per record): the join's own form, so that a step of
@@ -182,14 +187,9 @@ export class RecordColumns {
   /** One more device hop of record i (whose hops are added one after the other). */
   addHop(i: number, ifindex: number, netns: number, delayNs: number): void {
     if (this.hopN === this.hopDelay.length) {
-      const grow = <T extends Float64Array | Uint32Array>(a: T): T => {
-        const b = new (a.constructor as new (n: number) => T)(a.length * 2);
-        b.set(a);
-        return b;
-      };
-      this.hopIfindex = grow(this.hopIfindex);
-      this.hopNetns = grow(this.hopNetns);
-      this.hopDelay = grow(this.hopDelay);
+      this.hopIfindex = doubled(this.hopIfindex);
+      this.hopNetns = doubled(this.hopNetns);
+      this.hopDelay = doubled(this.hopDelay);
     }
     if (this.hopCount[i] === 0) this.hopFirst[i] = this.hopN;
     this.hopIfindex[this.hopN] = ifindex;
@@ -234,30 +234,25 @@ export class RecordColumns {
   slot(): number {
     if (this.n === this.cap) {
       const cap = this.cap * 2;
-      const grow = <T extends Float64Array | Int32Array | Uint8Array>(a: T): T => {
-        const b = new (a.constructor as new (n: number) => T)(cap);
-        b.set(a);
-        return b;
-      };
-      this.server = grow(this.server);
-      this.seq = grow(this.seq);
-      this.tx = grow(this.tx);
-      this.flow = grow(this.flow);
-      this.sample = grow(this.sample);
-      this.offset = grow(this.offset);
-      this.attempt = grow(this.attempt);
-      this.flags = grow(this.flags);
-      this.sock = grow(this.sock);
-      this.tcp = grow(this.tcp);
-      this.ip = grow(this.ip);
-      this.dev = grow(this.dev);
-      this.last = grow(this.last);
-      this.since = grow(this.since);
-      this.textOf = grow(this.textOf);
-      this.rawFrom = grow(this.rawFrom);
-      this.rawTo = grow(this.rawTo);
-      this.hopFirst = grow(this.hopFirst);
-      this.hopCount = grow(this.hopCount);
+      this.server = doubled(this.server);
+      this.seq = doubled(this.seq);
+      this.tx = doubled(this.tx);
+      this.flow = doubled(this.flow);
+      this.sample = doubled(this.sample);
+      this.offset = doubled(this.offset);
+      this.attempt = doubled(this.attempt);
+      this.flags = doubled(this.flags);
+      this.sock = doubled(this.sock);
+      this.tcp = doubled(this.tcp);
+      this.ip = doubled(this.ip);
+      this.dev = doubled(this.dev);
+      this.last = doubled(this.last);
+      this.since = doubled(this.since);
+      this.textOf = doubled(this.textOf);
+      this.rawFrom = doubled(this.rawFrom);
+      this.rawTo = doubled(this.rawTo);
+      this.hopFirst = doubled(this.hopFirst);
+      this.hopCount = doubled(this.hopCount);
       this.cap = cap;
     }
     return this.n;
@@ -320,7 +315,7 @@ export class RecordColumns {
     return encodeHops(binaryRecord('', src.entry, (src.flows ??= entryFlows(src.entry)), this.rawFrom[i]!, this.rawTo[i]!).devices);
   }
 
-  /** firstTime of record i. */
+  /** Record i's time at the first layer it has (NaN: none). */
   firstTime(i: number): number {
     const sock = this.sock[i]!, tcp = this.tcp[i]!, ip = this.ip[i]!, dev = this.dev[i]!;
     return this.tx[i] ? (sock === sock ? sock : tcp === tcp ? tcp : ip === ip ? ip : dev) : dev === dev ? dev : ip === ip ? ip : tcp === tcp ? tcp : sock; // x === x: not NaN
@@ -365,21 +360,16 @@ export class PathColumns {
   /** Room for one more path; returns its slot. */
   slot(): number {
     if (this.n === this.tx.length) {
-      const grow = <T extends Float64Array | Int32Array | Uint8Array>(a: T): T => {
-        const b = new (a.constructor as new (n: number) => T)(a.length * 2);
-        b.set(a);
-        return b;
-      };
-      this.tx = grow(this.tx);
-      this.rx = grow(this.rx);
-      this.src = grow(this.src);
-      this.dst = grow(this.dst);
-      this.tNs = grow(this.tNs);
-      this.oneWay = grow(this.oneWay);
-      this.e2e = grow(this.e2e);
-      this.bound = grow(this.bound);
-      this.flags = grow(this.flags);
-      this.seg = grow(this.seg);
+      this.tx = doubled(this.tx);
+      this.rx = doubled(this.rx);
+      this.src = doubled(this.src);
+      this.dst = doubled(this.dst);
+      this.tNs = doubled(this.tNs);
+      this.oneWay = doubled(this.oneWay);
+      this.e2e = doubled(this.e2e);
+      this.bound = doubled(this.bound);
+      this.flags = doubled(this.flags);
+      this.seg = doubled(this.seg);
     }
     return this.n;
   }

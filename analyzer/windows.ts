@@ -333,10 +333,10 @@ export function statRows(g: Group, scope: Scope): StatRow[] {
   return rows;
 }
 
-/** The segment that took the largest part of a path (for spikes). */
-export function topSegment(p: Path): string {
+/** The segment that took the largest part of a path, its segments at seg[off] (for spikes). */
+export function topSegment(seg: ArrayLike<number>, off = 0): string {
   let best = -1, bestV = -Infinity;
-  for (let i = 0; i < NSEG; i++) if (p.seg[i]! > bestV) (bestV = p.seg[i]!), (best = i);
+  for (let i = 0; i < NSEG; i++) if (seg[off + i]! > bestV) (bestV = seg[off + i]!), (best = i);
   return best < 0 ? 'unknown' : SEGMENTS[best]!;
 }
 
