@@ -1,0 +1,27 @@
+/**
+ * The kernel-side benchmarks do not rot: bench/ringbuf, bench/graph, bench/timesync and
+ * bench/host-overhead run in their smallest form and print both of their sides.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { bench } from './helpers/bench.js';
+
+test('bench/ringbuf in smoke size: the batched drain and the per-record reference both deliver, in order', async () => {
+  const rb = (await bench('ringbuf', ['--seconds', '1'], 60_000)) as Record<string, any>;
+  assert.ok(rb.batched.recordsPerSec > 0 && rb.perRecordReference.recordsPerSec > 0 && rb.batched.outOfOrder === 0, JSON.stringify(rb));
+});
+
+test('bench/graph in smoke size: a day and an hour of graphs are drawn', async () => {
+  const g = (await bench('graph', ['--rounds', '1'], 60_000)) as Record<string, any>;
+  assert.ok(g.daySeconds > 0 && g.hourSeconds > 0, JSON.stringify(g));
+});
+
+test('bench/timesync in smoke size: the XDP responder and the user-space echo both answer probes', async () => {
+  const ts = (await bench('timesync', ['--rounds', '2', '--probes', '100', '--seconds', '4'], 60_000)) as Record<string, any>;
+  assert.ok(ts.xdp.probes > 0 && ts.userSpaceEcho.probes > 0, JSON.stringify(ts));
+});
+
+test('bench/host-overhead in smoke size: the jitter modules and the baseline are both measured', async () => {
+  const ho = (await bench('host-overhead', ['--rounds', '1', '--seconds', '1'], 90_000)) as Record<string, any>;
+  assert.ok(ho.medianNsPerEvent.latscope > 0 && ho.throughput.baseline.tcpPingpongRttPerS > 0, JSON.stringify(ho));
+});
