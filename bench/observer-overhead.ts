@@ -6,9 +6,11 @@
  * by round:
  * - no observer;
  * - the observer, as a server runs it: one for the kernel, here watching both test hosts'
- *   namespaces and interfaces: sampling every 64 KiB; the same with histograms of sampled
- *   segments only (sampling_info histograms: samples, "samplesOnly"); recording every segment
- *   (a sample per message / per MSS); watching another port (the traffic is unwatched);
+ *   namespaces and interfaces: sampling every 64 KiB with the default histograms (scaled: one
+ *   segment per 4 KiB timed); the same with histograms of every segment ("allHistograms", the
+ *   default before) and of sampled segments only (histograms: samples, "samplesOnly");
+ *   recording every segment (a sample per message / per MSS); watching another port (the
+ *   traffic is unwatched);
  * - the floor: empty programs on exactly the observer's hooks (bench/bpf/empty_hooks.bpf.c),
  *   what the hooks alone cost before any program does any work;
  * - the realistic topology, the same four with an observer per test host on its own interface
@@ -32,8 +34,9 @@
  * loss, interleaved with the baseline and the floor.
  *
  * By default it runs the configurations the targets are about (no observer, sampling, samples
- * only, every segment, unwatched, the floor) in 3 rounds of 2 s per workload, within 5 minutes;
- * --all adds the realistic topology and the naive tracer. SIGTERM and Ctrl-C stop it after the
+ * only, every segment, unwatched, the floor) in 3 rounds of 2 s per workload, within 5 minutes,
+ * and the ns per run of histograms of every segment; --all adds their traffic runs, the
+ * realistic topology and the naive tracer. SIGTERM and Ctrl-C stop it after the
  * run in progress, and it removes its testbed, its servers and its records either way.
  *
  *   node dist/bench/observer-overhead.js [--seconds 2] [--rounds 3] [--all] [--breakdown]
@@ -47,7 +50,7 @@ import { testbedUp, testbedDown, type Testbed, type TestbedHost } from '../local
 import { startRedis, stopRedis, redisRunning } from '../local/servers.js';
 import { BpfObject, cgroupV2Root, enableBpfStats, inNetns } from '../native/addon.js';
 import { Observer } from '../observer/observer.js';
-import { LatencyProbe } from '../observer/probe.js';
+import { LatencyProbe, type HistogramMode } from '../observer/probe.js';
 import { projectRoot, workDir } from '../lib/paths.js';
 import type { SamplingInfo } from '../conf/schema.js';
 import { RECORD_STREAM, entryFields } from '../protocol/redis.js';
@@ -72,10 +75,10 @@ const OTHER_PORT = 7401;
 const SOCKPERF_PORT = 7402;
 
 type Config =
-  | 'baseline' | 'sampling' | 'samplesOnly' | 'everySegment' | 'unwatched' | 'emptyHooks'
+  | 'baseline' | 'sampling' | 'allHistograms' | 'samplesOnly' | 'everySegment' | 'unwatched' | 'emptyHooks'
   | 'samplingPerHost' | 'samplesOnlyPerHost' | 'everySegmentPerHost' | 'unwatchedPerHost' | 'emptyHooksPerHost' | 'naiveTracer';
 const MAIN: Config[] = ['baseline', 'sampling', 'samplesOnly', 'everySegment', 'unwatched', 'emptyHooks'];
-const MORE: Config[] = ['samplingPerHost', 'samplesOnlyPerHost', 'everySegmentPerHost', 'unwatchedPerHost', 'emptyHooksPerHost', 'naiveTracer'];
+const MORE: Config[] = ['allHistograms', 'samplingPerHost', 'samplesOnlyPerHost', 'everySegmentPerHost', 'unwatchedPerHost', 'emptyHooksPerHost', 'naiveTracer'];
 const CONFIGS: Config[] = process.argv.includes('--all') ? [...MAIN, ...MORE] : MAIN;
 /** An observer per test host, as the manager provisions one per server; here both share one kernel. */
 const perHost = (c: Config) => c.endsWith('PerHost');
@@ -104,9 +107,9 @@ async function sockperf(h: TestbedHost, address: string): Promise<{ p50: number;
 
 function sampling(c: Config, workload: Workload): SamplingInfo | undefined {
   if (c === 'baseline' || c === 'naiveTracer' || c.startsWith('emptyHooks')) return undefined;
-  const size = c.startsWith('sampling') || c.startsWith('samplesOnly') ? 65536 : workload === 'bulk' ? 1448 : 100;
-  const histograms = c.startsWith('samplesOnly') ? 'samples' : 'all';
-  return { size, interval: 0, ports: c.startsWith('unwatched') ? [OTHER_PORT] : [PORT, SOCKPERF_PORT], filter_retrans: true, histograms, histogram_interval: 0 };
+  const size = c.startsWith('sampling') || c.startsWith('samplesOnly') || c === 'allHistograms' ? 65536 : workload === 'bulk' ? 1448 : 100;
+  const histograms = c.startsWith('samplesOnly') ? 'samples' : c.startsWith('sampling') ? 'scaled' : 'all';
+  return { size, interval: 0, ports: c.startsWith('unwatched') ? [OTHER_PORT] : [PORT, SOCKPERF_PORT], filter_retrans: true, histograms, histogram_bytes: 4096, histogram_interval: 0 };
 }
 
 /**
@@ -187,10 +190,10 @@ async function withObservers<T>(tb: Testbed, s: SamplingInfo | undefined, redis:
 
 
 /** The probe alone (no observer's user space), built up to a cost stage; its ring drained and dropped. */
-async function withProbeStage<T>(tb: Testbed, stage: number, fn: (p: LatencyProbe) => Promise<T>, histogramsOfSamplesOnly = false): Promise<T> {
+async function withProbeStage<T>(tb: Testbed, stage: number, fn: (p: LatencyProbe) => Promise<T>, histograms: HistogramMode = 'all'): Promise<T> {
   const s = sampling('sampling', 'pingpong')!;
   const p = LatencyProbe.open({
-    ports: s.ports, sampleSize: s.size, intervalNs: 0n, filterRetrans: true, netnsIno: 0, histogramsOfSamplesOnly,
+    ports: s.ports, sampleSize: s.size, intervalNs: 0n, filterRetrans: true, netnsIno: 0, histograms,
     interfaces: tb.hosts.map((x) => `${x.netns}/eth0`),
     object: stage < 4 ? benchObject(`latency_stage${stage}`) : undefined,
   });
@@ -264,13 +267,13 @@ async function breakdown(tb: Testbed, pingpong: () => Promise<number>): Promise<
     rtt.baseline!.push(await pingpong());
     await withEmptyHooks(tb, true, async () => void rtt.floor!.push(await pingpong()));
     for (const n of STAGES) await withProbeStage(tb, n, async () => void rtt[`stage${n}`]!.push(await pingpong()));
-    await withProbeStage(tb, 4, async () => void rtt.samplesOnly!.push(await pingpong()), true);
+    await withProbeStage(tb, 4, async () => void rtt.samplesOnly!.push(await pingpong()), 'samples');
     process.stderr.write(`round ${r + 1}/${rounds} done\n`);
   }
   const ns: Record<string, Record<string, number>> = {};
   ns.floor = await withEmptyHooks(tb, true, (objs) => programCosts(() => objs.map((o) => o.programs().map((p) => ({ name: p.name, ...o.programStats(p.name) }))), pingpong));
   for (const n of STAGES) ns[`stage${n}`] = await withProbeStage(tb, n, (p) => programCosts(() => [p.programStats()], pingpong));
-  ns.samplesOnly = await withProbeStage(tb, 4, (p) => programCosts(() => [p.programStats()], pingpong), true);
+  ns.samplesOnly = await withProbeStage(tb, 4, (p) => programCosts(() => [p.programStats()], pingpong), 'samples');
   const parts = await hookParts();
   const loss = Object.fromEntries(Object.keys(rtt).filter((k) => k !== 'baseline').map((k) => [k, paired(rtt[k]!, rtt.baseline!)]));
   const medianNs = Object.fromEntries(Object.entries(ns).map(([k, v]) => [k, median(Object.values(v))]));
@@ -382,6 +385,7 @@ async function main(): Promise<void> {
     // (ping-pong only: every segment of bulk traffic floods user space for minutes).
     const statsPass = (c: Config) => (checkStop(), withObservers(tb, sampling(c, 'pingpong'), redis, (obs) => programCosts(() => obs.map((o) => o.latencyProbe.programStats()), pingpong), !perHost(c)));
     const perProgram = await statsPass('sampling');
+    const perProgramAll = await statsPass('allHistograms');
     const perProgramSamplesOnly = await statsPass('samplesOnly');
     const perProgramEvery = await statsPass('everySegment');
     const base = { rtt: median(results.baseline.rtt), bulk: median(results.baseline.bulk), sp50: median(results.baseline.sp50), sp99: median(results.baseline.sp99) };
@@ -405,6 +409,7 @@ async function main(): Promise<void> {
       unwatchedAboveFloor: target(L.unwatched.pingpong - floorPp, 0.005),
       samplingNsPerRunMedian: target(nsMedian, 110),
       sockperfP50AddedBySamplingUs: target(added('sampling', 'sp50'), 1.5),
+      sockperfP99AddedBySamplingUs: target(added('sampling', 'sp99'), 3),
       // the same three for sampling with histograms of samples only
       samplesOnlyAboveFloor: target(L.samplesOnly.pingpong - floorPp, 0.03),
       samplesOnlyNsPerRunMedian: target(nsMedianSamplesOnly, 110),
@@ -425,6 +430,8 @@ async function main(): Promise<void> {
       droppedTotal: Object.fromEntries(CONFIGS.map((c) => [c, results[c].dropped.reduce((a, b) => a + b, 0)])),
       bpfNsPerRun: perProgram,
       bpfNsPerRunMedian: nsMedian,
+      bpfNsPerRunAllHistograms: perProgramAll,
+      bpfNsPerRunAllHistogramsMedian: Object.values(perProgramAll).length ? median(Object.values(perProgramAll)) : 0,
       bpfNsPerRunSamplesOnly: perProgramSamplesOnly,
       bpfNsPerRunSamplesOnlyMedian: nsMedianSamplesOnly,
       bpfNsPerRunEverySegment: perProgramEvery,
@@ -445,8 +452,8 @@ async function main(): Promise<void> {
         `reference naive tracer: ping-pong ${pct(L.naiveTracer.pingpong)}, bulk ${pct(L.naiveTracer.bulk)}`
       : '';
     console.log(
-      `observer-overhead: BPF median ${nsMedian.toFixed(0)} ns/run sampling (max 110: ${mark(t.samplingNsPerRunMedian)}; max program ${Math.max(...nsValues).toFixed(0)}), ${nsMedianSamplesOnly.toFixed(0)} samples only, ${result.bpfNsPerRunEverySegmentMedian.toFixed(0)} every segment; ` +
-        `sockperf p50/p99 ${base.sp50.toFixed(2)}/${base.sp99.toFixed(2)} µs baseline, added by sampling ${us(SA.sampling.p50)}/${us(SA.sampling.p99)} (p50 max 1.5: ${mark(t.sockperfP50AddedBySamplingUs)}), samples only ${us(SA.samplesOnly.p50)}/${us(SA.samplesOnly.p99)}, every segment ${us(SA.everySegment.p50)}/${us(SA.everySegment.p99)}, unwatched ${us(SA.unwatched.p50)}, floor ${us(SA.emptyHooks.p50)}; ` +
+      `observer-overhead: BPF median ${nsMedian.toFixed(0)} ns/run sampling (max 110: ${mark(t.samplingNsPerRunMedian)}; max program ${Math.max(...nsValues).toFixed(0)}), ${result.bpfNsPerRunAllHistogramsMedian.toFixed(0)} with histograms of every segment, ${nsMedianSamplesOnly.toFixed(0)} samples only, ${result.bpfNsPerRunEverySegmentMedian.toFixed(0)} every segment; ` +
+        `sockperf p50/p99 ${base.sp50.toFixed(2)}/${base.sp99.toFixed(2)} µs baseline, added by sampling ${us(SA.sampling.p50)}/${us(SA.sampling.p99)} (max 1.5/3: ${mark(t.sockperfP50AddedBySamplingUs)}/${mark(t.sockperfP99AddedBySamplingUs)}), ${SA.allHistograms ? `with histograms of every segment ${us(SA.allHistograms.p50)}/${us(SA.allHistograms.p99)}, ` : ''}samples only ${us(SA.samplesOnly.p50)}/${us(SA.samplesOnly.p99)}, every segment ${us(SA.everySegment.p50)}/${us(SA.everySegment.p99)}, unwatched ${us(SA.unwatched.p50)}, floor ${us(SA.emptyHooks.p50)}; ` +
         `bulk ${(base.bulk / 1e9).toFixed(2)} GB/s baseline, x${bulkRatio('sampling').toFixed(3)} sampling, x${bulkRatio('everySegment').toFixed(3)} every segment, x${bulkRatio('emptyHooks').toFixed(3)} floor; ` +
         `ping-pong ${base.rtt.toFixed(0)} rt/s baseline, loss sampling ${pct(L.sampling.pingpong)} (${pts(t.samplingAboveFloor.value)} points above the floor, max +3: ${mark(t.samplingAboveFloor)}), samples only ${pct(L.samplesOnly.pingpong)}, every segment ${pct(L.everySegment.pingpong)} (${pts(t.everySegmentAboveFloor.value)}, max +7: ${mark(t.everySegmentAboveFloor)}), unwatched ${pct(L.unwatched.pingpong)} (${pts(t.unwatchedAboveFloor.value)}, max +0.5: ${mark(t.unwatchedAboveFloor)}), floor ${pct(floorPp)}` +
         more,

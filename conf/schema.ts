@@ -66,11 +66,34 @@ export const samplingInfo = z
     /** Keep retransmissions out of the delay histograms. */
     filter_retrans: flag.default(1),
     /**
-     * What the in-kernel delay histograms count: every segment (all), or only the sampled ones
-     * (samples), so that a segment without a sample byte costs the traffic no clock read and no
-     * matching: the observer's cheapest setting, for latency-critical hosts.
+     * What the in-kernel delay histograms count. scaled (the default): one segment per
+     * histogram_bytes bytes of each stream is timed, and counts for the segments it stands for
+     * (histogram_bytes / its length): the histograms of every segment, estimated, while the
+     * segments not timed cost the traffic no clock read and no matching. all: every segment,
+     * exact, and the most expensive. samples: the sampled segments only, unscaled: the
+     * cheapest, for latency-critical hosts.
      */
-    histograms: z.enum(['all', 'samples'], { errorMap: () => ({ message: 'expected all (every segment) or samples (sampled segments only)' }) }).default('all'),
+    histograms: z.enum(['scaled', 'all', 'samples'], { errorMap: () => ({ message: 'expected scaled (one segment per histogram_bytes, counts scaled), all (every segment) or samples (sampled segments only)' }) }).default('scaled'),
+    /**
+     * histograms: scaled: bytes of a stream between two timed segments, a power of two. Smaller
+     * is more exact and costs more: a bucket's count of n segments of length L has a relative
+     * standard error of about sqrt((histogram_bytes / L - 1) / n).
+     */
+    histogram_bytes: finite('a number of bytes')
+      .int('expected a whole number of bytes')
+      .refine((b) => b >= 64 && b <= 2 ** 24 && (b & (b - 1)) === 0, { message: 'expected a power of two from 64 to 16777216 (4096 is the default)' })
+      .default(4096),
+    /**
+     * Only the sockets of this cgroup v2 subtree, a path below the hierarchy's root
+     * (system.slice/trading.service): its cgroup programs run for its sockets only, and other
+     * sockets get no flow state. Default: every socket of the kernel.
+     */
+    cgroup: z
+      .string()
+      .min(1)
+      .max(4096)
+      .refine((p) => !p.split('/').includes('..'), { message: 'a path below the cgroup v2 root, without ".."' })
+      .optional(),
     /** Seconds between snapshots of the layer histograms into MySQL (0: only when the observer stops). */
     histogram_interval: finite('a number of seconds').min(0).max(86400).default(10),
   })

@@ -80,3 +80,41 @@ export function cgroupV2Root(): string {
   }
   return at;
 }
+
+/** A cgroup v2 directory, as the probe scopes its cgroup programs to it. */
+export interface CgroupScope {
+  /** Its directory in this process's view of the cgroup v2 hierarchy. */
+  path: string;
+  /** Its id (the directory's inode), as the kernel's kernfs node has it. */
+  id: bigint;
+  /** How deep it is below the root (the root: 0). */
+  level: number;
+}
+
+/**
+ * A cgroup v2 subtree by its path below the hierarchy's root (`system.slice/trading.service`),
+ * or by an absolute path under the mount (`/sys/fs/cgroup/system.slice/...`). Relative paths
+ * work in every mount namespace (`ip netns exec` mounts its own /sys); a missing directory is
+ * a clear error.
+ */
+export function cgroupScope(spec: string): CgroupScope {
+  const root = cgroupV2Root();
+  let rel = spec;
+  if (spec.startsWith('/')) {
+    if (spec !== root && !spec.startsWith(`${root}/`))
+      throw new MissingFeatureError(`cgroup ${spec}: not under the cgroup v2 hierarchy, mounted at ${root} here; give the path below it (e.g. system.slice/app.service)`, 'ENOENT', 2, 'finding the cgroup');
+    rel = spec.slice(root.length);
+  }
+  const parts = rel.split('/').filter((p) => p && p !== '.');
+  if (parts.includes('..')) throw new MissingFeatureError(`cgroup ${spec}: ".." is not allowed; give the path below the cgroup v2 root`, 'EINVAL', 22, 'finding the cgroup');
+  const path = join(root, ...parts);
+  let st;
+  try {
+    st = statSync(path, { bigint: true });
+  } catch {
+    throw new MissingFeatureError(`cgroup ${spec}: no such cgroup (${path} does not exist); create it, or leave cgroup out to watch every socket`, 'ENOENT', 2, 'finding the cgroup');
+  }
+  if (!st.isDirectory() || !existsSync(join(path, 'cgroup.procs')))
+    throw new MissingFeatureError(`cgroup ${spec}: ${path} is not a cgroup v2 directory`, 'ENOTDIR', 20, 'finding the cgroup');
+  return { path, id: st.ino, level: parts.length };
+}

@@ -4,7 +4,7 @@
  * Constants and the event layout come from protocol/latency.ts, the view of latency.h that is
  * checked against the object when it loads.
  */
-import { BpfObject, cgroupV2Root, ensureTracefs, inNetns, type RingReader, type Setting } from '../native/addon.js';
+import { BpfObject, cgroupScope, ensureTracefs, inNetns, type RingReader, type Setting } from '../native/addon.js';
 import { LATENCY_H as H, LT_EVENT, LT_SETTINGS } from '../protocol/latency.js';
 import type { SamplingInfo } from '../conf/schema.js';
 import { LAYERS, PAIRS, type Direction, type Layer } from '../protocol/layers.js';
@@ -50,8 +50,15 @@ export interface ProbeOptions {
   intervalNs: bigint;
   /** Keep retransmissions out of the histograms. */
   filterRetrans: boolean;
-  /** Histograms of sampled segments only (others meet no clock and no matching); default: every segment. */
-  histogramsOfSamplesOnly?: boolean;
+  /**
+   * What the in-kernel histograms time (sampling_info.yaml `histograms`): every segment (all,
+   * the default here), the sampled ones only (samples), or one per `histogramBytes` bytes of
+   * each stream with counts scaled by length (scaled). Segments not timed meet no clock and no
+   * matching.
+   */
+  histograms?: HistogramMode;
+  /** scaled: bytes of a stream between two histogram bytes (a power of two). */
+  histogramBytes?: number;
   /**
    * Interfaces whose crossings are the device layer (tc ingress and egress on each): NAME in
    * the current namespace, or NETNS/NAME in the named one (`ip netns`), for an observer that
@@ -60,6 +67,11 @@ export interface ProbeOptions {
   interfaces: string[];
   /** Only this network namespace (inode; 0: all). */
   netnsIno: number;
+  /**
+   * Only the sockets of this cgroup v2 subtree (a path below the hierarchy's root, or under its
+   * mount): the cgroup programs are attached there, not at the root. Default: every socket.
+   */
+  cgroup?: string;
   /** Ring buffer bytes (a power of two, at least a page). */
   ringBytes?: number;
   /** Another build of latency.bpf.c (a path): bench/observer-overhead's cost stages. */
@@ -80,6 +92,20 @@ export interface ProbeCounters {
   excluded: bigint[];
 }
 
+export type HistogramMode = 'all' | 'samples' | 'scaled';
+const HIST_MODES: Record<HistogramMode, number> = { all: H.LT_HIST_ALL, samples: H.LT_HIST_SAMPLES, scaled: H.LT_HIST_SCALED };
+export const DEFAULT_HISTOGRAM_BYTES = 4096;
+
+/** log2 of the bytes between histogram bytes; refuses what is not a power of two in 2^6..2^24. */
+export function histogramShift(bytes: number): number {
+  const shift = Math.log2(bytes);
+  if (!Number.isInteger(shift) || shift < 6 || shift > 24) throw new RangeError(`sampling: histogram_bytes ${bytes} is not a power of two from 64 to 16777216`);
+  return shift;
+}
+
+/** A bucket's count in segments: the kernel adds LT_HIST_UNITs (scaled segments add fractions). */
+const segments = (units: bigint): bigint => (units + BigInt(H.LT_HIST_UNIT / 2)) / BigInt(H.LT_HIST_UNIT);
+
 export function portIndexTable(ports: number[]): Buffer {
   if (ports.length === 0) throw new RangeError('sampling: at least one port to watch is needed');
   if (ports.length > MAX_PORTS) throw new RangeError(`sampling: at most ${MAX_PORTS} ports, got ${ports.length}`);
@@ -99,21 +125,28 @@ export class LatencyProbe {
   ) {}
 
   /** sampling_info.yaml as the probe takes it: the one place its settings become probe options. */
-  static optionsOf(s: SamplingInfo): Pick<ProbeOptions, 'ports' | 'sampleSize' | 'intervalNs' | 'filterRetrans' | 'histogramsOfSamplesOnly'> {
-    return { ports: s.ports, sampleSize: s.size, intervalNs: BigInt(Math.round(s.interval * 1e9)), filterRetrans: s.filter_retrans, histogramsOfSamplesOnly: s.histograms === 'samples' };
+  static optionsOf(s: SamplingInfo): Pick<ProbeOptions, 'ports' | 'sampleSize' | 'intervalNs' | 'filterRetrans' | 'histograms' | 'histogramBytes' | 'cgroup'> {
+    return {
+      ports: s.ports, sampleSize: s.size, intervalNs: BigInt(Math.round(s.interval * 1e9)), filterRetrans: s.filter_retrans,
+      histograms: s.histograms, histogramBytes: s.histogram_bytes, cgroup: s.cgroup,
+    };
   }
 
   /** Loads the probe and attaches all its hooks; throws BpfError/MissingFeatureError naming the hook. */
   static open(o: ProbeOptions): LatencyProbe {
     ensureTracefs();
+    const scope = cgroupScope(o.cgroup ?? '');
     const bpf = BpfObject.open(o.object ?? 'latency', {
       settings: {
         netns_ino: o.netnsIno,
         sample_size: o.sampleSize,
         interval_ns: o.intervalNs,
         filter_retrans: o.filterRetrans,
-        hist_samples_only: o.histogramsOfSamplesOnly ?? false,
+        hist_mode: HIST_MODES[o.histograms ?? 'all'],
+        hist_shift: histogramShift(o.histogramBytes ?? DEFAULT_HISTOGRAM_BYTES),
         port_index: portIndexTable(o.ports),
+        cgroup_id: o.cgroup ? scope.id : 0n,
+        cgroup_level: scope.level,
       } satisfies Record<keyof typeof LT_SETTINGS, Setting>,
       settingsLayout: LT_SETTINGS,
       maxEntries: o.ringBytes ? { events: o.ringBytes } : undefined,
@@ -121,8 +154,7 @@ export class LatencyProbe {
     });
     try {
       for (const p of ['lt_tcp_send', 'lt_tcp_recv', 'lt_sock_recv', 'lt_sock_state']) bpf.attach(p);
-      const cgroup = cgroupV2Root();
-      for (const p of ['lt_ip_out', 'lt_ip_in', 'lt_sockops']) bpf.attachCgroup(p, cgroup);
+      for (const p of ['lt_ip_out', 'lt_ip_in', 'lt_sockops']) bpf.attachCgroup(p, scope.path);
       for (const spec of o.interfaces) {
         const [netns, iface] = spec.includes('/') ? spec.split('/', 2) : [undefined, spec];
         const attach = () => {
@@ -167,7 +199,7 @@ export class LatencyProbe {
     this.ports.forEach((port, slot) => {
       PAIRS.forEach((pair, p) => {
         const at = (slot * PAIRS.length + p) * BUCKETS;
-        const buckets = all.slice(at, at + BUCKETS);
+        const buckets = all.slice(at, at + BUCKETS).map(segments);
         if (buckets.some((c) => c > 0n)) out.push({ port, ...pair, buckets });
       });
     });

@@ -23,3 +23,28 @@ export function predictedSamples(bytes: number, size: number): number {
 export function seqDiff(to: number, from: number): number {
   return (to - from) >>> 0;
 }
+
+/**
+ * The scaled histograms' rule (latency.bpf.c, hist_weight): what a segment at stream offset
+ * `offset` of `length` bytes adds to its bucket, in segments: 0 when it holds no histogram byte
+ * (offset o with (o + 1) % bytes == 0), else bytes / length, at least 1. A segment shorter than
+ * `bytes` is picked with probability length / bytes, so the weights sum to the segments' count
+ * in expectation.
+ */
+export function scaledWeight(offset: number, length: number, bytes: number): number {
+  if (Math.floor((offset + length) / bytes) === Math.floor(offset / bytes)) return 0;
+  return length >= bytes ? 1 : bytes / length;
+}
+
+/**
+ * The documented error of a scaled histogram over `n` segments picked one per `bytes`, where
+ * `length` is the harmonic mean of the segments' lengths (each capped at `bytes`; the small
+ * ones dominate): the relative standard error of a count, sqrt((bytes/length - 1) / n), and
+ * the standard error of a share of the segments (a point of the cumulative distribution, a
+ * quantile's rank), at most sqrt(0.25 * (bytes/length) / n). Four of them bound the error of
+ * nearly every histogram (the unit test checks at least 99% of trials).
+ */
+export function scaledHistogramError(n: number, length: number, bytes: number): { count: number; share: number } {
+  const k = Math.max(1, bytes / Math.min(length, bytes));
+  return { count: Math.sqrt((k - 1) / n), share: Math.sqrt((0.25 * k) / n) };
+}

@@ -24,6 +24,10 @@ export const LATENCY_H = {
   LT_PAIR_RX_TCP_SOCK: 7,
   LT_PAIRS: 8,
   LT_BUCKETS: 32,
+  LT_HIST_UNIT: 256,
+  LT_HIST_ALL: 0,
+  LT_HIST_SAMPLES: 1,
+  LT_HIST_SCALED: 2,
   LT_MAX_PORTS: 64,
   LT_F_RETRANS: 1,
   LT_F_INTERVAL: 2,
@@ -53,8 +57,11 @@ export const LT_SETTINGS = {
   sample_size: 'u32',
   interval_ns: 'u64',
   filter_retrans: 'u8',
-  hist_samples_only: 'u8',
+  hist_mode: 'u8',
+  hist_shift: 'u8',
   port_index: ['u8', 65536],
+  cgroup_id: 'u64',
+  cgroup_level: 'u32',
 } as const satisfies FieldSpec;
 
 export const LT_EVENT = struct('lt_event', {

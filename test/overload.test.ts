@@ -143,7 +143,7 @@ test('an observer recording a bulk transfer at full load stops within its stop t
     const [h1, h2] = tb.hosts as [Testbed['hosts'][0], Testbed['hosts'][0]];
     const ob = new Observer({
       node: 'tovl-h1', redis: { host: redisInfo.host, port: redisInfo.port, password: redisInfo.password }, stream,
-      sampling: { size: 1000, interval: 0, ports: [9200], filter_retrans: true, histograms: 'all', histogram_interval: 0 },
+      sampling: { size: 1000, interval: 0, ports: [9200], filter_retrans: true, histograms: 'all', histogram_bytes: 4096, histogram_interval: 0 },
       interfaces: [h1.iface], ownNetnsOnly: true, netns: h1.netns, heartbeatMs: 1000, drainMs: 20, spoolDir: spool,
       limits: { stopMs: 1500 }, metrics: { host: '127.0.0.1', port: 0 }, bpfStats: false,
     });

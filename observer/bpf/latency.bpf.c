@@ -33,10 +33,13 @@
 // Sampling: byte k*size-1 of a stream (k >= 1) is a sample, so both ends of a connection pick
 // the same bytes without talking; an event holding a sample byte goes to the ring buffer. The
 // interval rule marks one more byte per flow and direction when `interval_ns` passed.
-// Histograms count every matched event, sampled or not; with hist_samples_only, only sampled
-// events are kept and matched (on their sample byte), and every other segment leaves each hook
-// after the flow lookup and the sampling decision: no clock read (~37 ns here, the largest
-// part of a hook's work), no matching.
+// Histograms (hist_mode): every matched segment (ALL); the sampled ones only (SAMPLES); or
+// (SCALED, the default of the configuration) the segments holding a histogram byte, one every
+// 2^hist_shift bytes of the stream, each counted as the 2^hist_shift / length segments it stands
+// for. A byte rule again, so that every layer on both ends picks the same segments. With
+// SAMPLES and SCALED only the segments timed are kept and matched (on the byte that picked
+// them), and every other segment leaves each hook after the flow lookup and the sampling
+// decision: no clock read (~37 ns here, the largest part of a hook's work), no matching.
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
@@ -80,12 +83,21 @@ const volatile __u32 netns_ino = 0;       /* 0: every namespace */
 const volatile __u32 sample_size = 65536; /* bytes between samples; 0: size rule off */
 const volatile __u64 interval_ns = 0;     /* 0: interval rule off */
 const volatile __u8 filter_retrans = 0;
-/* Histograms of sampled segments only: a segment that holds no sample byte then meets no clock
- * and no matching, so the observer pays per sampled segment, not per hook (the receiver's
- * first device still tests it for retransmission, and reads the clock if the interval rule is
- * on). 0: histograms of every segment. */
-const volatile __u8 hist_samples_only = 0;
+/* What the histograms time, LT_HIST_*: with SAMPLES or SCALED a segment that is not timed meets
+ * no clock and no matching, so the observer pays per timed segment, not per hook (the
+ * receiver's first device still tests it for retransmission, and reads the clock if the
+ * interval rule is on). SCALED times the segments holding a histogram byte, stream offset o
+ * with (o + 1) % 2^hist_shift == 0: a segment of length L < 2^hist_shift is picked with
+ * probability L / 2^hist_shift, and adds 2^hist_shift / L segments to its bucket. */
+const volatile __u8 hist_mode = LT_HIST_ALL;
+const volatile __u8 hist_shift = 12;
 const volatile __u8 port_index[65536];    /* port -> 1 + histogram slot; 0: not watched */
+/* Only the sockets of one cgroup v2 subtree (sampling_info.yaml `cgroup`): its id (the inode of
+ * its directory) and its depth below the root; 0: every socket. The cgroup programs are attached
+ * there, and the other hooks give a socket outside it no flow state, so they leave its segments
+ * at the flow lookup. */
+const volatile __u64 cgroup_id = 0;
+const volatile __u32 cgroup_level = 0;
 
 struct flow_key {
 	__u8 saddr[16];
@@ -123,7 +135,7 @@ struct flow_state {
 	__u64 last_sample_ns;
 	__u8 head[4];   /* ring heads (RING_*) */
 	__u32 netns;    /* the socket's namespace inode */
-	__u32 last_dev_end; /* hist_samples_only, receive: the last segment at a device, to tell */
+	__u32 last_dev_end; /* hist_mode != ALL, receive: the last segment at a device, to tell */
 	__u64 last_dev_skb; /* a hop from a first crossing without the device ring */
 	__u64 send_msg;     /* transmit: the msghdr of the last pass of tcp_sendmsg's copy loop, and */
 	__u32 send_mark;    /* write_seq + the bytes it had left to copy (constant over one call) */
@@ -289,10 +301,13 @@ static __always_inline void push(struct flow_state *st, __u32 ring, __u32 start,
 }
 
 /* Records the delay from the previous layer's time `from` (0: not found) to `now` into the
- * histogram of `pair`; `flags` are the segment's (LT_F_RETRANS keeps it out, if so set). */
-static __always_inline void account(struct flow_state *st, __u32 pair, __u64 from, __u64 now, __u32 flags)
+ * histogram of `pair`, `weight` LT_HIST_UNITs (hist_weight; 0: not in the histograms nor their
+ * counters); `flags` are the segment's (LT_F_RETRANS keeps it out, if so set). */
+static __always_inline void account(struct flow_state *st, __u32 pair, __u64 from, __u64 now, __u32 flags, __u32 weight)
 {
 	STAGE_END(4, );
+	if (!weight)
+		return;
 	if (!from) {
 		count(LT_C_UNMATCHED + pair);
 		return;
@@ -309,7 +324,7 @@ static __always_inline void account(struct flow_state *st, __u32 pair, __u64 fro
 	__u32 idx = ((__u32)(st->port_slot - 1) % LT_MAX_PORTS * LT_PAIRS + pair) * LT_BUCKETS + b;
 	__u64 *v = bpf_map_lookup_elem(&hist, &idx);
 	if (v)
-		*v += 1;
+		*v += weight;
 }
 
 /* Whether [start, end) holds a sample byte: stream offset o with (o + 1) % size == 0, or the
@@ -325,15 +340,49 @@ static __always_inline __u32 sampled(struct flow_state *st, __u32 start, __u32 e
 	return next < (__u64)off + (__u32)(end - start) ? 1 : 0;
 }
 
+/* Whether [start, end) holds a histogram byte (SCALED): some (o + 1) % 2^hist_shift == 0. A
+ * shift, not a division, for the test every segment meets. */
+static __always_inline int hist_byte(struct flow_state *st, __u32 start, __u32 end)
+{
+	__u32 off = start - st->base;
+	return ((off + (end - start)) >> hist_shift) != (off >> hist_shift);
+}
+
+/* Whether a hook times this segment: reads the clock, matches it, keeps it in its ring. */
+static __always_inline int timed(struct flow_state *st, __u32 start, __u32 end, __u32 hit)
+{
+	if (hist_mode == LT_HIST_ALL || hit)
+		return 1;
+	return hist_mode == LT_HIST_SCALED && hist_byte(st, start, end);
+}
+
+/* What a timed segment adds to its bucket, in LT_HIST_UNITs: one segment; in SCALED the
+ * segments it stands for, 2^hist_shift / its length (1 from 2^hist_shift bytes on), and 0 for a
+ * segment timed only because it holds a sample byte (outside the scaled selection). */
+static __always_inline __u32 hist_weight(struct flow_state *st, __u32 start, __u32 end)
+{
+	if (hist_mode != LT_HIST_SCALED)
+		return LT_HIST_UNIT;
+	if (!hist_byte(st, start, end))
+		return 0;
+	__u32 len = end - start;
+	return len >= (1U << hist_shift) ? LT_HIST_UNIT : ((__u32)LT_HIST_UNIT << hist_shift) / len;
+}
+
 /* The byte a layer's event is matched on: the segment's last byte when every segment is
- * matched; with histograms of samples only (only sampled events are kept), its sample byte. */
+ * matched; else (only timed events are kept) a byte that got it timed at every layer: the
+ * interval-rule byte, the last histogram byte (SCALED: the nearest to the last byte, so that a
+ * segment of many writes is matched to one of its last ones, as with every segment), or the
+ * sample byte. */
 static __always_inline __u32 match_byte(struct flow_state *st, __u32 start, __u32 end, __u32 hit)
 {
-	if (!hist_samples_only)
+	if (hist_mode == LT_HIST_ALL)
 		return end - 1;
 	if (hit & LT_F_INTERVAL)
 		return st->isample;
 	__u32 off = start - st->base;
+	if (hist_mode == LT_HIST_SCALED && hist_byte(st, start, end))
+		return st->base + (((off + (end - start)) >> hist_shift) << hist_shift) - 1;
 	return st->base + (off / sample_size + 1) * sample_size - 1; /* hit by size: sample_size > 0 */
 }
 
@@ -492,6 +541,20 @@ static __always_inline __u32 sk_watched(const struct sock *sk)
 	return slot;
 }
 
+/* Whether a socket belongs to the watched cgroup subtree: its cgroup (the creating process's),
+ * or that cgroup's ancestor at the subtree's depth, is the one. Only when a flow is created. */
+static __always_inline int sk_in_cgroup(const struct sock *sk)
+{
+	if (!cgroup_id)
+		return 1;
+	struct cgroup *cg = sk->sk_cgrp_data.cgroup;
+	if (!cg || cg->level < (int)cgroup_level)
+		return 0;
+	struct cgroup *at = NULL; /* ancestors[] is indexed by a setting: read, not walked */
+	bpf_probe_read_kernel(&at, sizeof(at), (void *)cg + bpf_core_field_offset(struct cgroup, ancestors) + (cgroup_level & 0xff) * sizeof(at));
+	return at && BPF_CORE_READ(at, kn, id) == cgroup_id;
+}
+
 /* The flow key of a socket, in the direction of the data: tx = local -> remote. An IPv6
  * socket talking to an IPv4 peer (::ffff:a.b.c.d, e.g. a dual-stack listener) sends IPv4
  * packets, so its key is IPv4. Direct loads only (no probe_read): this runs on every segment. */
@@ -553,7 +616,7 @@ int BPF_PROG(lt_tcp_send, struct sock *sk, struct msghdr *msg, struct sk_buff *s
 	STAGE_END(2, 0);
 	struct tcp_sock *tp = TCP_SK(sk);
 	struct flow_state *st = flow_get(&k);
-	if (!st) /* a connection older than this observer */
+	if (!st && sk_in_cgroup(sk)) /* a connection older than this observer */
 		st = new_flow(&k, slot, sk_netns(sk), tp->snd_una - (__u32)tp->bytes_acked, tp->snd_nxt);
 	if (!st)
 		return 0;
@@ -566,12 +629,13 @@ int BPF_PROG(lt_tcp_send, struct sock *sk, struct msghdr *msg, struct sk_buff *s
 		return 0;
 	__u32 end = start + (__u32)left;
 	__u32 hit = sampled(st, start, end);
-	if (hist_samples_only && !hit && !interval_ns)
+	int tm = timed(st, start, end, hit);
+	if (!tm && !interval_ns)
 		return 0;
 	__u64 now = bpf_ktime_get_ns();
 	STAGE_END(3, 0);
 	hit = interval_rule(st, end, now, hit);
-	if (hist_samples_only && !hit)
+	if (!tm && !hit)
 		return 0;
 	/* A later pass of the same sendmsg (the same msghdr; write_seq grew by what the call's
 	 * iterator shrank; right after the call's bytes so far): its bytes were handed over when the
@@ -743,10 +807,11 @@ int lt_ip_out(struct __sk_buff *ctx)
 	if (before(st->max_end, s.end))
 		st->max_end = s.end;
 	__u32 hit = sampled(st, s.start, s.end);
-	if (hist_samples_only && !hit)
+	if (!timed(st, s.start, s.end, hit))
 		return 1;
 	__u64 now = bpf_ktime_get_ns();
 	STAGE_END(3, 1);
+	__u32 w = hist_weight(st, s.start, s.end);
 	/* __tcp_transmit_skb's departure time; later than now only under pacing, where it is
 	 * when TCP lets the segment leave, so the wait counts as TCP's */
 	__u64 tcp_ns = skb->tstamp;
@@ -756,9 +821,9 @@ int lt_ip_out(struct __sk_buff *ctx)
 		__u32 qflags;
 		__u64 queued = find_first(st, match_byte(st, s.start, s.end, hit), &qflags);
 		if (tcp_ns)
-			account(st, LT_PAIR_TX_SOCK_TCP, queued, tcp_ns, flags);
+			account(st, LT_PAIR_TX_SOCK_TCP, queued, tcp_ns, flags, w);
 	}
-	account(st, LT_PAIR_TX_TCP_IP, tcp_ns, now, flags);
+	account(st, LT_PAIR_TX_TCP_IP, tcp_ns, now, flags, w);
 	push(st, RING_IP, s.start, s.end, now, 0, 0, flags);
 	if (hit)
 		emit(&s.k, st, LT_LAYER_IP, s.start, s.end, now, tcp_ns, flags | (hit & LT_F_INTERVAL), 0, 0);
@@ -821,7 +886,7 @@ static __always_inline void device_event(struct __sk_buff *ctx, int rx)
 		return;
 found:;
 	__u32 flags = rx ? LT_F_DEV_RX : 0, hit = sampled(st, s.start, s.end);
-	if (hist_samples_only && !hit) {
+	if (!timed(st, s.start, s.end, hit)) {
 		/* not a sample: only the receiver's first crossing has work, told from a hop by the
 		 * skb (the device ring holds samples only) */
 		if (st->dir != LT_DIR_RX || (st->last_dev_skb == (__u64)skb && st->last_dev_end == s.end))
@@ -841,16 +906,16 @@ found:;
 	}
 	__u64 now = bpf_ktime_get_ns();
 	STAGE_END(3, );
-	__u32 dev_id = dev_key(dev, ns), byte = match_byte(st, s.start, s.end, hit);
+	__u32 dev_id = dev_key(dev, ns), byte = match_byte(st, s.start, s.end, hit), w = hist_weight(st, s.start, s.end);
 	struct lt_ev *hop = find_hop(st, (__u64)skb, dev_id, byte, now);
 	if (hop) {
 		flags |= LT_F_HOP | (hop->flags & LT_F_RETRANS);
-		account(st, st->dir == LT_DIR_TX ? LT_PAIR_TX_DEV_DEV : LT_PAIR_RX_DEV_DEV, hop->ts, now, flags);
+		account(st, st->dir == LT_DIR_TX ? LT_PAIR_TX_DEV_DEV : LT_PAIR_RX_DEV_DEV, hop->ts, now, flags, w);
 	} else if (st->dir == LT_DIR_TX) {
 		struct lt_ev *prev = find(st, RING_IP, byte);
 		if (prev)
 			flags |= prev->flags & LT_F_RETRANS;
-		account(st, LT_PAIR_TX_IP_DEV, prev ? prev->ts : 0, now, flags);
+		account(st, LT_PAIR_TX_IP_DEV, prev ? prev->ts : 0, now, flags, w);
 	} else { /* first device on receive: the retransmission test and the interval rule */
 		rx_first(st, s.start, s.end, &flags);
 		hit = interval_rule(st, s.end, now, hit);
@@ -889,13 +954,13 @@ int lt_ip_in(struct __sk_buff *ctx)
 	if (!st)
 		return 1;
 	__u32 hit = sampled(st, s.start, s.end);
-	if (hist_samples_only && !hit)
+	if (!timed(st, s.start, s.end, hit))
 		return 1;
 	__u64 now = bpf_ktime_get_ns();
 	STAGE_END(3, 1);
 	struct lt_ev *prev = find(st, RING_DEV, match_byte(st, s.start, s.end, hit));
 	__u32 flags = prev ? prev->flags & LT_F_RETRANS : 0;
-	account(st, LT_PAIR_RX_DEV_IP, prev ? prev->ts : 0, now, flags);
+	account(st, LT_PAIR_RX_DEV_IP, prev ? prev->ts : 0, now, flags, hist_weight(st, s.start, s.end));
 	push(st, RING_IP, s.start, s.end, now, 0, 0, flags);
 	if (hit)
 		emit(&s.k, st, LT_LAYER_IP, s.start, s.end, now, 0, flags | (hit & LT_F_INTERVAL), ctx->ifindex, 0);
@@ -926,18 +991,18 @@ int BPF_PROG(lt_tcp_recv, struct sock *sk, struct sk_buff *skb)
 	STAGE_END(2, 0);
 	struct tcp_sock *tp = TCP_SK(sk);
 	struct flow_state *st = flow_get(&k);
-	if (!st)
+	if (!st && sk_in_cgroup(sk))
 		st = new_flow(&k, slot, sk_netns(sk), tp->rcv_nxt - (__u32)tp->bytes_received, tp->rcv_nxt);
 	if (!st)
 		return 0;
 	__u32 hit = sampled(st, start, end);
-	if (hist_samples_only && !hit)
+	if (!timed(st, start, end, hit))
 		return 0;
 	__u64 now = bpf_ktime_get_ns();
 	STAGE_END(3, 0);
 	struct lt_ev *prev = find(st, RING_IP, match_byte(st, start, end, hit));
 	__u32 flags = prev ? prev->flags & LT_F_RETRANS : 0;
-	account(st, LT_PAIR_RX_IP_TCP, prev ? prev->ts : 0, now, flags);
+	account(st, LT_PAIR_RX_IP_TCP, prev ? prev->ts : 0, now, flags, hist_weight(st, start, end));
 	push_first(st, start, end, now, flags);
 	if (hit)
 		emit(&k, st, LT_LAYER_TCP, start, end, now, 0, flags | (hit & LT_F_INTERVAL), 0, 0);
@@ -962,13 +1027,13 @@ int BPF_PROG(lt_sock_recv, struct sk_buff *skb, int len)
 	/* tcp_recvmsg copies from copied_seq on and advances it after the copy */
 	__u32 start = TCP_SK(sk)->copied_seq, end = start + len;
 	__u32 hit = sampled(st, start, end);
-	if (hist_samples_only && !hit)
+	if (!timed(st, start, end, hit))
 		return 0;
 	__u64 now = bpf_ktime_get_ns();
 	STAGE_END(3, 0);
 	__u32 flags = 0;
 	__u64 prev = find_first(st, match_byte(st, start, end, hit), &flags);
-	account(st, LT_PAIR_RX_TCP_SOCK, prev, now, flags);
+	account(st, LT_PAIR_RX_TCP_SOCK, prev, now, flags, hist_weight(st, start, end));
 	if (hit)
 		emit(&k, st, LT_LAYER_SOCK, start, end, now, 0, flags | (hit & LT_F_INTERVAL), 0, 0);
 	return 0;
@@ -986,7 +1051,7 @@ int lt_sockops(struct bpf_sock_ops *ops)
 	if (!sk)
 		return 1;
 	__u32 slot = sk_watched(sk);
-	if (!slot)
+	if (!slot || !sk_in_cgroup(sk))
 		return 1;
 	struct flow_key k;
 	/* at establishment nothing was sent or received yet: snd_una and rcv_nxt are byte 0 */

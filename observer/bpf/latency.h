@@ -25,6 +25,12 @@
 #define LT_PAIRS 8
 
 #define LT_BUCKETS 32 /* log2 buckets of nanoseconds: bucket b holds [2^b, 2^(b+1)) */
+#define LT_HIST_UNIT 256 /* a histogram bucket counts segments in 1/256ths (scaled histograms add H/len) */
+
+/* What the histograms time (setting hist_mode). */
+#define LT_HIST_ALL 0     /* every segment */
+#define LT_HIST_SAMPLES 1 /* the sampled segments only */
+#define LT_HIST_SCALED 2  /* the segments holding a histogram byte (every 2^hist_shift bytes), scaled */
 #define LT_MAX_PORTS 64
 
 /* Event flags. */
