@@ -6,7 +6,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { testbedUp, testbedDown, type Testbed } from '../local/testbed.js';
 import { startRedis, stopRedis, redisRunning, type RedisInfo } from '../local/servers.js';
-import { BpfObject, forEachRecord, inNetns, netnsInode } from '../native/addon.js';
+import { BpfObject, cgroupV2Root, forEachRecord, inNetns, netnsInode } from '../native/addon.js';
 import { LatencyProbe, decodeEvent, EVENT_BYTES, type ProbeCounters, type ProbeOptions } from '../observer/probe.js';
 import type { PairHistogram } from '../protocol/histograms.js';
 import { PAIRS } from '../protocol/layers.js';
@@ -18,7 +18,8 @@ import { entryRecords } from '../protocol/records-binary.js';
 import { runIn, startIn, until, testObject } from './helpers/fixtures.js';
 import { Redis } from 'ioredis';
 import { workDir } from '../lib/paths.js';
-import { rmSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 
 let tb: Testbed;
@@ -341,6 +342,38 @@ test('scaled histograms (the default): one segment per 4 KiB timed and its count
   const timed = (c: ProbeCounters) => c.matched.concat(c.unmatched).reduce((x, y) => x + y, 0n);
   t.diagnostic(`segments timed: scaled ${timed(scaledC!)}, every segment ${timed(allC!)}`);
   assert.ok(timed(scaledC!) * 5n < timed(allC!), `segments timed: scaled ${timed(scaledC!)}, every segment ${timed(allC!)}`);
+});
+
+test('a cgroup scope: only the sockets of the configured cgroup v2 subtree get flows, records and histograms; a missing cgroup is a clear error that attaches nothing', async () => {
+  const name = `latscope-test-${process.pid}`;
+  const dir = join(cgroupV2Root(), name);
+  mkdirSync(join(dir, 'app'), { recursive: true });
+  try {
+    const port = 7320;
+    assert.throws(() => watch(-1, { ports: [port], sampleSize: 4096, cgroup: `${name}/nothing` }), /cgroup latscope-test-\d+\/nothing: no such cgroup .*leave cgroup out to watch every socket/);
+    assert.doesNotMatch(execFileSync('bpftool', ['prog', 'show'], { encoding: 'utf8' }), /name lt_/, 'nothing attached');
+    const k = watch(-1, { ports: [port], sampleSize: 4096, cgroup: name });
+    let inside: { sport: number }, outside: { sport: number };
+    try {
+      // one sender in a child of the scope, one outside it; the receiver outside too
+      const sink = await startIn(tb.hosts[1]!, 'traffic', ['tcp-sink', port, 2]);
+      [inside, outside] = await Promise.all([
+        runIn(tb.hosts[0]!, 'traffic', ['tcp-send', tb.hosts[1]!.address, port, 1 << 20, 16384], join(dir, 'app')),
+        runIn(tb.hosts[0]!, 'traffic', ['tcp-send', tb.hosts[1]!.address, port, 1 << 20, 16384]),
+      ]);
+      await sink.done;
+    } finally {
+      await k.finish();
+    }
+    const tx = k.records.filter((r) => r.dir === 'tx');
+    assert.equal(tx.length, predictedSamples(1 << 20, 4096) + tx.filter((r) => r.retrans).length, 'the sender in the scope: every sample');
+    assert.deepEqual([...new Set(tx.map((r) => r.flow.sport))], [inside!.sport], `only the sender in the scope (outside: ${outside!.sport})`);
+    assert.ok(tx.every((r) => r.complete), 'its records have every layer (the cgroup programs ran for it)');
+    assert.equal(k.records.filter((r) => r.dir === 'rx').length, 0, 'the receiver is outside the scope: no record');
+    assert.equal(k.final!.flows, 2n, 'flow state for the two directions of the one socket in the scope');
+  } finally {
+    execFileSync('rmdir', [join(dir, 'app'), dir]);
+  }
 });
 
 test('induced loss: retransmissions are flagged, and with filter_retrans they stay out of the histograms', async () => {

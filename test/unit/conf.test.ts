@@ -194,6 +194,7 @@ const VALUES: [string, string, string, string, string][] = [
   ['histogram_bytes not a power of two', 'sampling_info.yaml', 'histogram_bytes', '5000', 'expected a power of two from 64 to 16777216'],
   ['histogram_bytes 32', 'sampling_info.yaml', 'histogram_bytes', '32', 'expected a power of two from 64 to 16777216'],
   ['histogram_bytes as text', 'sampling_info.yaml', 'histogram_bytes', '4k', 'histogram_bytes'],
+  ['a cgroup above the root', 'sampling_info.yaml', 'cgroup', '../etc', 'a path below the cgroup v2 root, without ".."'],
   ['histograms as a number', 'sampling_info.yaml', 'histograms', '1', 'histograms'],
   ['a negative histogram interval', 'sampling_info.yaml', 'histogram_interval', '-1', 'histogram_interval'],
   ['a histogram interval over a day', 'sampling_info.yaml', 'histogram_interval', '86401', 'histogram_interval'],
