@@ -6,7 +6,7 @@
  * by round:
  * - no observer;
  * - the observer, as a server runs it: one for the kernel, here watching both test hosts'
- *   namespaces and interfaces: sampling every 64 KiB with the default histograms (scaled: one
+ *   namespaces and interfaces: the default configuration (a sample every 72,400 bytes and one a second, histograms scaled: one
  *   segment per 4 KiB timed); the same with histograms of every segment ("allHistograms", the
  *   default before) and of sampled segments only (histograms: samples, "samplesOnly");
  *   recording every segment (a sample per message / per MSS); watching another port (the
@@ -52,7 +52,7 @@ import { BpfObject, cgroupV2Root, enableBpfStats, inNetns } from '../native/addo
 import { Observer } from '../observer/observer.js';
 import { LatencyProbe, type HistogramMode } from '../observer/probe.js';
 import { projectRoot, workDir } from '../lib/paths.js';
-import type { SamplingInfo } from '../conf/schema.js';
+import { samplingInfo, type SamplingInfo } from '../conf/schema.js';
 import { RECORD_STREAM, entryFields } from '../protocol/redis.js';
 import { Redis } from 'ioredis';
 
@@ -107,9 +107,13 @@ async function sockperf(h: TestbedHost, address: string): Promise<{ p50: number;
 
 function sampling(c: Config, workload: Workload): SamplingInfo | undefined {
   if (c === 'baseline' || c === 'naiveTracer' || c.startsWith('emptyHooks')) return undefined;
-  const size = c.startsWith('sampling') || c.startsWith('samplesOnly') || c === 'allHistograms' ? 65536 : workload === 'bulk' ? 1448 : 100;
-  const histograms = c.startsWith('samplesOnly') ? 'samples' : c.startsWith('sampling') ? 'scaled' : 'all';
-  return { size, interval: 0, ports: c.startsWith('unwatched') ? [OTHER_PORT] : [PORT, SOCKPERF_PORT], filter_retrans: true, histograms, histogram_bytes: 4096, histogram_interval: 0 };
+  const ports = c.startsWith('unwatched') ? [OTHER_PORT] : [PORT, SOCKPERF_PORT];
+  // the default configuration (sample size, interval rule, scaled histograms), as a server runs it
+  const defaults = samplingInfo.parse({ ports, histogram_interval: 0 });
+  if (c.startsWith('sampling')) return defaults;
+  if (c.startsWith('samplesOnly')) return { ...defaults, histograms: 'samples' };
+  if (c === 'allHistograms') return { ...defaults, histograms: 'all' };
+  return { ...defaults, size: workload === 'bulk' ? 1448 : 100, interval: 0, histograms: 'all' };
 }
 
 /**

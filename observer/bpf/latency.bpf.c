@@ -132,7 +132,7 @@ struct flow_state {
 	__u8 dir;
 	__u8 pad;
 	__u32 max_end;  /* highest end seen at the first wire layer (retransmission test) */
-	__u64 last_sample_ns;
+	__u64 last_sample; /* rule_now() of the last sample */
 	__u8 head[4];   /* ring heads (RING_*) */
 	__u32 netns;    /* the socket's namespace inode */
 	__u32 last_dev_end; /* hist_mode != ALL, receive: the last segment at a device, to tell */
@@ -386,16 +386,36 @@ static __always_inline __u32 match_byte(struct flow_state *st, __u32 start, __u3
 	return st->base + (off / sample_size + 1) * sample_size - 1; /* hit by size: sample_size > 0 */
 }
 
+extern unsigned int CONFIG_HZ __kconfig __weak;
+
+/* The interval rule's clock (and the flow table's "least recently sampled"): the kernel's tick
+ * count where the kernel's configuration tells its rate (jiffies: 1 to 10 ms a tick, ample for
+ * a rule of seconds), else the clock. It runs on every segment at the first layer of each
+ * direction, where the clock (~35 ns) is the largest part of an untimed segment's cost. */
+static __always_inline __u64 rule_now(void)
+{
+	return CONFIG_HZ ? bpf_jiffies64() : bpf_ktime_get_ns();
+}
+
+/* interval_ns in rule_now()'s unit (whole ticks, rounded up). */
+static __always_inline __u64 rule_interval(void)
+{
+	return CONFIG_HZ ? (interval_ns * CONFIG_HZ + 999999999ULL) / 1000000000ULL : interval_ns;
+}
+
 /* The interval rule, at the first layer of a direction: mark this range's last byte when the
  * flow had no sample for interval_ns. Returns the range's sampled() after the rule. */
-static __always_inline __u32 interval_rule(struct flow_state *st, __u32 end, __u64 now, __u32 hit)
+static __always_inline __u32 interval_rule(struct flow_state *st, __u32 end, __u32 hit)
 {
 	if (hit) {
-		st->last_sample_ns = now;
-	} else if (interval_ns && now - st->last_sample_ns >= interval_ns) {
+		st->last_sample = rule_now();
+	} else if (interval_ns) {
+		__u64 now = rule_now();
+		if (now - st->last_sample < rule_interval())
+			return 0;
 		st->isample = end - 1;
 		st->isample_set = 1;
-		st->last_sample_ns = now;
+		st->last_sample = now;
 		return LT_F_INTERVAL;
 	}
 	return hit;
@@ -484,8 +504,8 @@ static __always_inline struct flow_state *new_flow(const struct flow_key *k, __u
 			evict = 0;
 			break;
 		}
-		if (f->st.last_sample_ns < oldest) {
-			oldest = f->st.last_sample_ns;
+		if (f->st.last_sample < oldest) {
+			oldest = f->st.last_sample;
 			victim = idx;
 		}
 	}
@@ -500,7 +520,7 @@ static __always_inline struct flow_state *new_flow(const struct flow_key *k, __u
 	struct flow_state *t = &ts->st;
 	t->base = base;
 	t->max_end = max_end;
-	t->last_sample_ns = bpf_ktime_get_ns();
+	t->last_sample = rule_now();
 	t->isample = 0;
 	t->isample_set = 0;
 	t->port_slot = slot;
@@ -632,11 +652,11 @@ int BPF_PROG(lt_tcp_send, struct sock *sk, struct msghdr *msg, struct sk_buff *s
 	int tm = timed(st, start, end, hit);
 	if (!tm && !interval_ns)
 		return 0;
-	__u64 now = bpf_ktime_get_ns();
-	STAGE_END(3, 0);
-	hit = interval_rule(st, end, now, hit);
+	hit = interval_rule(st, end, hit);
 	if (!tm && !hit)
 		return 0;
+	__u64 now = bpf_ktime_get_ns();
+	STAGE_END(3, 0);
 	/* A later pass of the same sendmsg (the same msghdr; write_seq grew by what the call's
 	 * iterator shrank; right after the call's bytes so far): its bytes were handed over when the
 	 * call began, so they join the call's event and keep its time. The ring then holds a queue
@@ -896,9 +916,9 @@ found:;
 		rx_first(st, s.start, s.end, &flags);
 		if (!interval_ns)
 			return;
-		__u64 now = bpf_ktime_get_ns();
-		hit = interval_rule(st, s.end, now, 0);
+		hit = interval_rule(st, s.end, 0);
 		if (hit) {
+			__u64 now = bpf_ktime_get_ns();
 			push(st, RING_DEV, s.start, s.end, now, (__u64)skb, dev_key(dev, ns), flags);
 			emit(&s.k, st, LT_LAYER_DEV, s.start, s.end, now, 0, flags | hit, dev->ifindex, ns);
 		}
@@ -918,7 +938,7 @@ found:;
 		account(st, LT_PAIR_TX_IP_DEV, prev ? prev->ts : 0, now, flags, w);
 	} else { /* first device on receive: the retransmission test and the interval rule */
 		rx_first(st, s.start, s.end, &flags);
-		hit = interval_rule(st, s.end, now, hit);
+		hit = interval_rule(st, s.end, hit);
 	}
 	push(st, RING_DEV, s.start, s.end, now, (__u64)skb, dev_id, flags);
 	if (hit)
