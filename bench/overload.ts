@@ -87,6 +87,7 @@ async function main(): Promise<void> {
   const kids: ChildProcess[] = [];
   // cleared in finally too: a failed run must not be kept alive by it
   let sampler: NodeJS.Timeout | undefined;
+  let ingest: Ingest | undefined;
   try {
     await migrate(pool);
     await redis.del(RECORD_STREAM, HISTOGRAM_STREAM);
@@ -129,10 +130,11 @@ async function main(): Promise<void> {
     const spooledBytes = tb.hosts.map((h) => spoolBytes(workDir('spool', `${tb.id}-${h.name}`)));
     const again = tb.hosts.map((_, i) => startObserver(tb, i, conf));
     kids.push(...again.map((o) => o.child));
-    const ingest = new Ingest(redis, pool, { consumer: 'bench-overload', entriesPerRead: 64, blockMs: 500, retryMs: 200 });
+    ingest = new Ingest(redis, pool, { consumer: 'bench-overload', entriesPerRead: 64, blockMs: 500, retryMs: 200 });
     await ingest.ensureGroup();
     const tIngest = Date.now();
     ingest.start();
+    await waitFor('observers running again', 60_000, () => again.every((o) => o.running()));
     await waitFor('the disk spools sent', 300_000, () => tb.hosts.every((h) => spoolBytes(workDir('spool', `${tb.id}-${h.name}`)) === 0));
     for (const o of again) o.child.kill('SIGTERM');
     const run2 = await Promise.all(again.map((o) => o.done));
@@ -178,6 +180,7 @@ async function main(): Promise<void> {
     if (!Object.values(result.ok).every(Boolean)) process.exitCode = 1;
   } finally {
     clearInterval(sampler);
+    await ingest?.stop().catch(() => {}); // (stopped already after a run that finished)
     for (const k of kids) if (k.exitCode === null) k.kill('SIGKILL');
     redis.disconnect();
     await pool.end();

@@ -89,6 +89,13 @@ export function observerCommand(): Command {
       let password = resolveSecret(conf, 'redis_info.yaml', 'password', { value: redis.password, file: redis.password_file, env: redis.password_env });
       if (o.redisPasswordStdin) password = readFileSync(0, 'utf8').split('\n')[0]!.trim();
       const node = o.node ?? hostname();
+      // a stop asked for while starting is kept, and done once started: the addon's own exit
+      // cleanup would otherwise take the signal for an unhandled one and end the process midway
+      // (on, not once: a second Ctrl-C must not kill the process halfway through its cleanup)
+      let stopAsked = false;
+      let wake: (() => void) | undefined;
+      const askStop = () => ((stopAsked = true), wake?.());
+      for (const ev of ['SIGINT', 'SIGTERM', 'disconnect'] as const) process.on(ev, askStop); // disconnect: the process that started this one under its heap bound died
       const observer = new Observer({
         node,
         redis: { host: redis.address, port: redis.port, ...(redis.username ? { username: redis.username } : {}), password, signEntries: redis.observer_users && password !== undefined, ...(redis.tls ? { tls: loadTls(conf, 'redis_info.yaml', redis.tls) } : {}) },
@@ -121,13 +128,11 @@ export function observerCommand(): Command {
           (observer.metricsEndpoint ? `, metrics on ${observer.metricsEndpoint}` : o.metricsPort ? ', metrics endpoint unavailable (see the warning)' : '') +
           (responder ? `, time-sync responder ${responder.mode} on ${ping!.eth}:${ping!.port}${responder.fallbackReason ? ` (${responder.fallbackReason})` : ''}` : ''),
       );
-      await new Promise<void>((resolve) => {
-        // on, not once: a second Ctrl-C must not kill the process halfway through its cleanup
-        process.on('SIGINT', () => resolve());
-        process.on('SIGTERM', () => resolve());
-        process.on('disconnect', () => resolve()); // the process that started this one under its heap bound died
-        if (o.duration) setTimeout(resolve, o.duration * 1000);
-      });
+      if (!stopAsked)
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+          if (o.duration) setTimeout(resolve, o.duration * 1000);
+        });
       await responder?.close();
       const stop = await observer.stop();
       const c = observer.counters;

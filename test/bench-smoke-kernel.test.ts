@@ -1,6 +1,7 @@
 /**
  * The kernel-side benchmarks do not rot: bench/ringbuf, bench/graph, bench/timesync and
- * bench/host-overhead run in their smallest form and print both of their sides.
+ * bench/host-overhead run in their smallest form and print both of their sides; bench/overload
+ * keeps its bounds and its counts balance.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -24,4 +25,10 @@ test('bench/timesync in smoke size: the XDP responder and the user-space echo bo
 test('bench/host-overhead in smoke size: the jitter modules and the baseline are both measured', async () => {
   const ho = (await bench('host-overhead', ['--rounds', '1', '--seconds', '1'], 90_000)) as Record<string, any>;
   assert.ok(ho.medianNsPerEvent.latscope > 0 && ho.throughput.baseline.tcpPingpongRttPerS > 0, JSON.stringify(ho));
+});
+
+test('bench/overload in smoke size: 5 s of every segment, ingest stopped: bounds kept, produced − stored = dropped, each record stored once', async () => {
+  const j = (await bench('overload', ['--seconds', '5'], 150_000)) as Record<string, any>;
+  assert.ok(j.observers.length === 2 && j.observers.every((o: { produced: number }) => o.produced > 0), JSON.stringify(j.observers));
+  assert.deepEqual(j.ok, { observerMemory: true, redisMemory: true, stop: true, dropsBalance: true, exactlyOnce: true });
 });

@@ -93,6 +93,18 @@ test('observer publishes records and heartbeats, serves metrics, and detaches ev
   }
 });
 
+test('SIGTERM while the observer is still starting: it stops cleanly once started (exit 0, its summary), and leaves no probe behind', async () => {
+  const o = observer(0, ['--json']);
+  // the moment its first programs are loaded: well before it says it is running
+  await until('probes loading', 20_000, () => latencyProgs().length > 0);
+  const early = !o.out.text.includes('running');
+  o.child.kill('SIGTERM');
+  assert.equal(await o.exit, 0, o.out.text);
+  assert.match(o.out.text, /"records":\d+/, 'its summary');
+  assert.equal(latencyProgs().length, 0, 'no probe left');
+  if (!early) console.log('# (the signal came after the start this time: the clean stop of a running observer was tested)');
+});
+
 test('observer without a reachable Redis says so and exits non-zero, leaving no probe behind', async () => {
   const bad = mkdtempSync(join(tmpdir(), 'latscope-conf-'));
   writeFileSync(join(bad, 'sampling_info.yaml'), 'ports: 7200\n');
