@@ -268,6 +268,8 @@ function installExitCleanup(): void {
       process.removeListener(sig, onSignal);
       process.kill(process.pid, sig);
     };
-    process.on(sig, onSignal);
+    // first in line: when it runs, an application's `once` handler has not been taken off yet
+    // and still counts (after it, it would be gone, and the signal taken for an unhandled one)
+    process.prependListener(sig, onSignal);
   }
 }

@@ -128,6 +128,29 @@ test('cgroup_skb ingress/egress and sockops fire for TCP between processes of a 
   for (const id of ids) await until(`program ${id} unloaded`, 5000, () => !progExists(id));
 });
 
+test('exit cleanup on SIGTERM: without a handler of its own the process closes its objects and dies by the signal; an application\'s once handler, even one registered first, decides alone', async () => {
+  for (const mode of ['none', 'once'] as const) {
+    const child = spawn(process.execPath, [helper('signal-holder'), mode], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    const ready = await new Promise<any>((resolve, reject) => {
+      child.stdout!.on('data', (d: Buffer) => {
+        out += d;
+        if (out.includes('\n')) resolve(JSON.parse(out.split('\n')[0]!));
+      });
+      child.once('exit', (c) => reject(new Error(`holder exited ${c}`)));
+    });
+    const exit = new Promise<[number | null, string | null]>((r) => child.once('exit', (c, sig) => r([c, sig])));
+    child.kill('SIGTERM');
+    const [code, sig] = await exit;
+    if (mode === 'none') assert.deepEqual([code, sig], [null, 'SIGTERM'], 'no handler: ends by the signal');
+    else {
+      assert.deepEqual([code, sig], [0, null], `its own handler ran to its end: ${out}`);
+      assert.match(out, /"handled":true/);
+    }
+    await until(`${mode}: program ${ready.progId} unloaded`, 5000, () => !progExists(ready.progId));
+  }
+});
+
 test('after SIGKILL, links vanish with the process and the sweep removes netlink leftovers', async () => {
   // The holder enters the host's namespace itself (inNetns), so it starts in the root one.
   const child = spawn(process.execPath, [helper('attach-holder'), h(1).netns, h(1).iface], { stdio: ['ignore', 'pipe', 'inherit'] });
