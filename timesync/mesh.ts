@@ -1,0 +1,319 @@
+/**
+ * Clocks solved over a probe mesh (issue 26). Every observer probes some peers' responders; each
+ * probe pair gives an edge: the offset of clock b against clock a (b − a, NTP's convention) and
+ * its causality bound (half the round trip less the responder's hold: whatever the path's
+ * asymmetry, the true offset lies within offset ± bound). The manager probes a few anchors the
+ * same way, as a node of its own, pinned at 0.
+ *
+ * The solve is weighted least squares over the graph (weights 1/bound²), the manager pinned:
+ * a Laplacian system, solved by conjugate gradients (sparse, a few ms for 1,000 servers). Probing
+ * both directions of a pair cancels a stamping bias common to every probe, which the star (the
+ * manager probing everyone, one way) cannot.
+ *
+ * Loop consistency: the true offsets satisfy every edge's interval at once, so a solution that
+ * leaves an edge outside its own interval shows a bad probe (a forged or corrupted reply, a clock
+ * step). The worst such edge is set aside and the solve runs again, until every edge kept agrees.
+ *
+ * Bounds are hard: along the path of least total bound from the manager, the offsets add up to
+ * an estimate p within that total B of the truth; the solution's bound is B + |x − p|.
+ */
+
+export interface MeshEdge {
+  /** The prober's node (the manager: MANAGER). */
+  a: string;
+  /** The responder's node. */
+  b: string;
+  /** Clock b minus clock a, ns. */
+  offsetNs: number;
+  /** |offsetNs − truth| ≤ boundNs (the causality interval), ns. */
+  boundNs: number;
+}
+
+export interface NodeClock {
+  /** The node's clock minus the manager's, ns. */
+  offsetNs: number;
+  /** |offsetNs − truth| ≤ boundNs, ns. */
+  boundNs: number;
+}
+
+export interface MeshSolution {
+  clocks: Map<string, NodeClock>;
+  /** Nodes with no path of kept edges to the manager. */
+  unreached: string[];
+  /** Edges set aside by loop consistency, worst first. */
+  rejected: MeshEdge[];
+  /** Conjugate-gradient iterations over all solves. */
+  iterations: number;
+  solves: number;
+}
+
+export const MANAGER = '@manager';
+
+export interface SolveOptions {
+  /** Relative residual at which conjugate gradients stop. */
+  tolerance?: number;
+  /** At most this many edges set aside (then the solve stands as it is). */
+  maxRejected?: number;
+}
+
+/** Solves the mesh; see the module's comment. */
+export function solveMesh(edges: MeshEdge[], o: SolveOptions = {}): MeshSolution {
+  const names = new Map<string, number>([[MANAGER, 0]]);
+  const id = (n: string) => names.get(n) ?? (names.set(n, names.size), names.size - 1);
+  const A = new Int32Array(edges.length), B = new Int32Array(edges.length);
+  const theta = new Float64Array(edges.length), bound = new Float64Array(edges.length);
+  edges.forEach((e, i) => {
+    if (!(e.boundNs > 0) || !Number.isFinite(e.offsetNs)) throw new RangeError(`mesh: edge ${e.a} → ${e.b}: a bound > 0 and a finite offset are needed`);
+    A[i] = id(e.a);
+    B[i] = id(e.b);
+    theta[i] = e.offsetNs;
+    bound[i] = e.boundNs;
+  });
+  const n = names.size;
+  const kept = new Uint8Array(edges.length).fill(1);
+  const rejected: number[] = [];
+  let iterations = 0, solves = 0;
+  let x = new Float64Array(n);
+  for (;;) {
+    const reach = reachable(n, A, B, kept);
+    const r = solveLaplacian(n, A, B, theta, bound, kept, reach, x, o.tolerance ?? 1e-10);
+    x = r.x;
+    iterations += r.iterations;
+    solves++;
+    if (rejected.length >= (o.maxRejected ?? Math.ceil(edges.length / 10))) break;
+    // the edge furthest outside its own interval, if any
+    let worst = -1, worstBy = 1 + 1e-9;
+    for (let e = 0; e < edges.length; e++) {
+      if (!kept[e] || !reach[A[e]!]) continue;
+      const by = Math.abs(x[B[e]!]! - x[A[e]!]! - theta[e]!) / bound[e]!;
+      if (by > worstBy) {
+        worst = e;
+        worstBy = by;
+      }
+    }
+    if (worst < 0) break;
+    kept[worst] = 0;
+    rejected.push(worst);
+  }
+  const reach = reachable(n, A, B, kept);
+  const paths = leastBoundPaths(n, A, B, theta, bound, kept);
+  const clocks = new Map<string, NodeClock>();
+  const unreached: string[] = [];
+  for (const [name, i] of names) {
+    if (i === 0) continue;
+    if (!reach[i]) {
+      unreached.push(name);
+      continue;
+    }
+    clocks.set(name, { offsetNs: x[i]!, boundNs: paths.bound[i]! + Math.abs(x[i]! - paths.offset[i]!) });
+  }
+  return { clocks, unreached, rejected: rejected.map((e) => edges[e]!), iterations, solves };
+}
+
+/** Which nodes a path of kept edges joins to the manager (node 0). */
+function reachable(n: number, A: Int32Array, B: Int32Array, kept: Uint8Array): Uint8Array {
+  const adj = adjacency(n, A, B, kept);
+  const seen = new Uint8Array(n);
+  const stack = [0];
+  seen[0] = 1;
+  while (stack.length) {
+    const v = stack.pop()!;
+    for (let k = adj.start[v]!; k < adj.start[v + 1]!; k++) {
+      const w = adj.other[k]!;
+      if (!seen[w]) {
+        seen[w] = 1;
+        stack.push(w);
+      }
+    }
+  }
+  return seen;
+}
+
+/** Compressed adjacency over the kept edges: for node v, entries start[v]..start[v+1]. */
+function adjacency(n: number, A: Int32Array, B: Int32Array, kept: Uint8Array) {
+  const deg = new Int32Array(n + 1);
+  for (let e = 0; e < A.length; e++) {
+    if (!kept[e]) continue;
+    deg[A[e]!] = deg[A[e]!]! + 1;
+    deg[B[e]!] = deg[B[e]!]! + 1;
+  }
+  const start = new Int32Array(n + 1);
+  for (let v = 0; v < n; v++) start[v + 1] = start[v]! + deg[v]!;
+  const fill = start.slice(0, n);
+  const other = new Int32Array(start[n]!), edge = new Int32Array(start[n]!), sign = new Int8Array(start[n]!);
+  const add = (from: number, to: number, e: number, s: number) => {
+    const k = fill[from]!;
+    fill[from] = k + 1;
+    other[k] = to;
+    edge[k] = e;
+    sign[k] = s;
+  };
+  for (let e = 0; e < A.length; e++) {
+    if (!kept[e]) continue;
+    add(A[e]!, B[e]!, e, 1); // from a, b is ahead by θ
+    add(B[e]!, A[e]!, e, -1);
+  }
+  return { start, other, edge, sign };
+}
+
+/**
+ * Weighted least squares with node 0 pinned at 0: L x = g over the reachable nodes, L the
+ * weighted Laplacian, g_v = Σ w·(±θ) of v's edges. Conjugate gradients with a diagonal
+ * preconditioner, started from the previous solution.
+ */
+function solveLaplacian(n: number, A: Int32Array, B: Int32Array, theta: Float64Array, bound: Float64Array, kept: Uint8Array, reach: Uint8Array, x0: Float64Array, tol: number) {
+  const x = new Float64Array(n);
+  const g = new Float64Array(n), diag = new Float64Array(n);
+  for (let e = 0; e < A.length; e++) {
+    if (!kept[e] || !reach[A[e]!]) continue;
+    const w = 1 / (bound[e]! * bound[e]!);
+    g[B[e]!] = g[B[e]!]! + w * theta[e]!;
+    g[A[e]!] = g[A[e]!]! - w * theta[e]!;
+    diag[A[e]!] = diag[A[e]!]! + w;
+    diag[B[e]!] = diag[B[e]!]! + w;
+  }
+  const active = (v: number) => v !== 0 && reach[v] === 1;
+  for (let v = 0; v < n; v++) if (active(v)) x[v] = x0[v] ?? 0;
+  const apply = (p: Float64Array, out: Float64Array) => {
+    out.fill(0);
+    for (let e = 0; e < A.length; e++) {
+      if (!kept[e] || !reach[A[e]!]) continue;
+      const a = A[e]!, b = B[e]!, w = 1 / (bound[e]! * bound[e]!);
+      const d = w * ((a === 0 ? 0 : p[a]!) - (b === 0 ? 0 : p[b]!));
+      if (a !== 0) out[a] = out[a]! + d;
+      if (b !== 0) out[b] = out[b]! - d;
+    }
+  };
+  const r = new Float64Array(n), z = new Float64Array(n), p = new Float64Array(n), q = new Float64Array(n);
+  apply(x, q);
+  let gNorm = 0;
+  for (let v = 0; v < n; v++) if (active(v)) (r[v] = g[v]! - q[v]!), (gNorm += g[v]! * g[v]!);
+  for (let v = 0; v < n; v++) if (active(v)) (z[v] = r[v]! / diag[v]!), (p[v] = z[v]!);
+  let rz = 0;
+  for (let v = 0; v < n; v++) rz += r[v]! * z[v]!;
+  const stop = tol * tol * Math.max(gNorm, 1e-300);
+  let it = 0;
+  for (; it < 10 * n + 100; it++) {
+    let rr = 0;
+    for (let v = 0; v < n; v++) rr += r[v]! * r[v]!;
+    if (rr <= stop) break;
+    apply(p, q);
+    let pq = 0;
+    for (let v = 0; v < n; v++) if (active(v)) pq += p[v]! * q[v]!;
+    if (pq <= 0) break;
+    const alpha = rz / pq;
+    for (let v = 0; v < n; v++)
+      if (active(v)) {
+        x[v] = x[v]! + alpha * p[v]!;
+        r[v] = r[v]! - alpha * q[v]!;
+      }
+    let rzNext = 0;
+    for (let v = 0; v < n; v++) if (active(v)) (z[v] = r[v]! / diag[v]!), (rzNext += r[v]! * z[v]!);
+    const beta = rzNext / rz;
+    rz = rzNext;
+    for (let v = 0; v < n; v++) if (active(v)) p[v] = z[v]! + beta * p[v]!;
+  }
+  return { x, iterations: it };
+}
+
+/**
+ * From the manager, the path of least total bound to each node (Dijkstra over the kept edges):
+ * the offsets summed along it, and that total, a hard bound of the sum.
+ */
+function leastBoundPaths(n: number, A: Int32Array, B: Int32Array, theta: Float64Array, bound: Float64Array, kept: Uint8Array) {
+  const adj = adjacency(n, A, B, kept);
+  const best = new Float64Array(n).fill(Infinity);
+  const offset = new Float64Array(n);
+  const done = new Uint8Array(n);
+  best[0] = 0;
+  // a binary heap of [bound, node]
+  const heap: [number, number][] = [[0, 0]];
+  const push = (item: [number, number]) => {
+    heap.push(item);
+    for (let i = heap.length - 1; i > 0; ) {
+      const up = (i - 1) >> 1;
+      if (heap[up]![0] <= heap[i]![0]) break;
+      [heap[up], heap[i]] = [heap[i]!, heap[up]!];
+      i = up;
+    }
+  };
+  const pop = (): [number, number] => {
+    const top = heap[0]!;
+    const last = heap.pop()!;
+    if (heap.length) {
+      heap[0] = last;
+      for (let i = 0; ; ) {
+        const l = 2 * i + 1, r = l + 1;
+        let m = i;
+        if (l < heap.length && heap[l]![0] < heap[m]![0]) m = l;
+        if (r < heap.length && heap[r]![0] < heap[m]![0]) m = r;
+        if (m === i) break;
+        [heap[m], heap[i]] = [heap[i]!, heap[m]!];
+        i = m;
+      }
+    }
+    return top;
+  };
+  while (heap.length) {
+    const [d, v] = pop();
+    if (done[v]) continue;
+    done[v] = 1;
+    for (let k = adj.start[v]!; k < adj.start[v + 1]!; k++) {
+      const w = adj.other[k]!, e = adj.edge[k]!;
+      const nd = d + bound[e]!;
+      if (nd < best[w]!) {
+        best[w] = nd;
+        offset[w] = offset[v]! + adj.sign[k]! * theta[e]!;
+        push([nd, w]);
+      }
+    }
+  }
+  return { bound: best, offset };
+}
+
+/**
+ * The peers a node probes: every other node in a fleet of at most `fullMesh` nodes; else its
+ * `ring` neighbours on each side of a ring in name order, and `random` others drawn anew each
+ * `epoch`. Symmetric: a node also probes every node that drew it, so every pair is probed both
+ * ways (which cancels the probes' common stamping bias). Every node computes the same mesh for
+ * the same epoch, and so does the manager.
+ */
+export function meshPeers(nodes: string[], self: string, o: { fullMesh?: number; ring?: number; random?: number; epoch?: number } = {}): string[] {
+  const sorted = [...new Set(nodes)].sort();
+  const at = sorted.indexOf(self);
+  if (at < 0) throw new RangeError(`mesh: ${self} is not one of the nodes`);
+  if (sorted.length <= (o.fullMesh ?? 16)) return sorted.filter((n) => n !== self);
+  const out = new Set<string>();
+  const ring = Math.min(o.ring ?? 2, Math.floor((sorted.length - 1) / 2));
+  for (let k = 1; k <= ring; k++) {
+    out.add(sorted[(at + k) % sorted.length]!);
+    out.add(sorted[(at - k + sorted.length) % sorted.length]!);
+  }
+  const random = o.random ?? 3;
+  sorted.forEach((n, i) => {
+    for (const d of draw(sorted.length, i, random, `${n}/${o.epoch ?? 0}`)) {
+      if (i === at) out.add(sorted[d]!);
+      else if (d === at) out.add(n);
+    }
+  });
+  out.delete(self);
+  return [...out];
+}
+
+/** `k` distinct indexes other than `self` out of n, from a seed. */
+function draw(n: number, self: number, k: number, seed: string): number[] {
+  const out: number[] = [];
+  let h = hash32(seed);
+  while (out.length < Math.min(k, n - 1)) {
+    h = (Math.imul(h, 1664525) + 1013904223) >>> 0;
+    const d = h % n;
+    if (d !== self && !out.includes(d)) out.push(d);
+  }
+  return out;
+}
+
+function hash32(s: string): number {
+  let h = 2166136261;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619);
+  return h >>> 0;
+}

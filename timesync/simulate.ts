@@ -1,0 +1,77 @@
+/**
+ * A simulated fleet for the mesh solve (bench/mesh, the unit tests): servers with true clock
+ * offsets, and one round's edges as the probes would measure them.
+ *
+ * What a probe pair measures (estimator.ts): the offset plus half the path's asymmetry (the
+ * forward delay less the backward, a property of each pair's routes, opposite in the two
+ * directions) plus a stamping bias common to every probe (the responder stamps in XDP, the
+ * prober at tc: the same for every pair, in every direction), plus what is left of the noise
+ * after the round's minimum-delay filter. The bound is half the round trip, as the causality
+ * interval gives it. The star is the manager probing every server, one way.
+ */
+import { MANAGER, meshPeers, type MeshEdge } from './mesh.js';
+
+export interface FleetModel {
+  servers: number;
+  /** Standard deviation of a pair's half asymmetry, ns. */
+  asymmetryNs: number;
+  /** The stamping bias of every probe, ns. */
+  biasNs: number;
+  /** Standard deviation of a round's remaining noise, ns. */
+  noiseNs: number;
+  /** One-way delay between two servers, ns (the bound is about this). */
+  oneWayNs: number;
+  /** Servers the manager probes, both ways (it answers their probes too). */
+  anchors: number;
+  /** meshPeers options. */
+  ring?: number;
+  random?: number;
+  fullMesh?: number;
+  seed: number;
+}
+
+export interface SimulatedRound {
+  /** Each server's true offset against the manager, ns. */
+  truth: Map<string, number>;
+  /** The mesh's edges: every server's probes to its peers, and the anchors' with the manager. */
+  mesh: MeshEdge[];
+  /** The star's: the manager's probes to every server. */
+  star: MeshEdge[];
+}
+
+export function simulateRound(m: FleetModel): SimulatedRound {
+  const rnd = gaussian(m.seed);
+  const names = Array.from({ length: m.servers }, (_, i) => `s${String(i).padStart(5, '0')}`);
+  const truth = new Map(names.map((n) => [n, rnd() * 1e6]));
+  const off = (n: string) => (n === MANAGER ? 0 : truth.get(n)!);
+  const asym = new Map<string, number>();
+  // the pair's half asymmetry, seen from a towards b (the other way it is the opposite)
+  const half = (a: string, b: string) => {
+    const key = a < b ? `${a}|${b}` : `${b}|${a}`;
+    if (!asym.has(key)) asym.set(key, rnd() * m.asymmetryNs);
+    return a < b ? asym.get(key)! : -asym.get(key)!;
+  };
+  const probe = (a: string, b: string): MeshEdge => ({
+    a,
+    b,
+    offsetNs: off(b) - off(a) + half(a, b) + m.biasNs + rnd() * m.noiseNs,
+    boundNs: m.oneWayNs * (1 + 0.2 * Math.abs(rnd())),
+  });
+  const mesh: MeshEdge[] = [];
+  for (const n of names) for (const p of meshPeers(names, n, { ring: m.ring, random: m.random, fullMesh: m.fullMesh, epoch: m.seed })) mesh.push(probe(n, p));
+  for (const n of names.slice(0, m.anchors)) mesh.push(probe(MANAGER, n), probe(n, MANAGER));
+  const star = names.map((n) => probe(MANAGER, n));
+  return { truth, mesh, star };
+}
+
+/** Standard normal numbers from a seeded generator (mulberry32, Box-Muller). */
+export function gaussian(seed: number): () => number {
+  let s = seed | 0;
+  const uniform = () => {
+    s = (s + 0x6d2b79f5) | 0;
+    let t = Math.imul(s ^ (s >>> 15), 1 | s);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return (((t ^ (t >>> 14)) >>> 0) + 0.5) / 4294967296;
+  };
+  return () => Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform());
+}
