@@ -95,7 +95,7 @@ export function observerCommand(): Command {
       let stopAsked = false;
       let wake: (() => void) | undefined;
       const askStop = () => ((stopAsked = true), wake?.());
-      for (const ev of ['SIGINT', 'SIGTERM', 'disconnect'] as const) process.on(ev, askStop); // disconnect: the process that started this one under its heap bound died
+      for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, askStop);
       const observer = new Observer({
         node,
         redis: { host: redis.address, port: redis.port, ...(redis.username ? { username: redis.username } : {}), password, signEntries: redis.observer_users && password !== undefined, ...(redis.tls ? { tls: loadTls(conf, 'redis_info.yaml', redis.tls) } : {}) },
@@ -128,6 +128,10 @@ export function observerCommand(): Command {
           (observer.metricsEndpoint ? `, metrics on ${observer.metricsEndpoint}` : o.metricsPort ? ', metrics endpoint unavailable (see the warning)' : '') +
           (responder ? `, time-sync responder ${responder.mode} on ${ping!.eth}:${ping!.port}${responder.fallbackReason ? ` (${responder.fallbackReason})` : ''}` : ''),
       );
+      // the process that started this one under its heap bound died (a listener for it keeps
+      // the IPC channel referenced, so only from here on: a failed start must still exit)
+      process.on('disconnect', askStop);
+      if (process.send && !process.connected) stopAsked = true;
       if (!stopAsked)
         await new Promise<void>((resolve) => {
           wake = resolve;
