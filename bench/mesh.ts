@@ -1,66 +1,187 @@
 /**
  * bench/mesh: clocks solved over a probe mesh against the star (the manager probing every server,
- * one way), side by side on the same simulated rounds (timesync/simulate.ts): p99 error against
- * the truth, the share of errors within their stated bound, and the time of one solve for 1,000
- * servers (issue 26). The model's figures are printed with the results: a stamping bias common to
- * every probe, each pair's path asymmetry, the noise left after a round's filter.
+ * one way), side by side (issue 26):
+ * - on the testbed: --hosts (default 8) hosts as namespaces on two subnets joined by a router;
+ *   each runs the XDP responder; the manager's prober probes every host (the star) and two
+ *   anchors, one per subnet; each host probes its peers with `latscope timesync probe` from its
+ *   own namespace (t1 and t4 at tc on its interface). All namespaces share one clock, so every
+ *   true offset is 0: an estimate's error is its value. Reported: each host's offset error
+ *   against the manager (starP99ErrorNs, meshP99ErrorNs, boundCoverage), and the error of
+ *   every pair's difference, what a one-way delay between two servers needs (…PairP99ErrorNs).
+ *   The anchors are probed one way only (the manager runs no responder yet), so the mesh keeps
+ *   the probes' common stamping bias in its offsets against the manager; pairs cancel it.
+ * - simulated: --servers (default 1,000) servers (timesync/simulate.ts), the anchors probed both
+ *   ways: p99 errors, bound coverage and the time of one solve (solve1000Ms).
  *
- * Not built yet: the same comparison on the testbed's hosts (the observers' own probes).
- *
- *   node dist/bench/mesh.js [--servers 1000] [--rounds 5] [--bias-ns 300] [--asymmetry-ns 40]
+ *   node dist/bench/mesh.js [--hosts 8] [--rounds 10] [--probes 200] [--servers 1000] [--sim-rounds 5] [--no-testbed]
  */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { join } from 'node:path';
 import { numberArg, median, quantile } from './common.js';
-import { solveMesh } from '../timesync/mesh.js';
+import { MANAGER, meshPeers, solveMesh, type MeshEdge, type MeshSolution } from '../timesync/mesh.js';
 import { simulateRound, type FleetModel } from '../timesync/simulate.js';
+import { testbedUp, testbedDown } from '../local/testbed.js';
+import { spawnResponder, writePingConf } from '../local/responder.js';
+import { Prober } from '../timesync/prober.js';
+import { estimateRound } from '../timesync/estimator.js';
+import { newKey } from '../protocol/timesync.js';
+import { projectRoot } from '../lib/paths.js';
 
-const servers = numberArg('servers', 1000);
-const rounds = numberArg('rounds', 5);
-const model: Omit<FleetModel, 'seed'> = {
-  servers,
-  biasNs: numberArg('bias-ns', 300),
-  asymmetryNs: numberArg('asymmetry-ns', 40),
-  noiseNs: numberArg('noise-ns', 20),
-  oneWayNs: 20_000,
-  anchors: numberArg('anchors', 4),
+const execFileP = promisify(execFile);
+const PORT = 5007;
+let stopping = false;
+process.on('SIGTERM', () => (stopping = true)); // on, not once: the addon's exit cleanup steps in for a signal nobody else handles
+process.on('SIGINT', () => (stopping = true));
+const checkStop = () => {
+  if (stopping) throw new Error('stopped (SIGTERM or Ctrl-C)');
 };
+const p99 = (xs: number[]) => (xs.length ? quantile([...xs].sort((a, b) => a - b), 0.99) : NaN);
 
-const meshErr: number[] = [], starErr: number[] = [], solveMs: number[] = [];
-let covered = 0, total = 0, edges = 0, rejected = 0;
-for (let r = 0; r < rounds; r++) {
-  const round = simulateRound({ ...model, seed: 1000 + r });
-  edges = round.mesh.length;
-  const t0 = process.hrtime.bigint();
-  const mesh = solveMesh(round.mesh);
-  solveMs.push(Number(process.hrtime.bigint() - t0) / 1e6);
-  rejected += mesh.rejected.length;
-  const star = solveMesh(round.star);
-  for (const [n, truth] of round.truth) {
-    const m = mesh.clocks.get(n)!;
-    const e = Math.abs(m.offsetNs - truth);
-    meshErr.push(e);
-    starErr.push(Math.abs(star.clocks.get(n)!.offsetNs - truth));
-    total++;
-    if (e <= m.boundNs) covered++;
+/** Errors of a solution against a truth of 0: per host, and per pair of hosts. */
+function errorsOf(s: MeshSolution, names: string[]) {
+  const own: number[] = [], pair: number[] = [];
+  let covered = 0;
+  for (const n of names) {
+    const c = s.clocks.get(n);
+    if (!c) continue;
+    own.push(Math.abs(c.offsetNs));
+    if (Math.abs(c.offsetNs) <= c.boundNs) covered++;
+  }
+  for (let i = 0; i < names.length; i++)
+    for (let j = i + 1; j < names.length; j++) {
+      const a = s.clocks.get(names[i]!), b = s.clocks.get(names[j]!);
+      if (a && b) pair.push(Math.abs(b.offsetNs - a.offsetNs));
+    }
+  return { own, pair, covered };
+}
+
+async function onTestbed(hosts: number, rounds: number, probes: number) {
+  const tb = await testbedUp({ id: 'bmsh', hosts, router: true });
+  const key = newKey();
+  const stops: (() => Promise<unknown>)[] = [];
+  try {
+    const names = tb.hosts.map((h) => h.name);
+    const byAddress = new Map(tb.hosts.map((h) => [h.address, h.name]));
+    const confs = new Map<string, string>();
+    for (const h of tb.hosts) {
+      const conf = writePingConf(`bmsh-${h.name}`, { port: PORT, eth: h.iface, key, probers: [tb.managerAddress, ...tb.hosts.map((x) => x.address)] });
+      confs.set(h.name, conf);
+      stops.push((await spawnResponder(h.netns, conf)).stop);
+    }
+    const prober = await Prober.open({ ifaces: tb.hosts.map((h) => h.outerIface), port: PORT, key });
+    stops.push(() => prober.close());
+    const anchors = [names[0]!, names[1]!]; // one on each subnet
+    const star = { own: [] as number[], pair: [] as number[], covered: 0 };
+    const mesh = { own: [] as number[], pair: [] as number[], covered: 0, edges: 0, rejected: 0 };
+    for (let r = 1; r <= rounds; r++) {
+      checkStop();
+      const res = await prober.round(tb.hosts.map((h) => h.address), probes, r);
+      const starEdges: MeshEdge[] = [];
+      for (const h of tb.hosts) {
+        const s = res.samples.get(h.address)!;
+        if (!s.length) continue;
+        const e = estimateRound(s);
+        starEdges.push({ a: MANAGER, b: h.name, offsetNs: Number(e.offsetNs), boundNs: e.boundNs });
+      }
+      if (starEdges.length < tb.hosts.length) process.stderr.write(`mesh: round ${r}: the manager had replies from ${starEdges.map((e) => e.b).join(', ') || 'no host'} only\n`);
+      const meshEdges = starEdges.filter((e) => anchors.includes(e.b));
+      for (const h of tb.hosts) {
+        checkStop();
+        const peers = meshPeers(names, h.name, { epoch: r }).map((n) => tb.hosts.find((x) => x.name === n)!.address);
+        const { stdout } = await execFileP('ip', ['netns', 'exec', h.netns, process.execPath, join(projectRoot, 'dist', 'cli.js'), 'timesync', 'probe', '--conf', confs.get(h.name)!, '--eth', h.iface, '--count', String(probes), '--json', ...peers], { timeout: 60_000 });
+        const got = JSON.parse(stdout.trim().split('\n').pop()!) as { estimates: { address: string; offsetNs: string | null; boundNs: number }[] };
+        for (const e of got.estimates) if (e.offsetNs !== null) meshEdges.push({ a: h.name, b: byAddress.get(e.address)!, offsetNs: Number(e.offsetNs), boundNs: e.boundNs });
+        const silent = got.estimates.filter((e) => e.offsetNs === null).map((e) => byAddress.get(e.address));
+        if (silent.length) process.stderr.write(`mesh: round ${r}: ${h.name} had no reply from ${silent.join(', ')}\n`);
+      }
+      const s = errorsOf(solveMesh(starEdges), names);
+      const solved = solveMesh(meshEdges);
+      const m = errorsOf(solved, names);
+      star.own.push(...s.own), star.pair.push(...s.pair), (star.covered += s.covered);
+      mesh.own.push(...m.own), mesh.pair.push(...m.pair), (mesh.covered += m.covered);
+      mesh.edges = meshEdges.length;
+      mesh.rejected += solved.rejected.length;
+      process.stderr.write(`mesh: round ${r}/${rounds}: star p99 so far ${p99(star.own).toFixed(0)} ns, mesh ${p99(mesh.own).toFixed(0)} ns (pairs ${p99(star.pair).toFixed(0)} / ${p99(mesh.pair).toFixed(0)} ns)\n`);
+    }
+    return {
+      hosts, rounds, probesPerPeer: probes, edgesPerRound: mesh.edges, anchors,
+      starP99ErrorNs: +p99(star.own).toFixed(1),
+      meshP99ErrorNs: +p99(mesh.own).toFixed(1),
+      starPairP99ErrorNs: +p99(star.pair).toFixed(1),
+      meshPairP99ErrorNs: +p99(mesh.pair).toFixed(1),
+      boundCoverage: mesh.covered / mesh.own.length,
+      starBoundCoverage: star.covered / star.own.length,
+      rejectedEdges: mesh.rejected,
+    };
+  } finally {
+    for (const stop of stops.reverse()) await stop().catch(() => {});
+    await testbedDown('bmsh');
   }
 }
-const p99 = (xs: number[]) => quantile([...xs].sort((a, b) => a - b), 0.99);
-const result = {
-  bench: 'mesh',
-  simulated: true,
-  servers,
-  rounds,
-  model,
-  edgesPerRound: edges,
-  starP99ErrorNs: +p99(starErr).toFixed(1),
-  meshP99ErrorNs: +p99(meshErr).toFixed(1),
-  boundCoverage: covered / total,
-  [`solve${servers}Ms`]: +median(solveMs).toFixed(1),
-  rejectedEdges: rejected,
-  testbed: 'not built yet',
-};
-console.log(JSON.stringify(result));
-console.log(
-  `mesh (simulated, ${servers} servers, ${rounds} rounds, ${edges} edges a round; bias ${model.biasNs} ns, asymmetry ${model.asymmetryNs} ns, noise ${model.noiseNs} ns): ` +
-    `p99 error star ${result.starP99ErrorNs} ns, mesh ${result.meshP99ErrorNs} ns (x${(result.starP99ErrorNs / result.meshP99ErrorNs).toFixed(1)}); bound coverage ${(result.boundCoverage * 100).toFixed(2)}%; ` +
-    `solve ${median(solveMs).toFixed(1)} ms (median); edges set aside ${rejected}; the testbed comparison is not built yet`,
-);
+
+function simulated(servers: number, rounds: number) {
+  const model: Omit<FleetModel, 'seed'> = {
+    servers,
+    biasNs: numberArg('bias-ns', 300),
+    asymmetryNs: numberArg('asymmetry-ns', 40),
+    noiseNs: numberArg('noise-ns', 20),
+    oneWayNs: 20_000,
+    anchors: numberArg('anchors', 4),
+  };
+  const meshErr: number[] = [], starErr: number[] = [], solveMs: number[] = [];
+  let covered = 0, total = 0, edges = 0, rejected = 0;
+  for (let r = 0; r < rounds; r++) {
+    const round = simulateRound({ ...model, seed: 1000 + r });
+    edges = round.mesh.length;
+    const t0 = process.hrtime.bigint();
+    const mesh = solveMesh(round.mesh);
+    solveMs.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    rejected += mesh.rejected.length;
+    const star = solveMesh(round.star);
+    for (const [n, truth] of round.truth) {
+      const m = mesh.clocks.get(n)!;
+      const e = Math.abs(m.offsetNs - truth);
+      meshErr.push(e);
+      starErr.push(Math.abs(star.clocks.get(n)!.offsetNs - truth));
+      total++;
+      if (e <= m.boundNs) covered++;
+    }
+  }
+  return {
+    servers, rounds, model, edgesPerRound: edges,
+    starP99ErrorNs: +p99(starErr).toFixed(1),
+    meshP99ErrorNs: +p99(meshErr).toFixed(1),
+    boundCoverage: covered / total,
+    solveMs: +median(solveMs).toFixed(1),
+    rejectedEdges: rejected,
+  };
+}
+
+async function main(): Promise<void> {
+  const servers = numberArg('servers', 1000);
+  const sim = simulated(servers, numberArg('sim-rounds', 5));
+  const testbed = process.argv.includes('--no-testbed') ? undefined : await onTestbed(numberArg('hosts', 8), numberArg('rounds', 10), numberArg('probes', 200));
+  const headline = testbed ?? sim;
+  const result = {
+    bench: 'mesh',
+    starP99ErrorNs: headline.starP99ErrorNs,
+    meshP99ErrorNs: headline.meshP99ErrorNs,
+    boundCoverage: headline.boundCoverage,
+    [`solve${servers}Ms`]: sim.solveMs,
+    testbed: testbed ?? null,
+    simulated: sim,
+  };
+  console.log(JSON.stringify(result));
+  const tbLine = testbed
+    ? `testbed (${testbed.hosts} hosts, router, ${testbed.rounds} rounds): offset p99 error star ${testbed.starP99ErrorNs} ns, mesh ${testbed.meshP99ErrorNs} ns; pairs star ${testbed.starPairP99ErrorNs} ns, mesh ${testbed.meshPairP99ErrorNs} ns; mesh bound coverage ${(testbed.boundCoverage * 100).toFixed(1)}%; `
+    : 'testbed: skipped (--no-testbed); ';
+  console.log(
+    `mesh: ${tbLine}simulated (${servers} servers, ${sim.edgesPerRound} edges a round, bias ${sim.model.biasNs} ns, asymmetry ${sim.model.asymmetryNs} ns): p99 error star ${sim.starP99ErrorNs} ns, mesh ${sim.meshP99ErrorNs} ns, bound coverage ${(sim.boundCoverage * 100).toFixed(2)}%, solve ${sim.solveMs} ms`,
+  );
+}
+
+main().catch((e) => {
+  console.error(`bench mesh: ${(e as Error).message}`);
+  process.exitCode = 1;
+});

@@ -48,13 +48,24 @@ export function timesyncCommand(): Command {
     .addOption(confOption('ping_info.yaml'))
     .requiredOption('--eth <list>', "this host's interfaces towards the servers, comma-separated")
     .option('--count <n>', 'probes per server', numberIn('--count', 1, 1_000_000), 1000)
+    .option('--json', 'one JSON line: {"estimates":[{address, offsetNs, boundNs, minDelayNs, replies, sent}]} (offsetNs a decimal string; an address without a reply has offsetNs null)')
     .argument('<address...>', 'servers to probe')
-    .action(async (addresses: string[], o: { conf: string; eth: string; count: number }) => {
+    .action(async (addresses: string[], o: { conf: string; eth: string; count: number; json?: boolean }) => {
       const conf = resolve(o.conf);
       const p = loadConfFile(conf, 'ping_info.yaml', pingInfo);
       const prober = await Prober.open({ ifaces: o.eth.split(',').filter(Boolean), port: p.port, key: pingKey(conf, p) });
       try {
         const res = await prober.round(addresses, o.count, 1);
+        if (o.json) {
+          const estimates = addresses.map((a) => {
+            const s = res.samples.get(a)!;
+            if (!s.length) return { address: a, offsetNs: null, boundNs: null, minDelayNs: null, replies: 0, sent: o.count };
+            const e = estimateRound(s);
+            return { address: a, offsetNs: e.offsetNs.toString(), boundNs: e.boundNs, minDelayNs: e.minDelayNs, replies: s.length, sent: o.count };
+          });
+          console.log(JSON.stringify({ estimates }));
+          return;
+        }
         for (const a of addresses) {
           const s = res.samples.get(a)!;
           if (s.length === 0) {

@@ -1,7 +1,7 @@
 /**
  * The kernel-side benchmarks do not rot: bench/ringbuf, bench/graph, bench/timesync and
  * bench/host-overhead run in their smallest form and print both of their sides; bench/overload
- * keeps its bounds and its counts balance.
+ * keeps its bounds and its counts balance; bench/mesh runs on a small testbed and simulation.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -31,4 +31,12 @@ test('bench/overload in smoke size: 5 s of every segment, ingest stopped: bounds
   const j = (await bench('overload', ['--seconds', '5'], 150_000)) as Record<string, any>;
   assert.ok(j.observers.length === 2 && j.observers.every((o: { produced: number }) => o.produced > 0), JSON.stringify(j.observers));
   assert.deepEqual(j.ok, { observerMemory: true, redisMemory: true, stop: true, dropsBalance: true, exactlyOnce: true });
+});
+
+test('bench/mesh in smoke size: the star and the mesh on a 3-host testbed with a router and on 100 simulated servers; keys of issue 26', async () => {
+  const j = (await bench('mesh', ['--hosts', '3', '--rounds', '1', '--probes', '50', '--servers', '100', '--sim-rounds', '1'], 120_000)) as Record<string, any>;
+  assert.equal(j.testbed.hosts, 3);
+  for (const k of ['starP99ErrorNs', 'meshP99ErrorNs', 'starPairP99ErrorNs', 'meshPairP99ErrorNs']) assert.ok(Number.isFinite(j.testbed[k]), `${k}: ${JSON.stringify(j.testbed)}`);
+  assert.ok(j.testbed.edgesPerRound >= 3 * 2, `every host probed its peers: ${j.testbed.edgesPerRound} edges`);
+  assert.ok(j.simulated.meshP99ErrorNs < j.simulated.starP99ErrorNs && j.simulated.boundCoverage >= 0.99 && j.solve100Ms > 0, JSON.stringify(j.simulated));
 });

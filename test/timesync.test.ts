@@ -9,7 +9,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
 import { promisify } from 'node:util';
-import { createSocket } from 'node:dgram';
+import { createSocket, type Socket } from 'node:dgram';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { testbedUp, testbedDown, type Testbed, type TestbedHost } from '../local/testbed.js';
@@ -188,14 +188,16 @@ test('fuzzed and spoofed packets get no reply, are counted by reason, and change
       frame({ ...toResponder, payload: probe({}), cut: eth + 10 }),
       frame({ ...toResponder, dport: PORT + 1, payload: probe({}) }),
     ]);
-    // spoofed replies towards the manager: signed but for a seq never sent x2, a request x1
-    const toManager = { dstMac: macOf(h.outerIface), srcMac: macOf(h.iface, h.netns), src: h.address, dst: tb.managerAddress, sport: PORT, dport: 40000 };
+    // spoofed replies towards the manager: signed but for a seq never sent x2, a request x1; and
+    // one to another port (another prober's: left alone, not counted)
+    const toManager = { dstMac: macOf(h.outerIface), srcMac: macOf(h.iface, h.netns), src: h.address, dst: tb.managerAddress, sport: PORT, dport: prober.localPort };
     await sendFrames(
       h.iface,
       [
         frame({ ...toManager, payload: probe({ type: REPLY, seq: 0xfffffff0 }) }),
         frame({ ...toManager, payload: probe({ type: REPLY, seq: 0xfffffff1 }) }),
         frame({ ...toManager, payload: probe({}) }),
+        frame({ ...toManager, dport: prober.localPort === 40000 ? 40001 : 40000, payload: probe({ type: REPLY, seq: 0xfffffff2 }) }),
       ],
       h.netns,
     );
@@ -224,14 +226,14 @@ test('fuzzed and spoofed packets get no reply, are counted by reason, and change
 test('forged replies to a probe in flight are dropped and counted, and the probe still completes with its true reply', async () => {
   const h = tb.hosts[0]!; // no responder runs there now: the test answers in its place
   const prober = await Prober.open({ ifaces: [h.outerIface], port: PORT, key });
-  const sock = createSocket('udp4');
+  // the prober's own socket: its tc program stamps only the requests that leave from it
+  const sock = (prober as unknown as { sock: Socket }).sock;
   try {
-    await new Promise<void>((res) => sock.bind(40002, tb.managerAddress, () => res()));
-    // a probe in flight: the prober's tc program stamps every request that leaves for the port
+    // a probe in flight
     const seq = 0x7fff0001, nonce = 0x5eed5eedn;
     await new Promise<void>((res) => sock.send(encodeRequest(kb, { round: 3, seq, nonce, issued: 1n }), PORT, h.address, () => res()));
     const reply = (o: { k?: Buffer; nonce?: bigint; t2?: bigint } = {}) => signReply(o.k ?? kb, encodeRequest(kb, { round: 3, seq, nonce: o.nonce ?? nonce, issued: 1n }), o.t2 ?? 1000n, (o.t2 ?? 1000n) + 100n);
-    const toManager = { dstMac: macOf(h.outerIface), srcMac: macOf(h.iface, h.netns), src: h.address, dst: tb.managerAddress, sport: PORT, dport: 40002 };
+    const toManager = { dstMac: macOf(h.outerIface), srcMac: macOf(h.iface, h.netns), src: h.address, dst: tb.managerAddress, sport: PORT, dport: prober.localPort };
     const p0 = prober.counters();
     const changedT2 = reply();
     changedT2.writeUInt8(changedT2.readUInt8(TS_PROBE.offsets.t2 + 7) ^ 0x40, TS_PROBE.offsets.t2 + 7);
@@ -255,7 +257,6 @@ test('forged replies to a probe in flight are dropped and counted, and the probe
     await waitFor('the true reply joined', 5_000, async () => (prober.counters().completed > p1.completed ? true : undefined));
     assert.equal(prober.counters().completed - p1.completed, 1n);
   } finally {
-    sock.close();
     await prober.close();
   }
 });

@@ -72,6 +72,11 @@ export class Prober {
     this.key = keyBytes(o.key);
   }
 
+  /** The UDP port of this prober's socket: its probes leave from it and its replies come to it. */
+  get localPort(): number {
+    return this.sock.address().port;
+  }
+
   /** The next request's issue time: the wall clock in ns, rising strictly (responders answer a prober only with a later one). */
   private nextIssued(): bigint {
     const now = BigInt(Date.now()) * 1_000_000n + (process.hrtime.bigint() % 1_000_000n);
@@ -80,25 +85,26 @@ export class Prober {
   }
 
   static async open(o: ProberOptions): Promise<Prober> {
-    const bpf = BpfObject.open('prober', { settings: { port: o.port, ...keyWords(o.key) }, layouts: [TS_PROBE, TS_SAMPLE, TS_INFLIGHT] });
-    let sock: Socket | undefined;
+    // the socket first: its port tells the programs this prober's probes and replies from others'
+    const sock = createSocket({ type: 'udp4' });
+    let bpf: BpfObject | undefined;
     try {
+      sock.on('message', () => {}); // replies are consumed at tc; stragglers are ignored here
+      await new Promise<void>((resolve, reject) => {
+        sock.once('error', reject);
+        sock.bind(0, () => resolve());
+      });
+      sock.on('error', () => {});
+      bpf = BpfObject.open('prober', { settings: { port: o.port, src_port: sock.address().port, ...keyWords(o.key) }, layouts: [TS_PROBE, TS_SAMPLE, TS_INFLIGHT] });
       const replyHooks: Record<string, 'xdp-native' | 'xdp-generic' | 'tc'> = {};
       for (const iface of o.ifaces) {
         bpf.attachTc('ts_probe_out', iface, 'egress');
         replyHooks[iface] = replyHook(bpf, iface);
       }
-      sock = createSocket({ type: 'udp4' });
-      sock.on('message', () => {}); // replies are consumed at tc; stragglers are ignored here
-      await new Promise<void>((resolve, reject) => {
-        sock!.once('error', reject);
-        sock!.bind(0, () => resolve());
-      });
-      sock.on('error', () => {});
       return new Prober(bpf, bpf.ring('samples'), sock, o, replyHooks);
     } catch (e) {
-      sock?.close();
-      bpf.close();
+      sock.close();
+      bpf?.close();
       throw e;
     }
   }

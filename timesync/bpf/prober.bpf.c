@@ -17,6 +17,10 @@
 #define IPPROTO_UDP 17
 
 const volatile __u16 port = 0; /* the responders' UDP port, host byte order */
+/* The prober's own socket's port, host byte order: only its probes are stamped and only the
+ * replies to it taken, so that other probers' probes crossing this interface (a mesh through a
+ * gateway, the testbed's root namespace) go on untouched. */
+const volatile __u16 src_port = 0;
 const volatile __u64 k0 = 0; /* the deployment key, as SipHash's two key words */
 const volatile __u64 k1 = 0;
 
@@ -64,7 +68,7 @@ int ts_probe_out(struct __sk_buff *skb)
 	if ((void *)(ip + 1) > end || ip->protocol != IPPROTO_UDP || ip->ihl != 5)
 		return TC_ACT_UNSPEC;
 	struct udphdr *udp = (void *)(ip + 1);
-	if ((void *)(udp + 1) > end || udp->dest != bpf_htons(port))
+	if ((void *)(udp + 1) > end || udp->dest != bpf_htons(port) || udp->source != bpf_htons(src_port))
 		return TC_ACT_UNSPEC;
 	struct ts_probe *p = (void *)(udp + 1);
 	if ((void *)(p + 1) > end || p->magic != bpf_htonl(TS_MAGIC) || p->version != TS_VERSION || p->type != TS_REQUEST)
@@ -87,7 +91,7 @@ static __always_inline int take_reply(void *data, void *end, __u64 t4)
 	if ((void *)(ip + 1) > end || ip->protocol != IPPROTO_UDP || ip->ihl != 5)
 		return 0;
 	struct udphdr *udp = (void *)(ip + 1);
-	if ((void *)(udp + 1) > end || udp->source != bpf_htons(port))
+	if ((void *)(udp + 1) > end || udp->source != bpf_htons(port) || udp->dest != bpf_htons(src_port))
 		return 0;
 	struct ts_probe *p = (void *)(udp + 1);
 	if ((void *)(p + 1) > end || p->magic != bpf_htonl(TS_MAGIC) || p->version != TS_VERSION || p->type != TS_REPLY) {
