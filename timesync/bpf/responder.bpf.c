@@ -137,8 +137,10 @@ static __always_inline int judge(void *data, void *end, struct ts_probe **probe,
 	__u32 frame = end - (void *)ip, tot = bpf_ntohs(ip->tot_len), ulen = bpf_ntohs(udp->len);
 	if (ip->version != 4 || ip->ttl == 0 || tot > frame || tot < hl + sizeof(*udp) || ulen != tot - hl || !ip_csum_ok(ip, hl))
 		return TS_R_BAD_HEADER;
-	if ((eth->h_dest[0] & 1) || !is_local(ip->daddr))
+	if (eth->h_dest[0] & 1)
 		return TS_R_NOT_LOCAL;
+	if (!is_local(ip->daddr))
+		return NOT_OURS; /* another host's (this one routes, or bridges on this interface): the kernel's to forward or drop */
 	__u32 s = bpf_ntohl(ip->saddr);
 	if ((eth->h_source[0] & 1) || !s || s == 0xffffffff || (s >> 28) == 0xe || (s >> 24) == 127 || is_local(ip->saddr) || is_bcast(ip->saddr) || !udp->source)
 		return TS_R_BAD_SOURCE;

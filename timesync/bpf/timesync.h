@@ -51,7 +51,7 @@ struct ts_peer {
 #define TS_R_BAD_HEADER 4  /* IP version, header checksum, a length field that lies, TTL 0 */
 #define TS_R_BAD_SOURCE 5  /* source MAC or IP not a unicast peer (broadcast, multicast, ours, 0), source port 0 */
 #define TS_R_FRAGMENT 6    /* an IP fragment */
-#define TS_R_NOT_LOCAL 7   /* to a broadcast or multicast MAC, or to an IP address that is not this host's */
+#define TS_R_NOT_LOCAL 7   /* to a broadcast or multicast MAC (another host's address is not the responder's: passed on) */
 #define TS_R_NOT_PROBER 8  /* from an address that is not a configured prober */
 #define TS_R_REPLAY 9      /* issued no later than the last request answered from that prober */
 #define TS_R_RATE 10       /* over the prober's replies per second */
