@@ -31,7 +31,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { recordStream } from '../protocol/redis.js';
 import { projectRoot } from '../lib/paths.js';
-import { numberArg, median } from './common.js';
+import { localServers, numberArg, median } from './common.js';
 
 const records = numberArg('records', 10_000_000);
 const refRecords = numberArg('reference-records', Math.min(records, 1_000_000));
@@ -186,6 +186,7 @@ async function reference(pool: Pool): Promise<{ seconds: number; paths: number; 
 }
 
 async function main(): Promise<void> {
+  const servers = localServers();
   const r = await startRedis();
   const redis = new Redis({ host: r.host, port: r.port, password: r.password });
   const ours: Awaited<ReturnType<typeof stream>>[] = [];
@@ -236,6 +237,7 @@ async function main(): Promise<void> {
     );
   } finally {
     redis.disconnect();
+    await servers.stop();
   }
 }
 

@@ -14,7 +14,7 @@
 import { hostname } from 'node:os';
 import { Redis } from 'ioredis';
 import mysql from 'mysql2/promise';
-import { numberArg, median } from './common.js';
+import { localServers, numberArg, median } from './common.js';
 import { startMariaDb, startRedis, startRedisTls, stopRedisTls, redisTlsRunning } from '../local/servers.js';
 import { loadTls } from '../conf/tls.js';
 import { EntryVerifier, entryKey, observerPassword, signFields } from '../protocol/entry-mac.js';
@@ -119,6 +119,7 @@ async function referenceIngest(redis: Redis, pool: mysql.Pool, stream: string): 
 }
 
 async function main(): Promise<void> {
+  const servers = localServers();
   const r = await startRedis();
   const m = await startMariaDb();
   const admin = await mysql.createConnection({ host: m.host, port: m.port, user: m.user, password: m.password });
@@ -198,6 +199,7 @@ async function main(): Promise<void> {
     redis.disconnect();
     tlsRedis.disconnect();
     if (!tlsWasUp) await stopRedisTls();
+    await servers.stop();
   }
 }
 

@@ -16,7 +16,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { numberArg } from './common.js';
+import { localServers, numberArg } from './common.js';
 import { testbedUp, testbedDown, type Testbed } from '../local/testbed.js';
 import { startRedis, startMariaDb, REDIS_MAXMEMORY } from '../local/servers.js';
 import { writeTestbedConf } from '../local/conf.js';
@@ -75,6 +75,7 @@ async function waitFor(what: string, ms: number, ok: () => Promise<boolean> | bo
 const spoolBytes = (dir: string) => (existsSync(dir) ? readdirSync(dir).reduce((s, f) => s + statSync(join(dir, f)).size, 0) : 0);
 
 async function main(): Promise<void> {
+  const servers = localServers();
   const tb = await testbedUp({ id: 'ovl', hosts: 2 });
   const redisInfo = await startRedis([tb.managerAddress]);
   const db = await startMariaDb();
@@ -185,6 +186,7 @@ async function main(): Promise<void> {
     redis.disconnect();
     await pool.end();
     await testbedDown(tb.id);
+    await servers.stop();
   }
 }
 

@@ -17,7 +17,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { numberArg, median } from './common.js';
+import { localServers, numberArg, median } from './common.js';
 import { testbedUp, testbedDown } from '../local/testbed.js';
 import { startMariaDb, startRedis } from '../local/servers.js';
 import { writeTestbedConf } from '../local/conf.js';
@@ -40,6 +40,7 @@ async function main(): Promise<void> {
   if (hosts > MAX_OBSERVERS_PER_KERNEL)
     throw new Error(`--hosts ${hosts}: at most ${MAX_OBSERVERS_PER_KERNEL} observers can run on one kernel (each attaches cgroup programs to the root cgroup, and the kernel holds at most 64 per attach point); the testbed's hosts share this machine's kernel`);
   const conf = mkdtempSync(join(tmpdir(), 'latscope-bench-provision-'));
+  const servers = localServers();
   const cleanup = async () => {
     latscope(['manager', 'stop', '--conf', conf]);
     rmSync(conf, { recursive: true, force: true });
@@ -91,6 +92,7 @@ async function main(): Promise<void> {
     );
   } finally {
     await cleanup();
+    await servers.stop();
   }
 }
 
