@@ -74,8 +74,9 @@ export function solveMesh(edges: MeshEdge[], o: SolveOptions = {}): MeshSolution
   const rejected: number[] = [];
   let iterations = 0, solves = 0;
   let x = new Float64Array(n);
+  let reach: Uint8Array;
   for (;;) {
-    const reach = reachable(n, A, B, kept);
+    reach = reachable(n, A, B, kept);
     const r = solveLaplacian(n, A, B, theta, bound, kept, reach, x, o.tolerance ?? 1e-10);
     x = r.x;
     iterations += r.iterations;
@@ -95,7 +96,7 @@ export function solveMesh(edges: MeshEdge[], o: SolveOptions = {}): MeshSolution
     kept[worst] = 0;
     rejected.push(worst);
   }
-  const reach = reachable(n, A, B, kept);
+  // (the loop ends right after a solve: `reach` and `x` are those of the edges kept)
   const paths = leastBoundPaths(n, A, B, theta, bound, kept);
   const clocks = new Map<string, NodeClock>();
   const unreached: string[] = [];

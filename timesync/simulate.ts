@@ -64,14 +64,19 @@ export function simulateRound(m: FleetModel): SimulatedRound {
   return { truth, mesh, star };
 }
 
-/** Standard normal numbers from a seeded generator (mulberry32, Box-Muller). */
-export function gaussian(seed: number): () => number {
+/** Uniform numbers in (0, 1) from a seed (mulberry32), so that a failure can be replayed. */
+export function uniform(seed: number): () => number {
   let s = seed | 0;
-  const uniform = () => {
+  return () => {
     s = (s + 0x6d2b79f5) | 0;
     let t = Math.imul(s ^ (s >>> 15), 1 | s);
     t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
     return (((t ^ (t >>> 14)) >>> 0) + 0.5) / 4294967296;
   };
-  return () => Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform());
+}
+
+/** Standard normal numbers from a seed (Box-Muller over uniform). */
+export function gaussian(seed: number): () => number {
+  const u = uniform(seed);
+  return () => Math.sqrt(-2 * Math.log(u())) * Math.cos(2 * Math.PI * u());
 }

@@ -7,16 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { scaledHistogramError, scaledWeight } from '../../observer/sampling.js';
-
-/** A small seeded generator (mulberry32), so that a failure can be replayed. */
-function random(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { uniform as random } from '../../timesync/simulate.js';
 
 const BUCKETS = 32;
 const bucket = (ns: number) => Math.min(BUCKETS - 1, Math.floor(Math.log2(Math.max(1, ns))));
@@ -49,7 +40,7 @@ test('scaled histograms over 300 simulated streams of mixed segments: count and 
       const u = r();
       const len = u < 0.4 ? 100 : u < 0.7 ? 1448 : u < 0.9 ? 1 + Math.floor(r() * 4096) : 16384;
       // delays that depend on the size (bigger waits longer), spread over decades
-      const ns = Math.exp(Math.log(500 + len) + 1.5 * Math.sqrt(-2 * Math.log(r() || 1e-12)) * Math.cos(2 * Math.PI * r()));
+      const ns = Math.exp(Math.log(500 + len) + 1.5 * Math.sqrt(-2 * Math.log(r())) * Math.cos(2 * Math.PI * r()));
       all[bucket(ns)]! += 1;
       est[bucket(ns)]! += scaledWeight(offset, len, H);
       inverseSum += 1 / Math.min(len, H);
