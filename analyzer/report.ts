@@ -6,6 +6,7 @@
  * to one log2 bucket), the worst flows with throughput and retransmissions, unmatched samples,
  * clock faults and spikes. `latscope report` prints it; `--json` prints it as it is (REPORT_VERSION).
  */
+import { loadMeshReport, type MeshReport } from './mesh.js';
 import type { Pool } from '../db/pool.js';
 import { big } from '../db/pool.js';
 import { LogHistogram, bucketMid, log2Quantile } from '../lib/stats.js';
@@ -92,6 +93,8 @@ export interface Report {
   flows: FlowReport[];
   unmatched: { src: string; dst: string; reason: string; samples: number }[];
   faults: number;
+  /** One-way delay between servers from the probe mesh (time_sync.yaml mesh), without application traffic. */
+  mesh: MeshReport;
   spikes: { windowNs: string; atUnixMs: number | null; flow: string | null; src: string; dst: string; endToEndNs: number; medianNs: number; timesMedian: number; topSegment: string; segments: Record<string, number | null>; boundNs: number | null; txCpu: number | null; txTid: number | null; rxCpu: number | null; rxTid: number | null; hostEvents: SpikeHostEvent[] }[];
 }
 
@@ -204,12 +207,15 @@ export async function loadReport(pool: Pool, o: ReportOptions = {}): Promise<Rep
   }));
   // what each end's host was doing on the packet's CPUs while it was there (same clock: the host's own)
   for (const [i, r] of (sp as any[]).entries()) spikes[i]!.hostEvents = await hostEventsOf(pool, name, [[r.tx_server_id, r.tx_seq], [r.rx_server_id, r.rx_seq]]);
+  // the probe mesh's one-way delays need no traffic: over the asked range (or all of it)
+  const mesh = await loadMeshReport(pool, { sinceUnixMs: o.sinceUnixMs, untilUnixMs: o.untilUnixMs });
+  if (o.pair) mesh.directions = mesh.directions.filter((d) => (d.src === o.pair![0] && d.dst === o.pair![1]) || (d.src === o.pair![1] && d.dst === o.pair![0]));
   return {
     version: REPORT_VERSION,
     generatedAtUnixMs: Date.now(),
     range: { fromUnixMs: fromMs, toUnixMs: toMs, windows: windows.size, windowNs },
     servers: [...names.values()],
-    pairs, hosts, flows, unmatched, faults, spikes,
+    pairs, hosts, flows, unmatched, faults, spikes, mesh,
   };
 }
 

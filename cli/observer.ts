@@ -10,7 +10,7 @@ import { Observer, OBSERVER_HEAP_MB, OBSERVER_LIMITS } from '../observer/observe
 import { OBSERVER_METRICS } from '../observer/limits.js';
 import { HOST_MODULES, type HostModuleName } from '../protocol/host.js';
 import { loadConfFile, resolveSecret } from '../conf/load.js';
-import { samplingInfo, redisInfo, pingInfo } from '../conf/schema.js';
+import { samplingInfo, redisInfo, pingInfo, meshInfo } from '../conf/schema.js';
 import { startResponder, type Responder } from '../timesync/responder.js';
 import { responderSettings } from '../conf/load.js';
 import { workDir } from '../lib/paths.js';
@@ -96,6 +96,14 @@ export function observerCommand(): Command {
       let wake: (() => void) | undefined;
       const askStop = () => ((stopAsked = true), wake?.());
       for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, askStop);
+      // time sync: the responder (ping_info.yaml), and the probe mesh when the manager wrote mesh_info.yaml
+      const ping = existsSync(join(conf, 'ping_info.yaml')) ? loadConfFile(conf, 'ping_info.yaml', pingInfo) : undefined;
+      const respond = ping && responderSettings(conf, ping);
+      const meshConf = ping && existsSync(join(conf, 'mesh_info.yaml')) ? loadConfFile(conf, 'mesh_info.yaml', meshInfo) : undefined;
+      const mesh = meshConf && {
+        iface: respond!.iface, port: respond!.port, key: respond!.key, nodes: meshConf.nodes, intervalMs: Math.round(meshConf.interval * 1000), probes: meshConf.probes,
+        fullMesh: meshConf.full_mesh, ring: meshConf.ring, random: meshConf.random, timeoutMs: meshConf.timeout_ms, maxProbeRate: meshConf.max_probe_rate,
+      };
       const observer = new Observer({
         node,
         redis: { host: redis.address, port: redis.port, ...(redis.username ? { username: redis.username } : {}), password, signEntries: redis.observer_users && password !== undefined, ...(redis.tls ? { tls: loadTls(conf, 'redis_info.yaml', redis.tls) } : {}) },
@@ -111,10 +119,8 @@ export function observerCommand(): Command {
         jitter: jitter as HostModuleName[],
         metrics: { host: o.metricsHost, port: o.metricsPort },
         bpfStats: o.bpfStats,
+        mesh,
       });
-      // the time-sync responder, when the deployment uses time sync (ping_info.yaml present)
-      const ping = existsSync(join(conf, 'ping_info.yaml')) ? loadConfFile(conf, 'ping_info.yaml', pingInfo) : undefined;
-      const respond = ping && responderSettings(conf, ping);
       await observer.start();
       let responder: Responder | undefined;
       try {
@@ -126,7 +132,8 @@ export function observerCommand(): Command {
       console.log(
         `observer ${node}: running (pid ${process.pid}), ports ${sampling.ports.join(',')}, sample every ${sampling.size} bytes` +
           (observer.metricsEndpoint ? `, metrics on ${observer.metricsEndpoint}` : o.metricsPort ? ', metrics endpoint unavailable (see the warning)' : '') +
-          (responder ? `, time-sync responder ${responder.mode} on ${ping!.eth}:${ping!.port}${responder.fallbackReason ? ` (${responder.fallbackReason})` : ''}` : ''),
+          (responder ? `, time-sync responder ${responder.mode} on ${ping!.eth}:${ping!.port}${responder.fallbackReason ? ` (${responder.fallbackReason})` : ''}` : '') +
+          (mesh ? (observer.meshError ? `, probe mesh NOT running (${observer.meshError})` : `, probe mesh to ${mesh.nodes.length - 1} servers every ${meshConf!.interval} s`) : ''),
       );
       // the process that started this one under its heap bound died (a listener for it keeps
       // the IPC channel referenced, so only from here on: a failed start must still exit)

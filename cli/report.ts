@@ -77,6 +77,21 @@ function formatSpikes(r: Report): string {
   return out.join('\n');
 }
 
+/** The probe mesh's section: every direction measured, slowest first, and the slowest named. */
+function formatMesh(r: Report): string[] {
+  const m = r.mesh;
+  if (!m.edges) return [];
+  const out = ['', `Probe mesh: one-way delay between servers without application traffic, µs (${m.rounds} rounds; ± the clocks' bound)`];
+  out.push(`  ${pad('direction', 30)}${lpad('min', 9)}${lpad('p50', 9)}${lpad('reverse', 9)}${lpad('bound', 9)}${lpad('loss', 8)}`);
+  for (const d of m.directions)
+    out.push(`  ${pad(`${d.src} → ${d.dst}`, 30)}${lpad(us(d.oneWayMinNs), 9)}${lpad(us(d.oneWayP50Ns), 9)}${lpad(d.reverseP50Ns === null ? '-' : us(d.reverseP50Ns), 9)}${lpad(`±${us(d.boundNs)}`, 9)}${lpad(`${(100 * d.lossRatio).toFixed(1)}%`, 8)}`);
+  if (m.slowest)
+    out.push(`  slowest direction: ${m.slowest.src} → ${m.slowest.dst}, ${us(m.slowest.oneWayP50Ns)} µs one way${m.slowest.reverseP50Ns === null ? '' : ` (${m.slowest.dst} → ${m.slowest.src}: ${us(m.slowest.reverseP50Ns)} µs)`}`);
+  if (m.unsolved) out.push(`  ${m.unsolved} edges had no clock tie to the manager (no anchor reached in their round): left out`);
+  if (m.rejected) out.push(`  ${m.rejected} edges set aside by loop consistency (their offsets disagree with the rest of the mesh)`);
+  return out;
+}
+
 export function formatReport(r: Report, o: { sinceText?: string; spikesOnly?: boolean } = {}): string {
   if (o.spikesOnly) return formatSpikes(r);
   const out: string[] = [];
@@ -84,6 +99,7 @@ export function formatReport(r: Report, o: { sinceText?: string; spikesOnly?: bo
   out.push(`latscope report: ${when(r.range.fromUnixMs)} to ${when(r.range.toUnixMs)}${o.sinceText ? ` (last ${o.sinceText})` : ''}, ${r.range.windows} windows of ${(r.range.windowNs ?? 0) / 1e9} s; ${r.pairs.length} server pairs, ${paths} paths`);
   if (!r.range.windows) {
     out.push('  no analyzed traffic in this range: is the manager running (its analysis job), or run latscope analyze; widen --since');
+    out.push(...formatMesh(r));
     return out.join('\n');
   }
   out.push('');
@@ -119,6 +135,7 @@ export function formatReport(r: Report, o: { sinceText?: string; spikesOnly?: bo
   out.push('');
   out.push(r.unmatched.length ? `Unmatched samples: ${r.unmatched.map((u) => `${u.src} → ${u.dst} ${u.reason.replace(/_/g, ' ')}: ${u.samples}`).join('; ')}` : 'Unmatched samples: none');
   out.push(`Clock faults (one-way below zero by more than its bound): ${r.faults}`);
+  out.push(...formatMesh(r));
   out.push(`Graphs and a self-contained HTML report of the same: latscope graph --conf DIR --out DIR${o.sinceText ? ` --since ${o.sinceText}` : ''}`);
   if (r.spikes.length) {
     out.push('');

@@ -3,6 +3,7 @@
  * so `conf check` reports every bad file at once), cross-file rules applied, secrets resolved
  * from their files or environment variables. Nothing outside the folder is touched.
  */
+import { maxMeshPeers } from '../timesync/mesh.js';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -267,11 +268,21 @@ export function loadDeployment(confDir: string): Deployment {
   if (ping && ts && connect) {
     // one probe in flight at a time, servers one after the other; a reply takes well under 1 ms
     // on a LAN, a lost one timeout_ms
-    const probes = connect.servers.length * (ts.probes + WARMUP_PROBES);
+    // with the mesh, the manager probes only its anchors
+    const starred = ts.mesh.enabled ? Math.min(ts.mesh.anchors, connect.servers.length) : connect.servers.length;
+    const probes = starred * (ts.probes + WARMUP_PROBES);
     const where = join(dir, 'time_sync.yaml');
-    const fix = 'fewer probes, a shorter timeout_ms, or a longer time_interval';
+    if (ts.mesh.enabled) {
+      // an observer's mesh round: its peers one after the other, one probe in flight, at most max_probe_rate a second
+      const m = ts.mesh;
+      const peers = maxMeshPeers(connect.servers.length, { fullMesh: m.full_mesh, ring: m.ring, random: m.random });
+      const seconds = (peers * (m.probes + WARMUP_PROBES)) / Math.min(m.max_probe_rate, 1000);
+      if (seconds > m.interval)
+        errors.push(new ConfError(`${where}: mesh: interval: a mesh round of ${m.probes} probes (and ${WARMUP_PROBES} to warm up) to up to ${peers} peers takes at least ${seconds.toFixed(1)} s (at most ${Math.min(m.max_probe_rate, 1000)} probes a second), longer than mesh interval ${m.interval} s: fewer probes or peers (full_mesh, ring, random), or a longer interval`, where, undefined, 'mesh'));
+    }
+    const fix = `fewer probes, a shorter timeout_ms, or a longer time_interval${ts.mesh.enabled ? ', or fewer mesh anchors' : ' (or the mesh: mesh.enabled 1, the manager then probes a few anchors)'}`;
     if (probes * 0.001 > ts.time_interval)
-      errors.push(new ConfError(`${where}: time_interval: a round of ${ts.probes} probes (and ${WARMUP_PROBES} to warm up) to ${connect.servers.length} servers takes at least ${(probes * 0.001).toFixed(0)} s even when every reply comes within 1 ms, longer than time_interval ${ts.time_interval} s: ${fix}`, where, undefined, 'time_interval'));
+      errors.push(new ConfError(`${where}: time_interval: a round of ${ts.probes} probes (and ${WARMUP_PROBES} to warm up) to ${starred} servers takes at least ${(probes * 0.001).toFixed(0)} s even when every reply comes within 1 ms, longer than time_interval ${ts.time_interval} s: ${fix}`, where, undefined, 'time_interval'));
     else if (probes * ts.timeout_ms > ts.time_interval * 1000)
       warnings.push(`${where}: time_interval: when servers stop answering, a round can take ${((probes * ts.timeout_ms) / 1000).toFixed(0)} s (${ts.timeout_ms} ms per lost probe), longer than time_interval ${ts.time_interval} s; rounds then run back to back (${fix})`);
   }

@@ -175,7 +175,7 @@ export const pingInfo = z
     /** The addresses the responder answers besides the manager's (management_server_info
      * address, which the manager adds itself): another prober, e.g. \`latscope timesync probe\`
      * run from another host. A responder run by hand needs at least one. */
-    probers: z.array(ipv4).max(4000).optional(),
+    probers: z.array(ipv4).max(16_000).optional(),
     /** Replies per second a responder sends one prober at most. */
     rate_limit: z.number().int().min(1).max(4294967295).default(50000),
     /** The per-deployment probe key, 32 hex digits (prefer key_file or key_env); 16 still work. */
@@ -200,11 +200,56 @@ export const timeSync = z
     window: z.number().int().min(2).max(1000).default(16),
     /** Milliseconds to wait for each probe's reply before it counts as lost. */
     timeout_ms: z.number().int().min(1).max(60_000).default(20),
+    /**
+     * The probe mesh: every observer probes some peers' responders, which gives each pair's
+     * one-way delay and loss without application traffic, and clocks solved over the whole mesh;
+     * the manager then probes only a few anchors.
+     */
+    mesh: z
+      .object({
+        /** 1: observers probe their peers, and the manager probes only `anchors` servers. */
+        enabled: flag.default(0),
+        /** Seconds between an observer's mesh rounds (rounds start together, on the wall clock). */
+        interval: z.number().min(1).max(3600).default(10),
+        /** Probes per peer per round. */
+        probes: z.number().int().min(3).max(10_000).default(50),
+        /** Every server probes every other while the fleet has at most this many servers. */
+        full_mesh: z.number().int().min(2).max(64).default(16),
+        /** In larger fleets: this many ring neighbours on each side ... */
+        ring: z.number().int().min(1).max(8).default(2),
+        /** ... and this many random peers, chosen anew each round. */
+        random: z.number().int().min(0).max(32).default(4),
+        /** Servers the manager probes itself (spread over connect_info's list): they tie the mesh to the manager's clock. */
+        anchors: z.number().int().min(1).max(64).default(4),
+        /** Probes a second one observer sends at most (its replies as many): 2,000 of about 100 bytes stay near 0.03% of a 10 Gbit/s link. */
+        max_probe_rate: z.number().int().min(10).max(100_000).default(2000),
+      })
+      .strict()
+      .default({}),
   })
   .strict();
 export type TimeSync = z.output<typeof timeSync>;
 
 const hostname = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, 'expected a server name (letters, digits, _.-; at most 63)');
+
+/**
+ * mesh_info.yaml: what an observer's probe mesh needs, written by the manager beside ping_info.yaml
+ * when time_sync.yaml has mesh enabled (not a file operators write).
+ */
+export const meshInfo = z
+  .object({
+    /** Every server of the fleet (this one too): its name and the address its responder answers on. */
+    nodes: z.array(z.object({ name: hostname, address: ipv4 }).strict()).min(2).max(16_000),
+    interval: z.number().min(1).max(3600),
+    probes: z.number().int().min(3).max(10_000),
+    full_mesh: z.number().int().min(2).max(64),
+    ring: z.number().int().min(1).max(8),
+    random: z.number().int().min(0).max(32),
+    timeout_ms: z.number().int().min(1).max(60_000),
+    max_probe_rate: z.number().int().min(10).max(100_000),
+  })
+  .strict();
+export type MeshInfo = z.output<typeof meshInfo>;
 const absPath = z.string().regex(/^\/[^\0]*$/, 'expected an absolute path');
 
 /** A login name as Linux and ssh take it: letters, digits, '_', '.', '-', at most 32 characters. */

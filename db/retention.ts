@@ -17,7 +17,7 @@ export interface RetentionPolicy {
   packets: number;
   /** layer_histograms snapshots, and the host-jitter figures and outliers (host_stats, host_events). */
   histograms: number;
-  /** The analyzer's results (path_stats, flow_windows, unmatched, spikes) and the clock offsets. */
+  /** The analyzer's results (path_stats, flow_windows, unmatched, spikes), the clock offsets and the probe mesh's rounds. */
   results: number;
 }
 
@@ -152,6 +152,7 @@ export async function applyRetention(pool: Pool, policy: RetentionPolicy, nowMs 
         count(table, await deleteChunks(pool, `DELETE FROM ${table} WHERE window_ns IN (?)`, [windows]));
     }
     count('clock_offsets', await deleteChunks(pool, 'DELETE FROM clock_offsets WHERE at_unix_ms < ?', [results]));
+    count('mesh_edges', await deleteChunks(pool, 'DELETE FROM mesh_edges WHERE at_unix_ms < ?', [results]));
   }
   const histograms = cutoff('histograms');
   if (histograms !== undefined) {

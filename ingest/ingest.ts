@@ -22,6 +22,7 @@ import { inTransaction } from '../db/pool.js';
 import { ensureServers } from '../db/servers.js';
 import { BAD_RECORD_MAXLEN, BAD_RECORD_STREAM, entryFields, INGESTED_KEY, HISTOGRAM_STREAM, INGEST_GROUP, RECORD_STREAM } from '../protocol/redis.js';
 import { HIST_COLUMNS, HIST_FORMAT, MAX_HIST_BODY, validHistogramRows } from '../protocol/histograms.js';
+import { MESH_STREAM, parseMeshBatch, type MeshBatch, type MeshEdgeRow } from '../protocol/mesh.js';
 import { HOST_STREAM, parseHostBatch, type HostBatch, type HostEventRow, type HostStatRow } from '../protocol/host.js';
 import { encodeRows, ROW_COLUMNS, ROW_FORMAT, validRows } from '../protocol/records.js';
 import { BINARY_FORMAT, decodeBinary } from '../protocol/records-binary.js';
@@ -34,6 +35,8 @@ export interface IngestOptions {
   histogramStream?: string;
   /** The host-jitter stream (default latscope:host). */
   hostStream?: string;
+  /** The probe mesh's stream (default latscope:mesh). */
+  meshStream?: string;
   group?: string;
   /** This worker's name in the group (unique per worker process); lane k consumes as NAME/k. */
   consumer: string;
@@ -58,6 +61,8 @@ export interface IngestCounters {
   histogramRows: number;
   /** Host-module figures and outliers (host_stats, host_events). */
   hostRows: number;
+  /** Probe mesh edges (mesh_edges). */
+  meshRows: number;
   /** Rows already in MySQL when they came again (redelivery after a crash or an error). */
   duplicates: number;
   dbErrors: number;
@@ -120,7 +125,7 @@ const LOAD_PACKETS = loadSql('packets', ['server_id', ...ROW_COLUMNS]) + ' SET b
 const LOAD_HISTOGRAMS = loadSql('layer_histograms', ['server_id', '@at_ms', ...HIST_COLUMNS]) + ' SET taken_at = FROM_UNIXTIME(@at_ms / 1000)';
 
 export class Ingest {
-  readonly counters: IngestCounters = { entries: 0, rows: 0, histogramRows: 0, hostRows: 0, duplicates: 0, dbErrors: 0, badEntries: 0, forgedEntries: 0, reclaimed: 0, groupsRecreated: 0, lastError: '' };
+  readonly counters: IngestCounters = { entries: 0, rows: 0, histogramRows: 0, hostRows: 0, meshRows: 0, duplicates: 0, dbErrors: 0, badEntries: 0, forgedEntries: 0, reclaimed: 0, groupsRecreated: 0, lastError: '' };
   private readonly serverIds = new Map<string, number>();
   private stopping = false;
   private running?: Promise<unknown>;
@@ -131,7 +136,7 @@ export class Ingest {
     private readonly pool: Pool,
     o: IngestOptions,
   ) {
-    this.o = { stream: RECORD_STREAM, histogramStream: HISTOGRAM_STREAM, hostStream: HOST_STREAM, group: INGEST_GROUP, lanes: 2, records: true, ...o };
+    this.o = { stream: RECORD_STREAM, histogramStream: HISTOGRAM_STREAM, hostStream: HOST_STREAM, meshStream: MESH_STREAM, group: INGEST_GROUP, lanes: 2, records: true, ...o };
   }
 
   /** Creates the consumer group on both streams (from their start) unless it exists. */
@@ -218,12 +223,14 @@ export class Ingest {
   }
 
   private streams(): string[] {
-    return this.o.records ? [this.o.stream, this.o.histogramStream, this.o.hostStream] : [this.o.histogramStream, this.o.hostStream];
+    const others = [this.o.histogramStream, this.o.hostStream, this.o.meshStream];
+    return this.o.records ? [this.o.stream, ...others] : others;
   }
 
   private async handle(stream: string, entries: Entry[]): Promise<void> {
     const signed = await this.signedOnly(stream, entries);
     if (!signed.length) return;
+    if (stream === this.o.meshStream) return this.ingestMesh(signed);
     return stream === this.o.stream ? this.ingest(signed) : stream === this.o.histogramStream ? this.ingestHistograms(signed) : this.ingestHost(signed);
   }
 
@@ -241,7 +248,7 @@ export class Ingest {
       else good.push(e);
     }
     if (forged.length) {
-      const lane = stream === this.o.stream ? 'records' : stream === this.o.histogramStream ? 'histograms' : 'host';
+      const lane = stream === this.o.stream ? 'records' : stream === this.o.histogramStream ? 'histograms' : stream === this.o.meshStream ? 'mesh' : 'host';
       const tx = this.redis.multi();
       for (const [, why, f] of forged) tx.xadd(BAD_RECORD_STREAM, 'MAXLEN', '~', BAD_RECORD_MAXLEN, '*', 'lane', lane, 'refused', `not signed by its node: ${why}`, ...(f.reduce((n, x) => n + x.length, 0) > 1 << 20 ? [] : f));
       const ids = forged.map(([id]) => id);
@@ -293,6 +300,34 @@ export class Ingest {
     const tx = this.redis.multi();
     for (const f of setAside) tx.xadd(BAD_RECORD_STREAM, 'MAXLEN', '~', BAD_RECORD_MAXLEN, '*', ...f);
     await tx.xack(this.o.hostStream, this.o.group, ...idl).xdel(this.o.hostStream, ...idl).exec();
+  }
+
+  /** Loads probe mesh rounds (mesh_edges), then acknowledges and deletes them; a malformed entry is set aside and counted. */
+  async ingestMesh(entries: Entry[]): Promise<void> {
+    const rounds: { batch: MeshBatch; edges: MeshEdgeRow[] }[] = [];
+    const setAside: (string | Buffer)[][] = [];
+    for (const [, f] of entries) {
+      const parsed = parseMeshBatch(entryFields(f as string[]));
+      if ('refused' in parsed) setAside.push(parsed.refused.startsWith('larger') ? ['lane', 'mesh', 'refused', parsed.refused] : ['lane', 'mesh', 'refused', parsed.refused, ...f]);
+      else rounds.push(parsed);
+    }
+    const rows: unknown[][] = [];
+    if (rounds.length) {
+      const ids = await this.ids([...new Set(rounds.flatMap((r) => [r.batch.node, ...r.edges.map((e) => e.peer)]))]);
+      for (const { batch: b, edges } of rounds)
+        for (const e of edges)
+          rows.push([b.epoch, ids.get(b.node)!, ids.get(e.peer)!, b.intervalMs, b.at, e.sent, e.lost, e.offsetNs ?? null, e.boundNs ?? null, e.atNs ?? null, e.rttMinNs ?? null, e.rttP50Ns ?? null, e.fwdMinNs ?? null, e.fwdP50Ns ?? null, e.bwdMinNs ?? null, e.bwdP50Ns ?? null]);
+      // a round read again (a restart before the acknowledgement) changes nothing
+      for (let i = 0; i < rows.length; i += 1000)
+        await this.pool.query('INSERT IGNORE INTO mesh_edges (epoch, server_id, peer_id, interval_ms, at_unix_ms, sent, lost, offset_ns, bound_ns, at_ns, rtt_min_ns, rtt_p50_ns, fwd_min_ns, fwd_p50_ns, bwd_min_ns, bwd_p50_ns) VALUES ?', [rows.slice(i, i + 1000)]);
+      this.counters.meshRows += rows.length;
+    }
+    this.counters.badEntries += setAside.length;
+    this.counters.entries += entries.length;
+    const idl = entries.map((e) => e[0]);
+    const tx = this.redis.multi();
+    for (const f of setAside) tx.xadd(BAD_RECORD_STREAM, 'MAXLEN', '~', BAD_RECORD_MAXLEN, '*', ...f);
+    await tx.xack(this.o.meshStream, this.o.group, ...idl).xdel(this.o.meshStream, ...idl).exec();
   }
 
   /** Loads the entries' rows in one transaction, then acknowledges and deletes the entries. */

@@ -26,6 +26,7 @@ import { analysisJobs, analysisOptions } from '../analyzer/jobs.js';
 import { StreamStage, type StreamCounters } from '../analyzer/stream/stage.js';
 import { Prober } from '../timesync/prober.js';
 import { timeSyncJobs } from '../timesync/jobs.js';
+import { meshAnchors } from '../timesync/mesh.js';
 import { connectRedis, publicConf, redisConnection } from './redis.js';
 import { ensureObserverUsers, entryVerifier } from './observer-users.js';
 import { JobRunner } from './queues.js';
@@ -125,7 +126,11 @@ export class Manager {
     const f = [this.provisioner.jobs(), ingestJobs(() => this.ingest!), retentionJobs(this.pool, this.d.database.retention)];
     if (this.d.analysis.engine === 'batch') f.push(analysisJobs(this.pool, this.d.analysis, this.d.sampling));
     if (this.timeSync) {
-      const targets = this.d.servers.map((s) => ({ name: s.hostname, address: this.d.ping!.address ?? s.address }));
+      const all = this.d.servers.map((s) => ({ name: s.hostname, address: this.d.ping!.address ?? s.address }));
+      // with the mesh, the manager probes only its anchors: the observers probe each other
+      const mesh = this.d.timeSync.mesh;
+      const anchors = new Set(mesh.enabled ? meshAnchors(all.map((t) => t.name), mesh.anchors) : all.map((t) => t.name));
+      const targets = all.filter((t) => anchors.has(t.name));
       f.push(timeSyncJobs({ redis: this.redis, pool: this.pool, prober: () => this.prober!, targets, conf: this.d.timeSync }));
     }
     return f;

@@ -14,6 +14,7 @@ import { SshSession } from './ssh.js';
 import type { Bundle } from './bundle.js';
 import { keyToHex } from '../protocol/timesync.js';
 import type { Deployment, Server } from '../conf/deployment.js';
+import type { MeshInfo } from '../conf/schema.js';
 import { OBSERVER_HEAP_MB } from '../observer/limits.js';
 import { observerUnit, unitName } from './systemd.js';
 import { observerCredentials } from './observer-users.js';
@@ -185,10 +186,16 @@ export class RemoteServer {
     }
     if (d.ping && d.functions.timesync) {
       const { port, eth, mode, rate_limit } = d.ping;
-      // the responder answers the manager's probes and the other probers the operator listed
-      const probers = [...new Set([d.manager.address, ...(d.ping.probers ?? [])])];
+      // the responder answers the manager's probes and the other probers the operator listed, and with the mesh its peers' too
+      const mesh = d.timeSync.mesh;
+      const nodes = mesh.enabled ? d.servers.map((s) => ({ name: s.hostname, address: d.ping!.address ?? s.address })) : [];
+      const probers = [...new Set([d.manager.address, ...(d.ping.probers ?? []), ...nodes.map((n) => n.address)])];
       files['ping_info.yaml'] = stringify({ port, eth, mode, rate_limit, probers, key_file: 'ping.key' });
       files['ping.key'] = keyToHex(d.pingKey!) + '\n';
+      if (mesh.enabled)
+        files['mesh_info.yaml'] = stringify({
+          nodes, interval: mesh.interval, probes: mesh.probes, full_mesh: mesh.full_mesh, ring: mesh.ring, random: mesh.random, timeout_ms: d.timeSync.timeout_ms, max_probe_rate: mesh.max_probe_rate,
+        } satisfies MeshInfo);
     }
     // the files travel on stdin as JSON (secrets never on a command line); the server's node writes them
     const write = 'const fs=require("fs"),p=require("path"),d=process.argv[1],f=JSON.parse(fs.readFileSync(0,"utf8"));for(const n of fs.readdirSync(d))if(n.endsWith(".yaml"))fs.rmSync(p.join(d,n));for(const[n,t]of Object.entries(f))fs.writeFileSync(p.join(d,n),t,{mode:0o600});';

@@ -75,4 +75,6 @@ export interface Drops {
   stop: number;
   /** Host-module outliers beyond the ones kept while Redis was away. */
   host_events: number;
+  /** Mesh rounds whose entry could not be sent (Redis away). */
+  mesh_rounds: number;
 }

@@ -58,7 +58,7 @@ export function observerRegistry(s: MetricSources): Registry {
     return [{ value: Number(c.retransTx), labels: { dir: 'tx' } }, { value: Number(c.retransRx), labels: { dir: 'rx' } }];
   });
   metric(r, 'latscope_events_total', 'Sample events the kernel wrote to the ring buffer', 'counter', () => [{ value: Number(s.probe.counters().events) }]);
-  metric(r, 'latscope_dropped_total', 'Things lost, by where: ring (ring buffer full: events), flow_table (flow states dropped for new flows: their set of the flow table was full), capped (sample bytes beyond the per-event limit), undecodable (ring records too short), spool (memory and disk spool full: records), unparsed (IP packets whose headers could not be read, any port)', 'counter', () => [
+  metric(r, 'latscope_dropped_total', 'Things lost, by where: ring (ring buffer full: events), flow_table (flow states dropped for new flows: their set of the flow table was full), capped (sample bytes beyond the per-event limit), undecodable (ring records too short), spool (memory and disk spool full: records), stop (events left in the ring at stop), host_events (host outliers beyond those kept while Redis was away), mesh_rounds (mesh rounds that could not be sent), unparsed (IP packets whose headers could not be read, any port)', 'counter', () => [
     ...Object.entries(s.drops()).map(([where, value]) => ({ value, labels: { where } })),
     { value: Number(s.probe.counters().unparsed), labels: { where: 'unparsed' } },
   ]);

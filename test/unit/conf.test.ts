@@ -500,3 +500,21 @@ test('conf init writes a commented folder with a fresh time-sync key, refuses a 
     rmSync(parent, { recursive: true, force: true });
   }
 });
+
+test('10,000 servers: refused with the manager probing every one (a round outlasts its interval), valid with the probe mesh (the manager probes its anchors)', () => {
+  const servers = Array.from({ length: 10_000 }, (_, i) => `  - hostname: s${i}\n    address: 10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}\n    metadata_key: ${i + 1}\n`).join('');
+  const connect = `known_hosts: known_hosts\ndefaults:\n  username: root\n  key_file: id_test\nservers:\n${servers}`;
+  const star = folder({ 'connect_info.yaml': connect });
+  const mesh = folder({ 'connect_info.yaml': connect, 'time_sync.yaml': 'time_interval: 64\nmesh:\n  enabled: 1\n' });
+  const crowded = folder({ 'connect_info.yaml': connect, 'time_sync.yaml': 'time_interval: 64\nmesh:\n  enabled: 1\n  probes: 2000\n' });
+  try {
+    assert.throws(() => loadDeployment(star), /time_sync\.yaml: time_interval: a round of 200 probes \(and 32 to warm up\) to 10000 servers takes at least 2320 s.*or the mesh/);
+    const d = loadDeployment(mesh);
+    assert.equal(d.servers.length, 10_000);
+    assert.equal(d.timeSync.mesh.enabled, true);
+    assert.equal(d.timeSync.mesh.anchors, 4);
+    assert.throws(() => loadDeployment(crowded), /time_sync\.yaml: mesh: interval: a mesh round of 2000 probes .* to up to 27 peers takes at least 54\.9 s/);
+  } finally {
+    for (const dir of [star, mesh, crowded]) rmSync(dir, { recursive: true });
+  }
+});

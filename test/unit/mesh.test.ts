@@ -5,7 +5,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MANAGER, meshPeers, solveMesh, type MeshEdge } from '../../timesync/mesh.js';
+import { MANAGER, maxMeshPeers, meshAnchors, meshPeers, solveMesh, solveMeshExact, type ExactEdge, type MeshEdge } from '../../timesync/mesh.js';
+import { meshEdge } from '../../observer/mesh.js';
+import { parseMeshBatch } from '../../protocol/mesh.js';
+import type { Sample } from '../../protocol/timesync.js';
 import { simulateRound, type FleetModel } from '../../timesync/simulate.js';
 
 const model: FleetModel = { servers: 200, asymmetryNs: 40, biasNs: 300, noiseNs: 20, oneWayNs: 20_000, anchors: 4, seed: 7 };
@@ -74,4 +77,87 @@ test('meshPeers: everyone in a small fleet; in a large one a ring plus random pe
   assert.deepEqual(meshPeers(big, 's0500', { epoch: 1 }), p);
   assert.notDeepEqual(meshPeers(big, 's0500', { epoch: 2 }), p);
   assert.throws(() => meshPeers(big, 'nope'), /nope is not one of the nodes/);
+});
+
+test('exact offsets: clocks far apart (servers booted years apart, beyond 2^53 ns) are solved to the nanosecond', () => {
+  // true clocks (minus the manager's), and an asymmetric link between b and c
+  const truth = new Map([['a', 9_007_199_254_740_993n * 7n], ['b', -123_456_789_012_345_678n], ['c', 42n]]);
+  const edge = (x: string, y: string, biasNs = 0): ExactEdge => ({ a: x, b: y, offsetNs: truth.get(y)! - (x === MANAGER ? 0n : truth.get(x)!) + BigInt(biasNs), boundNs: 500 });
+  const s = solveMeshExact([edge(MANAGER, 'a'), edge(MANAGER, 'b'), edge('a', 'b'), edge('b', 'c'), edge('a', 'c'), edge(MANAGER, 'c')]);
+  for (const [n, t] of truth) {
+    const c = s.clocks.get(n)!;
+    assert.equal(c.offsetNs, t, `${n}: ${c.offsetNs} vs ${t}`);
+    assert.ok(c.boundNs > 0 && c.boundNs <= 501, `${n}: bound ${c.boundNs}`);
+  }
+  // a node joined only to another part of the graph stays unreached, named
+  const apart = solveMeshExact([edge(MANAGER, 'a'), { a: 'x', b: 'y', offsetNs: 5n, boundNs: 10 }]);
+  assert.deepEqual(apart.unreached.sort(), ['x', 'y']);
+});
+
+test('anchors spread over the list; the most peers a fleet gives one server', () => {
+  const names = Array.from({ length: 10 }, (_, i) => `s${i}`);
+  assert.deepEqual(meshAnchors(names, 4), ['s0', 's2', 's5', 's7']);
+  assert.deepEqual(meshAnchors(names.slice(0, 3), 4), ['s0', 's1', 's2']);
+  assert.equal(maxMeshPeers(10, { fullMesh: 16, ring: 2, random: 4 }), 9);
+  assert.equal(maxMeshPeers(10_000, { fullMesh: 16, ring: 2, random: 4 }), 27);
+  // the bound holds over many epochs of a large fleet
+  const many = Array.from({ length: 1000 }, (_, i) => `n${String(i).padStart(4, '0')}`);
+  let most = 0;
+  for (let epoch = 0; epoch < 3; epoch++) for (const n of many) most = Math.max(most, meshPeers(many, n, { fullMesh: 16, ring: 2, random: 4, epoch }).length);
+  assert.ok(most <= maxMeshPeers(1000, { fullMesh: 16, ring: 2, random: 4 }), `a server probed ${most} peers`);
+});
+
+/** Probes between two clocks: `off` apart (peer − prober), `fwd` and `bwd` one way, with a little noise. */
+function probes(n: number, off: bigint, fwd: number, bwd: number): Sample[] {
+  const out: Sample[] = [];
+  let t = 1_000_000_000n;
+  for (let i = 0; i < n; i++) {
+    const t1 = t, t2 = t1 + BigInt(fwd + (i % 7) * 10) + off, t3 = t2 + 2000n, t4 = t3 - off + BigInt(bwd + (i % 5) * 10);
+    out.push({ t1, t2, t3, t4, round: 1, seq: i, server: 'peer' });
+    t += 100_000n;
+  }
+  return out;
+}
+
+test('a mesh edge: the offset as a pair of probes sees it, and one-way delays that the solved clocks correct', () => {
+  // 300 µs forward, 20 µs back: the pair alone puts half the difference into the offset
+  const off = 5_000_000_000_000n;
+  const e = meshEdge('peer', probes(60, off, 300_000, 20_000), 64, 4);
+  assert.equal(e.peer, 'peer');
+  assert.equal(e.sent, 64);
+  assert.equal(e.lost, 4);
+  const seen = BigInt(e.offsetNs!) - off;
+  assert.ok(seen > 130_000n && seen < 150_000n, `the pair's offset is off by half the asymmetry: ${seen}`);
+  assert.ok(e.boundNs! >= Number(seen), 'the causality bound holds the truth');
+  // corrected with the true offset, each direction comes back
+  const corr = Number(BigInt(e.offsetNs!) - off);
+  assert.ok(Math.abs(e.fwdMinNs! + corr - 300_000) <= 1, `forward ${e.fwdMinNs! + corr}`);
+  assert.ok(Math.abs(e.bwdMinNs! - corr - 20_000) <= 1, `backward ${e.bwdMinNs! - corr}`);
+  assert.ok(e.fwdP50Ns! >= e.fwdMinNs! && e.rttMinNs! <= e.rttP50Ns!);
+  // no reply at all: only what was sent and lost
+  assert.deepEqual(meshEdge('peer', [], 50, 50), { peer: 'peer', sent: 50, lost: 50 });
+});
+
+test('mesh entries: a good one reads; anything else is refused with the reason', () => {
+  const edges = [meshEdge('h2', probes(10, 0n, 1000, 1000), 10, 0), { peer: 'h3', sent: 10, lost: 10 }];
+  const good = new Map(Object.entries({ node: 'h1', format: 'mesh1', epoch: '177000', intervalMs: '10000', at: '1770000000000', edges: JSON.stringify(edges) }));
+  const ok = parseMeshBatch(good);
+  assert.ok('edges' in ok, JSON.stringify(ok));
+  assert.equal(ok.edges.length, 2);
+  const bad: [Record<string, string>, RegExp][] = [
+    [{ format: 'mesh0' }, /format/],
+    [{ node: '../etc' }, /node/],
+    [{ epoch: '-1' }, /epoch/],
+    [{ intervalMs: '5' }, /intervalMs/],
+    [{ edges: '{' }, /not JSON/],
+    [{ edges: '{}' }, /not a list/],
+    [{ edges: JSON.stringify([{ peer: 'h2', sent: 1, lost: 2 }]) }, /edges\[0\]/],
+    [{ edges: JSON.stringify([{ peer: 'h2', sent: 1, lost: 0, offsetNs: '1e9', boundNs: 1 }]) }, /edges\[0\]/],
+    [{ edges: JSON.stringify([{ peer: 'h2', sent: 1, lost: 0, offsetNs: '12' }]) }, /edges\[0\]/],
+    [{ edges: 'x'.repeat((1 << 20) + 1) }, /larger than/],
+  ];
+  for (const [change, why] of bad) {
+    const r = parseMeshBatch(new Map([...good, ...Object.entries(change)]));
+    assert.ok('refused' in r && why.test(r.refused), `${JSON.stringify(change).slice(0, 60)}: ${JSON.stringify(r).slice(0, 120)}`);
+  }
 });

@@ -35,7 +35,7 @@ struct ts_peer {
 	__u64 window_start; /* the current one-second rate window (responder's clock) */
 	__u64 window_count; /* replies in it */
 };
-#define TS_MAX_PEERS 4096
+#define TS_MAX_PEERS 16384
 
 /* Responder counters (per-CPU array). Every packet to the port that is not answered is counted
  * under exactly one reason and dropped (no reply, no ICMP). A probe is answered only when it is
