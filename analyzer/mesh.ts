@@ -45,6 +45,8 @@ export interface MeshReport {
   rejected: number;
   /** By one-way median, slowest first. */
   directions: MeshDirection[];
+  /** Each server's clock minus the manager's as the last round solved it (a decimal: clocks may be far apart), with its bound. */
+  clocks: { server: string; offsetNs: string; boundNs: number }[];
   /** The slowest direction and how much slower it is than its reverse (null: no mesh data). */
   slowest: { src: string; dst: string; oneWayP50Ns: number; reverseP50Ns: number | null } | null;
 }
@@ -99,7 +101,7 @@ export async function loadMeshReport(pool: Pool, o: { sinceUnixMs?: number; unti
     epoch: Number(r.epoch), a: r.a, b: r.b, at: Number(r.at_unix_ms), sent: Number(r.sent), lost: Number(r.lost),
     offset: r.offset_ns === null ? null : BigInt(r.offset_ns), bound: num(r.bound_ns), fwdMin: num(r.fwd_min_ns), fwdP50: num(r.fwd_p50_ns), bwdMin: num(r.bwd_min_ns), bwdP50: num(r.bwd_p50_ns),
   }));
-  const report: MeshReport = { rounds: 0, edges: edges.length, unsolved: 0, rejected: 0, directions: [], slowest: null };
+  const report: MeshReport = { rounds: 0, edges: edges.length, unsolved: 0, rejected: 0, directions: [], clocks: [], slowest: null };
   if (!edges.length) return report;
   // the anchors' rounds around the range (an hour either side: their drift carries them)
   const [cr] = (await pool.query(
@@ -124,6 +126,8 @@ export async function loadMeshReport(pool: Pool, o: { sinceUnixMs?: number; unti
     const measured = list.filter((e) => e.offset !== null && e.bound !== null && e.bound > 0);
     const solved = solveMeshExact([...anchorEdges(rounds, median(list.map((e) => e.at))), ...measured.map((e) => ({ a: e.a, b: e.b, offsetNs: e.offset!, boundNs: e.bound! }))]);
     report.rejected += solved.rejected.filter((e) => e.a !== MANAGER).length;
+    // rounds come oldest first: the last one's clocks stay
+    report.clocks = [...solved.clocks].map(([server, c]) => ({ server, offsetNs: c.offsetNs.toString(), boundNs: c.boundNs })).sort((x, y) => x.server.localeCompare(y.server));
     for (const e of list) {
       // loss counts for both directions of the pair: a probe or its reply was lost, which one is not known
       for (const d of [dir(e.a, e.b), dir(e.b, e.a)]) {

@@ -189,14 +189,15 @@ export async function loadReport(pool: Pool, o: ReportOptions = {}): Promise<Rep
   hosts.sort((a, b) => a.server.localeCompare(b.server));
   await addKernelHistograms(pool, hosts, names, fromMs, toMs);
 
-  const windowList = [...windows];
-  const inWindows = windowList.length ? 'window_ns IN (?)' : '1 = 0';
+  // no window in the range: a list that matches none (an empty IN () is not SQL, and would shift the other placeholders)
+  const windowList = windows.size ? [...windows] : ['-1'];
+  const inWindows = 'window_ns IN (?)';
   const flows = await loadFlows(pool, merged, name, inWindows, windowList, o, top);
   const [um] = (await pool.query(`SELECT src_server_id, dst_server_id, reason, SUM(samples) AS n FROM unmatched WHERE ${inWindows} GROUP BY src_server_id, dst_server_id, reason ORDER BY n DESC`, [windowList])) as any;
   const unmatched = (um as any[])
     .map((r) => ({ src: name(Number(r.src_server_id)), dst: name(Number(r.dst_server_id)), reason: r.reason, samples: Number(r.n) }))
     .filter((u) => !o.pair || (u.src === o.pair[0] && u.dst === o.pair[1]));
-  const [sp] = (await pool.query(`SELECT * FROM spike_report WHERE ${inWindows.replace('window_ns', 'window_ns')} ${o.pair ? 'AND src = ? AND dst = ?' : ''} ORDER BY times_median DESC LIMIT ?`, [windowList, ...(o.pair ?? []), top])) as any;
+  const [sp] = (await pool.query(`SELECT * FROM spike_report WHERE ${inWindows} ${o.pair ? 'AND src = ? AND dst = ?' : ''} ORDER BY times_median DESC LIMIT ?`, [windowList, ...(o.pair ?? []), top])) as any;
   const spikes = (sp as any[]).map((r) => ({
     windowNs: String(r.window_ns), atUnixMs: r.at_unix_ms === null ? null : Number(r.at_unix_ms),
     flow: r.flow_src === null ? null : `${r.flow_src}:${r.flow_sport} → ${r.flow_dst}:${r.flow_dport}`,

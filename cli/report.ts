@@ -89,6 +89,7 @@ function formatMesh(r: Report): string[] {
     out.push(`  slowest direction: ${m.slowest.src} → ${m.slowest.dst}, ${us(m.slowest.oneWayP50Ns)} µs one way${m.slowest.reverseP50Ns === null ? '' : ` (${m.slowest.dst} → ${m.slowest.src}: ${us(m.slowest.reverseP50Ns)} µs)`}`);
   if (m.unsolved) out.push(`  ${m.unsolved} edges had no clock tie to the manager (no anchor reached in their round): left out`);
   if (m.rejected) out.push(`  ${m.rejected} edges set aside by loop consistency (their offsets disagree with the rest of the mesh)`);
+  if (m.clocks.length) out.push(`  clocks as the last round solved them, minus the manager's, µs: ${m.clocks.map((c) => `${c.server} ${us(Number(c.offsetNs))} ±${us(c.boundNs)}`).join(', ')}`);
   return out;
 }
 

@@ -32,7 +32,7 @@ const REPORT: Report = {
   unmatched: [{ src: 'a', dst: '(not observed)', reason: 'peer_not_observed', samples: 3 }],
   faults: 0,
   spikes: [],
-  mesh: { rounds: 0, edges: 0, unsolved: 0, rejected: 0, directions: [], slowest: null },
+  mesh: { rounds: 0, edges: 0, unsolved: 0, rejected: 0, directions: [], clocks: [], slowest: null },
 };
 const SERIES: Series = {
   oneWay: [0, 1, 2].flatMap((w) => [{ src: 'a', dst: 'b', unixMs: 1_764_000_000_000 + w * 10_000, p50: 24_000 + w * 100, p99: 40_000, boundNs: 500, samples: 30 }]),
