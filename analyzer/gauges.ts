@@ -1,11 +1,13 @@
 /**
  * The analysis results as Prometheus gauges (the manager's /metrics): per server pair, the newest
  * window's delay percentiles and clock faults; per server, the newest clock offset and its bound;
- * unmatched samples by reason over the last hour of windows. Read from MySQL through the primary
+ * unmatched samples by reason over the last hour of windows; per direction between servers, the
+ * probe mesh's one-way delay, its bound and loss over its last minute of rounds. Read from MySQL through the primary
  * keys only (the newest window first, then the hour before it), so a scrape costs the same
  * however long the history.
  */
 import type { Pool } from '../db/pool.js';
+import { loadMeshReport, type MeshDirection } from './mesh.js';
 
 export interface PairGauge {
   src: string;
@@ -22,7 +24,12 @@ export interface ResultGauges {
   pairs: PairGauge[];
   clocks: { server: string; offsetNs: number; boundNs: number }[];
   unmatched: { reason: string; samples: number }[];
+  /** The probe mesh's directions over its last MESH_GAUGE_MS of rounds. */
+  mesh: MeshDirection[];
 }
+
+/** The probe mesh's gauges cover its rounds of the last minute (a few rounds, read through mesh_edges' time key). */
+export const MESH_GAUGE_MS = 60_000;
 
 /** Segments exported per pair: the totals and the wire (the rest are in MySQL and the graphs). */
 export const GAUGE_SEGMENTS = ['one_way', 'end_to_end', 'wire'] as const;
@@ -53,5 +60,6 @@ export async function resultGauges(pool: Pool): Promise<ResultGauges> {
      JOIN (SELECT server, MAX(round) AS r FROM clock_offsets GROUP BY server) l ON l.server = c.server AND l.r = c.round`,
   )) as any;
   const clocks = (cl as any[]).map((r) => ({ server: r.server, offsetNs: Number(r.offset_ns), boundNs: Number(r.bound_ns) }));
-  return { pairs, clocks, unmatched };
+  const mesh = (await loadMeshReport(pool, { sinceUnixMs: Date.now() - MESH_GAUGE_MS })).directions;
+  return { pairs, clocks, unmatched, mesh };
 }

@@ -87,6 +87,7 @@ export function managerRegistry(s: ManagerMetricSources): Registry {
   metric(r, 'latscope_ingest_rows_total', 'Record rows the ingest loaded into packets', 'counter', ingest((c) => c.rows));
   metric(r, 'latscope_ingest_histogram_rows_total', 'Histogram bucket rows loaded into layer_histograms', 'counter', ingest((c) => c.histogramRows));
   metric(r, 'latscope_ingest_host_rows_total', 'Host-jitter figures and outliers loaded', 'counter', ingest((c) => c.hostRows));
+  metric(r, 'latscope_ingest_mesh_rows_total', 'Probe mesh edges loaded into mesh_edges', 'counter', ingest((c) => c.meshRows));
   metric(r, 'latscope_ingest_duplicate_rows_total', 'Rows that came again and were already loaded (redelivery)', 'counter', ingest((c) => c.duplicates));
   metric(r, 'latscope_ingest_db_errors_total', 'Database errors of the ingest (it retries)', 'counter', ingest((c) => c.dbErrors));
   metric(r, 'latscope_ingest_bad_entries_total', 'Entries that were not what an observer writes (set aside in latscope:records:bad)', 'counter', ingest((c) => c.badEntries));
@@ -133,6 +134,15 @@ export function managerRegistry(s: ManagerMetricSources): Registry {
     );
     metric(r, 'latscope_pair_clock_faults', "Paths in each pair's newest window whose one-way delay was below zero by more than its bound", 'gauge', async () =>
       ((await results())?.pairs ?? []).filter((p) => p.segment === 'end_to_end').map((p) => ({ value: p.faults, labels: { src: p.src, dst: p.dst } })),
+    );
+    metric(r, 'latscope_mesh_one_way_seconds', 'One-way delay between servers from the probe mesh (time_sync.yaml mesh), without application traffic: the median of its rounds of the last minute', 'gauge', async () =>
+      ((await results())?.mesh ?? []).map((d) => ({ value: d.oneWayP50Ns / 1e9, labels: { src: d.src, dst: d.dst } })),
+    );
+    metric(r, 'latscope_mesh_one_way_bound_seconds', 'The clock bound of that one-way delay', 'gauge', async () =>
+      ((await results())?.mesh ?? []).map((d) => ({ value: d.boundNs / 1e9, labels: { src: d.src, dst: d.dst } })),
+    );
+    metric(r, 'latscope_mesh_loss_ratio', 'Share of the mesh probes between two servers without a reply, over the last minute', 'gauge', async () =>
+      ((await results())?.mesh ?? []).map((d) => ({ value: d.lossRatio, labels: { src: d.src, dst: d.dst } })),
     );
     metric(r, 'latscope_clock_offset_seconds', "Each server's clock minus the manager's, at its newest time-sync round", 'gauge', async () =>
       ((await results())?.clocks ?? []).map((c) => ({ value: c.offsetNs / 1e9, labels: { server: c.server } })),

@@ -12,7 +12,7 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,6 +30,7 @@ import type { Report } from '../analyzer/report.js';
 
 const cli = join(projectRoot, 'dist', 'cli.js');
 const DB = 'latscope_test_mesh';
+const METRICS_PORT = 9591;
 let tb: Testbed;
 let started: { redis: boolean; db: boolean };
 let dir: string;
@@ -54,7 +55,10 @@ test('the mesh alone, with no application traffic, names the direction of a link
   await admin.end();
   const conf = writeTestbedConf(join(dir, 'conf'), tb, redis, db, { ports: [7901], database: DB, timeSync: true, timeInterval: 2 });
   const ts = parse(readFileSync(join(conf, 'time_sync.yaml'), 'utf8'));
-  writeFileSync(join(conf, 'time_sync.yaml'), stringify({ ...ts, probes: 100, mesh: { enabled: 1, interval: 2, probes: 20, anchors: 3 } }), { mode: 0o600 });
+  writeFileSync(join(conf, 'time_sync.yaml'), stringify({ ...ts, probes: 100, timeout_ms: 50, mesh: { enabled: 1, interval: 3, probes: 20, anchors: 3 } }), { mode: 0o600 });
+  // the manager's metrics endpoint, for the mesh gauges
+  const msi = parse(readFileSync(join(conf, 'management_server_info.yaml'), 'utf8'));
+  writeFileSync(join(conf, 'management_server_info.yaml'), stringify({ ...msi, port: METRICS_PORT }), { mode: 0o600 });
   const d = loadDeployment(conf);
   const names = d.servers.map((s) => s.hostname);
   // the testbed puts every second host in subnet B, behind the router's eth1
@@ -70,16 +74,16 @@ test('the mesh alone, with no application traffic, names the direction of a link
   const states = await mgr.provisionAll();
   assert.deepEqual(names.map((n) => states.get(n)?.state), ['running', 'running', 'running', 'running'], log.join('\n'));
   await mgr.schedule();
-  execFileSync('ip', ['netns', 'exec', tb.router!.netns, 'tc', 'qdisc', 'replace', 'dev', 'eth1', 'root', 'tbf', 'rate', '400kbit', 'burst', '1600', 'latency', '100ms']);
+  execFileSync('ip', ['netns', 'exec', tb.router!.netns, 'tc', 'qdisc', 'replace', 'dev', 'eth1', 'root', 'tbf', 'rate', '200kbit', 'burst', '1600', 'latency', '100ms']);
   const slowedAt = Date.now();
   const pool = openPool({ ...db, database: DB });
   t.after(() => pool.end());
   // four full mesh rounds after the link was slowed, every server's edges stored
-  await waitFor('four mesh rounds of every server after the slowing', 60_000, async () => {
-    const [[r]] = (await pool.query('SELECT COUNT(DISTINCT epoch) AS rounds FROM (SELECT epoch FROM mesh_edges WHERE at_unix_ms > ? + 2500 GROUP BY epoch HAVING COUNT(*) = 12) e', [slowedAt])) as any;
+  await waitFor('four mesh rounds of every server after the slowing', 90_000, async () => {
+    const [[r]] = (await pool.query('SELECT COUNT(DISTINCT epoch) AS rounds FROM (SELECT epoch FROM mesh_edges WHERE at_unix_ms > ? + 3500 GROUP BY epoch HAVING COUNT(*) = 12) e', [slowedAt])) as any;
     return Number(r.rounds) >= 4 ? true : (await new Promise((res) => setTimeout(res, 500)), undefined);
   });
-  const out = execFileSync(process.execPath, [cli, 'report', '--conf', conf, '--json', '--from', new Date(slowedAt + 2500).toISOString()], { encoding: 'utf8' });
+  const out = execFileSync(process.execPath, [cli, 'report', '--conf', conf, '--json', '--from', new Date(slowedAt + 3500).toISOString()], { encoding: 'utf8' });
   const report = JSON.parse(out) as Report;
   const m = report.mesh;
   const show = () => JSON.stringify(m, null, 1);
@@ -91,9 +95,9 @@ test('the mesh alone, with no application traffic, names the direction of a link
   for (const x of m.directions) {
     assert.ok(Number.isFinite(x.boundNs) && x.boundNs > 0, `${x.src} → ${x.dst}: bound ${x.boundNs}`);
     assert.ok(x.reverseP50Ns !== null, `${x.src} → ${x.dst}: its reverse was measured`);
-    if (slowed(x.src, x.dst)) assert.ok(x.oneWayP50Ns > 500_000 && x.oneWayP50Ns > x.reverseP50Ns! + 400_000, `${x.src} → ${x.dst} crosses the slowed link: ${x.oneWayP50Ns} ns (reverse ${x.reverseP50Ns}); ${show()}`);
+    if (slowed(x.src, x.dst)) assert.ok(x.oneWayP50Ns > 1_000_000 && x.oneWayP50Ns > x.reverseP50Ns! + 800_000, `${x.src} → ${x.dst} crosses the slowed link: ${x.oneWayP50Ns} ns (reverse ${x.reverseP50Ns}); ${show()}`);
     // not slowed: short, and not below zero by more than its bound (the clocks are right)
-    else assert.ok(x.oneWayP50Ns < 300_000 && x.oneWayMinNs > -x.boundNs, `${x.src} → ${x.dst}: ${x.oneWayP50Ns} ns, min ${x.oneWayMinNs} ± ${x.boundNs}; ${show()}`);
+    else assert.ok(x.oneWayP50Ns < 500_000 && x.oneWayMinNs > -x.boundNs, `${x.src} → ${x.dst}: ${x.oneWayP50Ns} ns, min ${x.oneWayMinNs} ± ${x.boundNs}; ${show()}`);
     assert.equal(x.lossRatio, x.lost / x.sent);
   }
   assert.ok(m.slowest && slowed(m.slowest.src, m.slowest.dst), `the slowest direction crosses the slowed link: ${show()}`);
@@ -101,8 +105,21 @@ test('the mesh alone, with no application traffic, names the direction of a link
   assert.deepEqual(m.clocks.map((c) => c.server), names, show());
   for (const c of m.clocks) assert.ok(Math.abs(Number(c.offsetNs)) <= c.boundNs, `${c.server}: ${c.offsetNs} ± ${c.boundNs}`);
   // the text report names it too
-  const text = execFileSync(process.execPath, [cli, 'report', '--conf', conf, '--from', new Date(slowedAt + 2500).toISOString()], { encoding: 'utf8' });
+  const text = execFileSync(process.execPath, [cli, 'report', '--conf', conf, '--from', new Date(slowedAt + 3500).toISOString()], { encoding: 'utf8' });
   assert.match(text, new RegExp(`slowest direction: ${m.slowest!.src} → ${m.slowest!.dst}, \\d+\\.\\d µs one way`));
+  // the same as Prometheus gauges on the manager's endpoint, in the exposition format promtool accepts
+  const metrics = await (await fetch(`http://${tb.managerAddress}:${METRICS_PORT}/metrics`)).text();
+  const gauge = (name: string, src: string, dst: string) => Number(new RegExp(`^${name}\\{src="${src}",dst="${dst}"\\} (\\S+)$`, 'm').exec(metrics)?.[1]);
+  const s = m.slowest!;
+  assert.ok(gauge('latscope_mesh_one_way_seconds', s.src, s.dst) > 0.001, metrics.split('\n').filter((l) => l.includes('mesh')).join('\n'));
+  assert.ok(gauge('latscope_mesh_one_way_seconds', s.dst, s.src) < 0.0003);
+  assert.ok(gauge('latscope_mesh_one_way_bound_seconds', s.src, s.dst) > 0);
+  assert.ok(gauge('latscope_mesh_loss_ratio', s.src, s.dst) >= 0);
+  assert.match(metrics, /^latscope_ingest_mesh_rows_total \d+/m);
+  // (the mesh's families: promtool's lint also speaks of older names elsewhere)
+  const meshFamilies = metrics.split('\n').filter((l) => /^(# (HELP|TYPE) )?latscope_mesh_/.test(l)).join('\n') + '\n';
+  const promtool = spawnSync('promtool', ['check', 'metrics'], { input: meshFamilies, encoding: 'utf8' });
+  assert.equal(promtool.status, 0, promtool.stdout + promtool.stderr);
   // the observers' mesh rounds reached MySQL signed, with nothing set aside
   const [[bad]] = (await pool.query('SELECT COUNT(*) AS n FROM mesh_edges')) as any;
   assert.ok(Number(bad.n) >= 48);
