@@ -87,8 +87,22 @@ function anchorEdges(rounds: Map<string, Round[]>, at: number): ExactEdge[] {
   return out;
 }
 
+/** One direction's corrected one-way delay in one round (the graphs' series). */
+export interface MeshPoint {
+  src: string;
+  dst: string;
+  unixMs: number;
+  oneWayNs: number;
+  boundNs: number;
+}
+
 /** The mesh's one-way delays over [sinceUnixMs, untilUnixMs). */
 export async function loadMeshReport(pool: Pool, o: { sinceUnixMs?: number; untilUnixMs?: number } = {}): Promise<MeshReport> {
+  return (await meshAnalysis(pool, o)).report;
+}
+
+/** The report, and each round's corrected one-way delay per direction. */
+export async function meshAnalysis(pool: Pool, o: { sinceUnixMs?: number; untilUnixMs?: number } = {}): Promise<{ report: MeshReport; series: MeshPoint[] }> {
   const since = o.sinceUnixMs ?? 0, until = o.untilUnixMs ?? 8.64e15;
   const [rows] = (await pool.query(
     `SELECT e.epoch, a.name AS a, b.name AS b, e.at_unix_ms, e.sent, e.lost, CAST(e.offset_ns AS CHAR) AS offset_ns, e.bound_ns, e.fwd_min_ns, e.fwd_p50_ns, e.bwd_min_ns, e.bwd_p50_ns
@@ -102,7 +116,8 @@ export async function loadMeshReport(pool: Pool, o: { sinceUnixMs?: number; unti
     offset: r.offset_ns === null ? null : BigInt(r.offset_ns), bound: num(r.bound_ns), fwdMin: num(r.fwd_min_ns), fwdP50: num(r.fwd_p50_ns), bwdMin: num(r.bwd_min_ns), bwdP50: num(r.bwd_p50_ns),
   }));
   const report: MeshReport = { rounds: 0, edges: edges.length, unsolved: 0, rejected: 0, directions: [], clocks: [], slowest: null };
-  if (!edges.length) return report;
+  const series: MeshPoint[] = [];
+  if (!edges.length) return { report, series };
   // the anchors' rounds around the range (an hour either side: their drift carries them)
   const [cr] = (await pool.query(
     'SELECT server, at_unix_ms, CAST(offset_ns AS CHAR) AS offset_ns, bound_ns, drift_ppb, drift_bound_ppb FROM clock_offsets WHERE at_unix_ms BETWEEN ? AND ?',
@@ -146,6 +161,7 @@ export async function loadMeshReport(pool: Pool, o: { sinceUnixMs?: number; unti
       const fwd = dir(e.a, e.b), bwd = dir(e.b, e.a);
       fwd.mins.push(e.fwdMin! + corr), fwd.p50s.push(e.fwdP50! + corr), fwd.bounds.push(bound);
       bwd.mins.push(e.bwdMin! - corr), bwd.p50s.push(e.bwdP50! - corr), bwd.bounds.push(bound);
+      series.push({ src: e.a, dst: e.b, unixMs: e.at, oneWayNs: e.fwdP50! + corr, boundNs: bound }, { src: e.b, dst: e.a, unixMs: e.at, oneWayNs: e.bwdP50! - corr, boundNs: bound });
     }
   }
   const p50Of = new Map<string, number>();
@@ -161,5 +177,5 @@ export async function loadMeshReport(pool: Pool, o: { sinceUnixMs?: number; unti
   report.directions.sort((x, y) => y.oneWayP50Ns - x.oneWayP50Ns);
   const top = report.directions[0];
   if (top) report.slowest = { src: top.src, dst: top.dst, oneWayP50Ns: top.oneWayP50Ns, reverseP50Ns: top.reverseP50Ns };
-  return report;
+  return { report, series };
 }

@@ -36,7 +36,7 @@ function data(hours: number): { report: Report; series: Series } {
     hosts: names.map((server) => ({ server, segments: Object.fromEntries(SEGMENTS.map((s) => [s, st(1000)])), kernel: {} })),
     flows: [], unmatched: [], faults: 0, spikes: [], mesh: { rounds: 0, edges: 0, unsolved: 0, rejected: 0, directions: [], clocks: [], slowest: null },
   };
-  const series: Series = { oneWay: [], flows: [], kernel: [], cdf: [] };
+  const series: Series = { oneWay: [], flows: [], kernel: [], cdf: [], mesh: [] };
   for (let w = 0; w < windows; w++) {
     const t = start + w * 10_000;
     for (const [src, dst] of pairs) series.oneWay.push({ src, dst, unixMs: t, p50: 20_000 + rnd() * 5000, p99: 40_000 + rnd() * 40_000, boundNs: 400, samples: 100 });

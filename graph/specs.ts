@@ -288,7 +288,66 @@ export function flowsSpec(s: Series, columns = 400): Spec {
   };
 }
 
-/** Every graph of a report, by file name (without .svg). */
+/** The probe mesh's matrix: the median one-way delay from each server (row) to each other (column), without application traffic. */
+export function meshMatrixModel(r: Report) {
+  const servers = [...new Set(r.mesh.directions.flatMap((d) => [d.src, d.dst]))].sort();
+  return servers.flatMap((src) => servers.filter((dst) => dst !== src).map((dst) => {
+    const d = r.mesh.directions.find((x) => x.src === src && x.dst === dst);
+    return { src, dst, p50: d ? us(d.oneWayP50Ns) : null, bound: d ? us(d.boundNs) : null, loss: d ? d.lossRatio : null };
+  }));
+}
+
+export function meshMatrixSpec(r: Report): Spec {
+  return {
+    ...base('Probe mesh: one-way delay between servers', `median over ${r.mesh.rounds} mesh rounds, from the sender (row) to the receiver (column), clock-corrected; no application traffic needed; grey: not probed`),
+    width: { step: 56 },
+    height: { step: 28 },
+    data: { values: meshMatrixModel(r) },
+    layer: [
+      {
+        mark: { type: 'rect', tooltip: true },
+        encoding: {
+          y: { field: 'src', type: 'nominal', title: 'sender' },
+          x: { field: 'dst', type: 'nominal', title: 'receiver' },
+          color: { condition: { test: 'datum.p50 === null', value: '#d9d9d9' }, field: 'p50', type: 'quantitative', title: 'one-way p50 (µs, log)', scale: { scheme: 'orangered', type: 'symlog' } },
+        },
+      },
+      { mark: { type: 'text', fontSize: 10 }, encoding: { y: { field: 'src', type: 'nominal' }, x: { field: 'dst', type: 'nominal' }, text: { field: 'p50', type: 'quantitative', format: '.0f' } } },
+    ],
+  };
+}
+
+/** The probe mesh over time: each round's one-way delay for the slowest directions, with the clock bound as a band. */
+export function meshTimeSpec(s: Series, r: Report, maxDirections = 8, columns = 400): Spec {
+  const slowest = new Set(r.mesh.directions.slice(0, maxDirections).map((d) => `${d.src} → ${d.dst}`));
+  const mine = s.mesh.filter((x) => slowest.has(`${x.src} → ${x.dst}`));
+  const w = binMs(mine.map((x) => x.unixMs), columns);
+  const bins = new Map<string, { direction: string; t: number; v: number[]; bound: number }>();
+  for (const x of mine) {
+    const direction = `${x.src} → ${x.dst}`, t = binOf(x.unixMs, w), key = `${direction}|${t}`;
+    const b = bins.get(key) ?? { direction, t, v: [], bound: 0 };
+    b.v.push(x.oneWayNs);
+    b.bound = Math.max(b.bound, x.boundNs);
+    bins.set(key, b);
+  }
+  const rows = [...bins.values()].map((b) => {
+    const m = b.v.sort((x, y) => x - y)[(b.v.length - 1) >> 1]!;
+    return { direction: b.direction, t: b.t, us: us(m), lo: us(Math.max(0, m - b.bound)), hi: us(m + b.bound) };
+  });
+  return {
+    ...base('Probe mesh: one-way delay over time', 'per mesh round, the slowest directions: the median one-way delay (line) and its clock bound (band)'),
+    width: 640,
+    height: 240,
+    data: { values: rows },
+    encoding: { x: { field: 't', type: 'temporal', scale: { type: 'utc' }, title: 'time (UTC)', axis: { format: '%H:%M:%S' } }, color: { field: 'direction', type: 'nominal', title: 'sender → receiver' } },
+    layer: [
+      { mark: { type: 'area', opacity: 0.25 }, encoding: { y: { field: 'lo', type: 'quantitative', title: 'one-way delay (µs, log scale)', scale: { type: 'symlog' } }, y2: { field: 'hi' } } },
+      { mark: { type: 'line', point: true, tooltip: true }, encoding: { y: { field: 'us', type: 'quantitative' } } },
+    ],
+  };
+}
+
+/** Every graph of a report, by file name (without .svg); the mesh's when there are mesh rounds. */
 export function allSpecs(r: Report, s: Series): Record<string, Spec> {
   return {
     breakdown: breakdownSpec(r),
@@ -298,5 +357,6 @@ export function allSpecs(r: Report, s: Series): Record<string, Spec> {
     'layer-cdf': cdfSpec(s),
     'kernel-heatmap': heatmapSpec(s),
     flows: flowsSpec(s),
+    ...(r.mesh.directions.length ? { 'mesh-matrix': meshMatrixSpec(r), 'mesh-over-time': meshTimeSpec(s, r) } : {}),
   };
 }

@@ -17,6 +17,8 @@ export const READING: Record<string, { title: string; reading: string }> = {
   'one-way-over-time': { title: 'One-way delay over time', reading: 'The median per window with its clock bound as a band, the p99 dashed. A band wider than the line\'s movement means the clocks, not the network, limit what can be said.' },
   'layer-cdf': { title: 'Delay distribution of each layer', reading: 'One panel per segment: how many packets took at most that long. A curve far to the right, or a long flat tail, is the layer to look at.' },
   'kernel-heatmap': { title: 'Every segment, from the kernel', reading: 'The in-kernel histograms count every segment, not only the samples: time across, delay bucket up (each one twice the one below), colour the number of segments. A band that rises is a layer slowing down.' },
+  'mesh-matrix': { title: 'Probe mesh: one-way delay between servers', reading: 'From the probe mesh alone, with no application traffic: read a row from left to right, the median one-way delay from that server to each other. A hot cell whose mirror is cool is one direction of a path slowed (a queue, a shaped or congested link); hot both ways is distance or load on both.' },
+  'mesh-over-time': { title: 'Probe mesh over time', reading: 'Each mesh round\'s one-way delay for the slowest directions, with the clock bound as a band: a step up is when a path slowed.' },
   flows: { title: 'Flows', reading: 'Throughput and the share of retransmitted samples of the slowest flows, per window: a throughput drop with retransmissions is loss, without them a slow reader or a full window.' },
 };
 

@@ -107,6 +107,15 @@ test('the mesh alone, with no application traffic, names the direction of a link
   // the text report names it too
   const text = execFileSync(process.execPath, [cli, 'report', '--conf', conf, '--from', new Date(slowedAt + 3500).toISOString()], { encoding: 'utf8' });
   assert.match(text, new RegExp(`slowest direction: ${m.slowest!.src} → ${m.slowest!.dst}, \\d+\\.\\d µs one way`));
+  // and the graphs: the mesh's matrix and its rounds over time, the slowest direction in both
+  const graphs = join(dir, 'graphs');
+  execFileSync(process.execPath, [cli, 'graph', '--conf', conf, '--out', graphs, '--from', new Date(slowedAt + 3500).toISOString()], { encoding: 'utf8' });
+  for (const f of ['mesh-matrix.svg', 'mesh-over-time.svg']) {
+    const svg = readFileSync(join(graphs, f), 'utf8');
+    assert.match(svg, /^<svg/, f);
+    for (const n of [m.slowest!.src, m.slowest!.dst]) assert.ok(svg.includes(n), `${f} names ${n}`);
+  }
+  assert.match(readFileSync(join(graphs, 'report.html'), 'utf8'), /Probe mesh: one-way delay between servers/);
   // the same as Prometheus gauges on the manager's endpoint, in the exposition format promtool accepts
   const metrics = await (await fetch(`http://${tb.managerAddress}:${METRICS_PORT}/metrics`)).text();
   const gauge = (name: string, src: string, dst: string) => Number(new RegExp(`^${name}\\{src="${src}",dst="${dst}"\\} (\\S+)$`, 'm').exec(metrics)?.[1]);

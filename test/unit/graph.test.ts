@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Report, Series, SegmentStats } from '../../analyzer/report.js';
-import { allSpecs, breakdownModel, matrixModel, SEGMENT_COLORS, SEGMENT_TITLES } from '../../graph/specs.js';
+import { allSpecs, breakdownModel, matrixModel, meshMatrixModel, SEGMENT_COLORS, SEGMENT_TITLES } from '../../graph/specs.js';
 import { renderSvg } from '../../graph/render.js';
 import { reportHtml } from '../../graph/html.js';
 import { SEGMENTS } from '../../protocol/layers.js';
@@ -39,6 +39,7 @@ const SERIES: Series = {
   flows: [{ flow: '10.0.0.1:1 → 10.0.0.2:5000', unixMs: 1_764_000_000_000, throughputBytesPerS: 1e6, retransmissions: 1, samples: 50 }],
   kernel: [{ server: 'a', label: '5000 tx sock->tcp', unixMs: 1_764_000_000_000, bucket: 10, count: 40 }, { server: 'a', label: '5000 tx sock->tcp', unixMs: 1_764_000_010_000, bucket: 11, count: 4 }],
   cdf: [{ group: 'a', segment: 'tx_sock_tcp', ns: 1000, fraction: 0.5 }, { group: 'a', segment: 'tx_sock_tcp', ns: 3000, fraction: 1 }, { group: 'a → b', segment: 'wire', ns: 20_000, fraction: 1 }],
+  mesh: [],
 };
 
 test('the breakdown: segments in path order, stacked from their medians, the tail bar from the tail means, the wire\'s bound around its end', () => {
@@ -90,4 +91,24 @@ test('the HTML report is self-contained: inline SVG, no external reference, the 
   assert.match(html, /<td>a → b<\/td>.*<td class="holder">wire 80%<\/td>/s);
   assert.match(html, /<svg/);
   assert.match(html, /a → \(not observed\).*peer not observed.*3/s);
+});
+
+test('the probe mesh: its matrix and its time series, only when there are mesh rounds; they render', async () => {
+  assert.ok(!('mesh-matrix' in allSpecs(REPORT, SERIES)), 'no mesh graph without mesh rounds');
+  const dir = (src: string, dst: string, p50: number, reverse: number) => ({ src, dst, oneWayMinNs: p50 - 1000, oneWayP50Ns: p50, boundNs: 2000, reverseP50Ns: reverse, rounds: 3, sent: 60, lost: 3, lossRatio: 0.05 });
+  const r: Report = { ...REPORT, mesh: { rounds: 3, edges: 6, unsolved: 0, rejected: 0, clocks: [], directions: [dir('a', 'c', 9_000_000, 40_000), dir('c', 'a', 40_000, 9_000_000), dir('a', 'b', 30_000, 31_000), dir('b', 'a', 31_000, 30_000)], slowest: { src: 'a', dst: 'c', oneWayP50Ns: 9_000_000, reverseP50Ns: 40_000 } } };
+  const s: Series = { ...SERIES, mesh: [0, 1, 2].flatMap((k) => [{ src: 'a', dst: 'c', unixMs: 1_764_000_000_000 + k * 10_000, oneWayNs: 9_000_000 + k, boundNs: 2000 }, { src: 'c', dst: 'a', unixMs: 1_764_000_000_000 + k * 10_000, oneWayNs: 40_000, boundNs: 2000 }]) };
+  const m = meshMatrixModel(r);
+  assert.equal(m.length, 6, 'every ordered pair of a, b, c');
+  assert.equal(m.find((x) => x.src === 'a' && x.dst === 'c')!.p50, 9000);
+  assert.equal(m.find((x) => x.src === 'b' && x.dst === 'c')!.p50, null, 'not probed: grey');
+  const specs = allSpecs(r, s);
+  const t = specs['mesh-over-time'] as { data: { values: { direction: string; us: number; lo: number }[] } };
+  assert.deepEqual([...new Set(t.data.values.map((v) => v.direction))].sort(), ['a → c', 'c → a']);
+  assert.ok(t.data.values.every((v) => v.lo <= v.us));
+  for (const name of ['mesh-matrix', 'mesh-over-time']) {
+    const svg = await renderSvg(specs[name]!);
+    assert.match(svg, /<svg/);
+    assert.match(svg, /sender|time \(UTC\)/);
+  }
 });
