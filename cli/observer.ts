@@ -12,6 +12,9 @@ import { HOST_MODULES, type HostModuleName } from '../protocol/host.js';
 import { loadConfFile, resolveSecret } from '../conf/load.js';
 import { samplingInfo, redisInfo, pingInfo, meshInfo } from '../conf/schema.js';
 import { startResponder, type Responder } from '../timesync/responder.js';
+import { MeshProbing } from '../timesync/mesh-probing.js';
+import { MESH_STREAM, MESH_STREAM_ENTRIES } from '../protocol/mesh.js';
+import { daemonLogger } from '../lib/log.js';
 import { responderSettings } from '../conf/load.js';
 import { workDir } from '../lib/paths.js';
 
@@ -119,7 +122,6 @@ export function observerCommand(): Command {
         jitter: jitter as HostModuleName[],
         metrics: { host: o.metricsHost, port: o.metricsPort },
         bpfStats: o.bpfStats,
-        mesh,
       });
       await observer.start();
       let responder: Responder | undefined;
@@ -129,11 +131,23 @@ export function observerCommand(): Command {
         await observer.stop();
         throw e;
       }
+      // the probe mesh after the responder (which takes the interface's XDP hook); like a host
+      // module, a mesh that cannot run is said and the observer goes on
+      let probing: MeshProbing | undefined, meshError = '';
+      if (mesh) {
+        const log = daemonLogger('observer');
+        probing = await MeshProbing.start(node, mesh, (fields) => observer.sendCapped(MESH_STREAM, MESH_STREAM_ENTRIES, fields), log).catch((e: Error) => {
+          meshError = e.message;
+          log.error({ node, err: e.message }, 'the probe mesh cannot run here; the observer goes on without it');
+          return undefined;
+        });
+        if (probing) observer.countDrops('mesh_rounds', () => probing!.counters.unsent);
+      }
       console.log(
         `observer ${node}: running (pid ${process.pid}), ports ${sampling.ports.join(',')}, sample every ${sampling.size} bytes` +
           (observer.metricsEndpoint ? `, metrics on ${observer.metricsEndpoint}` : o.metricsPort ? ', metrics endpoint unavailable (see the warning)' : '') +
           (responder ? `, time-sync responder ${responder.mode} on ${ping!.eth}:${ping!.port}${responder.fallbackReason ? ` (${responder.fallbackReason})` : ''}` : '') +
-          (mesh ? (observer.meshError ? `, probe mesh NOT running (${observer.meshError})` : `, probe mesh to ${mesh.nodes.length - 1} servers every ${meshConf!.interval} s`) : ''),
+          (mesh ? (probing ? `, probe mesh to ${mesh.nodes.length - 1} servers every ${meshConf!.interval} s` : `, probe mesh NOT running (${meshError})`) : ''),
       );
       // the process that started this one under its heap bound died (a listener for it keeps
       // the IPC channel referenced, so only from here on: a failed start must still exit)
@@ -144,6 +158,7 @@ export function observerCommand(): Command {
           wake = resolve;
           if (o.duration) setTimeout(resolve, o.duration * 1000);
         });
+      await probing?.stop();
       await responder?.close();
       const stop = await observer.stop();
       const c = observer.counters;

@@ -3,12 +3,12 @@
  * so `conf check` reports every bad file at once), cross-file rules applied, secrets resolved
  * from their files or environment variables. Nothing outside the folder is touched.
  */
-import { maxMeshPeers } from '../timesync/mesh.js';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { AggregateConfError, ConfError, loadConfFile, pingKey, resolveSecret } from './load.js';
 import { expandHome } from '../lib/paths.js';
+import { maxMeshPeers } from '../protocol/mesh.js';
 import { checkPrivateKey } from './keys.js';
 import { loadTls, type TlsFiles } from './tls.js';
 import { expandIdentity, parseJump, readSshConfig, resolveSshConfig, SshConfigError, type SshConfig, type SshHostConfig } from './ssh-config.js';

@@ -26,7 +26,7 @@ import { analysisJobs, analysisOptions } from '../analyzer/jobs.js';
 import { StreamStage, type StreamCounters } from '../analyzer/stream/stage.js';
 import { Prober } from '../timesync/prober.js';
 import { timeSyncJobs } from '../timesync/jobs.js';
-import { meshAnchors } from '../timesync/mesh.js';
+import { meshAnchors } from '../protocol/mesh.js';
 import { connectRedis, publicConf, redisConnection } from './redis.js';
 import { ensureObserverUsers, entryVerifier } from './observer-users.js';
 import { JobRunner } from './queues.js';

@@ -18,7 +18,6 @@ import { observerRegistry, serveMetrics } from './metrics.js';
 import type { SamplingInfo } from '../conf/schema.js';
 import { OBSERVER_ASSEMBLY, OBSERVER_LIMITS, OBSERVER_PUBLISHING, type Drops, type ObserverLimits } from './limits.js';
 import { HostJitter } from './host-jitter.js';
-import { MeshProbing, type MeshProbingOptions } from './mesh.js';
 import type { HostModuleName } from '../protocol/host.js';
 
 const log = daemonLogger('observer');
@@ -56,8 +55,6 @@ export interface ObserverOptions {
   bpfStats: boolean;
   /** Host-jitter modules to run (function_info.yaml jitter); their figures go with the histogram snapshots. */
   jitter?: HostModuleName[];
-  /** The probe mesh (time_sync.yaml mesh, from the observer's mesh_info.yaml); needs the observer in its host's own namespace (no `netns`). */
-  mesh?: MeshProbingOptions;
   /** Called with every record (tests, the library API). */
   onRecord?: (r: PacketRecord) => void;
   /**
@@ -87,10 +84,9 @@ export class Observer {
   private seq = 0;
   private undecodable = 0;
   private host?: HostJitter;
-  private mesh?: MeshProbing;
+  /** Counts of what others running beside it lost, by Drops key (the probe mesh's unsent rounds). */
+  private readonly dropSources: { mesh_rounds?: () => number } = {};
   private unreadAtStop = 0;
-  /** Why the probe mesh could not start (empty: it runs, or is off). */
-  meshError = '';
   readonly limits: ObserverLimits;
   private finalProbeCounters?: ReturnType<LatencyProbe['counters']>;
 
@@ -140,15 +136,6 @@ export class Observer {
         }
       }
       if (o.jitter?.length) this.host = new HostJitter(o.node, o.jitter, this.publisher, log);
-      if (o.mesh) {
-        if (o.netns) throw new Error('the probe mesh needs the observer in its host\'s own network namespace (no netns option)');
-        // like a host module: a mesh that cannot run is said, and the observer goes on
-        this.mesh = await MeshProbing.start(o.node, o.mesh, this.publisher, log).catch((e: Error) => {
-          log.error({ node: o.node, err: e.message }, 'the probe mesh cannot run here; the observer goes on without it');
-          this.meshError = e.message;
-          return undefined;
-        });
-      }
       await this.beat('running');
     } catch (e) {
       this.teardown();
@@ -185,15 +172,28 @@ export class Observer {
 
   drops(): Drops {
     const c = this.finalProbeCounters ?? this.probe!.counters();
-    return { ring: Number(c.ringFull), flow_table: Number(c.flowFull), capped: this.assembler!.counters.samplesCapped, undecodable: this.undecodable, spool: this.publisher!.counters.overflow, stop: this.unreadAtStop, host_events: this.host?.dropped ?? 0, mesh_rounds: this.mesh?.counters.unsent ?? 0 };
+    return { ring: Number(c.ringFull), flow_table: Number(c.flowFull), capped: this.assembler!.counters.samplesCapped, undecodable: this.undecodable, spool: this.publisher!.counters.overflow, stop: this.unreadAtStop, host_events: this.host?.dropped ?? 0, mesh_rounds: this.dropSources.mesh_rounds?.() ?? 0 };
   }
 
   get counters() {
     return {
       probe: this.finalProbeCounters ?? this.probe!.counters(), assembler: { ...this.assembler!.counters }, publisher: { ...this.publisher!.counters },
       backlog: this.publisher!.backlog, drops: this.drops(), drainOverBudget: this.drain?.overBudget ?? 0, metricsBindFailures: this.metricsBindFailures,
-      mesh: this.mesh && { ...this.mesh.counters },
     };
+  }
+
+  /**
+   * An entry on a capped stream beside the records (signed like them with observer users), for
+   * what runs beside the observer (the probe mesh); false while Redis is away (not spooled).
+   */
+  async sendCapped(stream: string, maxLen: number, fields: string[]): Promise<{ sent: boolean; error?: string }> {
+    const sent = await this.publisher!.sendCapped(stream, maxLen, fields);
+    return sent ? { sent } : { sent, error: this.publisher!.error };
+  }
+
+  /** Counts what runs beside the observer as its own drops (heartbeats, latscope_dropped_total). */
+  countDrops(key: 'mesh_rounds', count: () => number): void {
+    this.dropSources[key] = count;
   }
 
   /** Where the metrics endpoint serves, or undefined (off, or it could not bind). */
@@ -219,7 +219,6 @@ export class Observer {
   }
 
   private teardown(): void {
-    void this.mesh?.stop();
     this.host?.close();
     this.drain?.stop();
     this.probe?.close();
@@ -239,7 +238,6 @@ export class Observer {
     if (this.histogramTimer) clearInterval(this.histogramTimer);
     let spooled = 0;
     try {
-      await this.mesh?.stop();
       // hooks off first, then the last events out of the ring
       this.probe!.detachAll();
       // the ring can hold millions of records' worth of events: half the stop time for them, the rest counted

@@ -1,7 +1,9 @@
 /**
- * The probe mesh on the wire (issue 26): after each mesh round, an observer adds one entry to the
- * mesh stream with what it measured to each peer; the ingest checks it in full and loads it into
- * mesh_edges. Times are each host's CLOCK_MONOTONIC, as the responders stamp them.
+ * The probe mesh between observers and the manager (issue 26): who probes whom in each round
+ * (every observer and the manager compute the same from the same names and round), and the wire:
+ * after each mesh round an observer adds one entry to the mesh stream with what it measured to
+ * each peer; the ingest checks it in full and loads it into mesh_edges. Times are each host's
+ * CLOCK_MONOTONIC, as the responders stamp them.
  */
 
 /** Stream of mesh rounds from the observers. */
@@ -85,4 +87,66 @@ export function parseMeshBatch(fields: Map<string, string>): { batch: MeshBatch;
     if (!ok) return { refused: `edges[${i}]: not a mesh edge` };
   }
   return { batch: { node, format: MESH_FORMAT, epoch, intervalMs, at, edges: text }, edges: edges as MeshEdgeRow[] };
+}
+
+/**
+ * The peers a node probes: every other node in a fleet of at most `fullMesh` nodes; else its
+ * `ring` neighbours on each side of a ring in name order, and `random` others drawn anew each
+ * `epoch`. Symmetric: a node also probes every node that drew it, so every pair is probed both
+ * ways (which cancels the probes' common stamping bias). Every node computes the same mesh for
+ * the same epoch, and so does the manager.
+ */
+export function meshPeers(nodes: string[], self: string, o: { fullMesh?: number; ring?: number; random?: number; epoch?: number } = {}): string[] {
+  const sorted = [...new Set(nodes)].sort();
+  const at = sorted.indexOf(self);
+  if (at < 0) throw new RangeError(`mesh: ${self} is not one of the nodes`);
+  if (sorted.length <= (o.fullMesh ?? 16)) return sorted.filter((n) => n !== self);
+  const out = new Set<string>();
+  const ring = Math.min(o.ring ?? 2, Math.floor((sorted.length - 1) / 2));
+  for (let k = 1; k <= ring; k++) {
+    out.add(sorted[(at + k) % sorted.length]!);
+    out.add(sorted[(at - k + sorted.length) % sorted.length]!);
+  }
+  const random = o.random ?? 3;
+  sorted.forEach((n, i) => {
+    for (const d of draw(sorted.length, i, random, `${n}/${o.epoch ?? 0}`)) {
+      if (i === at) out.add(sorted[d]!);
+      else if (d === at) out.add(n);
+    }
+  });
+  out.delete(self);
+  return [...out];
+}
+
+/** `k` distinct indexes other than `self` out of n, from a seed. */
+function draw(n: number, self: number, k: number, seed: string): number[] {
+  const out: number[] = [];
+  let h = hash32(seed);
+  while (out.length < Math.min(k, n - 1)) {
+    h = (Math.imul(h, 1664525) + 1013904223) >>> 0;
+    const d = h % n;
+    if (d !== self && !out.includes(d)) out.push(d);
+  }
+  return out;
+}
+
+function hash32(s: string): number {
+  let h = 2166136261;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619);
+  return h >>> 0;
+}
+
+/** The `count` servers the manager probes itself when the mesh runs: spread evenly over the list, so that they sit in different parts of the network. */
+export function meshAnchors(servers: string[], count: number): string[] {
+  if (count >= servers.length) return [...servers];
+  return Array.from({ length: count }, (_, k) => servers[Math.floor((k * servers.length) / count)]!);
+}
+
+/**
+ * The peers a node of a fleet of `n` probes in a round at most (meshPeers), for planning: its
+ * ring and its own random draws, and the nodes that drew it, a Poisson count of mean `random`
+ * taken at its far tail (mean + 6 standard deviations + 3), which no node of even 100,000 reaches in practice.
+ */
+export function maxMeshPeers(n: number, o: { fullMesh: number; ring: number; random: number }): number {
+  return n <= o.fullMesh ? n - 1 : Math.min(n - 1, 2 * o.ring + 2 * o.random + Math.ceil(6 * Math.sqrt(o.random)) + 3);
 }

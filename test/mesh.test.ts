@@ -17,7 +17,7 @@ import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify, parse } from 'yaml';
-import { testbedUp, testbedDown, type Testbed } from '../local/testbed.js';
+import { testbedUp, testbedDown, installDirOf, type Testbed } from '../local/testbed.js';
 import { startRedis, startMariaDb, stopRedis, stopMariaDb, redisRunning, mariadbRunning } from '../local/servers.js';
 import { writeTestbedConf } from '../local/conf.js';
 import { waitFor } from '../local/exec.js';
@@ -74,6 +74,12 @@ test('the mesh alone, with no application traffic, names the direction of a link
   const states = await mgr.provisionAll();
   assert.deepEqual(names.map((n) => states.get(n)?.state), ['running', 'running', 'running', 'running'], log.join('\n'));
   await mgr.schedule();
+  // each observer runs its responder on the XDP hook (its mesh prober takes its replies at tc) and probes the three others
+  for (const h of tb.hosts) {
+    const text = readFileSync(join(installDirOf(tb, h.name), 'observer.log'), 'utf8');
+    assert.match(text, /time-sync responder xdp/, `${h.name}: ${text.slice(-600)}`);
+    assert.match(text, /probe mesh to 3 servers every 3 s/);
+  }
   execFileSync('ip', ['netns', 'exec', tb.router!.netns, 'tc', 'qdisc', 'replace', 'dev', 'eth1', 'root', 'tbf', 'rate', '200kbit', 'burst', '1600', 'latency', '100ms']);
   const slowedAt = Date.now();
   const pool = openPool({ ...db, database: DB });

@@ -272,52 +272,6 @@ function leastBoundPaths(n: number, A: Int32Array, B: Int32Array, theta: Float64
   return { bound: best, offset };
 }
 
-/**
- * The peers a node probes: every other node in a fleet of at most `fullMesh` nodes; else its
- * `ring` neighbours on each side of a ring in name order, and `random` others drawn anew each
- * `epoch`. Symmetric: a node also probes every node that drew it, so every pair is probed both
- * ways (which cancels the probes' common stamping bias). Every node computes the same mesh for
- * the same epoch, and so does the manager.
- */
-export function meshPeers(nodes: string[], self: string, o: { fullMesh?: number; ring?: number; random?: number; epoch?: number } = {}): string[] {
-  const sorted = [...new Set(nodes)].sort();
-  const at = sorted.indexOf(self);
-  if (at < 0) throw new RangeError(`mesh: ${self} is not one of the nodes`);
-  if (sorted.length <= (o.fullMesh ?? 16)) return sorted.filter((n) => n !== self);
-  const out = new Set<string>();
-  const ring = Math.min(o.ring ?? 2, Math.floor((sorted.length - 1) / 2));
-  for (let k = 1; k <= ring; k++) {
-    out.add(sorted[(at + k) % sorted.length]!);
-    out.add(sorted[(at - k + sorted.length) % sorted.length]!);
-  }
-  const random = o.random ?? 3;
-  sorted.forEach((n, i) => {
-    for (const d of draw(sorted.length, i, random, `${n}/${o.epoch ?? 0}`)) {
-      if (i === at) out.add(sorted[d]!);
-      else if (d === at) out.add(n);
-    }
-  });
-  out.delete(self);
-  return [...out];
-}
-
-/** `k` distinct indexes other than `self` out of n, from a seed. */
-function draw(n: number, self: number, k: number, seed: string): number[] {
-  const out: number[] = [];
-  let h = hash32(seed);
-  while (out.length < Math.min(k, n - 1)) {
-    h = (Math.imul(h, 1664525) + 1013904223) >>> 0;
-    const d = h % n;
-    if (d !== self && !out.includes(d)) out.push(d);
-  }
-  return out;
-}
-
-function hash32(s: string): number {
-  let h = 2166136261;
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619);
-  return h >>> 0;
-}
 
 /** An edge with its offset exact (clocks of servers booted far apart differ by more than 2^53 ns). */
 export interface ExactEdge {
@@ -365,19 +319,4 @@ export function solveMeshExact(edges: ExactEdge[], o: SolveOptions = {}): { cloc
   const clocks = new Map<string, ExactClock>();
   for (const [n, c] of sol.clocks) clocks.set(n, { offsetNs: prior.get(n)! + BigInt(Math.round(c.offsetNs)), boundNs: c.boundNs + 0.5 });
   return { clocks, unreached: sol.unreached, rejected: sol.rejected.map((e) => of.get(e)!) };
-}
-
-/** The `count` servers the manager probes itself when the mesh runs: spread evenly over the list, so that they sit in different parts of the network. */
-export function meshAnchors(servers: string[], count: number): string[] {
-  if (count >= servers.length) return [...servers];
-  return Array.from({ length: count }, (_, k) => servers[Math.floor((k * servers.length) / count)]!);
-}
-
-/**
- * The peers a node of a fleet of `n` probes in a round at most (meshPeers), for planning: its
- * ring and its own random draws, and the nodes that drew it, a Poisson count of mean `random`
- * taken at its far tail (mean + 6 standard deviations + 3), which no node of even 100,000 reaches in practice.
- */
-export function maxMeshPeers(n: number, o: { fullMesh: number; ring: number; random: number }): number {
-  return n <= o.fullMesh ? n - 1 : Math.min(n - 1, 2 * o.ring + 2 * o.random + Math.ceil(6 * Math.sqrt(o.random)) + 3);
 }

@@ -17,6 +17,11 @@ export interface ProberOptions {
   /** The responders' UDP port. */
   port: number;
   key: bigint;
+  /**
+   * Where t4 is taken: 'auto' XDP where the interface takes it, else tc; 'tc' always at tc
+   * ingress (an observer's mesh prober: its own responder holds the interface's XDP hook).
+   */
+  replyAt?: 'auto' | 'tc';
 }
 
 export interface ProberCounters {
@@ -41,9 +46,9 @@ export interface RoundResult {
 /** Probes per server sent, answered and discarded at the start of each round. */
 export const WARMUP_PROBES = 32;
 
-/** t4 by XDP where the interface takes it (native first), else at tc ingress. */
-function replyHook(bpf: BpfObject, iface: string): 'xdp-native' | 'xdp-generic' | 'tc' {
-  for (const mode of ['native', 'generic'] as const) {
+/** t4 by XDP where the interface takes it (native first), else at tc ingress; `at` 'tc': at tc ingress. */
+function replyHook(bpf: BpfObject, iface: string, at: 'auto' | 'tc'): 'xdp-native' | 'xdp-generic' | 'tc' {
+  for (const mode of at === 'auto' ? (['native', 'generic'] as const) : []) {
     try {
       bpf.attachXdp('ts_reply_xdp', iface, mode);
       return mode === 'native' ? 'xdp-native' : 'xdp-generic';
@@ -99,7 +104,7 @@ export class Prober {
       const replyHooks: Record<string, 'xdp-native' | 'xdp-generic' | 'tc'> = {};
       for (const iface of o.ifaces) {
         bpf.attachTc('ts_probe_out', iface, 'egress');
-        replyHooks[iface] = replyHook(bpf, iface);
+        replyHooks[iface] = replyHook(bpf, iface, o.replyAt ?? 'auto');
       }
       return new Prober(bpf, bpf.ring('samples'), sock, o, replyHooks);
     } catch (e) {

@@ -9,7 +9,8 @@
  * after the round's minimum-delay filter. The bound is half the round trip, as the causality
  * interval gives it. The star is the manager probing every server, one way.
  */
-import { MANAGER, meshPeers, type MeshEdge } from './mesh.js';
+import { MANAGER, type MeshEdge } from './mesh.js';
+import { meshPeers } from '../protocol/mesh.js';
 
 export interface FleetModel {
   servers: number;

@@ -5,9 +5,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MANAGER, maxMeshPeers, meshAnchors, meshPeers, solveMesh, solveMeshExact, type ExactEdge, type MeshEdge } from '../../timesync/mesh.js';
-import { meshEdge } from '../../observer/mesh.js';
-import { parseMeshBatch } from '../../protocol/mesh.js';
+import { MANAGER, solveMesh, solveMeshExact, type ExactEdge, type MeshEdge } from '../../timesync/mesh.js';
+import { meshEdge } from '../../timesync/mesh-probing.js';
+import { maxMeshPeers, meshAnchors, meshPeers, parseMeshBatch } from '../../protocol/mesh.js';
 import type { Sample } from '../../protocol/timesync.js';
 import { simulateRound, type FleetModel } from '../../timesync/simulate.js';
 

@@ -1,5 +1,6 @@
 /**
- * The probe mesh in an observer (time_sync.yaml mesh, issue 26): every `interval` this observer
+ * The probe mesh in an observer (time_sync.yaml mesh, issue 26; `latscope observer` runs it beside
+ * its responder when the manager wrote mesh_info.yaml): every `interval` this observer
  * probes its peers' responders with a prober of its own (t1 and t4 at tc or XDP on its interface,
  * as the manager's prober takes them), estimates each peer's clock against its own, and sends
  * the round as one entry of the capped mesh stream. Rounds start on the wall clock's multiples of
@@ -7,15 +8,12 @@
  * analysis solves each round's edges together. Probes go one at a time, paced to at most
  * `maxProbeRate` a second. A round that cannot be sent is counted (drops.mesh_rounds).
  */
-import { Prober } from '../timesync/prober.js';
-import { estimateRound } from '../timesync/estimator.js';
-import { meshPeers } from '../timesync/mesh.js';
-import { probeOffset } from '../timesync/estimator.js';
-import { MESH_FORMAT, MESH_STREAM, MESH_STREAM_ENTRIES, type MeshBatch, type MeshEdgeRow } from '../protocol/mesh.js';
+import { Prober } from './prober.js';
+import { estimateRound, probeOffset } from './estimator.js';
+import { MESH_FORMAT, meshPeers, type MeshBatch, type MeshEdgeRow } from '../protocol/mesh.js';
 import { toFields } from '../protocol/redis.js';
 import { median } from '../lib/stats.js';
 import type { Sample } from '../protocol/timesync.js';
-import type { RecordPublisher } from './publisher.js';
 
 /** What an observer needs for the mesh (the manager writes it, with the fleet's names and addresses, into the observer's mesh_info.yaml). */
 export interface MeshProbingOptions {
@@ -44,6 +42,9 @@ export interface MeshCounters {
 }
 
 type Log = { warn(o: object, msg: string): void };
+
+/** Sends a round's entry (the observer's signed, capped send to the mesh stream): false when it could not. */
+export type SendRound = (fields: string[]) => Promise<{ sent: boolean; error?: string }>;
 
 /** Lowest and median of a list. */
 const minP50 = (xs: number[]): [number, number] => [Math.min(...xs), median(xs)];
@@ -74,14 +75,15 @@ export class MeshProbing {
     private readonly node: string,
     private readonly o: MeshProbingOptions,
     private readonly prober: Prober,
-    private readonly publisher: RecordPublisher,
+    private readonly send: SendRound,
     private readonly log: Log,
   ) {}
 
-  static async start(node: string, o: MeshProbingOptions, publisher: RecordPublisher, log: Log): Promise<MeshProbing> {
+  static async start(node: string, o: MeshProbingOptions, send: SendRound, log: Log): Promise<MeshProbing> {
     if (!o.nodes.some((n) => n.name === node)) throw new Error(`mesh_info.yaml: this server (${node}) is not one of its nodes; provision again with latscope manager start`);
-    const prober = await Prober.open({ ifaces: [o.iface], port: o.port, key: o.key });
-    const m = new MeshProbing(node, o, prober, publisher, log);
+    // t4 at tc: the XDP hook of this interface is the responder's (answering the peers' probes)
+    const prober = await Prober.open({ ifaces: [o.iface], port: o.port, key: o.key, replyAt: 'tc' });
+    const m = new MeshProbing(node, o, prober, send, log);
     m.schedule();
     return m;
   }
@@ -127,9 +129,10 @@ export class MeshProbing {
     if (this.stopped) return edges;
     this.counters.rounds++;
     const fields = toFields({ node: this.node, format: MESH_FORMAT, epoch, intervalMs: o.intervalMs, at: Date.now(), edges: JSON.stringify(edges) } satisfies MeshBatch);
-    if (!(await this.publisher.sendCapped(MESH_STREAM, MESH_STREAM_ENTRIES, fields))) {
+    const r = await this.send(fields);
+    if (!r.sent) {
       this.counters.unsent++;
-      this.counters.lastError = this.publisher.error || 'Redis not ready';
+      this.counters.lastError = r.error || 'Redis not ready';
     }
     return edges;
   }
