@@ -13,7 +13,7 @@ import { loadConfFile, resolveSecret } from '../conf/load.js';
 import { samplingInfo, redisInfo, pingInfo, meshInfo } from '../conf/schema.js';
 import { startResponder, type Responder } from '../timesync/responder.js';
 import { MeshProbing } from '../timesync/mesh-probing.js';
-import { MESH_STREAM, MESH_STREAM_ENTRIES } from '../protocol/mesh.js';
+import { MESH_STREAM, MESH_STREAM_ENTRIES } from '../protocol/redis.js';
 import { daemonLogger } from '../lib/log.js';
 import { responderSettings } from '../conf/load.js';
 import { workDir } from '../lib/paths.js';

@@ -10,9 +10,8 @@ import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Deployment } from '../conf/deployment.js';
 import { EntryVerifier, observerPassword, observerUser } from '../protocol/entry-mac.js';
-import { HEARTBEAT_STREAM, HISTOGRAM_STREAM, RECORD_STREAM } from '../protocol/redis.js';
+import { MESH_STREAM, HEARTBEAT_STREAM, HISTOGRAM_STREAM, RECORD_STREAM } from '../protocol/redis.js';
 import { HOST_STREAM } from '../protocol/host.js';
-import { MESH_STREAM } from '../protocol/mesh.js';
 
 /** The ACL rules of an observer's user: reset first, so a rerun leaves exactly these. */
 export function observerRules(password: string): string[] {

@@ -6,11 +6,7 @@
  * CLOCK_MONOTONIC, as the responders stamp them.
  */
 
-/** Stream of mesh rounds from the observers. */
-export const MESH_STREAM = 'latscope:mesh';
 export const MESH_FORMAT = 'mesh1';
-/** Entries the mesh stream keeps at most (an observer's rounds are small and few). */
-export const MESH_STREAM_ENTRIES = 10_000;
 
 /** What one observer measured to one peer in one round. */
 export interface MeshEdgeRow {

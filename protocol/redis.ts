@@ -97,6 +97,10 @@ export async function readGroupBuffers(redis: Pick<Redis, 'callBuffer'>, args: (
 }
 
 /** A map or object as a stream entry's field list. */
+/** Stream of probe mesh rounds from the observers (protocol/mesh.ts MeshBatch), and the entries it keeps at most (rounds are small and few). */
+export const MESH_STREAM = 'latscope:mesh';
+export const MESH_STREAM_ENTRIES = 10_000;
+
 export const toFields = (o: Record<string, string | number>): string[] => Object.entries(o).flatMap(([k, v]) => [k, String(v)]);
 
 /** An entry of latscope:records: one batch of one observer's records. */
