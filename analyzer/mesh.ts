@@ -105,10 +105,10 @@ export async function loadMeshReport(pool: Pool, o: { sinceUnixMs?: number; unti
 export async function meshAnalysis(pool: Pool, o: { sinceUnixMs?: number; untilUnixMs?: number } = {}): Promise<{ report: MeshReport; series: MeshPoint[] }> {
   const since = o.sinceUnixMs ?? 0, until = o.untilUnixMs ?? 8.64e15;
   const [rows] = (await pool.query(
-    `SELECT e.epoch, a.name AS a, b.name AS b, e.at_unix_ms, e.sent, e.lost, CAST(e.offset_ns AS CHAR) AS offset_ns, e.bound_ns, e.fwd_min_ns, e.fwd_p50_ns, e.bwd_min_ns, e.bwd_p50_ns
-     FROM mesh_edges e JOIN servers a ON a.id = e.server_id JOIN servers b ON b.id = e.peer_id
+    `SELECT e.epoch, a.name AS a, COALESCE(b.name, ?) AS b, e.at_unix_ms, e.sent, e.lost, CAST(e.offset_ns AS CHAR) AS offset_ns, e.bound_ns, e.fwd_min_ns, e.fwd_p50_ns, e.bwd_min_ns, e.bwd_p50_ns
+     FROM mesh_edges e JOIN servers a ON a.id = e.server_id LEFT JOIN servers b ON b.id = e.peer_id
      WHERE e.at_unix_ms >= ? AND e.at_unix_ms < ? ORDER BY e.epoch`,
-    [since, until],
+    [MANAGER, since, until],
   )) as any;
   const num = (v: unknown) => (v === null ? null : Number(v));
   const edges: EdgeRow[] = (rows as any[]).map((r) => ({
@@ -149,7 +149,8 @@ export async function meshAnalysis(pool: Pool, o: { sinceUnixMs?: number; untilU
         d.sent += e.sent;
         d.lost += e.lost;
       }
-      const ca = solved.clocks.get(e.a), cb = solved.clocks.get(e.b);
+      const clock = (n: string) => (n === MANAGER ? { offsetNs: 0n, boundNs: 0 } : solved.clocks.get(n));
+      const ca = clock(e.a), cb = clock(e.b);
       if (e.offset === null || e.bound === null) continue;
       if (!ca || !cb) {
         report.unsolved++;
@@ -167,7 +168,8 @@ export async function meshAnalysis(pool: Pool, o: { sinceUnixMs?: number; untilU
   const p50Of = new Map<string, number>();
   for (const [k, d] of dirs) if (d.p50s.length) p50Of.set(k, median(d.p50s));
   for (const [k, d] of dirs) {
-    if (!d.p50s.length) continue;
+    // directions between servers (an anchor's probes of the manager tie the clocks only)
+    if (!d.p50s.length || d.src === MANAGER || d.dst === MANAGER) continue;
     const reverse = p50Of.get(`${d.dst}\u0000${d.src}`);
     report.directions.push({
       src: d.src, dst: d.dst, oneWayMinNs: Math.min(...d.mins), oneWayP50Ns: p50Of.get(k)!, boundNs: Math.max(...d.bounds), reverseP50Ns: reverse ?? null,

@@ -8,8 +8,8 @@
  *   true offset is 0: an estimate's error is its value. Reported: each host's offset error
  *   against the manager (starP99ErrorNs, meshP99ErrorNs, boundCoverage), and the error of
  *   every pair's difference, what a one-way delay between two servers needs (…PairP99ErrorNs).
- *   The anchors are probed one way only (the manager runs no responder yet), so the mesh keeps
- *   the probes' common stamping bias in its offsets against the manager; pairs cancel it.
+ *   The anchors probe the manager's responder too (as with the mesh on), so they are probed
+ *   both ways.
  * - simulated: --servers (default 1,000) servers (timesync/simulate.ts), the anchors probed both
  *   ways: p99 errors, bound coverage and the time of one solve (solve1000Ms).
  *
@@ -26,6 +26,7 @@ import { testbedUp, testbedDown } from '../local/testbed.js';
 import { spawnResponder, writePingConf } from '../local/responder.js';
 import { Prober } from '../timesync/prober.js';
 import { estimateRound } from '../timesync/estimator.js';
+import { startResponder } from '../timesync/responder.js';
 import { newKey } from '../protocol/timesync.js';
 import { projectRoot } from '../lib/paths.js';
 
@@ -73,6 +74,10 @@ async function onTestbed(hosts: number, rounds: number, probes: number) {
     const prober = await Prober.open({ ifaces: tb.hosts.map((h) => h.outerIface), port: PORT, key });
     stops.push(() => prober.close());
     const anchors = [names[0]!, names[1]!]; // one on each subnet
+    // as the manager does with the mesh on: it answers its anchors' probes (a responder on the
+    // interface holding its address, the bridge), so they are probed both ways
+    const managerResponder = await startResponder({ iface: tb.bridges[0]!, port: PORT, key, probers: anchors.map((n) => tb.hosts.find((h) => h.name === n)!.address) });
+    stops.push(async () => managerResponder.close());
     const star = { own: [] as number[], pair: [] as number[], covered: 0 };
     const mesh = { own: [] as number[], pair: [] as number[], covered: 0, edges: 0, rejected: 0 };
     for (let r = 1; r <= rounds; r++) {
@@ -89,10 +94,10 @@ async function onTestbed(hosts: number, rounds: number, probes: number) {
       const meshEdges = starEdges.filter((e) => anchors.includes(e.b));
       for (const h of tb.hosts) {
         checkStop();
-        const peers = meshPeers(names, h.name, { epoch: r }).map((n) => tb.hosts.find((x) => x.name === n)!.address);
+        const peers = [...meshPeers(names, h.name, { epoch: r }).map((n) => tb.hosts.find((x) => x.name === n)!.address), ...(anchors.includes(h.name) ? [tb.managerAddress] : [])];
         const { stdout } = await execFileP('ip', ['netns', 'exec', h.netns, process.execPath, join(projectRoot, 'dist', 'cli.js'), 'timesync', 'probe', '--conf', confs.get(h.name)!, '--eth', h.iface, '--count', String(probes), '--json', ...peers], { timeout: 60_000 });
         const got = JSON.parse(stdout.trim().split('\n').pop()!) as { estimates: { address: string; offsetNs: string | null; boundNs: number }[] };
-        for (const e of got.estimates) if (e.offsetNs !== null) meshEdges.push({ a: h.name, b: byAddress.get(e.address)!, offsetNs: Number(e.offsetNs), boundNs: e.boundNs });
+        for (const e of got.estimates) if (e.offsetNs !== null) meshEdges.push({ a: h.name, b: e.address === tb.managerAddress ? MANAGER : byAddress.get(e.address)!, offsetNs: Number(e.offsetNs), boundNs: e.boundNs });
         const silent = got.estimates.filter((e) => e.offsetNs === null).map((e) => byAddress.get(e.address));
         if (silent.length) process.stderr.write(`mesh: round ${r}: ${h.name} had no reply from ${silent.join(', ')}\n`);
       }

@@ -106,6 +106,7 @@ export function observerCommand(): Command {
       const mesh = meshConf && {
         iface: respond!.iface, port: respond!.port, key: respond!.key, nodes: meshConf.nodes, intervalMs: Math.round(meshConf.interval * 1000), probes: meshConf.probes,
         fullMesh: meshConf.full_mesh, ring: meshConf.ring, random: meshConf.random, timeoutMs: meshConf.timeout_ms, maxProbeRate: meshConf.max_probe_rate,
+        manager: meshConf.manager,
       };
       const observer = new Observer({
         node,
@@ -147,7 +148,7 @@ export function observerCommand(): Command {
         `observer ${node}: running (pid ${process.pid}), ports ${sampling.ports.join(',')}, sample every ${sampling.size} bytes` +
           (observer.metricsEndpoint ? `, metrics on ${observer.metricsEndpoint}` : o.metricsPort ? ', metrics endpoint unavailable (see the warning)' : '') +
           (responder ? `, time-sync responder ${responder.mode} on ${ping!.eth}:${ping!.port}${responder.fallbackReason ? ` (${responder.fallbackReason})` : ''}` : '') +
-          (mesh ? (probing ? `, probe mesh to ${mesh.nodes.length - 1} servers every ${meshConf!.interval} s` : `, probe mesh NOT running (${meshError})`) : ''),
+          (mesh ? (probing ? `, probe mesh to ${mesh.nodes.length - 1} servers${mesh.manager ? ' and the manager' : ''} every ${meshConf!.interval} s` : `, probe mesh NOT running (${meshError})`) : ''),
       );
       // the process that started this one under its heap bound died (a listener for it keeps
       // the IPC channel referenced, so only from here on: a failed start must still exit)

@@ -247,6 +247,8 @@ export const meshInfo = z
     random: z.number().int().min(0).max(32),
     timeout_ms: z.number().int().min(1).max(60_000),
     max_probe_rate: z.number().int().min(10).max(100_000),
+    /** For an anchor: the manager's address; it probes the manager's responder too. */
+    manager: ipv4.optional(),
   })
   .strict();
 export type MeshInfo = z.output<typeof meshInfo>;

@@ -22,7 +22,7 @@ import { inTransaction } from '../db/pool.js';
 import { ensureServers } from '../db/servers.js';
 import { MESH_STREAM, BAD_RECORD_MAXLEN, BAD_RECORD_STREAM, entryFields, INGESTED_KEY, HISTOGRAM_STREAM, INGEST_GROUP, RECORD_STREAM } from '../protocol/redis.js';
 import { HIST_COLUMNS, HIST_FORMAT, MAX_HIST_BODY, validHistogramRows } from '../protocol/histograms.js';
-import { parseMeshBatch, type MeshBatch, type MeshEdgeRow } from '../protocol/mesh.js';
+import { MESH_MANAGER, parseMeshBatch, type MeshBatch, type MeshEdgeRow } from '../protocol/mesh.js';
 import { HOST_STREAM, parseHostBatch, type HostBatch, type HostEventRow, type HostStatRow } from '../protocol/host.js';
 import { encodeRows, ROW_COLUMNS, ROW_FORMAT, validRows } from '../protocol/records.js';
 import { BINARY_FORMAT, decodeBinary } from '../protocol/records-binary.js';
@@ -313,10 +313,11 @@ export class Ingest {
     }
     const rows: unknown[][] = [];
     if (rounds.length) {
-      const ids = await this.ids([...new Set(rounds.flatMap((r) => [r.batch.node, ...r.edges.map((e) => e.peer)]))]);
+      // the manager as a peer (an anchor probing it) is server 0
+      const ids = await this.ids([...new Set(rounds.flatMap((r) => [r.batch.node, ...r.edges.map((e) => e.peer).filter((p) => p !== MESH_MANAGER)]))]);
       for (const { batch: b, edges } of rounds)
         for (const e of edges)
-          rows.push([b.epoch, ids.get(b.node)!, ids.get(e.peer)!, b.intervalMs, b.at, e.sent, e.lost, e.offsetNs ?? null, e.boundNs ?? null, e.atNs ?? null, e.rttMinNs ?? null, e.rttP50Ns ?? null, e.fwdMinNs ?? null, e.fwdP50Ns ?? null, e.bwdMinNs ?? null, e.bwdP50Ns ?? null]);
+          rows.push([b.epoch, ids.get(b.node)!, e.peer === MESH_MANAGER ? 0 : ids.get(e.peer)!, b.intervalMs, b.at, e.sent, e.lost, e.offsetNs ?? null, e.boundNs ?? null, e.atNs ?? null, e.rttMinNs ?? null, e.rttP50Ns ?? null, e.fwdMinNs ?? null, e.fwdP50Ns ?? null, e.bwdMinNs ?? null, e.bwdP50Ns ?? null]);
       // a round read again (a restart before the acknowledgement) changes nothing
       for (let i = 0; i < rows.length; i += 1000)
         await this.pool.query('INSERT IGNORE INTO mesh_edges (epoch, server_id, peer_id, interval_ms, at_unix_ms, sent, lost, offset_ns, bound_ns, at_ns, rtt_min_ns, rtt_p50_ns, fwd_min_ns, fwd_p50_ns, bwd_min_ns, bwd_p50_ns) VALUES ?', [rows.slice(i, i + 1000)]);

@@ -25,6 +25,7 @@ import { ingestJobs } from '../ingest/jobs.js';
 import { analysisJobs, analysisOptions } from '../analyzer/jobs.js';
 import { StreamStage, type StreamCounters } from '../analyzer/stream/stage.js';
 import { Prober } from '../timesync/prober.js';
+import { startResponder, interfaceOf, type Responder } from '../timesync/responder.js';
 import { timeSyncJobs } from '../timesync/jobs.js';
 import { meshAnchors } from '../protocol/mesh.js';
 import { connectRedis, publicConf, redisConnection } from './redis.js';
@@ -54,6 +55,8 @@ export class Manager {
   /** The stream stage of each records shard (engine stream): each runs while this manager holds that shard's lease. */
   private streams: StreamStage[] = [];
   private prober?: Prober;
+  /** The manager's own responder, for its mesh anchors' probes. */
+  private responder?: Responder;
   private metricsServer?: HttpServer;
 
   private constructor(
@@ -155,7 +158,20 @@ export class Manager {
         this.streams.push(st);
       }
     }
-    if (this.timeSync) this.prober = await Prober.open({ ifaces: this.d.manager.eth, port: this.d.ping!.port, key: this.d.pingKey! });
+    if (this.timeSync) {
+      // with the mesh, the anchors probe the manager too (both ways, so the probes' common
+      // stamping bias cancels against its clock as it does between servers): a responder on the
+      // interface holding the manager's address; the prober then takes t4 at tc where they share one
+      const mesh = this.d.timeSync.mesh;
+      const at = mesh.enabled ? interfaceOf(this.d.manager.address) : undefined;
+      if (mesh.enabled && !at) this.o.log(`warning: management_server_info.yaml address ${this.d.manager.address} is on no interface of this machine: the anchors cannot probe the manager (they are probed one way only)`);
+      if (at) {
+        const anchors = meshAnchors(this.d.servers.map((s) => s.hostname), mesh.anchors);
+        const probers = this.d.servers.filter((s) => anchors.includes(s.hostname)).map((s) => this.d.ping!.address ?? s.address);
+        this.responder = await startResponder({ iface: at, port: this.d.ping!.port, key: this.d.pingKey!, probers, rateLimit: this.d.ping!.rate_limit });
+      }
+      this.prober = await Prober.open({ ifaces: this.d.manager.eth, port: this.d.ping!.port, key: this.d.pingKey!, replyAt: at && this.d.manager.eth.includes(at) ? 'tc' : 'auto' });
+    }
     for (const f of this.features()) this.runner.start(f);
     if (this.d.manager.port)
       this.metricsServer = await serveManagerMetrics(this.d.manager.address, this.d.manager.port, {
@@ -223,6 +239,7 @@ export class Manager {
     await this.ingest?.stop();
     await Promise.all(this.streams.map((st) => st.stop()));
     await this.prober?.close();
+    await this.responder?.close();
     await this.pool.end();
     this.redis.disconnect();
   }

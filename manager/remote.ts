@@ -15,6 +15,7 @@ import type { Bundle } from './bundle.js';
 import { keyToHex } from '../protocol/timesync.js';
 import type { Deployment, Server } from '../conf/deployment.js';
 import type { MeshInfo } from '../conf/schema.js';
+import { meshAnchors } from '../protocol/mesh.js';
 import { OBSERVER_HEAP_MB } from '../observer/limits.js';
 import { observerUnit, unitName } from './systemd.js';
 import { observerCredentials } from './observer-users.js';
@@ -192,9 +193,12 @@ export class RemoteServer {
       const probers = [...new Set([d.manager.address, ...(d.ping.probers ?? []), ...nodes.map((n) => n.address)])];
       files['ping_info.yaml'] = stringify({ port, eth, mode, rate_limit, probers, key_file: 'ping.key' });
       files['ping.key'] = keyToHex(d.pingKey!) + '\n';
+      // an anchor probes the manager too (its responder answers the anchors)
+      const anchor = mesh.enabled && meshAnchors(d.servers.map((s) => s.hostname), mesh.anchors).includes(this.server.hostname);
       if (mesh.enabled)
         files['mesh_info.yaml'] = stringify({
           nodes, interval: mesh.interval, probes: mesh.probes, full_mesh: mesh.full_mesh, ring: mesh.ring, random: mesh.random, timeout_ms: d.timeSync.timeout_ms, max_probe_rate: mesh.max_probe_rate,
+          ...(anchor ? { manager: d.manager.address } : {}),
         } satisfies MeshInfo);
     }
     // the files travel on stdin as JSON (secrets never on a command line); the server's node writes them

@@ -7,10 +7,12 @@
  */
 
 export const MESH_FORMAT = 'mesh1';
+/** The manager as a peer of the mesh (its node in the solve: timesync/mesh.ts MANAGER). */
+export const MESH_MANAGER = '@manager';
 
 /** What one observer measured to one peer in one round. */
 export interface MeshEdgeRow {
-  /** The peer's server name. */
+  /** The peer's server name, or MESH_MANAGER (an anchor probing the manager). */
   peer: string;
   /** Probes sent (after the warm-up) and lost. */
   sent: number;
@@ -77,7 +79,7 @@ export function parseMeshBatch(fields: Map<string, string>): { batch: MeshBatch;
   for (const [i, e] of edges.entries()) {
     const r = e as MeshEdgeRow;
     const ok =
-      typeof e === 'object' && e !== null && typeof r.peer === 'string' && NAME.test(r.peer) && isCount(r.sent) && isCount(r.lost) && r.lost <= r.sent &&
+      typeof e === 'object' && e !== null && typeof r.peer === 'string' && (NAME.test(r.peer) || r.peer === MESH_MANAGER) && isCount(r.sent) && isCount(r.lost) && r.lost <= r.sent &&
       isBig(r.offsetNs) && isBig(r.atNs) && [r.boundNs, r.rttMinNs, r.rttP50Ns, r.fwdMinNs, r.fwdP50Ns, r.bwdMinNs, r.bwdP50Ns].every(isNs) &&
       (r.offsetNs === undefined) === (r.boundNs === undefined) && (r.boundNs === undefined || r.boundNs >= 0);
     if (!ok) return { refused: `edges[${i}]: not a mesh edge` };

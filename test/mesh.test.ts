@@ -1,8 +1,8 @@
 /**
  * The probe mesh end to end (issue 26), as an operator runs it: the manager provisions four
  * testbed hosts in two subnets over SSH with time_sync.yaml mesh on (the observers installed
- * outside the checkout, each probing its peers' XDP responders; the manager probing three
- * anchors, so one host's clock comes from the mesh alone). There is no application traffic at
+ * outside the checkout, each probing its peers' XDP responders; the manager and three anchors
+ * probing each other, so one host's clock comes from the mesh alone). There is no application traffic at
  * all. The router's link into the second subnet is slowed on purpose (tbf), and
  * `latscope report --json` must name that direction from the mesh alone: every direction into
  * the second subnet from the first is slow, its reverse and every other direction is not, and
@@ -22,6 +22,7 @@ import { startRedis, startMariaDb, stopRedis, stopMariaDb, redisRunning, mariadb
 import { writeTestbedConf } from '../local/conf.js';
 import { waitFor } from '../local/exec.js';
 import { loadDeployment } from '../conf/deployment.js';
+import { meshAnchors } from '../protocol/mesh.js';
 import { Manager } from '../manager/manager.js';
 import { stopDeployment } from '../manager/teardown.js';
 import { openPool } from '../db/pool.js';
@@ -63,6 +64,7 @@ test('the mesh alone, with no application traffic, names the direction of a link
   const names = d.servers.map((s) => s.hostname);
   // the testbed puts every second host in subnet B, behind the router's eth1
   const inB = new Set(names.filter((_, i) => i % 2 === 1));
+  const anchors = new Set(meshAnchors(names, 3));
   const log: string[] = [];
   const mgr = await Manager.open(d, { log: (l) => log.push(l) });
   t.after(async () => {
@@ -76,9 +78,12 @@ test('the mesh alone, with no application traffic, names the direction of a link
   await mgr.schedule();
   // each observer runs its responder on the XDP hook (its mesh prober takes its replies at tc) and probes the three others
   for (const h of tb.hosts) {
-    const text = readFileSync(join(installDirOf(tb, h.name), 'observer.log'), 'utf8');
+    // (its line comes once the responder and the mesh run, a little after its first heartbeat)
+    const log = join(installDirOf(tb, h.name), 'observer.log');
+    const text = await waitFor(`${h.name}: the observer's running line`, 10_000, () => (/: running \(pid/.test(readFileSync(log, 'utf8')) ? readFileSync(log, 'utf8') : undefined)).catch(() => readFileSync(log, 'utf8'));
     assert.match(text, /time-sync responder xdp/, `${h.name}: ${text.slice(-600)}`);
-    assert.match(text, /probe mesh to 3 servers every 3 s/);
+    // the three anchors probe the manager's responder too
+    assert.match(text, anchors.has(`tmsh-${h.name}`) ? /probe mesh to 3 servers and the manager every 3 s/ : /probe mesh to 3 servers every 3 s/);
   }
   execFileSync('ip', ['netns', 'exec', tb.router!.netns, 'tc', 'qdisc', 'replace', 'dev', 'eth1', 'root', 'tbf', 'rate', '200kbit', 'burst', '1600', 'latency', '100ms']);
   const slowedAt = Date.now();
@@ -86,7 +91,7 @@ test('the mesh alone, with no application traffic, names the direction of a link
   t.after(() => pool.end());
   // four full mesh rounds after the link was slowed, every server's edges stored
   await waitFor('four mesh rounds of every server after the slowing', 90_000, async () => {
-    const [[r]] = (await pool.query('SELECT COUNT(DISTINCT epoch) AS rounds FROM (SELECT epoch FROM mesh_edges WHERE at_unix_ms > ? + 3500 GROUP BY epoch HAVING COUNT(*) = 12) e', [slowedAt])) as any;
+    const [[r]] = (await pool.query('SELECT COUNT(DISTINCT epoch) AS rounds FROM (SELECT epoch FROM mesh_edges WHERE peer_id > 0 AND at_unix_ms > ? + 3500 GROUP BY epoch HAVING COUNT(*) = 12) e', [slowedAt])) as any;
     return Number(r.rounds) >= 4 ? true : (await new Promise((res) => setTimeout(res, 500)), undefined);
   });
   const out = execFileSync(process.execPath, [cli, 'report', '--conf', conf, '--json', '--from', new Date(slowedAt + 3500).toISOString()], { encoding: 'utf8' });
@@ -136,8 +141,12 @@ test('the mesh alone, with no application traffic, names the direction of a link
   const promtool = spawnSync('promtool', ['check', 'metrics'], { input: meshFamilies, encoding: 'utf8' });
   assert.equal(promtool.status, 0, promtool.stdout + promtool.stderr);
   // the observers' mesh rounds reached MySQL signed, with nothing set aside
-  const [[bad]] = (await pool.query('SELECT COUNT(*) AS n FROM mesh_edges')) as any;
-  assert.ok(Number(bad.n) >= 48);
+  const [[all]] = (await pool.query('SELECT COUNT(*) AS n FROM mesh_edges')) as any;
+  assert.ok(Number(all.n) >= 48);
+  // the anchors' probes of the manager: answered (the manager's responder), every round, from the anchors only
+  const [toManager] = (await pool.query('SELECT s.name, COUNT(*) AS rounds, SUM(e.offset_ns IS NOT NULL) AS answered FROM mesh_edges e JOIN servers s ON s.id = e.server_id WHERE e.peer_id = 0 AND e.at_unix_ms > ? GROUP BY s.name ORDER BY s.name', [slowedAt + 3500])) as any;
+  assert.deepEqual((toManager as any[]).map((r) => r.name), [...anchors].sort());
+  for (const r of toManager as any[]) assert.equal(Number(r.answered), Number(r.rounds), `${r.name}: the manager answered every round`);
   t.diagnostic(`clocks, ns: ${m.clocks.map((c) => `${c.server} ${c.offsetNs}±${c.boundNs.toFixed(0)}`).join(', ')}`);
   t.diagnostic(`one way, µs p50: ${m.directions.map((x) => `${x.src}→${x.dst} ${(x.oneWayP50Ns / 1000).toFixed(1)}±${(x.boundNs / 1000).toFixed(1)}`).join(', ')}`);
 });

@@ -10,7 +10,7 @@
  */
 import { Prober } from './prober.js';
 import { estimateRound, probeOffset } from './estimator.js';
-import { MESH_FORMAT, meshPeers, type MeshBatch, type MeshEdgeRow } from '../protocol/mesh.js';
+import { MESH_FORMAT, MESH_MANAGER, meshPeers, type MeshBatch, type MeshEdgeRow } from '../protocol/mesh.js';
 import { toFields } from '../protocol/redis.js';
 import { median } from '../lib/stats.js';
 import type { Sample } from '../protocol/timesync.js';
@@ -30,6 +30,8 @@ export interface MeshProbingOptions {
   random: number;
   timeoutMs: number;
   maxProbeRate: number;
+  /** For an anchor: the manager's address (its responder answers the anchors), probed each round as the peer MESH_MANAGER. */
+  manager?: string;
 }
 
 export interface MeshCounters {
@@ -111,6 +113,10 @@ export class MeshProbing {
     const o = this.o;
     const byName = new Map(o.nodes.map((n) => [n.name, n.address]));
     const peers = meshPeers([...byName.keys()], this.node, { fullMesh: o.fullMesh, ring: o.ring, random: o.random, epoch });
+    if (o.manager) {
+      byName.set(MESH_MANAGER, o.manager);
+      peers.push(MESH_MANAGER);
+    }
     const edges: MeshEdgeRow[] = [];
     // pacing: a probe every 1/maxProbeRate s at most (the prober waits for each reply, so it is slower on any real path)
     const gapMs = 1000 / o.maxProbeRate;

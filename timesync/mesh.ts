@@ -18,6 +18,8 @@
  * an estimate p within that total B of the truth; the solution's bound is B + |x − p|.
  */
 
+import { MESH_MANAGER } from '../protocol/mesh.js';
+
 export interface MeshEdge {
   /** The prober's node (the manager: MANAGER). */
   a: string;
@@ -47,7 +49,7 @@ export interface MeshSolution {
   solves: number;
 }
 
-export const MANAGER = '@manager';
+export const MANAGER = MESH_MANAGER;
 
 export interface SolveOptions {
   /** Relative residual at which conjugate gradients stop. */

@@ -95,6 +95,12 @@ export function interfaceAddresses(iface: string): { local: string[]; broadcast:
   return { local: list.map((a) => a.address), broadcast: list.map((a) => str((num(a.address) | (~num(a.netmask) >>> 0)) >>> 0)) };
 }
 
+/** The interface that holds an IPv4 address on this machine (undefined: none). */
+export function interfaceOf(address: string): string | undefined {
+  for (const [name, list] of Object.entries(networkInterfaces())) if (list?.some((a) => a.family === 'IPv4' && a.address === address)) return name;
+  return undefined;
+}
+
 /** Addresses as the BPF program's table (network byte order, TS_MAX_ADDRS entries, 0 for none). */
 function addressTable(addrs: string[]): Buffer {
   const b = Buffer.alloc(4 * H.TS_MAX_ADDRS);

@@ -9,7 +9,7 @@ export const m009 = migration(9, 'probe mesh edges', 'timesync', [
   `CREATE TABLE IF NOT EXISTS mesh_edges (
     epoch BIGINT UNSIGNED NOT NULL COMMENT 'the round: it started at epoch × interval_ms on the wall clock',
     server_id INT UNSIGNED NOT NULL COMMENT 'the prober',
-    peer_id INT UNSIGNED NOT NULL COMMENT 'the responder',
+    peer_id INT UNSIGNED NOT NULL COMMENT 'the responder (0: the manager, probed by its anchors)',
     interval_ms INT UNSIGNED NOT NULL,
     at_unix_ms BIGINT NOT NULL COMMENT 'when the prober sent its round',
     sent INT UNSIGNED NOT NULL COMMENT 'probes sent after the warm-up',

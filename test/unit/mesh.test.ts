@@ -139,11 +139,11 @@ test('a mesh edge: the offset as a pair of probes sees it, and one-way delays th
 });
 
 test('mesh entries: a good one reads; anything else is refused with the reason', () => {
-  const edges = [meshEdge('h2', probes(10, 0n, 1000, 1000), 10, 0), { peer: 'h3', sent: 10, lost: 10 }];
+  const edges = [meshEdge('h2', probes(10, 0n, 1000, 1000), 10, 0), { peer: 'h3', sent: 10, lost: 10 }, meshEdge('@manager', probes(10, 0n, 1000, 1000), 10, 0)];
   const good = new Map(Object.entries({ node: 'h1', format: 'mesh1', epoch: '177000', intervalMs: '10000', at: '1770000000000', edges: JSON.stringify(edges) }));
   const ok = parseMeshBatch(good);
   assert.ok('edges' in ok, JSON.stringify(ok));
-  assert.equal(ok.edges.length, 2);
+  assert.equal(ok.edges.length, 3, 'an anchor\'s edge to the manager too');
   const bad: [Record<string, string>, RegExp][] = [
     [{ format: 'mesh0' }, /format/],
     [{ node: '../etc' }, /node/],
@@ -152,6 +152,7 @@ test('mesh entries: a good one reads; anything else is refused with the reason',
     [{ edges: '{' }, /not JSON/],
     [{ edges: '{}' }, /not a list/],
     [{ edges: JSON.stringify([{ peer: 'h2', sent: 1, lost: 2 }]) }, /edges\[0\]/],
+    [{ edges: JSON.stringify([{ peer: '@other', sent: 1, lost: 0 }]) }, /edges\[0\]/],
     [{ edges: JSON.stringify([{ peer: 'h2', sent: 1, lost: 0, offsetNs: '1e9', boundNs: 1 }]) }, /edges\[0\]/],
     [{ edges: JSON.stringify([{ peer: 'h2', sent: 1, lost: 0, offsetNs: '12' }]) }, /edges\[0\]/],
     [{ edges: 'x'.repeat((1 << 20) + 1) }, /larger than/],
