@@ -111,21 +111,26 @@ export function matrixModel(r: Report) {
 }
 
 export function matrixSpec(r: Report): Spec {
+  return serverMatrix('Server to server: p99 one-way delay', 'sender (row) to receiver (column), device to device; grey: no sampled traffic', matrixModel(r), 'p99', 'p99 one-way (µs, log)');
+}
+
+/** A sender-by-receiver matrix of one value (µs) per ordered pair, grey where it is null, the value written in each cell. */
+function serverMatrix(title: string, subtitle: string, values: { src: string; dst: string }[], field: string, legend: string): Spec {
   return {
-    ...base('Server to server: p99 one-way delay', 'sender (row) to receiver (column), device to device; grey: no sampled traffic'),
+    ...base(title, subtitle),
     width: { step: 56 },
     height: { step: 28 },
-    data: { values: matrixModel(r) },
+    data: { values },
     layer: [
       {
         mark: { type: 'rect', tooltip: true },
         encoding: {
           y: { field: 'src', type: 'nominal', title: 'sender' },
           x: { field: 'dst', type: 'nominal', title: 'receiver' },
-          color: { condition: { test: 'datum.p99 === null', value: '#d9d9d9' }, field: 'p99', type: 'quantitative', title: 'p99 one-way (µs, log)', scale: { scheme: 'orangered', type: 'symlog' } },
+          color: { condition: { test: `datum.${field} === null`, value: '#d9d9d9' }, field, type: 'quantitative', title: legend, scale: { scheme: 'orangered', type: 'symlog' } },
         },
       },
-      { mark: { type: 'text', fontSize: 10 }, encoding: { y: { field: 'src', type: 'nominal' }, x: { field: 'dst', type: 'nominal' }, text: { field: 'p99', type: 'quantitative', format: '.0f' } } },
+      { mark: { type: 'text', fontSize: 10 }, encoding: { y: { field: 'src', type: 'nominal' }, x: { field: 'dst', type: 'nominal' }, text: { field, type: 'quantitative', format: '.0f' } } },
     ],
   };
 }
@@ -298,23 +303,8 @@ export function meshMatrixModel(r: Report) {
 }
 
 export function meshMatrixSpec(r: Report): Spec {
-  return {
-    ...base('Probe mesh: one-way delay between servers', `median over ${r.mesh.rounds} mesh rounds, from the sender (row) to the receiver (column), clock-corrected; no application traffic needed; grey: not probed`),
-    width: { step: 56 },
-    height: { step: 28 },
-    data: { values: meshMatrixModel(r) },
-    layer: [
-      {
-        mark: { type: 'rect', tooltip: true },
-        encoding: {
-          y: { field: 'src', type: 'nominal', title: 'sender' },
-          x: { field: 'dst', type: 'nominal', title: 'receiver' },
-          color: { condition: { test: 'datum.p50 === null', value: '#d9d9d9' }, field: 'p50', type: 'quantitative', title: 'one-way p50 (µs, log)', scale: { scheme: 'orangered', type: 'symlog' } },
-        },
-      },
-      { mark: { type: 'text', fontSize: 10 }, encoding: { y: { field: 'src', type: 'nominal' }, x: { field: 'dst', type: 'nominal' }, text: { field: 'p50', type: 'quantitative', format: '.0f' } } },
-    ],
-  };
+  const subtitle = `median over ${r.mesh.rounds} mesh rounds, from the sender (row) to the receiver (column), clock-corrected; no application traffic needed; grey: not probed`;
+  return serverMatrix('Probe mesh: one-way delay between servers', subtitle, meshMatrixModel(r), 'p50', 'one-way p50 (µs, log)');
 }
 
 /** The probe mesh over time: each round's one-way delay for the slowest directions, with the clock bound as a band. */
