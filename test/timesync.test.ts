@@ -28,6 +28,8 @@ import { MIGRATIONS } from '../db/migrations/index.js';
 import { loadClockFit } from '../timesync/store.js';
 import { projectRoot } from '../lib/paths.js';
 import { waitFor } from '../local/exec.js';
+import { MeshProbing } from '../timesync/mesh-probing.js';
+import { parseMeshBatch } from '../protocol/mesh.js';
 
 const execFileP = promisify(execFile);
 const PORT = 5055;
@@ -416,4 +418,40 @@ test('every kind of probe, both modes: the XDP and the user-space responder answ
     for (const [, , reason] of kinds) if (reason !== 'passed on') want[reason] = (want[reason] ?? 0) + 1;
     for (const [reason, n] of Object.entries(want)) assert.equal(counters[reason], n, `${mode}: ${reason} ${counters[reason]}, expected ${n} (${kinds.filter((k) => k[2] === reason).map((k) => k[1]).join(', ')})`);
   }
+});
+
+test('a mesh round (an observer\'s probe mesh, from the root namespace): every peer measured through its XDP responder, the round sent as one entry; a round Redis cannot take is counted', async () => {
+  const rs = await Promise.all(tb.hosts.map((h) => spawnResponder(h.netns, conf(`mesh-${h.name}`, h))));
+  const entries: Map<string, string>[] = [];
+  let redisUp = true;
+  const nodes = [{ name: 'mgr', address: tb.managerAddress }, ...tb.hosts.map((h) => ({ name: h.name, address: h.address }))];
+  // the observer's send (Observer.sendCapped): here a list, or Redis away
+  const send = async (f: string[]) => {
+    if (!redisUp) return { sent: false, error: 'Redis away' };
+    entries.push(new Map(Array.from({ length: f.length / 2 }, (_, i) => [f[2 * i]!, f[2 * i + 1]!] as [string, string])));
+    return { sent: true };
+  };
+  const m = await MeshProbing.start('mgr', { iface: tb.bridges[0]!, port: PORT, key, nodes, intervalMs: 3_600_000, probes: 50, fullMesh: 16, ring: 2, random: 4, timeoutMs: 20, maxProbeRate: 2000 }, send, { warn() {} });
+  try {
+    const edges = await m.round(1);
+    assert.deepEqual(edges.map((e) => e.peer).sort(), tb.hosts.map((h) => h.name).sort());
+    for (const e of edges) {
+      assert.equal(e.sent, 50);
+      assert.equal(e.lost, 0, `${e.peer}: every probe answered`);
+      assert.ok(Math.abs(Number(e.offsetNs)) <= e.boundNs!, `${e.peer}: the true offset 0 within ${e.offsetNs} ± ${e.boundNs}`);
+      assert.ok(e.fwdMinNs! > 0 && e.bwdMinNs! > 0 && e.fwdMinNs! + e.bwdMinNs! <= e.rttMinNs! + 1, `${e.peer}: one-way delays that add up to the round trip: ${JSON.stringify(e)}`);
+    }
+    assert.equal(entries.length, 1);
+    const parsed = parseMeshBatch(entries[0]!);
+    assert.ok('edges' in parsed && parsed.edges.length === 2 && parsed.batch.node === 'mgr' && parsed.batch.epoch === 1, JSON.stringify(parsed));
+    redisUp = false;
+    await m.round(2);
+    assert.deepEqual({ rounds: m.counters.rounds, unsent: m.counters.unsent, lastError: m.counters.lastError }, { rounds: 2, unsent: 1, lastError: 'Redis away' });
+    assert.equal(m.counters.probesSent, 200);
+  } finally {
+    await m.stop();
+    for (const r of rs) await r.stop();
+  }
+  // nothing of the mesh's prober is left on the bridge
+  assert.doesNotMatch(execFileSync('tc', ['filter', 'show', 'dev', tb.bridges[0]!, 'egress'], { encoding: 'utf8' }), /ts_probe_out/);
 });
