@@ -53,10 +53,11 @@ test('XDP responder on veth runs in generic mode; the true offset (0) lies withi
   const h = tb.hosts[0]!;
   const r = await spawnResponder(h.netns, conf('plain', h));
   const prober = await Prober.open({ ifaces: [h.outerIface], port: PORT, key });
+  let rounds = 0;
   try {
     assert.equal(r.mode, 'xdp-generic');
     assert.equal(prober.replyHooks[h.outerIface], 'xdp-native');
-    for (let round = 1; round <= 3; round++) {
+    for (let round = 1; round <= 3; round++, rounds++) {
       const res = await prober.round([h.address], 1000, round);
       const s = res.samples.get(h.address)!;
       assert.ok(s.length >= 990, `${s.length} of 1000 probes answered`);
@@ -68,7 +69,8 @@ test('XDP responder on veth runs in generic mode; the true offset (0) lies withi
   } finally {
     await prober.close();
     const c = await r.stop();
-    assert.ok(c.answered >= 2970);
+    // (only when every round ran: else the failure above is the one to see)
+    if (rounds === 3) assert.ok(c.answered >= 2970, `the responder answered ${c.answered} probes`);
   }
 });
 
