@@ -11,6 +11,8 @@
  *      and holds the tail;
  *   4. a synthetic clock offset and drift on one host (its observer and its responder): every
  *      one-way delay stays within its bound of the truth (one clock underneath), no clock fault.
+ * Each cause also on the stream engine (issue 22): the same records analyzed by the stream stage
+ * give the same statistics, and the same segment holds each slowed flow's tail.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -23,6 +25,7 @@ import { Pipeline } from './helpers/pipeline.js';
 import { Capture } from './helpers/pcap.js';
 import { runIn, startIn, helper } from './helpers/fixtures.js';
 import { quantile, mean } from '../lib/stats.js';
+import { Group } from '../analyzer/windows.js';
 
 let tb: Testbed;
 let started: { redis: boolean; db: boolean };
@@ -75,6 +78,41 @@ function tailHolder(ps: Record<string, number>[]): string {
   return SEGS.reduce((a, b) => (mean(tail.map((p) => p[b]!)) > mean(tail.map((p) => p[a]!)) ? b : a));
 }
 
+/**
+ * The stream engine over the same records (Pipeline.streamEngine): every pair statistic the batch
+ * analyzer stored, the same (same paths, the same sketches); the clock faults the same; and each
+ * named flow's tail held by the segment the batch's paths name, from the stream's flow tail
+ * sketches (the stream keeps no row per path).
+ */
+async function streamAgrees(p: Pipeline, flows: { dport: number; sport: number; holder: string }[]): Promise<void> {
+  const s = await p.streamEngine();
+  try {
+    const q = "SELECT window_ns, src_server_id, dst_server_id, segment, samples, p50_ns, p99_ns, faults FROM path_stats WHERE scope = 'pair' ORDER BY window_ns, src_server_id, dst_server_id, segment";
+    const [[a], [b]] = (await Promise.all([p.pool.query(q), s.query(q)])) as any[];
+    assert.equal(b.length, a.length, 'the same windows, pairs and segments');
+    for (const [i, x] of (a as any[]).entries()) {
+      const y = b[i];
+      const where = `${x.window_ns} ${x.src_server_id}→${x.dst_server_id} ${x.segment}`;
+      assert.deepEqual([y.window_ns, y.src_server_id, y.dst_server_id, y.segment, Number(y.samples), Number(y.faults)], [x.window_ns, x.src_server_id, x.dst_server_id, x.segment, Number(x.samples), Number(x.faults)], where);
+      for (const k of ['p50_ns', 'p99_ns']) assert.ok(Math.abs(Number(y[k]) - Number(x[k])) <= 0.01 * Math.abs(Number(x[k])) + 1, `${where} ${k}: stream ${y[k]}, batch ${x[k]}`);
+    }
+    for (const f of flows) {
+      const [rows] = (await s.query(
+        "SELECT w.tail_sketch FROM path_stats w JOIN path_flows f ON f.flow_id = w.flow_id WHERE w.scope = 'flow' AND w.segment = 'end_to_end' AND f.dport = ? AND f.sport = ? AND w.tail_sketch IS NOT NULL",
+        [f.dport, f.sport],
+      )) as any;
+      const g = new Group();
+      for (const r of rows as any[]) g.tailFromBuffer(r.tail_sketch);
+      const t = g.tailMeans();
+      assert.ok(t, `flow :${f.sport} → :${f.dport}: a tail in the stream's statistics`);
+      const holder = SEGS[t.means.indexOf(Math.max(...t.means))];
+      assert.equal(holder, f.holder, `flow :${f.sport} → :${f.dport}: the stream's tail means ${Array.from(t.means, (v) => Math.round(v)).join(', ')}`);
+    }
+  } finally {
+    await s.end();
+  }
+}
+
 test('causes 1-3 on one pipeline: a slowed link, a slow reader, a full send buffer', async (t) => {
   const p = await Pipeline.start(tb, { database: 'latscope_test_causes', ports: [P_PING, P_SLOW, P_BULK], size: 100 });
   t.after(() => p.stop());
@@ -115,6 +153,7 @@ test('causes 1-3 on one pipeline: a slowed link, a slow reader, a full send buff
     assert.ok(extraRouter > 5e6, `the router queued the packets (${extraRouter} ns more)`);
     assert.ok(Math.abs(extraWire - extraRouter) <= Math.max(0.1 * extraRouter, bound), `extra wire delay ${(extraWire / 1e6).toFixed(2)} ms, the router's own ${(extraRouter / 1e6).toFixed(2)} ms, bound ${bound} ns`);
     assert.equal(ps.filter((x) => x.flags! & 2).length, 0, 'no clock fault');
+    await streamAgrees(p, [{ dport: P_PING, sport: slow, holder: 'wire' }]);
   });
 
   await t.test('2. a reader that sleeps 5 ms before each read: the receiver\'s TCP → socket holds the tail, and is the sleep', async () => {
@@ -144,6 +183,7 @@ while True:
     // never less than the sleep; more by the reader's wake-up and scheduling, which grow on a busy 2-core machine
     assert.ok(wait >= 0.95 * sleepNs && wait <= 1.3 * sleepNs, `TCP → socket median ${(wait / 1e6).toFixed(3)} ms for a 5 ms sleep`);
     assert.ok(quantile(pc.map((x) => x.rx_tcp_sock!), 0.5) < 1e6, 'a clean reader reads at once');
+    await streamAgrees(p, [{ dport: P_SLOW, sport: slow, holder: 'rx_tcp_sock' }]);
   });
 
   await t.test('3. a sender whose socket buffer fills behind the slow link: socket → TCP grows and holds the tail', async () => {
@@ -167,6 +207,7 @@ while True:
     const [mc, ms] = [quantile(pc.map((x) => x.tx_sock_tcp!), 0.5), quantile(ps.map((x) => x.tx_sock_tcp!), 0.5)];
     assert.ok(ms > 10 * mc && ms > 50e6, `socket → TCP median ${(ms / 1e6).toFixed(1)} ms behind the slow link, ${(mc / 1e6).toFixed(3)} ms without`);
     assert.equal(tailHolder(ps), 'tx_sock_tcp');
+    await streamAgrees(p, [{ dport: P_BULK, sport: slow, holder: 'tx_sock_tcp' }]);
   });
 });
 
@@ -196,4 +237,6 @@ test('4. a synthetic clock offset and drift on one host: every one-way delay wit
     assert.equal(Number(r.flags) & 2, 0, 'no clock fault');
   }
   console.log(`clock test: worst error ${(worst * 100).toFixed(0)}% of its bound over ${(rows as any[]).length} paths`);
+  // the stream engine maps the same clocks: the same one-way statistics, no fault
+  await streamAgrees(p, []);
 });

@@ -18,9 +18,12 @@ import { Prober } from '../../timesync/prober.js';
 import { runRound } from '../../timesync/jobs.js';
 import { timeSync, samplingInfo } from '../../conf/schema.js';
 import { newKey } from '../../protocol/timesync.js';
-import { RECORD_STREAM, HISTOGRAM_STREAM, HEARTBEAT_STREAM } from '../../protocol/redis.js';
+import { RECORD_STREAM, HISTOGRAM_STREAM, HEARTBEAT_STREAM, BAD_RECORD_STREAM } from '../../protocol/redis.js';
 import { HOST_STREAM, type HostModuleName } from '../../protocol/host.js';
 import { analyze, type AnalyzeResult } from '../../analyzer/analyze.js';
+import { StreamStage } from '../../analyzer/stream/stage.js';
+import { OBSERVER_PUBLISHING } from '../../observer/limits.js';
+import { ROW_COLUMNS, ROW_FORMAT } from '../../protocol/records.js';
 import { workDir } from '../../lib/paths.js';
 
 export interface TestClock {
@@ -152,6 +155,56 @@ export class Pipeline {
     await this.drained();
     await this.round();
     return analyze(this.pool, { windowNs: 10e9, graceMs: 0, spikeFactor: 10, filterRetrans: true, sampleSize: this.opts.size });
+  }
+
+  /**
+   * The stream engine (analyzer/stream/stage.ts) over the same records: every packets row so far,
+   * published as its observer published it (its row line, per server in entries of the observer's size),
+   * to a stream of its own, analyzed by a stream stage into a database of its own (the servers,
+   * their addresses and the clock rounds copied) with no row per path. Returns that database;
+   * the caller ends its pool.
+   */
+  async streamEngine(): Promise<Pool> {
+    const name = `${this.opts.database}_stream`;
+    const admin = openPool({ ...this.db, database: 'latscope' });
+    await admin.query(`DROP DATABASE IF EXISTS ${name}`);
+    await admin.query(`CREATE DATABASE ${name}`);
+    await admin.end();
+    const pool = openPool({ ...this.db, database: name });
+    await migrate(pool);
+    for (const t of ['servers', 'server_addresses', 'clock_offsets']) await pool.query(`INSERT INTO ${name}.${t} SELECT * FROM ${this.opts.database}.${t}`);
+    const stream = `latscope:test:pipeline:${name}:${process.pid}`;
+    await this.redis.del(stream);
+    try {
+      // the row line of each record, as encodeRow wrote it (NULL as backslash-N: CHAR(92), as '\\N' in SQL would be an escaped N)
+      const [rows] = (await this.pool.query(
+        `SELECT s.name, CONCAT_WS('\t', ${ROW_COLUMNS.map((c) => `IFNULL(p.${c}, CONCAT(CHAR(92), 'N'))`).join(', ')}) AS line FROM packets p JOIN servers s ON s.id = p.server_id ORDER BY p.server_id, p.observer_seq`,
+      )) as any;
+      const byNode = new Map<string, string[]>();
+      for (const r of rows as { name: string; line: string }[]) (byNode.get(r.name) ?? byNode.set(r.name, []).get(r.name)!).push(r.line);
+      for (const [node, lines] of byNode)
+        for (let i = 0; i < lines.length; i += OBSERVER_PUBLISHING.batchRecords) {
+          const part = lines.slice(i, i + OBSERVER_PUBLISHING.batchRecords);
+          await this.redis.xadd(stream, '*', 'format', ROW_FORMAT, 'node', node, 'n', String(part.length), 'rows', part.join('\n') + '\n');
+        }
+      const stage = new StreamStage(this.redis, pool, { windowNs: 10e9, graceMs: 3_600_000, spikeFactor: 10, filterRetrans: true, sampleSize: this.opts.size, stream, consumer: 'test' });
+      if (!(await stage.acquire())) throw new Error(`${stream}: its lease is held`);
+      try {
+        const n = await stage.finish();
+        if (n !== (rows as unknown[]).length) {
+          const bad = (await this.redis.xrevrange(BAD_RECORD_STREAM, '+', '-', 'COUNT', 1)) as [string, string[]][];
+          throw new Error(`the stream stage analyzed ${n} of ${(rows as unknown[]).length} records: ${JSON.stringify(stage.counters)}; last set aside: ${bad[0]?.[1].slice(0, 6).join(' ').slice(0, 300)}`);
+        }
+      } finally {
+        await stage.release();
+      }
+      return pool;
+    } catch (e) {
+      await pool.end();
+      throw e;
+    } finally {
+      await this.redis.del(stream);
+    }
   }
 
   async stop(): Promise<void> {
