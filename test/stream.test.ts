@@ -160,6 +160,9 @@ test('bad entries are set aside and counted, the good ones of the same read anal
   assert.equal(await stage.finish(), records);
   assert.equal(stage.counters.badEntries, 3);
   assert.equal((await redis.xlen(BAD_RECORD_STREAM)) - badBefore, 3, 'kept aside');
+  // each with why
+  const aside = (await redis.xrevrange(BAD_RECORD_STREAM, '+', '-', 'COUNT', 3)).map(([, f]) => f[f.indexOf('refused') + 1]);
+  assert.ok(aside.includes('row 1 is not a record row') && aside.includes('no valid node') && aside.some((w) => /binary record entry/.test(w ?? '')), JSON.stringify(aside));
   const [[{ tx, rx, paired }]] = (await pool.query(
     `SELECT SUM(dir = 'tx' AND attempt = 0) AS tx, SUM(dir = 'rx') AS rx,
        (SELECT COUNT(*) FROM packets a JOIN packets b ON a.flow_id = b.flow_id AND a.sample_seq = b.sample_seq AND a.dir = 'tx' AND a.attempt = 0 AND b.dir = 'rx') AS paired

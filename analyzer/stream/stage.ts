@@ -306,8 +306,8 @@ export class StreamStage {
         continue;
       }
       const t = c.addText(body);
-      let ok = true;
-      for (let at = 0; at < body.length; ) {
+      let ok = true, line = 0;
+      for (let at = 0; at < body.length; line++) {
         const nl = body.indexOf('\n', at);
         ok = run.pushRow(c, sid, t, body, at, nl);
         at = nl + 1;
@@ -315,7 +315,7 @@ export class StreamStage {
       }
       if (!ok || c.n - from !== n) {
         c.n = from;
-        bad.push(f);
+        bad.push(['lane', 'records', 'refused', ok ? `${line} rows, ${n} counted` : `row ${line + 1} is not a record row`, ...f]);
         continue;
       }
       for (let i = from; i < c.n; i++) {
