@@ -13,7 +13,7 @@
  * round (they are solved as if simultaneous; 10 ppm over 1 s adds 10 µs).
  */
 import type { Pool } from '../db/pool.js';
-import { MANAGER, solveMeshExact, type ExactEdge } from '../timesync/mesh.js';
+import { MANAGER, solveMeshExact, type ExactClock, type ExactEdge } from '../timesync/mesh.js';
 import { median } from '../lib/stats.js';
 
 /** One direction between two servers over the report's range. */
@@ -74,6 +74,9 @@ interface Round {
   driftBoundPpb: number;
 }
 
+/** The manager's own clock in a solve: pinned at 0. */
+const PINNED: ExactClock = { offsetNs: 0n, boundNs: 0 };
+
 /** The manager's anchor edges at wall-clock ms `at`: each server's nearest round, carried along its drift, its bound grown by the drift's bound. */
 function anchorEdges(rounds: Map<string, Round[]>, at: number): ExactEdge[] {
   const out: ExactEdge[] = [];
@@ -98,8 +101,13 @@ export interface MeshPoint {
 
 /** The mesh's one-way delays over [sinceUnixMs, untilUnixMs). */
 export async function loadMeshReport(pool: Pool, o: { sinceUnixMs?: number; untilUnixMs?: number } = {}): Promise<MeshReport> {
-  return (await meshAnalysis(pool, o)).report;
+  const { report, series } = await meshAnalysis(pool, o);
+  seriesOf.set(report, series);
+  return report;
 }
+
+/** Each report's series, from the same solve, for loadSeries (analyzer/report.ts): a report is solved once. */
+export const seriesOf = new WeakMap<MeshReport, MeshPoint[]>();
 
 /** The report, and each round's corrected one-way delay per direction. */
 export async function meshAnalysis(pool: Pool, o: { sinceUnixMs?: number; untilUnixMs?: number } = {}): Promise<{ report: MeshReport; series: MeshPoint[] }> {
@@ -136,21 +144,21 @@ export async function meshAnalysis(pool: Pool, o: { sinceUnixMs?: number; untilU
   };
   const byEpoch = new Map<number, EdgeRow[]>();
   for (const e of edges) (byEpoch.get(e.epoch) ?? byEpoch.set(e.epoch, []).get(e.epoch)!).push(e);
+  let lastClocks = new Map<string, ExactClock>();
   for (const list of byEpoch.values()) {
     report.rounds++;
     const measured = list.filter((e) => e.offset !== null && e.bound !== null && e.bound > 0);
     const solved = solveMeshExact([...anchorEdges(rounds, median(list.map((e) => e.at))), ...measured.map((e) => ({ a: e.a, b: e.b, offsetNs: e.offset!, boundNs: e.bound! }))]);
     report.rejected += solved.rejected.filter((e) => e.a !== MANAGER).length;
-    // rounds come oldest first: the last one's clocks stay
-    report.clocks = [...solved.clocks].map(([server, c]) => ({ server, offsetNs: c.offsetNs.toString(), boundNs: c.boundNs })).sort((x, y) => x.server.localeCompare(y.server));
+    lastClocks = solved.clocks; // rounds come oldest first
+    const clockOf = (n: string) => (n === MANAGER ? PINNED : solved.clocks.get(n));
     for (const e of list) {
       // loss counts for both directions of the pair: a probe or its reply was lost, which one is not known
       for (const d of [dir(e.a, e.b), dir(e.b, e.a)]) {
         d.sent += e.sent;
         d.lost += e.lost;
       }
-      const clock = (n: string) => (n === MANAGER ? { offsetNs: 0n, boundNs: 0 } : solved.clocks.get(n));
-      const ca = clock(e.a), cb = clock(e.b);
+      const ca = clockOf(e.a), cb = clockOf(e.b);
       if (e.offset === null || e.bound === null) continue;
       if (!ca || !cb) {
         report.unsolved++;
@@ -165,6 +173,7 @@ export async function meshAnalysis(pool: Pool, o: { sinceUnixMs?: number; untilU
       series.push({ src: e.a, dst: e.b, unixMs: e.at, oneWayNs: e.fwdP50! + corr, boundNs: bound }, { src: e.b, dst: e.a, unixMs: e.at, oneWayNs: e.bwdP50! - corr, boundNs: bound });
     }
   }
+  report.clocks = [...lastClocks].map(([server, c]) => ({ server, offsetNs: c.offsetNs.toString(), boundNs: c.boundNs })).sort((x, y) => x.server.localeCompare(y.server));
   const p50Of = new Map<string, number>();
   for (const [k, d] of dirs) if (d.p50s.length) p50Of.set(k, median(d.p50s));
   for (const [k, d] of dirs) {

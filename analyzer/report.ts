@@ -6,7 +6,7 @@
  * to one log2 bucket), the worst flows with throughput and retransmissions, unmatched samples,
  * clock faults and spikes. `latscope report` prints it; `--json` prints it as it is (REPORT_VERSION).
  */
-import { loadMeshReport, meshAnalysis, type MeshPoint, type MeshReport } from './mesh.js';
+import { loadMeshReport, meshAnalysis, seriesOf, type MeshPoint, type MeshReport } from './mesh.js';
 import type { Pool } from '../db/pool.js';
 import { big } from '../db/pool.js';
 import { LogHistogram, bucketMid, log2Quantile } from '../lib/stats.js';
@@ -433,6 +433,7 @@ export async function loadSeries(pool: Pool, report: Report, o: ReportOptions = 
       if (ns > 0) cdf.push({ group, segment, ns, fraction: seen / h.count });
     }
   }
-  const mesh = (await meshAnalysis(pool, { sinceUnixMs: o.sinceUnixMs, untilUnixMs: o.untilUnixMs })).series.filter((x) => !o.pair || (x.src === o.pair[0] && x.dst === o.pair[1]) || (x.src === o.pair[1] && x.dst === o.pair[0]));
+  const solved = seriesOf.get(report.mesh) ?? (await meshAnalysis(pool, { sinceUnixMs: o.sinceUnixMs, untilUnixMs: o.untilUnixMs })).series;
+  const mesh = solved.filter((x) => !o.pair || (x.src === o.pair[0] && x.dst === o.pair[1]) || (x.src === o.pair[1] && x.dst === o.pair[0]));
   return { oneWay, flows, kernel, cdf, mesh };
 }

@@ -144,6 +144,8 @@ export function binMs(times: number[], columns: number): number {
   return distinct <= columns ? 0 : Math.ceil((hi - lo + 1) / columns);
 }
 const binOf = (t: number, w: number) => (w ? Math.floor(t / w) * w : t);
+/** The middle value of a time bin's values (the lower one of two), sorting them in place. */
+const lowerMedian = (xs: number[]) => xs.sort((x, y) => x - y)[(xs.length - 1) >> 1]!;
 
 export function oneWayTimeSpec(s: Series, r: Report, maxPairs = 8, columns = 400): Spec {
   const worst = new Set(r.pairs.slice(0, maxPairs).map((p) => `${p.src} → ${p.dst}`));
@@ -160,7 +162,7 @@ export function oneWayTimeSpec(s: Series, r: Report, maxPairs = 8, columns = 400
     bins.set(key, b);
   }
   const rows = [...bins.values()].map((b) => {
-    const m = b.p50.sort((x, y) => x - y)[(b.p50.length - 1) >> 1]!;
+    const m = lowerMedian(b.p50);
     return { pair: b.pair, t: b.t, p50: us(m), p99: us(b.p99), lo: us(m - b.bound), hi: us(m + b.bound) };
   });
   return {
@@ -321,7 +323,7 @@ export function meshTimeSpec(s: Series, r: Report, maxDirections = 8, columns = 
     bins.set(key, b);
   }
   const rows = [...bins.values()].map((b) => {
-    const m = b.v.sort((x, y) => x - y)[(b.v.length - 1) >> 1]!;
+    const m = lowerMedian(b.v);
     return { direction: b.direction, t: b.t, us: us(m), lo: us(Math.max(0, m - b.bound)), hi: us(m + b.bound) };
   });
   return {

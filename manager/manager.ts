@@ -120,6 +120,12 @@ export class Manager {
       this.o.log(`warning: redis at ${this.d.redis.address}:${this.d.redis.port} has no maxmemory: a stopped ingest lets it grow up to max_stream_entries (${this.d.redis.max_stream_entries}) entries of about 60 KB; set maxmemory above that`);
   }
 
+  /** With the mesh, the servers the manager probes (and answers); undefined: every server, no mesh. */
+  private get anchors(): string[] | undefined {
+    const mesh = this.d.timeSync.mesh;
+    return mesh.enabled ? meshAnchors(this.d.servers.map((s) => s.hostname), mesh.anchors) : undefined;
+  }
+
   private get timeSync(): boolean {
     return !!this.d.ping && this.d.functions.timesync;
   }
@@ -131,8 +137,7 @@ export class Manager {
     if (this.timeSync) {
       const all = this.d.servers.map((s) => ({ name: s.hostname, address: this.d.ping!.address ?? s.address }));
       // with the mesh, the manager probes only its anchors: the observers probe each other
-      const mesh = this.d.timeSync.mesh;
-      const anchors = new Set(mesh.enabled ? meshAnchors(all.map((t) => t.name), mesh.anchors) : all.map((t) => t.name));
+      const anchors = new Set(this.anchors ?? all.map((t) => t.name));
       const targets = all.filter((t) => anchors.has(t.name));
       f.push(timeSyncJobs({ redis: this.redis, pool: this.pool, prober: () => this.prober!, targets, conf: this.d.timeSync }));
     }
@@ -166,8 +171,8 @@ export class Manager {
       const at = mesh.enabled ? interfaceOf(this.d.manager.address) : undefined;
       if (mesh.enabled && !at) this.o.log(`warning: management_server_info.yaml address ${this.d.manager.address} is on no interface of this machine: the anchors cannot probe the manager (they are probed one way only)`);
       if (at) {
-        const anchors = meshAnchors(this.d.servers.map((s) => s.hostname), mesh.anchors);
-        const probers = this.d.servers.filter((s) => anchors.includes(s.hostname)).map((s) => this.d.ping!.address ?? s.address);
+        const anchors = new Set(this.anchors);
+        const probers = this.d.servers.filter((s) => anchors.has(s.hostname)).map((s) => this.d.ping!.address ?? s.address);
         this.responder = await startResponder({ iface: at, port: this.d.ping!.port, key: this.d.pingKey!, probers, rateLimit: this.d.ping!.rate_limit });
       }
       this.prober = await Prober.open({ ifaces: this.d.manager.eth, port: this.d.ping!.port, key: this.d.pingKey!, replyAt: at && this.d.manager.eth.includes(at) ? 'tc' : 'auto' });

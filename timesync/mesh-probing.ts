@@ -8,7 +8,7 @@
  * analysis solves each round's edges together. Probes go one at a time, paced to at most
  * `maxProbeRate` a second. A round that cannot be sent is counted (drops.mesh_rounds).
  */
-import { Prober } from './prober.js';
+import { Prober, WARMUP_PROBES } from './prober.js';
 import { estimateRound, probeOffset } from './estimator.js';
 import { MESH_FORMAT, MESH_MANAGER, meshPeers, type MeshBatch, type MeshEdgeRow } from '../protocol/mesh.js';
 import { toFields } from '../protocol/redis.js';
@@ -54,13 +54,14 @@ const minP50 = (xs: number[]): [number, number] => [Math.min(...xs), median(xs)]
 /** One peer's edge from its round of probes (none kept: only what was sent and lost). */
 export function meshEdge(peer: string, samples: Sample[], sent: number, lost: number): MeshEdgeRow {
   const row: MeshEdgeRow = { peer, sent, lost };
-  const sane = samples.filter((s) => probeOffset(s).delayNs >= 0);
+  const delays = samples.map((s) => probeOffset(s).delayNs);
+  const sane = samples.filter((_, i) => delays[i]! >= 0);
   if (!sane.length) return row;
   const est = estimateRound(sane);
   const off = est.offsetNs;
   // each probe's one-way delays as if `off` were the truth; the analysis corrects them with the solved clocks
   const fwd = sane.map((s) => Number(s.t2 - s.t1 - off)), bwd = sane.map((s) => Number(s.t4 - s.t3 + off));
-  const rtt = sane.map((s) => probeOffset(s).delayNs);
+  const rtt = delays.filter((d) => d >= 0);
   [row.fwdMinNs, row.fwdP50Ns] = minP50(fwd);
   [row.bwdMinNs, row.bwdP50Ns] = minP50(bwd);
   [row.rttMinNs, row.rttP50Ns] = minP50(rtt);
@@ -129,7 +130,7 @@ export class MeshProbing {
       edges.push(meshEdge(peer, r.samples.get(address) ?? [], o.probes, lost));
       this.counters.probesSent += o.probes;
       this.counters.probesLost += lost;
-      const least = gapMs * (o.probes + 32) - (performance.now() - t0);
+      const least = gapMs * (o.probes + WARMUP_PROBES) - (performance.now() - t0);
       if (least > 0) await new Promise((res) => setTimeout(res, least));
     }
     if (this.stopped) return edges;
