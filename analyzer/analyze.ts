@@ -14,11 +14,13 @@ import type { Pool, PoolConnection } from '../db/pool.js';
 import { big } from '../db/pool.js';
 import { LogHistogram } from '../lib/stats.js';
 import { scannedRow, scanRow } from '../protocol/records.js';
-import { HOP_BYTES, REC, RECORD_BYTES, type BinaryEntry } from '../protocol/records-binary.js';
+import { HOP_BYTES, LAYER_AT, LAYER_BIT, REC, RECORD_BYTES, type BinaryEntry } from '../protocol/records-binary.js';
 import { ClockTimeline, loadTimelines } from './clock.js';
 import { joinColumns, PathColumns, RecordColumns, type Clock, type FlowEnds, type Rec, type UnmatchedAt, type UnmatchedReason } from './paths.js';
 import { Group, WindowStats, parseGroupKey, statRows, groupKey, topSegment, type FlowWindow } from './windows.js';
 import { SEGMENTS } from '../protocol/layers.js';
+import { F_PATH_FAULT, F_PATH_RETRANS } from '../protocol/paths.js';
+import * as store from './store.js';
 
 export interface AnalyzeOptions {
   /** Window length, ns of the manager timeline (analysis.yaml window, default 10 s). */
@@ -68,8 +70,6 @@ const PATH_COLUMNS = [
   'rx_server_id', 'rx_seq', 'tx_server_id', 'tx_seq', 'src_server_id', 'dst_server_id', 'flow_id', 'sample_seq', 'attempt', 'flags', 'window_ns', 't_ns',
   'tx_sock_tcp', 'tx_tcp_ip', 'tx_ip_dev', 'tx_hops', 'wire', 'rx_hops', 'rx_dev_ip', 'rx_ip_tcp', 'rx_tcp_sock', 'one_way', 'end_to_end', 'bound_ns',
 ];
-const RECORD_SELECT = `SELECT p.server_id, p.observer_seq, p.dir = 'tx', p.flow_id, p.sample_seq, p.stream_offset, p.attempt, p.flags,
-  p.sock_ns, p.tcp_ns, p.ip_ns, p.dev_ns, NULLIF(SUBSTRING_INDEX(p.hops, ':', -1), ''), IF(LOCATE(',', p.hops), p.hops, NULL)`;
 
 /** A server's clock base and its mapping onto the run's global timeline. */
 interface ServerClock extends Clock {
@@ -87,8 +87,7 @@ export async function analyze(pool: Pool, o: AnalyzeOptions): Promise<AnalyzeRes
   };
   const lockConn = await pool.getConnection();
   try {
-    const [[lock]] = (await lockConn.query('SELECT GET_LOCK(?, 300) AS ok', [LOCK])) as any;
-    if (lock.ok !== 1) throw new Error('analysis: another run has held the analysis lock for more than 300 s');
+    if (!(await store.getLock(lockConn, LOCK, 300))) throw new Error('analysis: another run has held the analysis lock for more than 300 s');
     try {
       const run = await Run.open(pool, opt, log);
       let pending = await run.loadPending();
@@ -105,7 +104,7 @@ export async function analyze(pool: Pool, o: AnalyzeOptions): Promise<AnalyzeRes
       }
       result.pending = pending.length;
     } finally {
-      await lockConn.query('SELECT RELEASE_LOCK(?)', [LOCK]);
+      await store.releaseLock(lockConn, LOCK);
     }
   } finally {
     lockConn.release();
@@ -128,15 +127,13 @@ export interface RunInputs {
 
 /** Reads a run's inputs (every clock round: the stream stage keeps them a while rather than reading them every step). */
 export async function loadRunInputs(pool: Pool): Promise<RunInputs> {
-  const [servers] = (await pool.query('SELECT id, name FROM servers')) as any;
   const byName = await loadTimelines(pool);
   const timelines = new Map<number, ClockTimeline>();
-  for (const s of servers as { id: number; name: string }[]) {
+  for (const s of await store.servers(pool)) {
     const t = byName.get(s.name);
     if (t) timelines.set(Number(s.id), t);
   }
-  const [addr] = (await pool.query('SELECT address, server_id FROM server_addresses')) as any;
-  return { timelines, addresses: new Map<string, number>((addr as any[]).map((r) => [r.address, Number(r.server_id)])) };
+  return { timelines, addresses: new Map<string, number>((await store.serverAddresses(pool)).map((r) => [r.address, Number(r.server_id)])) };
 }
 
 /** A flow's addresses, as path_flows keeps them. */
@@ -201,8 +198,7 @@ export class Run {
     }
     const run = new Run(pool, o, log, timelines, addresses, (newest / w) * w, flowEnds);
     if (!flowEnds.size) {
-      const [flows] = (await pool.query('SELECT flow_id, src_server_id, dst_server_id FROM path_flows')) as any;
-      for (const f of flows as any[]) flowEnds.set(Number(f.flow_id), { src: Number(f.src_server_id ?? 0), dst: Number(f.dst_server_id ?? 0) });
+      for (const f of await store.pathFlowEnds(pool)) flowEnds.set(Number(f.flow_id), { src: Number(f.src_server_id ?? 0), dst: Number(f.dst_server_id ?? 0) });
     }
     return run;
   }
@@ -248,7 +244,7 @@ export class Run {
     c.seq[i] = f.seq;
     c.tx[i] = f.tx ? 1 : 0;
     c.flow[i] = f.flow;
-    c.sample[i] = f.sample;
+    c.sampleSeq[i] = f.sampleSeq;
     c.offset[i] = f.offset;
     c.attempt[i] = f.attempt;
     c.flags[i] = f.flags;
@@ -279,11 +275,11 @@ export class Run {
       const hi = view.getUint32(o + 4, true);
       return hi < 0x200000 ? hi * 4294967296 + view.getUint32(o, true) : view.getBigUint64(o, true).toString();
     };
-    const L = REC.layers;
     let hopAt = e.hopsAt;
     for (let r = 0, at = e.recordsAt; r < e.records; r++, at += RECORD_BYTES) {
       const mask = buf[at + REC.layerMask]!, hops = buf[at + REC.hops]!;
-      const sock = mask & 1 ? time(at + L) : null, tcp = mask & 2 ? time(at + L + 16) : null, ip = mask & 4 ? time(at + L + 32) : null, dev = mask & 8 ? time(at + L + 48) : null;
+      const sock = mask & LAYER_BIT.sock ? time(at + LAYER_AT.sock) : null, tcp = mask & LAYER_BIT.tcp ? time(at + LAYER_AT.tcp) : null;
+      const ip = mask & LAYER_BIT.ip ? time(at + LAYER_AT.ip) : null, dev = mask & LAYER_BIT.dev ? time(at + LAYER_AT.dev) : null;
       const k = this.clockOf(server, dev ?? sock ?? tcp ?? ip);
       const i = c.slot();
       const devRel = rel(dev, k);
@@ -291,7 +287,7 @@ export class Run {
       c.seq[i] = view.getUint32(at + REC.seqHi, true) * 4294967296 + view.getUint32(at + REC.seqLo, true);
       c.tx[i] = buf[at + REC.dir] ? 0 : 1;
       c.flow[i] = flowIds[view.getUint32(at + REC.flow, true)]!;
-      c.sample[i] = view.getUint32(at + REC.sampleSeq, true);
+      c.sampleSeq[i] = view.getUint32(at + REC.sampleSeq, true);
       c.offset[i] = view.getUint32(at + REC.streamOffset, true);
       c.attempt[i] = buf[at + REC.attempt]!;
       c.flags[i] = buf[at + REC.flags]!;
@@ -312,31 +308,26 @@ export class Run {
     }
   }
 
-  /** A record of a row of RECORD_SELECT (rowsAsArray, with an optional trailing `since`). */
-  private toRec(r: any[]): Rec {
-    const c = this.clockOf(r[0], r[11] ?? r[8] ?? r[9] ?? r[10]);
-    const dev = rel(r[11], c);
+  /** A record of packets (with when it began to wait, if it waits). */
+  private toRec(r: store.RecordRow, sinceMs?: number): Rec {
+    const c = this.clockOf(r.server_id, r.dev_ns ?? r.sock_ns ?? r.tcp_ns ?? r.ip_ns);
+    const dev = rel(r.dev_ns, c);
     return {
-      server: r[0], seq: r[1], tx: r[2] === 1, flow: r[3], sample: r[4], offset: r[5], attempt: r[6], flags: r[7],
-      sock: rel(r[8], c), tcp: rel(r[9], c), ip: rel(r[10], c), dev, last: r[12] === null ? dev : rel(r[12], c), hops: r[13],
-      pendingSinceMs: r[14] === undefined ? undefined : Number(r[14]),
+      server: r.server_id, seq: Number(r.observer_seq), tx: Number(r.is_tx) === 1, flow: Number(r.flow_id), sampleSeq: r.sample_seq, offset: r.stream_offset, attempt: r.attempt, flags: r.flags,
+      sock: rel(r.sock_ns, c), tcp: rel(r.tcp_ns, c), ip: rel(r.ip_ns, c), dev, last: r.last_dev_ns === null ? dev : rel(r.last_dev_ns, c), hops: r.hops,
+      pendingSinceMs: sinceMs,
     };
   }
 
   async loadPending(): Promise<Rec[]> {
-    const [rows] = (await this.pool.query({
-      sql: `${RECORD_SELECT}, UNIX_TIMESTAMP(a.since) * 1000 FROM analysis_pending a JOIN packets p ON p.server_id = a.server_id AND p.observer_seq = a.observer_seq`,
-      rowsAsArray: true,
-    })) as any;
-    return (rows as any[][]).map((r) => this.toRec(r));
+    return (await store.pendingRecords(this.pool)).map((r) => this.toRec(r, Number(r.since_ms)));
   }
 
   /** Batch ids not analyzed yet after `afterId`, oldest first, up to about maxRecords records. */
   async nextBatches(maxRecords: number, afterId: number): Promise<number[]> {
-    const [rows] = (await this.pool.query('SELECT id, records FROM ingest_batches WHERE analyzed = 0 AND id > ? ORDER BY id LIMIT 20000', [afterId])) as any;
     const out: number[] = [];
     let n = 0;
-    for (const r of rows as { id: number; records: number }[]) {
+    for (const r of await store.unanalyzedBatches(this.pool, afterId)) {
       if (out.length && n + Number(r.records) > maxRecords) break;
       out.push(Number(r.id));
       n += Number(r.records);
@@ -349,12 +340,7 @@ export class Run {
     const conn = await this.pool.getConnection();
     try {
       // streamed, each row made a record at once: no second copy of the chunk in memory
-      await new Promise<void>((resolve, reject) => {
-        const q = (conn as any).connection.query({ sql: `${RECORD_SELECT} FROM packets p WHERE p.batch_id IN (?)`, values: [batches], rowsAsArray: true });
-        q.on('result', (r: any[]) => out.push(this.toRec(r)));
-        q.on('end', resolve);
-        q.on('error', reject);
-      });
+      await store.eachBatchRecord(conn, batches, (r) => out.push(this.toRec(r)));
     } finally {
       conn.release();
     }
@@ -373,35 +359,28 @@ export class Run {
       else e.rx ??= c.server[i]!;
     }
     if (!fresh.size) return [];
-    const rows: any[] = [];
+    const rows: store.FlowAddressRow[] = [];
     if (known)
       for (const id of fresh.keys()) {
         const k = known.get(id);
         if (k) rows.push({ flow_id: id, family: k[0], src: k[1], sport: k[2], dst: k[3], dport: k[4] });
       }
     else {
-      const keys = [...fresh.values()].map((e) => [c.server[e.first]!, c.seq[e.first]!]);
-      for (let i = 0; i < keys.length; i += 5000) {
-        const [part] = (await conn.query('SELECT flow_id, family, src, sport, dst, dport FROM packets WHERE (server_id, observer_seq) IN (?)', [keys.slice(i, i + 5000)])) as any;
-        rows.push(...part);
-      }
+      const keys = [...fresh.values()].map((e): [number, number] => [c.server[e.first]!, c.seq[e.first]!]);
+      for (let i = 0; i < keys.length; i += 5000) rows.push(...(await store.flowAddressesOf(conn, keys.slice(i, i + 5000))));
     }
-    const values: unknown[][] = [];
+    const values: Parameters<typeof store.addPathFlows>[1] = [];
     const learned: number[] = [];
     for (const f of rows) {
-      const seen = fresh.get(Number(f.flow_id)) ?? { first: -1 };
+      const flow = Number(f.flow_id);
+      const seen = fresh.get(flow) ?? { first: -1 };
       // an address of a known server, else the server whose observer recorded that end
       const ends = { src: this.addresses.get(f.src) ?? seen.tx ?? 0, dst: this.addresses.get(f.dst) ?? seen.rx ?? 0 };
-      this.flowEnds.set(Number(f.flow_id), ends);
-      learned.push(Number(f.flow_id));
-      values.push([f.flow_id, f.family, f.src, f.sport, f.dst, f.dport, ends.src || null, ends.dst || null]);
+      this.flowEnds.set(flow, ends);
+      learned.push(flow);
+      values.push([flow, f.family, f.src, f.sport, f.dst, f.dport, ends.src || null, ends.dst || null]);
     }
-    if (values.length)
-      await conn.query(
-        `INSERT INTO path_flows (flow_id, family, src, sport, dst, dport, src_server_id, dst_server_id) VALUES ?
-         ON DUPLICATE KEY UPDATE src_server_id = COALESCE(src_server_id, VALUES(src_server_id)), dst_server_id = COALESCE(dst_server_id, VALUES(dst_server_id))`,
-        [values],
-      );
+    if (values.length) await store.addPathFlows(conn, values);
     return learned;
   }
 
@@ -420,12 +399,8 @@ export class Run {
         records: c, fresh: carried.length, last, keepPaths: 'all',
         commitWith: async (conn, waiting) => {
           pending = waiting.map((i) => c.rec(i));
-          await conn.query('DELETE FROM analysis_pending');
-          for (let i = 0; i < pending.length; i += 10_000)
-            await conn.query('INSERT INTO analysis_pending (server_id, observer_seq, since) VALUES ?', [
-              pending.slice(i, i + 10_000).map((r) => [r.server, r.seq, new Date(r.pendingSinceMs ?? Date.now())]),
-            ]);
-          if (batches.length) await conn.query('UPDATE ingest_batches SET analyzed = 1 WHERE id IN (?)', [batches]);
+          await store.replacePending(conn, pending.map((r) => [r.server, r.seq, new Date(r.pendingSinceMs ?? Date.now())]));
+          if (batches.length) await store.markBatchesAnalyzed(conn, batches);
         },
       },
       result,
@@ -482,8 +457,7 @@ export class Run {
       const t3 = Date.now();
       // what every worker shares (a pair's, a host's windows, unmatched counts) is merged by one
       // worker at a time: each worker's join and statistics run in parallel, their merges in turn
-      const [[lock]] = (await conn.query('SELECT GET_LOCK(?, 600) AS ok', [MERGE_LOCK])) as any;
-      if (lock.ok !== 1) throw new Error('analysis: another worker has held the statistics merge for more than 600 s');
+      if (!(await store.getLock(conn, MERGE_LOCK, 600))) throw new Error('analysis: another worker has held the statistics merge for more than 600 s');
       merging = true;
       const merged = await this.mergeStored(conn, stats);
       const spikes = this.spikes(paths, merged);
@@ -504,7 +478,7 @@ export class Run {
       result.records += freshCount;
       result.paths += paths.n;
       for (const u of joined.unmatched) result.unmatched[u.reason]++;
-      for (let k = 0; k < paths.n; k++) if (paths.flags[k]! & 2) result.faults++;
+      for (let k = 0; k < paths.n; k++) if (paths.flags[k]! & F_PATH_FAULT) result.faults++;
       result.spikes += spikes.length;
       result.windows += new Set([...merged.keys()].map((k) => parseGroupKey(k).window)).size;
       this.log(`analysis: ${c.n - input.fresh} records (+${input.fresh} waiting) -> ${paths.n} paths, ${joined.unmatched.length} unmatched, ${joined.pending.length} waiting; join ${t2 - t1} ms, paths ${t3 - t2} ms, statistics ${t4 - t3} ms, the rest ${Date.now() - t4} ms`);
@@ -515,7 +489,7 @@ export class Run {
       for (const f of learned) this.flowEnds.delete(f);
       throw e;
     } finally {
-      if (merging) await conn.query('DO RELEASE_LOCK(?)', [MERGE_LOCK]).catch(() => {});
+      if (merging) await store.releaseLock(conn, MERGE_LOCK).catch(() => {});
       conn.release();
     }
   }
@@ -529,11 +503,7 @@ export class Run {
     const windows = [...new Set([...stats.groups.keys()].map((k) => parseGroupKey(k).window))];
     for (let i = 0; i < windows.length; i += 500) {
       const part = windows.slice(i, i + 500);
-      const [rows] = (await conn.query(
-        'SELECT window_ns, scope, src_server_id, dst_server_id, flow_id, segment, sketch, tail_sketch, bound_ns, faults FROM path_stats WHERE window_ns IN (?) FOR UPDATE',
-        [part.map((w) => this.windowNs(w))],
-      )) as any;
-      for (const r of rows as any[]) {
+      for (const r of await store.statsForUpdate(conn, part.map((w) => this.windowNs(w)))) {
         const window = Number((big(r.window_ns) - this.baseNs) / BigInt(this.o.windowNs));
         const key = groupKey({ window, scope: r.scope, src: Number(r.src_server_id), dst: Number(r.dst_server_id), flow: Number(r.flow_id) });
         const g = stats.groups.get(key);
@@ -557,7 +527,7 @@ export class Run {
     const medians = new Map<number | string, number>();
     for (let k = 0; k < paths.n; k++) {
       const e2e = paths.e2e[k]!;
-      if (Number.isNaN(e2e) || (this.o.filterRetrans && paths.flags[k]! & 1)) continue;
+      if (Number.isNaN(e2e) || (this.o.filterRetrans && paths.flags[k]! & F_PATH_RETRANS)) continue;
       const window = Math.floor(paths.tNs[k]! / this.o.windowNs);
       const src = paths.src[k]!, dst = paths.dst[k]!;
       const id = src < 65536 && dst < 65536 && Math.abs(window) < 2 ** 20 ? (window * 65536 + src) * 65536 + dst : `${window}|${src}|${dst}`;
@@ -598,7 +568,7 @@ export class Run {
       const s = paths.seg, o = k * NSEG;
       const bound = paths.bound[k]!;
       return (
-        `${c.server[x]}\t${c.seq[x]}\t${c.server[t]}\t${c.seq[t]}\t${paths.src[k]}\t${paths.dst[k]}\t${c.flow[t]}\t${c.sample[t]}\t${c.attempt[t]}\t${paths.flags[k]}\t${wns}\t${this.abs(paths.tNs[k]!)}\t` +
+        `${c.server[x]}\t${c.seq[x]}\t${c.server[t]}\t${c.seq[t]}\t${paths.src[k]}\t${paths.dst[k]}\t${c.flow[t]}\t${c.sampleSeq[t]}\t${c.attempt[t]}\t${paths.flags[k]}\t${wns}\t${this.abs(paths.tNs[k]!)}\t` +
         `${f(s[o]!)}\t${f(s[o + 1]!)}\t${f(s[o + 2]!)}\t${f(s[o + 3]!)}\t${f(s[o + 4]!)}\t${f(s[o + 5]!)}\t${f(s[o + 6]!)}\t${f(s[o + 7]!)}\t${f(s[o + 8]!)}\t${f(paths.oneWay[k]!)}\t${f(paths.e2e[k]!)}\t${Number.isFinite(bound) ? bound.toFixed(1) : '\\N'}\n`
       );
     };
@@ -615,10 +585,7 @@ export class Run {
         if (!part.length) return;
         const conn = await this.pool.getConnection();
         try {
-          await conn.query({
-            sql: `LOAD DATA LOCAL INFILE 'latscope-paths' IGNORE INTO TABLE paths CHARACTER SET ascii FIELDS TERMINATED BY '\\t' LINES TERMINATED BY '\\n' (${PATH_COLUMNS.join(', ')})`,
-            infileStreamFactory: () => Readable.from(text(part)),
-          } as any);
+          await store.loadPaths(conn, PATH_COLUMNS, () => Readable.from(text(part)));
         } finally {
           conn.release();
         }
@@ -627,7 +594,7 @@ export class Run {
   }
 
   private async writeStats(conn: PoolConnection, groups: Map<string, Group>): Promise<void> {
-    const values: unknown[][] = [];
+    const values: store.StatValues[] = [];
     const unixCache = new Map<number, number | null>();
     for (const [key, g] of groups) {
       const k = parseGroupKey(key);
@@ -636,14 +603,7 @@ export class Run {
       for (const r of statRows(g, k.scope))
         values.push([this.windowNs(k.window), unix, this.o.windowNs, k.scope, k.src, k.dst, k.flow, r.segment, r.samples, r.p50, r.p90, r.p99, r.p999, r.max, r.mean, r.bound, r.faults, r.tailMean, r.tailShare, r.sketch, r.tailSketch]);
     }
-    for (let i = 0; i < values.length; i += 2000)
-      await conn.query(
-        `INSERT INTO path_stats (window_ns, window_unix_ms, window_len_ns, scope, src_server_id, dst_server_id, flow_id, segment, samples, p50_ns, p90_ns, p99_ns, p999_ns, max_ns, mean_ns, bound_ns, faults, tail_mean_ns, tail_share, sketch, tail_sketch)
-         VALUES ? ON DUPLICATE KEY UPDATE window_unix_ms = VALUES(window_unix_ms), samples = VALUES(samples), p50_ns = VALUES(p50_ns), p90_ns = VALUES(p90_ns), p99_ns = VALUES(p99_ns),
-           p999_ns = VALUES(p999_ns), max_ns = VALUES(max_ns), mean_ns = VALUES(mean_ns), bound_ns = VALUES(bound_ns), faults = VALUES(faults), tail_mean_ns = VALUES(tail_mean_ns),
-           tail_share = VALUES(tail_share), sketch = VALUES(sketch), tail_sketch = VALUES(tail_sketch)`,
-        [values.slice(i, i + 2000)],
-      );
+    await store.upsertStats(conn, values);
   }
 
   /** The manager's wall clock at a window's start, from any server's dated rounds. */
@@ -656,30 +616,29 @@ export class Run {
   }
 
   private async writeFlows(conn: PoolConnection, flows: Map<string, FlowWindow>): Promise<void> {
-    const values = [...flows.values()].map((f) => [this.windowNs(f.window), f.flow, f.src, f.dst, f.samples, f.sizeSamples, f.retransmissions, this.o.sampleSize, this.abs(f.firstNs), this.abs(f.lastNs)]);
-    for (let i = 0; i < values.length; i += 5000)
-      await conn.query(
-        `INSERT INTO flow_windows (window_ns, flow_id, src_server_id, dst_server_id, samples, size_samples, retransmissions, sample_size, first_ns, last_ns) VALUES ?
-         ON DUPLICATE KEY UPDATE samples = samples + VALUES(samples), size_samples = size_samples + VALUES(size_samples), retransmissions = retransmissions + VALUES(retransmissions),
-           first_ns = LEAST(first_ns, VALUES(first_ns)), last_ns = GREATEST(last_ns, VALUES(last_ns))`,
-        [values.slice(i, i + 5000)],
-      );
+    await store.addFlowWindows(
+      conn,
+      [...flows.values()].map((f) => [this.windowNs(f.window), f.flow, f.src, f.dst, f.samples, f.sizeSamples, f.retransmissions, this.o.sampleSize, this.abs(f.firstNs), this.abs(f.lastNs)]),
+    );
   }
 
   private async writeUnmatched(conn: PoolConnection, unmatched: UnmatchedAt[]): Promise<void> {
-    const counts = new Map<string, number>();
+    const counts = new Map<string, Parameters<typeof store.addUnmatched>[1][number]>();
     for (const u of unmatched) {
-      const key = `${this.windowNs(Math.floor(u.tNs / this.o.windowNs))}|${u.src}|${u.dst}|${u.reason}`;
-      counts.set(key, (counts.get(key) ?? 0) + 1);
+      const windowNs = this.windowNs(Math.floor(u.tNs / this.o.windowNs));
+      const key = `${windowNs}|${u.src}|${u.dst}|${u.reason}`;
+      const row = counts.get(key);
+      if (row) row[4]++;
+      else counts.set(key, [windowNs, u.src, u.dst, u.reason, 1]);
     }
-    const values = [...counts].map(([k, n]) => [...k.split('|'), n]);
-    if (values.length) await conn.query('INSERT INTO unmatched (window_ns, src_server_id, dst_server_id, reason, samples) VALUES ? ON DUPLICATE KEY UPDATE samples = samples + VALUES(samples)', [values]);
+    if (counts.size) await store.addUnmatched(conn, [...counts.values()]);
   }
 
   private async writeSpikes(conn: PoolConnection, c: RecordColumns, paths: PathColumns, spikes: Spike[]): Promise<void> {
     if (!spikes.length) return;
-    await conn.query('INSERT IGNORE INTO spikes (window_ns, rx_server_id, rx_seq, src_server_id, dst_server_id, end_to_end_ns, median_ns, top_segment) VALUES ?', [
-      spikes.map((s) => [this.windowNs(s.window), c.server[paths.rx[s.k]!], c.seq[paths.rx[s.k]!], paths.src[s.k], paths.dst[s.k], Math.round(paths.e2e[s.k]!), s.median, s.top]),
-    ]);
+    await store.addSpikes(
+      conn,
+      spikes.map((s) => [this.windowNs(s.window), c.server[paths.rx[s.k]!]!, c.seq[paths.rx[s.k]!]!, paths.src[s.k]!, paths.dst[s.k]!, Math.round(paths.e2e[s.k]!), s.median, s.top]),
+    );
   }
 }

@@ -14,6 +14,7 @@
 import { fitClock, MAX_DRIFT_PPB } from '../timesync/estimator.js';
 import type { Pool } from '../db/pool.js';
 import { big } from '../db/pool.js';
+import { clockRounds } from './store.js';
 
 export interface Round {
   atNs: bigint;
@@ -161,9 +162,8 @@ export class UnsyncedClock {
 
 /** Every server's rounds from clock_offsets, as timelines by server name. */
 export async function loadTimelines(pool: Pool): Promise<Map<string, ClockTimeline>> {
-  const [rows] = (await pool.query('SELECT server, at_ns, offset_ns, bound_ns, at_unix_ms FROM clock_offsets ORDER BY server, at_ns')) as any;
   const by = new Map<string, Round[]>();
-  for (const r of rows as any[]) {
+  for (const r of await clockRounds(pool)) {
     const list = by.get(r.server) ?? [];
     list.push({ atNs: big(r.at_ns), offsetNs: big(r.offset_ns), boundNs: Number(r.bound_ns), atUnixMs: r.at_unix_ms === null ? undefined : Number(r.at_unix_ms) });
     by.set(r.server, list);

@@ -7,6 +7,7 @@
  * however long the history.
  */
 import type { Pool } from '../db/pool.js';
+import * as store from './store.js';
 import { loadMeshReport, type MeshDirection } from './mesh.js';
 
 export interface PairGauge {
@@ -36,30 +37,16 @@ export const GAUGE_SEGMENTS = ['one_way', 'end_to_end', 'wire'] as const;
 const HOUR_NS = 3_600_000_000_000;
 
 export async function resultGauges(pool: Pool): Promise<ResultGauges> {
-  const [[newest]] = (await pool.query('SELECT MAX(window_ns) AS w FROM path_stats')) as any;
-  const since = newest?.w === null || newest?.w === undefined ? null : String(BigInt(newest.w) - BigInt(HOUR_NS));
+  const newest = await store.newestWindow(pool);
+  const since = newest === null ? null : String(BigInt(newest) - BigInt(HOUR_NS));
   let pairs: PairGauge[] = [];
   let unmatched: ResultGauges['unmatched'] = [];
   if (since !== null) {
     // each pair's newest window within the hour
-    const [rows] = (await pool.query(
-      `SELECT a.name AS src, b.name AS dst, s.segment, s.p50_ns, s.p99_ns, s.samples, s.faults, s.bound_ns
-       FROM path_stats s
-       JOIN (SELECT src_server_id, dst_server_id, MAX(window_ns) AS w FROM path_stats WHERE window_ns > ? AND scope = 'pair' GROUP BY src_server_id, dst_server_id) l
-         ON l.src_server_id = s.src_server_id AND l.dst_server_id = s.dst_server_id AND l.w = s.window_ns
-       JOIN servers a ON a.id = s.src_server_id JOIN servers b ON b.id = s.dst_server_id
-       WHERE s.window_ns > ? AND s.scope = 'pair' AND s.flow_id = 0 AND s.segment IN (?)`,
-      [since, since, GAUGE_SEGMENTS],
-    )) as any;
-    pairs = (rows as any[]).map((r) => ({ src: r.src, dst: r.dst, segment: r.segment, p50Ns: Number(r.p50_ns), p99Ns: Number(r.p99_ns), samples: Number(r.samples), faults: Number(r.faults), boundNs: Number(r.bound_ns) }));
-    const [um] = (await pool.query('SELECT reason, SUM(samples) AS n FROM unmatched WHERE window_ns > ? GROUP BY reason', [since])) as any;
-    unmatched = (um as any[]).map((r) => ({ reason: r.reason, samples: Number(r.n) }));
+    pairs = (await store.newestPairStats(pool, since, GAUGE_SEGMENTS)).map((r) => ({ src: r.src, dst: r.dst, segment: r.segment, p50Ns: Number(r.p50_ns), p99Ns: Number(r.p99_ns), samples: Number(r.samples), faults: Number(r.faults), boundNs: Number(r.bound_ns) }));
+    unmatched = (await store.unmatchedSince(pool, since)).map((r) => ({ reason: r.reason, samples: Number(r.n) }));
   }
-  const [cl] = (await pool.query(
-    `SELECT c.server, c.offset_ns, c.bound_ns FROM clock_offsets c
-     JOIN (SELECT server, MAX(round) AS r FROM clock_offsets GROUP BY server) l ON l.server = c.server AND l.r = c.round`,
-  )) as any;
-  const clocks = (cl as any[]).map((r) => ({ server: r.server, offsetNs: Number(r.offset_ns), boundNs: Number(r.bound_ns) }));
+  const clocks = (await store.latestClocks(pool)).map((r) => ({ server: r.server, offsetNs: Number(r.offset_ns), boundNs: Number(r.bound_ns) }));
   const mesh = (await loadMeshReport(pool, { sinceUnixMs: Date.now() - MESH_GAUGE_MS })).directions;
   return { pairs, clocks, unmatched, mesh };
 }

@@ -13,6 +13,7 @@
  * round (they are solved as if simultaneous; 10 ppm over 1 s adds 10 µs).
  */
 import type { Pool } from '../db/pool.js';
+import * as store from './store.js';
 import { MANAGER, solveMeshExact, type ExactClock, type ExactEdge } from '../timesync/mesh.js';
 import { median } from '../lib/stats.js';
 
@@ -112,14 +113,8 @@ export const seriesOf = new WeakMap<MeshReport, MeshPoint[]>();
 /** The report, and each round's corrected one-way delay per direction. */
 export async function meshAnalysis(pool: Pool, o: { sinceUnixMs?: number; untilUnixMs?: number } = {}): Promise<{ report: MeshReport; series: MeshPoint[] }> {
   const since = o.sinceUnixMs ?? 0, until = o.untilUnixMs ?? 8.64e15;
-  const [rows] = (await pool.query(
-    `SELECT e.epoch, a.name AS a, COALESCE(b.name, ?) AS b, e.at_unix_ms, e.sent, e.lost, CAST(e.offset_ns AS CHAR) AS offset_ns, e.bound_ns, e.fwd_min_ns, e.fwd_p50_ns, e.bwd_min_ns, e.bwd_p50_ns
-     FROM mesh_edges e JOIN servers a ON a.id = e.server_id LEFT JOIN servers b ON b.id = e.peer_id
-     WHERE e.at_unix_ms >= ? AND e.at_unix_ms < ? ORDER BY e.epoch`,
-    [MANAGER, since, until],
-  )) as any;
-  const num = (v: unknown) => (v === null ? null : Number(v));
-  const edges: EdgeRow[] = (rows as any[]).map((r) => ({
+  const num = (v: number | null) => (v === null ? null : Number(v));
+  const edges: EdgeRow[] = (await store.meshEdges(pool, MANAGER, since, until)).map((r) => ({
     epoch: Number(r.epoch), a: r.a, b: r.b, at: Number(r.at_unix_ms), sent: Number(r.sent), lost: Number(r.lost),
     offset: r.offset_ns === null ? null : BigInt(r.offset_ns), bound: num(r.bound_ns), fwdMin: num(r.fwd_min_ns), fwdP50: num(r.fwd_p50_ns), bwdMin: num(r.bwd_min_ns), bwdP50: num(r.bwd_p50_ns),
   }));
@@ -127,12 +122,8 @@ export async function meshAnalysis(pool: Pool, o: { sinceUnixMs?: number; untilU
   const series: MeshPoint[] = [];
   if (!edges.length) return { report, series };
   // the anchors' rounds around the range (an hour either side: their drift carries them)
-  const [cr] = (await pool.query(
-    'SELECT server, at_unix_ms, CAST(offset_ns AS CHAR) AS offset_ns, bound_ns, drift_ppb, drift_bound_ppb FROM clock_offsets WHERE at_unix_ms BETWEEN ? AND ?',
-    [edges[0]!.at - 3_600_000, edges[edges.length - 1]!.at + 3_600_000],
-  )) as any;
   const rounds = new Map<string, Round[]>();
-  for (const r of cr as any[]) {
+  for (const r of await store.roundsBetween(pool, edges[0]!.at - 3_600_000, edges[edges.length - 1]!.at + 3_600_000)) {
     const list = rounds.get(r.server) ?? rounds.set(r.server, []).get(r.server)!;
     list.push({ at: Number(r.at_unix_ms), offset: BigInt(r.offset_ns), bound: Number(r.bound_ns), driftPpb: Number(r.drift_ppb), driftBoundPpb: Number(r.drift_bound_ppb) });
   }

@@ -12,6 +12,7 @@
  * Pure functions over records: MySQL is analyzer/store.ts's business.
  */
 import { SEGMENTS } from '../protocol/layers.js';
+import { F_PATH_COMPLETE, F_PATH_FAULT, F_PATH_NO_FIT, F_PATH_RETRANS } from '../protocol/paths.js';
 import { encodeHops, encodeRow, F_ROW_RETRANS, type Flow } from '../protocol/records.js';
 import { binaryRecord, entryFlows, type BinaryEntry } from '../protocol/records-binary.js';
 import type { Mapped } from './clock.js';
@@ -22,7 +23,7 @@ export interface Rec {
   seq: number;
   tx: boolean;
   flow: number;
-  sample: number;
+  sampleSeq: number;
   offset: number;
   attempt: number;
   /** packets.flags: 1 retransmission, 2 interval rule, 4 complete. */
@@ -49,11 +50,6 @@ export interface Clock {
   beyondLastRound(globalNs: number): boolean;
   synced: boolean;
 }
-
-export const F_RETRANS = 1;
-export const F_FAULT = 2;
-export const F_COMPLETE = 4;
-export const F_NO_FIT = 8;
 
 export interface Path {
   tx: Rec;
@@ -129,7 +125,7 @@ export class RecordColumns {
   seq: Float64Array;
   tx: Uint8Array;
   flow: Float64Array;
-  sample: Float64Array;
+  sampleSeq: Float64Array;
   offset: Float64Array;
   attempt: Int32Array;
   flags: Uint8Array;
@@ -167,7 +163,7 @@ export class RecordColumns {
     this.seq = new Float64Array(cap);
     this.tx = new Uint8Array(cap);
     this.flow = new Float64Array(cap);
-    this.sample = new Float64Array(cap);
+    this.sampleSeq = new Float64Array(cap);
     this.offset = new Float64Array(cap);
     this.attempt = new Int32Array(cap);
     this.flags = new Uint8Array(cap);
@@ -238,7 +234,7 @@ export class RecordColumns {
       this.seq = doubled(this.seq);
       this.tx = doubled(this.tx);
       this.flow = doubled(this.flow);
-      this.sample = doubled(this.sample);
+      this.sampleSeq = doubled(this.sampleSeq);
       this.offset = doubled(this.offset);
       this.attempt = doubled(this.attempt);
       this.flags = doubled(this.flags);
@@ -264,7 +260,7 @@ export class RecordColumns {
     this.seq[i] = r.seq;
     this.tx[i] = r.tx ? 1 : 0;
     this.flow[i] = r.flow;
-    this.sample[i] = r.sample;
+    this.sampleSeq[i] = r.sampleSeq;
     this.offset[i] = r.offset;
     this.attempt[i] = r.attempt;
     this.flags[i] = r.flags;
@@ -288,7 +284,7 @@ export class RecordColumns {
     for (let i = from; i < this.n; i++) {
       if (!keep(i)) continue;
       if (w !== i) {
-        for (const a of [this.server, this.seq, this.tx, this.flow, this.sample, this.offset, this.attempt, this.flags, this.sock, this.tcp, this.ip, this.dev, this.last, this.since, this.textOf, this.rawFrom, this.rawTo, this.hopFirst, this.hopCount]) a[w] = a[i]!;
+        for (const a of [this.server, this.seq, this.tx, this.flow, this.sampleSeq, this.offset, this.attempt, this.flags, this.sock, this.tcp, this.ip, this.dev, this.last, this.since, this.textOf, this.rawFrom, this.rawTo, this.hopFirst, this.hopCount]) a[w] = a[i]!;
         this.hops[w] = this.hops[i]!;
       }
       w++;
@@ -301,7 +297,7 @@ export class RecordColumns {
   /** Record i as an object (for the few that need one: exemplar paths). */
   rec(i: number): Rec {
     return {
-      server: this.server[i]!, seq: this.seq[i]!, tx: this.tx[i] === 1, flow: this.flow[i]!, sample: this.sample[i]!, offset: this.offset[i]!, attempt: this.attempt[i]!, flags: this.flags[i]!,
+      server: this.server[i]!, seq: this.seq[i]!, tx: this.tx[i] === 1, flow: this.flow[i]!, sampleSeq: this.sampleSeq[i]!, offset: this.offset[i]!, attempt: this.attempt[i]!, flags: this.flags[i]!,
       sock: this.sock[i]!, tcp: this.tcp[i]!, ip: this.ip[i]!, dev: this.dev[i]!, last: this.last[i]!, hops: this.hops[i] ?? this.binaryHops(i),
       pendingSinceMs: Number.isNaN(this.since[i]!) ? undefined : this.since[i]!, raw: this.rawOf(i),
     };
@@ -431,11 +427,11 @@ function buildPathAt(c: RecordColumns, g: GlobalTimes, t: number, x: number, end
   for (let i = 0; i < NSEG; i++) if (Number.isNaN(s[b + i]!)) complete = false;
   out.oneWay[k] = s[b + 3]! + s[b + 4]!;
   out.e2e[k] = txLast - c.sock[t]! + s[b + 4]! + (c.sock[x]! - rxDev);
-  let flags = complete ? F_COMPLETE : 0;
+  let flags = complete ? F_PATH_COMPLETE : 0;
   // the sender knows: the receiver's flag also marks a segment that arrived out of order
-  if (c.attempt[t]! > 0 || c.flags[t]! & F_ROW_RETRANS) flags |= F_RETRANS;
-  if (!Number.isFinite(bound)) flags |= F_NO_FIT;
-  else if (wire < -bound) flags |= F_FAULT; // a negative delay beyond its bound: the clocks are wrong, not the packet
+  if (c.attempt[t]! > 0 || c.flags[t]! & F_ROW_RETRANS) flags |= F_PATH_RETRANS;
+  if (!Number.isFinite(bound)) flags |= F_PATH_NO_FIT;
+  else if (wire < -bound) flags |= F_PATH_FAULT; // a negative delay beyond its bound: the clocks are wrong, not the packet
   out.flags[k] = flags;
   out.bound[k] = bound;
   out.src[k] = ends.src || c.server[t]!;
@@ -499,11 +495,11 @@ export function joinColumns(c: RecordColumns, o: JoinOptions): ColumnJoinResult 
   const head = new Int32Array(n), tail = new Int32Array(n), size = new Int32Array(n), next = new Int32Array(n);
   let groups = 0;
   for (let i = 0; i < n; i++) {
-    const flow = c.flow[i]!, sample = c.sample[i]!;
+    const flow = c.flow[i]!, sample = c.sampleSeq[i]!;
     let h = Math.imul((flow % 4294967296) ^ Math.imul(sample | 0, 0x9e3779b1), 0x85ebca6b) ^ Math.floor(flow / 4294967296);
     h = (h ^ (h >>> 15)) & mask;
     let k: number;
-    while ((k = table[h]!) !== -1 && (c.flow[head[k]!] !== flow || c.sample[head[k]!] !== sample)) h = (h + 1) & mask;
+    while ((k = table[h]!) !== -1 && (c.flow[head[k]!] !== flow || c.sampleSeq[head[k]!] !== sample)) h = (h + 1) & mask;
     next[i] = -1;
     if (k === -1) {
       table[h] = groups;

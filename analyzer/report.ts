@@ -12,6 +12,7 @@ import { big } from '../db/pool.js';
 import { LogHistogram, bucketMid, log2Quantile } from '../lib/stats.js';
 import { SEGMENTS, TOTALS } from '../protocol/layers.js';
 import { Group, TAIL_QUANTILE } from './windows.js';
+import * as store from './store.js';
 
 export const REPORT_VERSION = 1;
 
@@ -126,8 +127,7 @@ interface Merged {
 
 export async function loadReport(pool: Pool, o: ReportOptions = {}): Promise<Report> {
   const top = o.top ?? 10;
-  const [serverRows] = (await pool.query('SELECT id, name FROM servers ORDER BY name')) as any;
-  const names = new Map<number, string>((serverRows as any[]).map((r) => [Number(r.id), r.name]));
+  const names = new Map<number, string>((await store.servers(pool)).map((r) => [Number(r.id), r.name]));
   const name = (id: number) => names.get(id) ?? (id ? `server ${id}` : '(not observed)');
   const pairIds = o.pair ? o.pair.map((n) => [...names].find(([, v]) => v === n)?.[0] ?? -1) : undefined;
 
@@ -145,15 +145,11 @@ export async function loadReport(pool: Pool, o: ReportOptions = {}): Promise<Rep
     where.push(`((scope IN ('pair','flow') AND src_server_id = ? AND dst_server_id = ?) OR (scope = 'host' AND src_server_id IN (?, ?)))`);
     args.push(pairIds[0], pairIds[1], pairIds[0], pairIds[1]);
   }
-  const [rows] = (await pool.query(
-    `SELECT window_ns, window_unix_ms, window_len_ns, scope, src_server_id, dst_server_id, flow_id, segment, sketch, tail_sketch, bound_ns, faults
-     FROM path_stats ${where.length ? `WHERE ${where.join(' AND ')}` : ''}`,
-    args,
-  )) as any;
+  const rows = await store.statSketches(pool, where, args);
   const merged = new Map<string, Merged>();
   const windows = new Set<string>();
   let fromMs: number | null = null, toMs: number | null = null, windowNs: number | null = null;
-  for (const r of rows as any[]) {
+  for (const r of rows) {
     windows.add(String(r.window_ns));
     windowNs = Number(r.window_len_ns);
     if (r.window_unix_ms !== null) {
@@ -191,23 +187,21 @@ export async function loadReport(pool: Pool, o: ReportOptions = {}): Promise<Rep
 
   // no window in the range: a list that matches none (an empty IN () is not SQL, and would shift the other placeholders)
   const windowList = windows.size ? [...windows] : ['-1'];
-  const inWindows = 'window_ns IN (?)';
-  const flows = await loadFlows(pool, merged, name, inWindows, windowList, o, top);
-  const [um] = (await pool.query(`SELECT src_server_id, dst_server_id, reason, SUM(samples) AS n FROM unmatched WHERE ${inWindows} GROUP BY src_server_id, dst_server_id, reason ORDER BY n DESC`, [windowList])) as any;
-  const unmatched = (um as any[])
+  const flows = await loadFlows(pool, merged, name, windowList, o, top);
+  const unmatched = (await store.unmatchedIn(pool, windowList))
     .map((r) => ({ src: name(Number(r.src_server_id)), dst: name(Number(r.dst_server_id)), reason: r.reason, samples: Number(r.n) }))
     .filter((u) => !o.pair || (u.src === o.pair[0] && u.dst === o.pair[1]));
-  const [sp] = (await pool.query(`SELECT * FROM spike_report WHERE ${inWindows} ${o.pair ? 'AND src = ? AND dst = ?' : ''} ORDER BY times_median DESC LIMIT ?`, [windowList, ...(o.pair ?? []), top])) as any;
-  const spikes = (sp as any[]).map((r) => ({
+  const sp = await store.spikesIn(pool, windowList, o.pair, top);
+  const spikes = sp.map((r) => ({
     windowNs: String(r.window_ns), atUnixMs: r.at_unix_ms === null ? null : Number(r.at_unix_ms),
     flow: r.flow_src === null ? null : `${r.flow_src}:${r.flow_sport} → ${r.flow_dst}:${r.flow_dport}`,
     src: r.src, dst: r.dst, endToEndNs: Number(r.end_to_end_ns), medianNs: Number(r.median_ns), timesMedian: Number(r.times_median), topSegment: r.top_segment,
-    segments: Object.fromEntries(SEGMENTS.map((s) => [s, r[s] === null ? null : Number(r[s])])), boundNs: r.bound_ns === null ? null : Number(r.bound_ns),
+    segments: Object.fromEntries(SEGMENTS.map((s) => [s, r[s] === null || r[s] === undefined ? null : Number(r[s])])), boundNs: r.bound_ns === null ? null : Number(r.bound_ns),
     txCpu: r.tx_cpu ?? null, txTid: r.tx_tid ?? null, rxCpu: r.rx_cpu ?? null, rxTid: r.rx_tid ?? null,
     hostEvents: [] as SpikeHostEvent[],
   }));
   // what each end's host was doing on the packet's CPUs while it was there (same clock: the host's own)
-  for (const [i, r] of (sp as any[]).entries()) spikes[i]!.hostEvents = await hostEventsOf(pool, name, [[r.tx_server_id, r.tx_seq], [r.rx_server_id, r.rx_seq]]);
+  for (const [i, r] of sp.entries()) spikes[i]!.hostEvents = await hostEventsOf(pool, name, [[r.tx_server_id, r.tx_seq], [r.rx_server_id, r.rx_seq]]);
   // the probe mesh's one-way delays need no traffic: over the asked range (or all of it)
   const mesh = await loadMeshReport(pool, { sinceUnixMs: o.sinceUnixMs, untilUnixMs: o.untilUnixMs });
   if (o.pair) mesh.directions = mesh.directions.filter((d) => (d.src === o.pair![0] && d.dst === o.pair![1]) || (d.src === o.pair![1] && d.dst === o.pair![0]));
@@ -236,25 +230,19 @@ export interface SpikeHostEvent {
 }
 
 /** The longest host events overlapping each record's time on its server, on the CPUs it used there. */
-async function hostEventsOf(pool: Pool, name: (id: number) => string, records: [number | null, number | null][]): Promise<SpikeHostEvent[]> {
+async function hostEventsOf(pool: Pool, name: (id: number) => string, records: [number | null, store.Big | null][]): Promise<SpikeHostEvent[]> {
   const out: SpikeHostEvent[] = [];
   for (const [sid, seq] of records) {
     if (sid === null || seq === null) continue;
-    const [rows] = (await pool.query('SELECT sock_ns, tcp_ns, ip_ns, dev_ns, sock_cpu, tcp_cpu, ip_cpu, dev_cpu FROM packets WHERE server_id = ? AND observer_seq = ?', [sid, seq])) as any;
-    const p = (rows as any[])[0];
+    const p = await store.recordTimes(pool, sid, seq);
     if (!p) continue;
     const ns = [p.sock_ns, p.tcp_ns, p.ip_ns, p.dev_ns].filter((x) => x !== null).map((x) => BigInt(x));
     const cpus = [...new Set([p.sock_cpu, p.tcp_cpu, p.ip_cpu, p.dev_cpu].filter((x) => x !== null).map(Number))];
     if (!ns.length || !cpus.length) continue;
     const from = ns.reduce((a, b) => (b < a ? b : a)), to = ns.reduce((a, b) => (b > a ? b : a));
-    const [ev] = (await pool
-      .query(
-        `SELECT kind, cpu, comm, pid, delay_ns, other_comm, other_pid, detail, CAST(ts_ns AS SIGNED) - CAST(delay_ns AS SIGNED) - ? AS offset_ns
-         FROM host_events WHERE server_id = ? AND cpu IN (?) AND ts_ns >= ? AND ts_ns - delay_ns <= ? ORDER BY delay_ns DESC LIMIT 5`,
-        [String(from), sid, cpus, String(from), String(to)],
-      )
-      .catch(() => [[]])) as any; // a database from before migration 6: no host events
-    for (const e of ev as any[])
+    // a database from before migration 6: no host events
+    const ev = await store.hostEventsDuring(pool, sid, cpus, from, to).catch((): store.HostEventRow[] => []);
+    for (const e of ev)
       out.push({ server: name(Number(sid)), kind: e.kind, cpu: Number(e.cpu), comm: e.comm, pid: Number(e.pid), delayNs: Number(e.delay_ns), offsetNs: Number(e.offset_ns), otherComm: e.other_comm, otherPid: e.other_pid === null ? null : Number(e.other_pid), detail: e.detail });
   }
   return out.sort((a, b) => b.delayNs - a.delayNs);
@@ -278,14 +266,8 @@ function tailOf(g: Group, s: Record<string, SegmentStats>): TailAttribution | un
 /** Per host, the in-kernel histograms over the range: the last snapshot in it minus the last one before it. */
 async function addKernelHistograms(pool: Pool, hosts: HostReport[], names: Map<number, string>, fromMs: number | null, toMs: number | null): Promise<void> {
   const snapshot = async (beforeMs: number | null) => {
-    const [rows] = (await pool.query(
-      `SELECT h.server_id, h.port, h.dir, h.from_layer, h.to_layer, h.bucket, h.count FROM layer_histograms h
-       JOIN (SELECT server_id, MAX(taken_at) AS t FROM layer_histograms ${beforeMs === null ? '' : 'WHERE taken_at <= FROM_UNIXTIME(? / 1000)'} GROUP BY server_id) l
-         ON l.server_id = h.server_id AND l.t = h.taken_at`,
-      beforeMs === null ? [] : [beforeMs],
-    )) as any;
     const out = new Map<string, number[]>();
-    for (const r of rows as any[]) {
+    for (const r of await store.kernelSnapshot(pool, beforeMs)) {
       const key = `${r.server_id}|${r.port} ${r.dir} ${r.from_layer}->${r.to_layer}`;
       const b = out.get(key) ?? new Array(32).fill(0);
       b[Number(r.bucket)] = Number(r.count);
@@ -308,17 +290,10 @@ async function addKernelHistograms(pool: Pool, hosts: HostReport[], names: Map<n
   }
 }
 
-async function loadFlows(pool: Pool, merged: Map<string, Merged>, name: (id: number) => string, inWindows: string, windows: string[], o: ReportOptions, top: number): Promise<FlowReport[]> {
+async function loadFlows(pool: Pool, merged: Map<string, Merged>, name: (id: number) => string, windows: string[], o: ReportOptions, top: number): Promise<FlowReport[]> {
   const groups = [...merged.values()].filter((m) => m.scope === 'flow');
   if (!groups.length) return [];
-  const [fl] = (await pool.query(
-    `SELECT f.flow_id, f.src, f.sport, f.dst, f.dport, f.src_server_id, f.dst_server_id, SUM(w.samples) AS samples, SUM(w.retransmissions) AS retrans,
-            SUM(w.size_samples * w.sample_size) AS bytes, MIN(w.first_ns) AS first_ns, MAX(w.last_ns) AS last_ns
-     FROM path_flows f LEFT JOIN flow_windows w ON w.flow_id = f.flow_id AND w.${inWindows}
-     WHERE f.flow_id IN (?) GROUP BY f.flow_id`,
-    [windows, groups.map((g) => g.flow)],
-  )) as any;
-  const info = new Map<number, any>((fl as any[]).map((r) => [Number(r.flow_id), r]));
+  const info = new Map((await store.flowTotals(pool, windows, groups.map((g) => g.flow))).map((r) => [Number(r.flow_id), r]));
   const out: FlowReport[] = [];
   for (const g of groups) {
     const f = info.get(g.flow);
@@ -326,7 +301,7 @@ async function loadFlows(pool: Pool, merged: Map<string, Merged>, name: (id: num
     const label = `${g.flow} ${f.src}:${f.sport}>${f.dst}:${f.dport}`;
     if (o.flow && !label.includes(o.flow)) continue;
     const e2e = g.group.hist.get('end_to_end'), ow = g.group.hist.get('one_way');
-    const span = f.first_ns === null ? 0 : Number(big(f.last_ns) - big(f.first_ns));
+    const span = f.first_ns === null || f.last_ns === null ? 0 : Number(big(f.last_ns) - big(f.first_ns));
     const samples = Number(f.samples ?? 0);
     out.push({
       flowId: g.flow, src: f.src, sport: Number(f.sport), dst: f.dst, dport: Number(f.dport),
@@ -355,24 +330,15 @@ export interface Series {
 }
 
 export async function loadSeries(pool: Pool, report: Report, o: ReportOptions = {}): Promise<Series> {
-  const [serverRows] = (await pool.query('SELECT id, name FROM servers')) as any;
-  const names = new Map<number, string>((serverRows as any[]).map((r) => [Number(r.id), r.name]));
-  const since = (o.sinceUnixMs === undefined ? '' : 'AND window_unix_ms >= ? ') + (o.untilUnixMs === undefined ? '' : 'AND window_unix_ms < ?');
-  const args = [...(o.sinceUnixMs === undefined ? [] : [Math.floor(o.sinceUnixMs)]), ...(o.untilUnixMs === undefined ? [] : [Math.floor(o.untilUnixMs)])];
-  const [ow] = (await pool.query(`SELECT src_server_id, dst_server_id, window_unix_ms, p50_ns, p99_ns, bound_ns, samples FROM path_stats WHERE scope = 'pair' AND segment = 'one_way' AND window_unix_ms IS NOT NULL ${since} ORDER BY window_ns`, args)) as any;
-  const oneWay = (ow as any[])
+  const names = new Map<number, string>((await store.servers(pool)).map((r) => [Number(r.id), r.name]));
+  const range = store.rangeCondition(o);
+  const oneWay = (await store.oneWayWindows(pool, range))
     .map((r) => ({ src: names.get(Number(r.src_server_id)) ?? '?', dst: names.get(Number(r.dst_server_id)) ?? '?', unixMs: Number(r.window_unix_ms), p50: Number(r.p50_ns), p99: Number(r.p99_ns), boundNs: Number(r.bound_ns), samples: Number(r.samples) }))
     .filter((r) => !o.pair || (r.src === o.pair[0] && r.dst === o.pair[1]));
   const flowIds = report.flows.map((f) => f.flowId);
   const flows: Series['flows'] = [];
   if (flowIds.length) {
-    const [fw] = (await pool.query(
-      `SELECT w.flow_id, s.window_unix_ms, w.samples, w.retransmissions, w.size_samples * w.sample_size AS bytes, w.first_ns, w.last_ns
-       FROM flow_windows w JOIN (SELECT DISTINCT window_ns, window_unix_ms FROM path_stats WHERE scope = 'pair' AND window_unix_ms IS NOT NULL ${since}) s ON s.window_ns = w.window_ns
-       WHERE w.flow_id IN (?) ORDER BY w.window_ns`,
-      [...args, flowIds],
-    )) as any;
-    for (const r of fw as any[]) {
+    for (const r of await store.flowWindows(pool, range, flowIds)) {
       const f = report.flows.find((x) => x.flowId === Number(r.flow_id))!;
       const span = Number(big(r.last_ns) - big(r.first_ns));
       // the legend names hosts where the flow's ends are servers: "node1:5000 → node2:40112"
@@ -380,11 +346,7 @@ export async function loadSeries(pool: Pool, report: Report, o: ReportOptions = 
     }
   }
   const kernel: Series['kernel'] = [];
-  const [hist] = (await pool.query(
-    `SELECT server_id, port, dir, from_layer, to_layer, bucket, count, UNIX_TIMESTAMP(taken_at) * 1000 AS at FROM layer_histograms
-     ${report.range.fromUnixMs === null ? '' : 'WHERE taken_at >= FROM_UNIXTIME(? / 1000)'} ORDER BY server_id, port, dir, from_layer, to_layer, taken_at`,
-    report.range.fromUnixMs === null ? [] : [report.range.fromUnixMs - 60_000],
-  )) as any;
+  const hist = await store.kernelSnapshotsSince(pool, report.range.fromUnixMs === null ? null : report.range.fromUnixMs - 60_000);
   const last = new Map<string, number[]>();
   const snap = new Map<string, { at: number; buckets: number[] }>();
   const flush = (key: string) => {
@@ -399,7 +361,7 @@ export async function loadSeries(pool: Pool, report: Report, o: ReportOptions = 
     last.set(key, cur.buckets);
     snap.delete(key);
   };
-  for (const r of hist as any[]) {
+  for (const r of hist) {
     const key = `${r.server_id}|${r.port} ${r.dir} ${r.from_layer}->${r.to_layer}`;
     const at = Number(r.at);
     const cur = snap.get(key);
@@ -410,13 +372,8 @@ export async function loadSeries(pool: Pool, report: Report, o: ReportOptions = 
   }
   for (const key of [...snap.keys()]) flush(key);
   const cdf: Series['cdf'] = [];
-  const [sk] = (await pool.query(
-    `SELECT scope, src_server_id, dst_server_id, segment, sketch FROM path_stats
-     WHERE ((scope = 'host' AND segment NOT LIKE 'hop:%') OR (scope = 'pair' AND segment IN ('wire', 'end_to_end'))) AND sketch IS NOT NULL ${since}`,
-    args,
-  )) as any;
   const merged = new Map<string, LogHistogram>();
-  for (const r of sk as any[]) {
+  for (const r of await store.cdfSketches(pool, range)) {
     const group = r.scope === 'host' ? names.get(Number(r.src_server_id)) ?? '?' : `${names.get(Number(r.src_server_id))} → ${names.get(Number(r.dst_server_id))}`;
     if (o.pair && r.scope === 'pair' && group !== `${o.pair[0]} → ${o.pair[1]}`) continue;
     const key = `${group}|${r.segment}`;

@@ -17,7 +17,8 @@
 import { LogHistogram, VarReader, VarWriter, bucketOf } from '../lib/stats.js';
 import { SEGMENTS, TOTALS } from '../protocol/layers.js';
 import { F_ROW_INTERVAL, F_ROW_RETRANS } from '../protocol/records.js';
-import { F_COMPLETE, F_FAULT, F_NO_FIT, F_RETRANS, type Path, type PathColumns, type RecordColumns } from './paths.js';
+import { F_PATH_COMPLETE, F_PATH_FAULT, F_PATH_NO_FIT, F_PATH_RETRANS } from '../protocol/paths.js';
+import type { Path, PathColumns, RecordColumns } from './paths.js';
 
 export type Scope = 'pair' | 'flow' | 'host';
 /** Tail buckets: 32 per power of two of the end-to-end delay (the tail's edge is known to 2%). */
@@ -194,8 +195,8 @@ function totals(g: Group, oneWay: number, e2e: number, bound: number, flags: num
   if (cross && !Number.isNaN(oneWay)) g.addAt(ONE_WAY, oneWay);
   if (cross && !Number.isNaN(e2e)) g.addAt(END_TO_END, e2e);
   if (cross && Number.isFinite(bound)) g.bound = Math.max(g.bound, bound);
-  if (flags & F_FAULT) g.faults++;
-  else if (flags & F_COMPLETE) g.addTail(e2e, seg, off);
+  if (flags & F_PATH_FAULT) g.faults++;
+  else if (flags & F_PATH_COMPLETE) g.addTail(e2e, seg, off);
 }
 
 /** What one analysis chunk adds, per window and group. */
@@ -241,9 +242,9 @@ export class WindowStats {
   }
 
   private addPathValues(tNs: number, src: number, dst: number, flowId: number, flags: number, oneWay: number, e2e: number, bound: number, seg: ArrayLike<number>, off: number): void {
-    if (this.o.filterRetrans && flags & F_RETRANS) return;
+    if (this.o.filterRetrans && flags & F_PATH_RETRANS) return;
     const window = this.windowOf(tNs);
-    const cross = !(flags & F_NO_FIT);
+    const cross = !(flags & F_PATH_NO_FIT);
     const pair = this.cached(window, 'pair', src, dst, 0), flow = this.cached(window, 'flow', src, dst, flowId);
     // every segment's percentiles are its pair's; a flow keeps its totals and its tail's segments
     for (let i = 0; i < NSEG; i++) {

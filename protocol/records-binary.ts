@@ -16,7 +16,7 @@
  * values); a bad one throws RecordFormatError saying what is wrong, so the stage can set it aside.
  */
 import { isIPv4, isIPv6 } from 'node:net';
-import { LAYERS, type Direction } from './layers.js';
+import { LAYERS, type Direction, type Layer } from './layers.js';
 import { decodeRow, F_ROW_COMPLETE, F_ROW_INTERVAL, F_ROW_RETRANS, ROW_FORMAT, type DeviceHop, type Flow, type PacketRecord } from './records.js';
 
 export const BINARY_FORMAT = 'rb1';
@@ -36,6 +36,9 @@ export const REC = {
   layers: 36,
 } as const;
 export const RECORD_BYTES = REC.layers + 16 * LAYERS.length; // 100
+/** Each layer's bit in a record's layer mask, and the offset of its time within the record. */
+export const LAYER_BIT = Object.fromEntries(LAYERS.map((l, i) => [l, 1 << i])) as Readonly<Record<Layer, number>>;
+export const LAYER_AT = Object.fromEntries(LAYERS.map((l, i) => [l, REC.layers + 16 * i])) as Readonly<Record<Layer, number>>;
 
 export class RecordFormatError extends Error {
   override readonly name = 'RecordFormatError';

@@ -78,7 +78,7 @@ export const ROW_COLUMNS = [
 const col = (c: (typeof ROW_COLUMNS)[number]): number => ROW_COLUMNS.indexOf(c);
 export const ROW = {
   seq: col('observer_seq'), dir: col('dir'), family: col('family'), src: col('src'), sport: col('sport'), dst: col('dst'), dport: col('dport'),
-  flow: col('flow_id'), sample: col('sample_seq'), offset: col('stream_offset'), attempt: col('attempt'), flags: col('flags'),
+  flow: col('flow_id'), sampleSeq: col('sample_seq'), offset: col('stream_offset'), attempt: col('attempt'), flags: col('flags'),
   sock: col('sock_ns'), tcp: col('tcp_ns'), ip: col('ip_ns'), dev: col('dev_ns'), hops: col('hops'),
 } as const;
 
@@ -175,7 +175,7 @@ export interface ScannedRow {
   seq: number;
   tx: boolean;
   flow: number;
-  sample: number;
+  sampleSeq: number;
   offset: number;
   attempt: number;
   flags: number;
@@ -189,7 +189,7 @@ export interface ScannedRow {
   hops: string | null;
 }
 
-export const scannedRow = (): ScannedRow => ({ seq: 0, tx: false, flow: 0, sample: 0, offset: 0, attempt: 0, flags: 0, sock: null, tcp: null, ip: null, dev: null, last: null, hops: null });
+export const scannedRow = (): ScannedRow => ({ seq: 0, tx: false, flow: 0, sampleSeq: 0, offset: 0, attempt: 0, flags: 0, sock: null, tcp: null, ip: null, dev: null, last: null, hops: null });
 
 // scanRow's cursor: the start of the next field (-1: the line ended early or a field was bad)
 let P = 0;
@@ -262,12 +262,12 @@ export function scanRow(line: string, r: ScannedRow, from = 0, to = line.length)
   if (!addr(line)) return false;
   const dport = num(line, false);
   r.flow = num(line, false);
-  r.sample = num(line, false);
+  r.sampleSeq = num(line, false);
   r.offset = num(line, true);
   const segStart = num(line, false), segEnd = num(line, false);
   r.attempt = num(line, false);
   r.flags = num(line, false);
-  if (P < 0 || (r.seq + sport + dport + r.flow + r.sample + r.offset + segStart + segEnd + r.attempt + r.flags) !== (r.seq + sport + dport + r.flow + r.sample + r.offset + segStart + segEnd + r.attempt + r.flags)) return false;
+  if (P < 0 || (r.seq + sport + dport + r.flow + r.sampleSeq + r.offset + segStart + segEnd + r.attempt + r.flags) !== (r.seq + sport + dport + r.flow + r.sampleSeq + r.offset + segStart + segEnd + r.attempt + r.flags)) return false;
   const sock = time(line), c0 = time(line), t0 = time(line);
   const tcp = time(line), c1 = time(line), t1 = time(line);
   const ip = time(line), c2 = time(line), t2 = time(line);

@@ -29,6 +29,7 @@ import { BINARY_FORMAT, entryFlows, MAX_ENTRY_BYTES, openBinary, type BinaryEntr
 import type { EntryVerifier } from '../../protocol/entry-mac.js';
 import { DEFAULT_ANALYSIS, loadRunInputs, Run, type AnalyzeOptions, type AnalyzeResult, type FlowRow, type RunInputs } from '../analyze.js';
 import { RecordColumns, type FlowEnds } from '../paths.js';
+import * as store from '../store.js';
 
 export const ANALYSIS_GROUP = 'latscope-analysis';
 /** The largest rows body an entry may carry (as large as a binary entry may be). */
@@ -102,15 +103,13 @@ export function idAfter(a: string, b: string): boolean {
 }
 
 /** Whether a sample's raw records are kept: a hash of flow and sample below the rate (both ends agree). */
-export function keepRaw(flow: number, sample: number, rate: number): boolean {
+export function keepRaw(flow: number, sampleSeq: number, rate: number): boolean {
   if (rate <= 0) return false;
   if (rate >= 1) return true;
-  let h = Math.imul((flow % 4294967296) ^ Math.imul(sample, 0x9e3779b1), 0x85ebca6b) ^ Math.floor(flow / 4294967296);
+  let h = Math.imul((flow % 4294967296) ^ Math.imul(sampleSeq, 0x9e3779b1), 0x85ebca6b) ^ Math.floor(flow / 4294967296);
   h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
   return ((h ^ (h >>> 16)) >>> 0) / 4294967296 < rate;
 }
-
-const LOAD_RAW = `LOAD DATA LOCAL INFILE 'latscope-raw' IGNORE INTO TABLE packets CHARACTER SET ascii FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' (server_id, ${ROW_COLUMNS.join(', ')})`;
 
 export class StreamStage {
   readonly counters: StreamCounters = { steps: 0, entries: 0, records: 0, paths: 0, unmatched: 0, unusable: 0, badEntries: 0, replayed: 0, evicted: 0, forgedEntries: 0, rawRows: 0, waiting: 0 };
@@ -158,8 +157,7 @@ export class StreamStage {
     const conn = await connectionBeside(this.pool);
     conn.on('error', () => {}); // a lost lease shows at the next step (its lock is gone with it)
     try {
-      const [[row]] = (await conn.query('SELECT GET_LOCK(?, ?) AS ok', [this.lockName, waitS])) as any;
-      if (row.ok !== 1) {
+      if (!(await store.getLock(conn, this.lockName, waitS))) {
         await conn.end().catch(() => {});
         return false;
       }
@@ -180,7 +178,7 @@ export class StreamStage {
         const [next] = (await this.redis.xautoclaim(this.o.stream, this.o.group, this.o.consumer, 0, cursor, 'COUNT', 1000, 'JUSTID')) as [string, string[]];
         cursor = next;
       } while (cursor !== '0-0');
-      const [[cp]] = (await this.pool.query('SELECT last_id, waiting FROM stream_checkpoints WHERE stream = ?', [this.o.stream])) as any;
+      const cp = await store.checkpoint(this.pool, this.o.stream);
       this.lastId = cp?.last_id ?? '0-0';
       this.waiting = cp?.waiting ? parseWaiting(cp.waiting.toString('latin1')) : [];
       this.counters.waiting = this.waiting.length;
@@ -198,7 +196,7 @@ export class StreamStage {
     const c = this.lease;
     this.lease = undefined;
     if (!c) return;
-    await c.query('SELECT RELEASE_LOCK(?)', [this.lockName]).catch(() => {});
+    await store.releaseLock(c, this.lockName).catch(() => {});
     await c.end().catch(() => c.destroy());
   }
 
@@ -337,11 +335,7 @@ export class StreamStage {
         commitWith: async (conn, pending) => {
           pendingOut = this.bounded(c, pending);
           const blob = Buffer.from(pendingOut.map((w) => `${w.server}\t${w.since}\t${w.raw}\n`).join(''), 'latin1');
-          await conn.query(
-            `INSERT INTO stream_checkpoints (stream, last_id, waiting, waiting_records, records) VALUES (?, ?, ?, ?, ?)
-             ON DUPLICATE KEY UPDATE last_id = VALUES(last_id), waiting = VALUES(waiting), waiting_records = VALUES(waiting_records), records = records + VALUES(records)`,
-            [this.o.stream, newest, blob, pendingOut.length, freshN],
-          );
+          await store.saveCheckpoint(conn, this.o.stream, newest, blob, pendingOut.length, freshN);
         },
       },
       result,
@@ -449,13 +443,12 @@ export class StreamStage {
   private async writeRaw(c: RecordColumns, fresh: number, kept: number[]): Promise<void> {
     const lines: string[] = [];
     if (this.o.rawSampleRate > 0)
-      for (let i = fresh; i < c.n; i++) if (keepRaw(c.flow[i]!, c.sample[i]!, this.o.rawSampleRate)) this.rawLine(lines, c, i);
+      for (let i = fresh; i < c.n; i++) if (keepRaw(c.flow[i]!, c.sampleSeq[i]!, this.o.rawSampleRate)) this.rawLine(lines, c, i);
     for (const i of kept) this.rawLine(lines, c, i);
     if (!lines.length) return;
     const conn = await this.pool.getConnection();
     try {
-      const [res] = (await conn.query({ sql: LOAD_RAW, infileStreamFactory: () => Readable.from([Buffer.from(lines.join(''), 'latin1')]) } as any)) as any;
-      this.counters.rawRows += Number(res.affectedRows);
+      this.counters.rawRows += await store.loadRawRecords(conn, ROW_COLUMNS, () => Readable.from([Buffer.from(lines.join(''), 'latin1')]));
     } finally {
       conn.release();
     }

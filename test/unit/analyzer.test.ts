@@ -6,7 +6,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ClockTimeline } from '../../analyzer/clock.js';
-import { buildPath, eachHopDelay, joinRecords, F_COMPLETE, F_FAULT, F_RETRANS, type Clock, type Rec } from '../../analyzer/paths.js';
+import { buildPath, eachHopDelay, joinRecords, type Clock, type Rec } from '../../analyzer/paths.js';
+import { F_PATH_COMPLETE, F_PATH_FAULT, F_PATH_RETRANS } from '../../protocol/paths.js';
 import { Group, WindowStats, statRows } from '../../analyzer/windows.js';
 import { SEGMENTS } from '../../protocol/layers.js';
 import { LogHistogram } from '../../lib/stats.js';
@@ -19,12 +20,12 @@ const ends = () => ({ src: 1, dst: 2 });
 
 let seq = 0;
 function tx(t: number, o: Partial<Rec> = {}): Rec {
-  return { server: 1, seq: ++seq, tx: true, flow: 7, sample: 99, offset: 99, attempt: 0, flags: 4, sock: t, tcp: t + 1000, ip: t + 2000, dev: t + 2500, last: t + 3000, hops: null, ...o };
+  return { server: 1, seq: ++seq, tx: true, flow: 7, sampleSeq: 99, offset: 99, attempt: 0, flags: 4, sock: t, tcp: t + 1000, ip: t + 2000, dev: t + 2500, last: t + 3000, hops: null, ...o };
 }
 /** A receiver record whose first device crossing is at manager time t (its clock is 1 ms ahead). */
 function rx(t: number, o: Partial<Rec> = {}): Rec {
   const d = t + 1_000_000;
-  return { server: 2, seq: ++seq, tx: false, flow: 7, sample: 99, offset: 99, attempt: 0, flags: 4, dev: d, last: d + 500, ip: d + 1500, tcp: d + 2000, sock: d + 10_000, hops: null, ...o };
+  return { server: 2, seq: ++seq, tx: false, flow: 7, sampleSeq: 99, offset: 99, attempt: 0, flags: 4, dev: d, last: d + 500, ip: d + 1500, tcp: d + 2000, sock: d + 10_000, hops: null, ...o };
 }
 
 test('a path: every segment, the wire across two clocks with its bound, and segments that add up to the end-to-end delay', () => {
@@ -34,10 +35,10 @@ test('a path: every segment, the wire across two clocks with its bound, and segm
   assert.equal(p.oneWay, 20_500);
   assert.equal(p.e2e, p.seg.reduce((a, b) => a + b, 0));
   assert.equal(p.e2e, 33_000);
-  assert.ok(p.flags & F_COMPLETE && !(p.flags & F_FAULT));
+  assert.ok(p.flags & F_PATH_COMPLETE && !(p.flags & F_PATH_FAULT));
   const fault = buildPath(tx(0), rx(2_000), { clock: clocks, ends });
   assert.equal(fault.seg[4], -1000, 'a negative delay is kept as it is, never made positive');
-  assert.ok(fault.flags & F_FAULT);
+  assert.ok(fault.flags & F_PATH_FAULT);
 });
 
 test('pairing by time: a retransmission is its own path; the same sample_seq 4 GiB later (a wrap) is another', () => {
@@ -49,7 +50,7 @@ test('pairing by time: a retransmission is its own path; the same sample_seq 4 G
   assert.equal(r.paths.length, 2);
   const [a, b] = r.paths.sort((x, y) => x.tNs - y.tNs) as [typeof r.paths[0], typeof r.paths[0]];
   assert.equal(a.tx, again, 'the arrival pairs with the retransmission that caused it');
-  assert.ok(a.flags & F_RETRANS);
+  assert.ok(a.flags & F_PATH_RETRANS);
   assert.equal(b.tx, wrapTx);
   assert.equal(b.rx, wrapRx);
   assert.deepEqual(r.unmatched.map((u) => [u.rec, u.reason]), [[lost, 'no_receiver_record']]);

@@ -33,7 +33,7 @@ test('scanRow reads what a split reads, exact past 2^53', () => {
     assert.equal(r.seq, Number(f[ROW.seq]));
     assert.equal(r.tx, f[ROW.dir] === 'tx');
     assert.equal(r.flow, Number(f[ROW.flow]));
-    assert.equal(r.sample, Number(f[ROW.sample]));
+    assert.equal(r.sampleSeq, Number(f[ROW.sampleSeq]));
     assert.equal(r.offset, Number(f[ROW.offset]));
     assert.equal(r.attempt, Number(f[ROW.attempt]));
     assert.equal(r.flags, Number(f[ROW.flags]));
