@@ -8,7 +8,7 @@
  * protocol/records-binary.ts, each flow's addresses once per entry). With a Redis user of its own (observer_users), every entry
  * this observer adds is signed (protocol/entry-mac.ts), so the manager knows it is this node's.
  */
-import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, unlinkSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import type { TlsFiles } from '../conf/tls.js';
@@ -178,23 +178,29 @@ export class RecordPublisher {
     this.memoryRecords -= n;
     this.memoryBytes -= old.reduce((s, b) => s + bytesOf(b), 0);
     if (!n) return 0;
-    const text = old.map(({ records, ...b }) => JSON.stringify(records ? ({ ...b, records64: records.toString('base64') } satisfies SpooledBatch) : b)).join('\n') + '\n';
-    if (this.spoolBytes + text.length > this.o.maxSpoolBytes) {
-      this.counters.overflow += n;
-      return 0;
-    }
+    // a line per batch, written as it is made: a spill of the whole memory spool (32 MB at a
+    // stop) never has its text in memory at once (as one string it tripled the spool in RSS)
     const file = join(this.o.spoolDir, `${String(++this.spoolSeq).padStart(12, '0')}.jsonl`);
+    let fd: number | undefined;
+    let written = 0;
     try {
-      appendFileSync(file, text, { mode: 0o600 });
+      for (const { records, ...b } of old) {
+        const line = `${JSON.stringify(records ? ({ ...b, records64: records.toString('base64') } satisfies SpooledBatch) : b)}\n`;
+        if (this.spoolBytes + line.length > this.o.maxSpoolBytes) break; // the disk spool is full: the rest is lost, counted below
+        fd ??= openSync(file, 'a', 0o600);
+        writeSync(fd, line);
+        this.spoolBytes += line.length;
+        written += b.n;
+      }
     } catch (e) {
-      // a full or read-only disk: lost, counted, said
-      this.counters.overflow += n;
+      // a full or read-only disk: what was not written is lost, counted, said
       this.lastError = `spool ${file}: ${(e as Error).message}`;
-      return 0;
+    } finally {
+      if (fd !== undefined) closeSync(fd);
     }
-    this.spoolBytes += text.length;
-    this.counters.spooledToDisk += n;
-    return n;
+    this.counters.overflow += n - written;
+    this.counters.spooledToDisk += written;
+    return written;
   }
 
   private spoolFiles(): string[] {

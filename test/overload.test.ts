@@ -8,7 +8,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
@@ -126,6 +126,39 @@ test('a stop while Redis does not answer ends within its time and spools the res
     const seqs = await consume(stream);
     assert.deepEqual([...new Set(seqs)].sort((a, b) => a - b), Array.from({ length: 50 }, (_, i) => i + 1), 'each record arrived');
     assert.equal(readdirSync(spool).length, 0);
+  } finally {
+    await next.close(100);
+    await admin.del(stream);
+    rmSync(spool, { recursive: true });
+  }
+});
+
+test('a disk spool that fills during a spill keeps the batches that fit, counts the rest as lost, and the next start sends exactly those kept', async () => {
+  const stream = `latscope:test:ovl:${process.pid}:e`;
+  const spool = mkdtempSync(join(tmpdir(), 'latscope-ovl-'));
+  // 10 records a batch, about 1.6 KB a spooled line: room for a few of the 20 batches only
+  const pub = publisher(stream, spool, { maxSpoolBytes: 8000 });
+  let kept = 0;
+  try {
+    await pub.connect();
+    await admin.client('PAUSE', 3000, 'WRITE');
+    for (let s = 1; s <= 200; s++) pub.push(record(s));
+    await sleep(100);
+    kept = await pub.close(300);
+    assert.ok(kept > 0 && kept < 200 && kept % 10 === 0, `whole batches kept: ${kept}`);
+    assert.equal(pub.counters.overflow, 200 - kept, 'what did not fit is counted as lost');
+    assert.equal(pub.counters.spooledAtStop, kept);
+    const lines = readdirSync(spool).map((f) => readFileSync(join(spool, f), 'utf8').trim().split('\n').length).reduce((a, b) => a + b, 0);
+    assert.equal(lines, kept / 10, 'a line per kept batch');
+  } finally {
+    await admin.client('UNPAUSE');
+  }
+  const next = publisher(stream, spool);
+  try {
+    await next.connect();
+    for (let i = 0; i < 100 && next.counters.published < kept; i++) await sleep(20);
+    assert.equal(next.counters.published, kept, 'the kept records went out at the next start');
+    assert.equal(new Set(await consume(stream)).size, kept);
   } finally {
     await next.close(100);
     await admin.del(stream);
