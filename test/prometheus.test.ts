@@ -21,6 +21,8 @@ import { freshDatabase } from './helpers/database.js';
 import { writeSynthetic } from '../local/synthetic.js';
 import { analyze } from '../analyzer/analyze.js';
 import { Ingest } from '../ingest/ingest.js';
+import { MESH_FORMAT, MESH_MANAGER, type MeshBatch } from '../protocol/mesh.js';
+import { toFields } from '../protocol/redis.js';
 import { StreamStage } from '../analyzer/stream/stage.js';
 import { serveManagerMetrics } from '../manager/metrics.js';
 import type { ServerStatus } from '../manager/state.js';
@@ -40,7 +42,9 @@ before(async () => {
   await writeSynthetic(pool, { servers: 3, flowsPerPair: 2, samples: 3000, startNs: 7_000_000_000_000n, spanNs: 40e9, retransRate: 0.01, seed: 5 });
   await analyze(pool, { windowNs: 10e9, graceMs: 0, spikeFactor: 10, filterRetrans: true, sampleSize: 65536 });
   await redis.xadd(stream, '*', 'format', 'rows2', 'node', 'n', 'n', '0', 'rows', ''); // a batch waiting: the ingest lag is its age
-  const ingest = new Ingest(redis, pool, { consumer: 'prom', stream, entriesPerRead: 8, blockMs: 100, retryMs: 100 });
+  // the records stream keeps its waiting batch (records: false); the other lanes on the test's own streams
+  const ingest = new Ingest(redis, pool, { consumer: 'prom', stream, records: false, meshStream: `${stream}:mesh`, histogramStream: `${stream}:hist`, hostStream: `${stream}:host`, entriesPerRead: 8, blockMs: 100, retryMs: 100 });
+  await meshRounds(ingest);
   const stage = new StreamStage(redis, pool, { stream, consumer: 'prom', windowNs: 10e9, graceMs: 0, spikeFactor: 10, filterRetrans: true, sampleSize: 65536 });
   const status = (state: ServerStatus['state']): ServerStatus => ({ state, detail: state === 'failed' ? 'cannot reach 10.77.1.3:22' : '', atMs: Date.now() });
   server = await serveManagerMetrics('127.0.0.1', 0, {
@@ -57,11 +61,33 @@ before(async () => {
 after(async () => {
   await stopPrometheus();
   server?.close();
-  await redis?.del(stream);
+  await redis?.del(stream, `${stream}:mesh`, `${stream}:hist`, `${stream}:host`);
   redis?.disconnect();
   await pool?.query('DROP DATABASE IF EXISTS latscope_test_prom').catch(() => {});
   await pool?.end();
 });
+
+/**
+ * Three rounds of the probe mesh between the three servers as their observers send them (syn1
+ * an anchor, probing the manager too), loaded by the ingest's mesh lane: the mesh gauges cover
+ * the last minute of rounds.
+ */
+async function meshRounds(ingest: Ingest): Promise<void> {
+  const nodes = ['syn1', 'syn2', 'syn3'];
+  const edge = (peer: string) => ({ peer, sent: 50, lost: 1, offsetNs: '0', boundNs: 400, atNs: '1000', rttMinNs: 20_000, rttP50Ns: 21_000, fwdMinNs: 10_000, fwdP50Ns: 10_500, bwdMinNs: 10_000, bwdP50Ns: 10_500 });
+  const epoch = Math.floor(Date.now() / 10_000);
+  for (let k = 2; k >= 0; k--)
+    for (const node of nodes) {
+      const edges = [...nodes.filter((n) => n !== node).map(edge), ...(node === 'syn1' ? [edge(MESH_MANAGER)] : [])];
+      await redis.xadd(`${stream}:mesh`, '*', ...toFields({ node, format: MESH_FORMAT, epoch: epoch - k, intervalMs: 10_000, at: Date.now() - k * 10_000, edges: JSON.stringify(edges) } satisfies MeshBatch));
+    }
+  ingest.start();
+  try {
+    await waitFor('the mesh rounds loaded', 20_000, async () => (ingest.counters.meshRows >= 21 ? true : undefined));
+  } finally {
+    await ingest.stop();
+  }
+}
 
 async function query(expr: string): Promise<unknown[]> {
   const r = (await (await fetch(`${prom.url}/api/v1/query?query=${encodeURIComponent(expr)}`)).json()) as { status: string; error?: string; data: { result: unknown[] } };
@@ -75,7 +101,7 @@ const until = (what: string, ms: number, check: () => Promise<boolean> | boolean
 test('the alert rules pass promtool check rules', () => {
   const r = spawnSync('promtool', ['check', 'rules', RULES], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stdout + r.stderr);
-  assert.match(r.stdout, /SUCCESS: 7 rules found/);
+  assert.match(r.stdout, /SUCCESS: 9 rules found/);
 });
 
 test('a real Prometheus scrapes the manager: every dashboard and rule expression returns data, every MySQL panel returns rows', async () => {
@@ -87,12 +113,12 @@ test('a real Prometheus scrapes the manager: every dashboard and rule expression
   const [up] = (await query('up{job="latscope"}')) as { value: [number, string] }[];
   assert.equal(up!.value[1], '1', 'the target is up');
   // the metrics operators expect, by their conventional names
-  for (const m of ['latscope_build_info', 'process_resident_memory_bytes', 'process_cpu_seconds_total', 'latscope_ingest_rows_total', 'latscope_stream_records_total'])
+  for (const m of ['latscope_build_info', 'process_resident_memory_bytes', 'process_cpu_seconds_total', 'latscope_ingest_rows_total', 'latscope_stream_records_total', 'latscope_ingest_mesh_rows_total'])
     assert.ok((await query(m)).length > 0, `${m} is exported`);
   // the rules loaded and healthy
   const rules = (await (await fetch(`${prom.url}/api/v1/rules`)).json()) as { data: { groups: { rules: { name: string; health: string; query: string }[] }[] } };
   const loaded = rules.data.groups.flatMap((g) => g.rules);
-  assert.equal(loaded.length, 7);
+  assert.equal(loaded.length, 9);
   await until('every rule evaluated', 30_000, async () => {
     const r = (await (await fetch(`${prom.url}/api/v1/rules`)).json()) as typeof rules;
     return r.data.groups.flatMap((g) => g.rules).every((x) => x.health === 'ok');
@@ -129,4 +155,10 @@ test('a real Prometheus scrapes the manager: every dashboard and rule expression
     "SELECT p99_ns FROM path_stats s JOIN servers a ON a.id = s.src_server_id JOIN servers b ON b.id = s.dst_server_id WHERE a.name = 'syn1' AND b.name = 'syn2' AND scope = 'pair' AND segment = 'one_way' ORDER BY window_ns DESC LIMIT 1",
   )) as any;
   assert.ok(Math.abs(Number(g!.value[1]) - Number(w.p99_ns) / 1e9) < 1e-12, `${g!.value[1]} s vs ${w.p99_ns} ns`);
+  // the mesh: every direction between the three servers, 10.5 µs one way (the edges' own clocks agree with the solve), 1 of 50 probes lost
+  const mesh = (await query('latscope_mesh_one_way_seconds')) as { metric: { src: string; dst: string }; value: [number, string] }[];
+  assert.equal(mesh.length, 6, JSON.stringify(mesh.map((x) => x.metric)));
+  for (const x of mesh) assert.ok(Math.abs(Number(x.value[1]) - 10.5e-6) < 1e-9, `${x.metric.src} → ${x.metric.dst}: ${x.value[1]} s`);
+  const loss = (await query('latscope_mesh_loss_ratio')) as { value: [number, string] }[];
+  assert.ok(loss.length === 6 && loss.every((x) => Math.abs(Number(x.value[1]) - 1 / 50) < 1e-9), JSON.stringify(loss));
 });
