@@ -442,7 +442,7 @@ export class Run {
       const joined = joinColumns(c, { clock, ends: this.ends, nowMs: Date.now(), graceMs: last ? (input.graceMs ?? this.o.graceMs) : Infinity, deferBoundNs: this.o.deferBoundNs });
       const paths = joined.paths;
       const stats = new WindowStats({ windowNs: this.o.windowNs, filterRetrans: this.o.filterRetrans });
-      for (let k = 0; k < paths.n; k++) stats.addPathAt(paths, k, c.flow[paths.tx[k]!]!);
+      stats.addPaths(paths, c.flow);
       for (let i = input.fresh; i < c.n; i++) {
         const server = c.server[i]!;
         const t = joined.times.firstNs[i]!;

@@ -208,6 +208,10 @@ export class WindowStats {
   /** window -> flow -> its entry of flows. */
   private readonly flowCache = new Map<number, Map<number, FlowWindow>>();
 
+  /** The groups of the last path and of the last record added, and what they were for. */
+  private readonly lastPath: { window: number; flowId: number; src: number; dst: number; pair?: Group; flow?: Group } = { window: NaN, flowId: NaN, src: NaN, dst: NaN };
+  private readonly lastRecord: { window: number; server: number; group?: Group } = { window: NaN, server: NaN };
+
   constructor(private readonly o: StatsOptions) {}
 
   windowOf(globalNs: number): number {
@@ -236,6 +240,33 @@ export class WindowStats {
     this.addPathValues(p.tNs, p.src, p.dst, p.tx.flow, p.flags, p.oneWay, p.e2e, p.bound, p.seg, 0);
   }
 
+  /**
+   * Every joined path, `flow[tx[k]]` being path k's flow id: a flow's paths go in together, so
+   * the sketches they update (the flow's, its pair's) stay in the CPU's cache while they do; in
+   * the order they were joined, each path touched another flow's, a cache miss per add.
+   */
+  addPaths(paths: PathColumns, flow: Float64Array): void {
+    const n = paths.n;
+    const index = new Map<number, number>();
+    const ix = new Int32Array(n);
+    for (let k = 0; k < n; k++) {
+      const f = flow[paths.tx[k]!]!;
+      let i = index.get(f);
+      if (i === undefined) index.set(f, (i = index.size));
+      ix[k] = i;
+    }
+    // a counting sort by flow (stable: each flow's paths in their order)
+    const at = new Int32Array(index.size + 1);
+    for (let k = 0; k < n; k++) at[ix[k]! + 1]!++;
+    for (let i = 1; i < at.length; i++) at[i]! += at[i - 1]!;
+    const order = new Int32Array(n);
+    for (let k = 0; k < n; k++) order[at[ix[k]!]!++] = k;
+    for (let j = 0; j < n; j++) {
+      const k = order[j]!;
+      this.addPathAt(paths, k, flow[paths.tx[k]!]!);
+    }
+  }
+
   /** Path k of joined columns (the stream stage's form). */
   addPathAt(paths: PathColumns, k: number, flow: number): void {
     this.addPathValues(paths.tNs[k]!, paths.src[k]!, paths.dst[k]!, flow, paths.flags[k]!, paths.oneWay[k]!, paths.e2e[k]!, paths.bound[k]!, paths.seg, k * NSEG);
@@ -245,7 +276,11 @@ export class WindowStats {
     if (this.o.filterRetrans && flags & F_PATH_RETRANS) return;
     const window = this.windowOf(tNs);
     const cross = !(flags & F_PATH_NO_FIT);
-    const pair = this.cached(window, 'pair', src, dst, 0), flow = this.cached(window, 'flow', src, dst, flowId);
+    // paths come flow by flow (addPaths): the groups of the path before are most often this one's
+    const m = this.lastPath;
+    if (m.window !== window || m.flowId !== flowId || m.src !== src || m.dst !== dst)
+      (m.window = window), (m.flowId = flowId), (m.src = src), (m.dst = dst), (m.pair = this.cached(window, 'pair', src, dst, 0)), (m.flow = this.cached(window, 'flow', src, dst, flowId));
+    const pair = m.pair!, flow = m.flow!;
     // every segment's percentiles are its pair's; a flow keeps its totals and its tail's segments
     for (let i = 0; i < NSEG; i++) {
       const v = seg[off + i]!;
@@ -258,7 +293,10 @@ export class WindowStats {
   /** Record i's own layers and hops, on its server (host scope); `tNs` is its time on the global timeline. */
   addRecordAt(c: RecordColumns, i: number, tNs: number): void {
     if (this.o.filterRetrans && (c.attempt[i]! > 0 || c.flags[i]! & F_ROW_RETRANS)) return;
-    const g = this.cached(this.windowOf(tNs), 'host', c.server[i]!, 0, 0);
+    // records come entry by entry, each of one server
+    const window = this.windowOf(tNs), server = c.server[i]!, m = this.lastRecord;
+    if (m.window !== window || m.server !== server) (m.window = window), (m.server = server), (m.group = this.cached(window, 'host', server, 0, 0));
+    const g = m.group!;
     const sock = c.sock[i]!, tcp = c.tcp[i]!, ip = c.ip[i]!, dev = c.dev[i]!, last = c.last[i]!;
     // the layer segments the record tells on its own (SEGMENTS indices); x === x: not NaN
     const put = (k: number, v: number) => v === v && g.addAt(k, v);
