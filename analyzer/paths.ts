@@ -180,6 +180,19 @@ export class RecordColumns {
     this.hopCount = new Uint8Array(cap);
   }
 
+  /** Records it holds without growing. */
+  get capacity(): number {
+    return this.cap;
+  }
+
+  /** Empties the set, keeping its arrays for the next (no new allocation while it is large enough). */
+  clear(): void {
+    this.n = 0;
+    this.hopN = 0;
+    this.hops.length = 0;
+    this.texts.length = 0;
+  }
+
   /** One more device hop of record i (whose hops are added one after the other). */
   addHop(i: number, ifindex: number, netns: number, delayNs: number): void {
     if (this.hopN === this.hopDelay.length) {
