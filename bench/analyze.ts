@@ -84,7 +84,8 @@ interface Worker {
 function startWorker(args: object): Promise<Worker> {
   // LATSCOPE_BENCH_WORKER_NODE_ARGS: node options for the workers (e.g. "--cpu-prof" to see where a worker's time goes)
   const nodeArgs = process.env.LATSCOPE_BENCH_WORKER_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
-  const proc = spawn(process.execPath, [...nodeArgs, join(projectRoot, 'dist/bench/stream-worker.js'), JSON.stringify(args)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  // its arguments (passwords among them) in its environment: argv shows in ps to every user
+  const proc = spawn(process.execPath, [...nodeArgs, join(projectRoot, 'dist/bench/stream-worker.js')], { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, LATSCOPE_WORKER_ARGS: JSON.stringify(args) } });
   const lines = createInterface({ input: proc.stdout! })[Symbol.asyncIterator]();
   const next = async () => {
     const l = await lines.next();

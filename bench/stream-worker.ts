@@ -1,7 +1,8 @@
 /**
  * A stream-stage worker of bench/analyze in a process of its own: the scale-out the stage is
  * built for, each shard of the records streams owned by one worker (as several managers would
- * share them). Usage: node stream-worker.js '{"redis":{...},"db":{...},"stream":"...","shards":N,"mine":[k,...],"options":{...}}'
+ * share them). Usage: LATSCOPE_WORKER_ARGS='{"redis":{...},"db":{...},"stream":"...","shards":N,"mine":[k,...],"options":{...}}' node stream-worker.js
+ * (in the environment, not argv: the passwords in it would show in ps to every user).
  * It takes the leases of its shards, then answers commands on stdin, one per line, with a JSON
  * line on stdout: "drain" (analyze what its shards hold now) and "finish" (and settle what still
  * waits) answer {records, paths, steps, peakRssMb}; "stop" gives the leases back and exits.
@@ -21,7 +22,7 @@ interface WorkerArgs {
   options: Omit<StreamStageOptions, 'stream' | 'consumer'>;
 }
 
-const a = JSON.parse(process.argv[2]!) as WorkerArgs;
+const a = JSON.parse(process.env.LATSCOPE_WORKER_ARGS!) as WorkerArgs;
 const redis = new Redis(a.redis);
 const pool = openPool(a.db);
 const stages = a.mine.map((k) => new StreamStage(redis, pool, { ...a.options, stream: recordStream(k, a.shards, a.stream), consumer: `bench-${process.pid}`, log: (l) => process.stderr.write(`${l}\n`), stepLog: process.env.LATSCOPE_BENCH_VERBOSE ? (l) => process.stderr.write(`${l}\n`) : undefined }));

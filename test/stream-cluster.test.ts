@@ -62,10 +62,10 @@ const rows = async (p: Pool, sql: string) => ((await p.query(sql)) as any)[0] as
 const committed = async (p: Pool) => Number(((await p.query('SELECT COALESCE(SUM(records), 0) AS n FROM stream_checkpoints')) as any)[0][0].n);
 
 function worker(name: string, dbName: string, stream: string): { child: ChildProcess; out: () => string } {
-  const child = spawn(process.execPath, [
-    join(projectRoot, 'dist/test/helpers/stream-worker.js'),
-    JSON.stringify({ redis: { cluster: info.nodes, password: info.password }, db: { ...db, database: dbName }, stream, shards: SHARDS, consumer: name, maxRecords: 1500, graceMs: OPTS.graceMs }),
-  ], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [join(projectRoot, 'dist/test/helpers/stream-worker.js')], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, LATSCOPE_WORKER_ARGS: JSON.stringify({ redis: { cluster: info.nodes, password: info.password }, db: { ...db, database: dbName }, stream, shards: SHARDS, consumer: name, maxRecords: 1500, graceMs: OPTS.graceMs }) }, // not in argv: ps shows argv to every user
+  });
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   return { child, out: () => out };

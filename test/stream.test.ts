@@ -113,10 +113,10 @@ test('exactly once: a worker killed mid-run is replayed from its checkpoint by t
   await refStage.finish();
   await refStage.release();
   const { pool, stream, records } = await published('st_kill');
-  const worker = spawn(process.execPath, [
-    join(projectRoot, 'dist/test/helpers/stream-worker.js'),
-    JSON.stringify({ redis: { host: redisInfo.host, port: redisInfo.port, password: redisInfo.password }, db: { ...db, database: 'latscope_test_st_kill' }, stream, consumer: 'doomed', maxRecords: 1500, graceMs: 3_600_000 }),
-  ], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const worker = spawn(process.execPath, [join(projectRoot, 'dist/test/helpers/stream-worker.js')], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, LATSCOPE_WORKER_ARGS: JSON.stringify({ redis: { host: redisInfo.host, port: redisInfo.port, password: redisInfo.password }, db: { ...db, database: 'latscope_test_st_kill' }, stream, consumer: 'doomed', maxRecords: 1500, graceMs: 3_600_000 }) }, // not in argv: ps shows argv to every user
+  });
   let out = '';
   worker.stdout!.on('data', (d) => (out += d));
   try {
@@ -187,10 +187,10 @@ test('sharded streams: both ends of a sample in one shard; a worker process kill
   const { pool, stream, records } = await published('st_shards', SPEC, 500, SHARDS);
   const lens = await Promise.all(Array.from({ length: SHARDS }, (_, k) => redis.xlen(recordStream(k, SHARDS, stream))));
   assert.ok(lens.every((n) => n > 0), `every shard has entries: ${lens}`);
-  const worker = spawn(process.execPath, [
-    join(projectRoot, 'dist/test/helpers/stream-worker.js'),
-    JSON.stringify({ redis: { host: redisInfo.host, port: redisInfo.port, password: redisInfo.password }, db: { ...db, database: 'latscope_test_st_shards' }, stream, shards: SHARDS, consumer: 'doomed', maxRecords: 1500, graceMs: 3_600_000 }),
-  ], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const worker = spawn(process.execPath, [join(projectRoot, 'dist/test/helpers/stream-worker.js')], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, LATSCOPE_WORKER_ARGS: JSON.stringify({ redis: { host: redisInfo.host, port: redisInfo.port, password: redisInfo.password }, db: { ...db, database: 'latscope_test_st_shards' }, stream, shards: SHARDS, consumer: 'doomed', maxRecords: 1500, graceMs: 3_600_000 }) }, // not in argv: ps shows argv to every user
+  });
   let out = '';
   worker.stdout!.on('data', (d) => (out += d));
   const committed = async () => Number(((await pool.query('SELECT COALESCE(SUM(records), 0) AS n FROM stream_checkpoints')) as any)[0][0].n);

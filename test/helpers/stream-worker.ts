@@ -1,6 +1,7 @@
 /**
  * A stream-stage worker in a process of its own, for the tests that kill one mid-run:
- * node stream-worker.js '{"redis":{...} or {"cluster":[...],"password":...},"db":{...},"stream":"...","shards":N,"consumer":"...","maxRecords":N,"graceMs":N}'
+ * LATSCOPE_WORKER_ARGS='{"redis":{...} or {"cluster":[...],"password":...},"db":{...},"stream":"...","shards":N,"consumer":"...","maxRecords":N,"graceMs":N}' node stream-worker.js
+ * (in the environment, not argv: the passwords in it would show in ps to every user)
  * It runs a stage per shard until killed, printing "owns K" whenever the number of shards it holds changes.
  */
 import { Cluster, Redis } from 'ioredis';
@@ -8,7 +9,7 @@ import { openPool } from '../../db/pool.js';
 import { StreamStage } from '../../analyzer/stream/stage.js';
 import { recordStream } from '../../protocol/redis.js';
 
-const a = JSON.parse(process.argv[2]!);
+const a = JSON.parse(process.env.LATSCOPE_WORKER_ARGS!);
 const shards: number = a.shards ?? 1;
 // one Redis ({host, port, password}), or a Cluster ({cluster: [nodes], password})
 const redis = a.redis.cluster ? new Cluster(a.redis.cluster, { redisOptions: { password: a.redis.password } }) : new Redis(a.redis);
