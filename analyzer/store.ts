@@ -522,7 +522,8 @@ export const unmatchedSince = (db: Db, sinceNs: string): Promise<{ reason: strin
 
 // ---- the probe mesh ----
 
-export interface MeshEdgeRow {
+/** A row of mesh_edges with its servers' names (protocol/mesh.ts MeshEdgeRow is an edge as the wire carries it). */
+export interface StoredMeshEdgeRow {
   epoch: Big;
   /** The prober's name. */
   a: string;
@@ -541,8 +542,8 @@ export interface MeshEdgeRow {
 }
 
 /** The mesh's measured edges dated in [fromUnixMs, toUnixMs), by round. */
-export const meshEdges = (db: Db, manager: string, fromUnixMs: number, toUnixMs: number): Promise<MeshEdgeRow[]> =>
-  select<MeshEdgeRow>(
+export const meshEdges = (db: Db, manager: string, fromUnixMs: number, toUnixMs: number): Promise<StoredMeshEdgeRow[]> =>
+  select<StoredMeshEdgeRow>(
     db,
     `SELECT e.epoch, a.name AS a, COALESCE(b.name, ?) AS b, e.at_unix_ms, e.sent, e.lost, CAST(e.offset_ns AS CHAR) AS offset_ns, e.bound_ns, e.fwd_min_ns, e.fwd_p50_ns, e.bwd_min_ns, e.bwd_p50_ns
      FROM mesh_edges e JOIN servers a ON a.id = e.server_id LEFT JOIN servers b ON b.id = e.peer_id
