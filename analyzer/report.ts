@@ -129,23 +129,10 @@ export async function loadReport(pool: Pool, o: ReportOptions = {}): Promise<Rep
   const top = o.top ?? 10;
   const names = new Map<number, string>((await store.servers(pool)).map((r) => [Number(r.id), r.name]));
   const name = (id: number) => names.get(id) ?? (id ? `server ${id}` : '(not observed)');
-  const pairIds = o.pair ? o.pair.map((n) => [...names].find(([, v]) => v === n)?.[0] ?? -1) : undefined;
+  const idOf = (n: string) => [...names].find(([, v]) => v === n)?.[0] ?? -1;
+  const pairIds: [number, number] | undefined = o.pair && [idOf(o.pair[0]), idOf(o.pair[1])];
 
-  const where: string[] = [];
-  const args: unknown[] = [];
-  if (o.sinceUnixMs !== undefined) {
-    where.push('window_unix_ms >= ?');
-    args.push(Math.floor(o.sinceUnixMs));
-  }
-  if (o.untilUnixMs !== undefined) {
-    where.push('window_unix_ms < ?');
-    args.push(Math.floor(o.untilUnixMs));
-  }
-  if (pairIds) {
-    where.push(`((scope IN ('pair','flow') AND src_server_id = ? AND dst_server_id = ?) OR (scope = 'host' AND src_server_id IN (?, ?)))`);
-    args.push(pairIds[0], pairIds[1], pairIds[0], pairIds[1]);
-  }
-  const rows = await store.statSketches(pool, where, args);
+  const rows = await store.statSketches(pool, o, pairIds);
   const merged = new Map<string, Merged>();
   const windows = new Set<string>();
   let fromMs: number | null = null, toMs: number | null = null, windowNs: number | null = null;
@@ -263,12 +250,15 @@ function tailOf(g: Group, s: Record<string, SegmentStats>): TailAttribution | un
   return { quantile: TAIL_QUANTILE, paths: t.count, meanNs: t.total, means, shares, holder, growsMost };
 }
 
+/** An in-kernel histogram's key: "server_id|port dir from->to" (the label after the bar, as reports show it). */
+const kernelKey = (r: store.KernelBucketRow): string => `${r.server_id}|${r.port} ${r.dir} ${r.from_layer}->${r.to_layer}`;
+
 /** Per host, the in-kernel histograms over the range: the last snapshot in it minus the last one before it. */
 async function addKernelHistograms(pool: Pool, hosts: HostReport[], names: Map<number, string>, fromMs: number | null, toMs: number | null): Promise<void> {
   const snapshot = async (beforeMs: number | null) => {
     const out = new Map<string, number[]>();
     for (const r of await store.kernelSnapshot(pool, beforeMs)) {
-      const key = `${r.server_id}|${r.port} ${r.dir} ${r.from_layer}->${r.to_layer}`;
+      const key = kernelKey(r);
       const b = out.get(key) ?? new Array(32).fill(0);
       b[Number(r.bucket)] = Number(r.count);
       out.set(key, b);
@@ -331,14 +321,13 @@ export interface Series {
 
 export async function loadSeries(pool: Pool, report: Report, o: ReportOptions = {}): Promise<Series> {
   const names = new Map<number, string>((await store.servers(pool)).map((r) => [Number(r.id), r.name]));
-  const range = store.rangeCondition(o);
-  const oneWay = (await store.oneWayWindows(pool, range))
+  const oneWay = (await store.oneWayWindows(pool, o))
     .map((r) => ({ src: names.get(Number(r.src_server_id)) ?? '?', dst: names.get(Number(r.dst_server_id)) ?? '?', unixMs: Number(r.window_unix_ms), p50: Number(r.p50_ns), p99: Number(r.p99_ns), boundNs: Number(r.bound_ns), samples: Number(r.samples) }))
     .filter((r) => !o.pair || (r.src === o.pair[0] && r.dst === o.pair[1]));
   const flowIds = report.flows.map((f) => f.flowId);
   const flows: Series['flows'] = [];
   if (flowIds.length) {
-    for (const r of await store.flowWindows(pool, range, flowIds)) {
+    for (const r of await store.flowWindows(pool, o, flowIds)) {
       const f = report.flows.find((x) => x.flowId === Number(r.flow_id))!;
       const span = Number(big(r.last_ns) - big(r.first_ns));
       // the legend names hosts where the flow's ends are servers: "node1:5000 → node2:40112"
@@ -362,7 +351,7 @@ export async function loadSeries(pool: Pool, report: Report, o: ReportOptions = 
     snap.delete(key);
   };
   for (const r of hist) {
-    const key = `${r.server_id}|${r.port} ${r.dir} ${r.from_layer}->${r.to_layer}`;
+    const key = kernelKey(r);
     const at = Number(r.at);
     const cur = snap.get(key);
     if (cur && cur.at !== at) flush(key);
@@ -373,7 +362,7 @@ export async function loadSeries(pool: Pool, report: Report, o: ReportOptions = 
   for (const key of [...snap.keys()]) flush(key);
   const cdf: Series['cdf'] = [];
   const merged = new Map<string, LogHistogram>();
-  for (const r of await store.cdfSketches(pool, range)) {
+  for (const r of await store.cdfSketches(pool, o)) {
     const group = r.scope === 'host' ? names.get(Number(r.src_server_id)) ?? '?' : `${names.get(Number(r.src_server_id))} → ${names.get(Number(r.dst_server_id))}`;
     if (o.pair && r.scope === 'pair' && group !== `${o.pair[0]} → ${o.pair[1]}`) continue;
     const key = `${group}|${r.segment}`;

@@ -292,14 +292,34 @@ export interface StatSketchRow extends Omit<StoredStatRow, 'window_ns'> {
   window_len_ns: Big;
 }
 
-/** path_stats rows with their sketches, under conditions the caller writes (`where`, its `values`). */
-export const statSketches = (db: Db, where: string[], values: unknown[]): Promise<StatSketchRow[]> =>
-  select<StatSketchRow>(
+/** Windows that start in [sinceUnixMs, untilUnixMs) (either end open when absent). */
+export interface WindowRange {
+  sinceUnixMs?: number;
+  untilUnixMs?: number;
+}
+
+/** A range's conditions on window_unix_ms, and their values. */
+function inRange(o: WindowRange): { conds: string[]; values: number[] } {
+  const conds: string[] = [], values: number[] = [];
+  if (o.sinceUnixMs !== undefined) conds.push('window_unix_ms >= ?'), values.push(Math.floor(o.sinceUnixMs));
+  if (o.untilUnixMs !== undefined) conds.push('window_unix_ms < ?'), values.push(Math.floor(o.untilUnixMs));
+  return { conds, values };
+}
+
+/** path_stats rows with their sketches over a range; with `pair` (server ids), only that pair's and its two hosts'. */
+export function statSketches(db: Db, range: WindowRange, pair?: [number, number]): Promise<StatSketchRow[]> {
+  const { conds, values } = inRange(range);
+  if (pair) {
+    conds.push(`((scope IN ('pair','flow') AND src_server_id = ? AND dst_server_id = ?) OR (scope = 'host' AND src_server_id IN (?, ?)))`);
+    values.push(pair[0], pair[1], pair[0], pair[1]);
+  }
+  return select<StatSketchRow>(
     db,
     `SELECT window_ns, window_unix_ms, window_len_ns, scope, src_server_id, dst_server_id, flow_id, segment, sketch, tail_sketch, bound_ns, faults
-     FROM path_stats ${where.length ? `WHERE ${where.join(' AND ')}` : ''}`,
+     FROM path_stats ${conds.length ? `WHERE ${conds.join(' AND ')}` : ''}`,
     values,
   );
+}
 
 export interface UnmatchedRow {
   src_server_id: number;
@@ -428,11 +448,10 @@ export const flowTotals = (db: Db, windowsNs: string[], flows: number[]): Promis
     [windowsNs, flows],
   );
 
-/** Conditions on window_unix_ms for a range, and their values. */
-export function rangeCondition(o: { sinceUnixMs?: number; untilUnixMs?: number }): { sql: string; values: number[] } {
-  const sql = (o.sinceUnixMs === undefined ? '' : 'AND window_unix_ms >= ? ') + (o.untilUnixMs === undefined ? '' : 'AND window_unix_ms < ?');
-  const values = [...(o.sinceUnixMs === undefined ? [] : [Math.floor(o.sinceUnixMs)]), ...(o.untilUnixMs === undefined ? [] : [Math.floor(o.untilUnixMs)])];
-  return { sql, values };
+/** A range as `AND …` conditions to append to a WHERE, and their values. */
+function andInRange(o: WindowRange): { sql: string; values: number[] } {
+  const { conds, values } = inRange(o);
+  return { sql: conds.map((c) => `AND ${c}`).join(' '), values };
 }
 
 export interface OneWayWindowRow {
@@ -445,12 +464,14 @@ export interface OneWayWindowRow {
   samples: Big;
 }
 
-export const oneWayWindows = (db: Db, range: { sql: string; values: number[] }): Promise<OneWayWindowRow[]> =>
-  select<OneWayWindowRow>(
+export function oneWayWindows(db: Db, o: WindowRange): Promise<OneWayWindowRow[]> {
+  const range = andInRange(o);
+  return select<OneWayWindowRow>(
     db,
     `SELECT src_server_id, dst_server_id, window_unix_ms, p50_ns, p99_ns, bound_ns, samples FROM path_stats WHERE scope = 'pair' AND segment = 'one_way' AND window_unix_ms IS NOT NULL ${range.sql} ORDER BY window_ns`,
     range.values,
   );
+}
 
 export interface FlowWindowRow {
   flow_id: Big;
@@ -462,14 +483,16 @@ export interface FlowWindowRow {
   last_ns: Big;
 }
 
-export const flowWindows = (db: Db, range: { sql: string; values: number[] }, flows: number[]): Promise<FlowWindowRow[]> =>
-  select<FlowWindowRow>(
+export function flowWindows(db: Db, o: WindowRange, flows: number[]): Promise<FlowWindowRow[]> {
+  const range = andInRange(o);
+  return select<FlowWindowRow>(
     db,
     `SELECT w.flow_id, s.window_unix_ms, w.samples, w.retransmissions, w.size_samples * w.sample_size AS bytes, w.first_ns, w.last_ns
      FROM flow_windows w JOIN (SELECT DISTINCT window_ns, window_unix_ms FROM path_stats WHERE scope = 'pair' AND window_unix_ms IS NOT NULL ${range.sql}) s ON s.window_ns = w.window_ns
      WHERE w.flow_id IN (?) ORDER BY w.window_ns`,
     [...range.values, flows],
   );
+}
 
 export interface CdfSketchRow {
   scope: 'pair' | 'host';
@@ -480,13 +503,15 @@ export interface CdfSketchRow {
 }
 
 /** The sketches of the CDFs: hosts' own layers, pairs' wire and end-to-end. */
-export const cdfSketches = (db: Db, range: { sql: string; values: number[] }): Promise<CdfSketchRow[]> =>
-  select<CdfSketchRow>(
+export function cdfSketches(db: Db, o: WindowRange): Promise<CdfSketchRow[]> {
+  const range = andInRange(o);
+  return select<CdfSketchRow>(
     db,
     `SELECT scope, src_server_id, dst_server_id, segment, sketch FROM path_stats
      WHERE ((scope = 'host' AND segment NOT LIKE 'hop:%') OR (scope = 'pair' AND segment IN ('wire', 'end_to_end'))) AND sketch IS NOT NULL ${range.sql}`,
     range.values,
   );
+}
 
 export async function newestWindow(db: Db): Promise<Big | null> {
   const [row] = await select<{ w: Big | null }>(db, 'SELECT MAX(window_ns) AS w FROM path_stats');

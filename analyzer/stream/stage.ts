@@ -454,12 +454,7 @@ export class StreamStage {
       for (let i = fresh; i < c.n; i++) if (keepRaw(c.flow[i]!, c.sampleSeq[i]!, this.o.rawSampleRate)) this.rawLine(lines, c, i);
     for (const i of kept) this.rawLine(lines, c, i);
     if (!lines.length) return;
-    const conn = await this.pool.getConnection();
-    try {
-      this.counters.rawRows += await store.loadRawRecords(conn, ROW_COLUMNS, () => Readable.from([Buffer.from(lines.join(''), 'latin1')]));
-    } finally {
-      conn.release();
-    }
+    this.counters.rawRows += await store.loadRawRecords(this.pool, ROW_COLUMNS, () => Readable.from([Buffer.from(lines.join(''), 'latin1')]));
   }
 
   private rawLine(lines: string[], c: RecordColumns, i: number): void {
