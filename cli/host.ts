@@ -3,13 +3,14 @@
  * syscalls, block I/O, the kernel baseline), then the boxed report or --json.
  * Exit codes: 0 pass, 1 warnings only, 2 violations, 3 error (bad option, no module could run).
  */
-import { durationMs } from './options.js';
+import { durationMs, numberIn } from './options.js';
 import { forTerminal } from '../lib/terminal.js';
 import { Command, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { HOST_MODULES, type HostModuleName } from '../protocol/host.js';
 import { HostSession } from '../host/session.js';
+import { DEFAULT_SYSCALL_TIME_EVERY } from '../host/syscall.js';
 import { buildReport, DEFAULT_THRESHOLDS, text, type Thresholds } from '../host/report.js';
 import { parseCpuList } from '../host/probe.js';
 import { projectRoot } from '../lib/paths.js';
@@ -21,6 +22,7 @@ interface Opts {
   cpus?: string;
   modules: string;
   threshold: string[];
+  syscallEvery: number;
   json: boolean;
   progress: boolean;
 }
@@ -77,6 +79,7 @@ export function hostCommand(): Command {
     .option('--pid <pid>', 'a process to watch (repeat for several; default: every task)', collect(pidArg), [] as number[])
     .option('--cpus <list>', 'CPUs that should be isolated, e.g. 4-7 or 2,3 (default: all, no isolation check)')
     .addOption(new Option('--modules <list>', `comma-separated modules: ${HOST_MODULES.join(', ')}`).default(HOST_MODULES.join(',')))
+    .option('--syscall-every <n>', 'time one syscall in N at random after each syscall\'s first 1024 on a CPU (1: every call; the clock costs a program more than the rest of its work); every call is still counted and every slow one caught, to the tick', numberIn('--syscall-every', 1, 1 << 20), DEFAULT_SYSCALL_TIME_EVERY)
     .option('--threshold <name=value>', `change a verdict threshold (repeat); names: ${Object.keys(DEFAULT_THRESHOLDS).join(', ')}`, collect(String), [] as string[])
     .option('--json', 'print the report as JSON (docs/host-report.schema.json) instead of the boxes', false)
     .option('--no-progress', 'no progress line on stderr (there is none when stderr is not a terminal)')
@@ -89,6 +92,7 @@ Examples:
   sudo latscope host --duration 10
   sudo latscope host --pid $(pgrep trading) --cpus 4-7
   sudo latscope host --modules sched,irq --threshold runq_fail_us=200 --json > report.json
+  sudo latscope host --pid $(pgrep trading) --modules syscall --syscall-every 1
 `,
     )
     .action(async (o: Opts) => {
@@ -97,7 +101,7 @@ Examples:
         for (const m of modules) if (!HOST_MODULES.includes(m as HostModuleName)) throw new Error(`--modules: "${m}" is not a module; choose from ${HOST_MODULES.join(', ')}`);
         const t = thresholds(o.threshold);
         const cpus = o.cpus ? parseCpuList(o.cpus) : [];
-        const session = HostSession.open({ modules: modules as HostModuleName[], target: { pids: o.pid, cpus } });
+        const session = HostSession.open({ modules: modules as HostModuleName[], target: { pids: o.pid, cpus }, syscallTimeEvery: o.syscallEvery });
         const t0 = Date.now();
         let stopped: string | undefined;
         try {

@@ -61,8 +61,11 @@ export function registerHostMetrics(r: Registry, snapshot: () => HostSnapshot | 
   metric(r, 'latscope_host_memory_stall_seconds', 'Direct compaction and direct reclaim stalls', 'histogram', () =>
     Object.entries(snap()?.memory?.stalls ?? {}).flatMap(([kind, h]) => buckets('latscope_host_memory_stall_seconds', h, { kind })),
   );
-  metric(r, 'latscope_host_syscall_seconds', 'Syscall latency by name (the 30 busiest)', 'histogram', () =>
+  metric(r, 'latscope_host_syscall_seconds', 'Syscall latency by name (the 30 busiest): one call in N timed at random, scaled by N (latscope host --syscall-every)', 'histogram', () =>
     (snap()?.syscall ?? []).slice().sort((a, b) => b.count - a.count).slice(0, 30).flatMap((s) => buckets('latscope_host_syscall_seconds', s.hist, { syscall: s.name })),
+  );
+  metric(r, 'latscope_host_syscalls_total', 'Syscalls made, by name (the 30 busiest): every call, exact', 'counter', () =>
+    (snap()?.syscall ?? []).slice().sort((a, b) => b.count - a.count).slice(0, 30).map((s) => ({ value: s.count, labels: { syscall: s.name } })),
   );
   metric(r, 'latscope_host_syscall_errors_total', 'Syscalls that returned an error, by name (the 30 busiest)', 'counter', () =>
     (snap()?.syscall ?? []).slice().sort((a, b) => b.count - a.count).slice(0, 30).map((s) => ({ value: s.errors, labels: { syscall: s.name } })),

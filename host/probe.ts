@@ -38,6 +38,8 @@ export interface HostEvent {
   other?: { pid: number; tgid: number; comm: string };
   /** What it was: the syscall's or IRQ's name, the off-CPU reason, the destination CPU. */
   detail?: string;
+  /** delayNs is to within this either way (a syscall not timed with the clock: one kernel tick); absent: to the ns. */
+  withinNs?: number;
 }
 
 /** A C string of a fixed-size field. */

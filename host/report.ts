@@ -86,6 +86,8 @@ export interface ReportEvent {
   comm: string;
   cause?: string;
   detail?: string;
+  /** delayNs is to within this either way (a syscall not timed with the clock: one kernel tick). */
+  withinNs?: number;
 }
 
 export interface HostReport {
@@ -123,7 +125,11 @@ export interface HostReport {
   };
   syscalls?: {
     findings: Finding[];
-    top: { name: string; nr: number; count: number; errors: number; meanNs: number; p99Ns: number | null; maxNs: number }[];
+    /** mean and p99 (and the histograms sent on) come from one call in this many, timed at random; counts and errors are exact. */
+    timedOneIn: number;
+    /** Calls counted but not timed: their slot was taken by another thread's call before they ended. */
+    displaced: number;
+    top: { name: string; nr: number; count: number; errors: number; meanNs: number | null; p99Ns: number | null; maxNs: number }[];
     worst: ReportEvent[];
   };
   block?: { findings: Finding[]; devices: { device: string; write: boolean; stats: Percentiles }[] };
@@ -154,7 +160,7 @@ function reportEvent(e: HostEvent, toWall: (ns: bigint) => string, pre: Preempti
   const by = e.kind === 'runq' ? pre.get(preemptKey(e.pid, e.tsNs - BigInt(e.delayNs))) : undefined;
   const cause =
     e.kind === 'runq' ? (by ? `${by.other?.comm}/${by.other?.pid} preempted ${e.comm}/${e.pid}` : e.other?.pid === 0 ? 'woke on an idle CPU (wake-up latency)' : `ran after ${e.other?.comm}/${e.other?.pid}`) : e.kind === 'preempt' ? `${e.other?.comm}/${e.other?.pid} preempted ${e.comm}/${e.pid}` : undefined;
-  return { kind: e.kind, atNs: e.tsNs.toString(), at: toWall(e.tsNs), delayNs: e.delayNs, cpu: e.cpu, pid: e.pid, comm: e.comm, ...(cause ? { cause } : {}), ...(e.detail ? { detail: e.detail } : {}) };
+  return { kind: e.kind, atNs: e.tsNs.toString(), at: toWall(e.tsNs), delayNs: e.delayNs, cpu: e.cpu, pid: e.pid, comm: e.comm, ...(cause ? { cause } : {}), ...(e.detail ? { detail: e.detail } : {}), ...(e.withinNs ? { withinNs: e.withinNs } : {}) };
 }
 
 /** Builds the report from what the session saw. */
@@ -266,14 +272,16 @@ export function buildReport(session: HostSession, snap: HostSnapshot, durationS:
 
   if (snap.syscall) {
     const f: Finding[] = [];
-    const top = snap.syscall.slice(0, 15).map((s) => ({ name: s.name, nr: s.nr, count: s.count, errors: s.errors, meanNs: s.hist.sumNs / s.count, p99Ns: percentiles(s.hist).p99Ns, maxNs: s.hist.maxNs }));
+    const top = snap.syscall.slice(0, 15).map((s) => ({ name: s.name, nr: s.nr, count: s.count, errors: s.errors, meanNs: s.hist.count ? s.hist.sumNs / s.hist.count : null, p99Ns: percentiles(s.hist).p99Ns, maxNs: s.hist.maxNs }));
     const slow = snap.syscall.filter((s) => s.hist.maxNs > t.syscall_slow_ms * 1e6 && !WAITING_SYSCALLS.has(s.name)).sort((a, b) => b.hist.maxNs - a.hist.maxNs);
     if (slow.length) f.push({ status: 'warn', text: `Slow syscalls: ${slow.slice(0, 5).map((s) => `${s.name} (max ${us(s.hist.maxNs)}, ${s.count} calls)`).join(', ')}` });
     const erring = snap.syscall.filter((s) => s.count >= 100 && !WAITING_SYSCALLS.has(s.name) && s.errors / s.count > t.syscall_error_share_warn);
     if (erring.length) f.push({ status: 'warn', text: `Syscalls failing most of the time: ${erring.slice(0, 5).map((s) => `${s.name} ${((100 * s.errors) / s.count).toFixed(0)}% of ${s.count}`).join(', ')}` });
     const total = snap.syscall.reduce((a, s) => a + s.count, 0);
     if (!f.length) f.push({ status: 'pass', text: `${total} syscalls, none slower than ${t.syscall_slow_ms} ms but those that wait by design` });
-    r.syscalls = { findings: f, top, worst: worst('syscall') };
+    const timing = snap.syscallTiming ?? { timedOneIn: 1, displaced: 0 };
+    if (timing.displaced) f.push({ status: 'info', text: `${timing.displaced} calls counted but not timed: another thread's call took their slot before they ended` });
+    r.syscalls = { findings: f, timedOneIn: timing.timedOneIn, displaced: timing.displaced, top, worst: worst('syscall') };
   }
 
   if (snap.block) r.block = { findings: [{ status: 'info', text: `${snap.block.reduce((a, d) => a + d.hist.count, 0)} block requests` }], devices: snap.block.map((d) => ({ device: d.device, write: d.write, stats: percentiles(d.hist) })) };
@@ -344,6 +352,7 @@ export function text(r: HostReport, version: string): string {
       ...findings(r.syscalls.findings),
       line(`${'syscall'.padEnd(18)} ${'count'.padStart(9)} ${'errors'.padStart(7)} ${'mean'.padStart(10)} ${'p99'.padStart(10)} ${'max'.padStart(10)}`),
       ...r.syscalls.top.slice(0, 8).map((s) => line(`${s.name.padEnd(18)} ${String(s.count).padStart(9)} ${String(s.errors).padStart(7)} ${us(s.meanNs).padStart(10)} ${us(s.p99Ns).padStart(10)} ${us(s.maxNs).padStart(10)}`)),
+      ...(r.syscalls.timedOneIn > 1 ? [line(`(mean, p99: 1 call in ${r.syscalls.timedOneIn} timed after the first 1024)`)] : []),
     ]), '');
   if (r.block && r.block.devices.length)
     out.push(...box('BLOCK I/O', r.block.devices.map((d) => line(`${d.device} ${d.write ? 'write' : 'read '} ${d.stats.count}x  ${pct(d.stats)}`))), '');

@@ -11,7 +11,7 @@ import { IrqProbe, type IrqSnapshot } from './irq.js';
 import { FaultTracker, MemoryProbe, type FaultCounts, type MemorySnapshot } from './memory.js';
 import { everything, type HostEvent, type HostProbe, type HostTarget } from './probe.js';
 import { SchedProbe, type SchedSnapshot } from './sched.js';
-import { SyscallProbe, type SyscallStat } from './syscall.js';
+import { DEFAULT_SYSCALL_TIME_EVERY, SyscallProbe, type SyscallStat } from './syscall.js';
 
 /** Where an event counts as an outlier and leaves the kernel. */
 export interface OutlierThresholds {
@@ -46,6 +46,8 @@ export interface SessionOptions {
   bpfStats?: boolean;
   /** Called with every outlier as it is drained. */
   onEvent?: (e: HostEvent) => void;
+  /** The syscall module times one call in this many, at random (1: every call; default 32). Every call is counted either way. */
+  syscallTimeEvery?: number;
 }
 
 export interface HostSnapshot {
@@ -53,6 +55,8 @@ export interface HostSnapshot {
   irq?: IrqSnapshot;
   memory?: MemorySnapshot & { faults: FaultCounts };
   syscall?: SyscallStat[];
+  /** How the syscall module timed: one call in timedOneIn; displaced calls were counted, not timed. */
+  syscallTiming?: { timedOneIn: number; displaced: number };
   block?: BlockDevice[];
 }
 
@@ -77,7 +81,7 @@ export class HostSession {
     this.target = { ...everything(), ...o.target };
     this.outliers = { ...DEFAULT_OUTLIERS, ...o.outliers };
     this.onEvent = o.onEvent;
-    this.o = { modules: o.modules ?? HOST_MODULES, keepWorst: o.keepWorst ?? 20, keepRecent: o.keepRecent ?? 10_000, drainMs: o.drainMs ?? 100, bpfStats: o.bpfStats ?? false };
+    this.o = { modules: o.modules ?? HOST_MODULES, keepWorst: o.keepWorst ?? 20, keepRecent: o.keepRecent ?? 10_000, drainMs: o.drainMs ?? 100, bpfStats: o.bpfStats ?? false, syscallTimeEvery: o.syscallTimeEvery ?? DEFAULT_SYSCALL_TIME_EVERY };
   }
 
   /** Loads and attaches the modules; throws only if none can run (each failure named). */
@@ -115,7 +119,7 @@ export class HostSession {
       case 'memory':
         return MemoryProbe.open(t, { stallOutlierNs: x.stallOutlierNs });
       case 'syscall':
-        return SyscallProbe.open(t, { slowNs: x.syscallSlowNs });
+        return SyscallProbe.open(t, { slowNs: x.syscallSlowNs, timeEvery: this.o.syscallTimeEvery });
       case 'block':
         return BlockProbe.open();
     }
@@ -169,7 +173,11 @@ export class HostSession {
       // the probe sees every fault, also the last ones of a process that ended between two reads of /proc
       s.memory = { ...m, faults: { major: k.major, minor: Math.max(k.minor, m.faultsUser + m.faultsKernel - k.major) } };
     }
-    if (p.has('syscall')) s.syscall = (p.get('syscall') as SyscallProbe).snapshot();
+    if (p.has('syscall')) {
+      const sys = p.get('syscall') as SyscallProbe;
+      s.syscall = sys.snapshot();
+      s.syscallTiming = { timedOneIn: sys.timeEvery, displaced: sys.displaced() };
+    }
     if (p.has('block')) s.block = (p.get('block') as BlockProbe).snapshot();
     return s;
   }

@@ -31,7 +31,8 @@ export function statRows(s: HostSnapshot): HostStatRow[] {
     for (const [r, n] of Object.entries(m.tlb)) if (n) out.push(countRow('memory', `tlb_${r}`, '', n));
     for (const [k, h] of Object.entries(m.stalls)) if (h.count) out.push(histRow('memory', `stall_${k}`, '', h));
   }
-  for (const x of s.syscall ?? []) out.push(histRow('syscall', x.name, String(x.nr), x.hist, x.errors));
+  // the count is every call; the sum and percentiles come from the timed ones (host/syscall.ts)
+  for (const x of s.syscall ?? []) out.push({ ...histRow('syscall', x.name, String(x.nr), x.hist, x.errors), count: x.count, maxNs: x.hist.maxNs || null });
   for (const d of s.block ?? []) out.push(histRow('block', d.write ? 'write' : 'read', d.device, d.hist));
   return out;
 }

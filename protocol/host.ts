@@ -43,8 +43,10 @@ export const MEM_EVENT = struct('mem_event', { ts_ns: 'u64', delay_ns: 'u64', ki
 // syscall.h
 export const SYS_MAX = 512;
 export const SYS_SLOTS = 40;
-export const SYS_STAT = struct('sys_stat', { count: 'u64', errors: 'u64', sum_ns: 'u64', max_ns: 'u64', slot: ['u64', SYS_SLOTS] });
-export const SYS_EVENT = struct('sys_event', { ts_ns: 'u64', delay_ns: 'u64', nr: 'u32', cpu: 'u32', pid: 'u32', tgid: 'u32', ret: 's64', comm: ['u8', 16] });
+export const SYS_STAT = struct('sys_stat', { count: 'u64', errors: 'u64', timed: 'u64', sum_ns: 'u64', max_ns: 'u64', slot: ['u64', SYS_SLOTS] });
+export const SYS_EVENT = struct('sys_event', { ts_ns: 'u64', delay_ns: 'u64', nr: 'u32', cpu: 'u32', pid: 'u32', tgid: 'u32', ret: 's64', to_tick: 'u32', pad: 'u32', comm: ['u8', 16] });
+/** Counter index of calls whose slot another thread's call took before they ended (syscall.h). */
+export const SYS_C_DISPLACED = 1;
 
 // block.h
 export const BLK_KEY = struct('blk_key', { dev: 'u32', write: 'u32' });

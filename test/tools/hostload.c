@@ -3,7 +3,7 @@
  *   hostload faults MB ROUNDS             map MB of fresh memory and touch every page, ROUNDS times (minor faults)
  *   hostload slowread MS ROUNDS           read() from a pipe whose writer waits MS first, ROUNDS times
  *   hostload pingpong SECONDS             two threads pass a token through a pair of pipes; prints {"rounds_per_s":N}
- *   hostload syscalls SECONDS             getppid() in a loop; prints {"calls_per_s":N}
+ *   hostload syscalls SECONDS             getppid() in a loop; prints {"calls_per_s":N,"calls":N}
  * Prints {"ready":PID} first (the tests watch that pid), then its result, if any. With
  * HOSTLOAD_WAIT set in the environment it then waits for a line on stdin before it starts, so a
  * probe can attach to the pid first. */
@@ -132,7 +132,7 @@ int main(int argc, char **argv)
 				getppid();
 			calls += 1000;
 		}
-		printf("{\"calls_per_s\":%.0f}\n", calls / (now() - start));
+		printf("{\"calls_per_s\":%.0f,\"calls\":%ld}\n", calls / (now() - start), calls);
 		return 0;
 	}
 	fprintf(stderr, "hostload: unknown mode %s\n", mode);
