@@ -200,6 +200,7 @@ export function buildReport(session: HostSession, snap: HostSnapshot, durationS:
     const p99999 = runq.p99999Ns ?? 0;
     const runqText = `Run-queue latency ${where}: p99.999 ${us(runq.p99999Ns)}${worstRunq ? `; worst ${us(worstRunq.delayNs)} at ${toWall(worstRunq.tsNs).slice(11, 23)}: ${worstRunq.comm}/${worstRunq.pid} ${reportEvent(worstRunq, toWall, pre).cause}` : ''}`;
     f.push({ status: p99999 > t.runq_fail_us * 1000 ? 'fail' : p99999 > t.runq_warn_us * 1000 ? 'warn' : 'pass', text: runqText });
+    if (s.displaced) f.push({ status: 'info', text: `${s.displaced} waits in the run queue not measured: another task took the waiting task's slot` });
     const offcpu = Object.fromEntries(OFF_REASONS.map((k) => [k, percentiles(s.offcpu[k])]));
     r.isolation = { findings: f, runq, contextSwitches: sum((c) => c.switches), involuntary: sum((c) => c.involuntary), preemptions, migrations, offcpu, worst: worst('runq', 'preempt', 'offcpu', 'migrate') };
   }

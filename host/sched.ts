@@ -2,7 +2,7 @@
  * The scheduler module (bpf/sched.bpf.c): run-queue latency per CPU, context switches on the
  * watched CPUs and who took the CPU from a watched task, migrations, off-CPU time by reason.
  */
-import { OFF_REASONS, SCHED_CPU, SCHED_EV, SCHED_EVENT } from '../protocol/host.js';
+import { OFF_REASONS, SCHED_C_DISPLACED, SCHED_CPU, SCHED_EV, SCHED_EVENT } from '../protocol/host.js';
 import { decodeHist, emptyHistogram, mergeHist, type Histogram } from './hist.js';
 import { cpuCount, cpuMask, cString, HostProbe, type HostEvent, type HostTarget } from './probe.js';
 
@@ -30,6 +30,8 @@ export interface SchedSnapshot {
   runq: Histogram;
   /** Off-CPU time of the watched tasks by reason. */
   offcpu: Record<(typeof OFF_REASONS)[number], Histogram>;
+  /** Waits in the run queue not measured: another task took the waiting task's slot. */
+  displaced: number;
 }
 
 const C = SCHED_CPU.offsets;
@@ -81,7 +83,8 @@ export class SchedProbe extends HostProbe {
         return [r, v ? decodeHist(v) : emptyHistogram()];
       }),
     ) as SchedSnapshot['offcpu'];
-    return { cpus, runq: watched.reduce((h, c) => mergeHist(h, c.runq), emptyHistogram()), offcpu };
+    const displaced = Number(this.bpf.map('counters').u64At(SCHED_C_DISPLACED));
+    return { cpus, runq: watched.reduce((h, c) => mergeHist(h, c.runq), emptyHistogram()), offcpu, displaced };
   }
 
   /** Run-queue latency of each watched thread (only when processes are watched). */

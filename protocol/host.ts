@@ -22,6 +22,8 @@ export const SCHED_CPU = struct('sched_cpu', {
   runq: ['u8', HIST.size],
 });
 export const SCHED_EV = { RUNQ: 1, PREEMPT: 2, MIGRATE: 3, OFFCPU: 4 } as const;
+/** Counter index of run-queue waits not measured: their slot taken by another task (sched.h). */
+export const SCHED_C_DISPLACED = 1;
 export const SCHED_EVENT = struct('sched_event', {
   ts_ns: 'u64', delay_ns: 'u64', kind: 'u32', cpu: 'u32', pid: 'u32', tgid: 'u32', other_pid: 'u32', other_tgid: 'u32', aux: 'u32', prio: 'u32',
   comm: ['u8', 16], other_comm: ['u8', 16],

@@ -51,9 +51,23 @@ struct {
 
 static struct hist zero_hist;
 
-/* when the task became runnable, and when a watched task left its CPU (and why) */
+/* when a runnable task became runnable: a slot per thread id, cheaper than task storage on
+ * every wake-up and switch (a slot another task took meanwhile is counted, not measured) */
+struct runnable {
+	__u32 pid;
+	__u32 pad;
+	__u64 since_ns; /* 0: not waiting */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SCHED_RUNNABLE_SLOTS);
+	__type(key, __u32);
+	__type(value, struct runnable);
+} runnable SEC(".maps");
+
+/* when a chosen task left its CPU, and why */
 struct task_times {
-	__u64 runnable_ns;
 	__u64 off_ns;
 	__u32 off_reason;
 	__u32 pad;
@@ -120,11 +134,21 @@ static __always_inline void emit(__u32 kind, __u32 cpu, __u64 now, __u64 delay, 
 	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
 }
 
+static __always_inline struct runnable *runnable_slot(__u32 pid)
+{
+	__u32 k = (pid * 0x9E3779B1U) >> (32 - SCHED_RUNNABLE_BITS);
+	return bpf_map_lookup_elem(&runnable, &k);
+}
+
 static __always_inline void mark_runnable(struct task_struct *p, __u64 now)
 {
-	struct task_times *tt = bpf_task_storage_get(&times, p, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
-	if (tt)
-		tt->runnable_ns = now;
+	struct runnable *r = runnable_slot(p->pid);
+	if (!r)
+		return;
+	if (r->since_ns && r->pid != p->pid)
+		percpu_count(&counters, SCHED_C_DISPLACED);
+	r->pid = p->pid;
+	r->since_ns = now;
 }
 
 SEC("tp_btf/sched_wakeup")
@@ -169,52 +193,53 @@ int BPF_PROG(ls_sched_switch, bool preempt, struct task_struct *prev, struct tas
 			c->intrusions++;
 	}
 
-	/* prev: still runnable means it waits in the run queue from now; a chosen one is off-CPU
-	 * (off-CPU time is kept for chosen tasks only: with every task watched it would be all of them) */
-	bool track_off = !watch_all_tasks && prev_watched;
-	if (prev->pid != 0 && (runnable || track_off)) {
+	/* prev: still runnable means it waits in the run queue from now */
+	if (prev->pid != 0 && runnable)
+		mark_runnable(prev, now);
+	/* a chosen one is off-CPU (off-CPU time is kept for chosen tasks only: with every task
+	 * watched it would be all of them) */
+	if (!watch_all_tasks && prev_watched) {
 		struct task_times *tt = bpf_task_storage_get(&times, prev, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 		if (tt) {
-			if (runnable)
-				tt->runnable_ns = now;
-			if (track_off) {
-				tt->off_ns = now;
-				tt->off_reason = runnable ? OFF_PREEMPTED : (prev_state & TASK_UNINTERRUPTIBLE) ? OFF_BLOCKED : OFF_SLEEP;
-			}
+			tt->off_ns = now;
+			tt->off_reason = runnable ? OFF_PREEMPTED : (prev_state & TASK_UNINTERRUPTIBLE) ? OFF_BLOCKED : OFF_SLEEP;
 		}
 	}
 
-	/* next: the end of its wait in the run queue, and of a watched task's time off the CPU */
+	/* next: the end of its wait in the run queue, and of a chosen task's time off the CPU */
 	if (next->pid == 0)
 		return 0;
-	struct task_times *tt = bpf_task_storage_get(&times, next, 0, 0);
-	if (!tt)
-		return 0;
-	if (tt->runnable_ns && watched_cpu && (watch_all_tasks || next_watched)) {
-		__u64 d = now - tt->runnable_ns;
-		hist_add_local(&c->runq, d);
-		if (!watch_all_tasks) {
-			__u32 tid = next->pid;
-			struct hist *th = bpf_map_lookup_elem(&thread_runq, &tid);
-			if (!th) {
-				bpf_map_update_elem(&thread_runq, &tid, &zero_hist, BPF_NOEXIST);
-				th = bpf_map_lookup_elem(&thread_runq, &tid);
+	struct runnable *r = runnable_slot(next->pid);
+	if (r && r->pid == next->pid && r->since_ns) {
+		if (watched_cpu && (watch_all_tasks || next_watched)) {
+			__u64 d = now - r->since_ns;
+			hist_add_local(&c->runq, d);
+			if (!watch_all_tasks) {
+				__u32 tid = next->pid;
+				struct hist *th = bpf_map_lookup_elem(&thread_runq, &tid);
+				if (!th) {
+					bpf_map_update_elem(&thread_runq, &tid, &zero_hist, BPF_NOEXIST);
+					th = bpf_map_lookup_elem(&thread_runq, &tid);
+				}
+				if (th)
+					hist_add_local(th, d);
 			}
-			if (th)
-				hist_add_local(th, d);
+			if (d >= runq_outlier_ns)
+				emit(SCHED_EV_RUNQ, cpu, now, d, next, prev, 0);
 		}
-		if (d >= runq_outlier_ns)
-			emit(SCHED_EV_RUNQ, cpu, now, d, next, prev, 0);
+		r->since_ns = 0;
 	}
-	tt->runnable_ns = 0;
-	if (tt->off_ns && next_watched && !watch_all_tasks) {
+	if (watch_all_tasks || !next_watched)
+		return 0;
+	struct task_times *tt = bpf_task_storage_get(&times, next, 0, 0);
+	if (tt && tt->off_ns) {
 		__u64 d = now - tt->off_ns;
-		__u32 r = tt->off_reason < OFF_REASONS ? tt->off_reason : OFF_SLEEP;
-		struct hist *h = bpf_map_lookup_elem(&offcpu, &r);
+		__u32 reason = tt->off_reason < OFF_REASONS ? tt->off_reason : OFF_SLEEP;
+		struct hist *h = bpf_map_lookup_elem(&offcpu, &reason);
 		if (h)
 			hist_add_shared(h, d);
-		if (d >= offcpu_outlier_ns && !watch_all_tasks)
-			emit(SCHED_EV_OFFCPU, cpu, now, d, next, NULL, r);
+		if (d >= offcpu_outlier_ns)
+			emit(SCHED_EV_OFFCPU, cpu, now, d, next, NULL, reason);
 		tt->off_ns = 0;
 	}
 	return 0;

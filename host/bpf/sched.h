@@ -50,6 +50,10 @@ struct sched_event {
 };
 
 #define SCHED_C_RING_FULL 0
-#define SCHED_C_MAX 1
+#define SCHED_C_DISPLACED 1 /* a runnable task's slot taken by another before it ran: that wait not measured */
+#define SCHED_C_MAX 2
+
+#define SCHED_RUNNABLE_BITS 16
+#define SCHED_RUNNABLE_SLOTS (1 << SCHED_RUNNABLE_BITS)
 
 #endif
