@@ -24,7 +24,8 @@ test('bench/timesync in smoke size: the XDP responder and the user-space echo bo
 
 test('bench/host-overhead in smoke size: the jitter modules and the baseline are both measured', async () => {
   const ho = (await bench('host-overhead', ['--rounds', '1', '--seconds', '1'], 90_000)) as Record<string, any>;
-  assert.ok(ho.medianNsPerEvent.latscope > 0 && ho.throughput.baseline.tcpPingpongRttPerS > 0, JSON.stringify(ho));
+  assert.ok(ho.medianNsPerEvent.latscope > 0 && ho.medianNsPerEvent.latscopeSyscallsEveryCall > 0 && ho.throughput.baseline.tcpPingpongRttPerS > 0, JSON.stringify(ho));
+  for (const w of ['tcpPingpong', 'pipePingpong']) assert.ok(ho.bpfNsPerRound.floor[w] > 0 && Number.isFinite(ho.bpfNsPerRoundAboveFloor.latscope[w]), JSON.stringify(ho.bpfNsPerRound));
 });
 
 test('bench/overload in smoke size: 5 s of every segment, ingest stopped: bounds kept, produced − stored = dropped, each record stored once', async () => {
