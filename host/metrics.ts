@@ -61,7 +61,7 @@ export function registerHostMetrics(r: Registry, snapshot: () => HostSnapshot | 
   metric(r, 'latscope_host_memory_stall_seconds', 'Direct compaction and direct reclaim stalls', 'histogram', () =>
     Object.entries(snap()?.memory?.stalls ?? {}).flatMap(([kind, h]) => buckets('latscope_host_memory_stall_seconds', h, { kind })),
   );
-  metric(r, 'latscope_host_syscall_seconds', 'Syscall latency by name (the 30 busiest): one call in N timed at random, scaled by N (latscope host --syscall-every)', 'histogram', () =>
+  metric(r, 'latscope_host_syscall_seconds', 'Syscall latency by name (the 30 busiest): each syscall\'s first 1024 calls on a CPU timed, then one in N at random weighted by N (an estimate of every call; latscope host --syscall-every)', 'histogram', () =>
     (snap()?.syscall ?? []).slice().sort((a, b) => b.count - a.count).slice(0, 30).flatMap((s) => buckets('latscope_host_syscall_seconds', s.hist, { syscall: s.name })),
   );
   metric(r, 'latscope_host_syscalls_total', 'Syscalls made, by name (the 30 busiest): every call, exact', 'counter', () =>
@@ -70,6 +70,13 @@ export function registerHostMetrics(r: Registry, snapshot: () => HostSnapshot | 
   metric(r, 'latscope_host_syscall_errors_total', 'Syscalls that returned an error, by name (the 30 busiest)', 'counter', () =>
     (snap()?.syscall ?? []).slice().sort((a, b) => b.count - a.count).slice(0, 30).map((s) => ({ value: s.errors, labels: { syscall: s.name } })),
   );
+  metric(r, 'latscope_host_untimed_total', 'Events counted but not timed: another task took their in-flight slot (sched: run-queue waits; syscall: calls)', 'counter', () => {
+    const s = snap();
+    return [
+      ...(s?.sched ? [{ value: s.sched.displaced, labels: { module: 'sched' } }] : []),
+      ...(s?.syscallTiming ? [{ value: s.syscallTiming.displaced, labels: { module: 'syscall' } }] : []),
+    ];
+  });
   metric(r, 'latscope_host_block_seconds', 'Block I/O latency, issue to completion, per device and direction', 'histogram', () =>
     (snap()?.block ?? []).flatMap((d) => buckets('latscope_host_block_seconds', d.hist, { device: d.device, op: d.write ? 'write' : 'read' })),
   );

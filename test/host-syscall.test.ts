@@ -1,17 +1,19 @@
 /**
  * The syscall module's sampling on real syscalls (bpf/syscall.bpf.c, host/syscall.ts): every
  * call counted, each syscall's first calls on a CPU timed and then one in N at random weighted by
- * N (the histogram estimates every call's), and a slow call that was not timed still caught,
- * measured to the kernel's tick.
+ * N (the histogram estimates every call's), a slow call that was not timed still caught,
+ * measured to the kernel's tick, and the Prometheus metrics that carry it (checked by promtool).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { Registry } from 'prom-client';
 import { join } from 'node:path';
 import { projectRoot } from '../lib/paths.js';
 import { HostSession } from '../host/session.js';
 import { SyscallProbe, TIME_FIRST, kernelTickNs } from '../host/syscall.js';
 import type { HostEvent } from '../host/probe.js';
+import { registerHostMetrics } from '../host/metrics.js';
 
 const hostload = join(projectRoot, 'dist', 'test', 'hostload');
 
@@ -104,5 +106,26 @@ test('a slow read that was not timed is still caught, measured to the tick', asy
     assert.ok(read.hist.maxNs >= 150e6 - 2 * tick, `max ${read.hist.maxNs}`);
   } finally {
     probe?.close();
+  }
+});
+
+test('the Prometheus metrics: every call in syscalls_total, the weighted histogram consistent (+Inf bucket = count), promtool accepts the text', async () => {
+  let session: HostSession | undefined;
+  try {
+    const { out } = await run(['syscalls', '0.5'], (pid) => (session = HostSession.open({ modules: ['syscall', 'sched'], target: { pids: [pid] } })));
+    const r = new Registry();
+    registerHostMetrics(r, () => session!.snapshot());
+    const text = await r.metrics();
+    const value = (re: RegExp) => Number(re.exec(text)?.[1]);
+    assert.equal(value(/^latscope_host_syscalls_total\{syscall="getppid"\} (\d+)$/m), out.calls);
+    const count = value(/^latscope_host_syscall_seconds_count\{syscall="getppid"\} ([\d.e+]+)$/m);
+    assert.equal(value(/^latscope_host_syscall_seconds_bucket\{syscall="getppid",le="\+Inf"\} ([\d.e+]+)$/m), count);
+    assert.ok(Math.abs(count - out.calls!) < 0.1 * out.calls!, `estimated ${count} calls, made ${out.calls}`);
+    assert.match(text, /^latscope_host_untimed_total\{module="syscall"\} \d+$/m);
+    assert.match(text, /^latscope_host_untimed_total\{module="sched"\} \d+$/m);
+    const lint = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
+    assert.equal(lint.status, 0, `promtool check metrics: ${lint.stdout}${lint.stderr}`);
+  } finally {
+    session?.close();
   }
 });
