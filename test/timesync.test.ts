@@ -63,7 +63,10 @@ test('XDP responder on veth runs in generic mode; the true offset (0) lies withi
       assert.ok(s.length >= 990, `${s.length} of 1000 probes answered`);
       const e = estimateRound(s);
       assert.ok(Math.abs(Number(e.offsetNs)) <= e.boundNs, `offset ${e.offsetNs} ns outside its bound ${e.boundNs}`);
-      assert.ok(e.boundNs < 5000, `bound ${e.boundNs} ns`);
+      // a tight bound: half the XDP round trip (~2 us here) plus the kept probes' spread and the
+      // unknown drift's 500 ppm over their distance to the round's centroid; 1.9-3.3 us on most
+      // rounds, up to 6.1 us on a noisy VM (2026-12-03), against ~50 us with a user-space echo
+      assert.ok(e.boundNs < 10_000, `bound ${e.boundNs} ns`);
       for (const x of s) assert.ok(x.t1 < x.t2 && x.t2 <= x.t3 && x.t3 < x.t4, 'one clock: t1 < t2 <= t3 < t4');
     }
   } finally {
