@@ -263,8 +263,7 @@ export class StreamStage {
     for (const [, f] of entries) coming += Math.max(0, Number(bufferField(f, 'n') ?? 0) || 0);
     const need = Math.max(1024, Math.min(coming, this.waiting.length + 2 * this.o.maxRecords));
     if (!this.columns || this.columns.capacity < need) this.columns = new RecordColumns(need);
-    const c = this.columns;
-    c.clear();
+    const c = this.columns; // empty: the step before cleared it
     for (const w of this.waiting) if (!run.pushRow(c, w.server, c.addText(w.raw), w.raw, 0, w.raw.length, w.since)) this.counters.evicted++;
     const carried = c.n;
     const flowRows = new Map<number, FlowRow>();
