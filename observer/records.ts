@@ -49,6 +49,8 @@ export const flowKey = (f: Flow): string => `${f.src}|${f.sport}|${f.dst}|${f.dp
 
 export class RecordAssembler {
   private readonly pending = new Map<string, Pending>();
+  /** Received copies TCP took, waiting for the reader while a later copy of their bytes is pending. */
+  private readonly awaitingReader = new Map<string, Pending>();
   private seq = Date.now() * 1000;
   readonly counters: AssemblerCounters = { events: 0, records: 0, incomplete: 0, samplesCapped: 0, evicted: 0 };
 
@@ -78,12 +80,17 @@ export class RecordAssembler {
     // The same bytes again at a layer this record already has: a new transmission.
     const again = p && retrans && (e.layer === 'dev' ? !(e.flags & F_HOP) && p.rec.layers.dev !== undefined : p.rec.layers[e.layer] !== undefined);
     if (p && again) {
-      this.finish(key, p);
+      // A copy received while an earlier one that TCP took still waits for the reader: TCP drops
+      // the new one, and the reader's event will belong to the earlier (held aside until then).
+      if (e.dir === 'rx' && p.rec.layers.tcp && !p.rec.layers.sock) this.holdForReader(key, p);
+      else this.finish(key, p);
       p = this.start(key, e, offset, interval, nowMs, p.rec.attempt + 1);
     }
+    const held = e.layer === 'sock' && e.dir === 'rx' ? this.awaitingReader.get(key) : undefined;
+    if (held) p = held;
     if (!p) p = this.start(key, e, offset, interval, nowMs, retrans ? 1 : 0);
     const r = p.rec;
-    r.retrans ||= retrans;
+    r.retrans ||= retrans && !held;
     r.interval ||= interval;
     p.lastMs = nowMs;
     const stamp = { tsNs: e.tsNs, cpu: e.cpu, tid: e.tid };
@@ -100,6 +107,13 @@ export class RecordAssembler {
     r.layers[e.layer] = stamp;
     // TCP's departure time of a sent segment travels with its IP event
     if (e.layer === 'ip' && e.dir === 'tx' && e.tcpNs > 0n && !r.layers.tcp) r.layers.tcp = { tsNs: e.tcpNs, cpu: e.cpu, tid: e.tid };
+  }
+
+  private holdForReader(key: string, p: Pending): void {
+    const older = this.awaitingReader.get(key);
+    if (older) this.finish(key, older, this.awaitingReader);
+    this.awaitingReader.set(key, p);
+    this.pending.delete(key);
   }
 
   private start(key: string, e: LayerEvent, offset: number, interval: boolean, nowMs: number, attempt: number): Pending {
@@ -119,11 +133,12 @@ export class RecordAssembler {
       layers: {},
       devices: [],
     };
-    if (this.pending.size >= this.o.maxPending) {
+    if (this.pendingCount >= this.o.maxPending) {
       // a Map iterates in insertion order: the first is the oldest
-      const [oldKey, old] = this.pending.entries().next().value as [string, Pending];
+      const from = this.awaitingReader.size > 0 ? this.awaitingReader : this.pending;
+      const [oldKey, old] = from.entries().next().value as [string, Pending];
       this.counters.evicted++;
-      this.finish(oldKey, old);
+      this.finish(oldKey, old, from);
     }
     const p = { rec, lastMs: nowMs, firstMs: nowMs };
     this.pending.set(key, p);
@@ -135,8 +150,8 @@ export class RecordAssembler {
     return need.every((l) => r.layers[l] !== undefined);
   }
 
-  private finish(key: string, p: Pending): void {
-    this.pending.delete(key);
+  private finish(key: string, p: Pending, from = this.pending): void {
+    from.delete(key);
     const r = p.rec;
     r.complete = this.isComplete(r);
     // microseconds of wall time, or one more than the last: unique and increasing, and a range of them is a span of time (retention drops whole partitions by it)
@@ -149,12 +164,14 @@ export class RecordAssembler {
 
   /** Sends out records that are complete and quiet for lingerMs, or older than timeoutMs. */
   flush(nowMs: number, all = false): void {
-    for (const [key, p] of this.pending) {
-      if (all || nowMs - p.firstMs >= this.o.timeoutMs || (nowMs - p.lastMs >= this.o.lingerMs && this.isComplete(p.rec))) this.finish(key, p);
+    for (const from of [this.awaitingReader, this.pending]) {
+      for (const [key, p] of from) {
+        if (all || nowMs - p.firstMs >= this.o.timeoutMs || (nowMs - p.lastMs >= this.o.lingerMs && this.isComplete(p.rec))) this.finish(key, p, from);
+      }
     }
   }
 
   get pendingCount(): number {
-    return this.pending.size;
+    return this.pending.size + this.awaitingReader.size;
   }
 }

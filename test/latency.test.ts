@@ -71,6 +71,19 @@ async function send(bytes: number, port: number, chunk = 16384, to = tb.hosts[1]
   return sent;
 }
 
+/** For a failure's message: the sample offsets without a complete record, and what the records of them hold. */
+function missingSamples(all: PacketRecord[], dir: string, complete: PacketRecord[], want: number, size: number): string {
+  const have = new Set(complete.map((r) => r.streamOffset));
+  const lost = Array.from({ length: want }, (_, i) => (i + 1) * size - 1).filter((o) => !have.has(o));
+  return lost
+    .map((o) => {
+      const recs = all.filter((r) => r.dir === dir && r.streamOffset === o);
+      const held = recs.map((r) => `[${Object.keys(r.layers).join(',')} seg ${r.segStart}-${r.segEnd} retrans ${r.retrans}]`).join(' ');
+      return `offset ${o}: ${recs.length} records ${held}`;
+    })
+    .join('; ');
+}
+
 const ordered = (r: PacketRecord) => {
   const order = r.dir === 'tx' ? (['sock', 'tcp', 'ip', 'dev'] as const) : (['dev', 'ip', 'tcp', 'sock'] as const);
   const ts = order.map((l) => r.layers[l]!.tsNs);
@@ -238,7 +251,7 @@ test('histograms of samples only: the same samples, complete and in order, on ea
   }
   for (const [side, w] of [['tx', tx], ['rx', rx]] as const) {
     const recs = w.records.filter((r) => r.dir === side && r.complete && !(side === 'tx' && r.retrans));
-    assert.equal(new Set(recs.map((r) => r.streamOffset)).size, want, `${side}: every sample byte, complete`);
+    assert.equal(new Set(recs.map((r) => r.streamOffset)).size, want, `${side}: every sample byte, complete; ${missingSamples(w.records, side, recs, want, size)}; counters ${JSON.stringify(w.final, (_k, v) => (typeof v === 'bigint' ? String(v) : v))}`);
     assert.ok(recs.every(ordered), `${side}: layers in order`);
   }
   // Every sampled segment is matched at IP (one sample byte per segment of at most 64 KiB),

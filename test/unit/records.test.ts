@@ -85,6 +85,28 @@ test('received: device → IP → TCP → socket; an incomplete record goes out 
   assert.equal(a.counters.incomplete, 1);
 });
 
+test('received twice (the sender retransmitted before the reader took the first copy): the reader\'s time goes to the copy TCP took; the duplicate TCP dropped is its own record, without the socket layer', () => {
+  const { a, out } = assembler();
+  a.add(ev('dev', 'rx', 1000, 1150, 10n, { flags: F_DEV_RX }), 0);
+  a.add(ev('ip', 'rx', 1000, 1150, 20n), 0);
+  a.add(ev('tcp', 'rx', 1000, 1150, 30n), 0);
+  a.add(ev('dev', 'rx', 1000, 1150, 500n, { flags: F_DEV_RX | F_RETRANS }), 1);
+  a.add(ev('ip', 'rx', 1000, 1150, 510n, { flags: F_RETRANS }), 1);
+  a.add(ev('sock', 'rx', 1000, 1150, 600n), 2);
+  assert.equal(a.pendingCount, 2);
+  a.flush(20);
+  assert.equal(out.length, 1, 'the first copy, complete once read');
+  const first = out[0]!;
+  assert.ok(first.complete && !first.retrans && first.attempt === 0);
+  assert.deepEqual([first.layers.dev!.tsNs, first.layers.tcp!.tsNs, first.layers.sock!.tsNs], [10n, 30n, 600n]);
+  a.flush(2000);
+  assert.equal(out.length, 2);
+  const dup = out[1]!;
+  assert.ok(!dup.complete && dup.retrans && dup.attempt === 1 && !dup.layers.sock && dup.layers.ip!.tsNs === 510n);
+  assert.equal(a.counters.incomplete, 1);
+  assert.equal(a.pendingCount, 0);
+});
+
 test('the interval rule marks one more byte; samples beyond the per-event cap are counted, not lost silently', () => {
   const { a, out } = assembler();
   a.add(ev('sock', 'tx', 1000, 1050, 1n, { flags: F_INTERVAL, isampleSeq: 1049 }), 0);
