@@ -9,12 +9,14 @@
  * difference: the smaller of the two clocks' bounds added and the edge's own causality bound
  * plus the correction.
  *
- * Not modelled yet: the drift between two clocks over the seconds that separate the edges of one
- * round (they are solved as if simultaneous; 10 ppm over 1 s adds 10 µs).
+ * A round's edges are measured seconds apart (each observer probes its peers one after another),
+ * and two clocks 10 ppm apart move 10 µs a second: each edge is carried to its round's time (the
+ * median of its edges') along the clocks' drifts, fitted over the range's rounds, its bound grown
+ * by theirs (timesync/mesh.ts solveMeshRounds).
  */
 import type { Pool } from '../db/pool.js';
 import * as store from './store.js';
-import { MANAGER, solveMeshExact, type ExactClock, type ExactEdge } from '../timesync/mesh.js';
+import { edgeAt, MANAGER, solveMeshRounds, type ExactClock, type TimedEdge } from '../timesync/mesh.js';
 import { median } from '../lib/stats.js';
 
 /** One direction between two servers over the report's range. */
@@ -56,7 +58,9 @@ interface EdgeRow {
   epoch: number;
   a: string;
   b: string;
+  /** When the prober sent its round, and when it measured this edge (wall-clock ms). */
   at: number;
+  edgeAt: number;
   sent: number;
   lost: number;
   offset: bigint | null;
@@ -79,14 +83,14 @@ interface Round {
 const PINNED: ExactClock = { offsetNs: 0n, boundNs: 0 };
 
 /** The manager's anchor edges at wall-clock ms `at`: each server's nearest round, carried along its drift, its bound grown by the drift's bound. */
-function anchorEdges(rounds: Map<string, Round[]>, at: number): ExactEdge[] {
-  const out: ExactEdge[] = [];
+function anchorEdges(rounds: Map<string, Round[]>, at: number): TimedEdge[] {
+  const out: TimedEdge[] = [];
   for (const [server, rs] of rounds) {
     let best: Round | undefined;
     for (const r of rs) if (!best || Math.abs(r.at - at) < Math.abs(best.at - at)) best = r;
     if (!best) continue;
     const dtNs = (at - best.at) * 1e6;
-    out.push({ a: MANAGER, b: server, offsetNs: best.offset + BigInt(Math.round((best.driftPpb * dtNs) / 1e9)), boundNs: best.bound + (best.driftBoundPpb * (Math.abs(dtNs) + 1e9)) / 1e9 }); // + 1 s: the wall clocks that date both may differ
+    out.push({ a: MANAGER, b: server, offsetNs: best.offset + BigInt(Math.round((best.driftPpb * dtNs) / 1e9)), boundNs: best.bound + (best.driftBoundPpb * (Math.abs(dtNs) + 1e9)) / 1e9, atMs: at }); // + 1 s: the wall clocks that date both may differ
   }
   return out;
 }
@@ -115,7 +119,7 @@ export async function meshAnalysis(pool: Pool, o: { sinceUnixMs?: number; untilU
   const since = o.sinceUnixMs ?? 0, until = o.untilUnixMs ?? 8.64e15;
   const num = (v: number | null) => (v === null ? null : Number(v));
   const edges: EdgeRow[] = (await store.meshEdges(pool, MANAGER, since, until)).map((r) => ({
-    epoch: Number(r.epoch), a: r.a, b: r.b, at: Number(r.at_unix_ms), sent: Number(r.sent), lost: Number(r.lost),
+    epoch: Number(r.epoch), a: r.a, b: r.b, at: Number(r.at_unix_ms), edgeAt: Number(r.edge_unix_ms), sent: Number(r.sent), lost: Number(r.lost),
     offset: r.offset_ns === null ? null : BigInt(r.offset_ns), bound: num(r.bound_ns), fwdMin: num(r.fwd_min_ns), fwdP50: num(r.fwd_p50_ns), bwdMin: num(r.bwd_min_ns), bwdP50: num(r.bwd_p50_ns),
   }));
   const report: MeshReport = { rounds: 0, edges: edges.length, unsolved: 0, rejected: 0, directions: [], clocks: [], slowest: null };
@@ -135,11 +139,19 @@ export async function meshAnalysis(pool: Pool, o: { sinceUnixMs?: number; untilU
   };
   const byEpoch = new Map<number, EdgeRow[]>();
   for (const e of edges) (byEpoch.get(e.epoch) ?? byEpoch.set(e.epoch, []).get(e.epoch)!).push(e);
+  // every round's clocks at its own time, solved together for the drifts (oldest round first)
+  const lists = [...byEpoch.values()];
+  const { rounds: solvedRounds, drift: driftOf } = solveMeshRounds(
+    lists.map((list) => {
+      const refMs = median(list.map((e) => e.edgeAt));
+      const measured = list.filter((e) => e.offset !== null && e.bound !== null && e.bound > 0);
+      return { refMs, edges: [...anchorEdges(rounds, refMs), ...measured.map((e) => ({ a: e.a, b: e.b, offsetNs: e.offset!, boundNs: e.bound!, atMs: e.edgeAt }))] };
+    }),
+  );
   let lastClocks = new Map<string, ExactClock>();
-  for (const list of byEpoch.values()) {
+  for (const [r, list] of lists.entries()) {
     report.rounds++;
-    const measured = list.filter((e) => e.offset !== null && e.bound !== null && e.bound > 0);
-    const solved = solveMeshExact([...anchorEdges(rounds, median(list.map((e) => e.at))), ...measured.map((e) => ({ a: e.a, b: e.b, offsetNs: e.offset!, boundNs: e.bound! }))]);
+    const solved = solvedRounds[r]!;
     report.rejected += solved.rejected.filter((e) => e.a !== MANAGER).length;
     lastClocks = solved.clocks; // rounds come oldest first
     const clockOf = (n: string) => (n === MANAGER ? PINNED : solved.clocks.get(n));
@@ -155,9 +167,11 @@ export async function meshAnalysis(pool: Pool, o: { sinceUnixMs?: number; untilU
         report.unsolved++;
         continue;
       }
-      // what the edge's own offset is off by, against the whole mesh's clocks
-      const corr = Number(e.offset - (cb.offsetNs - ca.offsetNs));
-      const bound = Math.min(ca.boundNs + cb.boundNs, e.bound + Math.abs(corr));
+      // what the edge's own offset is off by, against the whole mesh's clocks (the edge carried
+      // to the round's time; the clocks' bounds grown by their drifts' over the time between)
+      const moved = edgeAt({ a: e.a, b: e.b, offsetNs: e.offset, boundNs: e.bound, atMs: e.edgeAt }, solved.refMs, driftOf);
+      const corr = Number(moved.offsetNs - (cb.offsetNs - ca.offsetNs));
+      const bound = Math.min(ca.boundNs + cb.boundNs + (moved.boundNs - e.bound), e.bound + Math.abs(corr));
       const fwd = dir(e.a, e.b), bwd = dir(e.b, e.a);
       fwd.mins.push(e.fwdMin! + corr), fwd.p50s.push(e.fwdP50! + corr), fwd.bounds.push(bound);
       bwd.mins.push(e.bwdMin! - corr), bwd.p50s.push(e.bwdP50! - corr), bwd.bounds.push(bound);

@@ -555,6 +555,8 @@ export interface StoredMeshEdgeRow {
   /** The peer's name (`manager` for the manager's responder, peer 0). */
   b: string;
   at_unix_ms: Big;
+  /** When the edge was measured (the prober's wall clock); the round's end for older observers. */
+  edge_unix_ms: Big;
   sent: number;
   lost: number;
   /** Exact, as text. */
@@ -570,7 +572,7 @@ export interface StoredMeshEdgeRow {
 export const meshEdges = (db: Db, manager: string, fromUnixMs: number, toUnixMs: number): Promise<StoredMeshEdgeRow[]> =>
   select<StoredMeshEdgeRow>(
     db,
-    `SELECT e.epoch, a.name AS a, COALESCE(b.name, ?) AS b, e.at_unix_ms, e.sent, e.lost, CAST(e.offset_ns AS CHAR) AS offset_ns, e.bound_ns, e.fwd_min_ns, e.fwd_p50_ns, e.bwd_min_ns, e.bwd_p50_ns
+    `SELECT e.epoch, a.name AS a, COALESCE(b.name, ?) AS b, e.at_unix_ms, COALESCE(e.edge_unix_ms, e.at_unix_ms) AS edge_unix_ms, e.sent, e.lost, CAST(e.offset_ns AS CHAR) AS offset_ns, e.bound_ns, e.fwd_min_ns, e.fwd_p50_ns, e.bwd_min_ns, e.bwd_p50_ns
      FROM mesh_edges e JOIN servers a ON a.id = e.server_id LEFT JOIN servers b ON b.id = e.peer_id
      WHERE e.at_unix_ms >= ? AND e.at_unix_ms < ? ORDER BY e.epoch`,
     [manager, fromUnixMs, toUnixMs],

@@ -317,10 +317,10 @@ export class Ingest {
       const ids = await this.ids([...new Set(rounds.flatMap((r) => [r.batch.node, ...r.edges.map((e) => e.peer).filter((p) => p !== MESH_MANAGER)]))]);
       for (const { batch: b, edges } of rounds)
         for (const e of edges)
-          rows.push([b.epoch, ids.get(b.node)!, e.peer === MESH_MANAGER ? 0 : ids.get(e.peer)!, b.intervalMs, b.at, e.sent, e.lost, e.offsetNs ?? null, e.boundNs ?? null, e.atNs ?? null, e.rttMinNs ?? null, e.rttP50Ns ?? null, e.fwdMinNs ?? null, e.fwdP50Ns ?? null, e.bwdMinNs ?? null, e.bwdP50Ns ?? null]);
+          rows.push([b.epoch, ids.get(b.node)!, e.peer === MESH_MANAGER ? 0 : ids.get(e.peer)!, b.intervalMs, b.at, e.atUnixMs ?? null, e.sent, e.lost, e.offsetNs ?? null, e.boundNs ?? null, e.atNs ?? null, e.rttMinNs ?? null, e.rttP50Ns ?? null, e.fwdMinNs ?? null, e.fwdP50Ns ?? null, e.bwdMinNs ?? null, e.bwdP50Ns ?? null]);
       // a round read again (a restart before the acknowledgement) changes nothing
       for (let i = 0; i < rows.length; i += 1000)
-        await this.pool.query('INSERT IGNORE INTO mesh_edges (epoch, server_id, peer_id, interval_ms, at_unix_ms, sent, lost, offset_ns, bound_ns, at_ns, rtt_min_ns, rtt_p50_ns, fwd_min_ns, fwd_p50_ns, bwd_min_ns, bwd_p50_ns) VALUES ?', [rows.slice(i, i + 1000)]);
+        await this.pool.query('INSERT IGNORE INTO mesh_edges (epoch, server_id, peer_id, interval_ms, at_unix_ms, edge_unix_ms, sent, lost, offset_ns, bound_ns, at_ns, rtt_min_ns, rtt_p50_ns, fwd_min_ns, fwd_p50_ns, bwd_min_ns, bwd_p50_ns) VALUES ?', [rows.slice(i, i + 1000)]);
       this.counters.meshRows += rows.length;
     }
     this.counters.badEntries += setAside.length;

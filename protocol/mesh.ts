@@ -22,6 +22,8 @@ export interface MeshEdgeRow {
   boundNs?: number;
   /** This observer's clock at the estimate (decimal). */
   atNs?: string;
+  /** The same moment on this observer's wall clock (Unix ms): the analysis dates each edge of a round, whose peers are probed one after another, to carry it along the clocks' drift (absent from older observers: the round's end is used). */
+  atUnixMs?: number;
   /** Round trip without the responder's hold: lowest and median. */
   rttMinNs?: number;
   rttP50Ns?: number;
@@ -80,7 +82,7 @@ export function parseMeshBatch(fields: Map<string, string>): { batch: MeshBatch;
     const r = e as MeshEdgeRow;
     const ok =
       typeof e === 'object' && e !== null && typeof r.peer === 'string' && (NAME.test(r.peer) || r.peer === MESH_MANAGER) && isCount(r.sent) && isCount(r.lost) && r.lost <= r.sent &&
-      isBig(r.offsetNs) && isBig(r.atNs) && [r.boundNs, r.rttMinNs, r.rttP50Ns, r.fwdMinNs, r.fwdP50Ns, r.bwdMinNs, r.bwdP50Ns].every(isNs) &&
+      isBig(r.offsetNs) && isBig(r.atNs) && (r.atUnixMs === undefined || (Number.isSafeInteger(r.atUnixMs) && r.atUnixMs >= 0)) && [r.boundNs, r.rttMinNs, r.rttP50Ns, r.fwdMinNs, r.fwdP50Ns, r.bwdMinNs, r.bwdP50Ns].every(isNs) &&
       (r.offsetNs === undefined) === (r.boundNs === undefined) && (r.boundNs === undefined || r.boundNs >= 0);
     if (!ok) return { refused: `edges[${i}]: not a mesh edge` };
   }

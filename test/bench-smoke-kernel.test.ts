@@ -35,9 +35,10 @@ test('bench/overload in smoke size: 5 s of every segment, ingest stopped: bounds
 });
 
 test('bench/mesh in smoke size: the star and the mesh on a 3-host testbed with a router and on 100 simulated servers; keys of issue 26', async () => {
-  const j = (await bench('mesh', ['--hosts', '3', '--rounds', '1', '--probes', '50', '--servers', '100', '--sim-rounds', '1'], 120_000)) as Record<string, any>;
+  const j = (await bench('mesh', ['--hosts', '3', '--rounds', '1', '--probes', '50', '--servers', '100', '--sim-rounds', '1', '--drift-servers', '50', '--drift-rounds', '3'], 120_000)) as Record<string, any>;
   assert.equal(j.testbed.hosts, 3);
   for (const k of ['starP99ErrorNs', 'meshP99ErrorNs', 'starPairP99ErrorNs', 'meshPairP99ErrorNs']) assert.ok(Number.isFinite(j.testbed[k]), `${k}: ${JSON.stringify(j.testbed)}`);
   assert.ok(j.testbed.edgesPerRound >= 3 * 2, `every host probed its peers: ${j.testbed.edgesPerRound} edges`);
   assert.ok(j.simulated.meshP99ErrorNs < j.simulated.starP99ErrorNs && j.simulated.boundCoverage >= 0.99 && j.solve100Ms > 0, JSON.stringify(j.simulated));
+  assert.ok(j.drifting.boundCoverage >= 0.99 && j.drifting.p99ErrorNs < j.drifting.simultaneousP99ErrorNs, JSON.stringify(j.drifting));
 });

@@ -143,6 +143,12 @@ test('the mesh alone, with no application traffic, names the direction of a link
   // the observers' mesh rounds reached MySQL signed, with nothing set aside
   const [[all]] = (await pool.query('SELECT COUNT(*) AS n FROM mesh_edges')) as any;
   assert.ok(Number(all.n) >= 48);
+  // each measured edge dated by its prober within its round (peers one after another: the analysis carries each along the clocks' drift)
+  const [dated] = (await pool.query('SELECT epoch, interval_ms, at_unix_ms, edge_unix_ms FROM mesh_edges WHERE offset_ns IS NOT NULL')) as any;
+  for (const r of dated as any[]) {
+    const start = Number(r.epoch) * Number(r.interval_ms);
+    assert.ok(r.edge_unix_ms !== null && Number(r.edge_unix_ms) >= start - 1000 && Number(r.edge_unix_ms) <= Number(r.at_unix_ms) + 5, `an edge of round ${r.epoch} (${start} to ${r.at_unix_ms}) measured at ${r.edge_unix_ms}`);
+  }
   // the anchors' probes of the manager: answered (the manager's responder), every round, from the anchors only
   const [toManager] = (await pool.query('SELECT s.name, COUNT(*) AS rounds, SUM(e.offset_ns IS NOT NULL) AS answered FROM mesh_edges e JOIN servers s ON s.id = e.server_id WHERE e.peer_id = 0 AND e.at_unix_ms > ? GROUP BY s.name ORDER BY s.name', [slowedAt + 3500])) as any;
   assert.deepEqual((toManager as any[]).map((r) => r.name), [...anchors].sort());

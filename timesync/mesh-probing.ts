@@ -65,7 +65,9 @@ export function meshEdge(peer: string, samples: Sample[], sent: number, lost: nu
   [row.fwdMinNs, row.fwdP50Ns] = minP50(fwd);
   [row.bwdMinNs, row.bwdP50Ns] = minP50(bwd);
   [row.rttMinNs, row.rttP50Ns] = minP50(rtt);
-  return { ...row, offsetNs: off.toString(), boundNs: est.boundNs, atNs: est.atNs.toString() };
+  // the estimate's moment on the wall clock: CLOCK_MONOTONIC (the stamps' clock) is hrtime's here
+  const atUnixMs = Math.round(Date.now() - Number(process.hrtime.bigint() - est.atNs) / 1e6);
+  return { ...row, offsetNs: off.toString(), boundNs: est.boundNs, atNs: est.atNs.toString(), atUnixMs };
 }
 
 export class MeshProbing {

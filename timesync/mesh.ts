@@ -19,6 +19,7 @@
  */
 
 import { MESH_MANAGER } from '../protocol/mesh.js';
+import { fitClock, MAX_DRIFT_PPB } from './estimator.js';
 
 export interface MeshEdge {
   /** The prober's node (the manager: MANAGER). */
@@ -321,4 +322,84 @@ export function solveMeshExact(edges: ExactEdge[], o: SolveOptions = {}): { cloc
   const clocks = new Map<string, ExactClock>();
   for (const [n, c] of sol.clocks) clocks.set(n, { offsetNs: prior.get(n)! + BigInt(Math.round(c.offsetNs)), boundNs: c.boundNs + 0.5 });
   return { clocks, unreached: sol.unreached, rejected: sol.rejected.map((e) => of.get(e)!) };
+}
+
+/** An edge and when it was measured (wall-clock ms): a round's edges are taken one peer after another, seconds apart. */
+export interface TimedEdge extends ExactEdge {
+  atMs: number;
+}
+
+/** A node's drift against the manager's clock (what its offset gains per unit of time, ppb) and the bound of that drift. */
+export interface NodeDrift {
+  driftPpb: number;
+  boundPpb: number;
+}
+
+/** One round for solveMeshRounds: its edges and the time its clocks are solved for. */
+export interface TimedRound {
+  refMs: number;
+  edges: TimedEdge[];
+}
+
+export interface RoundSolution {
+  refMs: number;
+  clocks: Map<string, ExactClock>;
+  unreached: string[];
+  rejected: ExactEdge[];
+}
+
+/** The manager's clock is the timeline: no drift against itself. */
+const NO_DRIFT: NodeDrift = { driftPpb: 0, boundPpb: 0 };
+/** A node no round reached: any drift a crystal may have. */
+const UNKNOWN_DRIFT: NodeDrift = { driftPpb: 0, boundPpb: MAX_DRIFT_PPB };
+
+/**
+ * An edge carried to `refMs` along its clocks' drifts: b − a moves by their difference over the
+ * time between, and its bound grows by both drift bounds over that time.
+ */
+export function edgeAt(e: TimedEdge, refMs: number, drift: (node: string) => NodeDrift): ExactEdge {
+  const dtNs = (refMs - e.atMs) * 1e6;
+  if (dtNs === 0) return { a: e.a, b: e.b, offsetNs: e.offsetNs, boundNs: e.boundNs };
+  const da = drift(e.a), db = drift(e.b);
+  return { a: e.a, b: e.b, offsetNs: e.offsetNs + BigInt(Math.round(((db.driftPpb - da.driftPpb) * dtNs) / 1e9)), boundNs: e.boundNs + ((da.boundPpb + db.boundPpb) * Math.abs(dtNs)) / 1e9 };
+}
+
+/**
+ * Every round's clocks at its reference time, with the drift between the moments its edges were
+ * measured: two clocks 10 ppm apart move 10 µs in a second, and one observer's peers are probed
+ * one after the other over up to the whole interval. Each edge is carried to its round's time
+ * along the drifts of its two clocks (edgeAt). The drifts come from the rounds themselves: each
+ * round first solved as if its edges were simultaneous, then each node's offsets fitted over the
+ * rounds (fitClock: least squares, and a hard bound from the first and last rounds; a node seen
+ * in one round only gets ±500 ppm), and the rounds solved again, twice (the second fit starts
+ * from offsets that the first drifts already corrected).
+ */
+export function solveMeshRounds(rounds: TimedRound[], o: SolveOptions = {}): { rounds: RoundSolution[]; drift: (node: string) => NodeDrift } {
+  let drifts = new Map<string, NodeDrift>();
+  const drift = (n: string) => (n === MANAGER ? NO_DRIFT : (drifts.get(n) ?? UNKNOWN_DRIFT));
+  const solveAll = (drift: (n: string) => NodeDrift, so: SolveOptions): RoundSolution[] => rounds.map((r) => ({ refMs: r.refMs, ...solveMeshExact(r.edges.map((e) => edgeAt(e, r.refMs, drift)), so) }));
+  // the first solve only gives the fit its offsets: without the drifts, edges measured apart
+  // disagree, and loop consistency would set good ones aside (and solve again for each)
+  let solved = solveAll(() => NO_DRIFT, { ...o, maxRejected: 0 });
+  for (let pass = 0; pass < 2; pass++) {
+    drifts = fitDrifts(solved);
+    solved = solveAll(drift, o);
+  }
+  return { rounds: solved, drift };
+}
+
+/** Each node's drift from its solved offsets over the rounds. */
+function fitDrifts(solved: RoundSolution[]): Map<string, NodeDrift> {
+  const series = new Map<string, { atNs: bigint; offsetNs: bigint; boundNs: number }[]>();
+  for (const r of solved)
+    for (const [n, c] of r.clocks) {
+      const list = series.get(n) ?? series.set(n, []).get(n)!;
+      list.push({ atNs: BigInt(Math.round(r.refMs * 1e6)), offsetNs: c.offsetNs, boundNs: c.boundNs });
+    }
+  const out = new Map<string, NodeDrift>();
+  for (const [n, list] of series) {
+    const f = fitClock(list);
+    out.set(n, { driftPpb: f.driftPpb, boundPpb: f.driftBoundPpb });
+  }
+  return out;
 }

@@ -24,6 +24,10 @@ export interface FleetModel {
   oneWayNs: number;
   /** Servers the manager probes, both ways (it answers their probes too). */
   anchors: number;
+  /** Standard deviation of the servers' true drifts against the manager, ppm (0: none). */
+  driftPpm?: number;
+  /** How long a round takes: its edges are measured at times spread evenly over it, ms (0: all at once). */
+  roundMs?: number;
   /** meshPeers options. */
   ring?: number;
   random?: number;
@@ -32,19 +36,29 @@ export interface FleetModel {
 }
 
 export interface SimulatedRound {
-  /** Each server's true offset against the manager, ns. */
+  /** Each server's true offset against the manager at the round's start, ns. */
   truth: Map<string, number>;
-  /** The mesh's edges: every server's probes to its peers, and the anchors' with the manager. */
-  mesh: MeshEdge[];
+  /** A server's true offset at wall-clock ms `atMs`, ns. */
+  truthAt(server: string, atMs: number): number;
+  /** The mesh's edges: every server's probes to its peers, and the anchors' with the manager, each with when it was measured. */
+  mesh: (MeshEdge & { atMs: number })[];
   /** The star's: the manager's probes to every server. */
   star: MeshEdge[];
 }
 
-export function simulateRound(m: FleetModel): SimulatedRound {
-  const rnd = gaussian(m.seed);
+/**
+ * One round of the fleet, starting at wall-clock ms `startMs`: the same servers, offsets and
+ * drifts for every round of a model (its seed), the noise of each round its own.
+ */
+export function simulateRound(m: FleetModel, startMs = 0, round = 0): SimulatedRound {
+  const base = gaussian(m.seed);
   const names = Array.from({ length: m.servers }, (_, i) => `s${String(i).padStart(5, '0')}`);
-  const truth = new Map(names.map((n) => [n, rnd() * 1e6]));
-  const off = (n: string) => (n === MANAGER ? 0 : truth.get(n)!);
+  const truth0 = new Map(names.map((n) => [n, base() * 1e6]));
+  const driftOf = gaussian(m.seed ^ 0x5eed);
+  const drift = new Map(names.map((n) => [n, (m.driftPpm ?? 0) * 1e3 * driftOf()])); // ppb
+  const truthAt = (n: string, atMs: number) => (n === MANAGER ? 0 : truth0.get(n)! + (drift.get(n)! * atMs * 1e6) / 1e9);
+  const truth = new Map(names.map((n) => [n, truthAt(n, startMs)]));
+  const rnd = round === 0 ? base : gaussian(m.seed + round * 1_000_003);
   const asym = new Map<string, number>();
   // the pair's half asymmetry, seen from a towards b (the other way it is the opposite)
   const half = (a: string, b: string) => {
@@ -52,17 +66,23 @@ export function simulateRound(m: FleetModel): SimulatedRound {
     if (!asym.has(key)) asym.set(key, rnd() * m.asymmetryNs);
     return a < b ? asym.get(key)! : -asym.get(key)!;
   };
-  const probe = (a: string, b: string): MeshEdge => ({
+  // each prober's peers one after the other over the round (the anchors' with the manager last)
+  const probe = (a: string, b: string, atMs = startMs): MeshEdge & { atMs: number } => ({
     a,
     b,
-    offsetNs: off(b) - off(a) + half(a, b) + m.biasNs + rnd() * m.noiseNs,
+    offsetNs: truthAt(b, atMs) - truthAt(a, atMs) + half(a, b) + m.biasNs + rnd() * m.noiseNs,
     boundNs: m.oneWayNs * (1 + 0.2 * Math.abs(rnd())),
+    atMs,
   });
-  const mesh: MeshEdge[] = [];
-  for (const n of names) for (const p of meshPeers(names, n, { ring: m.ring, random: m.random, fullMesh: m.fullMesh, epoch: m.seed })) mesh.push(probe(n, p));
-  for (const n of names.slice(0, m.anchors)) mesh.push(probe(MANAGER, n), probe(n, MANAGER));
-  const star = names.map((n) => probe(MANAGER, n));
-  return { truth, mesh, star };
+  const mesh: (MeshEdge & { atMs: number })[] = [];
+  const span = m.roundMs ?? 0;
+  for (const n of names) {
+    const peers = meshPeers(names, n, { ring: m.ring, random: m.random, fullMesh: m.fullMesh, epoch: m.seed });
+    peers.forEach((p, k) => mesh.push(probe(n, p, startMs + (span * (k + 0.5)) / (peers.length + 1))));
+  }
+  for (const n of names.slice(0, m.anchors)) mesh.push(probe(MANAGER, n, startMs + span / 2), probe(n, MANAGER, startMs + span - span / 4));
+  const star = names.map((n) => probe(MANAGER, n, startMs + span / 2));
+  return { truth, truthAt, mesh, star };
 }
 
 /** Uniform numbers in (0, 1) from a seed (mulberry32), so that a failure can be replayed. */

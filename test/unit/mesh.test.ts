@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MANAGER, solveMesh, solveMeshExact, type ExactEdge, type MeshEdge } from '../../timesync/mesh.js';
+import { edgeAt, MANAGER, solveMesh, solveMeshExact, solveMeshRounds, type ExactEdge, type MeshEdge, type TimedRound } from '../../timesync/mesh.js';
 import { meshEdge } from '../../timesync/mesh-probing.js';
 import { maxMeshPeers, meshAnchors, meshPeers, parseMeshBatch } from '../../protocol/mesh.js';
 import type { Sample } from '../../protocol/timesync.js';
@@ -59,6 +59,46 @@ test('loop consistency: a probe outside its own interval (a forged or corrupted 
   // without the rejection it would have spread: the same solve with nothing set aside
   const kept = errors(solveMesh(edges, { maxRejected: 0 }).clocks, r.truth);
   assert.ok(kept.p99 > 2 * e.p99, `with the bad probe kept: p99 ${kept.p99.toFixed(0)} ns`);
+});
+
+test('clocks that drift, edges measured seconds apart: each edge carried to its round\'s time along the fitted drifts puts every clock within its bound and near the truth; solved as if simultaneous, errors of tens of µs break the bounds', () => {
+  // 20 ppm between clocks (an undisciplined crystal), each observer's peers probed over 5 s, a round every 10 s
+  const drifting: FleetModel = { ...model, asymmetryNs: 150, noiseNs: 40, oneWayNs: 5000, driftPpm: 20, roundMs: 5000 };
+  const sims = Array.from({ length: 6 }, (_, r) => simulateRound(drifting, r * 10_000, r));
+  const rounds: TimedRound[] = sims.map((sim) => {
+    const ats = sim.mesh.map((e) => e.atMs).sort((a, b) => a - b);
+    return { refMs: ats[ats.length >> 1]!, edges: sim.mesh.map((e) => ({ a: e.a, b: e.b, offsetNs: BigInt(Math.round(e.offsetNs)), boundNs: e.boundNs, atMs: e.atMs })) };
+  });
+  const judge = (solved: { clocks: Map<string, { offsetNs: bigint; boundNs: number }> }[]) => {
+    const errs: number[] = [];
+    let out = 0;
+    solved.forEach((s, r) => {
+      for (const [n, c] of s.clocks) {
+        const e = Math.abs(Number(c.offsetNs) - sims[r]!.truthAt(n, rounds[r]!.refMs));
+        errs.push(e);
+        if (e > c.boundNs) out++;
+      }
+    });
+    errs.sort((a, b) => a - b);
+    return { p99: errs[Math.floor(0.99 * (errs.length - 1))]!, outside: out, n: errs.length };
+  };
+  const { rounds: solved, drift } = solveMeshRounds(rounds);
+  const withDrift = judge(solved);
+  const simultaneous = judge(rounds.map((r) => solveMeshExact(r.edges)));
+  assert.equal(withDrift.n, 6 * drifting.servers);
+  assert.equal(withDrift.outside, 0, `every clock within its bound (${JSON.stringify(withDrift)})`);
+  assert.ok(withDrift.p99 < 400, `p99 error with the drifts ${withDrift.p99.toFixed(0)} ns`);
+  assert.ok(simultaneous.p99 > 10_000 && simultaneous.outside > 0, `as if simultaneous: p99 ${simultaneous.p99.toFixed(0)} ns, ${simultaneous.outside} clocks outside their bound`);
+  // the fitted drifts are the true ones, within their bounds
+  const truth = (n: string) => (sims[1]!.truthAt(n, 1e6) - sims[1]!.truthAt(n, 0)) / 1e6 * 1e3; // ppb
+  for (const n of ['s00000', 's00050', 's00199']) {
+    const d = drift(n);
+    assert.ok(Math.abs(d.driftPpb - truth(n)) <= d.boundPpb, `${n}: drift ${d.driftPpb.toFixed(1)} ± ${d.boundPpb.toFixed(1)} ppb, truth ${truth(n).toFixed(1)}`);
+  }
+  assert.deepEqual(drift(MANAGER), { driftPpb: 0, boundPpb: 0 });
+  // one edge by hand: 1 s before its round's time, b drifting +1 ppm against a (bounds 0.1 ppm each)
+  const moved = edgeAt({ a: 'x', b: 'y', offsetNs: 5000n, boundNs: 100, atMs: 1000 }, 2000, (n) => (n === 'x' ? { driftPpb: 0, boundPpb: 100 } : { driftPpb: 1000, boundPpb: 100 }));
+  assert.deepEqual(moved, { a: 'x', b: 'y', offsetNs: 6000n, boundNs: 300 });
 });
 
 test('bad input: an edge without a positive bound is refused, naming it', () => {
@@ -144,6 +184,7 @@ test('mesh entries: a good one reads; anything else is refused with the reason',
   const ok = parseMeshBatch(good);
   assert.ok('edges' in ok, JSON.stringify(ok));
   assert.equal(ok.edges.length, 3, 'an anchor\'s edge to the manager too');
+  assert.ok(Number.isSafeInteger(ok.edges[0]!.atUnixMs), 'each measured edge carries its wall-clock time');
   const bad: [Record<string, string>, RegExp][] = [
     [{ format: 'mesh0' }, /format/],
     [{ node: '../etc' }, /node/],
@@ -155,6 +196,8 @@ test('mesh entries: a good one reads; anything else is refused with the reason',
     [{ edges: JSON.stringify([{ peer: '@other', sent: 1, lost: 0 }]) }, /edges\[0\]/],
     [{ edges: JSON.stringify([{ peer: 'h2', sent: 1, lost: 0, offsetNs: '1e9', boundNs: 1 }]) }, /edges\[0\]/],
     [{ edges: JSON.stringify([{ peer: 'h2', sent: 1, lost: 0, offsetNs: '12' }]) }, /edges\[0\]/],
+    [{ edges: JSON.stringify([{ peer: 'h2', sent: 1, lost: 0, atUnixMs: -5 }]) }, /edges\[0\]/],
+    [{ edges: JSON.stringify([{ peer: 'h2', sent: 1, lost: 0, atUnixMs: '1770000000000' }]) }, /edges\[0\]/],
     [{ edges: 'x'.repeat((1 << 20) + 1) }, /larger than/],
   ];
   for (const [change, why] of bad) {
