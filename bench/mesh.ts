@@ -22,15 +22,15 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { numberArg, median, quantile } from './common.js';
-import { MANAGER, solveMesh, solveMeshExact, solveMeshRounds, type MeshEdge, type MeshSolution, type TimedRound } from '../timesync/mesh.js';
+import { MANAGER, solveMesh, solveMeshExact, solveMeshRounds, type TimedEdge, type TimedRound } from '../timesync/mesh.js';
 import { meshPeers } from '../protocol/mesh.js';
-import { simulateRound, type FleetModel } from '../timesync/simulate.js';
+import { gaussian, simulateRound, type FleetModel } from '../timesync/simulate.js';
 import { testbedUp, testbedDown } from '../local/testbed.js';
 import { spawnResponder, writePingConf } from '../local/responder.js';
 import { Prober } from '../timesync/prober.js';
 import { estimateRound } from '../timesync/estimator.js';
 import { startResponder } from '../timesync/responder.js';
-import { newKey } from '../protocol/timesync.js';
+import { newKey, testStamp } from '../protocol/timesync.js';
 import { projectRoot } from '../lib/paths.js';
 
 const execFileP = promisify(execFile);
@@ -43,28 +43,43 @@ const checkStop = () => {
 };
 const p99 = (xs: number[]) => (xs.length ? quantile([...xs].sort((a, b) => a - b), 0.99) : NaN);
 
-/** Errors of a solution against a truth of 0: per host, and per pair of hosts. */
-function errorsOf(s: MeshSolution, names: string[]) {
+/** Errors of each round's clocks against the truth at its time: per host, and per pair of hosts. */
+function errorsOf(clocks: Map<string, { offsetNs: bigint; boundNs: number }>, names: string[], truth: (host: string) => number) {
   const own: number[] = [], pair: number[] = [];
   let covered = 0;
+  const err = (n: string) => Number(clocks.get(n)!.offsetNs) - truth(n);
   for (const n of names) {
-    const c = s.clocks.get(n);
+    const c = clocks.get(n);
     if (!c) continue;
-    own.push(Math.abs(c.offsetNs));
-    if (Math.abs(c.offsetNs) <= c.boundNs) covered++;
+    own.push(Math.abs(err(n)));
+    if (Math.abs(err(n)) <= c.boundNs) covered++;
   }
   for (let i = 0; i < names.length; i++)
-    for (let j = i + 1; j < names.length; j++) {
-      const a = s.clocks.get(names[i]!), b = s.clocks.get(names[j]!);
-      if (a && b) pair.push(Math.abs(b.offsetNs - a.offsetNs));
-    }
+    for (let j = i + 1; j < names.length; j++) if (clocks.has(names[i]!) && clocks.has(names[j]!)) pair.push(Math.abs(err(names[j]!) - err(names[i]!)));
   return { own, pair, covered };
 }
 
-async function onTestbed(hosts: number, rounds: number, probes: number) {
+/**
+ * The testbed's hosts share one clock. With --skew each host gets a synthetic clock of its own,
+ * on its responder's t2 and t3 and its prober's t1 and t4 (--test-clock): an offset (a standard
+ * deviation of --skew-us, default 500 µs) and a drift (--skew-ppm, default 20 ppm), so the truth
+ * is known and not 0, and the rounds' edges, seconds apart, meet clocks that drift apart.
+ */
+async function onTestbed(hosts: number, rounds: number, probes: number, skew: boolean) {
   const tb = await testbedUp({ id: 'bmsh', hosts, router: true });
   const key = newKey();
   const stops: (() => Promise<unknown>)[] = [];
+  // one moment on both clocks: CLOCK_MONOTONIC (the stamps') and the wall clock (the edges' dates)
+  const monoAt0 = process.hrtime.bigint(), wallAt0 = Date.now();
+  const monoOf = (ms: number) => monoAt0 + BigInt(Math.round((ms - wallAt0) * 1e6));
+  const msOf = (mono: bigint) => wallAt0 + Number(mono - monoAt0) / 1e6;
+  const rnd = gaussian(2026);
+  const clocks = new Map(tb.hosts.map((h) => [h.name, skew ? { offsetNs: BigInt(Math.round(rnd() * numberArg('skew-us', 500) * 1e3)), driftPpb: BigInt(Math.round(rnd() * numberArg('skew-ppm', 20) * 1e3)), epochNs: monoAt0 } : undefined]));
+  /** A host's true clock minus the manager's at wall-clock ms `ms`. */
+  const truthAt = (host: string, ms: number) => {
+    const c = clocks.get(host);
+    return c ? Number(testStamp(monoOf(ms), c, c.epochNs) - monoOf(ms)) : 0;
+  };
   try {
     const names = tb.hosts.map((h) => h.name);
     const byAddress = new Map(tb.hosts.map((h) => [h.address, h.name]));
@@ -72,7 +87,7 @@ async function onTestbed(hosts: number, rounds: number, probes: number) {
     for (const h of tb.hosts) {
       const conf = writePingConf(`bmsh-${h.name}`, { port: PORT, eth: h.iface, key, probers: [tb.managerAddress, ...tb.hosts.map((x) => x.address)] });
       confs.set(h.name, conf);
-      stops.push((await spawnResponder(h.netns, conf)).stop);
+      stops.push((await spawnResponder(h.netns, conf, clocks.get(h.name))).stop);
     }
     const prober = await Prober.open({ ifaces: tb.hosts.map((h) => h.outerIface), port: PORT, key });
     stops.push(() => prober.close());
@@ -82,46 +97,63 @@ async function onTestbed(hosts: number, rounds: number, probes: number) {
     const managerResponder = await startResponder({ iface: tb.bridges[0]!, port: PORT, key, probers: anchors.map((n) => tb.hosts.find((h) => h.name === n)!.address) });
     stops.push(async () => managerResponder.close());
     const star = { own: [] as number[], pair: [] as number[], covered: 0 };
-    const mesh = { own: [] as number[], pair: [] as number[], covered: 0, edges: 0, rejected: 0 };
+    const meshRounds: TimedRound[] = [];
+    let mesh = { own: [] as number[], pair: [] as number[], covered: 0 };
+    let edges = 0, rejected = 0;
+    // the same rounds each solved on its own as if its edges were simultaneous (the solve before the drifts were modelled)
+    const simultaneous = { own: [] as number[], pair: [] as number[], covered: 0 };
     for (let r = 1; r <= rounds; r++) {
       checkStop();
       const res = await prober.round(tb.hosts.map((h) => h.address), probes, r);
-      const starEdges: MeshEdge[] = [];
+      const starEdges: TimedEdge[] = [];
       for (const h of tb.hosts) {
         const s = res.samples.get(h.address)!;
         if (!s.length) continue;
         const e = estimateRound(s);
-        starEdges.push({ a: MANAGER, b: h.name, offsetNs: Number(e.offsetNs), boundNs: e.boundNs });
+        starEdges.push({ a: MANAGER, b: h.name, offsetNs: e.offsetNs, boundNs: e.boundNs, atMs: msOf(e.atNs) });
       }
       if (starEdges.length < tb.hosts.length) process.stderr.write(`mesh: round ${r}: the manager had replies from ${starEdges.map((e) => e.b).join(', ') || 'no host'} only\n`);
+      // the star: each host's own edge, against the truth when it was measured
+      const starClocks = new Map(starEdges.map((e) => [e.b, { offsetNs: e.offsetNs, boundNs: e.boundNs, atMs: e.atMs }]));
+      const s = errorsOf(starClocks, names, (n) => truthAt(n, starClocks.get(n)!.atMs));
+      star.own.push(...s.own), star.pair.push(...s.pair), (star.covered += s.covered);
       const meshEdges = starEdges.filter((e) => anchors.includes(e.b));
       for (const h of tb.hosts) {
         checkStop();
         const peers = [...meshPeers(names, h.name, { epoch: r }).map((n) => tb.hosts.find((x) => x.name === n)!.address), ...(anchors.includes(h.name) ? [tb.managerAddress] : [])];
-        const { stdout } = await execFileP('ip', ['netns', 'exec', h.netns, process.execPath, join(projectRoot, 'dist', 'cli.js'), 'timesync', 'probe', '--conf', confs.get(h.name)!, '--eth', h.iface, '--count', String(probes), '--json', ...peers], { timeout: 60_000 });
-        const got = JSON.parse(stdout.trim().split('\n').pop()!) as { estimates: { address: string; offsetNs: string | null; boundNs: number }[] };
-        for (const e of got.estimates) if (e.offsetNs !== null) meshEdges.push({ a: h.name, b: e.address === tb.managerAddress ? MANAGER : byAddress.get(e.address)!, offsetNs: Number(e.offsetNs), boundNs: e.boundNs });
+        const c = clocks.get(h.name);
+        const { stdout } = await execFileP('ip', ['netns', 'exec', h.netns, process.execPath, join(projectRoot, 'dist', 'cli.js'), 'timesync', 'probe', '--conf', confs.get(h.name)!, '--eth', h.iface, '--count', String(probes), '--json', ...(c ? ['--test-clock', `${c.offsetNs}:${c.driftPpb}:${c.epochNs}`] : []), ...peers], { timeout: 60_000 });
+        const got = JSON.parse(stdout.trim().split('\n').pop()!) as { estimates: { address: string; offsetNs: string | null; boundNs: number; atUnixMs: number }[] };
+        for (const e of got.estimates) if (e.offsetNs !== null) meshEdges.push({ a: h.name, b: e.address === tb.managerAddress ? MANAGER : byAddress.get(e.address)!, offsetNs: BigInt(e.offsetNs), boundNs: e.boundNs, atMs: e.atUnixMs });
         const silent = got.estimates.filter((e) => e.offsetNs === null).map((e) => byAddress.get(e.address));
         if (silent.length) process.stderr.write(`mesh: round ${r}: ${h.name} had no reply from ${silent.join(', ')}\n`);
       }
-      const s = errorsOf(solveMesh(starEdges), names);
-      const solved = solveMesh(meshEdges);
-      const m = errorsOf(solved, names);
-      star.own.push(...s.own), star.pair.push(...s.pair), (star.covered += s.covered);
-      mesh.own.push(...m.own), mesh.pair.push(...m.pair), (mesh.covered += m.covered);
-      mesh.edges = meshEdges.length;
-      mesh.rejected += solved.rejected.length;
+      meshRounds.push({ refMs: median(meshEdges.map((e) => e.atMs)), edges: meshEdges });
+      edges = meshEdges.length;
+      // every round so far solved together, as the analysis does (each edge carried to its round's time along the fitted drifts)
+      const solved = solveMeshRounds(meshRounds).rounds;
+      mesh = { own: [], pair: [], covered: 0 };
+      rejected = 0;
+      for (const x of solved) {
+        const m = errorsOf(x.clocks, names, (n) => truthAt(n, x.refMs));
+        mesh.own.push(...m.own), mesh.pair.push(...m.pair), (mesh.covered += m.covered);
+        rejected += x.rejected.length;
+      }
+      const m0 = errorsOf(solveMeshExact(meshEdges).clocks, names, (n) => truthAt(n, meshRounds.at(-1)!.refMs));
+      simultaneous.own.push(...m0.own), simultaneous.pair.push(...m0.pair), (simultaneous.covered += m0.covered);
       process.stderr.write(`mesh: round ${r}/${rounds}: star p99 so far ${p99(star.own).toFixed(0)} ns, mesh ${p99(mesh.own).toFixed(0)} ns (pairs ${p99(star.pair).toFixed(0)} / ${p99(mesh.pair).toFixed(0)} ns)\n`);
     }
     return {
-      hosts, rounds, probesPerPeer: probes, edgesPerRound: mesh.edges, anchors,
+      hosts, rounds, probesPerPeer: probes, edgesPerRound: edges, anchors,
+      skew: skew ? Object.fromEntries([...clocks].map(([n, c]) => [n, { offsetNs: Number(c!.offsetNs), driftPpb: Number(c!.driftPpb) }])) : null,
       starP99ErrorNs: +p99(star.own).toFixed(1),
       meshP99ErrorNs: +p99(mesh.own).toFixed(1),
       starPairP99ErrorNs: +p99(star.pair).toFixed(1),
       meshPairP99ErrorNs: +p99(mesh.pair).toFixed(1),
       boundCoverage: mesh.covered / mesh.own.length,
       starBoundCoverage: star.covered / star.own.length,
-      rejectedEdges: mesh.rejected,
+      simultaneous: { meshP99ErrorNs: +p99(simultaneous.own).toFixed(1), meshPairP99ErrorNs: +p99(simultaneous.pair).toFixed(1), boundCoverage: simultaneous.covered / simultaneous.own.length },
+      rejectedEdges: rejected,
     };
   } finally {
     for (const stop of stops.reverse()) await stop().catch(() => {});
@@ -200,7 +232,7 @@ async function main(): Promise<void> {
   const servers = numberArg('servers', 1000);
   const sim = simulated(servers, numberArg('sim-rounds', 5));
   const drift = simulatedDrift(numberArg('drift-servers', 200), numberArg('drift-rounds', 6));
-  const testbed = process.argv.includes('--no-testbed') ? undefined : await onTestbed(numberArg('hosts', 8), numberArg('rounds', 10), numberArg('probes', 200));
+  const testbed = process.argv.includes('--no-testbed') ? undefined : await onTestbed(numberArg('hosts', 8), numberArg('rounds', 10), numberArg('probes', 200), process.argv.includes('--skew'));
   const headline = testbed ?? sim;
   const result = {
     bench: 'mesh',
@@ -214,7 +246,7 @@ async function main(): Promise<void> {
   };
   console.log(JSON.stringify(result));
   const tbLine = testbed
-    ? `testbed (${testbed.hosts} hosts, router, ${testbed.rounds} rounds): offset p99 error star ${testbed.starP99ErrorNs} ns, mesh ${testbed.meshP99ErrorNs} ns; pairs star ${testbed.starPairP99ErrorNs} ns, mesh ${testbed.meshPairP99ErrorNs} ns; mesh bound coverage ${(testbed.boundCoverage * 100).toFixed(1)}%; `
+    ? `testbed (${testbed.hosts} hosts, router, ${testbed.rounds} rounds): offset p99 error star ${testbed.starP99ErrorNs} ns, mesh ${testbed.meshP99ErrorNs} ns; pairs star ${testbed.starPairP99ErrorNs} ns, mesh ${testbed.meshPairP99ErrorNs} ns; mesh bound coverage ${(testbed.boundCoverage * 100).toFixed(1)}% (rounds solved as if simultaneous: ${testbed.simultaneous.meshP99ErrorNs} ns, pairs ${testbed.simultaneous.meshPairP99ErrorNs} ns, coverage ${(testbed.simultaneous.boundCoverage * 100).toFixed(1)}%)${testbed.skew ? '; hosts on synthetic clocks (--skew)' : ''}; `
     : 'testbed: skipped (--no-testbed); ';
   console.log(
     `mesh: ${tbLine}simulated (${servers} servers, ${sim.edgesPerRound} edges a round, bias ${sim.model.biasNs} ns, asymmetry ${sim.model.asymmetryNs} ns): p99 error star ${sim.starP99ErrorNs} ns, mesh ${sim.meshP99ErrorNs} ns, bound coverage ${(sim.boundCoverage * 100).toFixed(2)}%, solve ${sim.solveMs} ms; ` +

@@ -11,8 +11,9 @@ import { pingInfo } from '../conf/schema.js';
 import { startResponder } from '../timesync/responder.js';
 import { Prober } from '../timesync/prober.js';
 import { estimateRound } from '../timesync/estimator.js';
+import type { TestClock } from '../protocol/timesync.js';
 
-const testClock = (v: string): { offsetNs: bigint; driftPpb: bigint; epochNs?: bigint } => {
+const testClock = (v: string): TestClock => {
   const m = /^(-?\d+):(-?\d+)(?::(\d+))?$/.exec(v);
   if (!m) throw new Error('--test-clock: expected OFFSET_NS:DRIFT_PPB[:EPOCH_NS], e.g. 5000000:20000');
   return { offsetNs: BigInt(m[1]!), driftPpb: BigInt(m[2]!), epochNs: m[3] === undefined ? undefined : BigInt(m[3]) };
@@ -48,12 +49,14 @@ export function timesyncCommand(): Command {
     .addOption(confOption('ping_info.yaml'))
     .requiredOption('--eth <list>', "this host's interfaces towards the servers, comma-separated")
     .option('--count <n>', 'probes per server', numberIn('--count', 1, 1_000_000), 1000)
-    .option('--json', 'one JSON line: {"estimates":[{address, offsetNs, boundNs, minDelayNs, replies, sent}]} (offsetNs a decimal string; an address without a reply has offsetNs null)')
+    .option('--json', 'one JSON line: {"estimates":[{address, offsetNs, boundNs, minDelayNs, replies, sent, atUnixMs}]} (offsetNs a decimal string; atUnixMs when the estimate holds, on the wall clock; an address without a reply has offsetNs null)')
+    .addOption(new Option('--test-clock <offset:drift[:epoch]>', "test only: this host's t1 and t4 as t + OFFSET_NS + (t - EPOCH_NS) * DRIFT_PPB / 1e9 (as respond's)").hideHelp())
     .argument('<address...>', 'servers to probe')
-    .action(async (addresses: string[], o: { conf: string; eth: string; count: number; json?: boolean }) => {
+    .action(async (addresses: string[], o: { conf: string; eth: string; count: number; json?: boolean; testClock?: string }) => {
       const conf = resolve(o.conf);
       const p = loadConfFile(conf, 'ping_info.yaml', pingInfo);
-      const prober = await Prober.open({ ifaces: o.eth.split(',').filter(Boolean), port: p.port, key: pingKey(conf, p) });
+      const test = o.testClock ? testClock(o.testClock) : undefined;
+      const prober = await Prober.open({ ifaces: o.eth.split(',').filter(Boolean), port: p.port, key: pingKey(conf, p), test });
       try {
         const res = await prober.round(addresses, o.count, 1);
         if (o.json) {
@@ -61,7 +64,10 @@ export function timesyncCommand(): Command {
             const s = res.samples.get(a)!;
             if (!s.length) return { address: a, offsetNs: null, boundNs: null, minDelayNs: null, replies: 0, sent: o.count };
             const e = estimateRound(s);
-            return { address: a, offsetNs: e.offsetNs.toString(), boundNs: e.boundNs, minDelayNs: e.minDelayNs, replies: s.length, sent: o.count };
+            // the estimate's moment on the wall clock (a test clock's offset taken back out: it is this host's own clock)
+            const atNs = test ? e.atNs - test.offsetNs : e.atNs;
+            const atUnixMs = Math.round(Date.now() - Number(process.hrtime.bigint() - atNs) / 1e6);
+            return { address: a, offsetNs: e.offsetNs.toString(), boundNs: e.boundNs, minDelayNs: e.minDelayNs, replies: s.length, sent: o.count, atUnixMs };
           });
           console.log(JSON.stringify({ estimates }));
           return;

@@ -189,3 +189,16 @@ export function keyFromHex(s: string): bigint {
   if (!/^[0-9a-fA-F]{32}$/.test(t)) throw new RangeError('time-sync key: expected 32 hex digits (make one with: openssl rand -hex 16)');
   return BigInt(`0x${t}`);
 }
+
+/** Test only: a synthetic clock laid over a host's own (the testbed's hosts share one clock, whose truth is then known). */
+export interface TestClock {
+  offsetNs: bigint;
+  driftPpb: bigint;
+  /** Where the drift starts (CLOCK_MONOTONIC). */
+  epochNs?: bigint;
+}
+
+/** A timestamp `t` of the host's clock as the synthetic clock reads it: t + offset + (t − epoch) × drift / 1e9, as the XDP responder's stamp() computes it. */
+export function testStamp(t: bigint, c: TestClock, epochNs: bigint): bigint {
+  return t + c.offsetNs + ((t - epochNs) * c.driftPpb) / 1_000_000_000n;
+}

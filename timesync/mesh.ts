@@ -30,6 +30,8 @@ export interface MeshEdge {
   offsetNs: number;
   /** |offsetNs − truth| ≤ boundNs (the causality interval), ns. */
   boundNs: number;
+  /** The bound the edge's weight comes from, when not boundNs: its own measurement's, before a drift carried it in time (see edgeAt). */
+  weightBoundNs?: number;
 }
 
 export interface NodeClock {
@@ -64,13 +66,14 @@ export function solveMesh(edges: MeshEdge[], o: SolveOptions = {}): MeshSolution
   const names = new Map<string, number>([[MANAGER, 0]]);
   const id = (n: string) => names.get(n) ?? (names.set(n, names.size), names.size - 1);
   const A = new Int32Array(edges.length), B = new Int32Array(edges.length);
-  const theta = new Float64Array(edges.length), bound = new Float64Array(edges.length);
+  const theta = new Float64Array(edges.length), bound = new Float64Array(edges.length), weight = new Float64Array(edges.length);
   edges.forEach((e, i) => {
     if (!(e.boundNs > 0) || !Number.isFinite(e.offsetNs)) throw new RangeError(`mesh: edge ${e.a} → ${e.b}: a bound > 0 and a finite offset are needed`);
     A[i] = id(e.a);
     B[i] = id(e.b);
     theta[i] = e.offsetNs;
     bound[i] = e.boundNs;
+    weight[i] = 1 / (e.weightBoundNs ?? e.boundNs) ** 2;
   });
   const n = names.size;
   const kept = new Uint8Array(edges.length).fill(1);
@@ -80,7 +83,7 @@ export function solveMesh(edges: MeshEdge[], o: SolveOptions = {}): MeshSolution
   let reach: Uint8Array;
   for (;;) {
     reach = reachable(n, A, B, kept);
-    const r = solveLaplacian(n, A, B, theta, bound, kept, reach, x, o.tolerance ?? 1e-10);
+    const r = solveLaplacian(n, A, B, theta, weight, kept, reach, x, o.tolerance ?? 1e-10);
     x = r.x;
     iterations += r.iterations;
     solves++;
@@ -165,12 +168,12 @@ function adjacency(n: number, A: Int32Array, B: Int32Array, kept: Uint8Array) {
  * weighted Laplacian, g_v = Σ w·(±θ) of v's edges. Conjugate gradients with a diagonal
  * preconditioner, started from the previous solution.
  */
-function solveLaplacian(n: number, A: Int32Array, B: Int32Array, theta: Float64Array, bound: Float64Array, kept: Uint8Array, reach: Uint8Array, x0: Float64Array, tol: number) {
+function solveLaplacian(n: number, A: Int32Array, B: Int32Array, theta: Float64Array, weight: Float64Array, kept: Uint8Array, reach: Uint8Array, x0: Float64Array, tol: number) {
   const x = new Float64Array(n);
   const g = new Float64Array(n), diag = new Float64Array(n);
   for (let e = 0; e < A.length; e++) {
     if (!kept[e] || !reach[A[e]!]) continue;
-    const w = 1 / (bound[e]! * bound[e]!);
+    const w = weight[e]!;
     g[B[e]!] = g[B[e]!]! + w * theta[e]!;
     g[A[e]!] = g[A[e]!]! - w * theta[e]!;
     diag[A[e]!] = diag[A[e]!]! + w;
@@ -182,7 +185,7 @@ function solveLaplacian(n: number, A: Int32Array, B: Int32Array, theta: Float64A
     out.fill(0);
     for (let e = 0; e < A.length; e++) {
       if (!kept[e] || !reach[A[e]!]) continue;
-      const a = A[e]!, b = B[e]!, w = 1 / (bound[e]! * bound[e]!);
+      const a = A[e]!, b = B[e]!, w = weight[e]!;
       const d = w * ((a === 0 ? 0 : p[a]!) - (b === 0 ? 0 : p[b]!));
       if (a !== 0) out[a] = out[a]! + d;
       if (b !== 0) out[b] = out[b]! - d;
@@ -282,6 +285,7 @@ export interface ExactEdge {
   b: string;
   offsetNs: bigint;
   boundNs: number;
+  weightBoundNs?: number;
 }
 
 /** A node's clock minus the manager's, exact, with its bound. */
@@ -314,7 +318,7 @@ export function solveMeshExact(edges: ExactEdge[], o: SolveOptions = {}): { cloc
   for (const e of edges) {
     const pa = prior.get(e.a), pb = prior.get(e.b);
     // an edge away from the manager's part of the graph: its nodes stay unreached
-    const s = { a: e.a, b: e.b, offsetNs: pa === undefined || pb === undefined ? 0 : Number(e.offsetNs - (pb - pa)), boundNs: e.boundNs };
+    const s = { a: e.a, b: e.b, offsetNs: pa === undefined || pb === undefined ? 0 : Number(e.offsetNs - (pb - pa)), boundNs: e.boundNs, weightBoundNs: e.weightBoundNs };
     small.push(s);
     of.set(s, e);
   }
@@ -361,7 +365,15 @@ export function edgeAt(e: TimedEdge, refMs: number, drift: (node: string) => Nod
   const dtNs = (refMs - e.atMs) * 1e6;
   if (dtNs === 0) return { a: e.a, b: e.b, offsetNs: e.offsetNs, boundNs: e.boundNs };
   const da = drift(e.a), db = drift(e.b);
-  return { a: e.a, b: e.b, offsetNs: e.offsetNs + BigInt(Math.round(((db.driftPpb - da.driftPpb) * dtNs) / 1e9)), boundNs: e.boundNs + ((da.boundPpb + db.boundPpb) * Math.abs(dtNs)) / 1e9 };
+  return {
+    a: e.a,
+    b: e.b,
+    offsetNs: e.offsetNs + BigInt(Math.round(((db.driftPpb - da.driftPpb) * dtNs) / 1e9)),
+    boundNs: e.boundNs + ((da.boundPpb + db.boundPpb) * Math.abs(dtNs)) / 1e9,
+    // weighted as measured: a pair's two directions, carried over different times, keep equal
+    // weights, so the stamping bias common to every probe still cancels between them
+    weightBoundNs: e.boundNs,
+  };
 }
 
 /**

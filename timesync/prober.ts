@@ -9,7 +9,7 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { randomInt } from 'node:crypto';
 import { BpfObject, BpfError, forEachRecord, type RingReader } from '../native/addon.js';
-import { TS_INFLIGHT, TS_PROBE, TS_SAMPLE, TIMESYNC_H as H, decodeSample, encodeRequest, keyBytes, keyWords, newNonce, sampleSeq, type Sample } from '../protocol/timesync.js';
+import { TS_INFLIGHT, TS_PROBE, TS_SAMPLE, TIMESYNC_H as H, decodeSample, encodeRequest, keyBytes, keyWords, newNonce, sampleSeq, testStamp, type Sample, type TestClock } from '../protocol/timesync.js';
 
 export interface ProberOptions {
   /** The manager's interfaces towards the servers (management_server_info.eth). */
@@ -22,6 +22,8 @@ export interface ProberOptions {
    * ingress (an observer's mesh prober: its own responder holds the interface's XDP hook).
    */
   replyAt?: 'auto' | 'tc';
+  /** Test only: a synthetic clock on this prober's t1 and t4 (a responder's --test-clock on the same host, for a mesh against a known truth). */
+  test?: TestClock;
 }
 
 export interface ProberCounters {
@@ -65,6 +67,8 @@ export class Prober {
   private issued = 0n;
   private readonly batch = Buffer.alloc(1 << 20);
   private readonly key: Buffer;
+  /** Where a test clock's drift starts, unless it says. */
+  private readonly testEpoch: bigint;
 
   private constructor(
     private readonly bpf: BpfObject,
@@ -75,6 +79,7 @@ export class Prober {
     readonly replyHooks: Record<string, 'xdp-native' | 'xdp-generic' | 'tc'>,
   ) {
     this.key = keyBytes(o.key);
+    this.testEpoch = o.test?.epochNs ?? process.hrtime.bigint();
   }
 
   /** The UDP port of this prober's socket: its probes leave from it and its replies come to it. */
@@ -126,6 +131,7 @@ export class Prober {
   async round(servers: string[], count: number, round: number, probeTimeoutMs = 20, warmup = WARMUP_PROBES): Promise<RoundResult> {
     const samples = new Map(servers.map((s) => [s, [] as Sample[]]));
     const pending = new Map<number, string>();
+    const test = this.o.test, testEpoch = this.testEpoch;
     const buf = Buffer.alloc(TS_PROBE.size);
     const collect = () => {
       for (;;) {
@@ -137,7 +143,9 @@ export class Prober {
           const server = pending.get(seq);
           if (server === undefined) return; // a late reply of an earlier round
           pending.delete(seq);
-          samples.get(server)!.push(decodeSample(this.batch, off, server));
+          const s = decodeSample(this.batch, off, server);
+          if (test) (s.t1 = testStamp(s.t1, test, testEpoch)), (s.t4 = testStamp(s.t4, test, testEpoch));
+          samples.get(server)!.push(s);
         });
       }
     };

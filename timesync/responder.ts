@@ -17,7 +17,7 @@ import { createSocket, type Socket } from 'node:dgram';
 import { execFileSync } from 'node:child_process';
 import { networkInterfaces } from 'node:os';
 import { BpfObject, BpfError, type XdpMode } from '../native/addon.js';
-import { REQUEST, TS_PEER, TS_PROBE, TIMESYNC_H as H, decodeProbe, keyBytes, keyWords, macOk, signReply } from '../protocol/timesync.js';
+import { REQUEST, TS_PEER, TS_PROBE, TIMESYNC_H as H, decodeProbe, keyBytes, keyWords, macOk, signReply, testStamp, type TestClock } from '../protocol/timesync.js';
 
 export type ResponderMode = 'xdp-native' | 'xdp-generic' | 'user-space';
 
@@ -63,7 +63,7 @@ export interface ResponderOptions {
   /** Address for the user-space responder to bind (default all). */
   bindAddress?: string;
   /** Test only: a synthetic clock error on the responder's timestamps. */
-  test?: { offsetNs: bigint; driftPpb: bigint; epochNs?: bigint };
+  test?: TestClock;
 }
 
 export interface Responder {
@@ -227,7 +227,7 @@ export class EchoResponder implements Responder {
     const r = new EchoResponder(sock, validator, reason);
     const t = o.test;
     const epoch = t?.epochNs ?? process.hrtime.bigint();
-    const stamp = (x: bigint) => (t ? x + t.offsetNs + ((x - epoch) * t.driftPpb) / 1_000_000_000n : x);
+    const stamp = (x: bigint) => (t ? testStamp(x, t, epoch) : x);
     const { local, broadcast } = interfaceAddresses(o.iface);
     const badSource = (a: string, p: number) => {
       const first = Number(a.split('.')[0]);

@@ -98,7 +98,7 @@ test('clocks that drift, edges measured seconds apart: each edge carried to its 
   assert.deepEqual(drift(MANAGER), { driftPpb: 0, boundPpb: 0 });
   // one edge by hand: 1 s before its round's time, b drifting +1 ppm against a (bounds 0.1 ppm each)
   const moved = edgeAt({ a: 'x', b: 'y', offsetNs: 5000n, boundNs: 100, atMs: 1000 }, 2000, (n) => (n === 'x' ? { driftPpb: 0, boundPpb: 100 } : { driftPpb: 1000, boundPpb: 100 }));
-  assert.deepEqual(moved, { a: 'x', b: 'y', offsetNs: 6000n, boundNs: 300 });
+  assert.deepEqual(moved, { a: 'x', b: 'y', offsetNs: 6000n, boundNs: 300, weightBoundNs: 100 }, 'weighted as measured');
 });
 
 test('bad input: an edge without a positive bound is refused, naming it', () => {
