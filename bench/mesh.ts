@@ -9,14 +9,17 @@
  *   against the manager (starP99ErrorNs, meshP99ErrorNs, boundCoverage), and the error of
  *   every pair's difference, what a one-way delay between two servers needs (…PairP99ErrorNs).
  *   The anchors probe the manager's responder too (as with the mesh on), so they are probed
- *   both ways.
+ *   both ways. The mesh's rounds are solved together as the analysis does (each edge carried to
+ *   its round's time along the fitted drifts), and also each on its own as if its edges were
+ *   simultaneous (`simultaneous`). --skew puts each host on a synthetic clock (an offset and a
+ *   drift on its responder's and its prober's stamps), so the truth is known, not 0, and drifts.
  * - simulated: --servers (default 1,000) servers (timesync/simulate.ts), the anchors probed both
  *   ways: p99 errors, bound coverage and the time of one solve (solve1000Ms).
  * - drifting: --drift-servers (default 200) simulated servers whose clocks drift --drift-ppm
  *   (default 20) apart, each round's edges measured over --round-ms (default 5,000): the rounds
  *   solved with the drifts (what the analysis does) vs as if each round's edges were simultaneous.
  *
- *   node dist/bench/mesh.js [--hosts 8] [--rounds 10] [--probes 200] [--servers 1000] [--sim-rounds 5] [--drift-servers 200] [--drift-rounds 6] [--drift-ppm 20] [--round-ms 5000] [--no-testbed]
+ *   node dist/bench/mesh.js [--hosts 8] [--rounds 10] [--probes 200] [--skew [--skew-us 500] [--skew-ppm 20]] [--servers 1000] [--sim-rounds 5] [--drift-servers 200] [--drift-rounds 6] [--drift-ppm 20] [--round-ms 5000] [--no-testbed]
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
