@@ -169,7 +169,7 @@ export async function meshAnalysis(pool: Pool, o: { sinceUnixMs?: number; untilU
       }
       // what the edge's own offset is off by, against the whole mesh's clocks (the edge carried
       // to the round's time; the clocks' bounds grown by their drifts' over the time between)
-      const moved = edgeAt({ a: e.a, b: e.b, offsetNs: e.offset, boundNs: e.bound, atMs: e.edgeAt }, solved.refMs, driftOf);
+      const moved = edgeAt({ a: e.a, b: e.b, offsetNs: e.offset, boundNs: e.bound, atMs: e.edgeAt }, solved.refMs, (n) => driftOf(n, r));
       const corr = Number(moved.offsetNs - (cb.offsetNs - ca.offsetNs));
       const bound = Math.min(ca.boundNs + cb.boundNs + (moved.boundNs - e.bound), e.bound + Math.abs(corr));
       const fwd = dir(e.a, e.b), bwd = dir(e.b, e.a);

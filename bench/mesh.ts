@@ -19,7 +19,7 @@
  *   (default 20) apart, each round's edges measured over --round-ms (default 5,000): the rounds
  *   solved with the drifts (what the analysis does) vs as if each round's edges were simultaneous.
  *
- *   node dist/bench/mesh.js [--hosts 8] [--rounds 10] [--probes 200] [--skew [--skew-us 500] [--skew-ppm 20]] [--servers 1000] [--sim-rounds 5] [--drift-servers 200] [--drift-rounds 6] [--drift-ppm 20] [--round-ms 5000] [--no-testbed]
+ *   node dist/bench/mesh.js [--hosts 8] [--rounds 10] [--probes 200] [--skew [--skew-us 500] [--skew-ppm 20]] [--verbose] [--servers 1000] [--sim-rounds 5] [--drift-servers 200] [--drift-rounds 6] [--drift-ppm 20] [--round-ms 5000] [--no-testbed]
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -44,6 +44,8 @@ process.on('SIGINT', () => (stopping = true));
 const checkStop = () => {
   if (stopping) throw new Error('stopped (SIGTERM or Ctrl-C)');
 };
+/** --verbose: each round's error of every host, once the last round is in. */
+const verbose = process.argv.includes('--verbose');
 const p99 = (xs: number[]) => (xs.length ? quantile([...xs].sort((a, b) => a - b), 0.99) : NaN);
 
 /** Errors of each round's clocks against the truth at its time: per host, and per pair of hosts. */
@@ -137,8 +139,9 @@ async function onTestbed(hosts: number, rounds: number, probes: number, skew: bo
       const solved = solveMeshRounds(meshRounds).rounds;
       mesh = { own: [], pair: [], covered: 0 };
       rejected = 0;
-      for (const x of solved) {
+      for (const [k, x] of solved.entries()) {
         const m = errorsOf(x.clocks, names, (n) => truthAt(n, x.refMs));
+        if (verbose && r === rounds) process.stderr.write(`mesh: round ${k + 1} errors (ns): ${names.map((n) => `${n} ${(Number(x.clocks.get(n)?.offsetNs ?? NaN) - truthAt(n, x.refMs)).toFixed(0)}`).join(', ')}\n`);
         mesh.own.push(...m.own), mesh.pair.push(...m.pair), (mesh.covered += m.covered);
         rejected += x.rejected.length;
       }

@@ -19,7 +19,7 @@
  */
 
 import { MESH_MANAGER } from '../protocol/mesh.js';
-import { fitClock, MAX_DRIFT_PPB } from './estimator.js';
+import { fitClock, offsetAt, MAX_DRIFT_PPB, type ClockFit } from './estimator.js';
 
 export interface MeshEdge {
   /** The prober's node (the manager: MANAGER). */
@@ -376,42 +376,68 @@ export function edgeAt(e: TimedEdge, refMs: number, drift: (node: string) => Nod
   };
 }
 
+/** Rounds on either side of a round whose solved offsets give a node's drift there. */
+export const DRIFT_WINDOW = 8;
+
 /**
  * Every round's clocks at its reference time, with the drift between the moments its edges were
  * measured: two clocks 10 ppm apart move 10 µs in a second, and one observer's peers are probed
  * one after the other over up to the whole interval. Each edge is carried to its round's time
  * along the drifts of its two clocks (edgeAt). The drifts come from the rounds themselves: each
  * round first solved as if its edges were simultaneous, then each node's offsets fitted over the
- * rounds (fitClock: least squares, and a hard bound from the first and last rounds; a node seen
- * in one round only gets ±500 ppm), and the rounds solved again, twice (the second fit starts
- * from offsets that the first drifts already corrected).
+ * rounds around it (DRIFT_WINDOW on either side, so a drift that wanders over a long range is
+ * followed: fitClock, least squares and a hard bound from the window's first and last rounds; a
+ * node seen in one round only gets ±500 ppm), and the rounds solved again, twice (the second fit
+ * starts from offsets that the first drifts already corrected).
+ *
+ * Last, each clock is taken from its fit at the round's time rather than from the round alone:
+ * a round's probes are noisy (on the testbed ±200 ns from round to round), and a clock moves
+ * along a line over the seconds of a window, so the line through the window's rounds is nearer
+ * the truth (bench/mesh's testbed: p99 412 → 211 ns). Its bound is the fit's (offsetAt: the
+ * round that best supports it, plus the drift bound over the time between), or the round's own
+ * widened by the distance to the line, whichever is smaller.
  */
-export function solveMeshRounds(rounds: TimedRound[], o: SolveOptions = {}): { rounds: RoundSolution[]; drift: (node: string) => NodeDrift } {
-  let drifts = new Map<string, NodeDrift>();
-  const drift = (n: string) => (n === MANAGER ? NO_DRIFT : (drifts.get(n) ?? UNKNOWN_DRIFT));
-  const solveAll = (drift: (n: string) => NodeDrift, so: SolveOptions): RoundSolution[] => rounds.map((r) => ({ refMs: r.refMs, ...solveMeshExact(r.edges.map((e) => edgeAt(e, r.refMs, drift)), so) }));
+export function solveMeshRounds(rounds: TimedRound[], o: SolveOptions = {}): { rounds: RoundSolution[]; drift: (node: string, round: number) => NodeDrift } {
+  let fits: Map<string, ClockFit>[] = [];
+  const drift = (n: string, k: number): NodeDrift => {
+    if (n === MANAGER) return NO_DRIFT;
+    const f = fits[k]?.get(n);
+    return f ? { driftPpb: f.driftPpb, boundPpb: f.driftBoundPpb } : UNKNOWN_DRIFT;
+  };
+  const solveAll = (so: SolveOptions): RoundSolution[] => rounds.map((r, k) => ({ refMs: r.refMs, ...solveMeshExact(r.edges.map((e) => edgeAt(e, r.refMs, (n) => drift(n, k))), so) }));
   // the first solve only gives the fit its offsets: without the drifts, edges measured apart
   // disagree, and loop consistency would set good ones aside (and solve again for each)
-  let solved = solveAll(() => NO_DRIFT, { ...o, maxRejected: 0 });
+  let solved = solveAll({ ...o, maxRejected: 0 });
   for (let pass = 0; pass < 2; pass++) {
-    drifts = fitDrifts(solved);
-    solved = solveAll(drift, o);
+    fits = fitWindows(solved);
+    solved = solveAll(o);
   }
-  return { rounds: solved, drift };
+  fits = fitWindows(solved);
+  const smoothed = solved.map((r, k) => {
+    const clocks = new Map<string, ExactClock>();
+    for (const [n, c] of r.clocks) {
+      const f = fits[k]!.get(n)!;
+      const at = offsetAt(f, BigInt(Math.round(r.refMs * 1e6)));
+      clocks.set(n, { offsetNs: at.offsetNs, boundNs: Math.min(at.boundNs, c.boundNs + Math.abs(Number(at.offsetNs - c.offsetNs))) });
+    }
+    return { ...r, clocks };
+  });
+  return { rounds: smoothed, drift };
 }
 
-/** Each node's drift from its solved offsets over the rounds. */
-function fitDrifts(solved: RoundSolution[]): Map<string, NodeDrift> {
-  const series = new Map<string, { atNs: bigint; offsetNs: bigint; boundNs: number }[]>();
-  for (const r of solved)
-    for (const [n, c] of r.clocks) {
-      const list = series.get(n) ?? series.set(n, []).get(n)!;
-      list.push({ atNs: BigInt(Math.round(r.refMs * 1e6)), offsetNs: c.offsetNs, boundNs: c.boundNs });
-    }
-  const out = new Map<string, NodeDrift>();
+/** For each round, each node's fit over its solved offsets in the rounds around it. */
+function fitWindows(solved: RoundSolution[]): Map<string, ClockFit>[] {
+  const series = new Map<string, { k: number; atNs: bigint; offsetNs: bigint; boundNs: number }[]>();
+  solved.forEach((r, k) => {
+    for (const [n, c] of r.clocks) (series.get(n) ?? series.set(n, []).get(n)!).push({ k, atNs: BigInt(Math.round(r.refMs * 1e6)), offsetNs: c.offsetNs, boundNs: c.boundNs });
+  });
+  const out = solved.map(() => new Map<string, ClockFit>());
   for (const [n, list] of series) {
-    const f = fitClock(list);
-    out.set(n, { driftPpb: f.driftPpb, boundPpb: f.driftBoundPpb });
+    // list is in round order; each round's window: the nearest DRIFT_WINDOW rounds either side that have this node
+    for (let i = 0; i < list.length; i++) {
+      const from = Math.max(0, Math.min(i - DRIFT_WINDOW, list.length - 1 - 2 * DRIFT_WINDOW)), to = Math.min(list.length, from + 2 * DRIFT_WINDOW + 1);
+      out[list[i]!.k]!.set(n, fitClock(list.slice(from, to)));
+    }
   }
   return out;
 }

@@ -92,10 +92,10 @@ test('clocks that drift, edges measured seconds apart: each edge carried to its 
   // the fitted drifts are the true ones, within their bounds
   const truth = (n: string) => (sims[1]!.truthAt(n, 1e6) - sims[1]!.truthAt(n, 0)) / 1e6 * 1e3; // ppb
   for (const n of ['s00000', 's00050', 's00199']) {
-    const d = drift(n);
+    const d = drift(n, 1);
     assert.ok(Math.abs(d.driftPpb - truth(n)) <= d.boundPpb, `${n}: drift ${d.driftPpb.toFixed(1)} ± ${d.boundPpb.toFixed(1)} ppb, truth ${truth(n).toFixed(1)}`);
   }
-  assert.deepEqual(drift(MANAGER), { driftPpb: 0, boundPpb: 0 });
+  assert.deepEqual(drift(MANAGER, 0), { driftPpb: 0, boundPpb: 0 });
   // one edge by hand: 1 s before its round's time, b drifting +1 ppm against a (bounds 0.1 ppm each)
   const moved = edgeAt({ a: 'x', b: 'y', offsetNs: 5000n, boundNs: 100, atMs: 1000 }, 2000, (n) => (n === 'x' ? { driftPpb: 0, boundPpb: 100 } : { driftPpb: 1000, boundPpb: 100 }));
   assert.deepEqual(moved, { a: 'x', b: 'y', offsetNs: 6000n, boundNs: 300, weightBoundNs: 100 }, 'weighted as measured');
