@@ -27,7 +27,7 @@ import { join } from 'node:path';
 import { numberArg, median, quantile } from './common.js';
 import { MANAGER, solveMesh, solveMeshExact, solveMeshRounds, type TimedEdge, type TimedRound } from '../timesync/mesh.js';
 import { meshPeers } from '../protocol/mesh.js';
-import { gaussian, simulateRound, type FleetModel } from '../timesync/simulate.js';
+import { gaussian, roundErrors, simulateRound, simulateRounds, type FleetModel } from '../timesync/simulate.js';
 import { testbedUp, testbedDown } from '../local/testbed.js';
 import { spawnResponder, writePingConf } from '../local/responder.js';
 import { Prober } from '../timesync/prober.js';
@@ -213,19 +213,10 @@ function simulated(servers: number, rounds: number) {
  */
 function simulatedDrift(servers: number, rounds: number) {
   const model: FleetModel = { servers, biasNs: 300, asymmetryNs: 150, noiseNs: 40, oneWayNs: 5000, anchors: 4, seed: 77, driftPpm: numberArg('drift-ppm', 20), roundMs: numberArg('round-ms', 5000) };
-  const sims = Array.from({ length: rounds }, (_, r) => simulateRound(model, r * 10_000, r));
-  const timed: TimedRound[] = sims.map((sim) => ({ refMs: median(sim.mesh.map((e) => e.atMs)), edges: sim.mesh.map((e) => ({ a: e.a, b: e.b, offsetNs: BigInt(Math.round(e.offsetNs)), boundNs: e.boundNs, atMs: e.atMs })) }));
+  const { rounds: timed, sims } = simulateRounds(model, rounds);
   const judge = (solved: { clocks: Map<string, { offsetNs: bigint; boundNs: number }> }[]) => {
-    const errs: number[] = [];
-    let covered = 0;
-    solved.forEach((s, r) => {
-      for (const [n, c] of s.clocks) {
-        const e = Math.abs(Number(c.offsetNs) - sims[r]!.truthAt(n, timed[r]!.refMs));
-        errs.push(e);
-        if (e <= c.boundNs) covered++;
-      }
-    });
-    return { p99ErrorNs: +p99(errs).toFixed(1), boundCoverage: covered / errs.length };
+    const { errors, outside } = roundErrors(solved, timed, sims);
+    return { p99ErrorNs: +p99(errors).toFixed(1), boundCoverage: 1 - outside / errors.length };
   };
   const t0 = process.hrtime.bigint();
   const withDrift = judge(solveMeshRounds(timed).rounds);

@@ -9,7 +9,7 @@
  * after the round's minimum-delay filter. The bound is half the round trip, as the causality
  * interval gives it. The star is the manager probing every server, one way.
  */
-import { MANAGER, type MeshEdge } from './mesh.js';
+import { MANAGER, type MeshEdge, type TimedRound } from './mesh.js';
 import { meshPeers } from '../protocol/mesh.js';
 
 export interface FleetModel {
@@ -100,4 +100,29 @@ export function uniform(seed: number): () => number {
 export function gaussian(seed: number): () => number {
   const u = uniform(seed);
   return () => Math.sqrt(-2 * Math.log(u())) * Math.cos(2 * Math.PI * u());
+}
+
+/** `count` rounds of a model, one every `intervalMs`, as solveMeshRounds takes them: each round at the median of its edges' times. */
+export function simulateRounds(m: FleetModel, count: number, intervalMs = 10_000): { rounds: TimedRound[]; sims: SimulatedRound[] } {
+  const sims = Array.from({ length: count }, (_, r) => simulateRound(m, r * intervalMs, r));
+  const rounds = sims.map((sim) => {
+    const ats = sim.mesh.map((e) => e.atMs).sort((a, b) => a - b);
+    return { refMs: ats[ats.length >> 1]!, edges: sim.mesh.map((e) => ({ a: e.a, b: e.b, offsetNs: BigInt(Math.round(e.offsetNs)), boundNs: e.boundNs, atMs: e.atMs })) };
+  });
+  return { rounds, sims };
+}
+
+/** Every solved clock of every round against the truth at its round's time: the errors, sorted, and how many lie outside their bound. */
+export function roundErrors(solved: { clocks: Map<string, { offsetNs: bigint; boundNs: number }> }[], rounds: TimedRound[], sims: SimulatedRound[]): { errors: number[]; outside: number } {
+  const errors: number[] = [];
+  let outside = 0;
+  solved.forEach((s, r) => {
+    for (const [n, c] of s.clocks) {
+      const e = Math.abs(Number(c.offsetNs) - sims[r]!.truthAt(n, rounds[r]!.refMs));
+      errors.push(e);
+      if (e > c.boundNs) outside++;
+    }
+  });
+  errors.sort((a, b) => a - b);
+  return { errors, outside };
 }

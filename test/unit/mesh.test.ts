@@ -5,11 +5,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { edgeAt, MANAGER, solveMesh, solveMeshExact, solveMeshRounds, type ExactEdge, type MeshEdge, type TimedRound } from '../../timesync/mesh.js';
+import { edgeAt, MANAGER, solveMesh, solveMeshExact, solveMeshRounds, type ExactEdge, type MeshEdge } from '../../timesync/mesh.js';
 import { meshEdge } from '../../timesync/mesh-probing.js';
 import { maxMeshPeers, meshAnchors, meshPeers, parseMeshBatch } from '../../protocol/mesh.js';
 import type { Sample } from '../../protocol/timesync.js';
-import { simulateRound, type FleetModel } from '../../timesync/simulate.js';
+import { roundErrors, simulateRound, simulateRounds, type FleetModel } from '../../timesync/simulate.js';
 
 const model: FleetModel = { servers: 200, asymmetryNs: 40, biasNs: 300, noiseNs: 20, oneWayNs: 20_000, anchors: 4, seed: 7 };
 
@@ -64,23 +64,10 @@ test('loop consistency: a probe outside its own interval (a forged or corrupted 
 test('clocks that drift, edges measured seconds apart: each edge carried to its round\'s time along the fitted drifts puts every clock within its bound and near the truth; solved as if simultaneous, errors of tens of µs break the bounds', () => {
   // 20 ppm between clocks (an undisciplined crystal), each observer's peers probed over 5 s, a round every 10 s
   const drifting: FleetModel = { ...model, asymmetryNs: 150, noiseNs: 40, oneWayNs: 5000, driftPpm: 20, roundMs: 5000 };
-  const sims = Array.from({ length: 6 }, (_, r) => simulateRound(drifting, r * 10_000, r));
-  const rounds: TimedRound[] = sims.map((sim) => {
-    const ats = sim.mesh.map((e) => e.atMs).sort((a, b) => a - b);
-    return { refMs: ats[ats.length >> 1]!, edges: sim.mesh.map((e) => ({ a: e.a, b: e.b, offsetNs: BigInt(Math.round(e.offsetNs)), boundNs: e.boundNs, atMs: e.atMs })) };
-  });
+  const { rounds, sims } = simulateRounds(drifting, 6);
   const judge = (solved: { clocks: Map<string, { offsetNs: bigint; boundNs: number }> }[]) => {
-    const errs: number[] = [];
-    let out = 0;
-    solved.forEach((s, r) => {
-      for (const [n, c] of s.clocks) {
-        const e = Math.abs(Number(c.offsetNs) - sims[r]!.truthAt(n, rounds[r]!.refMs));
-        errs.push(e);
-        if (e > c.boundNs) out++;
-      }
-    });
-    errs.sort((a, b) => a - b);
-    return { p99: errs[Math.floor(0.99 * (errs.length - 1))]!, outside: out, n: errs.length };
+    const { errors, outside } = roundErrors(solved, rounds, sims);
+    return { p99: errors[Math.floor(0.99 * (errors.length - 1))]!, outside, n: errors.length };
   };
   const { rounds: solved, drift } = solveMeshRounds(rounds);
   const withDrift = judge(solved);
