@@ -16,6 +16,9 @@
  *
  * Bounds are hard: along the path of least total bound from the manager, the offsets add up to
  * an estimate p within that total B of the truth; the solution's bound is B + |x − p|.
+ *
+ * A series of rounds (solveMeshRounds) is solved with the clocks' drifts: each edge carried to
+ * its round's time, each clock read from the line fitted through the rounds around it.
  */
 
 import { MESH_MANAGER } from '../protocol/mesh.js';
@@ -372,7 +375,7 @@ export function edgeAt(e: TimedEdge, refMs: number, drift: (node: string) => Nod
     boundNs: e.boundNs + ((da.boundPpb + db.boundPpb) * Math.abs(dtNs)) / 1e9,
     // weighted as measured: a pair's two directions, carried over different times, keep equal
     // weights, so the stamping bias common to every probe still cancels between them
-    weightBoundNs: e.boundNs,
+    weightBoundNs: e.weightBoundNs ?? e.boundNs,
   };
 }
 
