@@ -19,7 +19,7 @@
  *   (default 20) apart, each round's edges measured over --round-ms (default 5,000): the rounds
  *   solved with the drifts (what the analysis does) vs as if each round's edges were simultaneous.
  *
- *   node dist/bench/mesh.js [--hosts 8] [--rounds 10] [--probes 200] [--skew [--skew-us 500] [--skew-ppm 20]] [--verbose] [--servers 1000] [--sim-rounds 5] [--drift-servers 200] [--drift-rounds 6] [--drift-ppm 20] [--round-ms 5000] [--no-testbed]
+ *   node dist/bench/mesh.js [--hosts 8] [--rounds 10] [--probes 200] [--testbed-anchors 2] [--skew [--skew-us 500] [--skew-ppm 20]] [--verbose] [--servers 1000] [--sim-rounds 5] [--drift-servers 200] [--drift-rounds 6] [--drift-ppm 20] [--round-ms 5000] [--no-testbed]
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -96,7 +96,7 @@ async function onTestbed(hosts: number, rounds: number, probes: number, skew: bo
     }
     const prober = await Prober.open({ ifaces: tb.hosts.map((h) => h.outerIface), port: PORT, key });
     stops.push(() => prober.close());
-    const anchors = [names[0]!, names[1]!]; // one on each subnet
+    const anchors = names.slice(0, Math.max(2, numberArg('testbed-anchors', 2))); // hosts alternate between the subnets: at least one on each
     // as the manager does with the mesh on: it answers its anchors' probes (a responder on the
     // interface holding its address, the bridge), so they are probed both ways
     const managerResponder = await startResponder({ iface: tb.bridges[0]!, port: PORT, key, probers: anchors.map((n) => tb.hosts.find((h) => h.name === n)!.address) });
