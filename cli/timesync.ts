@@ -9,7 +9,7 @@ import { pingKey, responderSettings } from '../conf/load.js';
 import { loadConfFile } from '../conf/load.js';
 import { pingInfo } from '../conf/schema.js';
 import { startResponder } from '../timesync/responder.js';
-import { Prober } from '../timesync/prober.js';
+import { Prober, unixMsAt } from '../timesync/prober.js';
 import { estimateRound } from '../timesync/estimator.js';
 import type { TestClock } from '../protocol/timesync.js';
 
@@ -65,8 +65,7 @@ export function timesyncCommand(): Command {
             if (!s.length) return { address: a, offsetNs: null, boundNs: null, minDelayNs: null, replies: 0, sent: o.count };
             const e = estimateRound(s);
             // the estimate's moment on the wall clock (a test clock's offset taken back out: it is this host's own clock)
-            const atNs = test ? e.atNs - test.offsetNs : e.atNs;
-            const atUnixMs = Math.round(Date.now() - Number(process.hrtime.bigint() - atNs) / 1e6);
+            const atUnixMs = Math.round(unixMsAt(test ? e.atNs - test.offsetNs : e.atNs));
             return { address: a, offsetNs: e.offsetNs.toString(), boundNs: e.boundNs, minDelayNs: e.minDelayNs, replies: s.length, sent: o.count, atUnixMs };
           });
           console.log(JSON.stringify({ estimates }));

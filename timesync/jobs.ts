@@ -10,9 +10,9 @@ import type { Pool } from '../db/pool.js';
 import type { TimeSync } from '../conf/schema.js';
 import { QUEUES, TIMESYNC_ROUND_KEY } from '../protocol/redis.js';
 import { KEEP_JOBS, type FeatureJobs } from '../lib/jobs.js';
-import type { Prober } from './prober.js';
+import { unixMsAt, type Prober } from './prober.js';
 import { estimateRound, fitClock } from './estimator.js';
-import { recentRounds, storeRound, unixMsAt } from './store.js';
+import { recentRounds, storeRound } from './store.js';
 
 export const TIMESYNC_SCHEDULER = 'timesync-rounds';
 

@@ -8,7 +8,7 @@
  * analysis solves each round's edges together. Probes go one at a time, paced to at most
  * `maxProbeRate` a second. A round that cannot be sent is counted (drops.mesh_rounds).
  */
-import { Prober, WARMUP_PROBES } from './prober.js';
+import { Prober, unixMsAt, WARMUP_PROBES } from './prober.js';
 import { estimateRound, probeOffset } from './estimator.js';
 import { MESH_FORMAT, MESH_MANAGER, meshPeers, type MeshBatch, type MeshEdgeRow } from '../protocol/mesh.js';
 import { toFields } from '../protocol/redis.js';
@@ -65,8 +65,7 @@ export function meshEdge(peer: string, samples: Sample[], sent: number, lost: nu
   [row.fwdMinNs, row.fwdP50Ns] = minP50(fwd);
   [row.bwdMinNs, row.bwdP50Ns] = minP50(bwd);
   [row.rttMinNs, row.rttP50Ns] = minP50(rtt);
-  // the estimate's moment on the wall clock: CLOCK_MONOTONIC (the stamps' clock) is hrtime's here
-  const atUnixMs = Math.round(Date.now() - Number(process.hrtime.bigint() - est.atNs) / 1e6);
+  const atUnixMs = Math.round(unixMsAt(est.atNs));
   return { ...row, offsetNs: off.toString(), boundNs: est.boundNs, atNs: est.atNs.toString(), atUnixMs };
 }
 

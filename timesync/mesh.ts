@@ -366,7 +366,6 @@ const UNKNOWN_DRIFT: NodeDrift = { driftPpb: 0, boundPpb: MAX_DRIFT_PPB };
  */
 export function edgeAt(e: TimedEdge, refMs: number, drift: (node: string) => NodeDrift): ExactEdge {
   const dtNs = (refMs - e.atMs) * 1e6;
-  if (dtNs === 0) return { a: e.a, b: e.b, offsetNs: e.offsetNs, boundNs: e.boundNs };
   const da = drift(e.a), db = drift(e.b);
   return {
     a: e.a,

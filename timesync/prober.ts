@@ -45,6 +45,9 @@ export interface RoundResult {
   lost: Map<string, number>;
 }
 
+/** This host's wall clock (Unix ms) at a CLOCK_MONOTONIC instant: the prober's stamps' clock, hrtime's here. */
+export const unixMsAt = (monotonicNs: bigint): number => Date.now() - Number(process.hrtime.bigint() - monotonicNs) / 1e6;
+
 /** Probes per server sent, answered and discarded at the start of each round. */
 export const WARMUP_PROBES = 32;
 

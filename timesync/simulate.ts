@@ -11,6 +11,7 @@
  */
 import { MANAGER, type MeshEdge, type TimedRound } from './mesh.js';
 import { meshPeers } from '../protocol/mesh.js';
+import { median } from '../lib/stats.js';
 
 export interface FleetModel {
   servers: number;
@@ -105,10 +106,7 @@ export function gaussian(seed: number): () => number {
 /** `count` rounds of a model, one every `intervalMs`, as solveMeshRounds takes them: each round at the median of its edges' times. */
 export function simulateRounds(m: FleetModel, count: number, intervalMs = 10_000): { rounds: TimedRound[]; sims: SimulatedRound[] } {
   const sims = Array.from({ length: count }, (_, r) => simulateRound(m, r * intervalMs, r));
-  const rounds = sims.map((sim) => {
-    const ats = sim.mesh.map((e) => e.atMs).sort((a, b) => a - b);
-    return { refMs: ats[ats.length >> 1]!, edges: sim.mesh.map((e) => ({ a: e.a, b: e.b, offsetNs: BigInt(Math.round(e.offsetNs)), boundNs: e.boundNs, atMs: e.atMs })) };
-  });
+  const rounds = sims.map((sim) => ({ refMs: median(sim.mesh.map((e) => e.atMs)), edges: sim.mesh.map((e) => ({ a: e.a, b: e.b, offsetNs: BigInt(Math.round(e.offsetNs)), boundNs: e.boundNs, atMs: e.atMs })) }));
   return { rounds, sims };
 }
 

@@ -14,9 +14,6 @@ export interface StoredRound extends RoundEstimate {
   atUnixMs: number;
 }
 
-/** The manager's wall clock at a CLOCK_MONOTONIC instant of this process (the prober's clock). */
-export const unixMsAt = (monotonicNs: bigint): number => Date.now() - Number(process.hrtime.bigint() - monotonicNs) / 1e6;
-
 export async function storeRound(pool: Pool, name: string, r: StoredRound): Promise<void> {
   await pool.query(
     `INSERT INTO clock_offsets (server, round, at_ns, at_unix_ms, offset_ns, bound_ns, drift_ppb, drift_bound_ppb, samples, kept, lost, min_delay_ns, median_delay_ns)
