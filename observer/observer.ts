@@ -126,7 +126,7 @@ export class Observer {
         try {
           const p = this.probe, a = this.assembler, pub = this.publisher;
           this.metricsServer = await serveMetrics(
-            observerRegistry({ node: o.node, probe: p, assembler: () => a.counters, drops: () => this.drops(), host: o.jitter?.length ? () => this.host?.snapshot() : undefined, publisher: () => ({ ...pub.counters, backlogMemory: pub.backlog.memory, backlogDiskBytes: pub.backlog.diskBytes, holding: pub.backlog.heldBack }) }),
+            observerRegistry({ node: o.node, probe: p, assembler: () => a.state(), drops: () => this.drops(), host: o.jitter?.length ? () => this.host?.snapshot() : undefined, publisher: () => ({ ...pub.counters, backlogMemory: pub.backlog.memory, backlogDiskBytes: pub.backlog.diskBytes, holding: pub.backlog.heldBack }) }),
             o.metrics.host, o.metrics.port,
           );
         } catch (e) {
@@ -177,7 +177,7 @@ export class Observer {
 
   get counters() {
     return {
-      probe: this.finalProbeCounters ?? this.probe!.counters(), assembler: { ...this.assembler!.counters }, publisher: { ...this.publisher!.counters },
+      probe: this.finalProbeCounters ?? this.probe!.counters(), assembler: this.assembler!.state(), ringUnreadBytes: this.finalProbeCounters ? 0 : this.probe!.ring.pending(), publisher: { ...this.publisher!.counters },
       backlog: this.publisher!.backlog, drops: this.drops(), drainOverBudget: this.drain?.overBudget ?? 0, metricsBindFailures: this.metricsBindFailures,
     };
   }

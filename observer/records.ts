@@ -36,6 +36,9 @@ export interface AssemblerCounters {
   evicted: number;
 }
 
+/** The counters with the records still being assembled (waiting for layers or for their reader): a gauge. */
+export type AssemblerState = AssemblerCounters & { assembling: number };
+
 interface Pending {
   rec: PacketRecord;
   lastMs: number;
@@ -173,5 +176,9 @@ export class RecordAssembler {
 
   get pendingCount(): number {
     return this.pending.size + this.awaitingReader.size;
+  }
+
+  state(): AssemblerState {
+    return { ...this.counters, assembling: this.pendingCount };
   }
 }

@@ -93,7 +93,13 @@ async function streamAgrees(p: Pipeline, flows: { dport: number; sport: number; 
     for (const [i, x] of (a as any[]).entries()) {
       const y = b[i];
       const where = `${x.window_ns} ${x.src_server_id}→${x.dst_server_id} ${x.segment}`;
-      assert.deepEqual([y.window_ns, y.src_server_id, y.dst_server_id, y.segment, Number(y.samples), Number(y.faults)], [x.window_ns, x.src_server_id, x.dst_server_id, x.segment, Number(x.samples), Number(x.faults)], where);
+      const [got, want] = [[y.window_ns, y.src_server_id, y.dst_server_id, y.segment, Number(y.samples), Number(y.faults)], [x.window_ns, x.src_server_id, x.dst_server_id, x.segment, Number(x.samples), Number(x.faults)]];
+      if (JSON.stringify(got) !== JSON.stringify(want)) {
+        // what each engine left unmatched in that window, by reason: where the records went
+        const u = 'SELECT src_server_id AS src, dst_server_id AS dst, reason, samples FROM unmatched WHERE window_ns = ? ORDER BY src, dst, reason';
+        const [[ua], [ub]] = (await Promise.all([p.pool.query(u, [x.window_ns]), s.query(u, [x.window_ns])])) as any[];
+        assert.deepEqual(got, want, `${where}; unmatched: batch ${JSON.stringify(ua)}, stream ${JSON.stringify(ub)}`);
+      }
       for (const k of ['p50_ns', 'p99_ns']) assert.ok(Math.abs(Number(y[k]) - Number(x[k])) <= 0.01 * Math.abs(Number(x[k])) + 1, `${where} ${k}: stream ${y[k]}, batch ${x[k]}`);
     }
     for (const f of flows) {

@@ -76,6 +76,9 @@ test('observer publishes records and heartbeats, serves metrics, and detaches ev
     const metrics = await (await fetch(`http://${tb.hosts[0]!.address}:9464/metrics`)).text();
     assert.match(metrics, /latscope_layer_delay_seconds_bucket\{port="7200",dir="tx",from="tcp",to="ip",le="[^"]+",node="t\d+h0"\} [1-9]/);
     assert.match(metrics, /latscope_dropped_total\{where="ring",node="t\d+h0"\} 0/);
+    // the gauges of what is on its way: events in the ring, records still assembling
+    assert.match(metrics, /# TYPE latscope_ring_unread_bytes gauge\nlatscope_ring_unread_bytes\{node="t\d+h0"\} \d+\n/);
+    assert.match(metrics, /# TYPE latscope_records_assembling gauge\nlatscope_records_assembling\{node="t\d+h0"\} \d+\n/);
     assert.match(metrics, /latscope_bpf_program_runs_total\{program="lt_tcp_send",node="t\d+h0"\} [1-9]/);
 
     o.child.kill('SIGTERM');

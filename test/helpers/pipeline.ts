@@ -125,7 +125,12 @@ export class Pipeline {
     if (r.unreachable.length) throw new Error(`time sync: no reply from ${r.unreachable.join(', ')}`);
   }
 
-  /** Waits until every record the observers made is a row (their queues, the stream and the ingest all empty). */
+  /**
+   * Waits until every record of the traffic so far is a row: no event left in an observer's ring
+   * (a reader behind its CPU budget on a busy machine), none still assembling (an incomplete one
+   * goes out only when it times out, seconds after the traffic), and their queues, the stream and
+   * the ingest all empty. A phase's analysis then sees all of it.
+   */
   async drained(timeoutMs = 30_000): Promise<void> {
     const until = Date.now() + timeoutMs;
     let last = -1;
@@ -134,11 +139,12 @@ export class Pipeline {
       const [[c]] = (await this.pool.query('SELECT COUNT(*) AS n FROM packets')) as any;
       const made = this.observers.reduce((n, ob) => n + ob.counters.publisher.published, 0);
       const backlog = this.observers.reduce((n, ob) => n + ob.counters.backlog.memory, 0);
-      if (Number(c.n) === made && backlog === 0 && Number(c.n) === last) return;
+      const assembling = this.observers.reduce((n, ob) => n + ob.counters.assembler.assembling + ob.counters.ringUnreadBytes, 0);
+      if (Number(c.n) === made && backlog === 0 && assembling === 0 && Number(c.n) === last) return;
       last = Number(c.n);
       if (Date.now() > until) {
         const lag = await this.ingest.lag().catch((e: Error) => e.message);
-        throw new Error(`records did not all reach MySQL within ${timeoutMs} ms: ${c.n} rows, ${made} published, ${backlog} waiting; stream ${JSON.stringify(lag)}, ingest ${JSON.stringify(this.ingest.counters)}`);
+        throw new Error(`records did not all reach MySQL within ${timeoutMs} ms: ${c.n} rows, ${made} published, ${backlog} waiting, ${assembling} assembling or unread; stream ${JSON.stringify(lag)}, ingest ${JSON.stringify(this.ingest.counters)}`);
       }
     }
   }

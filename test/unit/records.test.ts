@@ -94,6 +94,7 @@ test('received twice (the sender retransmitted before the reader took the first 
   a.add(ev('ip', 'rx', 1000, 1150, 510n, { flags: F_RETRANS }), 1);
   a.add(ev('sock', 'rx', 1000, 1150, 600n), 2);
   assert.equal(a.pendingCount, 2);
+  assert.equal(a.state().assembling, 2, 'both copies in the gauge (latscope_records_assembling)');
   a.flush(20);
   assert.equal(out.length, 1, 'the first copy, complete once read');
   const first = out[0]!;
@@ -105,6 +106,7 @@ test('received twice (the sender retransmitted before the reader took the first 
   assert.ok(!dup.complete && dup.retrans && dup.attempt === 1 && !dup.layers.sock && dup.layers.ip!.tsNs === 510n);
   assert.equal(a.counters.incomplete, 1);
   assert.equal(a.pendingCount, 0);
+  assert.equal(a.state().assembling, 0);
 });
 
 test('the interval rule marks one more byte; samples beyond the per-event cap are counted, not lost silently', () => {
