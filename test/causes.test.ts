@@ -80,15 +80,20 @@ function tailHolder(ps: Record<string, number>[]): string {
 
 /**
  * The stream engine over the same records (Pipeline.streamEngine): every pair statistic the batch
- * analyzer stored, the same (same paths, the same sketches); the clock faults the same; and each
+ * analyzer gives over them with the same clocks (Pipeline.batchEngine), the same (same paths, the
+ * same sketches); the clock faults the same; and each
  * named flow's tail held by the segment the batch's paths name, from the stream's flow tail
  * sketches (the stream keeps no row per path).
  */
 async function streamAgrees(p: Pipeline, flows: { dport: number; sport: number; holder: string }[]): Promise<void> {
   const s = await p.streamEngine();
+  const batch = await p.batchEngine().catch(async (e) => {
+    await s.end();
+    throw e;
+  });
   try {
     const q = "SELECT window_ns, src_server_id, dst_server_id, segment, samples, p50_ns, p99_ns, faults FROM path_stats WHERE scope = 'pair' ORDER BY window_ns, src_server_id, dst_server_id, segment";
-    const [[a], [b]] = (await Promise.all([p.pool.query(q), s.query(q)])) as any[];
+    const [[a], [b]] = (await Promise.all([batch.query(q), s.query(q)])) as any[];
     assert.equal(b.length, a.length, 'the same windows, pairs and segments');
     for (const [i, x] of (a as any[]).entries()) {
       const y = b[i];
@@ -97,7 +102,7 @@ async function streamAgrees(p: Pipeline, flows: { dport: number; sport: number; 
       if (JSON.stringify(got) !== JSON.stringify(want)) {
         // what each engine left unmatched in that window, by reason: where the records went
         const u = 'SELECT src_server_id AS src, dst_server_id AS dst, reason, samples FROM unmatched WHERE window_ns = ? ORDER BY src, dst, reason';
-        const [[ua], [ub]] = (await Promise.all([p.pool.query(u, [x.window_ns]), s.query(u, [x.window_ns])])) as any[];
+        const [[ua], [ub]] = (await Promise.all([batch.query(u, [x.window_ns]), s.query(u, [x.window_ns])])) as any[];
         assert.deepEqual(got, want, `${where}; unmatched: batch ${JSON.stringify(ua)}, stream ${JSON.stringify(ub)}`);
       }
       for (const k of ['p50_ns', 'p99_ns']) assert.ok(Math.abs(Number(y[k]) - Number(x[k])) <= 0.01 * Math.abs(Number(x[k])) + 1, `${where} ${k}: stream ${y[k]}, batch ${x[k]}`);
@@ -116,6 +121,7 @@ async function streamAgrees(p: Pipeline, flows: { dport: number; sport: number; 
     }
   } finally {
     await s.end();
+    await batch.end();
   }
 }
 

@@ -160,7 +160,47 @@ export class Pipeline {
     }
     await this.drained();
     await this.round();
-    return analyze(this.pool, { windowNs: 10e9, graceMs: 0, spikeFactor: 10, filterRetrans: true, sampleSize: this.opts.size });
+    return analyze(this.pool, this.analysis);
+  }
+
+  private get analysis() {
+    return { windowNs: 10e9, graceMs: 0, spikeFactor: 10, filterRetrans: true, sampleSize: this.opts.size };
+  }
+
+  /** A database of its own beside the pipeline's, migrated, with these tables copied; the caller ends its pool. */
+  private async copyOf(suffix: string, tables: string[]): Promise<Pool> {
+    const name = `${this.opts.database}_${suffix}`;
+    const admin = openPool({ ...this.db, database: 'latscope' });
+    await admin.query(`DROP DATABASE IF EXISTS ${name}`);
+    await admin.query(`CREATE DATABASE ${name}`);
+    await admin.end();
+    const pool = openPool({ ...this.db, database: name });
+    try {
+      await migrate(pool);
+      for (const t of tables) await pool.query(`INSERT INTO ${name}.${t} SELECT * FROM ${this.opts.database}.${t}`);
+      return pool;
+    } catch (e) {
+      await pool.end();
+      throw e;
+    }
+  }
+
+  /**
+   * The batch analyzer again over every packets row so far, in one run into a database of its
+   * own, with the clock rounds as they are now: what the stream engine is compared with (a
+   * phase's own analysis knew only the rounds up to its end, and the pairing of a retransmitted
+   * sample's records and the windows of its paths follow the clocks' bounds then).
+   */
+  async batchEngine(): Promise<Pool> {
+    const pool = await this.copyOf('batch', ['servers', 'server_addresses', 'clock_offsets', 'packets']);
+    try {
+      await pool.query(`INSERT INTO ingest_batches (id, records, committed_at, analyzed) SELECT id, records, committed_at, 0 FROM ${this.opts.database}.ingest_batches`);
+      await analyze(pool, this.analysis);
+      return pool;
+    } catch (e) {
+      await pool.end();
+      throw e;
+    }
   }
 
   /**
@@ -172,13 +212,7 @@ export class Pipeline {
    */
   async streamEngine(): Promise<Pool> {
     const name = `${this.opts.database}_stream`;
-    const admin = openPool({ ...this.db, database: 'latscope' });
-    await admin.query(`DROP DATABASE IF EXISTS ${name}`);
-    await admin.query(`CREATE DATABASE ${name}`);
-    await admin.end();
-    const pool = openPool({ ...this.db, database: name });
-    await migrate(pool);
-    for (const t of ['servers', 'server_addresses', 'clock_offsets']) await pool.query(`INSERT INTO ${name}.${t} SELECT * FROM ${this.opts.database}.${t}`);
+    const pool = await this.copyOf('stream', ['servers', 'server_addresses', 'clock_offsets']);
     const stream = `latscope:test:pipeline:${name}:${process.pid}`;
     await this.redis.del(stream);
     try {
