@@ -459,7 +459,9 @@ export class Run {
       // worker at a time: each worker's join and statistics run in parallel, their merges in turn
       if (!(await store.getLock(conn, MERGE_LOCK, 600))) throw new Error('analysis: another worker has held the statistics merge for more than 600 s');
       merging = true;
+      const tLocked = Date.now();
       const merged = await this.mergeStored(conn, stats);
+      const tMerged = Date.now();
       const spikes = this.spikes(paths, merged);
       if (input.keepPaths === 'exemplars') await this.writePaths(c, paths, spikes.map((x) => x.k));
       if (input.beforeCommit) {
@@ -468,6 +470,7 @@ export class Run {
         else for (const x of spikes) kept.push(paths.tx[x.k]!, paths.rx[x.k]!);
         await input.beforeCommit(kept);
       }
+      const tKept = Date.now();
       await this.writeStats(conn, merged);
       const t4 = Date.now();
       await this.writeFlows(conn, stats.flows);
@@ -481,7 +484,7 @@ export class Run {
       for (let k = 0; k < paths.n; k++) if (paths.flags[k]! & F_PATH_FAULT) result.faults++;
       result.spikes += spikes.length;
       result.windows += new Set([...merged.keys()].map((k) => parseGroupKey(k).window)).size;
-      this.log(`analysis: ${c.n - input.fresh} records (+${input.fresh} waiting) -> ${paths.n} paths, ${joined.unmatched.length} unmatched, ${joined.pending.length} waiting; join ${t2 - t1} ms, paths ${t3 - t2} ms, statistics ${t4 - t3} ms, the rest ${Date.now() - t4} ms`);
+      this.log(`analysis: ${c.n - input.fresh} records (+${input.fresh} waiting) -> ${paths.n} paths, ${joined.unmatched.length} unmatched, ${joined.pending.length} waiting; join ${t2 - t1} ms, paths ${t3 - t2} ms, statistics ${t4 - t3} ms (the merge lock ${tLocked - t3} ms, merge ${tMerged - tLocked} ms, exemplars ${tKept - tMerged} ms, write ${t4 - tKept} ms), the rest ${Date.now() - t4} ms`);
       return { pending: joined.pending.length, paths: paths.n, unmatched: joined.unmatched.length };
     } catch (e) {
       await conn.rollback().catch(() => {});

@@ -232,15 +232,35 @@ export type StatValues = [
 ];
 
 /** Windows' statistics, replacing what they held (the rows carry the merged sketches). */
-export async function upsertStats(db: Db, values: StatValues[]): Promise<void> {
-  for (let i = 0; i < values.length; i += 2000)
-    await db.query(
-      `INSERT INTO path_stats (window_ns, window_unix_ms, window_len_ns, scope, src_server_id, dst_server_id, flow_id, segment, samples, p50_ns, p90_ns, p99_ns, p999_ns, max_ns, mean_ns, bound_ns, faults, tail_mean_ns, tail_share, sketch, tail_sketch)
-       VALUES ? ON DUPLICATE KEY UPDATE window_unix_ms = VALUES(window_unix_ms), samples = VALUES(samples), p50_ns = VALUES(p50_ns), p90_ns = VALUES(p90_ns), p99_ns = VALUES(p99_ns),
-         p999_ns = VALUES(p999_ns), max_ns = VALUES(max_ns), mean_ns = VALUES(mean_ns), bound_ns = VALUES(bound_ns), faults = VALUES(faults), tail_mean_ns = VALUES(tail_mean_ns),
-         tail_share = VALUES(tail_share), sketch = VALUES(sketch), tail_sketch = VALUES(tail_sketch)`,
-      [values.slice(i, i + 2000)],
-    );
+export function upsertStats(db: Db, values: StatValues[]): Promise<void> {
+  return executeRows(
+    db,
+    'INSERT INTO path_stats (window_ns, window_unix_ms, window_len_ns, scope, src_server_id, dst_server_id, flow_id, segment, samples, p50_ns, p90_ns, p99_ns, p999_ns, max_ns, mean_ns, bound_ns, faults, tail_mean_ns, tail_share, sketch, tail_sketch) VALUES',
+    `ON DUPLICATE KEY UPDATE window_unix_ms = VALUES(window_unix_ms), samples = VALUES(samples), p50_ns = VALUES(p50_ns), p90_ns = VALUES(p90_ns), p99_ns = VALUES(p99_ns),
+       p999_ns = VALUES(p999_ns), max_ns = VALUES(max_ns), mean_ns = VALUES(mean_ns), bound_ns = VALUES(bound_ns), faults = VALUES(faults), tail_mean_ns = VALUES(tail_mean_ns),
+       tail_share = VALUES(tail_share), sketch = VALUES(sketch), tail_sketch = VALUES(tail_sketch)`,
+    values,
+  );
+}
+
+/** Rows of executeRows' statements: the most, then the binary digits of the rest (a few statement shapes, each prepared once per connection). */
+const EXECUTE_ROWS = 512;
+
+/**
+ * A multi-row statement (`head` (?, ...), (?, ...) `tail`) as prepared statements: the values go
+ * in the binary protocol, a sketch as its bytes rather than as SQL text twice its size for the
+ * server to parse (the statistics' write, in the step every worker takes its turn for, takes half
+ * the time). Statement shapes stay few: EXECUTE_ROWS rows, then one per binary digit of the rest.
+ */
+async function executeRows(db: Db, head: string, tail: string, values: readonly (string | number | Buffer | null)[][]): Promise<void> {
+  if (!values.length) return;
+  const row = `(${values[0]!.map(() => '?').join(', ')})`;
+  for (let i = 0; i < values.length; ) {
+    const left = values.length - i;
+    const n = left >= EXECUTE_ROWS ? EXECUTE_ROWS : 2 ** Math.floor(Math.log2(left));
+    await db.execute(`${head} ${new Array(n).fill(row).join(', ')} ${tail}`, values.slice(i, i + n).flat());
+    i += n;
+  }
 }
 
 export type FlowWindowValues = [windowNs: string, flow: number, src: number, dst: number, samples: number, sizeSamples: number, retransmissions: number, sampleSize: number, firstNs: string, lastNs: string];
