@@ -148,6 +148,36 @@ test('exactly once: a worker killed mid-run is replayed from its checkpoint by t
   }
 });
 
+test('entries read ahead while a step waits are analyzed once: by the next step, or, the lease given back, by the worker that takes the stream over', async () => {
+  const ref = await published('st_ahead_ref');
+  const refStage = stageOf(ref.pool, ref.stream);
+  assert.ok(await refStage.acquire());
+  await refStage.finish();
+  await refStage.release();
+  const { pool, stream, records } = await published('st_ahead');
+  const first = stageOf(pool, stream, { consumer: 'first', maxRecords: 1500 });
+  assert.ok(await first.acquire());
+  await first.step();
+  await first.step();
+  // the third step's entries are on their way while nobody steps: pending for this consumer
+  let ahead = 0;
+  for (let i = 0; i < 100 && !ahead; i++) {
+    const [n] = (await redis.xpending(stream, 'latscope-analysis')) as [number];
+    ahead = Number(n);
+    if (!ahead) await new Promise((r) => setTimeout(r, 20));
+  }
+  assert.ok(ahead > 0, 'the next entries were read ahead');
+  await first.release();
+  const second = stageOf(pool, stream, { consumer: 'second' });
+  assert.ok(await second.acquire());
+  const n = await second.finish();
+  assert.equal(first.counters.records + n, records, 'every record counted once');
+  assert.equal(second.counters.replayed, 0);
+  assert.equal(Number(((await redis.xpending(stream, 'latscope-analysis')) as [number])[0]), 0, 'nothing left pending');
+  assert.deepEqual(await rows(pool, STATS), await rows(ref.pool, STATS), 'the same statistics as one worker\'s run');
+  await second.release();
+});
+
 test('bad entries are set aside and counted, the good ones of the same read analyzed; raw rows kept for a sampled share, both ends together; the text format still read', async () => {
   // the text format (rows2) of observers before the binary one, still read for one release
   const { pool, stream, records } = await published('st_bad', { ...SPEC, samples: 4000, slowLink: undefined, slowReader: undefined }, 500, 1, 'rows2');

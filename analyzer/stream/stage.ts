@@ -127,6 +127,12 @@ export class StreamStage {
   private backlog = true;
   private stopping = false;
   private running?: Promise<void>;
+  /**
+   * The next step's entries, read while this step waits for its turn at the merge and for
+   * MariaDB (the core is idle then). Entries read are pending for this consumer in Redis, so
+   * one that is dropped here (a lease given back) is taken over like any other.
+   */
+  private ahead?: Promise<BufferEntry[]>;
   /** A connection of its own for the blocking reads of start() (a blocked connection delays every other command on it). */
   private reader?: Redis | Cluster;
 
@@ -168,6 +174,7 @@ export class StreamStage {
       throw e;
     }
     this.lease = conn;
+    this.ahead = undefined; // read again from our pending entries below
     try {
       try {
         await this.redis.xgroup('CREATE', this.o.stream, this.o.group, '0', 'MKSTREAM');
@@ -197,6 +204,7 @@ export class StreamStage {
   async release(): Promise<void> {
     const c = this.lease;
     this.lease = undefined;
+    this.ahead = undefined;
     if (!c) return;
     await store.releaseLock(c, this.lockName).catch(() => {});
     await c.end().catch(() => c.destroy());
@@ -230,8 +238,19 @@ export class StreamStage {
   async step(block = false, o: { final?: boolean } = {}): Promise<StepResult> {
     if (!this.lease) throw new Error(`stream ${this.o.stream}: this worker does not hold its lease (acquire first)`);
     const t0 = Date.now();
-    const entries = await this.read(block);
+    const ahead = this.ahead;
+    this.ahead = undefined;
+    let entries = ahead ? await ahead : [];
+    if (!entries.length) entries = await this.read(block);
     const readMs = Date.now() - t0;
+    // read on while this step waits (not our own pending ones: they are this step's until
+    // acknowledged); a read that fails may have taken some entries: the next step reads our
+    // pending ones first, and the error shows there if it lasts
+    if (entries.length && !this.backlog && !this.stopping)
+      this.ahead = this.read(false).catch(() => {
+        this.backlog = true;
+        return [];
+      });
     // one step at a time per pool: a step holds a connection for its transaction and takes more
     // meanwhile, so steps of several shards at once could hold every connection and wait forever
     const before = stepChain.get(this.pool) ?? Promise.resolve();
