@@ -94,3 +94,28 @@ test('--from and --to take RFC 3339 times with their offset; anything else, and 
   assert.throws(() => rangeOf({ since: '1h', from: 1000 }, now), /give one of them/);
   assert.throws(() => rangeOf({ from: 2000, to: 1000 }, now), /--to .* is not after the start/);
 });
+
+test('servers up on a port another process holds: a clear error naming the port and how to choose another, nothing started', async () => {
+  const { createServer } = await import('node:net');
+  const { mkdtempSync, existsSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { spawn } = await import('node:child_process');
+  const holder = createServer().listen(0, '127.0.0.1');
+  await new Promise((r) => holder.once('listening', r));
+  const port = (holder.address() as { port: number }).port;
+  const work = mkdtempSync(join(tmpdir(), 'latscope-port-'));
+  try {
+    // asynchronously: the holder answers on this process's event loop
+    const child = spawn(process.execPath, [join(projectRoot, 'dist', 'cli.js'), 'servers', 'up'], { env: { ...process.env, LATSCOPE_WORKDIR: work, LATSCOPE_REDIS_PORT: String(port) } });
+    let err = '';
+    child.stderr.on('data', (d) => (err += d));
+    const code = await new Promise((r) => child.once('exit', r));
+    assert.equal(code, 1, err);
+    assert.match(err, new RegExp(`127\\.0\\.0\\.1:${port} is taken by another process`));
+    assert.match(err, /LATSCOPE_REDIS_PORT/);
+    assert.equal(existsSync(join(work, 'redis', 'redis.pid')), false, 'no Redis started');
+  } finally {
+    holder.close();
+    rmSync(work, { recursive: true, force: true });
+  }
+});
