@@ -61,6 +61,12 @@ export interface AnalyzeResult {
 }
 
 const LOCK = 'latscope.analyze';
+/** A connection that failed under a statement (reset, closed, its protocol out of step), not the statement itself. */
+const connectionLost = (e: unknown): boolean => {
+  const x = e as { fatal?: boolean; code?: string };
+  return x.fatal === true || ['ECONNRESET', 'EPIPE', 'PROTOCOL_CONNECTION_LOST', 'PROTOCOL_PACKETS_OUT_OF_ORDER'].includes(x.code ?? '');
+};
+
 /** Held while a chunk merges into the stored windows and commits (workers of several shards take turns). */
 const MERGE_LOCK = 'latscope.analyze.merge';
 /** MariaDB's "Deadlock found when trying to get lock". */
@@ -586,11 +592,19 @@ export class Run {
     await Promise.all(
       [ks.slice(0, half), ks.slice(half)].map(async (part) => {
         if (!part.length) return;
-        const conn = await this.pool.getConnection();
-        try {
-          await store.loadPaths(conn, PATH_COLUMNS, () => Readable.from(text(part)));
-        } finally {
-          conn.release();
+        // outside the chunk's transaction and idempotent (IGNORE): a connection lost under a
+        // load (once in CI, the server saw its packets out of order) loads again on a new one
+        for (let attempt = 1; ; attempt++) {
+          const conn = await this.pool.getConnection();
+          try {
+            await store.loadPaths(conn, PATH_COLUMNS, () => Readable.from(text(part)));
+            conn.release();
+            return;
+          } catch (e) {
+            conn.destroy();
+            if (attempt >= 3 || !connectionLost(e)) throw e;
+            this.log(`analysis: the connection loading paths was lost (${(e as Error).message}); loading them again (attempt ${attempt + 1})`);
+          }
         }
       }),
     );
