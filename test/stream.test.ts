@@ -65,6 +65,16 @@ async function published(name: string, spec = SPEC, entryRecords = 500, shards =
 const stageOf = (pool: Pool, stream: string, more: Partial<StreamStageOptions> = {}) =>
   new StreamStage(redis, pool, { ...OPTS, graceMs: 3_600_000, stream, consumer: 'test', maxRecords: 5000, entriesPerRead: 4, ...more });
 
+/** The records published and analyzed by one stage from start to end: what a run with faults is compared with. */
+async function analyzedByOne(name: string): Promise<Awaited<ReturnType<typeof published>>> {
+  const ref = await published(name);
+  const stage = stageOf(ref.pool, ref.stream);
+  assert.ok(await stage.acquire());
+  await stage.finish();
+  await stage.release();
+  return ref;
+}
+
 const rows = async (p: Pool, sql: string) => ((await p.query(sql)) as any)[0] as any[];
 const STATS = 'SELECT window_ns, scope, src_server_id, dst_server_id, flow_id, segment, samples, p50_ns, p99_ns, max_ns FROM path_stats ORDER BY window_ns, scope, src_server_id, dst_server_id, flow_id, segment';
 
@@ -107,11 +117,7 @@ test('the stream stage gives the batch analyzer\'s answers over the same records
 });
 
 test('exactly once: a worker killed mid-run is replayed from its checkpoint by the one that takes its stream over', async () => {
-  const ref = await published('st_ref');
-  const refStage = stageOf(ref.pool, ref.stream);
-  assert.ok(await refStage.acquire());
-  await refStage.finish();
-  await refStage.release();
+  const ref = await analyzedByOne('st_ref');
   const { pool, stream, records } = await published('st_kill');
   const worker = spawn(process.execPath, [join(projectRoot, 'dist/test/helpers/stream-worker.js')], {
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -149,11 +155,7 @@ test('exactly once: a worker killed mid-run is replayed from its checkpoint by t
 });
 
 test('entries read ahead while a step waits are analyzed once: by the next step, or, the lease given back, by the worker that takes the stream over', async () => {
-  const ref = await published('st_ahead_ref');
-  const refStage = stageOf(ref.pool, ref.stream);
-  assert.ok(await refStage.acquire());
-  await refStage.finish();
-  await refStage.release();
+  const ref = await analyzedByOne('st_ahead_ref');
   const { pool, stream, records } = await published('st_ahead');
   const first = stageOf(pool, stream, { consumer: 'first', maxRecords: 1500 });
   assert.ok(await first.acquire());
@@ -209,11 +211,7 @@ test('bad entries are set aside and counted, the good ones of the same read anal
 
 test('sharded streams: both ends of a sample in one shard; a worker process killed mid-run, its shards move to the other, every record counted once', async () => {
   const SHARDS = 4;
-  const ref = await published('st_shref');
-  const refStage = stageOf(ref.pool, ref.stream);
-  assert.ok(await refStage.acquire());
-  await refStage.finish();
-  await refStage.release();
+  const ref = await analyzedByOne('st_shref');
   const { pool, stream, records } = await published('st_shards', SPEC, 500, SHARDS);
   const lens = await Promise.all(Array.from({ length: SHARDS }, (_, k) => redis.xlen(recordStream(k, SHARDS, stream))));
   assert.ok(lens.every((n) => n > 0), `every shard has entries: ${lens}`);
@@ -251,11 +249,7 @@ test('sharded streams: both ends of a sample in one shard; a worker process kill
 
 test('two workers at once, each owning half the shards, committing side by side: the statistics of one stream, nothing merged twice or lost', async () => {
   const SHARDS = 4;
-  const ref = await published('st_parref');
-  const refStage = stageOf(ref.pool, ref.stream);
-  assert.ok(await refStage.acquire());
-  await refStage.finish();
-  await refStage.release();
+  const ref = await analyzedByOne('st_parref');
   const { pool, stream, records } = await published('st_par', SPEC, 500, SHARDS);
   // a second pool is a second worker: steps of one pool run one after another, of two side by side
   const other = openPool({ ...db, database: 'latscope_test_st_par' });
