@@ -80,11 +80,6 @@ export async function startRedis(extraBind: string[] = []): Promise<RedisInfo> {
   return info;
 }
 
-/**
- * One local redis-server of latscope's own in `dir` (config, pid file, log): the lines every
- * instance has (the password, no snapshots, never an eviction) and its own. A running one is
- * kept when its config is the same, else restarted (`before` runs first); then it must answer.
- */
 /** Whether something answers on 127.0.0.1:port. */
 function portTaken(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -94,12 +89,21 @@ function portTaken(port: number): Promise<boolean> {
   });
 }
 
+/** The variable that moves a local server's port. */
+const portVariable = (port: number): string =>
+  port === MARIADB_PORT ? 'LATSCOPE_MARIADB_PORT' : port === REDIS_TLS_PORT ? 'LATSCOPE_REDIS_TLS_PORT' : port === REDIS_PORT ? 'LATSCOPE_REDIS_PORT' : 'LATSCOPE_REDIS_CLUSTER_PORT';
+
 /** Refuses to start a server on a port another process holds (it would wait for a daemon that cannot bind, then time out). */
-async function portFree(what: string, port: number, envVar: string): Promise<void> {
+async function portFree(what: string, port: number): Promise<void> {
   if (await portTaken(port))
-    throw new Error(`${what}: 127.0.0.1:${port} is taken by another process, so ours cannot start (the local servers of another checkout? \`latscope servers down\` there stops them; or choose another port with ${envVar})`);
+    throw new Error(`${what}: 127.0.0.1:${port} is taken by another process, so ours cannot start (the local servers of another checkout? \`latscope servers down\` there stops them; or choose another port with ${portVariable(port)})`);
 }
 
+/**
+ * One local redis-server of latscope's own in `dir` (config, pid file, log): the lines every
+ * instance has (the password, no snapshots, never an eviction) and its own. A running one is
+ * kept when its config is the same, else restarted (`before` runs first); then it must answer.
+ */
 async function runRedis(what: string, dir: string, info: RedisInfo & { tls?: { ca: Buffer } }, own: string[], before?: () => void): Promise<void> {
   const pidFile = join(dir, 'redis.pid');
   const confPath = join(dir, 'redis.conf');
@@ -117,7 +121,7 @@ async function runRedis(what: string, dir: string, info: RedisInfo & { tls?: { c
   const running = livePid(pidFile);
   if (!(running && existsSync(confPath) && readFileSync(confPath, 'utf8') === conf)) {
     if (running) await stopByPidFile(pidFile, what);
-    await portFree(what, info.port, info.port === REDIS_PORT ? 'LATSCOPE_REDIS_PORT' : info.port === REDIS_TLS_PORT ? 'LATSCOPE_REDIS_TLS_PORT' : 'LATSCOPE_REDIS_CLUSTER_PORT');
+    await portFree(what, info.port);
     before?.();
     writeFileSync(confPath, conf, { mode: 0o600 }); // holds the password
     spawnDaemon(['redis-server', confPath], join(dir, 'redis.log'));
@@ -264,7 +268,7 @@ export async function startMariaDb(): Promise<MariaDbInfo> {
   const p = mariadbPaths();
   const info: MariaDbInfo = { host: '127.0.0.1', port: MARIADB_PORT, user: 'latscope', password: secret('mariadb'), database: 'latscope' };
   if (!livePid(p.pidFile)) {
-    await portFree('mariadb', info.port, 'LATSCOPE_MARIADB_PORT');
+    await portFree('mariadb', info.port);
     const pki = testPki();
     if (!existsSync(join(p.data, 'mysql'))) {
       rmSync(p.data, { recursive: true, force: true });

@@ -65,11 +65,11 @@ export function observerRegistry(s: MetricSources): Registry {
   metric(r, 'latscope_ring_unread_bytes', 'Events in the ring buffer not read yet (the reader behind its CPU budget; a full ring drops, counted as ring)', 'gauge', () => [{ value: s.probe.ring.pending() }]);
   metric(r, 'latscope_flows_total', 'Flow states created', 'counter', () => [{ value: Number(s.probe.counters().flows) }]);
   metric(r, 'latscope_records_total', 'Per-packet records assembled', 'counter', () => [{ value: s.assembler().records }]);
+  metric(r, 'latscope_records_assembling', 'Records waiting for their layers or their reader (sent when complete and quiet, or timed out)', 'gauge', () => [{ value: s.assembler().assembling }]);
   metric(r, 'latscope_records_incomplete_total', 'Records sent without every layer (timed out)', 'counter', () => [{ value: s.assembler().incomplete }]);
   metric(r, 'latscope_records_published_total', 'Records written to Redis', 'counter', () => [{ value: s.publisher().published }]);
   metric(r, 'latscope_records_spooled_total', 'Records that waited in the disk spool while Redis was away', 'counter', () => [{ value: s.publisher().spooledToDisk }]);
   metric(r, 'latscope_redis_errors_total', 'Failed sends to Redis (records stay spooled)', 'counter', () => [{ value: s.publisher().redisErrors }]);
-  metric(r, 'latscope_records_assembling', 'Records waiting for their layers or their reader (sent when complete and quiet, or timed out)', 'gauge', () => [{ value: s.assembler().assembling }]);
   metric(r, 'latscope_records_evicted_total', 'Records sent before their time because too many were waiting for their layers', 'counter', () => [{ value: s.assembler().evicted }]);
   metric(r, 'latscope_redis_full_total', 'Sends Redis refused for memory (maxmemory): the records stayed spooled', 'counter', () => [{ value: s.publisher().redisFull }]);
   metric(r, 'latscope_redis_held_back_total', 'Send rounds held back because the record stream was at max_stream_entries (the ingest is behind)', 'counter', () => [{ value: s.publisher().heldBack }]);

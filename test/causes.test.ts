@@ -126,7 +126,7 @@ async function streamAgrees(p: Pipeline, flows: { dport: number; sport: number; 
 }
 
 test('causes 1-3 on one pipeline: a slowed link, a slow reader, a full send buffer', async (t) => {
-  const p = await Pipeline.start(tb, { database: 'latscope_test_causes', ports: [P_PING, P_SLOW, P_BULK], size: 100 });
+  const p = await Pipeline.start(tb, { name: 'causes', ports: [P_PING, P_SLOW, P_BULK], size: 100 });
   t.after(() => p.stop());
   t.after(() => {
     try {
@@ -226,7 +226,7 @@ while True:
 test('4. a synthetic clock offset and drift on one host: every one-way delay within its bound of the truth, no clock fault', async (t) => {
   const epochNs = process.hrtime.bigint();
   const clock = { offsetNs: 5_000_000n, driftPpb: 20_000n, epochNs };
-  const p = await Pipeline.start(tb, { database: 'latscope_test_clock', ports: [P_CLOCK], size: 100, clocks: new Map([[2, clock]]) });
+  const p = await Pipeline.start(tb, { name: 'clock', ports: [P_CLOCK], size: 100, clocks: new Map([[2, clock]]) });
   t.after(() => p.stop());
   await p.phase(async () => void (await pingPong(0, 2, P_CLOCK, 8)));
   // the truth: the same machine's clock under h3's synthetic one (t' = t + offset + (t - epoch)·drift)

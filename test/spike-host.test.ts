@@ -29,7 +29,7 @@ after(async () => {
 test('a spike on a path to or from a server whose CPU a hog took: its report names the hog, from the host events of that CPU during the packet', async () => {
   tb = await testbedUp({ id: 'tspk', hosts: 2 });
   const [h0, h1] = tb.hosts as [Testbed['hosts'][0], Testbed['hosts'][0]];
-  const p = await Pipeline.start(tb, { database: 'latscope_test_spike_host', ports: [PORT], size: 100, jitter: new Map([[1, ['sched']]]) });
+  const p = await Pipeline.start(tb, { name: 'spike_host', ports: [PORT], size: 100, jitter: new Map([[1, ['sched']]]) });
   const kids: ChildProcess[] = [];
   try {
     await p.phase(async () => {

@@ -9,8 +9,8 @@ import { Redis } from 'ioredis';
 import type { Testbed } from '../../local/testbed.js';
 import { startRedis, startMariaDb, type RedisInfo, type MariaDbInfo } from '../../local/servers.js';
 import { spawnResponder, writePingConf, type RunningResponder } from '../../local/responder.js';
-import { openPool, type Pool } from '../../db/pool.js';
-import { migrate } from '../../db/migrate.js';
+import type { Pool } from '../../db/pool.js';
+import { freshDatabase } from './database.js';
 import { upsertServers } from '../../db/servers.js';
 import { Observer } from '../../observer/observer.js';
 import { Ingest } from '../../ingest/ingest.js';
@@ -33,7 +33,8 @@ export interface TestClock {
 }
 
 export interface PipelineOptions {
-  database: string;
+  /** Its database is latscope_test_NAME (test/helpers/database.ts). */
+  name: string;
   ports: number[];
   /** Bytes between samples. */
   size: number;
@@ -62,12 +63,7 @@ export class Pipeline {
   static async start(tb: Testbed, o: PipelineOptions): Promise<Pipeline> {
     const redisInfo = await startRedis([tb.managerAddress]);
     const db = await startMariaDb();
-    const admin = openPool({ ...db, database: 'latscope' });
-    await admin.query(`DROP DATABASE IF EXISTS ${o.database}`);
-    await admin.query(`CREATE DATABASE ${o.database}`);
-    await admin.end();
-    const pool = openPool({ ...db, database: o.database });
-    await migrate(pool);
+    const pool = await freshDatabase(db, o.name);
     await upsertServers(pool, tb.hosts.map((h, i) => ({ hostname: `${tb.id}-${h.name}`, address: h.address, metadata_key: String(i + 1), kind: 'bare-metal' })));
     const redis = new Redis({ host: redisInfo.host, port: redisInfo.port, password: redisInfo.password });
     await redis.del(RECORD_STREAM, HISTOGRAM_STREAM, HEARTBEAT_STREAM, HOST_STREAM);
@@ -139,12 +135,13 @@ export class Pipeline {
       const [[c]] = (await this.pool.query('SELECT COUNT(*) AS n FROM packets')) as any;
       const made = this.observers.reduce((n, ob) => n + ob.counters.publisher.published, 0);
       const backlog = this.observers.reduce((n, ob) => n + ob.counters.backlog.memory, 0);
-      const assembling = this.observers.reduce((n, ob) => n + ob.counters.assembler.assembling + ob.counters.ringUnreadBytes, 0);
-      if (Number(c.n) === made && backlog === 0 && assembling === 0 && Number(c.n) === last) return;
+      const assembling = this.observers.reduce((n, ob) => n + ob.counters.assembler.assembling, 0);
+      const unread = this.observers.reduce((n, ob) => n + ob.counters.ringUnreadBytes, 0);
+      if (Number(c.n) === made && backlog === 0 && assembling === 0 && unread === 0 && Number(c.n) === last) return;
       last = Number(c.n);
       if (Date.now() > until) {
         const lag = await this.ingest.lag().catch((e: Error) => e.message);
-        throw new Error(`records did not all reach MySQL within ${timeoutMs} ms: ${c.n} rows, ${made} published, ${backlog} waiting, ${assembling} assembling or unread; stream ${JSON.stringify(lag)}, ingest ${JSON.stringify(this.ingest.counters)}`);
+        throw new Error(`records did not all reach MySQL within ${timeoutMs} ms: ${c.n} rows, ${made} published, ${backlog} waiting, ${assembling} assembling, ${unread} bytes unread in the rings; stream ${JSON.stringify(lag)}, ingest ${JSON.stringify(this.ingest.counters)}`);
       }
     }
   }
@@ -167,17 +164,16 @@ export class Pipeline {
     return { windowNs: 10e9, graceMs: 0, spikeFactor: 10, filterRetrans: true, sampleSize: this.opts.size };
   }
 
-  /** A database of its own beside the pipeline's, migrated, with these tables copied; the caller ends its pool. */
+  /** The pipeline's database. */
+  get database(): string {
+    return `latscope_test_${this.opts.name}`;
+  }
+
+  /** A database of its own beside the pipeline's, with these tables copied; the caller ends its pool. */
   private async copyOf(suffix: string, tables: string[]): Promise<Pool> {
-    const name = `${this.opts.database}_${suffix}`;
-    const admin = openPool({ ...this.db, database: 'latscope' });
-    await admin.query(`DROP DATABASE IF EXISTS ${name}`);
-    await admin.query(`CREATE DATABASE ${name}`);
-    await admin.end();
-    const pool = openPool({ ...this.db, database: name });
+    const pool = await freshDatabase(this.db, `${this.opts.name}_${suffix}`);
     try {
-      await migrate(pool);
-      for (const t of tables) await pool.query(`INSERT INTO ${name}.${t} SELECT * FROM ${this.opts.database}.${t}`);
+      for (const t of tables) await pool.query(`INSERT INTO ${t} SELECT * FROM ${this.database}.${t}`);
       return pool;
     } catch (e) {
       await pool.end();
@@ -194,7 +190,7 @@ export class Pipeline {
   async batchEngine(): Promise<Pool> {
     const pool = await this.copyOf('batch', ['servers', 'server_addresses', 'clock_offsets', 'packets']);
     try {
-      await pool.query(`INSERT INTO ingest_batches (id, records, committed_at, analyzed) SELECT id, records, committed_at, 0 FROM ${this.opts.database}.ingest_batches`);
+      await pool.query(`INSERT INTO ingest_batches (id, records, committed_at, analyzed) SELECT id, records, committed_at, 0 FROM ${this.database}.ingest_batches`);
       await analyze(pool, this.analysis);
       return pool;
     } catch (e) {
@@ -211,7 +207,7 @@ export class Pipeline {
    * the caller ends its pool.
    */
   async streamEngine(): Promise<Pool> {
-    const name = `${this.opts.database}_stream`;
+    const name = `${this.database}_stream`;
     const pool = await this.copyOf('stream', ['servers', 'server_addresses', 'clock_offsets']);
     const stream = `latscope:test:pipeline:${name}:${process.pid}`;
     await this.redis.del(stream);
