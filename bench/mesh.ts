@@ -13,7 +13,7 @@
  *   its round's time along the fitted drifts), and also each on its own as if its edges were
  *   simultaneous (`simultaneous`). 30 rounds by default: a clock's line is fitted over the 8
  *   rounds either side of a round, as the analysis does over a day of rounds, and fewer rounds
- *   leave the windows half empty (10 rounds: 211-236 ns p99; 24-30: 125-161 ns). --skew puts each host on a synthetic clock (an offset and a
+ *   leave the windows half empty (10 rounds: 211-236 ns p99; 30: 57-76 ns since the anchors only place the mesh, 75-105 ns before). --skew puts each host on a synthetic clock (an offset and a
  *   drift on its responder's and its prober's stamps), so the truth is known, not 0, and drifts.
  * - simulated: --servers (default 1,000) servers (timesync/simulate.ts), the anchors probed both
  *   ways: p99 errors, bound coverage and the time of one solve (solve1000Ms).

@@ -5,9 +5,11 @@
  * asymmetry, the true offset lies within offset ± bound). The manager probes a few anchors the
  * same way, as a node of its own, pinned at 0.
  *
- * The solve is weighted least squares over the graph (weights 1/bound²), the manager pinned:
- * a Laplacian system, solved by conjugate gradients (sparse, a few ms for 1,000 servers). Probing
- * both directions of a pair cancels a stamping bias common to every probe, which the star (the
+ * The solve is weighted least squares over the servers' own edges (weights 1/bound²): a
+ * Laplacian system, solved by conjugate gradients (sparse, a few ms for 1,000 servers). The
+ * manager's edges with its anchors only place each connected part of the mesh against the
+ * manager (solveTied): they do not bend the servers' clocks relative to each other. Probing both
+ * directions of a pair cancels a stamping bias common to every probe, which the star (the
  * manager probing everyone, one way) cannot.
  *
  * Loop consistency: the true offsets satisfy every edge's interval at once, so a solution that
@@ -86,7 +88,7 @@ export function solveMesh(edges: MeshEdge[], o: SolveOptions = {}): MeshSolution
   let reach: Uint8Array;
   for (;;) {
     reach = reachable(n, A, B, kept);
-    const r = solveLaplacian(n, A, B, theta, weight, kept, reach, x, o.tolerance ?? 1e-10);
+    const r = solveTied(n, A, B, theta, weight, kept, reach, x, o.tolerance ?? 1e-10);
     x = r.x;
     iterations += r.iterations;
     solves++;
@@ -167,31 +169,76 @@ function adjacency(n: number, A: Int32Array, B: Int32Array, kept: Uint8Array) {
 }
 
 /**
- * Weighted least squares with node 0 pinned at 0: L x = g over the reachable nodes, L the
- * weighted Laplacian, g_v = Σ w·(±θ) of v's edges. Conjugate gradients with a diagonal
- * preconditioner, started from the previous solution.
+ * The servers' clocks relative to each other from their own edges, and the manager's edges (its
+ * anchors') only for where each connected part of the mesh sits against the manager: one shift
+ * per part, their weighted mean. The manager is not a server: its prober and responder may stamp
+ * elsewhere than the observers' do (on the testbed, on each host's port and on the bridge), so
+ * its few edges carry a bias of their own; weighted in with the rest, the anchors' low bounds
+ * would let that bias bend the servers' relative clocks, the one-way delays between servers the
+ * mesh is for. A part reached through the manager's edges only (the star) is those edges' solve.
  */
-function solveLaplacian(n: number, A: Int32Array, B: Int32Array, theta: Float64Array, weight: Float64Array, kept: Uint8Array, reach: Uint8Array, x0: Float64Array, tol: number) {
+function solveTied(n: number, A: Int32Array, B: Int32Array, theta: Float64Array, weight: Float64Array, kept: Uint8Array, reach: Uint8Array, x0: Float64Array, tol: number) {
+  // the parts of the servers' own graph (union-find), each pinned at one of its nodes
+  const up = Int32Array.from({ length: n }, (_, v) => v);
+  const find = (v: number): number => {
+    while (up[v] !== v) v = up[v] = up[up[v]!]!;
+    return v;
+  };
+  const own = new Uint8Array(A.length);
+  for (let e = 0; e < A.length; e++) {
+    if (!kept[e] || !reach[A[e]!] || A[e] === 0 || B[e] === 0) continue;
+    own[e] = 1;
+    const ra = find(A[e]!), rb = find(B[e]!);
+    if (ra !== rb) up[Math.max(ra, rb)] = Math.min(ra, rb);
+  }
+  const pinned = new Uint8Array(n);
+  pinned[0] = 1;
+  for (let v = 1; v < n; v++) if (reach[v] && find(v) === v) pinned[v] = 1;
+  const start = new Float64Array(n);
+  for (let v = 1; v < n; v++) if (reach[v]) start[v] = (x0[v] ?? 0) - (x0[find(v)] ?? 0);
+  const { x: y, iterations } = solveLaplacian(n, A, B, theta, weight, own, pinned, reach, start, tol);
+  // each part's shift: the weighted mean of what the manager's edges say of its nodes
+  const sum = new Float64Array(n), wsum = new Float64Array(n);
+  for (let e = 0; e < A.length; e++) {
+    if (!kept[e] || !reach[A[e]!] || (A[e] !== 0 && B[e] !== 0)) continue;
+    const v = A[e] === 0 ? B[e]! : A[e]!;
+    if (v === 0) continue;
+    const says = A[e] === 0 ? theta[e]! : -theta[e]!; // v's clock minus the manager's
+    const r = find(v), w = weight[e]!;
+    sum[r] = sum[r]! + w * (says - y[v]!);
+    wsum[r] = wsum[r]! + w;
+  }
+  const x = new Float64Array(n);
+  for (let v = 1; v < n; v++) if (reach[v]) x[v] = y[v]! + sum[find(v)]! / wsum[find(v)]!;
+  return { x, iterations };
+}
+
+/**
+ * Weighted least squares over the edges `use`, the `pinned` nodes held at 0: L x = g over the
+ * other nodes of `reach`, L the weighted Laplacian, g_v = Σ w·(±θ) of v's edges. Conjugate
+ * gradients with a diagonal preconditioner, started from x0.
+ */
+function solveLaplacian(n: number, A: Int32Array, B: Int32Array, theta: Float64Array, weight: Float64Array, use: Uint8Array, pinned: Uint8Array, reach: Uint8Array, x0: Float64Array, tol: number) {
   const x = new Float64Array(n);
   const g = new Float64Array(n), diag = new Float64Array(n);
   for (let e = 0; e < A.length; e++) {
-    if (!kept[e] || !reach[A[e]!]) continue;
+    if (!use[e]) continue;
     const w = weight[e]!;
     g[B[e]!] = g[B[e]!]! + w * theta[e]!;
     g[A[e]!] = g[A[e]!]! - w * theta[e]!;
     diag[A[e]!] = diag[A[e]!]! + w;
     diag[B[e]!] = diag[B[e]!]! + w;
   }
-  const active = (v: number) => v !== 0 && reach[v] === 1;
+  const active = (v: number) => pinned[v] === 0 && reach[v] === 1;
   for (let v = 0; v < n; v++) if (active(v)) x[v] = x0[v] ?? 0;
   const apply = (p: Float64Array, out: Float64Array) => {
     out.fill(0);
     for (let e = 0; e < A.length; e++) {
-      if (!kept[e] || !reach[A[e]!]) continue;
+      if (!use[e]) continue;
       const a = A[e]!, b = B[e]!, w = weight[e]!;
-      const d = w * ((a === 0 ? 0 : p[a]!) - (b === 0 ? 0 : p[b]!));
-      if (a !== 0) out[a] = out[a]! + d;
-      if (b !== 0) out[b] = out[b]! - d;
+      const d = w * ((pinned[a] ? 0 : p[a]!) - (pinned[b] ? 0 : p[b]!));
+      if (!pinned[a]) out[a] = out[a]! + d;
+      if (!pinned[b]) out[b] = out[b]! - d;
     }
   };
   const r = new Float64Array(n), z = new Float64Array(n), p = new Float64Array(n), q = new Float64Array(n);

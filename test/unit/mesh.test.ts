@@ -48,6 +48,25 @@ test('a stamping bias common to every probe: the mesh cancels it (both ways of e
   assert.equal(star.coverage, 1);
 });
 
+test('the manager\'s anchor edges place the mesh, they do not bend it: biased anchors with low bounds shift every clock alike, the servers\' differences stay the mesh\'s own', () => {
+  const r = simulateRound({ ...model, asymmetryNs: 0, biasNs: 0, noiseNs: 0 });
+  // the manager stamps elsewhere than the observers: its edges off by +60 and -20 ns, measured over a short path (bounds 20x lower than the mesh's)
+  const bias = new Map([['s00000', 60], ['s00001', -20]]);
+  const edges = r.mesh.map((e) => {
+    if (e.a !== MANAGER && e.b !== MANAGER) return e;
+    const server = e.a === MANAGER ? e.b : e.a;
+    const b = bias.get(server) ?? 0;
+    return { ...e, offsetNs: e.offsetNs + (e.a === MANAGER ? b : -b), boundNs: e.boundNs / 20 };
+  });
+  const s = solveMesh(edges);
+  const err = (n: string) => s.clocks.get(n)!.offsetNs - r.truth.get(n)!;
+  const shift = err('s00000');
+  for (const n of ['s00001', 's00002', 's00003', 's00100', 's00199']) assert.ok(Math.abs(err(n) - shift) < 1e-3, `${n}: error ${err(n).toFixed(3)} ns, s00000's ${shift.toFixed(3)}`);
+  // the shift: the anchor edges' weighted mean (the other two anchors unbiased, weights alike up to the bounds' spread)
+  assert.ok(shift > 0 && shift < 60, `common shift ${shift.toFixed(1)} ns`);
+  assert.deepEqual(s.rejected, []);
+});
+
 test('loop consistency: a probe outside its own interval (a forged or corrupted reply) is set aside, and the clocks stay right', () => {
   const r = simulateRound(model);
   const bad = { ...r.mesh[10]!, offsetNs: r.mesh[10]!.offsetNs + 200_000 };
