@@ -64,6 +64,8 @@ export interface SolveOptions {
   tolerance?: number;
   /** At most this many edges set aside (then the solve stands as it is). */
   maxRejected?: number;
+  /** Where conjugate gradients start: an earlier solution of these nodes (offsets as solveMesh gives them); else 0. */
+  start?: Map<string, NodeClock>;
 }
 
 /** Solves the mesh; see the module's comment. */
@@ -85,6 +87,7 @@ export function solveMesh(edges: MeshEdge[], o: SolveOptions = {}): MeshSolution
   const rejected: number[] = [];
   let iterations = 0, solves = 0;
   let x = new Float64Array(n);
+  if (o.start) for (const [name, i] of names) x[i] = o.start.get(name)?.offsetNs ?? 0;
   let reach: Uint8Array;
   for (;;) {
     reach = reachable(n, A, B, kept);
@@ -344,12 +347,16 @@ export interface ExactClock {
   boundNs: number;
 }
 
-/**
- * solveMesh over exact offsets: each node first gets a prior, the offsets summed along a
- * breadth-first tree from the manager (in bigint), and the solve runs on what the edges add to
- * the priors (small numbers, exact as doubles); the priors are added back.
- */
-export function solveMeshExact(edges: ExactEdge[], o: SolveOptions = {}): { clocks: Map<string, ExactClock>; unreached: string[]; rejected: ExactEdge[] } {
+/** A graph's edges against priors: each node's clock summed along a tree from the manager (exact), each edge's offset less its nodes' priors (small, exact as a double). */
+interface AgainstPriors<E extends ExactEdge> {
+  prior: Map<string, bigint>;
+  small: MeshEdge[];
+  /** small[i] is edges[i]'s. */
+  edges: E[];
+}
+
+/** Each node's prior, the offsets summed along a breadth-first tree from the manager (in bigint), and what each edge adds to them. */
+function againstPriors<E extends ExactEdge>(edges: E[]): AgainstPriors<E> {
   const prior = new Map<string, bigint>([[MANAGER, 0n]]);
   const around = new Map<string, ExactEdge[]>();
   for (const e of edges) for (const n of [e.a, e.b]) (around.get(n) ?? around.set(n, []).get(n)!).push(e);
@@ -363,19 +370,31 @@ export function solveMeshExact(edges: ExactEdge[], o: SolveOptions = {}): { cloc
       queue.push(w);
     }
   }
-  const small: MeshEdge[] = [];
-  const of = new Map<MeshEdge, ExactEdge>();
-  for (const e of edges) {
+  const small = edges.map((e): MeshEdge => {
     const pa = prior.get(e.a), pb = prior.get(e.b);
     // an edge away from the manager's part of the graph: its nodes stay unreached
-    const s = { a: e.a, b: e.b, offsetNs: pa === undefined || pb === undefined ? 0 : Number(e.offsetNs - (pb - pa)), boundNs: e.boundNs, weightBoundNs: e.weightBoundNs };
-    small.push(s);
-    of.set(s, e);
-  }
+    return { a: e.a, b: e.b, offsetNs: pa === undefined || pb === undefined ? 0 : Number(e.offsetNs - (pb - pa)), boundNs: e.boundNs, weightBoundNs: e.weightBoundNs };
+  });
+  return { prior, small, edges };
+}
+
+/** solveMesh over edges against their priors (`small`, or edges of the same nodes made from them); the priors added back. */
+function solveAgainstPriors<E extends ExactEdge>(p: AgainstPriors<E>, small: MeshEdge[], o: SolveOptions): { clocks: Map<string, ExactClock>; unreached: string[]; rejected: E[]; small: Map<string, NodeClock> } {
   const sol = solveMesh(small, o);
   const clocks = new Map<string, ExactClock>();
-  for (const [n, c] of sol.clocks) clocks.set(n, { offsetNs: prior.get(n)! + BigInt(Math.round(c.offsetNs)), boundNs: c.boundNs + 0.5 });
-  return { clocks, unreached: sol.unreached, rejected: sol.rejected.map((e) => of.get(e)!) };
+  for (const [n, c] of sol.clocks) clocks.set(n, { offsetNs: p.prior.get(n)! + BigInt(Math.round(c.offsetNs)), boundNs: c.boundNs + 0.5 });
+  const index = sol.rejected.length ? new Map(small.map((e, i) => [e, i])) : undefined;
+  return { clocks, unreached: sol.unreached, rejected: sol.rejected.map((e) => p.edges[index!.get(e)!]!), small: sol.clocks };
+}
+
+/**
+ * solveMesh over exact offsets: each node first gets a prior, and the solve runs on what the
+ * edges add to the priors (small numbers, exact as doubles); the priors are added back.
+ */
+export function solveMeshExact(edges: ExactEdge[], o: SolveOptions = {}): { clocks: Map<string, ExactClock>; unreached: string[]; rejected: ExactEdge[] } {
+  const p = againstPriors(edges);
+  const { clocks, unreached, rejected } = solveAgainstPriors(p, p.small, o);
+  return { clocks, unreached, rejected };
 }
 
 /** An edge and when it was measured (wall-clock ms): a round's edges are taken one peer after another, seconds apart. */
@@ -412,12 +431,16 @@ const UNKNOWN_DRIFT: NodeDrift = { driftPpb: 0, boundPpb: MAX_DRIFT_PPB };
  * time between, and its bound grows by both drift bounds over that time.
  */
 export function edgeAt(e: TimedEdge, refMs: number, drift: (node: string) => NodeDrift): ExactEdge {
-  const dtNs = (refMs - e.atMs) * 1e6;
+  const c = carried(e, e.atMs, refMs, drift);
+  return { a: e.a, b: e.b, offsetNs: e.offsetNs + BigInt(Math.round(c.byNs)), boundNs: c.boundNs, weightBoundNs: c.weightBoundNs };
+}
+
+/** What carrying edge e (measured at atMs) to refMs adds to its offset, and its bound and weight there (edgeAt). */
+function carried(e: { a: string; b: string; boundNs: number; weightBoundNs?: number }, atMs: number, refMs: number, drift: (node: string) => NodeDrift) {
+  const dtNs = (refMs - atMs) * 1e6;
   const da = drift(e.a), db = drift(e.b);
   return {
-    a: e.a,
-    b: e.b,
-    offsetNs: e.offsetNs + BigInt(Math.round(((db.driftPpb - da.driftPpb) * dtNs) / 1e9)),
+    byNs: ((db.driftPpb - da.driftPpb) * dtNs) / 1e9,
     boundNs: e.boundNs + ((da.boundPpb + db.boundPpb) * Math.abs(dtNs)) / 1e9,
     // weighted as measured: a pair's two directions, carried over different times, keep equal
     // weights, so the stamping bias common to every probe still cancels between them
@@ -453,7 +476,22 @@ export function solveMeshRounds(rounds: TimedRound[], o: SolveOptions = {}): { r
     const f = fits[k]?.get(n);
     return f ? { driftPpb: f.driftPpb, boundPpb: f.driftBoundPpb } : UNKNOWN_DRIFT;
   };
-  const solveAll = (so: SolveOptions): RoundSolution[] => rounds.map((r, k) => ({ refMs: r.refMs, ...solveMeshExact(r.edges.map((e) => edgeAt(e, r.refMs, (n) => drift(n, k))), so) }));
+  // each round's edges against its priors once: the passes carry doubles, not bigints
+  const prepared = rounds.map((r) => againstPriors(r.edges));
+  // each pass starts from the one before (the drifts move a round's clocks little)
+  const last: (Map<string, NodeClock> | undefined)[] = [];
+  const solveAll = (so: SolveOptions): RoundSolution[] =>
+    rounds.map((r, k) => {
+      const p = prepared[k]!;
+      const at = (n: string) => drift(n, k);
+      const small = p.small.map((e, i): MeshEdge => {
+        const c = carried(e, r.edges[i]!.atMs, r.refMs, at);
+        return { a: e.a, b: e.b, offsetNs: e.offsetNs + c.byNs, boundNs: c.boundNs, weightBoundNs: c.weightBoundNs };
+      });
+      const { clocks, unreached, rejected, small: start } = solveAgainstPriors(p, small, { ...so, start: last[k] });
+      last[k] = start;
+      return { refMs: r.refMs, clocks, unreached, rejected };
+    });
   // the first solve only gives the fit its offsets: without the drifts, edges measured apart
   // disagree, and loop consistency would set good ones aside (and solve again for each)
   let solved = solveAll({ ...o, maxRejected: 0 });
