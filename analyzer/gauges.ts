@@ -47,6 +47,7 @@ export async function resultGauges(pool: Pool): Promise<ResultGauges> {
     unmatched = (await store.unmatchedSince(pool, since)).map((r) => ({ reason: r.reason, samples: Number(r.n) }));
   }
   const clocks = (await store.latestClocks(pool)).map((r) => ({ server: r.server, offsetNs: Number(r.offset_ns), boundNs: Number(r.bound_ns) }));
-  const mesh = (await loadMeshReport(pool, { sinceUnixMs: Date.now() - MESH_GAUGE_MS })).directions;
+  // the settling is the mesh job's (analyzer/mesh.ts meshJobs): a scrape only reads
+  const mesh = (await loadMeshReport(pool, { sinceUnixMs: Date.now() - MESH_GAUGE_MS, settle: false })).directions;
   return { pairs, clocks, unmatched, mesh };
 }

@@ -588,6 +588,75 @@ export interface StoredMeshEdgeRow {
   bwd_p50_ns: number | null;
 }
 
+/** The mesh's edges of the rounds fromEpoch..toEpoch, by round. */
+export const meshEdgesOfRounds = (db: Db, manager: string, fromEpoch: number, toEpoch: number): Promise<StoredMeshEdgeRow[]> =>
+  select<StoredMeshEdgeRow>(
+    db,
+    `SELECT e.epoch, a.name AS a, COALESCE(b.name, ?) AS b, e.at_unix_ms, COALESCE(e.edge_unix_ms, e.at_unix_ms) AS edge_unix_ms, e.sent, e.lost, CAST(e.offset_ns AS CHAR) AS offset_ns, e.bound_ns, e.fwd_min_ns, e.fwd_p50_ns, e.bwd_min_ns, e.bwd_p50_ns
+     FROM mesh_edges e JOIN servers a ON a.id = e.server_id LEFT JOIN servers b ON b.id = e.peer_id
+     WHERE e.epoch BETWEEN ? AND ? ORDER BY e.epoch`,
+    [manager, fromEpoch, toEpoch],
+  );
+
+/** Up to `limit` mesh rounds (epochs) from `epoch` on (`up`) or back from it, nearest first. */
+export async function meshRoundsFrom(db: Db, epoch: number, limit: number, up: boolean): Promise<number[]> {
+  const rows = await select<{ epoch: Big }>(db, `SELECT DISTINCT epoch FROM mesh_edges WHERE epoch ${up ? '>=' : '<='} ? ORDER BY epoch ${up ? 'ASC' : 'DESC'} LIMIT ?`, [epoch, limit]);
+  return rows.map((r) => Number(r.epoch));
+}
+
+/** The newest settled mesh round (null: none yet). */
+export async function newestSettledMeshRound(db: Db): Promise<number | null> {
+  const [row] = await select<{ epoch: Big | null }>(db, 'SELECT MAX(epoch) AS epoch FROM mesh_rounds_settled');
+  return row?.epoch === null || row?.epoch === undefined ? null : Number(row.epoch);
+}
+
+export interface SettledMeshRoundRow {
+  epoch: Big;
+  ref_unix_ms: number;
+  edges: number;
+  rejected: number;
+}
+
+/** A server's clock in a settled mesh round. */
+export interface MeshClockRow {
+  epoch: Big;
+  server: string;
+  /** Exact, as text. */
+  offset_ns: string;
+  bound_ns: number;
+  drift_ppb: number;
+  drift_bound_ppb: number;
+}
+
+export const settledMeshRounds = (db: Db, fromEpoch: number, toEpoch: number): Promise<SettledMeshRoundRow[]> =>
+  select<SettledMeshRoundRow>(db, 'SELECT epoch, ref_unix_ms, edges, rejected FROM mesh_rounds_settled WHERE epoch BETWEEN ? AND ?', [fromEpoch, toEpoch]);
+
+export const settledMeshClocks = (db: Db, fromEpoch: number, toEpoch: number): Promise<MeshClockRow[]> =>
+  select<MeshClockRow>(
+    db,
+    `SELECT c.epoch, s.name AS server, CAST(c.offset_ns AS CHAR) AS offset_ns, c.bound_ns, c.drift_ppb, c.drift_bound_ppb
+     FROM mesh_clocks c JOIN servers s ON s.id = c.server_id WHERE c.epoch BETWEEN ? AND ?`,
+    [fromEpoch, toEpoch],
+  );
+
+/** Settled rounds and their clocks, in one transaction (IGNORE: another worker may have settled them too). */
+export async function saveSettledMeshRounds(
+  conn: PoolConnection,
+  rounds: [epoch: number, refUnixMs: number, edges: number, rejected: number][],
+  clocks: [epoch: number, serverId: number, offsetNs: string, boundNs: number, driftPpb: number, driftBoundPpb: number][],
+): Promise<void> {
+  if (!rounds.length) return;
+  await conn.beginTransaction();
+  try {
+    for (let i = 0; i < clocks.length; i += 5000) await conn.query('INSERT IGNORE INTO mesh_clocks (epoch, server_id, offset_ns, bound_ns, drift_ppb, drift_bound_ppb) VALUES ?', [clocks.slice(i, i + 5000)]);
+    await conn.query('INSERT IGNORE INTO mesh_rounds_settled (epoch, ref_unix_ms, edges, rejected) VALUES ?', [rounds]);
+    await conn.commit();
+  } catch (e) {
+    await conn.rollback().catch(() => {});
+    throw e;
+  }
+}
+
 /** The mesh's measured edges dated in [fromUnixMs, toUnixMs), by round. */
 export const meshEdges = (db: Db, manager: string, fromUnixMs: number, toUnixMs: number): Promise<StoredMeshEdgeRow[]> =>
   select<StoredMeshEdgeRow>(

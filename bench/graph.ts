@@ -34,7 +34,7 @@ function data(hours: number): { report: Report; series: Series } {
       return { src, dst, paths: 10_000, segments, boundNs: 300 + rnd() * 500, faults: 0, tail: { quantile: 0.99, paths: 100, meanNs: total, means, shares: Object.fromEntries(SEGMENTS.map((s) => [s, means[s]! / total])), holder: 'wire', growsMost: { segment: 'wire', growthNs: 20_000 } } };
     }),
     hosts: names.map((server) => ({ server, segments: Object.fromEntries(SEGMENTS.map((s) => [s, st(1000)])), kernel: {} })),
-    flows: [], unmatched: [], faults: 0, spikes: [], mesh: { rounds: 0, edges: 0, unsolved: 0, rejected: 0, directions: [], clocks: [], slowest: null },
+    flows: [], unmatched: [], faults: 0, spikes: [], mesh: { rounds: 0, settledRounds: 0, edges: 0, unsolved: 0, rejected: 0, directions: [], clocks: [], slowest: null },
   };
   const series: Series = { oneWay: [], flows: [], kernel: [], cdf: [], mesh: [] };
   for (let w = 0; w < windows; w++) {

@@ -24,6 +24,7 @@ import { Ingest } from '../ingest/ingest.js';
 import { ingestJobs } from '../ingest/jobs.js';
 import { analysisJobs, analysisOptions } from '../analyzer/jobs.js';
 import { StreamStage, type StreamCounters } from '../analyzer/stream/stage.js';
+import { meshJobs } from '../analyzer/mesh.js';
 import { Prober } from '../timesync/prober.js';
 import { startResponder, interfaceOf, type Responder } from '../timesync/responder.js';
 import { timeSyncJobs } from '../timesync/jobs.js';
@@ -140,6 +141,7 @@ export class Manager {
       const anchors = new Set(this.anchors ?? all.map((t) => t.name));
       const targets = all.filter((t) => anchors.has(t.name));
       f.push(timeSyncJobs({ redis: this.redis, pool: this.pool, prober: () => this.prober!, targets, conf: this.d.timeSync }));
+      if (this.d.timeSync.mesh.enabled) f.push(meshJobs(this.pool));
     }
     return f;
   }

@@ -58,6 +58,7 @@ export const QUEUES = {
   analysis: 'latscope-analysis',
   timesync: 'latscope-timesync',
   retention: 'latscope-retention',
+  mesh: 'latscope-mesh',
 } as const;
 
 /** A stream entry's field list (k1, v1, k2, v2, ...) as a map. */

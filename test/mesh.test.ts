@@ -28,6 +28,9 @@ import { stopDeployment } from '../manager/teardown.js';
 import { openPool } from '../db/pool.js';
 import { projectRoot } from '../lib/paths.js';
 import type { Report } from '../analyzer/report.js';
+import { MESH_SETTLE_SCHEDULER } from '../analyzer/mesh.js';
+import { QUEUES, QUEUE_PREFIX } from '../protocol/redis.js';
+import { Queue } from 'bullmq';
 
 const cli = join(projectRoot, 'dist', 'cli.js');
 const DB = 'latscope_test_mesh';
@@ -149,6 +152,12 @@ test('the mesh alone, with no application traffic, names the direction of a link
     const start = Number(r.epoch) * Number(r.interval_ms);
     assert.ok(r.edge_unix_ms !== null && Number(r.edge_unix_ms) >= start - 1000 && Number(r.edge_unix_ms) <= Number(r.at_unix_ms) + 5, `an edge of round ${r.epoch} (${start} to ${r.at_unix_ms}) measured at ${r.edge_unix_ms}`);
   }
+  // the manager's mesh job settles rounds in the background (a minute apart: its first ran at the start)
+  const queue = new Queue(QUEUES.mesh, { connection: { host: redis.host, port: redis.port, password: redis.password }, prefix: QUEUE_PREFIX });
+  t.after(() => queue.close());
+  assert.deepEqual((await queue.getJobSchedulers()).map((j) => j.key), [MESH_SETTLE_SCHEDULER]);
+  const settled = await waitFor('a mesh settle job done', 10_000, async () => (await queue.getCompleted())[0]);
+  assert.ok(Number.isInteger(settled.returnvalue?.settled), JSON.stringify(settled.returnvalue));
   // the anchors' probes of the manager: answered (the manager's responder), every round, from the anchors only
   const [toManager] = (await pool.query('SELECT s.name, COUNT(*) AS rounds, SUM(e.offset_ns IS NOT NULL) AS answered FROM mesh_edges e JOIN servers s ON s.id = e.server_id WHERE e.peer_id = 0 AND e.at_unix_ms > ? GROUP BY s.name ORDER BY s.name', [slowedAt + 3500])) as any;
   assert.deepEqual((toManager as any[]).map((r) => r.name), [...anchors].sort());

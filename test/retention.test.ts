@@ -67,6 +67,11 @@ async function putWindow(windowNs: number, ms: number): Promise<void> {
   );
   await pool.query("INSERT INTO layer_histograms (server_id, taken_at, port, dir, from_layer, to_layer, bucket, count) VALUES (1, FROM_UNIXTIME(?), 5000, 'tx', 'sock', 'tcp', 10, 3)", [ms / 1000]);
   await pool.query('INSERT INTO ingest_batches (records, committed_at, analyzed) VALUES (1, FROM_UNIXTIME(?), 1)', [ms / 1000]);
+  // a probe mesh round, settled, with its clocks
+  const epoch = windowNs / 1e12;
+  await pool.query('INSERT INTO mesh_edges (epoch, server_id, peer_id, interval_ms, at_unix_ms, sent, lost) VALUES (?, 1, 2, 10000, ?, 50, 0)', [epoch, ms]);
+  await pool.query('INSERT INTO mesh_rounds_settled (epoch, ref_unix_ms, edges, rejected) VALUES (?, ?, 1, 0)', [epoch, ms]);
+  await pool.query('INSERT INTO mesh_clocks (epoch, server_id, offset_ns, bound_ns, drift_ppb, drift_bound_ppb) VALUES (?, 1, 5, 1, 0, 1), (?, 2, 7, 1, 0, 1)', [epoch, epoch]);
 }
 
 test('old data goes, recent data stays: p_old in chunks, whole days dropped once they age out, results by their window date', async () => {
@@ -88,8 +93,9 @@ test('old data goes, recent data stays: p_old in chunks, whole days dropped once
   assert.equal(r1.deletedRows.paths, 1000);
   assert.equal(await count('SELECT COUNT(*) AS n FROM packets'), 500, 'recent packets stay');
   assert.equal(await count('SELECT COUNT(*) AS n FROM paths'), 500);
-  for (const t of ['path_stats', 'flow_windows', 'unmatched', 'spikes', 'clock_offsets', 'layer_histograms', 'ingest_batches'])
+  for (const t of ['path_stats', 'flow_windows', 'unmatched', 'spikes', 'clock_offsets', 'layer_histograms', 'ingest_batches', 'mesh_edges', 'mesh_rounds_settled'])
     assert.equal(await count(`SELECT COUNT(*) AS n FROM ${t}`), 1, `${t}: the old row went, the recent one stayed`);
+  assert.deepEqual(((await pool.query('SELECT epoch FROM mesh_clocks GROUP BY epoch')) as any)[0].map((r: any) => Number(r.epoch)), [2], 'the old round\'s clocks went with it');
   assert.equal(await count('SELECT COUNT(*) AS n FROM path_stats WHERE window_ns = 2e12'), 1);
 
   // ten days on: today's day is old, and goes whole; the days ahead are made

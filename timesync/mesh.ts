@@ -91,7 +91,7 @@ export function solveMesh(edges: MeshEdge[], o: SolveOptions = {}): MeshSolution
   let reach: Uint8Array;
   for (;;) {
     reach = reachable(n, A, B, kept);
-    const r = solveTied(n, A, B, theta, weight, kept, reach, x, o.tolerance ?? 1e-10);
+    const r = solveTied(n, A, B, theta, bound, weight, kept, reach, x, o.tolerance ?? 1e-10);
     x = r.x;
     iterations += r.iterations;
     solves++;
@@ -179,8 +179,10 @@ function adjacency(n: number, A: Int32Array, B: Int32Array, kept: Uint8Array) {
  * its few edges carry a bias of their own; weighted in with the rest, the anchors' low bounds
  * would let that bias bend the servers' relative clocks, the one-way delays between servers the
  * mesh is for. A part reached through the manager's edges only (the star) is those edges' solve.
+ * Unless that leaves a manager's edge outside its bound: then the servers' own edges are wrong
+ * somewhere, and every edge is weighed together.
  */
-function solveTied(n: number, A: Int32Array, B: Int32Array, theta: Float64Array, weight: Float64Array, kept: Uint8Array, reach: Uint8Array, x0: Float64Array, tol: number) {
+function solveTied(n: number, A: Int32Array, B: Int32Array, theta: Float64Array, bound: Float64Array, weight: Float64Array, kept: Uint8Array, reach: Uint8Array, x0: Float64Array, tol: number) {
   // the parts of the servers' own graph (union-find), each pinned at one of its nodes
   const up = Int32Array.from({ length: n }, (_, v) => v);
   const find = (v: number): number => {
@@ -213,6 +215,17 @@ function solveTied(n: number, A: Int32Array, B: Int32Array, theta: Float64Array,
   }
   const x = new Float64Array(n);
   for (let v = 1; v < n; v++) if (reach[v]) x[v] = y[v]! + sum[find(v)]! / wsum[find(v)]!;
+  // the truth lies within every edge's bound: a manager's edge left outside its own shows that
+  // the servers' edges alone place some of them wrong (a link congested one way: every probe
+  // across it lopsided), and the manager's edges are then what ties the parts: weighed in
+  for (let e = 0; e < A.length; e++) {
+    if (!kept[e] || !reach[A[e]!] || (A[e] !== 0 && B[e] !== 0)) continue;
+    if (Math.abs(x[B[e]!]! - x[A[e]!]! - theta[e]!) > bound[e]!) {
+      const use = Uint8Array.from(kept, (k, f) => (k && reach[A[f]!] ? 1 : 0));
+      const joint = solveLaplacian(n, A, B, theta, weight, use, Uint8Array.from({ length: n }, (_, v) => (v === 0 ? 1 : 0)), reach, x0, tol);
+      return { x: joint.x, iterations: iterations + joint.iterations };
+    }
+  }
   return { x, iterations };
 }
 
@@ -422,9 +435,9 @@ export interface RoundSolution {
 }
 
 /** The manager's clock is the timeline: no drift against itself. */
-const NO_DRIFT: NodeDrift = { driftPpb: 0, boundPpb: 0 };
+export const NO_DRIFT: NodeDrift = { driftPpb: 0, boundPpb: 0 };
 /** A node no round reached: any drift a crystal may have. */
-const UNKNOWN_DRIFT: NodeDrift = { driftPpb: 0, boundPpb: MAX_DRIFT_PPB };
+export const UNKNOWN_DRIFT: NodeDrift = { driftPpb: 0, boundPpb: MAX_DRIFT_PPB };
 
 /**
  * An edge carried to `refMs` along its clocks' drifts: b − a moves by their difference over the

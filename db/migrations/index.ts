@@ -10,5 +10,6 @@ import { m007 } from './007_stream.js';
 import { m008 } from './008_spike_time.js';
 import { m009 } from './009_mesh.js';
 import { m010 } from './010_mesh_edge_time.js';
+import { m011 } from './011_mesh_settled.js';
 
-export const MIGRATIONS: Migration[] = [m001, m002, m003, m004, m005, m006, m007, m008, m009, m010];
+export const MIGRATIONS: Migration[] = [m001, m002, m003, m004, m005, m006, m007, m008, m009, m010, m011];

@@ -32,7 +32,7 @@ const REPORT: Report = {
   unmatched: [{ src: 'a', dst: '(not observed)', reason: 'peer_not_observed', samples: 3 }],
   faults: 0,
   spikes: [],
-  mesh: { rounds: 0, edges: 0, unsolved: 0, rejected: 0, directions: [], clocks: [], slowest: null },
+  mesh: { rounds: 0, settledRounds: 0, edges: 0, unsolved: 0, rejected: 0, directions: [], clocks: [], slowest: null },
 };
 const SERIES: Series = {
   oneWay: [0, 1, 2].flatMap((w) => [{ src: 'a', dst: 'b', unixMs: 1_764_000_000_000 + w * 10_000, p50: 24_000 + w * 100, p99: 40_000, boundNs: 500, samples: 30 }]),
@@ -96,7 +96,7 @@ test('the HTML report is self-contained: inline SVG, no external reference, the 
 test('the probe mesh: its matrix and its time series, only when there are mesh rounds; they render', async () => {
   assert.ok(!('mesh-matrix' in allSpecs(REPORT, SERIES)), 'no mesh graph without mesh rounds');
   const dir = (src: string, dst: string, p50: number, reverse: number) => ({ src, dst, oneWayMinNs: p50 - 1000, oneWayP50Ns: p50, boundNs: 2000, reverseP50Ns: reverse, rounds: 3, sent: 60, lost: 3, lossRatio: 0.05 });
-  const r: Report = { ...REPORT, mesh: { rounds: 3, edges: 6, unsolved: 0, rejected: 0, clocks: [], directions: [dir('a', 'c', 9_000_000, 40_000), dir('c', 'a', 40_000, 9_000_000), dir('a', 'b', 30_000, 31_000), dir('b', 'a', 31_000, 30_000)], slowest: { src: 'a', dst: 'c', oneWayP50Ns: 9_000_000, reverseP50Ns: 40_000 } } };
+  const r: Report = { ...REPORT, mesh: { rounds: 3, settledRounds: 0, edges: 6, unsolved: 0, rejected: 0, clocks: [], directions: [dir('a', 'c', 9_000_000, 40_000), dir('c', 'a', 40_000, 9_000_000), dir('a', 'b', 30_000, 31_000), dir('b', 'a', 31_000, 30_000)], slowest: { src: 'a', dst: 'c', oneWayP50Ns: 9_000_000, reverseP50Ns: 40_000 } } };
   const s: Series = { ...SERIES, mesh: [0, 1, 2].flatMap((k) => [{ src: 'a', dst: 'c', unixMs: 1_764_000_000_000 + k * 10_000, oneWayNs: 9_000_000 + k, boundNs: 2000 }, { src: 'c', dst: 'a', unixMs: 1_764_000_000_000 + k * 10_000, oneWayNs: 40_000, boundNs: 2000 }]) };
   const m = meshMatrixModel(r);
   assert.equal(m.length, 6, 'every ordered pair of a, b, c');

@@ -67,6 +67,22 @@ test('the manager\'s anchor edges place the mesh, they do not bend it: biased an
   assert.deepEqual(s.rejected, []);
 });
 
+test('unless the mesh contradicts them: a link congested one way biases every probe across it, and the manager\'s edges, left outside their bounds by the mesh alone, are weighed in', () => {
+  // two groups of servers; within each, exact edges; across, a queue one way makes every probe see the other group 40 µs off (bounds 100 µs); the manager's edges exact, bounds 1 µs
+  const truth = new Map(Array.from({ length: 8 }, (_, i) => [`g${i}`, i * 1000 + (i % 2) * 7]));
+  const edge = (a: string, b: string, skew = 0, boundNs = 2000): MeshEdge => ({ a, b, offsetNs: (truth.get(b) ?? 0) - (truth.get(a) ?? 0) + skew, boundNs });
+  const edges: MeshEdge[] = [];
+  for (let i = 0; i < 8; i++) for (let j = 0; j < 8; j++) if (i !== j && i % 2 === j % 2) edges.push(edge(`g${i}`, `g${j}`));
+  // (from the even group the request waits in the queue, from the odd one the reply: both see the odd group 40 µs ahead)
+  for (let i = 0; i < 8; i += 2) edges.push(edge(`g${i}`, `g${i + 1}`, 40_000, 100_000), edge(`g${i + 1}`, `g${i}`, -40_000, 100_000));
+  edges.push(edge(MANAGER, 'g0', 0, 1000), edge(MANAGER, 'g1', 0, 1000));
+  const s = solveMesh(edges);
+  for (const [n, t] of truth) {
+    const c = s.clocks.get(n)!;
+    assert.ok(Math.abs(c.offsetNs - t) < 1500 && Math.abs(c.offsetNs - t) <= c.boundNs, `${n}: ${c.offsetNs.toFixed(0)} ± ${c.boundNs.toFixed(0)}, truth ${t}`);
+  }
+});
+
 test('loop consistency: a probe outside its own interval (a forged or corrupted reply) is set aside, and the clocks stay right', () => {
   const r = simulateRound(model);
   const bad = { ...r.mesh[10]!, offsetNs: r.mesh[10]!.offsetNs + 200_000 };
