@@ -1,5 +1,6 @@
 /** What every benchmark needs: numeric --name VALUE options, its BPF objects, and the one statistics helper. */
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { projectRoot } from '../lib/paths.js';
 
 import { mariadbRunning, redisRunning, stopMariaDb, stopRedis } from '../local/servers.js';
@@ -20,9 +21,25 @@ export function localServers(): { stop(): Promise<void> } {
   };
 }
 
+/** --NAME VALUE as a number (def without it); a value that is not a number is refused, naming the option. */
 export function numberArg(name: string, def: number): number {
   const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : def;
+  if (i < 0) return def;
+  const v = process.argv[i + 1];
+  if (v === undefined || v.trim() === '' || !Number.isFinite(Number(v))) {
+    console.error(`${benchName()}: --${name} needs a number (got ${v === undefined ? 'nothing' : JSON.stringify(v)}); --help shows the options`);
+    process.exit(64);
+  }
+  return Number(v);
+}
+
+const benchName = () => `bench/${basename(process.argv[1] ?? 'bench', '.js')}`;
+
+// --help (or -h): the benchmark's own comment, which says what it measures and how to run it, and nothing run
+if (process.argv.includes('--help') || process.argv.includes('-h')) {
+  const doc = /\/\*\*([\s\S]*?)\*\//.exec(readFileSync(process.argv[1]!, 'utf8'))?.[1] ?? ' no description';
+  console.log(`${benchName()}\n${doc.split('\n').map((l) => l.replace(/^\s*\* ?/, '')).join('\n').trim()}`);
+  process.exit(0);
 }
 
 /** A benchmark's own BPF object (bench/bpf/NAME.bpf.c, built into dist/bench/bpf, never shipped). */

@@ -4,7 +4,7 @@
  * of every layer. The view models come ready (as analyzer/report.ts makes them); the figure is
  * the renderer's. Side by side: the same report over one hour, to show how the time grows with
  * the range (long ranges are binned to a fixed number of columns). Target: a day under 10 s.
- * Run: npm run bench:graph. No root needed.
+ * Run: npm run bench:graph [-- --rounds 3] (the median of the rounds). No root needed.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
