@@ -35,11 +35,29 @@ export function numberArg(name: string, def: number): number {
 
 const benchName = () => `bench/${basename(process.argv[1] ?? 'bench', '.js')}`;
 
-// --help (or -h): the benchmark's own comment, which says what it measures and how to run it, and nothing run
-if (process.argv.includes('--help') || process.argv.includes('-h')) {
-  const doc = /\/\*\*([\s\S]*?)\*\//.exec(readFileSync(process.argv[1]!, 'utf8'))?.[1] ?? ' no description';
-  console.log(`${benchName()}\n${doc.split('\n').map((l) => l.replace(/^\s*\* ?/, '')).join('\n').trim()}`);
-  process.exit(0);
+/** The benchmark's own comment (its first doc comment): what it measures, and its options. */
+export function benchDoc(script: string): string {
+  const doc = /\/\*\*([\s\S]*?)\*\//.exec(readFileSync(script, 'utf8'))?.[1] ?? '';
+  return doc.split('\n').map((l) => l.replace(/^\s*\* ?/, '')).join('\n').trim();
+}
+
+/** The options a benchmark's comment names (--name): the ones it takes. */
+export const documentedOptions = (doc: string): Set<string> => new Set([...doc.matchAll(/--([a-z][a-z0-9-]*)/g)].map((m) => m[1]!));
+
+// before anything runs: --help (or -h) prints the comment; an option it does not name is refused
+// (a typo would otherwise run the defaults for minutes)
+if (process.argv[1]?.includes(`${join('dist', 'bench')}`) && !process.argv[1].endsWith('stream-worker.js')) {
+  const doc = benchDoc(process.argv[1]);
+  if (process.argv.includes('--help') || process.argv.includes('-h')) {
+    console.log(`${benchName()}\n${doc || 'no description'}`);
+    process.exit(0);
+  }
+  const known = documentedOptions(doc);
+  const unknown = process.argv.slice(2).filter((a) => a.startsWith('--') && !known.has(a.slice(2)));
+  if (unknown.length) {
+    console.error(`${benchName()}: unknown option${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')}; it takes ${[...known].map((k) => `--${k}`).join(', ') || 'none'} (--help says more)`);
+    process.exit(64);
+  }
 }
 
 /** A benchmark's own BPF object (bench/bpf/NAME.bpf.c, built into dist/bench/bpf, never shipped). */

@@ -17,7 +17,7 @@
  * every one timed. Targets: at most 3% slowdown with every module, at most 100 ns median per event,
  * less overhead than bpftrace for the same histograms. JSON and one line.
  *
- *   node dist/bench/host-overhead.js [--seconds 3] [--rounds 5]
+ *   node dist/bench/host-overhead.js [--seconds 3] [--rounds 5] [--cpu 1 (the CPU both workloads are pinned to)]
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { promisify } from 'node:util';

@@ -21,7 +21,7 @@
  *   (default 20) apart, each round's edges measured over --round-ms (default 5,000): the rounds
  *   solved with the drifts (what the analysis does) vs as if each round's edges were simultaneous.
  *
- *   node dist/bench/mesh.js [--hosts 8] [--rounds 30] [--probes 200] [--testbed-anchors 2] [--skew [--skew-us 500] [--skew-ppm 20]] [--verbose] [--servers 1000] [--sim-rounds 5] [--drift-servers 200] [--drift-rounds 6] [--drift-ppm 20] [--round-ms 5000] [--no-testbed]
+ *   node dist/bench/mesh.js [--hosts 8] [--rounds 30] [--probes 200] [--testbed-anchors 2] [--skew [--skew-us 500] [--skew-ppm 20]] [--verbose] [--servers 1000] [--sim-rounds 5] [--bias-ns 300] [--asymmetry-ns 40] [--noise-ns 20] [--anchors 4] [--drift-servers 200] [--drift-rounds 6] [--drift-ppm 20] [--round-ms 5000] [--no-testbed]
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';

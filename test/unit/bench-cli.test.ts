@@ -1,14 +1,16 @@
 /**
- * Every benchmark answers --help with what it measures and how to run it, running nothing, and
- * refuses a numeric option that is not a number (exit 64, naming it) rather than running with it.
- * (An option a benchmark does not know is still ignored: only --help is safe to try on all.)
+ * Every benchmark answers --help with what it measures and how to run it, running nothing; refuses
+ * an option its comment does not name (a typo would run the defaults for minutes) and a numeric
+ * option that is not a number, with exit 64, before anything runs; and its comment names every
+ * option its code reads.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { projectRoot } from '../../lib/paths.js';
+import { benchDoc, documentedOptions } from '../../bench/common.js';
 
 const dir = join(projectRoot, 'dist', 'bench');
 // a bench is a script that imports common.js; stream-worker.js is one's helper process
@@ -22,6 +24,22 @@ test('every benchmark: --help prints its purpose and options and exits 0 at once
     assert.equal(help.status, 0, `${name} --help: ${help.stderr}`);
     assert.match(help.stdout, new RegExp(`^bench/${name}\\n`), name);
     assert.ok(help.stdout.length > 200 && /--\w/.test(help.stdout), `${name} --help says how to run it: ${help.stdout}`);
+  }
+});
+
+test('every benchmark: its comment names every option its code reads, and an option it does not name is refused with exit 64, running nothing', () => {
+  for (const f of benches) {
+    const name = f.replace(/\.js$/, '');
+    const source = readFileSync(join(projectRoot, 'bench', `${name}.ts`), 'utf8');
+    // (only a benchmark that checks its options at start may be tried with a wrong one)
+    assert.match(source, /from '\.\/common\.js'/, `${name} imports bench/common.ts`);
+    const read = new Set([...source.matchAll(/numberArg\('([a-z0-9-]+)'|argv\.(?:includes|indexOf)\('--([a-z0-9-]+)'\)/g)].map((m) => m[1] ?? m[2]!));
+    const named = documentedOptions(benchDoc(join(dir, f)));
+    for (const o of read) assert.ok(named.has(o), `bench/${name} reads --${o}, which its comment does not name`);
+    const bad = spawnSync(process.execPath, [join(dir, f), '--no-such-option', '1'], { encoding: 'utf8', timeout: 20_000 });
+    assert.equal(bad.status, 64, `${name}: exit ${bad.status} ${bad.stderr}`);
+    assert.match(bad.stderr, new RegExp(`^bench/${name}: unknown option --no-such-option; it takes --`));
+    assert.equal(bad.stdout, '');
   }
 });
 
