@@ -92,7 +92,6 @@ interface Round {
 /** The manager's own clock in a solve: pinned at 0. */
 const PINNED: ExactClock = { offsetNs: 0n, boundNs: 0 };
 
-
 /** The manager's anchor edges at wall-clock ms `at`: each server's nearest round, carried along its drift, its bound grown by the drift's bound. */
 function anchorEdges(rounds: Map<string, Round[]>, at: number): TimedEdge[] {
   const out: TimedEdge[] = [];
@@ -181,7 +180,7 @@ export async function settleMesh(pool: Pool, maxRounds = Infinity): Promise<numb
   for (;;) {
     const newest = await store.newestSettledMeshRound(pool);
     const context = newest === null ? [] : await store.meshRoundsFrom(pool, newest, SETTLE_ROUNDS, false);
-    const epochs = await store.meshRoundsFrom(pool, context.length ? Math.min(...context) : 0, context.length + SETTLE_CHUNK + SETTLE_ROUNDS, true);
+    const epochs = await store.meshRoundsFrom(pool, context.at(-1) ?? 0, context.length + SETTLE_CHUNK + SETTLE_ROUNDS, true);
     const fresh = epochs.filter((e) => newest === null || e > newest);
     if (fresh.length <= SETTLE_ROUNDS || kept >= maxRounds) return kept;
     const lists = [...byRound((await store.meshEdgesOfRounds(pool, MANAGER, epochs[0]!, epochs.at(-1)!)).map(edgeRow)).values()];

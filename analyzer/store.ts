@@ -588,15 +588,13 @@ export interface StoredMeshEdgeRow {
   bwd_p50_ns: number | null;
 }
 
+/** Mesh edges with their servers' names (the manager's responder, peer 0, named by the first value). */
+const MESH_EDGES = `SELECT e.epoch, a.name AS a, COALESCE(b.name, ?) AS b, e.at_unix_ms, COALESCE(e.edge_unix_ms, e.at_unix_ms) AS edge_unix_ms, e.sent, e.lost, CAST(e.offset_ns AS CHAR) AS offset_ns, e.bound_ns, e.fwd_min_ns, e.fwd_p50_ns, e.bwd_min_ns, e.bwd_p50_ns
+  FROM mesh_edges e JOIN servers a ON a.id = e.server_id LEFT JOIN servers b ON b.id = e.peer_id`;
+
 /** The mesh's edges of the rounds fromEpoch..toEpoch, by round. */
 export const meshEdgesOfRounds = (db: Db, manager: string, fromEpoch: number, toEpoch: number): Promise<StoredMeshEdgeRow[]> =>
-  select<StoredMeshEdgeRow>(
-    db,
-    `SELECT e.epoch, a.name AS a, COALESCE(b.name, ?) AS b, e.at_unix_ms, COALESCE(e.edge_unix_ms, e.at_unix_ms) AS edge_unix_ms, e.sent, e.lost, CAST(e.offset_ns AS CHAR) AS offset_ns, e.bound_ns, e.fwd_min_ns, e.fwd_p50_ns, e.bwd_min_ns, e.bwd_p50_ns
-     FROM mesh_edges e JOIN servers a ON a.id = e.server_id LEFT JOIN servers b ON b.id = e.peer_id
-     WHERE e.epoch BETWEEN ? AND ? ORDER BY e.epoch`,
-    [manager, fromEpoch, toEpoch],
-  );
+  select<StoredMeshEdgeRow>(db, `${MESH_EDGES} WHERE e.epoch BETWEEN ? AND ? ORDER BY e.epoch`, [manager, fromEpoch, toEpoch]);
 
 /** Up to `limit` mesh rounds (epochs) from `epoch` on (`up`) or back from it, nearest first. */
 export async function meshRoundsFrom(db: Db, epoch: number, limit: number, up: boolean): Promise<number[]> {
@@ -659,10 +657,4 @@ export async function saveSettledMeshRounds(
 
 /** The mesh's measured edges dated in [fromUnixMs, toUnixMs), by round. */
 export const meshEdges = (db: Db, manager: string, fromUnixMs: number, toUnixMs: number): Promise<StoredMeshEdgeRow[]> =>
-  select<StoredMeshEdgeRow>(
-    db,
-    `SELECT e.epoch, a.name AS a, COALESCE(b.name, ?) AS b, e.at_unix_ms, COALESCE(e.edge_unix_ms, e.at_unix_ms) AS edge_unix_ms, e.sent, e.lost, CAST(e.offset_ns AS CHAR) AS offset_ns, e.bound_ns, e.fwd_min_ns, e.fwd_p50_ns, e.bwd_min_ns, e.bwd_p50_ns
-     FROM mesh_edges e JOIN servers a ON a.id = e.server_id LEFT JOIN servers b ON b.id = e.peer_id
-     WHERE e.at_unix_ms >= ? AND e.at_unix_ms < ? ORDER BY e.epoch`,
-    [manager, fromUnixMs, toUnixMs],
-  );
+  select<StoredMeshEdgeRow>(db, `${MESH_EDGES} WHERE e.at_unix_ms >= ? AND e.at_unix_ms < ? ORDER BY e.epoch`, [manager, fromUnixMs, toUnixMs]);

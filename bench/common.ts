@@ -46,7 +46,7 @@ export const documentedOptions = (doc: string): Set<string> => new Set([...doc.m
 
 // before anything runs: --help (or -h) prints the comment; an option it does not name is refused
 // (a typo would otherwise run the defaults for minutes)
-if (process.argv[1]?.includes(`${join('dist', 'bench')}`) && !process.argv[1].endsWith('stream-worker.js')) {
+if (process.argv[1]?.includes(join('dist', 'bench')) && !process.argv[1].endsWith('stream-worker.js')) {
   const doc = benchDoc(process.argv[1]);
   if (process.argv.includes('--help') || process.argv.includes('-h')) {
     console.log(`${benchName()}\n${doc || 'no description'}`);

@@ -155,7 +155,7 @@ export async function applyRetention(pool: Pool, policy: RetentionPolicy, nowMs 
     count('mesh_edges', await deleteChunks(pool, 'DELETE FROM mesh_edges WHERE at_unix_ms < ?', [results]));
     // a settled round's clocks go with its round (migration 11)
     for (;;) {
-      const [rows] = (await pool.query('SELECT epoch FROM mesh_rounds_settled WHERE ref_unix_ms < ? LIMIT 1000', [results]).catch(() => [[]])) as unknown as [{ epoch: number }[]];
+      const [rows] = (await pool.query('SELECT epoch FROM mesh_rounds_settled WHERE ref_unix_ms < ? LIMIT 1000', [results])) as unknown as [{ epoch: number }[]];
       if (!rows.length) break;
       const epochs = rows.map((r) => r.epoch);
       count('mesh_clocks', await deleteChunks(pool, 'DELETE FROM mesh_clocks WHERE epoch IN (?)', [epochs]));

@@ -203,11 +203,11 @@ function solveTied(n: number, A: Int32Array, B: Int32Array, theta: Float64Array,
   for (let v = 1; v < n; v++) if (reach[v]) start[v] = (x0[v] ?? 0) - (x0[find(v)] ?? 0);
   const { x: y, iterations } = solveLaplacian(n, A, B, theta, weight, own, pinned, reach, start, tol);
   // each part's shift: the weighted mean of what the manager's edges say of its nodes
+  const tie: number[] = [];
+  for (let e = 0; e < A.length; e++) if (kept[e] && reach[A[e]!] && !own[e]) tie.push(e);
   const sum = new Float64Array(n), wsum = new Float64Array(n);
-  for (let e = 0; e < A.length; e++) {
-    if (!kept[e] || !reach[A[e]!] || (A[e] !== 0 && B[e] !== 0)) continue;
+  for (const e of tie) {
     const v = A[e] === 0 ? B[e]! : A[e]!;
-    if (v === 0) continue;
     const says = A[e] === 0 ? theta[e]! : -theta[e]!; // v's clock minus the manager's
     const r = find(v), w = weight[e]!;
     sum[r] = sum[r]! + w * (says - y[v]!);
@@ -218,15 +218,10 @@ function solveTied(n: number, A: Int32Array, B: Int32Array, theta: Float64Array,
   // the truth lies within every edge's bound: a manager's edge left outside its own shows that
   // the servers' edges alone place some of them wrong (a link congested one way: every probe
   // across it lopsided), and the manager's edges are then what ties the parts: weighed in
-  for (let e = 0; e < A.length; e++) {
-    if (!kept[e] || !reach[A[e]!] || (A[e] !== 0 && B[e] !== 0)) continue;
-    if (Math.abs(x[B[e]!]! - x[A[e]!]! - theta[e]!) > bound[e]!) {
-      const use = Uint8Array.from(kept, (k, f) => (k && reach[A[f]!] ? 1 : 0));
-      const joint = solveLaplacian(n, A, B, theta, weight, use, Uint8Array.from({ length: n }, (_, v) => (v === 0 ? 1 : 0)), reach, x0, tol);
-      return { x: joint.x, iterations: iterations + joint.iterations };
-    }
-  }
-  return { x, iterations };
+  if (tie.every((e) => Math.abs(x[B[e]!]! - x[A[e]!]! - theta[e]!) <= bound[e]!)) return { x, iterations };
+  for (const e of tie) own[e] = 1;
+  const joint = solveLaplacian(n, A, B, theta, weight, own, Uint8Array.from({ length: n }, (_, v) => (v === 0 ? 1 : 0)), reach, x0, tol);
+  return { x: joint.x, iterations: iterations + joint.iterations };
 }
 
 /**
