@@ -15,7 +15,8 @@
  * bpftrace's, and all programs' time per round of each workload against the floor's (stable where
  * the throughput losses swing by points from run to run), with syscalls sampled (the default) and
  * every one timed. Targets: at most 3% slowdown with every module, at most 100 ns median per event,
- * less overhead than bpftrace for the same histograms. JSON and one line.
+ * less overhead than bpftrace for the same histograms. JSON and one line; each step on stderr.
+ * SIGTERM and Ctrl-C stop it: its workloads, bpftrace and its programs end with it.
  *
  *   node dist/bench/host-overhead.js [--seconds 3] [--rounds 5] [--cpu 1 (the CPU both workloads are pinned to)]
  */
@@ -48,22 +49,73 @@ tracepoint:raw_syscalls:sys_enter { @start[tid] = nsecs; }
 tracepoint:raw_syscalls:sys_exit /@start[tid]/ { @usecs = hist((nsecs - @start[tid]) / 1000); delete(@start[tid]); }
 `;
 
-async function workload(w: Workload): Promise<number> {
-  const pin = ['-c', String(CPU)];
-  if (w === 'pipePingpong') {
-    const { stdout } = await execFileP('taskset', [...pin, hostload, 'pingpong', String(seconds)], { timeout: (seconds + 30) * 1000 });
-    return Number(JSON.parse(stdout.trim().split('\n').pop()!).rounds_per_s);
-  }
-  const { stdout } = await execFileP('taskset', [...pin, tcpbench, 'pingpong', '127.0.0.1', String(PORT), String(seconds), '100'], { timeout: (seconds + 30) * 1000 });
-  return Number(JSON.parse(stdout.trim().split('\n').pop()!).rtt_per_s);
+/** Every child still running: killed on the way out, so that none outlives the benchmark (a
+ * stray echo server keeps the port, a stray bpftrace its programs). */
+const children = new Set<ChildProcess>();
+function track<T extends ChildProcess>(c: T): T {
+  children.add(c);
+  c.once('exit', () => children.delete(c));
+  return c;
+}
+let stopping = false;
+const stop = () => {
+  stopping = true;
+  for (const c of children) c.kill('SIGKILL');
+};
+process.on('SIGTERM', stop); // on, not once: the addon's exit cleanup steps in for a signal nobody else handles
+process.on('SIGINT', stop);
+const step = (what: string) => {
+  if (stopping) throw new Error('stopped (SIGTERM or Ctrl-C)');
+  process.stderr.write(`host-overhead: ${what}\n`);
+};
+
+/** Runs a workload tool pinned to CPU; its last line's JSON. Killed after its time and 30 s more. */
+function run(args: string[]): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    const child = track(spawn('taskset', ['-c', String(CPU), ...args], { stdio: ['ignore', 'pipe', 'pipe'] }));
+    let out = '';
+    child.stdout!.on('data', (d) => (out += d));
+    child.stderr!.on('data', (d) => (out += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), (seconds + 30) * 1000);
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      const line = out.trim().split('\n').pop() ?? '';
+      if (code === 0 && line.startsWith('{')) resolve(JSON.parse(line) as Record<string, unknown>);
+      else reject(new Error(`${args.join(' ')} ${signal ? `was killed (${signal}${signal === 'SIGKILL' && !stopping ? `: not done ${seconds + 30} s after its ${seconds} s` : ''})` : `exited ${code}`}: ${out.trim()}`));
+    });
+  });
 }
 
-/** Starts bpftrace with the one-liners; resolves once its probes are attached. */
-async function startBpftrace(): Promise<ChildProcess> {
-  const child = spawn('bpftrace', ['-e', BPFTRACE], { stdio: ['ignore', 'pipe', 'pipe'] });
+async function workload(w: Workload): Promise<number> {
+  if (w === 'pipePingpong') return Number((await run([hostload, 'pingpong', String(seconds)])).rounds_per_s);
+  return Number((await run([tcpbench, 'pingpong', '127.0.0.1', String(PORT), String(seconds), '100'])).rtt_per_s);
+}
+
+/** The echo server of the TCP workload, pinned like it; resolves once it listens (a port in use is an error naming it). */
+async function startServer(): Promise<ChildProcess> {
+  const server = track(spawn('taskset', ['-c', String(CPU), tcpbench, 'server', String(PORT)], { stdio: ['ignore', 'pipe', 'pipe'] }));
   await new Promise<void>((resolve, reject) => {
     let out = '';
-    const t = setTimeout(() => reject(new Error(`bpftrace did not attach within 60 s: ${out}`)), 60_000);
+    const on = (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('"listening"')) resolve();
+    };
+    server.stdout!.on('data', on);
+    server.stderr!.on('data', on);
+    server.once('exit', (c) => reject(new Error(`the echo server (tcpbench server ${PORT}) exited ${c}: ${out.trim()} (is port ${PORT} in use? ss -ltnp 'sport = ${PORT}')`)));
+  });
+  return server;
+}
+
+/** Starts bpftrace with the one-liners; resolves once its probes are attached (killed if not within 60 s). */
+async function startBpftrace(): Promise<ChildProcess> {
+  const child = track(spawn('bpftrace', ['-e', BPFTRACE], { stdio: ['ignore', 'pipe', 'pipe'] }));
+  await new Promise<void>((resolve, reject) => {
+    let out = '';
+    const t = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`bpftrace did not attach within 60 s: ${out}`));
+    }, 60_000);
     const on = (d: Buffer) => {
       out += d.toString();
       if (/Attaching \d+ probes?/.test(out)) {
@@ -73,15 +125,22 @@ async function startBpftrace(): Promise<ChildProcess> {
     };
     child.stdout!.on('data', on);
     child.stderr!.on('data', on);
-    child.once('exit', (c) => reject(new Error(`bpftrace exited ${c}: ${out}`)));
+    child.once('exit', (c) => {
+      clearTimeout(t);
+      reject(new Error(`bpftrace exited ${c}: ${out}`));
+    });
   });
   return child;
 }
 
+/** Ctrl-C to bpftrace (it prints its maps and detaches); SIGKILL if it has not ended within 10 s. */
 async function stopBpftrace(c: ChildProcess): Promise<void> {
+  if (c.exitCode !== null || c.signalCode !== null) return;
   const exited = new Promise((r) => c.once('exit', r));
   c.kill('SIGINT');
+  const kill = setTimeout(() => c.kill('SIGKILL'), 10_000);
   await exited;
+  clearTimeout(kill);
 }
 
 async function withConfig<T>(c: Config, fn: () => Promise<T>): Promise<T> {
@@ -120,7 +179,7 @@ interface ProgInfo {
   run_cnt?: number;
 }
 
-const programs = async (): Promise<ProgInfo[]> => JSON.parse((await execFileP('bpftool', ['-j', 'prog', 'show'])).stdout) as ProgInfo[];
+const programs = async (): Promise<ProgInfo[]> => JSON.parse((await execFileP('bpftool', ['-j', 'prog', 'show'], { timeout: 30_000 })).stdout) as ProgInfo[];
 
 /** The ns per run (bpf_stats on) of the programs that appeared since `before` (bpftrace's). */
 async function newProgramStats(before: Set<number>): Promise<{ program: string; runs: number; nsPerRun: number }[]> {
@@ -173,16 +232,17 @@ const aboveFloorNs = (x: StatsPass, floor: StatsPass): Record<Workload, number> 
 });
 
 async function main(): Promise<void> {
-  const server = spawn('taskset', ['-c', String(CPU), tcpbench, 'server', String(PORT)], { stdio: 'ignore' });
-  await new Promise((r) => setTimeout(r, 300));
+  step(`the echo server on port ${PORT}, CPU ${CPU}`);
+  const server = await startServer();
   try {
     const results: Record<Config, Record<Workload, number[]>> = Object.fromEntries(CONFIGS.map((c) => [c, { tcpPingpong: [], pipePingpong: [] }])) as never;
     for (let r = 0; r < rounds; r++) {
-      for (const c of CONFIGS)
+      for (const c of CONFIGS) {
+        step(`round ${r + 1} of ${rounds}: ${c}`);
         await withConfig(c, async () => {
           for (const w of ['tcpPingpong', 'pipePingpong'] as const) results[c][w].push(await workload(w));
         });
-      process.stderr.write(`host-overhead: round ${r + 1} of ${rounds}\n`);
+      }
     }
     // the cost of each program per run, with bpf_stats on (a separate pass: the stats cost time
     // too), and the programs' whole time per round of each workload: a stable figure of the cost
@@ -191,6 +251,7 @@ async function main(): Promise<void> {
     let floor: StatsPass, ours: StatsPass, everyCall: StatsPass;
     let theirs: ProgramCost[] = [];
     try {
+      step('ns per run (bpf_stats): the floor');
       floor = await statsPass(() => {
         const o = BpfObject.open(benchObject('host_floor'));
         for (const p of o.programs()) o.attach(p.name);
@@ -200,8 +261,11 @@ async function main(): Promise<void> {
         const s = HostSession.open({ modules: HOST_MODULES, syscallTimeEvery });
         return { stats: () => s.programStats(), close: () => s.close() };
       };
+      step('ns per run (bpf_stats): latscope');
       ours = await statsPass(session());
+      step('ns per run (bpf_stats): latscope, every syscall timed');
       everyCall = await statsPass(session(1));
+      step('ns per run (bpf_stats): bpftrace');
       const before = new Set((await programs()).map((p) => p.id));
       const bt = await startBpftrace();
       try {
@@ -252,11 +316,12 @@ async function main(): Promise<void> {
         `the floor (empty programs on the same hooks) ${pct(loss('floor', 'tcpPingpong'))} / ${pct(loss('floor', 'pipePingpong'))}, every module above it ${pct(aboveFloor('tcpPingpong'))} / ${pct(aboveFloor('pipePingpong'))}`,
     );
   } finally {
-    server.kill();
+    server.kill('SIGKILL');
   }
 }
 
 main().catch((e) => {
   console.error(`bench/host-overhead: ${(e as Error).message}`);
   process.exitCode = 2;
+  stop(); // a child left running would keep the benchmark alive
 });

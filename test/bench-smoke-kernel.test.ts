@@ -5,6 +5,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { projectRoot } from '../lib/paths.js';
 import { bench } from './helpers/bench.js';
 
 test('bench/ringbuf in smoke size: the batched drain and the per-record reference both deliver, in order', async () => {
@@ -23,9 +26,34 @@ test('bench/timesync in smoke size: the XDP responder and the user-space echo bo
 });
 
 test('bench/host-overhead in smoke size: the jitter modules and the baseline are both measured', async () => {
-  const ho = (await bench('host-overhead', ['--rounds', '1', '--seconds', '1'], 90_000)) as Record<string, any>;
+  const ho = (await bench('host-overhead', ['--rounds', '1', '--seconds', '1'], 150_000)) as Record<string, any>;
   assert.ok(ho.medianNsPerEvent.latscope > 0 && ho.medianNsPerEvent.latscopeSyscallsEveryCall > 0 && ho.throughput.baseline.tcpPingpongRttPerS > 0, JSON.stringify(ho));
   for (const w of ['tcpPingpong', 'pipePingpong']) assert.ok(ho.bpfNsPerRound.floor[w] > 0 && Number.isFinite(ho.bpfNsPerRoundAboveFloor.latscope[w]), JSON.stringify(ho.bpfNsPerRound));
+});
+
+test('bench/host-overhead stopped by SIGTERM while bpftrace runs: it says so, fails, and leaves no bpftrace, workload, server or program behind', async () => {
+  const child = spawn(process.execPath, [join(projectRoot, 'dist', 'bench', 'host-overhead.js'), '--rounds', '3', '--seconds', '1'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let err = '';
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const limit = setTimeout(() => reject(new Error(`never reached bpftrace's turn: ${err}`)), 120_000);
+      child.stderr!.on('data', (d) => {
+        err += d;
+        if (/round 1 of 3: bpftrace/.test(err)) (clearTimeout(limit), resolve());
+      });
+    });
+    await new Promise((r) => setTimeout(r, 2500)); // bpftrace attached, a workload running
+    assert.equal(spawnSync('pgrep', ['-x', 'bpftrace']).status, 0, 'bpftrace runs');
+    child.kill('SIGTERM');
+    const limit = new Promise<string>((r) => setTimeout(() => r('still running 30 s after SIGTERM'), 30_000).unref());
+    assert.equal(await Promise.race([exited, limit]), 2, err);
+  } finally {
+    child.kill('SIGKILL');
+  }
+  assert.match(err, /stopped \(SIGTERM|killed \(SIGKILL/);
+  for (const p of ['bpftrace', 'tcpbench', 'hostload']) assert.equal(spawnSync('pgrep', ['-x', p]).status, 1, `no ${p} left`);
+  assert.doesNotMatch(execFileSync('bpftool', ['prog', 'show'], { encoding: 'utf8' }), /\b(ls_|floor_)\w+|name (sys_enter|sys_exit|sched_switch|sched_wakeup)\b/, 'no program of the benchmark left');
 });
 
 test('bench/overload in smoke size: 5 s of every segment, ingest stopped: bounds kept, produced − stored = dropped, each record stored once', async () => {
