@@ -60,5 +60,51 @@ if (process.argv[1]?.includes(join('dist', 'bench')) && !process.argv[1].endsWit
   }
 }
 
+/**
+ * SIGTERM and Ctrl-C ask a benchmark to stop. stopOnSignals() installs the handlers (on, not
+ * once: the addon's exit cleanup steps in for a signal nobody else handles); then the onStop
+ * callbacks run (children killed, sleeps cut short) and checkStop() between steps throws, so
+ * that the benchmark's finally blocks remove what it made (testbed, servers, streams, programs)
+ * before it exits with its error status.
+ */
+let stopping = false;
+let listening = false;
+const stopCallbacks = new Set<() => void>();
+export function stopOnSignals(): void {
+  if (listening) return;
+  listening = true;
+  process.on('SIGTERM', requestStop);
+  process.on('SIGINT', requestStop);
+}
+function requestStop(): void {
+  if (stopping) return;
+  stopping = true;
+  for (const f of [...stopCallbacks]) f();
+}
+/** Runs `f` when a stop is asked for (at once if it was); returns its removal. */
+export function onStop(f: () => void): () => void {
+  if (stopping) f();
+  stopCallbacks.add(f);
+  return () => stopCallbacks.delete(f);
+}
+export const stopRequested = (): boolean => stopping;
+/** Between steps: a stop asked for ends the benchmark here, the way an error does. */
+export function checkStop(): void {
+  if (stopping) throw new Error('stopped (SIGTERM or Ctrl-C)');
+}
+/** A pause that a stop cuts short. */
+export function pause(ms: number): Promise<void> {
+  if (stopping) return Promise.resolve();
+  return new Promise((resolve) => {
+    const t = setTimeout(done, ms);
+    const off = onStop(done);
+    function done() {
+      clearTimeout(t);
+      off();
+      resolve();
+    }
+  });
+}
+
 /** A benchmark's own BPF object (bench/bpf/NAME.bpf.c, built into dist/bench/bpf, never shipped). */
 export const benchObject = (name: string): string => join(projectRoot, 'dist', 'bench', 'bpf', `${name}.bpf.o`);

@@ -23,7 +23,7 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
-import { benchObject, numberArg, median } from './common.js';
+import { benchObject, checkStop, median, numberArg, onStop, stopOnSignals, stopRequested } from './common.js';
 import { BpfObject, enableBpfStats } from '../native/addon.js';
 import { HostSession } from '../host/session.js';
 import { HOST_MODULES, type HostModuleName } from '../protocol/host.js';
@@ -57,15 +57,13 @@ function track<T extends ChildProcess>(c: T): T {
   c.once('exit', () => children.delete(c));
   return c;
 }
-let stopping = false;
-const stop = () => {
-  stopping = true;
+const killChildren = () => {
   for (const c of children) c.kill('SIGKILL');
 };
-process.on('SIGTERM', stop); // on, not once: the addon's exit cleanup steps in for a signal nobody else handles
-process.on('SIGINT', stop);
+stopOnSignals();
+onStop(killChildren);
 const step = (what: string) => {
-  if (stopping) throw new Error('stopped (SIGTERM or Ctrl-C)');
+  checkStop();
   process.stderr.write(`host-overhead: ${what}\n`);
 };
 
@@ -81,7 +79,7 @@ function run(args: string[]): Promise<Record<string, unknown>> {
       clearTimeout(timer);
       const line = out.trim().split('\n').pop() ?? '';
       if (code === 0 && line.startsWith('{')) resolve(JSON.parse(line) as Record<string, unknown>);
-      else reject(new Error(`${args.join(' ')} ${signal ? `was killed (${signal}${signal === 'SIGKILL' && !stopping ? `: not done ${seconds + 30} s after its ${seconds} s` : ''})` : `exited ${code}`}: ${out.trim()}`));
+      else reject(new Error(`${args.join(' ')} ${signal ? `was killed (${signal}${signal === 'SIGKILL' && !stopRequested() ? `: not done ${seconds + 30} s after its ${seconds} s` : ''})` : `exited ${code}`}: ${out.trim()}`));
     });
   });
 }
@@ -323,5 +321,5 @@ async function main(): Promise<void> {
 main().catch((e) => {
   console.error(`bench/host-overhead: ${(e as Error).message}`);
   process.exitCode = 2;
-  stop(); // a child left running would keep the benchmark alive
+  killChildren(); // a child left running would keep the benchmark alive
 });

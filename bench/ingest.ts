@@ -9,12 +9,15 @@
  * every entry signed by its node and checked by the ingest (redis_info observer_users). Rounds
  * interleave the four; medians, JSON and one line. Target: at least 200,000 rows/s.
  *
+ * SIGTERM and Ctrl-C stop it after the step in progress; its database and streams, and the
+ * servers it started, are removed.
+ *
  *   node dist/bench/ingest.js [--rows 400000] [--rounds 3] [--entries 64]
  */
 import { hostname } from 'node:os';
 import { Redis } from 'ioredis';
 import mysql from 'mysql2/promise';
-import { localServers, numberArg, median } from './common.js';
+import { checkStop, localServers, median, numberArg, stopOnSignals, stopRequested } from './common.js';
 import { startMariaDb, startRedis, startRedisTls, stopRedisTls, redisTlsRunning } from '../local/servers.js';
 import { loadTls } from '../conf/tls.js';
 import { EntryVerifier, entryKey, observerPassword, signFields } from '../protocol/entry-mac.js';
@@ -119,6 +122,7 @@ async function referenceIngest(redis: Redis, pool: mysql.Pool, stream: string): 
 }
 
 async function main(): Promise<void> {
+  stopOnSignals();
   const servers = localServers();
   const r = await startRedis();
   const m = await startMariaDb();
@@ -145,6 +149,7 @@ async function main(): Promise<void> {
     await pool.query('INSERT IGNORE INTO servers (name) VALUES ?', [NODES.map((n) => [n])]);
     for (let round = 1; round <= rounds; round++) {
       for (const which of ['ours', 'ours-tls', 'ours-signed', 'reference'] as const) {
+        checkStop();
         await pool.query('TRUNCATE TABLE packets');
         const stream = `latscope:bench:${which}`;
         const [rc, pc] = which === 'ours-tls' ? [tlsRedis, tlsPool] : [redis, pool];
@@ -155,7 +160,7 @@ async function main(): Promise<void> {
           const ingest = new Ingest(rc, pc, { stream, histogramStream: `${stream}:histograms`, group: 'bench', consumer: `${hostname()}-bench`, entriesPerRead: entries, blockMs: 100, retryMs: 100, ...(which === 'ours-signed' ? { verify: verifier } : {}) });
           await ingest.ensureGroup();
           ingest.start();
-          while ((await rc.xlen(stream)) > 0) await new Promise((res) => setTimeout(res, 5));
+          while ((await rc.xlen(stream)) > 0 && !stopRequested()) await new Promise((res) => setTimeout(res, 5));
           await ingest.stop();
           n = ingest.counters.rows;
           if (ingest.counters.dbErrors) throw new Error(`ingest: ${ingest.counters.lastError}`);
@@ -193,6 +198,8 @@ async function main(): Promise<void> {
         `for JSON + multi-row INSERT (x${result.ratio.toFixed(2)}); with TLS to Redis and MariaDB ${result.oursTlsRowsPerS} rows/s (x${result.tlsRatio.toFixed(2)} of plain); with every entry signed and checked (observer users) ${result.oursSignedRowsPerS} rows/s (x${result.signedRatio.toFixed(2)}); median of ${rounds} rounds of ${rows} rows; target >= 200000 rows/s`,
     );
   } finally {
+    const streams = ['ours', 'ours-tls', 'ours-signed', 'reference'].flatMap((w) => [`latscope:bench:${w}`, `latscope:bench:${w}:histograms`]);
+    for (const rc of [redis, tlsRedis]) await rc.del(...streams).catch(() => {}); // a stopped run's
     await pool.query(`DROP DATABASE IF EXISTS ${DB}`).catch(() => {});
     await pool.end();
     await tlsPool.end();

@@ -26,7 +26,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
-import { numberArg, median, quantile } from './common.js';
+import { checkStop, median, numberArg, quantile, stopOnSignals } from './common.js';
 import { MANAGER, solveMesh, solveMeshExact, solveMeshRounds, type TimedEdge, type TimedRound } from '../timesync/mesh.js';
 import { meshPeers } from '../protocol/mesh.js';
 import { gaussian, roundErrors, simulateRound, simulateRounds, type FleetModel } from '../timesync/simulate.js';
@@ -40,12 +40,7 @@ import { projectRoot } from '../lib/paths.js';
 
 const execFileP = promisify(execFile);
 const PORT = 5007;
-let stopping = false;
-process.on('SIGTERM', () => (stopping = true)); // on, not once: the addon's exit cleanup steps in for a signal nobody else handles
-process.on('SIGINT', () => (stopping = true));
-const checkStop = () => {
-  if (stopping) throw new Error('stopped (SIGTERM or Ctrl-C)');
-};
+stopOnSignals();
 /** --verbose: each round's error of every host, once the last round is in. */
 const verbose = process.argv.includes('--verbose');
 const p99 = (xs: number[]) => (xs.length ? quantile([...xs].sort((a, b) => a - b), 0.99) : NaN);

@@ -45,7 +45,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { benchObject, numberArg, median } from './common.js';
+import { benchObject, checkStop, median, numberArg, stopOnSignals } from './common.js';
 import { testbedUp, testbedDown, type Testbed, type TestbedHost } from '../local/testbed.js';
 import { startRedis, stopRedis, redisRunning } from '../local/servers.js';
 import { BpfObject, cgroupV2Root, enableBpfStats, inNetns } from '../native/addon.js';
@@ -60,14 +60,7 @@ const execFileP = promisify(execFile);
 const tool = join(projectRoot, 'dist', 'bench', 'tcpbench');
 const seconds = numberArg('seconds', 2);
 const rounds = numberArg('rounds', 3);
-let stopping = false;
-const stop = () => (stopping = true);
-process.on('SIGTERM', stop); // on, not once: the addon's exit cleanup steps in for a signal nobody else handles
-process.on('SIGINT', stop);
-/** Between runs: a stop asked for ends the benchmark (its testbed is removed on the way out). */
-const checkStop = () => {
-  if (stopping) throw new Error('stopped (SIGTERM or Ctrl-C)');
-};
+stopOnSignals(); // checkStop() between runs: its testbed is removed on the way out
 const trafficCpu = numberArg('traffic-cpu', 1);
 const userCpu = trafficCpu === 0 ? 1 : 0;
 const PORT = 7400;

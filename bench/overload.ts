@@ -11,12 +11,13 @@
  *   node dist/bench/overload.js [--seconds 60] [--size 1000]
  *
  * Uses the local Redis's latscope:records stream (emptied first) and its own database.
+ * SIGTERM and Ctrl-C stop it; its observers, testbed, database and the servers it started are removed.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { localServers, numberArg } from './common.js';
+import { checkStop, localServers, numberArg, onStop, stopOnSignals } from './common.js';
 import { testbedUp, testbedDown, type Testbed } from '../local/testbed.js';
 import { startRedis, startMariaDb, REDIS_MAXMEMORY } from '../local/servers.js';
 import { writeTestbedConf } from '../local/conf.js';
@@ -61,12 +62,14 @@ function startObserver(tb: Testbed, i: number, conf: string): { child: ChildProc
       else resolve(JSON.parse(line) as ObserverSummary);
     }),
   );
+  done.catch(() => {}); // a run cut short does not wait for it: its failure is not an unhandled one
   return { child, running: () => out.includes(': running'), done };
 }
 
 async function waitFor(what: string, ms: number, ok: () => Promise<boolean> | boolean): Promise<void> {
   const end = Date.now() + ms;
   while (!(await ok())) {
+    checkStop();
     if (Date.now() > end) throw new Error(`${what}: not within ${ms / 1000} s`);
     await new Promise((r) => setTimeout(r, 200));
   }
@@ -75,6 +78,7 @@ async function waitFor(what: string, ms: number, ok: () => Promise<boolean> | bo
 const spoolBytes = (dir: string) => (existsSync(dir) ? readdirSync(dir).reduce((s, f) => s + statSync(join(dir, f)).size, 0) : 0);
 
 async function main(): Promise<void> {
+  stopOnSignals();
   const servers = localServers();
   const tb = await testbedUp({ id: 'ovl', hosts: 2 });
   const redisInfo = await startRedis([tb.managerAddress]);
@@ -86,6 +90,8 @@ async function main(): Promise<void> {
   await admin.end();
   const pool = openPool({ ...db, database: DB });
   const kids: ChildProcess[] = [];
+  // SIGTERM or Ctrl-C: the traffic and the observers stop, and the next step ends the run (the finally removes the rest)
+  onStop(() => kids.forEach((k) => k.exitCode === null && k.kill('SIGTERM')));
   // cleared in finally too: a failed run must not be kept alive by it
   let sampler: NodeJS.Timeout | undefined;
   let ingest: Ingest | undefined;
@@ -101,6 +107,7 @@ async function main(): Promise<void> {
     const obs = tb.hosts.map((_, i) => startObserver(tb, i, conf));
     kids.push(...obs.map((o) => o.child));
     await waitFor('observers running', 60_000, () => obs.every((o) => o.running()));
+    process.stderr.write(`overload: observers running; every segment of ${seconds} s of bulk traffic, the stream unread\n`);
     const sink = spawn('ip', ['netns', 'exec', tb.hosts[1]!.netns, process.execPath, traffic, 'tcp-sink', String(PORT), '1'], { stdio: 'ignore' });
     kids.push(sink);
     await new Promise((r) => setTimeout(r, 500));
@@ -117,6 +124,7 @@ async function main(): Promise<void> {
       if (s % 10 === 0) process.stderr.write(`overload: ${s} s of ${seconds}, observers ${obs.map((o) => status(o.child.pid!, 'VmRSS').toFixed(0)).join(' / ')} MB, Redis ${redisUsedPeak.toFixed(0)} MB at most\n`);
     }, 1000);
     await new Promise((r) => flood.on('exit', r));
+    checkStop();
     const observerPeakMb = obs.map((o) => status(o.child.pid!, 'VmHWM'));
     const tStop = Date.now();
     for (const o of obs) o.child.kill('SIGTERM');
@@ -182,7 +190,12 @@ async function main(): Promise<void> {
   } finally {
     clearInterval(sampler);
     await ingest?.stop().catch(() => {}); // (stopped already after a run that finished)
-    for (const k of kids) if (k.exitCode === null) k.kill('SIGKILL');
+    // what still runs (a run cut short) stops as an operator stops it, SIGKILL after 10 s
+    const left = kids.filter((k) => k.exitCode === null && k.signalCode === null);
+    for (const k of left) k.kill('SIGTERM');
+    const killer = setTimeout(() => left.forEach((k) => k.kill('SIGKILL')), 10_000);
+    await Promise.all(left.map((k) => new Promise((r) => (k.exitCode === null && k.signalCode === null ? k.once('exit', r) : r(null)))));
+    clearTimeout(killer);
     redis.disconnect();
     await pool.end();
     await testbedDown(tb.id);

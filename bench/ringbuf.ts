@@ -9,13 +9,14 @@
  *     ns per record from bpf_stats.
  * A producer process on the other core calls getppid() in a loop; each call emits a burst of
  * records. Every record is read in JavaScript (sequence numbers checked), not just counted.
- * Run: npm run bench:ringbuf [-- --seconds 5]. Needs root.
+ * Run: npm run bench:ringbuf [-- --seconds 4]. Needs root. SIGTERM and Ctrl-C end it after the
+ * phase in progress, its programs closed; its producer also ends when it sees its parent gone.
  */
 import { spawn, execFileSync } from 'node:child_process';
 import { BpfObject, enableBpfStats, forEachRecord } from '../native/addon.js';
-import { benchObject, median } from './common.js';
+import { benchObject, checkStop, median, numberArg, pause, stopOnSignals } from './common.js';
 
-const seconds = Number(process.argv[process.argv.indexOf('--seconds') + 1] || 0) || 4;
+const seconds = numberArg('seconds', 4);
 const RECORD = 64;
 const BURST = 256;
 
@@ -38,7 +39,12 @@ function pinSelf(cpu: number): void {
 }
 
 async function phase(mode: 'batched' | 'per-record', submitFlags: bigint, durationSec: number, burst = BURST): Promise<Phase> {
-  const producer = spawn('taskset', ['-c', '1', process.execPath, '-e', 'for(;;){process.ppid}'], { stdio: 'ignore' });
+  // a phase drains in one synchronous loop: between phases the event loop turns, so that a
+  // SIGTERM or Ctrl-C is seen, and the run ends there
+  await pause(1);
+  checkStop();
+  // getppid() in a loop, until its parent is gone: it never outlives the benchmark (SIGTERM, Ctrl-C, a crash)
+  const producer = spawn('taskset', ['-c', '1', process.execPath, '-e', 'const p=process.ppid;while(process.ppid===p);'], { stdio: 'ignore' });
   await new Promise((r) => producer.once('spawn', r));
   const obj = BpfObject.open(benchObject('ringbuf_bench'), { settings: { target_tgid: producer.pid!, burst, submit_flags: submitFlags } });
   const stopStats = enableBpfStats();
@@ -95,6 +101,7 @@ async function phase(mode: 'batched' | 'per-record', submitFlags: bigint, durati
 }
 
 async function main(): Promise<void> {
+  stopOnSignals();
   pinSelf(0);
   const NO_WAKEUP = 1n;
   const rounds = 3;

@@ -7,10 +7,12 @@
  * Prints offset error p50/p99/max per probe (≥ 10,000 each), per round estimate, and the drift
  * error of the fit over the run, as JSON and one line.
  *
+ * SIGTERM and Ctrl-C stop it after the round in progress; its responders and testbed are removed.
+ *
  *   node dist/bench/timesync.js [--seconds 60] [--rounds 12] [--probes 1000]
  */
 import { execFileSync } from 'node:child_process';
-import { numberArg, quantile } from './common.js';
+import { checkStop, numberArg, pause, quantile, stopOnSignals } from './common.js';
 import { testbedUp, testbedDown } from '../local/testbed.js';
 import { spawnResponder, writePingConf } from '../local/responder.js';
 import { Prober } from '../timesync/prober.js';
@@ -21,6 +23,7 @@ const seconds = numberArg('seconds', 60);
 const rounds = numberArg('rounds', 12);
 const probes = numberArg('probes', 1000);
 const PORT = 5005;
+stopOnSignals();
 
 
 function errors(samples: Sample[], ests: RoundEstimate[]) {
@@ -56,6 +59,7 @@ async function main(): Promise<void> {
     const all = new Map<string, { samples: Sample[]; ests: RoundEstimate[]; lost: number }>(tb.hosts.map((h) => [h.address, { samples: [], ests: [], lost: 0 }]));
     const t0 = Date.now();
     for (let r = 1; r <= rounds; r++) {
+      checkStop();
       const res = await prober.round(tb.hosts.map((h) => h.address), probes, r);
       for (const h of tb.hosts) {
         const a = all.get(h.address)!;
@@ -66,7 +70,7 @@ async function main(): Promise<void> {
         if (s.length) a.ests.push(estimateRound(s, prev && { driftPpb: prev.driftPpb, driftBoundPpb: prev.driftBoundPpb }));
       }
       const next = t0 + (r * seconds * 1000) / rounds;
-      if (r < rounds) await new Promise((res) => setTimeout(res, Math.max(0, next - Date.now())));
+      if (r < rounds) await pause(Math.max(0, next - Date.now()));
       process.stderr.write(`round ${r}/${rounds}\n`);
     }
     const x = all.get(hx.address)!, u = all.get(hu.address)!;

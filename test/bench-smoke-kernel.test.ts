@@ -5,10 +5,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { join } from 'node:path';
-import { projectRoot } from '../lib/paths.js';
-import { bench } from './helpers/bench.js';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { bench, eventually, stopBench } from './helpers/bench.js';
+
+const running = (name: string) => spawnSync('pgrep', ['-x', name]).status === 0;
+const programs = () => execFileSync('bpftool', ['prog', 'show'], { encoding: 'utf8' });
 
 test('bench/ringbuf in smoke size: the batched drain and the per-record reference both deliver, in order', async () => {
   const rb = (await bench('ringbuf', ['--seconds', '1'], 60_000)) as Record<string, any>;
@@ -32,34 +33,41 @@ test('bench/host-overhead in smoke size: the jitter modules and the baseline are
 });
 
 test('bench/host-overhead stopped by SIGTERM while bpftrace runs: it says so, fails, and leaves no bpftrace, workload, server or program behind', async () => {
-  const child = spawn(process.execPath, [join(projectRoot, 'dist', 'bench', 'host-overhead.js'), '--rounds', '3', '--seconds', '1'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let err = '';
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  try {
-    await new Promise<void>((resolve, reject) => {
-      const limit = setTimeout(() => reject(new Error(`never reached bpftrace's turn: ${err}`)), 120_000);
-      child.stderr!.on('data', (d) => {
-        err += d;
-        if (/round 1 of 3: bpftrace/.test(err)) (clearTimeout(limit), resolve());
-      });
-    });
-    await new Promise((r) => setTimeout(r, 2500)); // bpftrace attached, a workload running
-    assert.equal(spawnSync('pgrep', ['-x', 'bpftrace']).status, 0, 'bpftrace runs');
-    child.kill('SIGTERM');
-    const limit = new Promise<string>((r) => setTimeout(() => r('still running 30 s after SIGTERM'), 30_000).unref());
-    assert.equal(await Promise.race([exited, limit]), 2, err);
-  } finally {
-    child.kill('SIGKILL');
-  }
+  const { code, err } = await stopBench('host-overhead', ['--rounds', '3', '--seconds', '1'], /round 1 of 3: bpftrace/, { afterMs: 2500 });
+  assert.equal(code, 2, err);
   assert.match(err, /stopped \(SIGTERM|killed \(SIGKILL/);
-  for (const p of ['bpftrace', 'tcpbench', 'hostload']) assert.equal(spawnSync('pgrep', ['-x', p]).status, 1, `no ${p} left`);
-  assert.doesNotMatch(execFileSync('bpftool', ['prog', 'show'], { encoding: 'utf8' }), /\b(ls_|floor_)\w+|name (sys_enter|sys_exit|sched_switch|sched_wakeup)\b/, 'no program of the benchmark left');
+  for (const p of ['bpftrace', 'tcpbench', 'hostload']) assert.ok(await eventually(() => !running(p)), `no ${p} left`);
+  assert.ok(await eventually(() => !programs().match(/\b(ls_|floor_)\w+|name (sys_enter|sys_exit|sched_switch|sched_wakeup)\b/)), `no program of the benchmark left: ${programs()}`);
+});
+
+test('bench/timesync stopped by SIGTERM between rounds: it says so, exits 1, and removes its responders and testbed', async () => {
+  const { code, err } = await stopBench('timesync', ['--seconds', '30', '--rounds', '6', '--probes', '100'], /round 1\/6/);
+  assert.equal(code, 1, err);
+  assert.match(err, /stopped \(SIGTERM/);
+  assert.ok(!execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }).includes('ls-bts-'), 'no namespace left');
+  assert.ok(await eventually(() => spawnSync('pgrep', ['-f', 'latscope-testbed/bts/']).status === 1), 'no sshd of its testbed left');
+  assert.ok(await eventually(() => !/\bts_\w+/.test(programs())), `no responder or prober program left: ${programs()}`);
+});
+
+test('bench/ringbuf stopped by SIGTERM mid-phase: it ends, and its spinning producer ends with it', async () => {
+  const { code, err } = await stopBench('ringbuf', ['--seconds', '9'], /^/, { afterMs: 1500, limitMs: 10_000 });
+  assert.notEqual(code, 0, err);
+  assert.ok(await eventually(() => spawnSync('pgrep', ['-f', 'process.ppid']).status === 1), 'no producer left');
 });
 
 test('bench/overload in smoke size: 5 s of every segment, ingest stopped: bounds kept, produced − stored = dropped, each record stored once', async () => {
   const j = (await bench('overload', ['--seconds', '5'], 150_000)) as Record<string, any>;
   assert.ok(j.observers.length === 2 && j.observers.every((o: { produced: number }) => o.produced > 0), JSON.stringify(j.observers));
   assert.deepEqual(j.ok, { observerMemory: true, redisMemory: true, stop: true, dropsBalance: true, exactlyOnce: true });
+});
+
+test('bench/overload stopped by SIGTERM under full load: it says so, fails, and leaves no observer, namespace or program behind', async () => {
+  const { code, err } = await stopBench('overload', ['--seconds', '30'], /observers running/, { afterMs: 2000, limitMs: 60_000 });
+  assert.equal(code, 2, err);
+  assert.match(err, /stopped \(SIGTERM/);
+  assert.ok(!execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }).includes('ls-ovl-'), 'no namespace left');
+  assert.ok(await eventually(() => spawnSync('pgrep', ['-f', 'latscope-testbed/ovl/']).status === 1), 'no process of its testbed left');
+  assert.ok(await eventually(() => !/\blt_\w+/.test(programs())), `no observer program left: ${programs()}`);
 });
 
 test('bench/mesh in smoke size: the star and the mesh on a 3-host testbed with a router, its hosts on drifting synthetic clocks, and on 100 simulated servers; keys of issue 26', async () => {

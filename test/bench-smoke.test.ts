@@ -7,7 +7,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { bench } from './helpers/bench.js';
+import { Redis } from 'ioredis';
+import mysql from 'mysql2/promise';
+import { bench, stopBench } from './helpers/bench.js';
+import { startMariaDb, startRedis } from '../local/servers.js';
 import { join } from 'node:path';
 import { projectRoot } from '../lib/paths.js';
 
@@ -16,6 +19,24 @@ test('bench/ingest in smoke size: ours, ours over TLS, ours signed and checked, 
   const j = await bench('ingest', ['--rows', '4000', '--rounds', '1']);
   assert.equal(j.rows, 4000);
   assert.ok(Number(j.oursRowsPerS) > 0 && Number(j.referenceRowsPerS) > 0 && Number(j.oursTlsRowsPerS) > 0 && Number(j.oursSignedRowsPerS) > 0, JSON.stringify(j));
+});
+
+test('bench/ingest stopped by SIGTERM mid-run: it says so, exits 1, and leaves neither its streams nor its database behind', async () => {
+  const r = await startRedis();
+  const m = await startMariaDb();
+  const { code, err } = await stopBench('ingest', ['--rows', '100000', '--rounds', '3'], /round 1 ours:/);
+  assert.equal(code, 1, err);
+  assert.match(err, /stopped \(SIGTERM/);
+  const redis = new Redis({ host: r.host, port: r.port, password: r.password });
+  const admin = await mysql.createConnection({ host: m.host, port: m.port, user: m.user, password: m.password });
+  try {
+    assert.deepEqual(await redis.keys('latscope:bench:*'), [], 'no stream left');
+    const [dbs] = (await admin.query(`SHOW DATABASES LIKE 'latscope_bench'`)) as [unknown[], unknown];
+    assert.equal(dbs.length, 0, 'its database dropped');
+  } finally {
+    redis.disconnect();
+    await admin.end();
+  }
 });
 
 test('bench/provision in smoke size: two fresh hosts and two warm ones provisioned, keys hosts, freshS, warmS', async () => {

@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/prctl.h>
+#include <signal.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -34,6 +36,7 @@ static int full(int fd, char *b, size_t n, int rd)
 
 int main(int argc, char **argv)
 {
+	prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlives what started it (a benchmark or test killed) */
 	static char buf[1 << 16];
 	int one = 1;
 	if (argc == 3 && !strcmp(argv[1], "server")) {

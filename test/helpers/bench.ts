@@ -27,3 +27,38 @@ export async function bench(name: string, args: string[], timeoutMs = 150_000): 
   assert.ok(line, `bench/${name} printed no JSON:\n${out}`);
   return JSON.parse(line) as Record<string, unknown>;
 }
+
+/**
+ * Starts a benchmark, waits until its stderr matches `when` (and `afterMs` more), then sends
+ * SIGTERM; resolves with its exit code and stderr. Fails if it is still running `limitMs` after
+ * the signal (it is then killed).
+ */
+export async function stopBench(name: string, args: string[], when: RegExp, o: { afterMs?: number; limitMs?: number } = {}): Promise<{ code: number | null; err: string }> {
+  const child = spawn(process.execPath, [join(projectRoot, 'dist', 'bench', `${name}.js`), ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const limit = setTimeout(() => reject(new Error(`bench/${name} never printed ${when}: ${err}`)), 120_000);
+      const seen = () => when.test(err) && (clearTimeout(limit), resolve());
+      child.stderr!.on('data', (d) => ((err += d), seen()));
+      seen();
+      void exited.then((c) => reject(new Error(`bench/${name} ended (${c}) before ${when}: ${err}`)));
+    });
+    await new Promise((r) => setTimeout(r, o.afterMs ?? 0));
+    child.kill('SIGTERM');
+    const limitMs = o.limitMs ?? 30_000;
+    const limit = new Promise<'running'>((r) => setTimeout(() => r('running'), limitMs).unref());
+    const code = await Promise.race([exited, limit]);
+    assert.notEqual(code, 'running', `bench/${name} still running ${limitMs / 1000} s after SIGTERM: ${err}`);
+    return { code: code as number | null, err };
+  } finally {
+    child.kill('SIGKILL');
+  }
+}
+
+/** Polls until `ok` holds (up to ms); whether it did. */
+export async function eventually(ok: () => boolean, ms = 5000): Promise<boolean> {
+  for (const end = Date.now() + ms; Date.now() < end; await new Promise((r) => setTimeout(r, 100))) if (ok()) return true;
+  return ok();
+}

@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -50,6 +52,7 @@ static void *echo(void *arg)
 
 int main(int argc, char **argv)
 {
+	prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlives what started it (a benchmark or test killed) */
 	if (argc < 3) {
 		fprintf(stderr, "usage: hostload spin CPU SECONDS | faults MB ROUNDS | slowread MS ROUNDS | pingpong SECONDS | syscalls SECONDS\n");
 		return 2;
