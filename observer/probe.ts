@@ -103,6 +103,11 @@ export function histogramShift(bytes: number): number {
   return shift;
 }
 
+/** floor(2^32 / size): the kernel's sample test multiplies by it instead of dividing by size (0: no size rule). */
+export function sampleReciprocal(size: number): bigint {
+  return size > 0 ? (1n << 32n) / BigInt(size) : 0n;
+}
+
 /** A bucket's count in segments: the kernel adds LT_HIST_UNITs (scaled segments add fractions). */
 const segments = (units: bigint): bigint => (units + BigInt(H.LT_HIST_UNIT / 2)) / BigInt(H.LT_HIST_UNIT);
 
@@ -140,6 +145,7 @@ export class LatencyProbe {
       settings: {
         netns_ino: o.netnsIno,
         sample_size: o.sampleSize,
+        sample_recip: sampleReciprocal(o.sampleSize),
         interval_ns: o.intervalNs,
         filter_retrans: o.filterRetrans,
         hist_mode: HIST_MODES[o.histograms ?? 'all'],

@@ -55,6 +55,7 @@ export const LATENCY_H = {
 export const LT_SETTINGS = {
   netns_ino: 'u32',
   sample_size: 'u32',
+  sample_recip: 'u64',
   interval_ns: 'u64',
   filter_retrans: 'u8',
   hist_mode: 'u8',

@@ -81,6 +81,8 @@
 /* Settings, written before load. */
 const volatile __u32 netns_ino = 0;       /* 0: every namespace */
 const volatile __u32 sample_size = 65536; /* bytes between samples; 0: size rule off */
+/* floor(2^32 / sample_size), set with it (0: not set, divide): sample_div's multiply */
+const volatile __u64 sample_recip = 0;
 const volatile __u64 interval_ns = 0;     /* 0: interval rule off */
 const volatile __u8 filter_retrans = 0;
 /* What the histograms time, LT_HIST_*: with SAMPLES or SCALED a segment that is not timed meets
@@ -327,6 +329,19 @@ static __always_inline void account(struct flow_state *st, __u32 pair, __u64 fro
 		*v += weight;
 }
 
+/* off / sample_size (sample_size > 0) without a division: it runs on every matched segment at
+ * every hook, and a DIV takes ~25 cycles. floor(off * sample_recip / 2^32) is the quotient or
+ * one less (sample_recip is at most 2^32 / size below it); one step corrects it. */
+static __always_inline __u32 sample_div(__u32 off)
+{
+	if (!sample_recip) /* (known at load: the verifier drops the branch not taken) */
+		return off / sample_size;
+	__u32 q = ((__u64)off * sample_recip) >> 32;
+	if (off - q * sample_size >= sample_size)
+		q++;
+	return q;
+}
+
 /* Whether [start, end) holds a sample byte: stream offset o with (o + 1) % size == 0, or the
  * interval-rule byte. */
 static __always_inline __u32 sampled(struct flow_state *st, __u32 start, __u32 end)
@@ -335,8 +350,8 @@ static __always_inline __u32 sampled(struct flow_state *st, __u32 start, __u32 e
 		return LT_F_INTERVAL;
 	if (!sample_size)
 		return 0;
-	__u32 off = start - st->base; /* a 32-bit division: this runs on every matched segment */
-	__u64 next = ((__u64)(off / sample_size) + 1) * sample_size - 1; /* first sample offset >= off */
+	__u32 off = start - st->base;
+	__u64 next = ((__u64)sample_div(off) + 1) * sample_size - 1; /* first sample offset >= off */
 	return next < (__u64)off + (__u32)(end - start) ? 1 : 0;
 }
 
@@ -383,7 +398,7 @@ static __always_inline __u32 match_byte(struct flow_state *st, __u32 start, __u3
 	__u32 off = start - st->base;
 	if (hist_mode == LT_HIST_SCALED && hist_byte(st, start, end))
 		return st->base + (((off + (end - start)) >> hist_shift) << hist_shift) - 1;
-	return st->base + (off / sample_size + 1) * sample_size - 1; /* hit by size: sample_size > 0 */
+	return st->base + (sample_div(off) + 1) * sample_size - 1; /* hit by size: sample_size > 0 */
 }
 
 extern unsigned int CONFIG_HZ __kconfig __weak;
@@ -397,10 +412,15 @@ static __always_inline __u64 rule_now(void)
 	return CONFIG_HZ ? bpf_jiffies64() : bpf_ktime_get_ns();
 }
 
-/* interval_ns in rule_now()'s unit (whole ticks, rounded up). */
-static __always_inline __u64 rule_interval(void)
+/* Whether `elapsed` (rule_now()'s unit) is shorter than interval_ns. In ticks, multiplied out
+ * (elapsed / HZ s < interval_ns / 1e9 s), not divided: a 64-bit DIV costs ~40 cycles on every
+ * first-layer segment; at 2^32 ticks (49 days at 1000 Hz) and more, the product would overflow,
+ * and the interval has long passed. */
+static __always_inline int within_interval(__u64 elapsed)
 {
-	return CONFIG_HZ ? (interval_ns * CONFIG_HZ + 999999999ULL) / 1000000000ULL : interval_ns;
+	if (!CONFIG_HZ)
+		return elapsed < interval_ns;
+	return elapsed < (1ULL << 32) && elapsed * 1000000000ULL < interval_ns * CONFIG_HZ;
 }
 
 /* The interval rule, at the first layer of a direction: mark this range's last byte when the
@@ -411,7 +431,7 @@ static __always_inline __u32 interval_rule(struct flow_state *st, __u32 end, __u
 		st->last_sample = rule_now();
 	} else if (interval_ns) {
 		__u64 now = rule_now();
-		if (now - st->last_sample < rule_interval())
+		if (within_interval(now - st->last_sample))
 			return 0;
 		st->isample = end - 1;
 		st->isample_set = 1;
