@@ -117,7 +117,7 @@ async function stream(redis: Redis, redisInfo: { host: string; port: number; pas
   await redis.del(...shards);
   const fleet = await syntheticFleet(pool, spec(records));
   const db = await startMariaDb();
-  const options = { ...OPTS, graceMs: 3_600_000, entriesPerRead: 64, ...(process.env.STEPREC ? { maxRecords: Number(process.env.STEPREC) } : {}) };
+  const options = { ...OPTS, graceMs: 3_600_000, entriesPerRead: 64 };
   const procs: Worker[] = [];
   let peakRss = 0, peakRssPerWorker = 0, paths = 0, steps = 0;
   let busyMs = 0, done = 0, firstRoundUs = NaN;
