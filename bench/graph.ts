@@ -4,7 +4,8 @@
  * of every layer. The view models come ready (as analyzer/report.ts makes them); the figure is
  * the renderer's. Side by side: the same report over one hour, to show how the time grows with
  * the range (long ranges are binned to a fixed number of columns). Target: a day under 10 s.
- * Run: npm run bench:graph [-- --rounds 3] (the median of the rounds). No root needed.
+ * Run: npm run bench:graph [-- --rounds 3] (the median of the rounds). No root needed. SIGTERM
+ * and Ctrl-C stop it after the drawing in progress; its temporary folder is removed.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,7 +13,7 @@ import { join } from 'node:path';
 import type { Report, Series, SegmentStats } from '../analyzer/report.js';
 import { writeGraphs } from '../graph/write.js';
 import { SEGMENTS } from '../protocol/layers.js';
-import { numberArg, median } from './common.js';
+import { checkStop, median, numberArg, pause, stopOnSignals } from './common.js';
 
 const rounds = numberArg('rounds', 3);
 const SERVERS = 11; // 110 ordered pairs, of which 100 carry traffic
@@ -48,6 +49,8 @@ function data(hours: number): { report: Report; series: Series } {
 }
 
 async function time(hours: number): Promise<{ seconds: number; points: number }> {
+  await pause(1); // drawing never waits on I/O: the event loop turns here, so that a SIGTERM is seen
+  checkStop();
   const { report, series } = data(hours);
   const points = series.oneWay.length + series.kernel.length + series.flows.length + series.cdf.length;
   const dir = mkdtempSync(join(tmpdir(), 'latscope-bench-graph-'));
@@ -61,6 +64,7 @@ async function time(hours: number): Promise<{ seconds: number; points: number }>
 }
 
 async function main(): Promise<void> {
+  stopOnSignals();
   await time(0.1); // warm up the renderer
   const day: number[] = [], hour: number[] = [];
   let points = { day: 0, hour: 0 };

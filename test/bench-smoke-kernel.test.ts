@@ -6,6 +6,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { bench, eventually, stopBench } from './helpers/bench.js';
 
 const running = (name: string) => spawnSync('pgrep', ['-x', name]).status === 0;
@@ -53,6 +55,15 @@ test('bench/ringbuf stopped by SIGTERM mid-phase: it ends, and its spinning prod
   const { code, err } = await stopBench('ringbuf', ['--seconds', '9'], /^/, { afterMs: 1500, limitMs: 10_000 });
   assert.notEqual(code, 0, err);
   assert.ok(await eventually(() => spawnSync('pgrep', ['-f', 'process.ppid']).status === 1), 'no producer left');
+});
+
+test('bench/graph stopped by SIGTERM mid-run: it says so, exits 1, and removes its temporary folder', async () => {
+  const folders = () => readdirSync(tmpdir()).filter((f) => f.startsWith('latscope-bench-graph-')).length;
+  const before = folders();
+  const { code, err } = await stopBench('graph', ['--rounds', '5'], /^/, { afterMs: 3000, limitMs: 15_000 });
+  assert.equal(code, 1, err);
+  assert.match(err, /stopped \(SIGTERM/);
+  assert.equal(folders(), before, 'no temporary folder left');
 });
 
 test('bench/overload in smoke size: 5 s of every segment, ingest stopped: bounds kept, produced − stored = dropped, each record stored once', async () => {
