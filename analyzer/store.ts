@@ -84,14 +84,18 @@ export const latestClocks = (db: Db): Promise<LatestClockRow[]> =>
      JOIN (SELECT server, MAX(round) AS r FROM clock_offsets GROUP BY server) l ON l.server = c.server AND l.r = c.round`,
   );
 
-export interface AnchorRoundRow {
+/** A server's clock as stored: its offset (exact, as text), bound and drift. */
+interface ClockFields {
   server: string;
-  at_unix_ms: Big;
   /** Exact, as text. */
   offset_ns: string;
   bound_ns: number;
   drift_ppb: number;
   drift_bound_ppb: number;
+}
+
+export interface AnchorRoundRow extends ClockFields {
+  at_unix_ms: Big;
 }
 
 /** The rounds (with their drift) dated between two wall-clock times. */
@@ -616,14 +620,8 @@ export interface SettledMeshRoundRow {
 }
 
 /** A server's clock in a settled mesh round. */
-export interface MeshClockRow {
+export interface MeshClockRow extends ClockFields {
   epoch: Big;
-  server: string;
-  /** Exact, as text. */
-  offset_ns: string;
-  bound_ns: number;
-  drift_ppb: number;
-  drift_bound_ppb: number;
 }
 
 export const settledMeshRounds = (db: Db, fromEpoch: number, toEpoch: number): Promise<SettledMeshRoundRow[]> =>

@@ -89,45 +89,37 @@ async function workload(w: Workload): Promise<number> {
   return Number((await run([tcpbench, 'pingpong', '127.0.0.1', String(PORT), String(seconds), '100'])).rtt_per_s);
 }
 
-/** The echo server of the TCP workload, pinned like it; resolves once it listens (a port in use is an error naming it). */
-async function startServer(): Promise<ChildProcess> {
-  const server = track(spawn('taskset', ['-c', String(CPU), tcpbench, 'server', String(PORT)], { stdio: ['ignore', 'pipe', 'pipe'] }));
-  await new Promise<void>((resolve, reject) => {
-    let out = '';
-    const on = (d: Buffer) => {
-      out += d.toString();
-      if (out.includes('"listening"')) resolve();
-    };
-    server.stdout!.on('data', on);
-    server.stderr!.on('data', on);
-    server.once('exit', (c) => reject(new Error(`the echo server (tcpbench server ${PORT}) exited ${c}: ${out.trim()} (is port ${PORT} in use? ss -ltnp 'sport = ${PORT}')`)));
-  });
-  return server;
-}
-
-/** Starts bpftrace with the one-liners; resolves once its probes are attached (killed if not within 60 s). */
-async function startBpftrace(): Promise<ChildProcess> {
-  const child = track(spawn('bpftrace', ['-e', BPFTRACE], { stdio: ['ignore', 'pipe', 'pipe'] }));
+/**
+ * Starts a long-running child and resolves once its output matches `ready`; killed if it has
+ * not within 60 s. `failed` says what its exit before that means.
+ */
+async function startReady(cmd: string, args: string[], ready: RegExp, failed: (code: number | null, out: string) => string): Promise<ChildProcess> {
+  const child = track(spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] }));
   await new Promise<void>((resolve, reject) => {
     let out = '';
     const t = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`bpftrace did not attach within 60 s: ${out}`));
+      reject(new Error(`${cmd} ${args[0]}: not ready within 60 s: ${out.trim()}`));
     }, 60_000);
     const on = (d: Buffer) => {
       out += d.toString();
-      if (/Attaching \d+ probes?/.test(out)) {
-        clearTimeout(t);
-        setTimeout(resolve, 500);
-      }
+      if (ready.test(out)) (clearTimeout(t), resolve());
     };
     child.stdout!.on('data', on);
     child.stderr!.on('data', on);
-    child.once('exit', (c) => {
-      clearTimeout(t);
-      reject(new Error(`bpftrace exited ${c}: ${out}`));
-    });
+    child.once('exit', (c) => (clearTimeout(t), reject(new Error(failed(c, out.trim())))));
   });
+  return child;
+}
+
+/** The echo server of the TCP workload, pinned like it; resolves once it listens (a port in use is an error naming it). */
+const startServer = () =>
+  startReady('taskset', ['-c', String(CPU), tcpbench, 'server', String(PORT)], /"listening"/, (c, out) => `the echo server (tcpbench server ${PORT}) exited ${c}: ${out} (is port ${PORT} in use? ss -ltnp 'sport = ${PORT}')`);
+
+/** Starts bpftrace with the one-liners; resolves once its probes are attached (and half a second more). */
+async function startBpftrace(): Promise<ChildProcess> {
+  const child = await startReady('bpftrace', ['-e', BPFTRACE], /Attaching \d+ probes?/, (c, out) => `bpftrace exited ${c}: ${out}`);
+  await new Promise((r) => setTimeout(r, 500));
   return child;
 }
 

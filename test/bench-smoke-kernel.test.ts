@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { bench, eventually, stopBench } from './helpers/bench.js';
+import { bench, stopBench } from './helpers/bench.js';
+import { until } from './helpers/fixtures.js';
 
 const running = (name: string) => spawnSync('pgrep', ['-x', name]).status === 0;
 const programs = () => execFileSync('bpftool', ['prog', 'show'], { encoding: 'utf8' });
@@ -38,8 +39,8 @@ test('bench/host-overhead stopped by SIGTERM while bpftrace runs: it says so, fa
   const { code, err } = await stopBench('host-overhead', ['--rounds', '3', '--seconds', '1'], /round 1 of 3: bpftrace/, { afterMs: 2500 });
   assert.equal(code, 2, err);
   assert.match(err, /stopped \(SIGTERM|killed \(SIGKILL/);
-  for (const p of ['bpftrace', 'tcpbench', 'hostload']) assert.ok(await eventually(() => !running(p)), `no ${p} left`);
-  assert.ok(await eventually(() => !programs().match(/\b(ls_|floor_)\w+|name (sys_enter|sys_exit|sched_switch|sched_wakeup)\b/)), `no program of the benchmark left: ${programs()}`);
+  for (const p of ['bpftrace', 'tcpbench', 'hostload']) await until(`no ${p} is left`, 5000, () => !running(p));
+  await until('no program of the benchmark is left', 5000, () => !programs().match(/\b(ls_|floor_)\w+|name (sys_enter|sys_exit|sched_switch|sched_wakeup)\b/));
 });
 
 test('bench/timesync stopped by SIGTERM between rounds: it says so, exits 1, and removes its responders and testbed', async () => {
@@ -47,14 +48,14 @@ test('bench/timesync stopped by SIGTERM between rounds: it says so, exits 1, and
   assert.equal(code, 1, err);
   assert.match(err, /stopped \(SIGTERM/);
   assert.ok(!execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }).includes('ls-bts-'), 'no namespace left');
-  assert.ok(await eventually(() => spawnSync('pgrep', ['-f', 'latscope-testbed/bts/']).status === 1), 'no sshd of its testbed left');
-  assert.ok(await eventually(() => !/\bts_\w+/.test(programs())), `no responder or prober program left: ${programs()}`);
+  await until('no sshd of its testbed left', 5000, () => spawnSync('pgrep', ['-f', 'latscope-testbed/bts/']).status === 1);
+  await until('no responder or prober program is left', 5000, () => !/\bts_\w+/.test(programs()));
 });
 
 test('bench/ringbuf stopped by SIGTERM mid-phase: it ends, and its spinning producer ends with it', async () => {
   const { code, err } = await stopBench('ringbuf', ['--seconds', '9'], /^/, { afterMs: 1500, limitMs: 10_000 });
   assert.notEqual(code, 0, err);
-  assert.ok(await eventually(() => spawnSync('pgrep', ['-f', 'process.ppid']).status === 1), 'no producer left');
+  await until('no producer left', 5000, () => spawnSync('pgrep', ['-f', 'process.ppid']).status === 1);
 });
 
 test('bench/graph stopped by SIGTERM mid-run: it says so, exits 1, and removes its temporary folder', async () => {
@@ -77,8 +78,8 @@ test('bench/overload stopped by SIGTERM under full load: it says so, fails, and 
   assert.equal(code, 2, err);
   assert.match(err, /stopped \(SIGTERM/);
   assert.ok(!execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }).includes('ls-ovl-'), 'no namespace left');
-  assert.ok(await eventually(() => spawnSync('pgrep', ['-f', 'latscope-testbed/ovl/']).status === 1), 'no process of its testbed left');
-  assert.ok(await eventually(() => !/\blt_\w+/.test(programs())), `no observer program left: ${programs()}`);
+  await until('no process of its testbed left', 5000, () => spawnSync('pgrep', ['-f', 'latscope-testbed/ovl/']).status === 1);
+  await until('no observer program is left', 5000, () => !/\blt_\w+/.test(programs()));
 });
 
 test('bench/mesh in smoke size: the star and the mesh on a 3-host testbed with a router, its hosts on drifting synthetic clocks, and on 100 simulated servers; keys of issue 26', async () => {

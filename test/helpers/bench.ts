@@ -56,9 +56,3 @@ export async function stopBench(name: string, args: string[], when: RegExp, o: {
     child.kill('SIGKILL');
   }
 }
-
-/** Polls until `ok` holds (up to ms); whether it did. */
-export async function eventually(ok: () => boolean, ms = 5000): Promise<boolean> {
-  for (const end = Date.now() + ms; Date.now() < end; await new Promise((r) => setTimeout(r, 100))) if (ok()) return true;
-  return ok();
-}
