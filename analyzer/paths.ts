@@ -185,6 +185,12 @@ export class RecordColumns {
     return this.cap;
   }
 
+  private memory?: JoinMemory;
+  /** The memory the join of these columns works in (made at the first join, kept for the next). */
+  get joinMemory(): JoinMemory {
+    return (this.memory ??= new JoinMemory());
+  }
+
   /** Empties the set, keeping its arrays for the next (no new allocation while it is large enough). */
   clear(): void {
     this.n = 0;
@@ -366,6 +372,11 @@ export class PathColumns {
     this.seg = new Float64Array(cap * NSEG);
   }
 
+  /** Paths it holds without growing. */
+  get capacity(): number {
+    return this.tx.length;
+  }
+
   /** Room for one more path; returns its slot. */
   slot(): number {
     if (this.n === this.tx.length) {
@@ -400,10 +411,11 @@ export interface GlobalTimes {
 }
 
 /** GlobalTimes of every record of c (each record is mapped through its clock twice, once here). */
-export function globalTimes(c: RecordColumns, clock: (server: number) => Clock): GlobalTimes {
-  const g = { firstNs: new Float64Array(c.n), wireNs: new Float64Array(c.n), wireBound: new Float64Array(c.n) };
+export function globalTimes(c: RecordColumns, clock: (server: number) => Clock, g: GlobalTimes = { firstNs: new Float64Array(c.n), wireNs: new Float64Array(c.n), wireBound: new Float64Array(c.n) }): GlobalTimes {
+  // records come entry by entry, each of one server: its clock is most often the last one's
+  let server = NaN, k!: Clock;
   for (let i = 0; i < c.n; i++) {
-    const k = clock(c.server[i]!);
+    if (c.server[i] !== server) k = clock((server = c.server[i]!));
     g.firstNs[i] = k.toGlobal(c.firstTime(i)).ns;
     const w = k.toGlobal(c.wireTime(i));
     g.wireNs[i] = w.ns;
@@ -482,6 +494,41 @@ export interface ColumnJoinResult {
   times: GlobalTimes;
 }
 
+/**
+ * The join's working memory, kept with the records it joins (RecordColumns.joinMemory) and
+ * reused by the next join of the same columns: the stream stage joins hundreds of thousands of
+ * records a step, and fresh key tables, times and path columns of that size each step cost page
+ * faults and collector work. What a join returns (its paths, times) lives here until the next.
+ */
+export class JoinMemory {
+  table = new Int32Array(0);
+  head = new Int32Array(0);
+  tail = new Int32Array(0);
+  size = new Int32Array(0);
+  next = new Int32Array(0);
+  times: GlobalTimes = { firstNs: new Float64Array(0), wireNs: new Float64Array(0), wireBound: new Float64Array(0) };
+  paths = new PathColumns();
+
+  /** Room for joining n records; empties the paths. */
+  reserve(n: number): this {
+    let cap = 1024;
+    while (cap < 2 * n) cap *= 2;
+    if (this.table.length < cap) this.table = new Int32Array(cap);
+    if (this.head.length < n) {
+      const room = Math.max(n, 1024);
+      this.head = new Int32Array(room);
+      this.tail = new Int32Array(room);
+      this.size = new Int32Array(room);
+      this.next = new Int32Array(room);
+      this.times = { firstNs: new Float64Array(room), wireNs: new Float64Array(room), wireBound: new Float64Array(room) };
+    }
+    // most records pair up: about one path per two records
+    if (this.paths.capacity < n >> 1) this.paths = new PathColumns(Math.max(1024, n >> 1));
+    this.paths.n = 0;
+    return this;
+  }
+}
+
 /** What the join's steps share. */
 interface Join {
   c: RecordColumns;
@@ -495,17 +542,17 @@ interface Join {
  * waits or, past the grace period, is unmatched.
  */
 export function joinColumns(c: RecordColumns, o: JoinOptions): ColumnJoinResult {
-  const g = globalTimes(c, o.clock);
-  // most records pair up: about one path per two records
-  const j: Join = { c, g, o, res: { paths: new PathColumns(Math.max(1024, c.n >> 1)), unmatched: [], pending: [], times: g } };
   const n = c.n;
+  const m = c.joinMemory.reserve(n);
+  const g = globalTimes(c, o.clock, m.times);
+  const j: Join = { c, g, o, res: { paths: m.paths, unmatched: [], pending: [], times: g } };
   // records by key (flow, sample): an open-addressing table of group ids over typed arrays, the
   // key compared exactly with each group's first record (no object, no boxed number per record)
   let cap = 1024;
   while (cap < 2 * n) cap *= 2;
   const mask = cap - 1;
-  const table = new Int32Array(cap).fill(-1);
-  const head = new Int32Array(n), tail = new Int32Array(n), size = new Int32Array(n), next = new Int32Array(n);
+  const table = m.table.subarray(0, cap).fill(-1);
+  const { head, tail, size, next } = m;
   let groups = 0;
   for (let i = 0; i < n; i++) {
     const flow = c.flow[i]!, sample = c.sampleSeq[i]!;

@@ -16,7 +16,7 @@
  *   SELECT joining sender and receiver rows on flow_id and sample_seq through an index, clock
  *   offsets applied from each server's latest round).
  * Medians, ratios, JSON and one line. Run: npm run bench:analyze [-- --records 10000000
- * --reference-records 1000000 --rounds 1 --workers 2]. Needs root (the local Redis and MariaDB).
+ * --reference-records 1000000 --rounds 1 --workers 2 --step-records 500000]. Needs root (the local Redis and MariaDB).
  * SIGTERM stops it and its workers, and deletes its streams.
  */
 import { availableParallelism } from 'node:os';
@@ -38,6 +38,8 @@ const refRecords = numberArg('reference-records', Math.min(records, 1_000_000));
 const rounds = numberArg('rounds', 1);
 /** Stream-stage worker processes (and record shards); the machine's cores by default. */
 const workers = numberArg('workers', Math.max(1, availableParallelism()));
+/** Records per step of a stream worker (the stage's maxRecords). */
+const stepRecords = numberArg('step-records', 500_000);
 const ROUND = Math.min(1_000_000, records);
 const DB = 'latscope_bench_analyze';
 const STREAM_DB = 'latscope_bench_stream';
@@ -78,7 +80,7 @@ async function prepare(): Promise<Pool> {
 /** A stream-stage worker process (bench/stream-worker.ts) and a way to send it a command and read its answer. */
 interface Worker {
   proc: ChildProcess;
-  ask(cmd: string): Promise<{ records: number; paths: number; steps: number; peakRssMb: number }>;
+  ask(cmd: string): Promise<{ records: number; paths: number; steps: number; peakRssMb: number; cpuMs: number; sysMs: number }>;
 }
 
 function startWorker(args: object): Promise<Worker> {
@@ -117,10 +119,10 @@ async function stream(redis: Redis, redisInfo: { host: string; port: number; pas
   await redis.del(...shards);
   const fleet = await syntheticFleet(pool, spec(records));
   const db = await startMariaDb();
-  const options = { ...OPTS, graceMs: 3_600_000, entriesPerRead: 64 };
+  const options = { ...OPTS, graceMs: 3_600_000, entriesPerRead: 64, maxRecords: stepRecords };
   const procs: Worker[] = [];
   let peakRss = 0, peakRssPerWorker = 0, paths = 0, steps = 0;
-  let busyMs = 0, done = 0, firstRoundUs = NaN;
+  let busyMs = 0, done = 0, firstRoundUs = NaN, cpuMs = 0, sysMs = 0;
   const stopAll = () => procs.forEach((w) => w.proc.kill('SIGTERM'));
   process.once('SIGTERM', stopAll);
   process.once('SIGINT', stopAll);
@@ -138,12 +140,14 @@ async function stream(redis: Redis, redisInfo: { host: string; port: number; pas
       busyMs += Number(process.hrtime.bigint() - t0) / 1e6;
       const got = answers.reduce((s, x) => s + x.records, 0);
       done += got;
+      cpuMs += answers.reduce((s, x) => s + x.cpuMs, 0);
+      sysMs += answers.reduce((s, x) => s + x.sysMs, 0);
       paths = answers.reduce((s, x) => s + x.paths, 0);
       steps = answers.reduce((s, x) => s + x.steps, 0);
       peakRss = Math.max(peakRss, answers.reduce((s, x) => s + x.peakRssMb, 0));
       peakRssPerWorker = Math.max(peakRssPerWorker, ...answers.map((x) => x.peakRssMb));
       if (Number.isNaN(firstRoundUs)) firstRoundUs = (busyMs * 1000) / got;
-      console.error(`bench/analyze: stream ${done.toLocaleString('en')} of ${records.toLocaleString('en')} records, ${Math.round((done / busyMs) * 1000).toLocaleString('en')} records/s (${workers} worker${workers > 1 ? 's' : ''})`);
+      console.error(`bench/analyze: stream ${done.toLocaleString('en')} of ${records.toLocaleString('en')} records, ${Math.round((done / busyMs) * 1000).toLocaleString('en')} records/s (${workers} worker${workers > 1 ? 's' : ''}, ${((cpuMs * 1000) / done).toFixed(2)} µs of worker CPU per record, ${((sysMs * 1000) / done).toFixed(2)} of it in the kernel)`);
     }
     await Promise.all(procs.map((w) => w.proc.stdin!.end('stop\n')));
     await Promise.all(procs.map((w) => (w.proc.exitCode === null ? new Promise((r) => w.proc.once('exit', r)) : undefined)));

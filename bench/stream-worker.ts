@@ -44,10 +44,12 @@ async function main(): Promise<void> {
   for await (const cmd of createInterface({ input: process.stdin })) {
     if (cmd === 'stop') break;
     let records = 0;
+    const cpu0 = process.cpuUsage();
     for (const s of stages) records += cmd === 'finish' ? await s.finish() : await s.drain();
     sample();
     const paths = stages.reduce((n, s) => n + s.counters.paths, 0), steps = stages.reduce((n, s) => n + s.counters.steps, 0);
-    process.stdout.write(`${JSON.stringify({ records, paths, steps, peakRssMb: Math.round(peakRss / 1048576) })}\n`);
+    const cpu = process.cpuUsage(cpu0);
+    process.stdout.write(`${JSON.stringify({ records, paths, steps, peakRssMb: Math.round(peakRss / 1048576), cpuMs: (cpu.user + cpu.system) / 1000, sysMs: cpu.system / 1000 })}\n`);
   }
   await stop(0);
 }
