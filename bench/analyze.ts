@@ -9,7 +9,8 @@
  *   records go in rounds of a million (publishing is not timed; Redis holds one round at a
  *   time); the cost per record over the whole run is compared with that over the first million
  *   (flat in history: the ratio stays near 1), and the peak resident memory of the workers
- *   together is kept;
+ *   together is kept, and their CPU time per record (ours.workerCpuUsPerRecord, steadier than
+ *   records/s on a shared machine: 2 cores at 2 µs a record make 1 M records/s at best);
  * - the batch analyzer (analyzer/analyze.ts) over --reference-records of the same records in
  *   packets, as the ingest would have loaded them;
  * - the reference: a straightforward SQL JOIN of those records into path rows (INSERT ...
@@ -112,7 +113,7 @@ function startWorker(args: object): Promise<Worker> {
  * records are sharded by flow into as many streams, each owned by one worker (--workers 1: one
  * stage in one process).
  */
-async function stream(redis: Redis, redisInfo: { host: string; port: number; password: string }): Promise<{ records: number; seconds: number; firstRoundUsPerRecord: number; usPerRecord: number; peakRssMb: number; peakRssMbPerWorker: number; paths: number; steps: number }> {
+async function stream(redis: Redis, redisInfo: { host: string; port: number; password: string }): Promise<{ records: number; seconds: number; firstRoundUsPerRecord: number; usPerRecord: number; cpuUsPerRecord: number; kernelUsPerRecord: number; peakRssMb: number; peakRssMbPerWorker: number; paths: number; steps: number }> {
   const pool = await database(STREAM_DB);
   for (const t of ['packets', 'paths', 'path_stats', 'flow_windows', 'unmatched', 'spikes', 'path_flows', 'stream_checkpoints', 'clock_offsets', 'servers', 'server_addresses']) await pool.query(`TRUNCATE ${t}`);
   const shards = Array.from({ length: workers }, (_, k) => recordStream(k, workers, STREAM));
@@ -158,7 +159,7 @@ async function stream(redis: Redis, redisInfo: { host: string; port: number; pas
     await redis.del(...shards);
     await pool.end();
   }
-  return { records: done, seconds: busyMs / 1000, firstRoundUsPerRecord: firstRoundUs, usPerRecord: (busyMs * 1000) / done, peakRssMb: peakRss, peakRssMbPerWorker: peakRssPerWorker, paths, steps };
+  return { records: done, seconds: busyMs / 1000, firstRoundUsPerRecord: firstRoundUs, usPerRecord: (busyMs * 1000) / done, cpuUsPerRecord: (cpuMs * 1000) / done, kernelUsPerRecord: (sysMs * 1000) / done, peakRssMb: peakRss, peakRssMbPerWorker: peakRssPerWorker, paths, steps };
 }
 
 async function reset(pool: Pool): Promise<void> {
@@ -227,7 +228,7 @@ async function main(): Promise<void> {
       peakRssMbPerWorker: Math.max(...ours.map((o) => o.peakRssMbPerWorker)),
       workers,
       rounds,
-      ours: { seconds: median(ours.map((o) => o.seconds)), usPerRecord: median(ours.map((o) => o.usPerRecord)), firstMillionUsPerRecord: median(ours.map((o) => o.firstRoundUsPerRecord)), paths: ours[0]!.paths, steps: ours[0]!.steps },
+      ours: { seconds: median(ours.map((o) => o.seconds)), usPerRecord: median(ours.map((o) => o.usPerRecord)), firstMillionUsPerRecord: median(ours.map((o) => o.firstRoundUsPerRecord)), workerCpuUsPerRecord: median(ours.map((o) => o.cpuUsPerRecord)), workerKernelUsPerRecord: median(ours.map((o) => o.kernelUsPerRecord)), paths: ours[0]!.paths, steps: ours[0]!.steps },
       batch: { seconds: median(batch.map((x) => x.seconds)), paths: batch[0]!.paths },
       reference: { seconds: median(refs.map((x) => x.seconds)), paths: refs[0]!.paths, indexSeconds: median(refs.map((x) => x.indexSeconds)) },
       ratioToReference: oursRate / refRate,
