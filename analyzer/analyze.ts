@@ -250,6 +250,7 @@ export class Run {
     c.seq[i] = f.seq;
     c.tx[i] = f.tx ? 1 : 0;
     c.flow[i] = f.flow;
+    c.fx[i] = c.numberFlow(f.flow);
     c.sampleSeq[i] = f.sampleSeq;
     c.offset[i] = f.offset;
     c.attempt[i] = f.attempt;
@@ -282,6 +283,7 @@ export class Run {
       return hi < 0x200000 ? hi * 4294967296 + view.getUint32(o, true) : view.getBigUint64(o, true).toString();
     };
     let hopAt = e.hopsAt;
+    const fxs = flowIds.map((id) => c.numberFlow(id));
     for (let r = 0, at = e.recordsAt; r < e.records; r++, at += RECORD_BYTES) {
       const mask = buf[at + REC.layerMask]!, hops = buf[at + REC.hops]!;
       const sock = mask & LAYER_BIT.sock ? time(at + LAYER_AT.sock) : null, tcp = mask & LAYER_BIT.tcp ? time(at + LAYER_AT.tcp) : null;
@@ -292,7 +294,9 @@ export class Run {
       c.server[i] = server;
       c.seq[i] = view.getUint32(at + REC.seqHi, true) * 4294967296 + view.getUint32(at + REC.seqLo, true);
       c.tx[i] = buf[at + REC.dir] ? 0 : 1;
-      c.flow[i] = flowIds[view.getUint32(at + REC.flow, true)]!;
+      const flow = view.getUint32(at + REC.flow, true);
+      c.flow[i] = flowIds[flow]!;
+      c.fx[i] = fxs[flow]!;
       c.sampleSeq[i] = view.getUint32(at + REC.sampleSeq, true);
       c.offset[i] = view.getUint32(at + REC.streamOffset, true);
       c.attempt[i] = buf[at + REC.attempt]!;
@@ -355,12 +359,15 @@ export class Run {
   /** The ends of flows not seen before (of the records from slot `from` on), from their packets or `known`; written to path_flows. */
   private async learnFlows(conn: PoolConnection, c: RecordColumns, from: number, known?: Map<number, FlowRow>): Promise<number[]> {
     // each new flow's first record (for its addresses in packets) and the servers that recorded its ends
+    // (by the flows' numbers in c: one lookup per flow, not per record)
+    const stored = c.flowIds.map((id) => this.flowEnds.has(id));
     const fresh = new Map<number, { first: number; tx?: number; rx?: number }>();
+    const seen: ({ first: number; tx?: number; rx?: number } | undefined)[] = [];
     for (let i = from; i < c.n; i++) {
-      const flow = c.flow[i]!;
-      if (this.flowEnds.has(flow)) continue;
-      let e = fresh.get(flow);
-      if (!e) fresh.set(flow, (e = { first: i }));
+      const fx = c.fx[i]!;
+      if (stored[fx]) continue;
+      let e = seen[fx];
+      if (!e) fresh.set(c.flow[i]!, (e = seen[fx] = { first: i }));
       if (c.tx[i]) e.tx ??= c.server[i]!;
       else e.rx ??= c.server[i]!;
     }
@@ -448,14 +455,15 @@ export class Run {
       const joined = joinColumns(c, { clock, ends: this.ends, nowMs: Date.now(), graceMs: last ? (input.graceMs ?? this.o.graceMs) : Infinity, deferBoundNs: this.o.deferBoundNs });
       const paths = joined.paths;
       const stats = new WindowStats({ windowNs: this.o.windowNs, filterRetrans: this.o.filterRetrans });
-      stats.addPaths(paths, c.flow);
+      stats.addPaths(paths, c);
+      const ends = c.flowIds.map(this.ends);
       for (let i = input.fresh; i < c.n; i++) {
         const server = c.server[i]!;
         const t = joined.times.firstNs[i]!;
         stats.addRecordAt(c, i, t);
         if (c.tx[i]) {
-          const e = this.ends(c.flow[i]!);
-          stats.addFlowSample(c.flow[i]!, c.attempt[i]!, c.flags[i]!, e.src || server, e.dst, t);
+          const fx = c.fx[i]!, e = ends[fx]!;
+          stats.addFlowSample(c.flowIds[fx]!, c.attempt[i]!, c.flags[i]!, e.src || server, e.dst, t, fx);
         }
       }
       const t2 = Date.now();

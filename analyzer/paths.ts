@@ -136,6 +136,13 @@ export class RecordColumns {
   last: Float64Array;
   /** Rec.pendingSinceMs; NaN: not waiting yet. */
   since: Float64Array;
+  /**
+   * Each record's flow numbered within this set (flowIds[fx] is its id): what the join and the
+   * statistics keep per flow sits in arrays indexed by it, not in Maps keyed by 52-bit ids.
+   */
+  fx: Int32Array;
+  readonly flowIds: number[] = [];
+  private readonly flowNumbers = new Map<number, number>();
   /** Every crossing as the row format writes it, for records with several that came as text (Rec.hops). */
   hops: (string | null)[] = [];
   /**
@@ -173,6 +180,7 @@ export class RecordColumns {
     this.dev = new Float64Array(cap);
     this.last = new Float64Array(cap);
     this.since = new Float64Array(cap);
+    this.fx = new Int32Array(cap);
     this.textOf = new Int32Array(cap);
     this.rawFrom = new Int32Array(cap);
     this.rawTo = new Int32Array(cap);
@@ -197,6 +205,15 @@ export class RecordColumns {
     this.hopN = 0;
     this.hops.length = 0;
     this.texts.length = 0;
+    this.flowIds.length = 0;
+    this.flowNumbers.clear();
+  }
+
+  /** The number of a flow in this set (numbered as first seen). */
+  numberFlow(id: number): number {
+    let k = this.flowNumbers.get(id);
+    if (k === undefined) this.flowNumbers.set(id, (k = this.flowIds.push(id) - 1));
+    return k;
   }
 
   /** One more device hop of record i (whose hops are added one after the other). */
@@ -263,6 +280,7 @@ export class RecordColumns {
       this.dev = doubled(this.dev);
       this.last = doubled(this.last);
       this.since = doubled(this.since);
+      this.fx = doubled(this.fx);
       this.textOf = doubled(this.textOf);
       this.rawFrom = doubled(this.rawFrom);
       this.rawTo = doubled(this.rawTo);
@@ -279,6 +297,7 @@ export class RecordColumns {
     this.seq[i] = r.seq;
     this.tx[i] = r.tx ? 1 : 0;
     this.flow[i] = r.flow;
+    this.fx[i] = this.numberFlow(r.flow);
     this.sampleSeq[i] = r.sampleSeq;
     this.offset[i] = r.offset;
     this.attempt[i] = r.attempt;
@@ -303,7 +322,7 @@ export class RecordColumns {
     for (let i = from; i < this.n; i++) {
       if (!keep(i)) continue;
       if (w !== i) {
-        for (const a of [this.server, this.seq, this.tx, this.flow, this.sampleSeq, this.offset, this.attempt, this.flags, this.sock, this.tcp, this.ip, this.dev, this.last, this.since, this.textOf, this.rawFrom, this.rawTo, this.hopFirst, this.hopCount]) a[w] = a[i]!;
+        for (const a of [this.server, this.seq, this.tx, this.flow, this.sampleSeq, this.offset, this.attempt, this.flags, this.sock, this.tcp, this.ip, this.dev, this.last, this.since, this.fx, this.textOf, this.rawFrom, this.rawTo, this.hopFirst, this.hopCount]) a[w] = a[i]!;
         this.hops[w] = this.hops[i]!;
       }
       w++;
@@ -534,6 +553,8 @@ interface Join {
   c: RecordColumns;
   g: GlobalTimes;
   o: JoinOptions;
+  /** Each flow's ends, by its number in c (RecordColumns.fx). */
+  ends: FlowEnds[];
   res: ColumnJoinResult;
 }
 
@@ -545,7 +566,7 @@ export function joinColumns(c: RecordColumns, o: JoinOptions): ColumnJoinResult 
   const n = c.n;
   const m = c.joinMemory.reserve(n);
   const g = globalTimes(c, o.clock, m.times);
-  const j: Join = { c, g, o, res: { paths: m.paths, unmatched: [], pending: [], times: g } };
+  const j: Join = { c, g, o, ends: c.flowIds.map((id) => o.ends(id)), res: { paths: m.paths, unmatched: [], pending: [], times: g } };
   // records by key (flow, sample): an open-addressing table of group ids over typed arrays, the
   // key compared exactly with each group's first record (no object, no boxed number per record)
   let cap = 1024;
@@ -555,11 +576,11 @@ export function joinColumns(c: RecordColumns, o: JoinOptions): ColumnJoinResult 
   const { head, tail, size, next } = m;
   let groups = 0;
   for (let i = 0; i < n; i++) {
-    const flow = c.flow[i]!, sample = c.sampleSeq[i]!;
-    let h = Math.imul((flow % 4294967296) ^ Math.imul(sample | 0, 0x9e3779b1), 0x85ebca6b) ^ Math.floor(flow / 4294967296);
+    const flow = c.fx[i]!, sample = c.sampleSeq[i]!;
+    let h = Math.imul(flow ^ Math.imul(sample | 0, 0x9e3779b1), 0x85ebca6b);
     h = (h ^ (h >>> 15)) & mask;
     let k: number;
-    while ((k = table[h]!) !== -1 && (c.flow[head[k]!] !== flow || c.sampleSeq[head[k]!] !== sample)) h = (h + 1) & mask;
+    while ((k = table[h]!) !== -1 && (c.fx[head[k]!] !== flow || c.sampleSeq[head[k]!] !== sample)) h = (h + 1) & mask;
     next[i] = -1;
     if (k === -1) {
       table[h] = groups;
@@ -575,7 +596,7 @@ export function joinColumns(c: RecordColumns, o: JoinOptions): ColumnJoinResult 
   for (let k = 0; k < groups; k++) {
     const h = head[k]!;
     if (size[k] === 1) {
-      settle(j, h, o.ends(c.flow[h]!));
+      settle(j, h, j.ends[c.fx[h]!]!);
       continue;
     }
     list.length = 0;
@@ -588,7 +609,7 @@ export function joinColumns(c: RecordColumns, o: JoinOptions): ColumnJoinResult 
 /** The records of one key (flow, sample). */
 function joinKey(j: Join, list: number[]): void {
   const { c } = j;
-  const ends = j.o.ends(c.flow[list[0]!]!);
+  const ends = j.ends[c.fx[list[0]!]!]!;
   if (list.length === 1) settle(j, list[0]!, ends);
   else if (list.length === 2 && c.tx[list[0]!] !== c.tx[list[1]!]) {
     const [a, b] = list as [number, number];

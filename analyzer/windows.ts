@@ -205,8 +205,8 @@ export class WindowStats {
   readonly flows = new Map<string, FlowWindow>();
   /** A fast path to groups: window -> numeric key -> group (the same objects as in groups), a map per scope. */
   private readonly cache = { pair: new Map<number, Map<number, Group>>(), flow: new Map<number, Map<number, Group>>(), host: new Map<number, Map<number, Group>>() };
-  /** window -> flow -> its entry of flows. */
-  private readonly flowCache = new Map<number, Map<number, FlowWindow>>();
+  /** window -> its entries of flows, by flow id and by the flow's number in the records' columns. */
+  private readonly flowCache = new Map<number, { byId: Map<number, FlowWindow>; byNumber: (FlowWindow | undefined)[] }>();
 
   /** The groups of the last path and of the last record added, and what they were for. */
   private readonly lastPath: { window: number; flowId: number; src: number; dst: number; pair?: Group; flow?: Group } = { window: NaN, flowId: NaN, src: NaN, dst: NaN };
@@ -245,25 +245,17 @@ export class WindowStats {
    * the sketches they update (the flow's, its pair's) stay in the CPU's cache while they do; in
    * the order they were joined, each path touched another flow's, a cache miss per add.
    */
-  addPaths(paths: PathColumns, flow: Float64Array): void {
-    const n = paths.n;
-    const index = new Map<number, number>();
-    const ix = new Int32Array(n);
-    for (let k = 0; k < n; k++) {
-      const f = flow[paths.tx[k]!]!;
-      let i = index.get(f);
-      if (i === undefined) index.set(f, (i = index.size));
-      ix[k] = i;
-    }
-    // a counting sort by flow (stable: each flow's paths in their order)
-    const at = new Int32Array(index.size + 1);
-    for (let k = 0; k < n; k++) at[ix[k]! + 1]!++;
+  addPaths(paths: PathColumns, c: RecordColumns): void {
+    const n = paths.n, fx = c.fx;
+    // a counting sort by the flows' numbers in c (stable: each flow's paths in their order)
+    const at = new Int32Array(c.flowIds.length + 1);
+    for (let k = 0; k < n; k++) at[fx[paths.tx[k]!]! + 1]!++;
     for (let i = 1; i < at.length; i++) at[i]! += at[i - 1]!;
     const order = new Int32Array(n);
-    for (let k = 0; k < n; k++) order[at[ix[k]!]!++] = k;
+    for (let k = 0; k < n; k++) order[at[fx[paths.tx[k]!]!]!++] = k;
     for (let j = 0; j < n; j++) {
       const k = order[j]!;
-      this.addPathAt(paths, k, flow[paths.tx[k]!]!);
+      this.addPathAt(paths, k, c.flowIds[fx[paths.tx[k]!]!]!);
     }
   }
 
@@ -315,15 +307,22 @@ export class WindowStats {
     for (let h = c.hopFirst[i]!, end = h + c.hopCount[i]!; h < end; h++) g.addHop(rx, c.hopIfindex[h]!, c.hopNetns[h]!, c.hopDelay[h]!);
   }
 
-  /** A sender record's contribution to its flow's throughput and retransmissions. */
-  addFlowSample(flow: number, attempt: number, rowFlags: number, src: number, dst: number, tNs: number): void {
+  /**
+   * A sender record's contribution to its flow's throughput and retransmissions; `fx`, the flow's
+   * number in the records' columns (RecordColumns.fx), finds its entry without a lookup by id.
+   */
+  addFlowSample(flow: number, attempt: number, rowFlags: number, src: number, dst: number, tNs: number, fx?: number): void {
     const window = this.windowOf(tNs);
     let byFlow = this.flowCache.get(window);
-    if (!byFlow) this.flowCache.set(window, (byFlow = new Map()));
-    let f = byFlow.get(flow);
+    if (!byFlow) this.flowCache.set(window, (byFlow = { byId: new Map(), byNumber: [] }));
+    let f = fx === undefined ? byFlow.byId.get(flow) : byFlow.byNumber[fx];
     if (!f) {
-      byFlow.set(flow, (f = { window, flow, src, dst, samples: 0, sizeSamples: 0, retransmissions: 0, firstNs: tNs, lastNs: tNs }));
-      this.flows.set(`${window}|${flow}`, f);
+      f = byFlow.byId.get(flow);
+      if (!f) {
+        byFlow.byId.set(flow, (f = { window, flow, src, dst, samples: 0, sizeSamples: 0, retransmissions: 0, firstNs: tNs, lastNs: tNs }));
+        this.flows.set(`${window}|${flow}`, f);
+      }
+      if (fx !== undefined) byFlow.byNumber[fx] = f;
     }
     f.samples++;
     const retrans = attempt > 0 || (rowFlags & F_ROW_RETRANS) !== 0;
