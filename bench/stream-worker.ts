@@ -27,7 +27,12 @@ const redis = new Redis(a.redis);
 const pool = openPool(a.db);
 const stages = a.mine.map((k) => new StreamStage(redis, pool, { ...a.options, stream: recordStream(k, a.shards, a.stream), consumer: `bench-${process.pid}`, log: (l) => process.stderr.write(`${l}\n`), stepLog: process.env.LATSCOPE_BENCH_VERBOSE ? (l) => process.stderr.write(`${l}\n`) : undefined }));
 let peakRss = 0;
-const sample = () => (peakRss = Math.max(peakRss, process.memoryUsage().rss));
+const sample = () => {
+  const m = process.memoryUsage();
+  // a new peak, and what it holds (LATSCOPE_BENCH_VERBOSE)
+  if (m.rss > peakRss && process.env.LATSCOPE_BENCH_VERBOSE) process.stderr.write(`bench/stream-worker ${process.pid}: resident ${m.rss >> 20} MB: JavaScript heap ${m.heapUsed >> 20} of ${m.heapTotal >> 20} MB, array buffers ${m.arrayBuffers >> 20} MB\n`);
+  peakRss = Math.max(peakRss, m.rss);
+};
 setInterval(sample, 100).unref();
 
 async function stop(code: number): Promise<never> {
