@@ -173,6 +173,13 @@ interface Spike {
 }
 
 const NSEG = SEGMENTS.length;
+/** Each layer's bit in a binary record's mask and its time's offset (protocol/records-binary.ts), as constants for the decode. */
+const LAYER = {
+  sock: { bit: LAYER_BIT.sock, at: LAYER_AT.sock },
+  tcp: { bit: LAYER_BIT.tcp, at: LAYER_AT.tcp },
+  ip: { bit: LAYER_BIT.ip, at: LAYER_AT.ip },
+  dev: { bit: LAYER_BIT.dev, at: LAYER_AT.dev },
+} as const;
 
 export class Run {
   private readonly clocks = new Map<number, ServerClock>();
@@ -276,21 +283,24 @@ export class Run {
    * entry's index in c (c.addBinary), from which a record's row line is made when one is needed.
    */
   pushBinary(c: RecordColumns, server: number, t: number, e: BinaryEntry, flowIds: readonly number[]): void {
+    if (!e.records) return;
     const { buf, view } = e;
-    // a u64 time: exact as a double below 2^53, else its digits (rel() takes both)
-    const time = (o: number): number | string => {
+    // the entry is one server's: its clock once (made from the first record's first time if new)
+    const at0 = e.recordsAt, mask0 = buf[at0 + REC.layerMask]!;
+    const firstAt = [LAYER.dev, LAYER.sock, LAYER.tcp, LAYER.ip].find((l) => mask0 & l.bit);
+    const k = this.clockOf(server, firstAt ? view.getBigUint64(at0 + firstAt.at, true).toString() : null);
+    // a u64 time relative to the clock's base: in doubles while both are below 2^53 (exact), else in bigints
+    const base = k.baseNum, exact = Number.isSafeInteger(base);
+    const time = (o: number): number => {
       const hi = view.getUint32(o + 4, true);
-      return hi < 0x200000 ? hi * 4294967296 + view.getUint32(o, true) : view.getBigUint64(o, true).toString();
+      return exact && hi < 0x200000 ? hi * 4294967296 + view.getUint32(o, true) - base : Number(view.getBigUint64(o, true) - k.base);
     };
     let hopAt = e.hopsAt;
     const fxs = flowIds.map((id) => c.numberFlow(id));
-    for (let r = 0, at = e.recordsAt; r < e.records; r++, at += RECORD_BYTES) {
+    for (let r = 0, at = at0; r < e.records; r++, at += RECORD_BYTES) {
       const mask = buf[at + REC.layerMask]!, hops = buf[at + REC.hops]!;
-      const sock = mask & LAYER_BIT.sock ? time(at + LAYER_AT.sock) : null, tcp = mask & LAYER_BIT.tcp ? time(at + LAYER_AT.tcp) : null;
-      const ip = mask & LAYER_BIT.ip ? time(at + LAYER_AT.ip) : null, dev = mask & LAYER_BIT.dev ? time(at + LAYER_AT.dev) : null;
-      const k = this.clockOf(server, dev ?? sock ?? tcp ?? ip);
       const i = c.slot();
-      const devRel = rel(dev, k);
+      const dev = mask & LAYER.dev.bit ? time(at + LAYER.dev.at) : NaN;
       c.server[i] = server;
       c.seq[i] = view.getUint32(at + REC.seqHi, true) * 4294967296 + view.getUint32(at + REC.seqLo, true);
       c.tx[i] = buf[at + REC.dir] ? 0 : 1;
@@ -301,11 +311,11 @@ export class Run {
       c.offset[i] = view.getUint32(at + REC.streamOffset, true);
       c.attempt[i] = buf[at + REC.attempt]!;
       c.flags[i] = buf[at + REC.flags]!;
-      c.sock[i] = rel(sock, k);
-      c.tcp[i] = rel(tcp, k);
-      c.ip[i] = rel(ip, k);
-      c.dev[i] = devRel;
-      c.last[i] = hops ? rel(time(hopAt + HOP_BYTES * (hops - 1) + 16), k) : devRel;
+      c.sock[i] = mask & LAYER.sock.bit ? time(at + LAYER.sock.at) : NaN;
+      c.tcp[i] = mask & LAYER.tcp.bit ? time(at + LAYER.tcp.at) : NaN;
+      c.ip[i] = mask & LAYER.ip.bit ? time(at + LAYER.ip.at) : NaN;
+      c.dev[i] = dev;
+      c.last[i] = hops ? time(hopAt + HOP_BYTES * (hops - 1) + 16) : dev;
       c.since[i] = NaN;
       // several crossings: each after the first with its delay from the one before (exact: u64 halves subtracted apart)
       c.hops[i] = null;

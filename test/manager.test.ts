@@ -113,6 +113,8 @@ test('one manager command provisions three hosts over SSH; traffic lands in Mari
   const mgr = latscopeBg(['manager', '--conf', conf, '--concurrency', '1']);
   t.after(() => {
     for (const p of [mgr, worker]) if (p.child.exitCode === null) p.child.kill('SIGKILL');
+    // failed before its own stop: its observers must not outlive it into the next tests
+    latscope(['manager', 'stop', '--conf', conf]);
   });
   await mgr.waitFor(/manager running/, 90_000);
   assert.match(mgr.text, /provisioned 3 of 3 servers/);
@@ -164,8 +166,12 @@ test('one manager command provisions three hosts over SSH; traffic lands in Mari
   await until('every sample joined by the analysis job', 60_000, async () => {
     joined = await byName("SELECT CONCAT(a.name, '>', b.name) AS k, COUNT(*) AS n FROM paths p JOIN servers a ON a.id = p.src_server_id JOIN servers b ON b.id = p.dst_server_id WHERE NOT p.flags & 1 GROUP BY k");
     return joined['tmg-h1>tmg-h2'] === 512 && joined['tmg-h3>tmg-h1'] === 256;
-  }).catch((e: Error) => {
-    throw new Error(`${e.message}: paths ${JSON.stringify(joined)}`);
+  }).catch(async (e: Error) => {
+    // what became of the others: retransmitted paths, unmatched records, records still waiting
+    const retrans = await byName("SELECT CONCAT(a.name, '>', b.name) AS k, COUNT(*) AS n FROM paths p JOIN servers a ON a.id = p.src_server_id JOIN servers b ON b.id = p.dst_server_id WHERE p.flags & 1 GROUP BY k");
+    const unmatched = await byName('SELECT reason AS k, SUM(samples) AS n FROM unmatched GROUP BY reason');
+    const [waiting] = await rows('SELECT COUNT(*) AS n FROM analysis_pending');
+    throw new Error(`${e.message}: paths ${JSON.stringify(joined)}, retransmitted ${JSON.stringify(retrans)}, unmatched ${JSON.stringify(unmatched)}, waiting ${waiting.n}; manager said:\n${mgr.text}`);
   });
   const [um] = await rows("SELECT COALESCE(SUM(samples), 0) AS n FROM unmatched WHERE reason <> 'peer_not_observed'");
   assert.equal(Number(um.n), 0, 'nothing unmatched between two observed servers');
