@@ -17,7 +17,7 @@
  *   SELECT joining sender and receiver rows on flow_id and sample_seq through an index, clock
  *   offsets applied from each server's latest round).
  * Medians, ratios, JSON and one line. Run: npm run bench:analyze [-- --records 10000000
- * --reference-records 1000000 --rounds 1 --workers 2 --step-records 500000]. Needs root (the local Redis and MariaDB).
+ * --reference-records 1000000 --rounds 1 --workers 2 --step-records 250000]. Needs root (the local Redis and MariaDB).
  * SIGTERM stops it and its workers, and deletes its streams.
  */
 import { availableParallelism } from 'node:os';
@@ -31,6 +31,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { recordStream } from '../protocol/redis.js';
+import { DEFAULT_STEP_RECORDS } from '../analyzer/stream/stage.js';
 import { projectRoot } from '../lib/paths.js';
 import { localServers, numberArg, median } from './common.js';
 
@@ -40,7 +41,7 @@ const rounds = numberArg('rounds', 1);
 /** Stream-stage worker processes (and record shards); the machine's cores by default. */
 const workers = numberArg('workers', Math.max(1, availableParallelism()));
 /** Records per step of a stream worker (the stage's maxRecords). */
-const stepRecords = numberArg('step-records', 500_000);
+const stepRecords = numberArg('step-records', DEFAULT_STEP_RECORDS);
 const ROUND = Math.min(1_000_000, records);
 const DB = 'latscope_bench_analyze';
 const STREAM_DB = 'latscope_bench_stream';
