@@ -17,7 +17,7 @@
  *   SELECT joining sender and receiver rows on flow_id and sample_seq through an index, clock
  *   offsets applied from each server's latest round).
  * Medians, ratios, JSON and one line. Run: npm run bench:analyze [-- --records 10000000
- * --reference-records 1000000 --rounds 1 --workers 2 --step-records 250000]. Needs root (the local Redis and MariaDB).
+ * --reference-records 1000000 --rounds 1 --workers 2 --step-records 500000]. Needs root (the local Redis and MariaDB).
  * SIGTERM stops it and its workers, and deletes its streams.
  */
 import { availableParallelism } from 'node:os';

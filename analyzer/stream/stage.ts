@@ -34,11 +34,13 @@ import * as store from '../store.js';
 export const ANALYSIS_GROUP = 'latscope-analysis';
 /**
  * Records per step by default. Over 10 M records with 2 workers (bench/analyze), 250k-record
- * steps ran as fast as 500k ones (772k vs 760k records/s) with a fifth less peak memory (841 vs
- * 1041 MB): a step's columns, join and read-ahead scale with it, the fixed cost per step (one
- * transaction of statistics) stays small beside its work.
+ * steps ran as fast as 500k ones (772k-806k vs 760k records/s) with a fifth less peak memory
+ * (841 vs 969-1041 MB), but smaller steps leave more records waiting when one server's records
+ * come long before its peers' (a backlog replayed), and the checkpoint holds them in one value:
+ * past MariaDB's max_allowed_packet it cannot be written. 500k until the checkpoint is stored in
+ * parts.
  */
-export const DEFAULT_STEP_RECORDS = 250_000;
+export const DEFAULT_STEP_RECORDS = 500_000;
 /** The largest rows body an entry may carry (as large as a binary entry may be). */
 const MAX_BODY = MAX_ENTRY_BYTES;
 
