@@ -430,7 +430,9 @@ export interface GlobalTimes {
 }
 
 /** GlobalTimes of every record of c (each record is mapped through its clock twice, once here). */
-export function globalTimes(c: RecordColumns, clock: (server: number) => Clock, g: GlobalTimes = { firstNs: new Float64Array(c.n), wireNs: new Float64Array(c.n), wireBound: new Float64Array(c.n) }): GlobalTimes {
+const newTimes = (n: number): GlobalTimes => ({ firstNs: new Float64Array(n), wireNs: new Float64Array(n), wireBound: new Float64Array(n) });
+
+export function globalTimes(c: RecordColumns, clock: (server: number) => Clock, g: GlobalTimes = newTimes(c.n)): GlobalTimes {
   // records come entry by entry, each of one server: its clock is most often the last one's
   let server = NaN, k!: Clock;
   for (let i = 0; i < c.n; i++) {
@@ -513,6 +515,13 @@ export interface ColumnJoinResult {
   times: GlobalTimes;
 }
 
+/** Slots of the join's key table for n records: a power of two, at most half full. */
+function keyTableSize(n: number): number {
+  let cap = 1024;
+  while (cap < 2 * n) cap *= 2;
+  return cap;
+}
+
 /**
  * The join's working memory, kept with the records it joins (RecordColumns.joinMemory) and
  * reused by the next join of the same columns: the stream stage joins hundreds of thousands of
@@ -525,13 +534,12 @@ export class JoinMemory {
   tail = new Int32Array(0);
   size = new Int32Array(0);
   next = new Int32Array(0);
-  times: GlobalTimes = { firstNs: new Float64Array(0), wireNs: new Float64Array(0), wireBound: new Float64Array(0) };
+  times: GlobalTimes = newTimes(0);
   paths = new PathColumns();
 
   /** Room for joining n records; empties the paths. */
   reserve(n: number): this {
-    let cap = 1024;
-    while (cap < 2 * n) cap *= 2;
+    const cap = keyTableSize(n);
     if (this.table.length < cap) this.table = new Int32Array(cap);
     if (this.head.length < n) {
       const room = Math.max(n, 1024);
@@ -539,7 +547,7 @@ export class JoinMemory {
       this.tail = new Int32Array(room);
       this.size = new Int32Array(room);
       this.next = new Int32Array(room);
-      this.times = { firstNs: new Float64Array(room), wireNs: new Float64Array(room), wireBound: new Float64Array(room) };
+      this.times = newTimes(room);
     }
     // most records pair up: about one path per two records
     if (this.paths.capacity < n >> 1) this.paths = new PathColumns(Math.max(1024, n >> 1));
@@ -569,8 +577,7 @@ export function joinColumns(c: RecordColumns, o: JoinOptions): ColumnJoinResult 
   const j: Join = { c, g, o, ends: c.flowIds.map((id) => o.ends(id)), res: { paths: m.paths, unmatched: [], pending: [], times: g } };
   // records by key (flow, sample): an open-addressing table of group ids over typed arrays, the
   // key compared exactly with each group's first record (no object, no boxed number per record)
-  let cap = 1024;
-  while (cap < 2 * n) cap *= 2;
+  const cap = keyTableSize(n);
   const mask = cap - 1;
   const table = m.table.subarray(0, cap).fill(-1);
   const { head, tail, size, next } = m;
