@@ -291,22 +291,46 @@ export const addSpikes = (db: Db, values: [windowNs: string, rxServer: number, r
 
 export interface CheckpointRow {
   last_id: string;
-  waiting: Buffer | null;
 }
 
 export async function checkpoint(db: Db, stream: string): Promise<CheckpointRow | undefined> {
-  const [row] = await select<CheckpointRow>(db, 'SELECT last_id, waiting FROM stream_checkpoints WHERE stream = ?', [stream]);
+  const [row] = await select<CheckpointRow>(db, 'SELECT last_id FROM stream_checkpoints WHERE stream = ?', [stream]);
   return row;
 }
 
-/** A step's mark: the last entry it covered and the records still waiting (inside the step's transaction). */
-export const saveCheckpoint = (db: Db, stream: string, lastId: string, waiting: Buffer, waitingRecords: number, records: number) =>
-  execute(
+/** The checkpoint's waiting records, part by part (a line each). */
+export async function checkpointWaiting(db: Db, stream: string): Promise<Buffer[]> {
+  const rows = await select<{ body: Buffer }>(db, 'SELECT body FROM stream_waiting WHERE stream = ? ORDER BY part', [stream]);
+  return rows.map((r) => r.body);
+}
+
+/**
+ * The most a part of the waiting records holds: a statement each, far below MariaDB's
+ * max_allowed_packet (16 MB by default), however many records wait.
+ */
+export const WAITING_PART_BYTES = 4 << 20;
+
+/**
+ * A step's mark, inside the step's transaction: the last entry it covered and the records still
+ * waiting, in parts of at most WAITING_PART_BYTES (a line longer than that is a part of its own).
+ */
+export async function saveCheckpoint(db: Db, stream: string, lastId: string, waitingLines: readonly string[], records: number): Promise<void> {
+  await execute(
     db,
-    `INSERT INTO stream_checkpoints (stream, last_id, waiting, waiting_records, records) VALUES (?, ?, ?, ?, ?)
-     ON DUPLICATE KEY UPDATE last_id = VALUES(last_id), waiting = VALUES(waiting), waiting_records = VALUES(waiting_records), records = records + VALUES(records)`,
-    [stream, lastId, waiting, waitingRecords, records],
+    `INSERT INTO stream_checkpoints (stream, last_id, waiting_records, records) VALUES (?, ?, ?, ?)
+     ON DUPLICATE KEY UPDATE last_id = VALUES(last_id), waiting_records = VALUES(waiting_records), records = records + VALUES(records)`,
+    [stream, lastId, waitingLines.length, records],
   );
+  await execute(db, 'DELETE FROM stream_waiting WHERE stream = ?', [stream]);
+  let part = 0;
+  for (let i = 0; i < waitingLines.length; ) {
+    let bytes = 0, j = i;
+    while (j < waitingLines.length && (j === i || bytes + waitingLines[j]!.length <= WAITING_PART_BYTES)) bytes += waitingLines[j++]!.length;
+    const body = Buffer.from(waitingLines.slice(i, j).join(''), 'latin1');
+    await execute(db, 'INSERT INTO stream_waiting (stream, part, records, body) VALUES (?, ?, ?, ?)', [stream, part++, j - i, body]);
+    i = j;
+  }
+}
 
 // ---- reading the results: reports, series, gauges ----
 

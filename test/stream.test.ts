@@ -4,7 +4,7 @@
  * same records (statistics, unmatched counts, flows, the injected causes found), without a row
  * per record; exactly once when a worker is killed mid-run and another takes its stream over;
  * one owner per stream; bad entries set aside and counted; raw rows kept only for a sampled
- * share, both ends of a sample together.
+ * share, both ends of a sample together; the waiting records kept in parts.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -20,6 +20,8 @@ import { StreamStage, type StreamStageOptions } from '../analyzer/stream/stage.j
 import { loadReport } from '../analyzer/report.js';
 import { BAD_RECORD_STREAM, recordStream } from '../protocol/redis.js';
 import { projectRoot } from '../lib/paths.js';
+import * as store from '../analyzer/store.js';
+import { m012 } from '../db/migrations/012_stream_waiting_parts.js';
 
 let redisInfo: RedisInfo, db: MariaDbInfo, redis: Redis;
 const pools: Pool[] = [];
@@ -269,4 +271,42 @@ test('two workers at once, each owning half the shards, committing side by side:
   assert.deepEqual(await rows(pool, 'SELECT * FROM unmatched ORDER BY 1, 2, 3, 4'), await rows(ref.pool, 'SELECT * FROM unmatched ORDER BY 1, 2, 3, 4'));
   assert.deepEqual(await rows(pool, 'SELECT * FROM flow_windows ORDER BY 1, 2'), await rows(ref.pool, 'SELECT * FROM flow_windows ORDER BY 1, 2'));
   for (const s of stages) await s.release();
+});
+
+test('the checkpoint keeps its waiting records in parts below max_allowed_packet, whole across saves; a checkpoint from before migration 12 moves to parts', async () => {
+  const pool = await fresh('st_waiting');
+  const stream = 'latscope:test:waiting';
+  // 40k lines of 300 bytes: 12 MB, three parts, each one statement far below the server's packet limit
+  const lines = Array.from({ length: 40_000 }, (_, i) => `${1 + (i % 3)}\t${1_700_000_000_000 + i}\t${String(i).padStart(8, '0')}${'x'.repeat(270)}\n`);
+  const conn = await pool.getConnection();
+  try {
+    await conn.beginTransaction();
+    await store.saveCheckpoint(conn, stream, '5-0', lines, 1234);
+    await conn.commit();
+  } finally {
+    conn.release();
+  }
+  const parts = await rows(pool, `SELECT part, records, LENGTH(body) AS bytes FROM stream_waiting WHERE stream = '${stream}' ORDER BY part`);
+  assert.equal(parts.length, 3, 'three parts');
+  assert.ok(parts.every((p) => Number(p.bytes) <= store.WAITING_PART_BYTES), `every part within ${store.WAITING_PART_BYTES} bytes`);
+  assert.equal(parts.reduce((s, p) => s + Number(p.records), 0), lines.length);
+  assert.equal((await store.checkpointWaiting(pool, stream)).map((b) => b.toString('latin1')).join(''), lines.join(''), 'the lines come back whole, in order');
+  // a worker that takes the stream over gets them back
+  const stage = stageOf(pool, stream);
+  assert.ok(await stage.acquire());
+  assert.equal(stage.counters.waiting, lines.length);
+  await stage.release();
+  // fewer waiting: the parts left from before go
+  await store.saveCheckpoint(pool, stream, '6-0', lines.slice(0, 10), 1);
+  assert.deepEqual(await rows(pool, `SELECT part, records FROM stream_waiting WHERE stream = '${stream}'`), [{ part: 0, records: 10 }]);
+  const [[cp]] = (await pool.query('SELECT last_id, waiting_records, records FROM stream_checkpoints WHERE stream = ?', [stream])) as any;
+  assert.deepEqual({ ...cp, records: Number(cp.records) }, { last_id: '6-0', waiting_records: 10, records: 1235 });
+
+  // migration 12 (run again, as after a crash before it was recorded) moves a one-value checkpoint to parts
+  const old = 'latscope:test:waiting:old';
+  await pool.query('INSERT INTO stream_checkpoints (stream, last_id, waiting, waiting_records, records) VALUES (?, ?, ?, ?, ?)', [old, '9-0', Buffer.from(lines.slice(0, 5).join(''), 'latin1'), 5, 5]);
+  for (const sql of m012.up) await pool.query(sql);
+  assert.equal((await store.checkpointWaiting(pool, old)).map((b) => b.toString('latin1')).join(''), lines.slice(0, 5).join(''));
+  assert.deepEqual(await rows(pool, `SELECT stream FROM stream_checkpoints WHERE waiting IS NOT NULL`), [], 'the old values emptied');
+  assert.equal((await store.checkpointWaiting(pool, stream)).length, 1, 'parts already there are left alone');
 });

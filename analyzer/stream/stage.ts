@@ -6,7 +6,8 @@
  * (analyzer/analyze.ts Run.process, the same code as the batch analysis, so the answers agree).
  *
  * Exactly once without a row per record: the step's results, the last entry id it covered and
- * the records still waiting commit in one MariaDB transaction (stream_checkpoints). Entries are
+ * the records still waiting commit in one MariaDB transaction (stream_checkpoints, and
+ * stream_waiting in parts of a few MB, so no value nears max_allowed_packet). Entries are
  * acknowledged and deleted after that commit. A worker that dies before it is replayed from the
  * stored checkpoint: its entries are still pending in Redis, those up to last_id are already in
  * the results and are only acknowledged, and the waiting records come back from the checkpoint.
@@ -35,12 +36,10 @@ export const ANALYSIS_GROUP = 'latscope-analysis';
 /**
  * Records per step by default. Over 10 M records with 2 workers (bench/analyze), 250k-record
  * steps ran as fast as 500k ones (772k-806k vs 760k records/s) with a fifth less peak memory
- * (841 vs 969-1041 MB), but smaller steps leave more records waiting when one server's records
- * come long before its peers' (a backlog replayed), and the checkpoint holds them in one value:
- * past MariaDB's max_allowed_packet it cannot be written. 500k until the checkpoint is stored in
- * parts.
+ * (841 vs 969-1041 MB). Smaller steps leave more records waiting when one server's records come
+ * long before its peers' (a backlog replayed); the checkpoint stores them in parts (stream_waiting).
  */
-export const DEFAULT_STEP_RECORDS = 500_000;
+export const DEFAULT_STEP_RECORDS = 250_000;
 /** The largest rows body an entry may carry (as large as a binary entry may be). */
 const MAX_BODY = MAX_ENTRY_BYTES;
 
@@ -198,7 +197,7 @@ export class StreamStage {
       } while (cursor !== '0-0');
       const cp = await store.checkpoint(this.pool, this.o.stream);
       this.lastId = cp?.last_id ?? '0-0';
-      this.waiting = cp?.waiting ? parseWaiting(cp.waiting.toString('latin1')) : [];
+      this.waiting = (await store.checkpointWaiting(this.pool, this.o.stream)).flatMap((part) => parseWaiting(part.toString('latin1')));
       this.counters.waiting = this.waiting.length;
       this.backlog = true;
       this.o.log(`stream ${this.o.stream}: taken by ${this.o.consumer} at ${this.lastId}, ${this.waiting.length} records waiting`);
@@ -369,8 +368,8 @@ export class StreamStage {
         beforeCommit: (kept) => this.writeRaw(c, carried, kept),
         commitWith: async (conn, pending) => {
           pendingOut = this.bounded(c, pending);
-          const blob = Buffer.from(pendingOut.map((w) => `${w.server}\t${w.since}\t${w.raw}\n`).join(''), 'latin1');
-          await store.saveCheckpoint(conn, this.o.stream, newest, blob, pendingOut.length, freshN);
+          const lines = pendingOut.map((w) => `${w.server}\t${w.since}\t${w.raw}\n`);
+          await store.saveCheckpoint(conn, this.o.stream, newest, lines, freshN);
         },
       },
       result,

@@ -11,5 +11,6 @@ import { m008 } from './008_spike_time.js';
 import { m009 } from './009_mesh.js';
 import { m010 } from './010_mesh_edge_time.js';
 import { m011 } from './011_mesh_settled.js';
+import { m012 } from './012_stream_waiting_parts.js';
 
-export const MIGRATIONS: Migration[] = [m001, m002, m003, m004, m005, m006, m007, m008, m009, m010, m011];
+export const MIGRATIONS: Migration[] = [m001, m002, m003, m004, m005, m006, m007, m008, m009, m010, m011, m012];

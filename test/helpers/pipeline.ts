@@ -218,15 +218,20 @@ export class Pipeline {
       )) as any;
       const byNode = new Map<string, string[]>();
       for (const r of rows as { name: string; line: string }[]) (byNode.get(r.name) ?? byNode.set(r.name, []).get(r.name)!).push(r.line);
-      for (const [node, lines] of byNode)
-        for (let i = 0; i < lines.length; i += OBSERVER_PUBLISHING.batchRecords) {
-          const part = lines.slice(i, i + OBSERVER_PUBLISHING.batchRecords);
-          await this.redis.xadd(stream, '*', 'format', ROW_FORMAT, 'node', node, 'n', String(part.length), 'rows', part.join('\n') + '\n');
+      // the observers publish side by side: an entry of each in turn (one server's whole backlog
+      // before its peers' would wait beyond the stage's bound on waiting records, and be evicted)
+      const size = OBSERVER_PUBLISHING.batchRecords;
+      const most = Math.max(...[...byNode.values()].map((l) => l.length));
+      for (let i = 0; i < most; i += size)
+        for (const [node, lines] of byNode) {
+          const part = lines.slice(i, i + size);
+          if (part.length) await this.redis.xadd(stream, '*', 'format', ROW_FORMAT, 'node', node, 'n', String(part.length), 'rows', part.join('\n') + '\n');
         }
       const stage = new StreamStage(this.redis, pool, { windowNs: 10e9, graceMs: 3_600_000, spikeFactor: 10, filterRetrans: true, sampleSize: this.opts.size, stream, consumer: 'test' });
       if (!(await stage.acquire())) throw new Error(`${stream}: its lease is held`);
       try {
         const n = await stage.finish();
+        if (stage.counters.evicted) throw new Error(`the stream stage evicted ${stage.counters.evicted} waiting records: ${JSON.stringify(stage.counters)}`);
         if (n !== (rows as unknown[]).length) {
           const bad = (await this.redis.xrevrange(BAD_RECORD_STREAM, '+', '-', 'COUNT', 1)) as [string, string[]][];
           throw new Error(`the stream stage analyzed ${n} of ${(rows as unknown[]).length} records: ${JSON.stringify(stage.counters)}; last set aside: ${bad[0]?.[1].slice(0, 6).join(' ').slice(0, 300)}`);
