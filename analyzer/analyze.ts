@@ -83,6 +83,55 @@ interface ServerClock extends Clock {
   baseNum: number;
 }
 
+/** A server with clock rounds: its timeline, moved onto the run's base (manager time). */
+class SyncedClock implements ServerClock {
+  readonly synced = true;
+  readonly base: bigint;
+  readonly baseNum: number;
+  private readonly shift: number;
+  private readonly last: number;
+
+  constructor(private readonly t: ClockTimeline, runBaseNs: bigint) {
+    this.base = t.serverBaseNs;
+    this.baseNum = Number(t.serverBaseNs);
+    this.shift = Number(t.baseNs - runBaseNs);
+    this.last = t.lastRoundNs + this.shift;
+  }
+
+  globalNs(rel: number): number {
+    return this.t.managerNs(rel) + this.shift;
+  }
+
+  get lastBound(): number {
+    return this.t.lastBound;
+  }
+
+  beyondLastRound(g: number): boolean {
+    return g > this.last;
+  }
+}
+
+/** A server with no round yet: its own clock from its first timestamp, the bound unknown (cross-server values stay empty). */
+class UnsyncedClock implements ServerClock {
+  readonly synced = false;
+  readonly lastBound = Infinity;
+  readonly baseNum: number;
+  private readonly shift: number;
+
+  constructor(readonly base: bigint, runBaseNs: bigint) {
+    this.baseNum = Number(base);
+    this.shift = Number(base - runBaseNs);
+  }
+
+  globalNs(rel: number): number {
+    return rel + this.shift;
+  }
+
+  beyondLastRound(): boolean {
+    return true;
+  }
+}
+
 export async function analyze(pool: Pool, o: AnalyzeOptions): Promise<AnalyzeResult> {
   const started = Date.now();
   const opt = { ...DEFAULT_ANALYSIS, ...o };
@@ -221,23 +270,8 @@ export class Run {
     let c = this.clocks.get(server);
     if (c) return c;
     const t = this.timelines.get(server);
-    if (t) {
-      const shift = Number(t.baseNs - this.baseNs);
-      const last = t.lastRoundNs + shift;
-      c = {
-        base: t.serverBaseNs, baseNum: Number(t.serverBaseNs), synced: true,
-        toGlobal: (rel) => {
-          const ns = t.managerNs(rel) + shift;
-          return { ns, boundNs: t.lastBound };
-        },
-        beyondLastRound: (g) => g > last,
-      };
-    } else {
-      // no round yet: its own clock, the bound unknown (cross-server values stay empty)
-      const base = firstRaw === null ? 0n : big(firstRaw);
-      const shift = Number(base - this.baseNs);
-      c = { base, baseNum: Number(base), synced: false, toGlobal: (rel) => ({ ns: rel + shift, boundNs: Infinity }), beyondLastRound: () => true };
-    }
+    if (t) c = new SyncedClock(t, this.baseNs);
+    else c = new UnsyncedClock(firstRaw === null ? 0n : big(firstRaw), this.baseNs);
     this.clocks.set(server, c);
     return c;
   }

@@ -152,14 +152,6 @@ export class ClockTimeline {
   }
 }
 
-/** The timeline of a server that has no round: its own clock, bound unknown (Infinity). */
-export class UnsyncedClock {
-  constructor(readonly serverBaseNs: bigint) {}
-  toManager(serverRel: number): Mapped {
-    return { ns: serverRel, boundNs: Infinity };
-  }
-}
-
 /** Every server's rounds from clock_offsets, as timelines by server name. */
 export async function loadTimelines(pool: Pool): Promise<Map<string, ClockTimeline>> {
   const by = new Map<string, Round[]>();

@@ -15,7 +15,6 @@ import { SEGMENTS } from '../protocol/layers.js';
 import { F_PATH_COMPLETE, F_PATH_FAULT, F_PATH_NO_FIT, F_PATH_RETRANS } from '../protocol/paths.js';
 import { encodeHops, encodeRow, F_ROW_RETRANS, type Flow } from '../protocol/records.js';
 import { binaryRecord, entryFlows, type BinaryEntry } from '../protocol/records-binary.js';
-import type { Mapped } from './clock.js';
 
 /** One packets row as the analyzer needs it: times relative to its server's clock base (NaN: not seen). */
 export interface Rec {
@@ -44,8 +43,13 @@ export interface Rec {
 
 /** A server's clock as the join uses it: its timestamps on the global manager timeline. */
 export interface Clock {
-  /** Maps a time relative to the server's base onto the global timeline (relative to the analysis base). */
-  toGlobal(serverRel: number): Mapped;
+  /**
+   * A time relative to the server's base on the global timeline (relative to the analysis base);
+   * its bound is then lastBound (a number, not an object: every record is mapped twice).
+   */
+  globalNs(serverRel: number): number;
+  /** The bound of the last globalNs. */
+  readonly lastBound: number;
   /** Whether a manager time (global) lies after the server's last clock round (so a later round may still refine it). */
   beyondLastRound(globalNs: number): boolean;
   synced: boolean;
@@ -437,10 +441,9 @@ export function globalTimes(c: RecordColumns, clock: (server: number) => Clock, 
   let server = NaN, k!: Clock;
   for (let i = 0; i < c.n; i++) {
     if (c.server[i] !== server) k = clock((server = c.server[i]!));
-    g.firstNs[i] = k.toGlobal(c.firstTime(i)).ns;
-    const w = k.toGlobal(c.wireTime(i));
-    g.wireNs[i] = w.ns;
-    g.wireBound[i] = w.boundNs;
+    g.firstNs[i] = k.globalNs(c.firstTime(i));
+    g.wireNs[i] = k.globalNs(c.wireTime(i));
+    g.wireBound[i] = k.lastBound;
   }
   return g;
 }
@@ -454,9 +457,15 @@ function buildPathAt(c: RecordColumns, g: GlobalTimes, t: number, x: number, end
   const sameClock = c.server[t] === c.server[x];
   const txLast = c.last[t]!, rxDev = c.dev[x]!;
   // the sender's last device and the receiver's first are their wire times (mapped already), unless they are missing
-  const outAt = txLast === txLast ? undefined : clock(c.server[t]!).toGlobal(txLast), inAt = rxDev === rxDev ? undefined : clock(c.server[x]!).toGlobal(rxDev);
-  const outNs = outAt ? outAt.ns : g.wireNs[t]!, outBound = outAt ? outAt.boundNs : g.wireBound[t]!;
-  const inNs = inAt ? inAt.ns : g.wireNs[x]!, inBound = inAt ? inAt.boundNs : g.wireBound[x]!;
+  let outNs = g.wireNs[t]!, outBound = g.wireBound[t]!, inNs = g.wireNs[x]!, inBound = g.wireBound[x]!;
+  if (txLast !== txLast) {
+    const k = clock(c.server[t]!);
+    (outNs = k.globalNs(txLast)), (outBound = k.lastBound);
+  }
+  if (rxDev !== rxDev) {
+    const k = clock(c.server[x]!);
+    (inNs = k.globalNs(rxDev)), (inBound = k.lastBound);
+  }
   const wire = sameClock ? rxDev - txLast : inNs - outNs;
   const bound = sameClock ? 0 : outBound + inBound;
   const s = out.seg, b = k * NSEG;
@@ -619,7 +628,7 @@ function joinKey(j: Join, list: number[]): void {
   const ends = j.ends[c.fx[list[0]!]!]!;
   if (list.length === 1) settle(j, list[0]!, ends);
   else if (list.length === 2 && c.tx[list[0]!] !== c.tx[list[1]!]) {
-    const [a, b] = list as [number, number];
+    const a = list[0]!, b = list[1]!; // not destructured: that iterates, an object per pair
     pairOne(j, c.tx[a] ? a : b, c.tx[a] ? b : a, ends);
   } else pairMany(j, list, ends);
 }

@@ -291,18 +291,19 @@ export class WindowStats {
     const g = m.group!;
     const sock = c.sock[i]!, tcp = c.tcp[i]!, ip = c.ip[i]!, dev = c.dev[i]!, last = c.last[i]!;
     // the layer segments the record tells on its own (SEGMENTS indices); x === x: not NaN
-    const put = (k: number, v: number) => v === v && g.addAt(k, v);
+    // (written out, not through a helper closure: one made per record was most of what this allocated)
     const rx = c.tx[i] === 0;
+    let v: number;
     if (!rx) {
-      put(0, tcp - sock);
-      put(1, ip - tcp);
-      put(2, dev - ip);
-      put(3, last - dev);
+      if ((v = tcp - sock) === v) g.addAt(0, v);
+      if ((v = ip - tcp) === v) g.addAt(1, v);
+      if ((v = dev - ip) === v) g.addAt(2, v);
+      if ((v = last - dev) === v) g.addAt(3, v);
     } else {
-      put(5, last - dev);
-      put(6, ip - last);
-      put(7, tcp - ip);
-      put(8, sock - tcp);
+      if ((v = last - dev) === v) g.addAt(5, v);
+      if ((v = ip - last) === v) g.addAt(6, v);
+      if ((v = tcp - ip) === v) g.addAt(7, v);
+      if ((v = sock - tcp) === v) g.addAt(8, v);
     }
     for (let h = c.hopFirst[i]!, end = h + c.hopCount[i]!; h < end; h++) g.addHop(rx, c.hopIfindex[h]!, c.hopNetns[h]!, c.hopDelay[h]!);
   }

@@ -10,19 +10,22 @@
  *   time); the cost per record over the whole run is compared with that over the first million
  *   (flat in history: the ratio stays near 1), and the peak resident memory of the workers
  *   together is kept, and their CPU time per record (ours.workerCpuUsPerRecord, steadier than
- *   records/s on a shared machine: 2 cores at 2 µs a record make 1 M records/s at best);
+ *   records/s on a shared machine: 2 cores at 2 µs a record make 1 M records/s at best), and
+ *   that of the Redis and MariaDB servers while the workers run (ours.redisCpuUsPerRecord,
+ *   ours.mariadbCpuUsPerRecord: they share the same cores);
  * - the batch analyzer (analyzer/analyze.ts) over --reference-records of the same records in
  *   packets, as the ingest would have loaded them;
  * - the reference: a straightforward SQL JOIN of those records into path rows (INSERT ...
  *   SELECT joining sender and receiver rows on flow_id and sample_seq through an index, clock
  *   offsets applied from each server's latest round).
  * Medians, ratios, JSON and one line. Run: npm run bench:analyze [-- --records 10000000
- * --reference-records 1000000 --rounds 1 --workers 2 --step-records 500000]. Needs root (the local Redis and MariaDB).
+ * --reference-records 1000000 --rounds 1 --workers 2 --step-records 250000]. Needs root (the local Redis and MariaDB).
  * SIGTERM stops it and its workers, and deletes its streams.
  */
 import { availableParallelism } from 'node:os';
 import { Redis } from 'ioredis';
-import { startMariaDb, startRedis } from '../local/servers.js';
+import { serverPids, startMariaDb, startRedis } from '../local/servers.js';
+import { processCpuMs } from '../local/exec.js';
 import { openPool, type Pool } from '../db/pool.js';
 import { migrate } from '../db/migrate.js';
 import { publishSynthetic, syntheticFleet, writeSynthetic, type SyntheticOptions } from '../local/synthetic.js';
@@ -114,7 +117,7 @@ function startWorker(args: object): Promise<Worker> {
  * records are sharded by flow into as many streams, each owned by one worker (--workers 1: one
  * stage in one process).
  */
-async function stream(redis: Redis, redisInfo: { host: string; port: number; password: string }): Promise<{ records: number; seconds: number; firstRoundUsPerRecord: number; usPerRecord: number; cpuUsPerRecord: number; kernelUsPerRecord: number; peakRssMb: number; peakRssMbPerWorker: number; paths: number; steps: number }> {
+async function stream(redis: Redis, redisInfo: { host: string; port: number; password: string }): Promise<{ records: number; seconds: number; firstRoundUsPerRecord: number; usPerRecord: number; cpuUsPerRecord: number; kernelUsPerRecord: number; redisCpuUsPerRecord: number; mariadbCpuUsPerRecord: number; peakRssMb: number; peakRssMbPerWorker: number; paths: number; steps: number }> {
   const pool = await database(STREAM_DB);
   for (const t of ['packets', 'paths', 'path_stats', 'flow_windows', 'unmatched', 'spikes', 'path_flows', 'stream_checkpoints', 'clock_offsets', 'servers', 'server_addresses']) await pool.query(`TRUNCATE ${t}`);
   const shards = Array.from({ length: workers }, (_, k) => recordStream(k, workers, STREAM));
@@ -124,7 +127,10 @@ async function stream(redis: Redis, redisInfo: { host: string; port: number; pas
   const options = { ...OPTS, graceMs: 3_600_000, entriesPerRead: 64, maxRecords: stepRecords };
   const procs: Worker[] = [];
   let peakRss = 0, peakRssPerWorker = 0, paths = 0, steps = 0;
-  let busyMs = 0, done = 0, firstRoundUs = NaN, cpuMs = 0, sysMs = 0;
+  let busyMs = 0, done = 0, firstRoundUs = NaN, cpuMs = 0, sysMs = 0, redisMs = 0, mariadbMs = 0;
+  // the servers share the 2 cores with the workers: their CPU while the workers run, per record
+  const pids = serverPids();
+  const cpuOf = (pid?: number) => (pid ? processCpuMs(pid) : NaN);
   const stopAll = () => procs.forEach((w) => w.proc.kill('SIGTERM'));
   process.once('SIGTERM', stopAll);
   process.once('SIGINT', stopAll);
@@ -137,9 +143,12 @@ async function stream(redis: Redis, redisInfo: { host: string; port: number; pas
       // the publishing's garbage (the observers' work, not the stage's) is collected before the clock starts
       (globalThis as { gc?: () => void }).gc?.();
       const t0 = process.hrtime.bigint();
+      const redis0 = cpuOf(pids.redis), mariadb0 = cpuOf(pids.mariadb);
       const last = done + n >= records;
       const answers = await Promise.all(procs.map((w) => w.ask(last ? 'finish' : 'drain')));
       busyMs += Number(process.hrtime.bigint() - t0) / 1e6;
+      redisMs += cpuOf(pids.redis) - redis0;
+      mariadbMs += cpuOf(pids.mariadb) - mariadb0;
       const got = answers.reduce((s, x) => s + x.records, 0);
       done += got;
       cpuMs += answers.reduce((s, x) => s + x.cpuMs, 0);
@@ -149,7 +158,7 @@ async function stream(redis: Redis, redisInfo: { host: string; port: number; pas
       peakRss = Math.max(peakRss, answers.reduce((s, x) => s + x.peakRssMb, 0));
       peakRssPerWorker = Math.max(peakRssPerWorker, ...answers.map((x) => x.peakRssMb));
       if (Number.isNaN(firstRoundUs)) firstRoundUs = (busyMs * 1000) / got;
-      console.error(`bench/analyze: stream ${done.toLocaleString('en')} of ${records.toLocaleString('en')} records, ${Math.round((done / busyMs) * 1000).toLocaleString('en')} records/s (${workers} worker${workers > 1 ? 's' : ''}, ${((cpuMs * 1000) / done).toFixed(2)} µs of worker CPU per record, ${((sysMs * 1000) / done).toFixed(2)} of it in the kernel)`);
+      console.error(`bench/analyze: stream ${done.toLocaleString('en')} of ${records.toLocaleString('en')} records, ${Math.round((done / busyMs) * 1000).toLocaleString('en')} records/s (${workers} worker${workers > 1 ? 's' : ''}, ${((cpuMs * 1000) / done).toFixed(2)} µs of worker CPU per record, ${((sysMs * 1000) / done).toFixed(2)} of it in the kernel; Redis ${((redisMs * 1000) / done).toFixed(2)}, MariaDB ${((mariadbMs * 1000) / done).toFixed(2)})`);
     }
     await Promise.all(procs.map((w) => w.proc.stdin!.end('stop\n')));
     await Promise.all(procs.map((w) => (w.proc.exitCode === null ? new Promise((r) => w.proc.once('exit', r)) : undefined)));
@@ -160,7 +169,7 @@ async function stream(redis: Redis, redisInfo: { host: string; port: number; pas
     await redis.del(...shards);
     await pool.end();
   }
-  return { records: done, seconds: busyMs / 1000, firstRoundUsPerRecord: firstRoundUs, usPerRecord: (busyMs * 1000) / done, cpuUsPerRecord: (cpuMs * 1000) / done, kernelUsPerRecord: (sysMs * 1000) / done, peakRssMb: peakRss, peakRssMbPerWorker: peakRssPerWorker, paths, steps };
+  return { records: done, seconds: busyMs / 1000, firstRoundUsPerRecord: firstRoundUs, usPerRecord: (busyMs * 1000) / done, cpuUsPerRecord: (cpuMs * 1000) / done, kernelUsPerRecord: (sysMs * 1000) / done, redisCpuUsPerRecord: (redisMs * 1000) / done, mariadbCpuUsPerRecord: (mariadbMs * 1000) / done, peakRssMb: peakRss, peakRssMbPerWorker: peakRssPerWorker, paths, steps };
 }
 
 async function reset(pool: Pool): Promise<void> {
@@ -229,7 +238,7 @@ async function main(): Promise<void> {
       peakRssMbPerWorker: Math.max(...ours.map((o) => o.peakRssMbPerWorker)),
       workers,
       rounds,
-      ours: { seconds: median(ours.map((o) => o.seconds)), usPerRecord: median(ours.map((o) => o.usPerRecord)), firstMillionUsPerRecord: median(ours.map((o) => o.firstRoundUsPerRecord)), workerCpuUsPerRecord: median(ours.map((o) => o.cpuUsPerRecord)), workerKernelUsPerRecord: median(ours.map((o) => o.kernelUsPerRecord)), paths: ours[0]!.paths, steps: ours[0]!.steps },
+      ours: { seconds: median(ours.map((o) => o.seconds)), usPerRecord: median(ours.map((o) => o.usPerRecord)), firstMillionUsPerRecord: median(ours.map((o) => o.firstRoundUsPerRecord)), workerCpuUsPerRecord: median(ours.map((o) => o.cpuUsPerRecord)), workerKernelUsPerRecord: median(ours.map((o) => o.kernelUsPerRecord)), redisCpuUsPerRecord: median(ours.map((o) => o.redisCpuUsPerRecord)), mariadbCpuUsPerRecord: median(ours.map((o) => o.mariadbCpuUsPerRecord)), paths: ours[0]!.paths, steps: ours[0]!.steps },
       batch: { seconds: median(batch.map((x) => x.seconds)), paths: batch[0]!.paths },
       reference: { seconds: median(refs.map((x) => x.seconds)), paths: refs[0]!.paths, indexSeconds: median(refs.map((x) => x.indexSeconds)) },
       ratioToReference: oursRate / refRate,

@@ -54,6 +54,22 @@ export function livePid(pidFile: string): number | undefined {
   }
 }
 
+/**
+ * The CPU time a process has used, user and kernel, in ms (/proc/PID/stat utime and stime, in
+ * the kernel's USER_HZ of 100 ticks a second on every Linux architecture Node runs on); NaN when
+ * it is gone.
+ */
+export function processCpuMs(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // fields after the command (which may hold spaces), from field 3 on: utime is 14, stime 15
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) * 10;
+  } catch {
+    return NaN;
+  }
+}
+
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }

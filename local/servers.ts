@@ -316,6 +316,11 @@ export async function stopMariaDb(): Promise<boolean> {
   return stopByPidFile(mariadbPaths().pidFile, 'mariadb', 60_000);
 }
 
+/** The pids of the local Redis and MariaDB, where they run (benchmarks weigh their CPU). */
+export function serverPids(): { redis?: number; mariadb?: number } {
+  return { redis: livePid(join(workDir('redis'), 'redis.pid')), mariadb: livePid(mariadbPaths().pidFile) };
+}
+
 export function mariadbRunning(): boolean {
   return livePid(mariadbPaths().pidFile) !== undefined;
 }

@@ -12,9 +12,9 @@ import { Group, WindowStats, statRows } from '../../analyzer/windows.js';
 import { SEGMENTS } from '../../protocol/layers.js';
 import { LogHistogram } from '../../lib/stats.js';
 
-const exact: Clock = { toGlobal: (ns) => ({ ns, boundNs: 0 }), beyondLastRound: () => false, synced: true };
+const exact: Clock = { globalNs: (ns) => ns, lastBound: 0, beyondLastRound: () => false, synced: true };
 /** Server 2's clock runs 1 ms ahead of the manager's, known within 100 ns. */
-const ahead: Clock = { toGlobal: (ns) => ({ ns: ns - 1_000_000, boundNs: 100 }), beyondLastRound: () => false, synced: true };
+const ahead: Clock = { globalNs: (ns) => ns - 1_000_000, lastBound: 100, beyondLastRound: () => false, synced: true };
 const clocks = (s: number) => (s === 2 ? ahead : exact);
 const ends = () => ({ src: 1, dst: 2 });
 
