@@ -106,9 +106,15 @@ function startWorker(args: object): Promise<Worker> {
       return JSON.parse(await next());
     },
   };
-  return next().then((l) => {
-    if (l !== 'ready') throw new Error(`a stream worker said ${JSON.stringify(l)}`);
-    return worker;
+  return next().then(
+    (l) => {
+      if (l !== 'ready') throw new Error(`a stream worker said ${JSON.stringify(l)}`);
+      return worker;
+    },
+  ).catch((e) => {
+    // not yet among the workers the caller stops: this one would keep the benchmark from exiting
+    proc.kill('SIGTERM');
+    throw e;
   });
 }
 
