@@ -171,27 +171,37 @@ export class LogHistogram {
 
   quantiles(qs: readonly number[]): number[] {
     if (!this.count) return qs.map(() => NaN);
-    return qs.map((q) => {
-      const rank = quantileIndex(this.count, q) + 1;
+    const ranks = qs.map((q) => quantileIndex(this.count, q) + 1);
+    const buckets = this.bucketsOfRanks(ranks);
+    return ranks.map((rank, i) => {
       if (rank >= this.count) return this.max;
       if (rank <= 1) return this.min;
-      const b = this.bucketOfRank(rank);
+      const b = buckets[i]!;
       return b === Infinity ? this.max : Math.min(this.max, Math.max(this.min, bucketMid(b)));
     });
   }
 
   /** The bucket holding the value of rank `rank` (1-based; Infinity beyond the count). */
   private bucketOfRank(rank: number): number {
-    let seen = 0;
-    for (let i = 0; i < this.pages.length; i++) {
+    return this.bucketsOfRanks([rank])[0]!;
+  }
+
+  /** bucketOfRank of each rank, in one pass over the buckets (a report asks for several quantiles of every sketch). */
+  private bucketsOfRanks(ranks: readonly number[]): number[] {
+    const order = ranks.map((_, i) => i).sort((a, b) => ranks[a]! - ranks[b]!);
+    const out = ranks.map(() => Infinity);
+    let j = 0, seen = 0;
+    for (let i = 0; i < this.pages.length && j < order.length; i++) {
       const page = this.pages[i];
       if (!page) continue;
       for (let k = 0; k < PAGE; k++) {
+        if (!page[k]) continue;
         seen += page[k]!;
-        if (seen >= rank && page[k]) return (this.lo + i) * PAGE + k;
+        while (j < order.length && seen >= ranks[order[j]!]!) out[order[j++]!] = (this.lo + i) * PAGE + k;
+        if (j === order.length) break;
       }
     }
-    return Infinity;
+    return out;
   }
 
   /** A compact binary form (bucket and count as varints, then sum, min, max), for storage. */
