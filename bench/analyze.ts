@@ -133,6 +133,7 @@ async function stream(redis: Redis, redisInfo: { host: string; port: number; pas
   const options = { ...OPTS, graceMs: 3_600_000, entriesPerRead: 64, maxRecords: stepRecords };
   const procs: Worker[] = [];
   let peakRss = 0, peakRssPerWorker = 0, paths = 0, steps = 0;
+  let perWorker = new Array<number>(workers).fill(0);
   let busyMs = 0, done = 0, firstRoundUs = NaN, cpuMs = 0, sysMs = 0, redisMs = 0, mariadbMs = 0;
   // the servers share the 2 cores with the workers: their CPU while the workers run, per record
   const pids = serverPids();
@@ -157,6 +158,7 @@ async function stream(redis: Redis, redisInfo: { host: string; port: number; pas
       mariadbMs += cpuOf(pids.mariadb) - mariadb0;
       const got = answers.reduce((s, x) => s + x.records, 0);
       done += got;
+      perWorker = perWorker.map((r, k) => r + answers[k]!.records);
       cpuMs += answers.reduce((s, x) => s + x.cpuMs, 0);
       sysMs += answers.reduce((s, x) => s + x.sysMs, 0);
       paths = answers.reduce((s, x) => s + x.paths, 0);
@@ -164,7 +166,7 @@ async function stream(redis: Redis, redisInfo: { host: string; port: number; pas
       peakRss = Math.max(peakRss, answers.reduce((s, x) => s + x.peakRssMb, 0));
       peakRssPerWorker = Math.max(peakRssPerWorker, ...answers.map((x) => x.peakRssMb));
       if (Number.isNaN(firstRoundUs)) firstRoundUs = (busyMs * 1000) / got;
-      console.error(`bench/analyze: stream ${done.toLocaleString('en')} of ${records.toLocaleString('en')} records, ${Math.round((done / busyMs) * 1000).toLocaleString('en')} records/s (${workers} worker${workers > 1 ? 's' : ''}, ${((cpuMs * 1000) / done).toFixed(2)} µs of worker CPU per record, ${((sysMs * 1000) / done).toFixed(2)} of it in the kernel; Redis ${((redisMs * 1000) / done).toFixed(2)}, MariaDB ${((mariadbMs * 1000) / done).toFixed(2)})`);
+      console.error(`bench/analyze: stream ${done.toLocaleString('en')} of ${records.toLocaleString('en')} records, ${Math.round((done / busyMs) * 1000).toLocaleString('en')} records/s (${workers} worker${workers > 1 ? 's' : ''}, ${((cpuMs * 1000) / done).toFixed(2)} µs of worker CPU per record, ${((sysMs * 1000) / done).toFixed(2)} of it in the kernel; Redis ${((redisMs * 1000) / done).toFixed(2)}, MariaDB ${((mariadbMs * 1000) / done).toFixed(2)}; records per worker ${perWorker.map((r) => r.toLocaleString('en')).join(' / ')})`);
     }
     await Promise.all(procs.map((w) => w.proc.stdin!.end('stop\n')));
     await Promise.all(procs.map((w) => (w.proc.exitCode === null ? new Promise((r) => w.proc.once('exit', r)) : undefined)));
