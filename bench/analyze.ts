@@ -18,8 +18,11 @@
  * - the reference: a straightforward SQL JOIN of those records into path rows (INSERT ...
  *   SELECT joining sender and receiver rows on flow_id and sample_seq through an index, clock
  *   offsets applied from each server's latest round).
- * Medians, ratios, JSON and one line. Run: npm run bench:analyze [-- --records 10000000
- * --reference-records 1000000 --rounds 1 --workers 2 --step-records 250000]. Needs root (the local Redis and MariaDB).
+ * The synthetic fleet makes --fleet-rate records per second of its own time (default a million
+ * a minute): the denser, the more records share each window's per-step work (merging and
+ * writing its sketches). Medians, ratios, JSON and one line. Run: npm run bench:analyze
+ * [-- --records 10000000 --reference-records 1000000 --rounds 1 --workers 2 --step-records 250000
+ * --fleet-rate 16667]. Needs root (the local Redis and MariaDB).
  * SIGTERM stops it and its workers, and deletes its streams.
  */
 import { availableParallelism } from 'node:os';
@@ -49,7 +52,15 @@ const ROUND = Math.min(1_000_000, records);
 const DB = 'latscope_bench_analyze';
 const STREAM_DB = 'latscope_bench_stream';
 const STREAM = 'latscope:bench:analyze';
-const spec = (n: number): SyntheticOptions => ({ servers: 8, flowsPerPair: 4, samples: Math.round(n / 2), startNs: 9_000_000_000_000n, spanNs: Math.max(60e9, (n / 1e6) * 60e9), retransRate: 0.005, seed: 3, batchRecords: 16384, keepTruth: false });
+/**
+ * Records the synthetic fleet makes per second of its own time: how densely they fill the
+ * 10 s windows. Each window's sketches are merged and written once per step that reaches it,
+ * so the sparser the records, the more of that per-window work each record carries. The
+ * default, a million a minute, is sparse; a fleet that makes records as fast as the target
+ * analyzes them (1,000,000/s) fills a window with 10 M.
+ */
+const fleetRate = numberArg('fleet-rate', 1e6 / 60);
+const spec = (n: number): SyntheticOptions => ({ servers: 8, flowsPerPair: 4, samples: Math.round(n / 2), startNs: 9_000_000_000_000n, spanNs: Math.max(20e9, (n / fleetRate) * 1e9), retransRate: 0.005, seed: 3, batchRecords: 16384, keepTruth: false });
 const OPTS = { windowNs: 10e9, graceMs: 0, spikeFactor: 10, filterRetrans: true, sampleSize: 65536 };
 let stopping = false;
 process.once('SIGTERM', () => (stopping = true));
@@ -243,6 +254,7 @@ async function main(): Promise<void> {
       referenceRecords: refN,
       perRecordCostRatio: median(ours.map((o) => o.usPerRecord / o.firstRoundUsPerRecord)),
       peakRssMb: Math.max(...ours.map((o) => o.peakRssMb)),
+      fleetRecordsPerSec: Math.round(fleetRate),
       peakRssMbPerWorker: Math.max(...ours.map((o) => o.peakRssMbPerWorker)),
       workers,
       rounds,
