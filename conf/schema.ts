@@ -429,6 +429,18 @@ export const analysisInfo = z
     engine: z.enum(['stream', 'batch']).default('batch'),
     /** engine stream: share of samples whose raw records are kept in packets (0 to 1; both ends of a sample together). */
     raw_sample: z.number().min(0).max(1).default(0),
+    /**
+     * engine stream: records a step analyzes at most, per shard (analyzer/stream/stage.ts
+     * DEFAULT_STEP_RECORDS says why this default). Larger steps hold more in memory (about 420 MB
+     * per shard at 250,000 in bench/analyze); smaller ones write each window's statistics more often.
+     */
+    step_records: z.number({ invalid_type_error: 'expected a number of records' }).int('expected a whole number of records').min(1000, 'at least 1000 records a step').max(2_000_000, 'at most 2000000 records a step').default(250_000),
+    /**
+     * engine stream: records that may wait for their other end, per shard (the rows of a server
+     * whose peers' come later: a replayed backlog). Beyond, the oldest are dropped and counted
+     * (latscope_stream_evicted_records_total); each takes about 300 bytes of memory.
+     */
+    max_waiting: z.number({ invalid_type_error: 'expected a number of records' }).int('expected a whole number of records').min(1000, 'at least 1000 waiting records').max(10_000_000, 'at most 10000000 waiting records').default(200_000),
   })
   .strict();
 export type AnalysisInfo = z.output<typeof analysisInfo>;

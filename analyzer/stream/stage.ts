@@ -34,12 +34,14 @@ import * as store from '../store.js';
 
 export const ANALYSIS_GROUP = 'latscope-analysis';
 /**
- * Records per step by default. Over 10 M records with 2 workers (bench/analyze), 250k-record
+ * Records per step by default (analysis_info.yaml step_records). Over 10 M records with 2 workers (bench/analyze), 250k-record
  * steps ran as fast as 500k ones (772k-806k vs 760k records/s) with a fifth less peak memory
  * (841 vs 969-1041 MB). Smaller steps leave more records waiting when one server's records come
  * long before its peers' (a backlog replayed); the checkpoint stores them in parts (stream_waiting).
  */
 export const DEFAULT_STEP_RECORDS = 250_000;
+/** Records that may wait for their other end by default (analysis_info.yaml max_waiting). */
+export const DEFAULT_MAX_WAITING = 200_000;
 /** The largest rows body an entry may carry (as large as a binary entry may be). */
 const MAX_BODY = MAX_ENTRY_BYTES;
 
@@ -151,7 +153,7 @@ export class StreamStage {
     o: StreamStageOptions,
   ) {
     this.o = {
-      ...DEFAULT_ANALYSIS, stream: RECORD_STREAM, group: ANALYSIS_GROUP, entriesPerRead: 64, maxRecords: DEFAULT_STEP_RECORDS, blockMs: 1000, rawSampleRate: 0, maxWaiting: 200_000, log: () => {}, stepLog: () => {},
+      ...DEFAULT_ANALYSIS, stream: RECORD_STREAM, group: ANALYSIS_GROUP, entriesPerRead: 64, maxRecords: DEFAULT_STEP_RECORDS, blockMs: 1000, rawSampleRate: 0, maxWaiting: DEFAULT_MAX_WAITING, log: () => {}, stepLog: () => {},
       ...Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)),
     } as unknown as StreamStage['o'];
   }

@@ -155,6 +155,8 @@ const BAD: [string, Record<string, Content>, string, string][] = [
   ['an unknown key in a tls block', { 'redis_info.yaml': 'address: 10.1.1.100\npassword_file: redis.password\ntls:\n  ca_file: ca.pem\n  verify: no\n' }, 'redis_info.yaml', 'verify'],
   ['an analysis engine that does not exist', { 'analysis_info.yaml': 'engine: realtime\n' }, 'analysis_info.yaml', 'engine'],
   ['a raw sample above 1', { 'analysis_info.yaml': 'engine: stream\nraw_sample: 2\n' }, 'analysis_info.yaml', 'raw_sample'],
+  ['steps of ten records', { 'analysis_info.yaml': 'engine: stream\nstep_records: 10\n' }, 'analysis_info.yaml', 'step_records'],
+  ['a fraction of a waiting record', { 'analysis_info.yaml': 'engine: stream\nmax_waiting: 2500.5\n' }, 'analysis_info.yaml', 'max_waiting'],
   ['a jitter module listed twice', { 'function_info.yaml': 'jitter: [sched, irq, sched]\n' }, 'function_info.yaml', 'jitter: a module is listed twice'],
   ['latency switched off', { 'function_info.yaml': 'latency: 0\n' }, 'function_info.yaml', 'latency: the observer always runs the latency probe'],
   ["the manager's own login (latscope never uses it)", { 'management_server_info.yaml': 'address: 10.1.1.100\neth: eth0\nusername: root\n' }, 'management_server_info.yaml', 'username: unknown key'],

@@ -1,7 +1,8 @@
 /** The stream stage's pure parts: stream ids in order, and the raw-row sample (a share, both ends alike). */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { idAfter, keepRaw } from '../../analyzer/stream/stage.js';
+import { DEFAULT_MAX_WAITING, DEFAULT_STEP_RECORDS, idAfter, keepRaw } from '../../analyzer/stream/stage.js';
+import { analysisInfo } from '../../conf/schema.js';
 
 test('stream ids compare as (milliseconds, sequence), not as text', () => {
   assert.ok(idAfter('10-0', '9-5'));
@@ -21,4 +22,12 @@ test('the raw sample keeps about its share, the same decision for a key every ti
   assert.equal(keepRaw(4503599627370495, 77, 0.3), keepRaw(4503599627370495, 77, 0.3));
   assert.equal(keepRaw(1, 2, 0), false);
   assert.equal(keepRaw(1, 2, 1), true);
+});
+
+test('analysis_info.yaml step_records and max_waiting default to the stage\'s own defaults, and are passed on as given', () => {
+  const d = analysisInfo.parse({});
+  assert.equal(d.step_records, DEFAULT_STEP_RECORDS);
+  assert.equal(d.max_waiting, DEFAULT_MAX_WAITING);
+  const o = analysisInfo.parse({ engine: 'stream', step_records: 50_000, max_waiting: 1_000_000 });
+  assert.deepEqual([o.step_records, o.max_waiting], [50_000, 1_000_000]);
 });
