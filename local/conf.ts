@@ -11,6 +11,7 @@ import { stringify } from 'yaml';
 import { installDirOf, type Testbed } from './testbed.js';
 import type { MariaDbInfo, RedisInfo } from './servers.js';
 import { keyToHex, newKey } from '../protocol/timesync.js';
+import type { AnalysisInfo } from '../conf/schema.js';
 
 export interface TestbedConfOptions {
   ports: number[];
@@ -23,7 +24,7 @@ export interface TestbedConfOptions {
   timeSync?: boolean;
   timeInterval?: number;
   /** analysis_info.yaml values (default: the analyzer's defaults). */
-  analysis?: { window?: number; grace?: number; spike_factor?: number; interval?: number; engine?: 'stream' | 'batch'; raw_sample?: number };
+  analysis?: Partial<AnalysisInfo>;
 }
 
 export function writeTestbedConf(dir: string, tb: Testbed, redis: RedisInfo, db: MariaDbInfo, o: TestbedConfOptions): string {

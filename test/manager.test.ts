@@ -227,6 +227,61 @@ test('one manager command provisions three hosts over SSH; traffic lands in Mari
   assert.deepEqual(ourPrograms(), [], 'no latscope BPF program left in the kernel');
 });
 
+test('engine stream: the manager analyzes what real observers publish as it arrives: every sample in the pair statistics, no row per record, the checkpoint counting each record once', async (t) => {
+  const DB2 = `${DB}_stream`;
+  const admin = await mysql.createConnection({ host: db.host, port: db.port, user: db.user, password: db.password });
+  await admin.query(`DROP DATABASE IF EXISTS ${DB2}`);
+  const redis = new Redis({ host: redisInfo.host, port: redisInfo.port, password: redisInfo.password });
+  await redis.del(RECORD_STREAM); // this test counts every record of the stream
+  const dir = mkdtempSync(join(tmpdir(), 'latscope-mgr-stream-'));
+  const conf2 = writeTestbedConf(dir, tb, redisInfo, db, { ports: [7402], size: 8192, interval: 0, database: DB2, timeSync: true, timeInterval: 2, analysis: { engine: 'stream', step_records: 1000 } });
+  const mgr = latscopeBg(['manager', '--conf', conf2]);
+  const p2 = mysql.createPool({ host: db.host, port: db.port, user: db.user, password: db.password, database: DB2, connectionLimit: 2 });
+  t.after(async () => {
+    if (mgr.child.exitCode === null) mgr.child.kill('SIGKILL');
+    latscope(['manager', 'stop', '--conf', conf2]);
+    redis.disconnect();
+    await p2.end();
+    await admin.query(`DROP DATABASE IF EXISTS ${DB2}`).catch(() => {});
+    await admin.end();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  await mgr.waitFor(/manager running/, 90_000);
+  const q = async (sql: string) => ((await p2.query(sql)) as any)[0] as any[];
+  const [h1, h2] = tb.hosts as [typeof tb.hosts[0], typeof tb.hosts[0]];
+  // 2 MiB h1 -> h2, a sample every 8192 bytes: 256 samples, a record at each end
+  const sink = await startIn(h2, 'traffic', ['tcp-sink', 7402, 1]);
+  await runIn(h1, 'traffic', ['tcp-send', h2.address, 7402, 2 << 20, 65536]);
+  await sink.done;
+  let got = { records: 0, published: 0, e2e: 0, retrans: 0 };
+  await until('every sample of h1 -> h2 in the pair statistics', 60_000, async () => {
+    const [cp] = await q('SELECT COALESCE(SUM(records), 0) AS n FROM stream_checkpoints');
+    const [e2e] = await q("SELECT COALESCE(SUM(p.samples), 0) AS n FROM path_stats p JOIN servers a ON a.id = p.src_server_id JOIN servers b ON b.id = p.dst_server_id WHERE p.scope = 'pair' AND p.segment = 'end_to_end' AND a.name = 'tmg-h1' AND b.name = 'tmg-h2'");
+    // retransmitted samples stay out of the statistics (filter_retrans): counted in their flow's windows
+    const [rt] = await q('SELECT COALESCE(SUM(retransmissions), 0) AS n FROM flow_windows');
+    // what the observers say they published (their heartbeats), to compare with what was analyzed
+    const beats = await latestHeartbeats(redis, Date.now() - 5000);
+    const published = [...beats].filter(([node]) => node.startsWith('tmg-h')).reduce((sum, [, b]) => sum + Number(b.published ?? 0), 0);
+    got = { records: Number(cp.n), published, e2e: Number(e2e.n), retrans: Number(rt.n) };
+    return got.records >= 512 && got.records === got.published && got.e2e + got.retrans >= 256;
+  }).catch((e: Error) => {
+    throw new Error(`${e.message}: ${JSON.stringify(got)}; manager said:\n${mgr.text}`);
+  });
+  assert.ok(got.e2e >= 250, `end-to-end samples: ${JSON.stringify(got)}`);
+  const [um] = await q("SELECT COALESCE(SUM(samples), 0) AS n FROM unmatched WHERE reason <> 'peer_not_observed'");
+  assert.equal(Number(um.n), 0, 'nothing unmatched between two observed servers');
+  // no row per record: packets and paths hold the exemplars (the spikes) only
+  const [pk] = await q('SELECT COUNT(*) AS n FROM packets');
+  const [pa] = await q('SELECT COUNT(*) AS n FROM paths');
+  const [sp] = await q('SELECT COUNT(*) AS n FROM spikes');
+  assert.equal(Number(pa.n), Number(sp.n), 'a path row per spike');
+  assert.equal(Number(pk.n), 2 * Number(sp.n), 'raw rows for the spikes\' records only');
+  assert.equal(await redis.xlen(RECORD_STREAM), 0, 'every entry acknowledged and deleted');
+  const stop = latscope(['manager', 'stop', '--conf', conf2]);
+  assert.equal(stop.code, 0, stop.out);
+  assert.equal(await mgr.exited, 0, mgr.text);
+});
+
 test('a changed host key, an unreachable server and a wrong password each fail with a clear error naming the server; the others proceed', async () => {
   const bad = mkdtempSync(join(tmpdir(), 'latscope-mgr-bad-'));
   try {

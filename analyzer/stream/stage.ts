@@ -279,10 +279,14 @@ export class StreamStage {
   private async stepOn(entries: BufferEntry[], o: { final?: boolean }, readMs: number): Promise<StepResult> {
     const t0 = Date.now();
     const tRead = t0;
-    const due = o.final ? this.waiting.length > 0 : this.waiting.some((w) => t0 - w.since >= this.o.graceMs);
+    // records waiting are joined again when one's grace has passed, and when the clock rounds are
+    // read again: a pair that waits for a round after it is made once that round is in, not only
+    // when the next entries come (a quiet fleet) or its grace is over
+    const inputsStale = !this.inputs || t0 - this.inputs.at > INPUTS_MAX_AGE_MS;
+    const due = o.final || inputsStale ? this.waiting.length > 0 : this.waiting.some((w) => t0 - w.since >= this.o.graceMs);
     if (!entries.length && !due) return { entries: 0, records: 0, paths: 0, ms: Date.now() - t0 };
     // clock rounds come every time_interval (a minute): read them at most every 10 s, not every step
-    if (!this.inputs || t0 - this.inputs.at > INPUTS_MAX_AGE_MS) this.inputs = { at: t0, ...(await loadRunInputs(this.pool)) };
+    if (inputsStale) this.inputs = { at: t0, ...(await loadRunInputs(this.pool)) };
     const run = await Run.open(this.pool, this.o, this.o.stepLog, this.flowEnds, this.inputs);
     // carried lines were checked when they came; one that no longer reads is counted, not kept
     // room for what came (the entries say how many records each holds), in the columns every step
