@@ -222,13 +222,6 @@ interface Spike {
 }
 
 const NSEG = SEGMENTS.length;
-/** Each layer's bit in a binary record's mask and its time's offset (protocol/records-binary.ts), as constants for the decode. */
-const LAYER = {
-  sock: { bit: LAYER_BIT.sock, at: LAYER_AT.sock },
-  tcp: { bit: LAYER_BIT.tcp, at: LAYER_AT.tcp },
-  ip: { bit: LAYER_BIT.ip, at: LAYER_AT.ip },
-  dev: { bit: LAYER_BIT.dev, at: LAYER_AT.dev },
-} as const;
 
 export class Run {
   private readonly clocks = new Map<number, ServerClock>();
@@ -321,8 +314,8 @@ export class Run {
     const { buf, view } = e;
     // the entry is one server's: its clock once (made from the first record's first time if new)
     const at0 = e.recordsAt, mask0 = buf[at0 + REC.layerMask]!;
-    const firstAt = [LAYER.dev, LAYER.sock, LAYER.tcp, LAYER.ip].find((l) => mask0 & l.bit);
-    const k = this.clockOf(server, firstAt ? view.getBigUint64(at0 + firstAt.at, true).toString() : null);
+    const first = (['dev', 'sock', 'tcp', 'ip'] as const).find((l) => mask0 & LAYER_BIT[l]);
+    const k = this.clockOf(server, first ? view.getBigUint64(at0 + LAYER_AT[first], true).toString() : null);
     // a u64 time relative to the clock's base: in doubles while both are below 2^53 (exact), else in bigints
     const base = k.baseNum, exact = Number.isSafeInteger(base);
     const time = (o: number): number => {
@@ -334,7 +327,7 @@ export class Run {
     for (let r = 0, at = at0; r < e.records; r++, at += RECORD_BYTES) {
       const mask = buf[at + REC.layerMask]!, hops = buf[at + REC.hops]!;
       const i = c.slot();
-      const dev = mask & LAYER.dev.bit ? time(at + LAYER.dev.at) : NaN;
+      const dev = mask & LAYER_BIT.dev ? time(at + LAYER_AT.dev) : NaN;
       c.server[i] = server;
       c.seq[i] = view.getUint32(at + REC.seqHi, true) * 4294967296 + view.getUint32(at + REC.seqLo, true);
       c.tx[i] = buf[at + REC.dir] ? 0 : 1;
@@ -345,9 +338,9 @@ export class Run {
       c.offset[i] = view.getUint32(at + REC.streamOffset, true);
       c.attempt[i] = buf[at + REC.attempt]!;
       c.flags[i] = buf[at + REC.flags]!;
-      c.sock[i] = mask & LAYER.sock.bit ? time(at + LAYER.sock.at) : NaN;
-      c.tcp[i] = mask & LAYER.tcp.bit ? time(at + LAYER.tcp.at) : NaN;
-      c.ip[i] = mask & LAYER.ip.bit ? time(at + LAYER.ip.at) : NaN;
+      c.sock[i] = mask & LAYER_BIT.sock ? time(at + LAYER_AT.sock) : NaN;
+      c.tcp[i] = mask & LAYER_BIT.tcp ? time(at + LAYER_AT.tcp) : NaN;
+      c.ip[i] = mask & LAYER_BIT.ip ? time(at + LAYER_AT.ip) : NaN;
       c.dev[i] = dev;
       c.last[i] = hops ? time(hopAt + HOP_BYTES * (hops - 1) + 16) : dev;
       c.since[i] = NaN;

@@ -34,10 +34,11 @@ import * as store from '../store.js';
 
 export const ANALYSIS_GROUP = 'latscope-analysis';
 /**
- * Records per step by default (analysis_info.yaml step_records). Over 10 M records with 2 workers (bench/analyze), 250k-record
- * steps ran as fast as 500k ones (772k-806k vs 760k records/s) with a fifth less peak memory
- * (841 vs 969-1041 MB). Smaller steps leave more records waiting when one server's records come
- * long before its peers' (a backlog replayed); the checkpoint stores them in parts (stream_waiting).
+ * Records per step by default (analysis_info.yaml step_records). Over 10 M records with 2
+ * workers (bench/analyze), 250k-record steps ran as fast as 500k ones (772k-806k vs 760k
+ * records/s) with a fifth less peak memory (841 vs 969-1041 MB). Smaller steps leave more records
+ * waiting when one server's records come long before its peers' (a backlog replayed); the
+ * checkpoint stores them in parts (stream_waiting).
  */
 export const DEFAULT_STEP_RECORDS = 250_000;
 /** Records that may wait for their other end by default (analysis_info.yaml max_waiting). */
