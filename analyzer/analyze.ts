@@ -554,10 +554,16 @@ export class Run {
 
   /** The chunk's groups merged with what their windows already hold in path_stats. */
   private async mergeStored(conn: PoolConnection, stats: WindowStats): Promise<Map<string, Group>> {
-    const windows = [...new Set([...stats.groups.keys()].map((k) => parseGroupKey(k).window))];
-    for (let i = 0; i < windows.length; i += 500) {
-      const part = windows.slice(i, i + 500);
-      for (const r of await store.statsForUpdate(conn, part.map((w) => this.windowNs(w)))) {
+    const windows = new Set<number>(), flows = new Set<number>();
+    for (const key of stats.groups.keys()) {
+      const k = parseGroupKey(key);
+      windows.add(k.window);
+      if (k.scope === 'flow') flows.add(k.flow);
+    }
+    const ws = [...windows], fs = [...flows];
+    for (let i = 0; i < ws.length; i += 500) {
+      const part = ws.slice(i, i + 500);
+      for (const r of await store.statsForUpdate(conn, part.map((w) => this.windowNs(w)), fs)) {
         const window = Number((big(r.window_ns) - this.baseNs) / BigInt(this.o.windowNs));
         const key = groupKey({ window, scope: r.scope, src: Number(r.src_server_id), dst: Number(r.dst_server_id), flow: Number(r.flow_id) });
         const g = stats.groups.get(key);

@@ -225,9 +225,18 @@ export interface StoredStatRow {
   faults: Big;
 }
 
-/** The stored sketches of some windows, locked until the transaction ends (a merge rewrites them). */
-export const statsForUpdate = (conn: Db, windowsNs: string[]): Promise<StoredStatRow[]> =>
-  select<StoredStatRow>(conn, 'SELECT window_ns, scope, src_server_id, dst_server_id, flow_id, segment, sketch, tail_sketch, bound_ns, faults FROM path_stats WHERE window_ns IN (?) FOR UPDATE', [windowsNs]);
+/**
+ * The stored sketches of some windows, locked until the transaction ends (a merge rewrites them):
+ * their pair and host rows, and the rows of the flows given (a worker merges its own shard's
+ * flows only; those of other shards' flows need not cross the wire).
+ */
+export const statsForUpdate = (conn: Db, windowsNs: string[], flows: number[]): Promise<StoredStatRow[]> =>
+  select<StoredStatRow>(
+    conn,
+    `SELECT window_ns, scope, src_server_id, dst_server_id, flow_id, segment, sketch, tail_sketch, bound_ns, faults FROM path_stats
+      WHERE window_ns IN (?) AND ${flows.length ? "(scope <> 'flow' OR flow_id IN (?))" : "scope <> 'flow'"} FOR UPDATE`,
+    flows.length ? [windowsNs, flows] : [windowsNs],
+  );
 
 /** A path_stats row as upsertStats writes it. */
 export type StatValues = [

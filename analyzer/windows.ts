@@ -14,7 +14,7 @@
  * mean: each one's share is exact (the Euler decomposition of expected shortfall), to the width
  * of the threshold bucket.
  */
-import { LogHistogram, VarReader, VarWriter, bucketOf } from '../lib/stats.js';
+import { LogHistogram, VarReader, VarWriter, bucketOf, smallFloat64Array } from '../lib/stats.js';
 import { SEGMENTS, TOTALS } from '../protocol/layers.js';
 import { F_ROW_INTERVAL, F_ROW_RETRANS } from '../protocol/records.js';
 import { F_PATH_COMPLETE, F_PATH_FAULT, F_PATH_NO_FIT, F_PATH_RETRANS } from '../protocol/paths.js';
@@ -32,6 +32,8 @@ export const TAIL_QUANTILE = 0.99;
 /** Segments and totals whose values compare two servers' clocks, so carry a bound. */
 const CROSS = new Set(['wire', 'one_way', 'end_to_end']);
 
+/** Device hops per direction a group finds by a scan rather than in its Map. */
+const HOP_SCAN = 8;
 /** The segments and totals by index, for Group.addAt (the hot path, no lookup by name). */
 const INDEXED = [...SEGMENTS, 'one_way', 'end_to_end'];
 const ONE_WAY = NSEG, END_TO_END = NSEG + 1;
@@ -46,6 +48,9 @@ export class Group {
   private readonly byIndex: (LogHistogram | undefined)[] = [];
   /** hist's entries of device hops, by direction (0 tx, 1 rx) and "ifindex:netns". */
   private readonly byHop = [new Map<number | string, LogHistogram>(), new Map<number | string, LogHistogram>()] as const;
+  /** The first HOP_SCAN hops of each direction: their (ifindex, netns) pairs and histograms. */
+  private readonly hopIds: [number[], number[]] = [[], []];
+  private readonly hopHists: [LogHistogram[], LogHistogram[]] = [[], []];
 
   add(segment: string, v: number): void {
     let h = this.hist.get(segment);
@@ -67,7 +72,15 @@ export class Group {
 
   /** A device hop's delay ("hop:tx:ifindex@netns" in hist). */
   addHop(rx: boolean, ifindex: number, netns: number, v: number): void {
-    const m = this.byHop[rx ? 1 : 0];
+    // a host has few devices: the first HOP_SCAN of each direction are found by a scan of their
+    // numbers (a Map keyed by a double hashes a boxed number per hop), the rest in the Map
+    const d = rx ? 1 : 0, ids = this.hopIds[d], hs = this.hopHists[d];
+    for (let j = 0, o = 0; j < hs.length; j++, o += 2)
+      if (ids[o] === ifindex && ids[o + 1] === netns) {
+        hs[j]!.add(v);
+        return;
+      }
+    const m = this.byHop[d];
     // one exact double for the usual ifindex (below 2^21), else a text key
     const key = ifindex < 0x200000 ? ifindex * 4294967296 + netns : `${ifindex}@${netns}`;
     let h = m.get(key);
@@ -76,6 +89,7 @@ export class Group {
       h = this.hist.get(name);
       if (!h) this.hist.set(name, (h = new LogHistogram()));
       m.set(key, h);
+      if (hs.length < HOP_SCAN) ids.push(ifindex, netns), hs.push(h);
     }
     h.add(v);
   }
@@ -84,7 +98,7 @@ export class Group {
   addTail(e2e: number, seg: ArrayLike<number>, off = 0): void {
     const b = tailBucket(e2e);
     let t = this.tail.get(b);
-    if (!t) this.tail.set(b, (t = new Float64Array(NSEG + 1)));
+    if (!t) this.tail.set(b, (t = smallFloat64Array(NSEG + 1)));
     t[0]! += 1;
     for (let i = 0; i < NSEG; i++) t[i + 1]! += seg[off + i]!;
   }
@@ -119,12 +133,12 @@ export class Group {
         break;
       }
     }
-    const sums = new Float64Array(NSEG + 1);
+    const sums = smallFloat64Array(NSEG + 1);
     for (let i = from; i < buckets.length; i++) {
       const t = this.tail.get(buckets[i]!)!;
       for (let k = 0; k <= NSEG; k++) sums[k]! += t[k]!;
     }
-    const means = new Float64Array(NSEG);
+    const means = smallFloat64Array(NSEG);
     let total = 0;
     for (let k = 0; k < NSEG; k++) total += (means[k] = sums[k + 1]! / sums[0]!);
     return { means, total, count: sums[0]! };
@@ -148,7 +162,7 @@ export class Group {
     const n = r.uint();
     for (let i = 0; i < n; i++) {
       const b = r.int();
-      const t = new Float64Array(NSEG + 1);
+      const t = smallFloat64Array(NSEG + 1);
       t[0] = r.uint();
       for (let k = 1; k <= NSEG; k++) t[k] = r.int();
       const mine = this.tail.get(b);

@@ -79,6 +79,22 @@ export function bucketMid(b: number): number {
 
 /** Buckets per page of LogHistogram's counts: one power of two. */
 const PAGE = 1 << SUB_BITS;
+/**
+ * Small zeroed Float64Arrays cut from shared slabs (sketch pages, tail rows): an ArrayBuffer of
+ * its own costs ~750 ns to make (a view on a slab ~180), and the analysis makes tens of thousands
+ * of them a step, for the sketches it fills and for those it reads back. A slab lives as long as
+ * any of its arrays, so it is small (32 pages).
+ */
+const SLAB_BYTES = 32 * PAGE * 8;
+let slab = new ArrayBuffer(0), slabUsed = SLAB_BYTES;
+export function smallFloat64Array(length: number): Float64Array {
+  const bytes = length * 8;
+  if (bytes > SLAB_BYTES) return new Float64Array(length);
+  if (slabUsed + bytes > SLAB_BYTES) (slab = new ArrayBuffer(SLAB_BYTES)), (slabUsed = 0);
+  const a = new Float64Array(slab, slabUsed, length);
+  slabUsed += bytes;
+  return a;
+}
 
 /**
  * A log-linear histogram of values (see the file comment): quantiles within RELATIVE_ERROR.
@@ -109,7 +125,7 @@ export class LogHistogram {
     const p = b >> SUB_BITS;
     let i = p - this.lo;
     if (i < 0 || i >= this.pages.length) i = this.reach(p);
-    const page = (this.pages[i] ??= new Float64Array(PAGE));
+    const page = (this.pages[i] ??= smallFloat64Array(PAGE));
     page[b & (PAGE - 1)]! += n;
     this.sorted = undefined;
   }
@@ -265,25 +281,47 @@ export function log2Quantile(buckets: ArrayLike<number>, q: number): { low: numb
   return undefined;
 }
 
-/** Varint writer (LEB128; signed numbers zigzag-encoded) and doubles, for compact stored sketches. */
+/**
+ * Varint writer (LEB128; signed numbers zigzag-encoded) and doubles, for compact stored sketches.
+ * It writes into one scratch buffer that every writer shares (a window's statistics encode
+ * thousands of sketches a step: a buffer allocated, grown and copied for each was most of the
+ * encoding's time), so a writer is used start to done() before the next one starts.
+ */
 export class VarWriter {
-  private buf = Buffer.alloc(256);
+  private static scratch = Buffer.allocUnsafeSlow(1 << 16);
+  private static inUse = false;
+  private buf: Buffer;
   private n = 0;
+
+  constructor() {
+    // a second writer while one is open (not the usual case) writes into a buffer of its own
+    this.buf = VarWriter.inUse ? Buffer.allocUnsafe(256) : VarWriter.scratch;
+    VarWriter.inUse = true;
+  }
 
   private room(k: number): void {
     if (this.n + k <= this.buf.length) return;
-    const b = Buffer.alloc(Math.max(this.buf.length * 2, this.n + k));
+    const b = Buffer.allocUnsafeSlow(Math.max(this.buf.length * 2, this.n + k));
     this.buf.copy(b, 0, 0, this.n);
+    if (this.buf === VarWriter.scratch) VarWriter.scratch = b;
     this.buf = b;
   }
 
   uint(v: number): void {
     this.room(10);
-    while (v >= 0x80) {
-      this.buf[this.n++] = (v % 0x80) | 0x80;
+    const buf = this.buf;
+    let n = this.n;
+    // below 2^31 in integer operations (nearly every count and bucket), beyond in doubles
+    while (v >= 0x80000000) {
+      buf[n++] = (v % 0x80) | 0x80;
       v = Math.floor(v / 0x80);
     }
-    this.buf[this.n++] = v;
+    while (v >= 0x80) {
+      buf[n++] = (v & 0x7f) | 0x80;
+      v >>>= 7;
+    }
+    buf[n++] = v;
+    this.n = n;
   }
 
   int(v: number): void {
@@ -296,8 +334,12 @@ export class VarWriter {
     this.n += 8;
   }
 
+  /** The bytes written, in a buffer of their own (the scratch is free for the next writer). */
   done(): Buffer {
-    return Buffer.from(this.buf.subarray(0, this.n));
+    const out = Buffer.allocUnsafe(this.n);
+    this.buf.copy(out, 0, 0, this.n);
+    if (this.buf === VarWriter.scratch) VarWriter.inUse = false;
+    return out;
   }
 }
 
@@ -306,13 +348,18 @@ export class VarReader {
   constructor(private readonly buf: Buffer) {}
 
   uint(): number {
-    let v = 0, mul = 1, b: number;
-    do {
-      if (this.n >= this.buf.length) throw new RangeError('stored sketch: truncated');
-      b = this.buf[this.n++]!;
+    const buf = this.buf;
+    let n = this.n;
+    if (n >= buf.length) throw new RangeError('stored sketch: truncated');
+    let b = buf[n++]!;
+    let v = b & 0x7f, mul = 0x80;
+    while (b & 0x80) {
+      if (n >= buf.length) throw new RangeError('stored sketch: truncated');
+      b = buf[n++]!;
       v += (b & 0x7f) * mul;
       mul *= 0x80;
-    } while (b & 0x80);
+    }
+    this.n = n;
     return v;
   }
 

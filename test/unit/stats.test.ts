@@ -1,7 +1,7 @@
 /** lib/stats.ts: the one quantile definition, and the log-linear histogram's error bound. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { LogHistogram, RELATIVE_ERROR, bucketMid, bucketOf, log2Quantile, median, quantile, quantileIndex, quantiles } from '../../lib/stats.js';
+import { LogHistogram, RELATIVE_ERROR, VarReader, VarWriter, bucketMid, bucketOf, log2Quantile, median, quantile, quantileIndex, quantiles } from '../../lib/stats.js';
 
 test('nearest rank: the smallest value with at least q of the values at or below it', () => {
   const xs = [5, 1, 4, 2, 3];
@@ -55,4 +55,37 @@ test('log2 histograms (the kernel\'s): the quantile as its bucket bounds', () =>
   assert.deepEqual(log2Quantile(buckets, 0.5), { low: 1024, high: 2048 });
   assert.deepEqual(log2Quantile(buckets, 0.95), { low: 16384, high: 32768 });
   assert.equal(log2Quantile(new Array(32).fill(0), 0.5), undefined);
+});
+
+test('stored sketches: the bytes stay as stored before (LEB128, zigzag buckets), counts past 2^31 round trip, and writers that overlap keep their own bytes', () => {
+  const h = new LogHistogram();
+  for (const v of [1, 2.5, 1000, 1001, -3000, 1e9, 5e15]) h.add(v);
+  h.add(20_000, 3e9);
+  h.add(-7, 2 ** 40);
+  // written by the encoder before it shared one scratch buffer: stored sketches must read back alike
+  const stored = '08f71601c1058080808080200201c20201f61302ba1c80bcc1960bde3b019e68011c062b4a0bf33143000000000070a7c00080e03779c33143';
+  assert.equal(h.toBuffer().toString('hex'), stored);
+  const back = LogHistogram.fromBuffer(Buffer.from(stored, 'hex'));
+  assert.deepEqual([...back.buckets()], [...h.buckets()]);
+  assert.deepEqual([back.count, back.sum, back.min, back.max], [h.count, h.sum, h.min, h.max]);
+  assert.equal(back.countIn(bucketOf(-7)), 2 ** 40);
+  // a writer opened while another is open (the shared scratch is taken) writes into its own buffer
+  const outer = new VarWriter(), inner = new VarWriter();
+  outer.uint(300);
+  inner.uint(5);
+  outer.int(-2);
+  inner.uint(2 ** 35);
+  assert.equal(inner.done().toString('hex'), '05808080808001');
+  assert.equal(outer.done().toString('hex'), 'ac0203');
+  const r = new VarReader(Buffer.from('ac0203', 'hex'));
+  assert.deepEqual([r.uint(), r.int(), r.done], [300, -2, true]);
+  assert.throws(() => new VarReader(Buffer.from('80', 'hex')).uint(), /truncated/);
+  // every page of a histogram is its own (pages are cut from shared slabs)
+  const many = Array.from({ length: 40 }, (_, i) => {
+    const x = new LogHistogram();
+    x.add(2 ** (i % 20) + 1, i + 1);
+    return x;
+  });
+  many.forEach((x, i) => assert.equal(x.count, i + 1));
+  many.forEach((x, i) => assert.deepEqual([...x.buckets()], [[bucketOf(2 ** (i % 20) + 1), i + 1]]));
 });
