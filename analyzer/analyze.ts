@@ -71,6 +71,8 @@ const connectionLost = (e: unknown): boolean => {
 const MERGE_LOCK = 'latscope.analyze.merge';
 /** MariaDB's "Deadlock found when trying to get lock". */
 const ER_LOCK_DEADLOCK = 1213;
+/** Flows whose stored rows a merge lists by id (beyond, it reads every row of its windows). */
+const MAX_FLOWS_LISTED = 5000;
 /** Columns of paths in the order analyze() writes them. */
 const PATH_COLUMNS = [
   'rx_server_id', 'rx_seq', 'tx_server_id', 'tx_seq', 'src_server_id', 'dst_server_id', 'flow_id', 'sample_seq', 'attempt', 'flags', 'window_ns', 't_ns',
@@ -560,7 +562,8 @@ export class Run {
       windows.add(k.window);
       if (k.scope === 'flow') flows.add(k.flow);
     }
-    const ws = [...windows], fs = [...flows];
+    // past a few thousand flows the list would outgrow the statement: every row of the windows then
+    const ws = [...windows], fs = flows.size <= MAX_FLOWS_LISTED ? [...flows] : undefined;
     for (let i = 0; i < ws.length; i += 500) {
       const part = ws.slice(i, i + 500);
       for (const r of await store.statsForUpdate(conn, part.map((w) => this.windowNs(w)), fs)) {
@@ -585,9 +588,16 @@ export class Run {
     // per window and pair: one exact number while the ids fit 16 bits each and the window 20, else text
     const byGroup = new Map<number | string, Spike[]>();
     const medians = new Map<number | string, number>();
+    // no path at or below the lowest threshold of any pair is a spike: most leave at one comparison
+    let lowest = Infinity;
+    for (const [key, g] of groups) {
+      if (!key.includes('|pair|')) continue;
+      const m = g.hist.get('end_to_end')?.quantile(0.5) ?? NaN;
+      if (m > 0) lowest = Math.min(lowest, this.o.spikeFactor * m);
+    }
     for (let k = 0; k < paths.n; k++) {
       const e2e = paths.e2e[k]!;
-      if (Number.isNaN(e2e) || (this.o.filterRetrans && paths.flags[k]! & F_PATH_RETRANS)) continue;
+      if (!(e2e > lowest) || (this.o.filterRetrans && paths.flags[k]! & F_PATH_RETRANS)) continue;
       const window = Math.floor(paths.tNs[k]! / this.o.windowNs);
       const src = paths.src[k]!, dst = paths.dst[k]!;
       const id = src < 65536 && dst < 65536 && Math.abs(window) < 2 ** 20 ? (window * 65536 + src) * 65536 + dst : `${window}|${src}|${dst}`;

@@ -228,14 +228,14 @@ export interface StoredStatRow {
 /**
  * The stored sketches of some windows, locked until the transaction ends (a merge rewrites them):
  * their pair and host rows, and the rows of the flows given (a worker merges its own shard's
- * flows only; those of other shards' flows need not cross the wire).
+ * flows only; those of other shards' flows need not cross the wire), or every row.
  */
-export const statsForUpdate = (conn: Db, windowsNs: string[], flows: number[]): Promise<StoredStatRow[]> =>
+export const statsForUpdate = (conn: Db, windowsNs: string[], flows?: number[]): Promise<StoredStatRow[]> =>
   select<StoredStatRow>(
     conn,
     `SELECT window_ns, scope, src_server_id, dst_server_id, flow_id, segment, sketch, tail_sketch, bound_ns, faults FROM path_stats
-      WHERE window_ns IN (?) AND ${flows.length ? "(scope <> 'flow' OR flow_id IN (?))" : "scope <> 'flow'"} FOR UPDATE`,
-    flows.length ? [windowsNs, flows] : [windowsNs],
+      WHERE window_ns IN (?)${!flows ? '' : flows.length ? " AND (scope <> 'flow' OR flow_id IN (?))" : " AND scope <> 'flow'"} FOR UPDATE`,
+    flows?.length ? [windowsNs, flows] : [windowsNs],
   );
 
 /** A path_stats row as upsertStats writes it. */
