@@ -307,6 +307,20 @@ export class Run {
   private readonly scanned = scannedRow();
 
   /**
+   * Record i of `from`, a record carried from an earlier step whose times are relative to clock
+   * base `base`, into `c` (relative to this run's clock of its server).
+   */
+  pushCarried(c: RecordColumns, from: RecordColumns, i: number, base: bigint): void {
+    const k = this.clockOf(from.server[i]!, base.toString());
+    c.copyFrom(from, i, k.base === base ? 0 : Number(base - k.base));
+  }
+
+  /** The clock base of a server's records in this run (undefined: none of its records came). */
+  clockBase(server: number): bigint | undefined {
+    return this.clocks.get(server)?.base;
+  }
+
+  /**
    * The records of a checked binary entry (protocol/records-binary.ts) into `c`, each read with
    * a few typed reads; `flowIds` holds the flow id of each of the entry's flows, and `t` is the
    * entry's index in c (c.addBinary), from which a record's row line is made when one is needed.

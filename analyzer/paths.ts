@@ -320,6 +320,36 @@ export class RecordColumns {
     return this.n++;
   }
 
+  /**
+   * Record i of `src` into a new slot, its times moved by `shift` (another clock base), its row
+   * line `raw` (src's by default): the stream stage carries waiting records from step to step so,
+   * rather than writing them out as lines and reading them back.
+   */
+  copyFrom(src: RecordColumns, i: number, shift = 0, raw = src.rawOf(i)): number {
+    const j = this.slot();
+    this.server[j] = src.server[i]!;
+    this.seq[j] = src.seq[i]!;
+    this.tx[j] = src.tx[i]!;
+    this.flow[j] = src.flow[i]!;
+    this.fx[j] = this.numberFlow(src.flow[i]!);
+    this.sampleSeq[j] = src.sampleSeq[i]!;
+    this.offset[j] = src.offset[i]!;
+    this.attempt[j] = src.attempt[i]!;
+    this.flags[j] = src.flags[i]!;
+    this.sock[j] = src.sock[i]! + shift;
+    this.tcp[j] = src.tcp[i]! + shift;
+    this.ip[j] = src.ip[i]! + shift;
+    this.dev[j] = src.dev[i]! + shift;
+    this.last[j] = src.last[i]! + shift;
+    this.since[j] = src.since[i]!;
+    this.hops[j] = src.hops[i] ?? null;
+    this.hopCount[j] = 0;
+    for (let h = src.hopFirst[i]!, end = h + src.hopCount[i]!; h < end; h++) this.addHop(j, src.hopIfindex[h]!, src.hopNetns[h]!, src.hopDelay[h]!);
+    if (raw === undefined) this.textOf[j] = -1;
+    else this.setRaw(j, this.addText(raw), 0, raw.length);
+    return this.n++;
+  }
+
   /** Keeps, from slot `from` on, only the records `keep` accepts (in order); returns how many went. */
   compact(from: number, keep: (i: number) => boolean): number {
     let w = from;

@@ -104,6 +104,18 @@ interface Waiting {
   server: number;
   since: number;
   raw: string;
+  /** Its slot in the step's columns (bounded() to carry()). */
+  slot?: number;
+}
+
+/**
+ * The waiting records as columns, in the order of StreamStage.waiting, each server's times
+ * relative to its clock base then: the next step copies them in (a line each is written for the
+ * checkpoint, but not read back and parsed again every step).
+ */
+interface Carried {
+  records: RecordColumns;
+  bases: Map<number, bigint>;
 }
 
 /** Stream ids compared as (ms, seq). */
@@ -129,6 +141,8 @@ export class StreamStage {
   private lease?: Connection;
   private lastId = '0-0';
   private waiting: Waiting[] = [];
+  /** The waiting records as columns, when the last step of this process left them (not after a takeover). */
+  private carried?: Carried;
   /** The records of a step, kept for the next one (see stepOn). */
   private columns?: RecordColumns;
   private readonly flowEnds = new Map<number, FlowEnds>();
@@ -201,6 +215,7 @@ export class StreamStage {
       const cp = await store.checkpoint(this.pool, this.o.stream);
       this.lastId = cp?.last_id ?? '0-0';
       this.waiting = (await store.checkpointWaiting(this.pool, this.o.stream)).flatMap((part) => parseWaiting(part.toString('latin1')));
+      this.carried = undefined;
       this.counters.waiting = this.waiting.length;
       this.backlog = true;
       this.o.log(`stream ${this.o.stream}: taken by ${this.o.consumer} at ${this.lastId}, ${this.waiting.length} records waiting`);
@@ -298,7 +313,10 @@ export class StreamStage {
     const need = Math.max(1024, Math.min(coming, this.waiting.length + 2 * this.o.maxRecords));
     if (!this.columns || this.columns.capacity < need) this.columns = new RecordColumns(need);
     const c = this.columns; // empty: the step before cleared it
-    for (const w of this.waiting) if (!run.pushRow(c, w.server, c.addText(w.raw), w.raw, 0, w.raw.length, w.since)) this.counters.evicted++;
+    const from = this.carried, asColumns = from !== undefined && from.records.n === this.waiting.length;
+    if (asColumns)
+      for (let i = 0; i < from.records.n; i++) run.pushCarried(c, from.records, i, from.bases.get(from.records.server[i]!)!);
+    else for (const w of this.waiting) if (!run.pushRow(c, w.server, c.addText(w.raw), w.raw, 0, w.raw.length, w.since)) this.counters.evicted++;
     const carried = c.n;
     const flowRows = new Map<number, FlowRow>();
     const bad: (string | Buffer)[][] = [];
@@ -384,6 +402,7 @@ export class StreamStage {
     // committed: now the entries may go
     this.lastId = newest;
     this.waiting = pendingOut;
+    this.carried = carry(c, pendingOut, run);
     // set aside first, then acknowledged: on a Redis Cluster the two streams live on different
     // nodes, so they cannot share a transaction (a crash between only sets one aside twice)
     for (const f of bad) await this.redis.xadd(BAD_RECORD_STREAM, 'MAXLEN', '~', BAD_RECORD_MAXLEN, '*', ...f);
@@ -395,7 +414,7 @@ export class StreamStage {
       }
       await tx.exec();
     }
-    this.o.stepLog(`stream ${this.o.stream}: ${entries.length} entries, ${freshN} records: read ${readMs} ms, decode ${tDecoded - tRead} ms, the rest ${Date.now() - tDecoded} ms`);
+    this.o.stepLog(`stream ${this.o.stream}: ${entries.length} entries, ${freshN} records (+${carried} waiting, carried as ${asColumns ? 'columns' : 'lines'}): read ${readMs} ms, decode ${tDecoded - tRead} ms, the rest ${Date.now() - tDecoded} ms`);
     const k = this.counters;
     k.steps++;
     k.entries += entries.length;
@@ -467,7 +486,7 @@ export class StreamStage {
     let list: Waiting[] = [];
     for (const i of pending) {
       const raw = c.rawOf(i);
-      if (raw !== undefined) list.push({ server: c.server[i]!, since: Number.isNaN(c.since[i]!) ? now : c.since[i]!, raw: Buffer.from(raw, 'latin1').toString('latin1') });
+      if (raw !== undefined) list.push({ server: c.server[i]!, since: Number.isNaN(c.since[i]!) ? now : c.since[i]!, raw: Buffer.from(raw, 'latin1').toString('latin1'), slot: i });
     }
     if (list.length > this.o.maxWaiting) {
       list.sort((a, b) => a.since - b.since);
@@ -525,6 +544,20 @@ function entryBody(f: Buffer[]): { node: string; n: number; rows?: string; binar
   const rows = bufferField(f, 'rows');
   if (!rows || rows.length > MAX_BODY || rows[rows.length - 1] !== 10) return 'rows missing, too large or not ending with a newline';
   return { node, n, rows: rows.toString('latin1') };
+}
+
+/** The waiting records (slots of c) as columns for the next step, with their servers' clock bases in `run`. */
+function carry(c: RecordColumns, waiting: Waiting[], run: Run): Carried | undefined {
+  const records = new RecordColumns(Math.max(16, waiting.length));
+  const bases = new Map<number, bigint>();
+  for (const w of waiting) {
+    const server = c.server[w.slot!]!, base = run.clockBase(server);
+    if (base === undefined) return undefined; // not expected (its record came in this run): lines then
+    bases.set(server, base);
+    records.since[records.copyFrom(c, w.slot!, 0, w.raw)] = w.since;
+    w.slot = undefined;
+  }
+  return { records, bases };
 }
 
 function parseWaiting(text: string): Waiting[] {

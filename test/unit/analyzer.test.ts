@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ClockTimeline } from '../../analyzer/clock.js';
-import { buildPath, eachHopDelay, joinRecords, type Clock, type Rec } from '../../analyzer/paths.js';
+import { RecordColumns, buildPath, eachHopDelay, joinRecords, type Clock, type Rec } from '../../analyzer/paths.js';
 import { F_PATH_COMPLETE, F_PATH_FAULT, F_PATH_RETRANS } from '../../protocol/paths.js';
 import { Group, WindowStats, statRows } from '../../analyzer/windows.js';
 import { SEGMENTS } from '../../protocol/layers.js';
@@ -134,4 +134,20 @@ test('device hops: each crossing after the first with its delay, exact past 2^53
   assert.deepEqual(each('3:1:0:999999999,4:1:1:1000000001'), [[4, 1, 2]], 'across the nine-digit split');
   assert.deepEqual(each('3:1:0:1000'), [], 'one crossing: no hop');
   assert.deepEqual(each('x\t3:1:0:10,4:2:0:15\ty', 2, 19), [[4, 2, 5]], 'within a longer text');
+});
+
+test('records carried from one step to the next as columns: every field, the crossings and the row line, the times moved onto another clock base', () => {
+  const src = new RecordColumns(4);
+  src.push(tx(5_000, { raw: 'line of the sender', pendingSinceMs: 1234 }));
+  const r = src.push(rx(9_000, { hops: '2:4026531840:1:100,5:4026531841:1:400', raw: 'line of the receiver' }));
+  const dst = new RecordColumns(1); // grows as records come
+  dst.push(tx(1, { flow: 3 })); // another flow first: flows are numbered anew in each set
+  const j = dst.copyFrom(src, r, -1000);
+  const k = dst.copyFrom(src, 0, 0, 'the line given');
+  assert.deepEqual([j, k, dst.n], [1, 2, 3]);
+  const want = src.rec(r);
+  assert.deepEqual(dst.rec(j), { ...want, dev: want.dev - 1000, last: want.last - 1000, ip: want.ip - 1000, tcp: want.tcp - 1000, sock: want.sock - 1000 });
+  assert.equal(dst.flowIds[dst.fx[j]!], 7);
+  assert.deepEqual([dst.hopCount[j], dst.hopDelay[dst.hopFirst[j]!]], [1, 300], 'the second crossing, 300 ns after the first');
+  assert.deepEqual([dst.rawOf(k), dst.since[k]], ['the line given', 1234]);
 });
