@@ -605,7 +605,7 @@ export class Run {
     // no path at or below the lowest threshold of any pair is a spike: most leave at one comparison
     let lowest = Infinity;
     for (const [key, g] of groups) {
-      if (!key.includes('|pair|')) continue;
+      if (parseGroupKey(key).scope !== 'pair') continue;
       const m = g.hist.get('end_to_end')?.quantile(0.5) ?? NaN;
       if (m > 0) lowest = Math.min(lowest, this.o.spikeFactor * m);
     }

@@ -463,9 +463,9 @@ export interface GlobalTimes {
   wireBound: Float64Array;
 }
 
-/** GlobalTimes of every record of c (each record mapped through its clock once, at its wire time). */
 const newTimes = (n: number): GlobalTimes => ({ firstNs: new Float64Array(n), wireNs: new Float64Array(n), wireBound: new Float64Array(n) });
 
+/** GlobalTimes of every record of c (each record mapped through its clock once, at its wire time). */
 export function globalTimes(c: RecordColumns, clock: (server: number) => Clock, g: GlobalTimes = newTimes(c.n)): GlobalTimes {
   // records come entry by entry, each of one server: its clock is most often the last one's
   let server = NaN, k!: Clock;
