@@ -17,7 +17,7 @@ import { scannedRow, scanRow } from '../protocol/records.js';
 import { HOP_BYTES, LAYER_AT, LAYER_BIT, REC, RECORD_BYTES, type BinaryEntry } from '../protocol/records-binary.js';
 import { ClockTimeline, loadTimelines } from './clock.js';
 import { joinColumns, PathColumns, RecordColumns, type Clock, type FlowEnds, type Rec, type UnmatchedAt, type UnmatchedReason } from './paths.js';
-import { Group, WindowStats, parseGroupKey, statRows, groupKey, topSegment, type FlowWindow } from './windows.js';
+import { Group, WindowStats, parseGroupKey, statRows, groupKey, topSegment, type FlowWindow, type StatsOptions } from './windows.js';
 import { SEGMENTS } from '../protocol/layers.js';
 import { F_PATH_FAULT, F_PATH_RETRANS } from '../protocol/paths.js';
 import * as store from './store.js';
@@ -213,6 +213,31 @@ export interface ChunkInput {
   beforeCommit?: (keptRecords: number[]) => Promise<void>;
   /** Inside the transaction: what marks the input done (batches analyzed, a stream checkpoint), with the slots of the records still waiting. */
   commitWith: (conn: PoolConnection, pending: number[]) => Promise<void>;
+  /** Results of earlier chunks not committed yet (a stream stage's held steps), committed with this one's. */
+  held?: Held;
+  /**
+   * This chunk commits nothing but the flows it learned: its results go into `held` (spikes
+   * found against the medians held, without reading the stored windows), and `hold` gets the
+   * slots of the records still waiting instead of commitWith.
+   */
+  hold?: (pending: number[]) => void;
+}
+
+/**
+ * What chunks that did not commit hold for the one that does: their statistics (one WindowStats
+ * every chunk adds to), unmatched records and spikes. A stream stage with a backlog commits every
+ * few steps rather than every step: each window's rows are merged with the stored ones and written
+ * back once for several steps, not once for each (a quarter of the stage's CPU when every step
+ * committed). A chunk that fails leaves it half added to: it is then dropped with the chunks it
+ * held, which run again from the last commit.
+ */
+export class Held {
+  readonly stats: WindowStats;
+  readonly unmatched: UnmatchedAt[] = [];
+  readonly spikes: store.SpikeValues[] = [];
+  constructor(o: StatsOptions) {
+    this.stats = new WindowStats(o);
+  }
 }
 
 /** A spike: path `k` of a chunk's paths, over `factor` times its window's median. */
@@ -489,8 +514,9 @@ export class Run {
       try {
         return await this.attempt(input, result, freshCount);
       } catch (e) {
-        // two workers' transactions met on the same rows: nothing of this one stayed, so it runs again
-        if (attempt >= 4 || (e as { errno?: number }).errno !== ER_LOCK_DEADLOCK) throw e;
+        // two workers' transactions met on the same rows: nothing of this one stayed, so it runs
+        // again (not with results held: this one added to them, so they go, see Held)
+        if (attempt >= 4 || (e as { errno?: number }).errno !== ER_LOCK_DEADLOCK || input.held) throw e;
         this.log(`analysis: a deadlock with another worker; running the chunk again (attempt ${attempt + 1})`);
       }
   }
@@ -507,7 +533,8 @@ export class Run {
       const clock = (s: number) => this.clocks.get(s)!;
       const joined = joinColumns(c, { clock, ends: this.ends, nowMs: Date.now(), graceMs: last ? (input.graceMs ?? this.o.graceMs) : Infinity, deferBoundNs: this.o.deferBoundNs });
       const paths = joined.paths;
-      const stats = new WindowStats({ windowNs: this.o.windowNs, filterRetrans: this.o.filterRetrans });
+      const stats = input.held?.stats ?? new WindowStats({ windowNs: this.o.windowNs, filterRetrans: this.o.filterRetrans });
+      stats.newRecords();
       stats.addPaths(paths, c);
       const ends = c.flowIds.map(this.ends);
       for (let i = input.fresh; i < c.n; i++) {
@@ -520,36 +547,40 @@ export class Run {
         }
       }
       const t2 = Date.now();
+      if (input.hold && input.held) {
+        // no stored window read: spikes against the medians held (this worker's since its last commit)
+        const spikes = this.spikes(paths, stats.groups);
+        await this.keepExemplars(input, c, paths, spikes);
+        input.held.unmatched.push(...joined.unmatched);
+        input.held.spikes.push(...this.spikeValues(c, paths, spikes));
+        input.hold(joined.pending);
+        await conn.commit(); // the flows it learned
+        this.counted(result, freshCount, paths, joined.unmatched, spikes);
+        this.log(`analysis: ${c.n - input.fresh} records (+${input.fresh} waiting) -> ${paths.n} paths, ${joined.unmatched.length} unmatched, ${joined.pending.length} waiting; join ${t2 - t1} ms, held ${Date.now() - t2} ms`);
+        return { pending: joined.pending.length, paths: paths.n, unmatched: joined.unmatched.length };
+      }
       if (input.keepPaths === 'all') await this.writePaths(c, paths, null);
       const t3 = Date.now();
       // what every worker shares (a pair's, a host's windows, unmatched counts) is merged by one
       // worker at a time: each worker's join and statistics run in parallel, their merges in turn
-      if (!(await store.getLock(conn, MERGE_LOCK, 600))) throw new Error('analysis: another worker has held the statistics merge for more than 600 s');
-      merging = true;
+      // (a chunk with nothing to merge, records that only wait again, does not wait its turn)
+      const shared = stats.groups.size > 0 || stats.flows.size > 0 || joined.unmatched.length > 0 || (input.held?.unmatched.length ?? 0) > 0;
+      if (shared && !(await store.getLock(conn, MERGE_LOCK, 600))) throw new Error('analysis: another worker has held the statistics merge for more than 600 s');
+      merging = shared;
       const tLocked = Date.now();
       const merged = await this.mergeStored(conn, stats);
       const tMerged = Date.now();
       const spikes = this.spikes(paths, merged);
-      if (input.keepPaths === 'exemplars') await this.writePaths(c, paths, spikes.map((x) => x.k));
-      if (input.beforeCommit) {
-        const kept: number[] = [];
-        if (input.keepPaths === 'all') for (let k = 0; k < paths.n; k++) kept.push(paths.tx[k]!, paths.rx[k]!);
-        else for (const x of spikes) kept.push(paths.tx[x.k]!, paths.rx[x.k]!);
-        await input.beforeCommit(kept);
-      }
+      await this.keepExemplars(input, c, paths, spikes);
       const tKept = Date.now();
       await this.writeStats(conn, merged);
       const t4 = Date.now();
       await this.writeFlows(conn, stats.flows);
-      await this.writeUnmatched(conn, joined.unmatched);
-      await this.writeSpikes(conn, c, paths, spikes);
+      await this.writeUnmatched(conn, input.held ? [...input.held.unmatched, ...joined.unmatched] : joined.unmatched);
+      await this.writeSpikes(conn, [...(input.held?.spikes ?? []), ...this.spikeValues(c, paths, spikes)]);
       await input.commitWith(conn, joined.pending);
       await conn.commit();
-      result.records += freshCount;
-      result.paths += paths.n;
-      for (const u of joined.unmatched) result.unmatched[u.reason]++;
-      for (let k = 0; k < paths.n; k++) if (paths.flags[k]! & F_PATH_FAULT) result.faults++;
-      result.spikes += spikes.length;
+      this.counted(result, freshCount, paths, joined.unmatched, spikes);
       result.windows += new Set([...merged.keys()].map((k) => parseGroupKey(k).window)).size;
       this.log(`analysis: ${c.n - input.fresh} records (+${input.fresh} waiting) -> ${paths.n} paths, ${joined.unmatched.length} unmatched, ${joined.pending.length} waiting; join ${t2 - t1} ms, paths ${t3 - t2} ms, statistics ${t4 - t3} ms (the merge lock ${tLocked - t3} ms, merge ${tMerged - tLocked} ms, exemplars ${tKept - tMerged} ms, write ${t4 - tKept} ms), the rest ${Date.now() - t4} ms`);
       return { pending: joined.pending.length, paths: paths.n, unmatched: joined.unmatched.length };
@@ -562,6 +593,25 @@ export class Run {
       if (merging) await store.releaseLock(conn, MERGE_LOCK).catch(() => {});
       conn.release();
     }
+  }
+
+  /** The exemplar paths (every path, or the spikes) into paths, and their records through beforeCommit. */
+  private async keepExemplars(input: ChunkInput, c: RecordColumns, paths: PathColumns, spikes: Spike[]): Promise<void> {
+    if (input.keepPaths === 'exemplars') await this.writePaths(c, paths, spikes.map((x) => x.k));
+    if (!input.beforeCommit) return;
+    const kept: number[] = [];
+    if (input.keepPaths === 'all') for (let k = 0; k < paths.n; k++) kept.push(paths.tx[k]!, paths.rx[k]!);
+    else for (const x of spikes) kept.push(paths.tx[x.k]!, paths.rx[x.k]!);
+    await input.beforeCommit(kept);
+  }
+
+  /** A chunk's records, paths, unmatched records, faults and spikes, counted in result. */
+  private counted(result: AnalyzeResult, records: number, paths: PathColumns, unmatched: UnmatchedAt[], spikes: Spike[]): void {
+    result.records += records;
+    result.paths += paths.n;
+    for (const u of unmatched) result.unmatched[u.reason]++;
+    for (let k = 0; k < paths.n; k++) if (paths.flags[k]! & F_PATH_FAULT) result.faults++;
+    result.spikes += spikes.length;
   }
 
   private windowNs(index: number): string {
@@ -726,11 +776,12 @@ export class Run {
     if (counts.size) await store.addUnmatched(conn, [...counts.values()]);
   }
 
-  private async writeSpikes(conn: PoolConnection, c: RecordColumns, paths: PathColumns, spikes: Spike[]): Promise<void> {
-    if (!spikes.length) return;
-    await store.addSpikes(
-      conn,
-      spikes.map((s) => [this.windowNs(s.window), c.server[paths.rx[s.k]!]!, c.seq[paths.rx[s.k]!]!, paths.src[s.k]!, paths.dst[s.k]!, Math.round(paths.e2e[s.k]!), s.median, s.top]),
-    );
+  /** The spikes' rows (values, so that a held chunk's outlive its records). */
+  private spikeValues(c: RecordColumns, paths: PathColumns, spikes: Spike[]): store.SpikeValues[] {
+    return spikes.map((s) => [this.windowNs(s.window), c.server[paths.rx[s.k]!]!, c.seq[paths.rx[s.k]!]!, paths.src[s.k]!, paths.dst[s.k]!, Math.round(paths.e2e[s.k]!), s.median, s.top]);
+  }
+
+  private async writeSpikes(conn: PoolConnection, values: store.SpikeValues[]): Promise<void> {
+    if (values.length) await store.addSpikes(conn, values);
   }
 }

@@ -293,7 +293,8 @@ export async function addFlowWindows(db: Db, values: FlowWindowValues[]): Promis
 export const addUnmatched = (db: Db, values: [windowNs: string, src: number, dst: number, reason: string, samples: number][]) =>
   execute(db, 'INSERT INTO unmatched (window_ns, src_server_id, dst_server_id, reason, samples) VALUES ? ON DUPLICATE KEY UPDATE samples = samples + VALUES(samples)', [values]);
 
-export const addSpikes = (db: Db, values: [windowNs: string, rxServer: number, rxSeq: number, src: number, dst: number, endToEndNs: number, medianNs: number, topSegment: string][]) =>
+export type SpikeValues = [windowNs: string, rxServer: number, rxSeq: number, src: number, dst: number, endToEndNs: number, medianNs: number, topSegment: string];
+export const addSpikes = (db: Db, values: SpikeValues[]) =>
   execute(db, 'INSERT IGNORE INTO spikes (window_ns, rx_server_id, rx_seq, src_server_id, dst_server_id, end_to_end_ns, median_ns, top_segment) VALUES ?', [values]);
 
 // ---- the stream stage's checkpoints ----

@@ -322,6 +322,11 @@ export class WindowStats {
     for (let h = c.hopFirst[i]!, end = h + c.hopCount[i]!; h < end; h++) g.addHop(rx, c.hopIfindex[h]!, c.hopNetns[h]!, c.hopDelay[h]!);
   }
 
+  /** Another chunk's records come (added to the same statistics): flows are numbered anew in their columns. */
+  newRecords(): void {
+    for (const f of this.flowCache.values()) f.byNumber.length = 0;
+  }
+
   /**
    * A sender record's contribution to its flow's throughput and retransmissions; `fx`, the flow's
    * number in the records' columns (RecordColumns.fx), finds its entry without a lookup by id.

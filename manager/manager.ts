@@ -159,7 +159,7 @@ export class Manager {
       for (let k = 0; k < shards; k++) {
         const st = new StreamStage(this.redis, this.pool, {
           ...analysisOptions(this.d.analysis, this.d.sampling), stream: recordStream(k, shards), consumer: `${hostname()}-${process.pid}`, rawSampleRate: this.d.analysis.raw_sample, verify,
-          maxRecords: this.d.analysis.step_records, maxWaiting: this.d.analysis.max_waiting,
+          maxRecords: this.d.analysis.step_records, maxWaiting: this.d.analysis.max_waiting, commitSteps: this.d.analysis.commit_steps,
           log: (l) => this.o.log(l),
         });
         st.start();

@@ -157,6 +157,7 @@ const BAD: [string, Record<string, Content>, string, string][] = [
   ['a raw sample above 1', { 'analysis_info.yaml': 'engine: stream\nraw_sample: 2\n' }, 'analysis_info.yaml', 'raw_sample'],
   ['steps of ten records', { 'analysis_info.yaml': 'engine: stream\nstep_records: 10\n' }, 'analysis_info.yaml', 'step_records'],
   ['a fraction of a waiting record', { 'analysis_info.yaml': 'engine: stream\nmax_waiting: 2500.5\n' }, 'analysis_info.yaml', 'max_waiting'],
+  ['no step a commit', { 'analysis_info.yaml': 'engine: stream\ncommit_steps: 0\n' }, 'analysis_info.yaml', 'commit_steps'],
   ['a jitter module listed twice', { 'function_info.yaml': 'jitter: [sched, irq, sched]\n' }, 'function_info.yaml', 'jitter: a module is listed twice'],
   ['latency switched off', { 'function_info.yaml': 'latency: 0\n' }, 'function_info.yaml', 'latency: the observer always runs the latency probe'],
   ["the manager's own login (latscope never uses it)", { 'management_server_info.yaml': 'address: 10.1.1.100\neth: eth0\nusername: root\n' }, 'management_server_info.yaml', 'username: unknown key'],

@@ -1,7 +1,7 @@
 /** The stream stage's pure parts: stream ids in order, and the raw-row sample (a share, both ends alike). */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DEFAULT_MAX_WAITING, DEFAULT_STEP_RECORDS, idAfter, keepRaw } from '../../analyzer/stream/stage.js';
+import { DEFAULT_COMMIT_STEPS, DEFAULT_MAX_WAITING, DEFAULT_STEP_RECORDS, idAfter, keepRaw } from '../../analyzer/stream/stage.js';
 import { analysisInfo } from '../../conf/schema.js';
 
 test('stream ids compare as (milliseconds, sequence), not as text', () => {
@@ -24,10 +24,11 @@ test('the raw sample keeps about its share, the same decision for a key every ti
   assert.equal(keepRaw(1, 2, 1), true);
 });
 
-test('analysis_info.yaml step_records and max_waiting default to the stage\'s own defaults, and are passed on as given', () => {
+test('analysis_info.yaml step_records, max_waiting and commit_steps default to the stage\'s own defaults, and are passed on as given', () => {
   const d = analysisInfo.parse({});
   assert.equal(d.step_records, DEFAULT_STEP_RECORDS);
   assert.equal(d.max_waiting, DEFAULT_MAX_WAITING);
-  const o = analysisInfo.parse({ engine: 'stream', step_records: 50_000, max_waiting: 1_000_000 });
-  assert.deepEqual([o.step_records, o.max_waiting], [50_000, 1_000_000]);
+  assert.equal(d.commit_steps, DEFAULT_COMMIT_STEPS);
+  const o = analysisInfo.parse({ engine: 'stream', step_records: 50_000, max_waiting: 1_000_000, commit_steps: 1 });
+  assert.deepEqual([o.step_records, o.max_waiting, o.commit_steps], [50_000, 1_000_000, 1]);
 });
