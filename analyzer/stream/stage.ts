@@ -177,6 +177,8 @@ export class StreamStage {
   private carried?: Carried;
   /** Results of steps not committed yet (dropped with the lease: they run again from the checkpoint). */
   private held?: HeldSteps;
+  /** The last step failed: the next one starts from the stored checkpoint. */
+  private failed = false;
   /** The records of a step, kept for the next one (see stepOn). */
   private columns?: RecordColumns;
   private readonly flowEnds = new Map<number, FlowEnds>();
@@ -235,7 +237,6 @@ export class StreamStage {
     }
     this.lease = conn;
     this.ahead = undefined; // read again from our pending entries below
-    this.held = undefined; // (none: a lease given back drops them) run again from the checkpoint
     try {
       try {
         await this.redis.xgroup('CREATE', this.o.stream, this.o.group, '0', 'MKSTREAM');
@@ -248,18 +249,31 @@ export class StreamStage {
         const [next] = (await this.redis.xautoclaim(this.o.stream, this.o.group, this.o.consumer, 0, cursor, 'COUNT', 1000, 'JUSTID')) as [string, string[]];
         cursor = next;
       } while (cursor !== '0-0');
-      const cp = await store.checkpoint(this.pool, this.o.stream);
-      this.lastId = cp?.last_id ?? '0-0';
-      this.waiting = (await store.checkpointWaiting(this.pool, this.o.stream)).flatMap((part) => parseWaiting(part.toString('latin1')));
-      this.carried = undefined;
-      this.counters.waiting = this.waiting.length;
-      this.backlog = true;
+      await this.restore();
       this.o.log(`stream ${this.o.stream}: taken by ${this.o.consumer} at ${this.lastId}, ${this.waiting.length} records waiting`);
       return true;
     } catch (e) {
       await this.release();
       throw e;
     }
+  }
+
+  /**
+   * The stored checkpoint as this worker's state (after a takeover, or a step that failed): its
+   * position and waiting records, nothing held, and our pending entries read again from the first.
+   */
+  private async restore(): Promise<void> {
+    // entries a read ahead takes become ours and pending: read with the others below
+    await this.ahead;
+    this.ahead = undefined;
+    const cp = await store.checkpoint(this.pool, this.o.stream);
+    this.lastId = cp?.last_id ?? '0-0';
+    this.waiting = (await store.checkpointWaiting(this.pool, this.o.stream)).flatMap((part) => parseWaiting(part.toString('latin1')));
+    this.carried = undefined;
+    this.held = undefined;
+    this.counters.waiting = this.waiting.length;
+    this.backlog = true;
+    this.failed = false;
   }
 
   /** Gives the lease back (the checkpoint stays; another worker continues from it). */
@@ -301,11 +315,19 @@ export class StreamStage {
    */
   async step(block = false, o: { final?: boolean } = {}): Promise<StepResult> {
     if (!this.lease) throw new Error(`stream ${this.o.stream}: this worker does not hold its lease (acquire first)`);
+    // a step failed (its transaction rolled back, or what it held is half added to): what it
+    // and the steps it held read is run again from the checkpoint
+    if (this.failed) await this.restore();
     const t0 = Date.now();
     const ahead = this.ahead;
     this.ahead = undefined;
     let entries = ahead ? await ahead : [];
-    if (!entries.length) entries = await this.read(block);
+    try {
+      if (!entries.length) entries = await this.read(block);
+    } catch (e) {
+      this.failed = true; // it may have taken entries: they are pending, read again from the first
+      throw e;
+    }
     const readMs = Date.now() - t0;
     // read on while this step waits (not our own pending ones: they are this step's until
     // acknowledged); a read that fails may have taken some entries: the next step reads our
@@ -324,6 +346,9 @@ export class StreamStage {
     await before;
     try {
       return await this.stepOn(entries, o, readMs);
+    } catch (e) {
+      this.failed = true;
+      throw e;
     } finally {
       this.columns?.clear(); // its records' entries need not stay in memory until the next step
       done();
@@ -426,15 +451,19 @@ export class StreamStage {
     const freshN = c.n - carried;
     const tDecoded = Date.now();
     const result = emptyResult();
-    // a backlog (the step read its fill): its results wait for the next step's, up to commitSteps steps
-    const hold = !o.final && !this.stopping && freshN >= this.o.maxRecords && (held?.steps ?? 0) + 1 < this.o.commitSteps && t0 - (held?.since ?? t0) < MAX_HOLD_MS;
-    const results = held?.results ?? (hold ? new Held({ windowNs: this.o.windowNs, filterRetrans: this.o.filterRetrans }) : undefined);
+    // a step with new records may hold its results for the next step's (up to commitSteps steps
+    // and MAX_HOLD_MS): it does with a backlog (it read its fill), and when another worker is
+    // merging (rather than wait for its turn); a step that reads nothing commits what is held
+    const mayHold = !o.final && !this.stopping && freshN > 0 && (held?.steps ?? 0) + 1 < this.o.commitSteps && t0 - (held?.since ?? t0) < MAX_HOLD_MS;
+    const results = held?.results ?? (mayHold ? new Held({ windowNs: this.o.windowNs, filterRetrans: this.o.filterRetrans }) : undefined);
     let pendingOut: Waiting[] = [];
+    let hold = false;
     const done = await run.process(
       {
         records: c, fresh: carried, last: true, graceMs: o.final ? 0 : undefined, flowRows, keepPaths: 'exemplars',
         held: results,
-        hold: hold ? (pending) => void (pendingOut = this.bounded(c, pending)) : undefined,
+        hold: mayHold ? (pending) => void ((hold = true), (pendingOut = this.bounded(c, pending))) : undefined,
+        holdFirst: freshN >= this.o.maxRecords,
         beforeCommit: (kept) => this.writeRaw(c, carried, kept),
         commitWith: async (conn, pending) => {
           pendingOut = this.bounded(c, pending);
