@@ -68,7 +68,7 @@ const connectionLost = (e: unknown): boolean => {
 };
 
 /** Held while a chunk merges into the stored windows and commits (workers of several shards take turns). */
-export const MERGE_LOCK = 'latscope.analyze.merge';
+const MERGE_LOCK = 'latscope.analyze.merge';
 /** MariaDB's "Deadlock found when trying to get lock". */
 const ER_LOCK_DEADLOCK = 1213;
 /** Flows whose stored rows a merge lists by id (beyond, it reads every row of its windows). */
@@ -216,13 +216,11 @@ export interface ChunkInput {
   /** Results of earlier chunks not committed yet (a stream stage's held steps), committed with this one's. */
   held?: Held;
   /**
-   * This chunk may commit nothing but the flows it learned: its results then go into `held`
-   * (spikes found against the medians held, without reading the stored windows), and `hold` gets
-   * the slots of the records still waiting instead of commitWith. It holds when `holdFirst`
-   * says so, else only when another worker is merging (rather than wait for its turn).
+   * This chunk commits nothing but the flows it learned: its results go into `held` (spikes
+   * found against the medians held, without reading the stored windows), and `hold` gets the
+   * slots of the records still waiting instead of commitWith.
    */
   hold?: (pending: number[]) => void;
-  holdFirst?: boolean;
 }
 
 /**
@@ -549,13 +547,7 @@ export class Run {
         }
       }
       const t2 = Date.now();
-      // what every worker shares (a pair's, a host's windows, unmatched counts) is merged by one
-      // worker at a time: each worker's join and statistics run in parallel, their merges in turn
-      // (a chunk with nothing to merge, records that only wait again, does not wait its turn)
-      const shared = stats.groups.size > 0 || stats.flows.size > 0 || joined.unmatched.length > 0 || (input.held?.unmatched.length ?? 0) > 0;
-      // a chunk that may hold does not wait for another worker's merge: it holds, and goes on
-      const busy = !!input.hold && !input.holdFirst && shared && !(merging = await store.getLock(conn, MERGE_LOCK, 0));
-      if (input.hold && input.held && (input.holdFirst || busy)) {
+      if (input.hold && input.held) {
         // no stored window read: spikes against the medians held (this worker's since its last commit)
         const spikes = this.spikes(paths, stats.groups);
         await this.keepExemplars(input, c, paths, spikes);
@@ -564,15 +556,17 @@ export class Run {
         input.hold(joined.pending);
         await conn.commit(); // the flows it learned
         this.counted(result, freshCount, paths, joined.unmatched, spikes);
-        this.log(`analysis: ${c.n - input.fresh} records (+${input.fresh} waiting) -> ${paths.n} paths, ${joined.unmatched.length} unmatched, ${joined.pending.length} waiting; join ${t2 - t1} ms, held${busy ? ' (the merge busy)' : ''} ${Date.now() - t2} ms`);
+        this.log(`analysis: ${c.n - input.fresh} records (+${input.fresh} waiting) -> ${paths.n} paths, ${joined.unmatched.length} unmatched, ${joined.pending.length} waiting; join ${t2 - t1} ms, held ${Date.now() - t2} ms`);
         return { pending: joined.pending.length, paths: paths.n, unmatched: joined.unmatched.length };
       }
       if (input.keepPaths === 'all') await this.writePaths(c, paths, null);
       const t3 = Date.now();
-      if (shared && !merging) {
-        if (!(await store.getLock(conn, MERGE_LOCK, 600))) throw new Error('analysis: another worker has held the statistics merge for more than 600 s');
-        merging = true;
-      }
+      // what every worker shares (a pair's, a host's windows, unmatched counts) is merged by one
+      // worker at a time: each worker's join and statistics run in parallel, their merges in turn
+      // (a chunk with nothing to merge, records that only wait again, does not wait its turn)
+      const shared = stats.groups.size > 0 || stats.flows.size > 0 || joined.unmatched.length > 0 || (input.held?.unmatched.length ?? 0) > 0;
+      if (shared && !(await store.getLock(conn, MERGE_LOCK, 600))) throw new Error('analysis: another worker has held the statistics merge for more than 600 s');
+      merging = shared;
       const tLocked = Date.now();
       const merged = await this.mergeStored(conn, stats);
       const tMerged = Date.now();

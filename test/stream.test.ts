@@ -15,7 +15,7 @@ import { startRedis, startMariaDb, type RedisInfo, type MariaDbInfo } from '../l
 import { openPool, type Pool } from '../db/pool.js';
 import { freshDatabase } from './helpers/database.js';
 import { publishSynthetic, syntheticFleet, writeSynthetic, type SyntheticOptions } from '../local/synthetic.js';
-import { analyze, MERGE_LOCK, type AnalyzeOptions } from '../analyzer/analyze.js';
+import { analyze, type AnalyzeOptions } from '../analyzer/analyze.js';
 import { StreamStage, type StreamStageOptions } from '../analyzer/stream/stage.js';
 import { loadReport } from '../analyzer/report.js';
 import { BAD_RECORD_STREAM, recordStream } from '../protocol/redis.js';
@@ -186,33 +186,6 @@ test('with a backlog, steps hold their results and commit every commit_steps ste
   assert.deepEqual(await rows(pool, STATS), await rows(ref.pool, STATS), 'the same statistics as a commit every step');
   assert.deepEqual(await rows(pool, 'SELECT * FROM unmatched ORDER BY 1, 2, 3, 4'), await rows(ref.pool, 'SELECT * FROM unmatched ORDER BY 1, 2, 3, 4'));
   assert.deepEqual(await rows(pool, 'SELECT * FROM flow_windows ORDER BY 1, 2'), await rows(ref.pool, 'SELECT * FROM flow_windows ORDER BY 1, 2'));
-  await stage.release();
-});
-
-test('a step that finds another worker merging holds its results and goes on rather than wait; the next commits them', async () => {
-  const ref = await analyzedByOne('st_busy_ref');
-  const { pool, stream, records } = await published('st_busy');
-  const log: string[] = [];
-  const stage = stageOf(pool, stream, { consumer: 'busy', maxRecords: 1_000_000, stepLog: (l) => log.push(l), log: (l) => log.push(l) });
-  assert.ok(await stage.acquire());
-  // another worker's merge: the lock held on a connection of its own
-  const other = await pool.getConnection();
-  try {
-    assert.equal(Number(((await other.query('SELECT GET_LOCK(?, 0) AS ok', [MERGE_LOCK])) as any)[0][0].ok), 1);
-    // (a step that waited would wait here for as long as the lock is held)
-    const first = await stage.step();
-    assert.equal(first.records, records, 'one step reads every record (not a full step)');
-    assert.match(log.join('\n'), /held \(the merge busy\)/);
-    assert.equal(stage.counters.records, 0, 'held: not counted yet');
-    assert.equal(Number(((await pool.query('SELECT COUNT(*) AS n FROM stream_checkpoints')) as any)[0][0].n), 0, 'held: no checkpoint yet');
-  } finally {
-    await other.query('SELECT RELEASE_LOCK(?)', [MERGE_LOCK]);
-    other.release();
-  }
-  await stage.finish();
-  assert.equal(stage.counters.records, records, 'every record counted once');
-  assert.equal(Number(((await redis.xpending(stream, 'latscope-analysis')) as [number])[0]), 0, 'nothing left pending');
-  assert.deepEqual(await rows(pool, STATS), await rows(ref.pool, STATS), 'the same statistics as a run that never held');
   await stage.release();
 });
 

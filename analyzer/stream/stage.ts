@@ -451,19 +451,17 @@ export class StreamStage {
     const freshN = c.n - carried;
     const tDecoded = Date.now();
     const result = emptyResult();
-    // a step with new records may hold its results for the next step's (up to commitSteps steps
-    // and MAX_HOLD_MS): it does with a backlog (it read its fill), and when another worker is
-    // merging (rather than wait for its turn); a step that reads nothing commits what is held
-    const mayHold = !o.final && !this.stopping && freshN > 0 && (held?.steps ?? 0) + 1 < this.o.commitSteps && t0 - (held?.since ?? t0) < MAX_HOLD_MS;
-    const results = held?.results ?? (mayHold ? new Held({ windowNs: this.o.windowNs, filterRetrans: this.o.filterRetrans }) : undefined);
+    // a backlog (the step read its fill): its results wait for the next step's, up to commitSteps
+    // steps and MAX_HOLD_MS (a step that holds when another worker is merging, rather than wait
+    // for its turn, measured no faster in bench/analyze)
+    const hold = !o.final && !this.stopping && freshN >= this.o.maxRecords && (held?.steps ?? 0) + 1 < this.o.commitSteps && t0 - (held?.since ?? t0) < MAX_HOLD_MS;
+    const results = held?.results ?? (hold ? new Held({ windowNs: this.o.windowNs, filterRetrans: this.o.filterRetrans }) : undefined);
     let pendingOut: Waiting[] = [];
-    let hold = false;
     const done = await run.process(
       {
         records: c, fresh: carried, last: true, graceMs: o.final ? 0 : undefined, flowRows, keepPaths: 'exemplars',
         held: results,
-        hold: mayHold ? (pending) => void ((hold = true), (pendingOut = this.bounded(c, pending))) : undefined,
-        holdFirst: freshN >= this.o.maxRecords,
+        hold: hold ? (pending) => void (pendingOut = this.bounded(c, pending)) : undefined,
         beforeCommit: (kept) => this.writeRaw(c, carried, kept),
         commitWith: async (conn, pending) => {
           pendingOut = this.bounded(c, pending);
