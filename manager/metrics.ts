@@ -104,6 +104,7 @@ export function managerRegistry(s: ManagerMetricSources): Registry {
   metric(r, 'latscope_stream_evicted_records_total', 'Waiting records pushed out by the waiting bound', 'counter', stream((c) => c.evicted));
   metric(r, 'latscope_stream_unusable_records_total', 'Records with no time at any layer', 'counter', stream((c) => c.unusable));
   metric(r, 'latscope_stream_waiting_records', 'Records waiting for the other end of their path', 'gauge', stream((c) => c.waiting));
+  metric(r, 'latscope_stream_held_records', 'Records analyzed by steps that hold their results for a later commit (a backlog; see commit_steps)', 'gauge', stream((c) => c.held));
   metric(r, 'latscope_manager_servers', 'Servers per provisioning state', 'gauge', async () => {
     const counts: Record<string, number> = {};
     for (const st of (await s.states()).values()) counts[st.state] = (counts[st.state] ?? 0) + 1;

@@ -172,6 +172,7 @@ test('with a backlog, steps hold their results and commit every commit_steps ste
   const second = await stage.step();
   assert.ok(first.records >= 1500 && second.records >= 1500, 'full steps: a backlog');
   assert.equal(stage.counters.records, 0, 'held: not counted until committed');
+  assert.equal(stage.counters.held, first.records + second.records, 'held: shown as held');
   assert.equal(await checkpoint(), 0, 'held: no checkpoint yet');
   assert.equal(await statRows(), 0, 'held: no statistics stored yet');
   assert.ok(Number(((await redis.xpending(stream, 'latscope-analysis')) as [number])[0]) >= 6, 'held: their entries still pending');
@@ -179,6 +180,7 @@ test('with a backlog, steps hold their results and commit every commit_steps ste
   assert.match(log.join('\n'), /committed with 2 steps held/);
   assert.equal(stage.counters.records, first.records + second.records + third.records, 'the three steps counted at their commit');
   assert.equal(await checkpoint(), stage.counters.records, 'the checkpoint covers the three steps');
+  assert.equal(stage.counters.held, 0);
   assert.ok((await statRows()) > 0);
   await stage.finish();
   assert.equal(stage.counters.records, records, 'every record counted once');

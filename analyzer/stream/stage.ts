@@ -100,6 +100,8 @@ export interface StreamCounters {
   rawRows: number;
   /** Records waiting for their other end now. */
   waiting: number;
+  /** Records of steps that hold their results now (analyzed, not committed yet: see HeldSteps). */
+  held: number;
 }
 
 export interface StepResult {
@@ -167,7 +169,7 @@ export function keepRaw(flow: number, sampleSeq: number, rate: number): boolean 
 }
 
 export class StreamStage {
-  readonly counters: StreamCounters = { steps: 0, entries: 0, records: 0, paths: 0, unmatched: 0, unusable: 0, badEntries: 0, replayed: 0, evicted: 0, forgedEntries: 0, rawRows: 0, waiting: 0 };
+  readonly counters: StreamCounters = { steps: 0, entries: 0, records: 0, paths: 0, unmatched: 0, unusable: 0, badEntries: 0, replayed: 0, evicted: 0, forgedEntries: 0, rawRows: 0, waiting: 0, held: 0 };
   private readonly o: Required<Omit<StreamStageOptions, 'log' | 'verify'>> & { log: (l: string) => void; verify?: EntryVerifier };
   /** The lease: a connection of its own holding the stream's named lock. */
   private lease?: Connection;
@@ -272,6 +274,7 @@ export class StreamStage {
     this.carried = undefined;
     this.held = undefined;
     this.counters.waiting = this.waiting.length;
+    this.counters.held = 0;
     this.backlog = true;
     this.failed = false;
   }
@@ -485,11 +488,13 @@ export class StreamStage {
       h.acked.push(...acked);
       h.bad.push(...bad);
       for (const key of Object.keys(counts) as (keyof typeof counts)[]) h.counts[key] += counts[key];
+      k.held = h.counts.records;
       log(`held (${h.steps} step${h.steps > 1 ? 's' : ''} since the last commit)`);
       return { entries: entries.length, records: freshN, paths: done.paths, ms: Date.now() - t0 };
     }
     // committed (with the steps held): now their entries may go
     this.held = undefined;
+    k.held = 0;
     this.lastId = newest;
     const allAcked = held ? [...held.acked, ...acked] : acked;
     // set aside first, then acknowledged: on a Redis Cluster the two streams live on different
