@@ -551,8 +551,9 @@ export class Run {
         // no stored window read: spikes against the medians held (this worker's since its last commit)
         const spikes = this.spikes(paths, stats.groups);
         await this.keepExemplars(input, c, paths, spikes);
-        input.held.unmatched.push(...joined.unmatched);
-        input.held.spikes.push(...this.spikeValues(c, paths, spikes));
+        // (a loop, not push(...): a step may leave hundreds of thousands unmatched, beyond a call's arguments)
+        for (const u of joined.unmatched) input.held.unmatched.push(u);
+        for (const v of this.spikeValues(c, paths, spikes)) input.held.spikes.push(v);
         input.hold(joined.pending);
         await conn.commit(); // the flows it learned
         this.counted(result, freshCount, paths, joined.unmatched, spikes);
@@ -577,7 +578,8 @@ export class Run {
       const t4 = Date.now();
       await this.writeFlows(conn, stats.flows);
       await this.writeUnmatched(conn, input.held ? [...input.held.unmatched, ...joined.unmatched] : joined.unmatched);
-      await this.writeSpikes(conn, [...(input.held?.spikes ?? []), ...this.spikeValues(c, paths, spikes)]);
+      const spikeRows = [...(input.held?.spikes ?? []), ...this.spikeValues(c, paths, spikes)];
+      if (spikeRows.length) await store.addSpikes(conn, spikeRows);
       await input.commitWith(conn, joined.pending);
       await conn.commit();
       this.counted(result, freshCount, paths, joined.unmatched, spikes);
@@ -781,7 +783,4 @@ export class Run {
     return spikes.map((s) => [this.windowNs(s.window), c.server[paths.rx[s.k]!]!, c.seq[paths.rx[s.k]!]!, paths.src[s.k]!, paths.dst[s.k]!, Math.round(paths.e2e[s.k]!), s.median, s.top]);
   }
 
-  private async writeSpikes(conn: PoolConnection, values: store.SpikeValues[]): Promise<void> {
-    if (values.length) await store.addSpikes(conn, values);
-  }
 }
