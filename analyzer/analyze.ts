@@ -69,6 +69,8 @@ const connectionLost = (e: unknown): boolean => {
 
 /** Held while a chunk merges into the stored windows and commits (workers of several shards take turns). */
 const MERGE_LOCK = 'latscope.analyze.merge';
+/** Per pool: whether its server can log READ COMMITTED transactions (asked once). */
+const readCommitted = new WeakMap<Pool, Promise<boolean>>();
 /** MariaDB's "Deadlock found when trying to get lock". */
 const ER_LOCK_DEADLOCK = 1213;
 /** Flows whose stored rows a merge lists by id (beyond, it reads every row of its windows). */
@@ -221,6 +223,13 @@ export interface ChunkInput {
    * slots of the records still waiting instead of commitWith.
    */
   hold?: (pending: number[]) => void;
+  /**
+   * No other worker writes this input's flows (the stream stage: a flow's records all go to one
+   * shard, which one worker owns under its lease). Their statistics, flow windows and the input's
+   * mark are then merged and written before the merge lock is taken, so that workers' merges
+   * overlap except for the pair and host windows they share.
+   */
+  ownsFlows?: boolean;
 }
 
 /**
@@ -270,6 +279,17 @@ export class Run {
    * is used as it is (the stream stage keeps it across runs); else path_flows is read into it.
    */
   static async open(pool: Pool, o: Required<Omit<AnalyzeOptions, 'log'>>, log: (l: string) => void, flowEnds = new Map<number, FlowEnds>(), inputs?: RunInputs): Promise<Run> {
+    let logged = readCommitted.get(pool);
+    if (!logged)
+      readCommitted.set(
+        pool,
+        (logged = store.readCommittedLogged(pool).catch((e) => {
+          readCommitted.delete(pool); // asked again next time
+          throw e;
+        })),
+      );
+    if (!(await logged))
+      throw new Error('analysis: MariaDB writes its binary log in STATEMENT format, which cannot log the analysis\'s READ COMMITTED transactions: set binlog_format to MIXED (its default) or ROW');
     const { timelines, addresses } = inputs ?? (await loadRunInputs(pool));
     // the global base: near the newest round, so every double on the timeline stays exact
     const w = BigInt(o.windowNs);
@@ -528,6 +548,8 @@ export class Run {
     let learned: number[] = [];
     let merging = false;
     try {
+      // a worker sees the rows the worker before it in the merge lock committed (see store.storedStats)
+      await conn.query('SET TRANSACTION ISOLATION LEVEL READ COMMITTED');
       await conn.beginTransaction();
       learned = await this.learnFlows(conn, c, input.fresh, input.flowRows);
       const clock = (s: number) => this.clocks.get(s)!;
@@ -562,29 +584,38 @@ export class Run {
       }
       if (input.keepPaths === 'all') await this.writePaths(c, paths, null);
       const t3 = Date.now();
+      // what only this worker writes (its own flows' rows, when it owns them, and its mark) first;
       // what every worker shares (a pair's, a host's windows, unmatched counts) is merged by one
       // worker at a time: each worker's join and statistics run in parallel, their merges in turn
       // (a chunk with nothing to merge, records that only wait again, does not wait its turn)
-      const shared = stats.groups.size > 0 || stats.flows.size > 0 || joined.unmatched.length > 0 || (input.held?.unmatched.length ?? 0) > 0;
+      const own = input.ownsFlows ? this.flowGroups(stats.groups) : new Map<string, Group>();
+      if (input.ownsFlows) {
+        await this.writeStats(conn, await this.mergeStored(conn, own, { shared: false }));
+        await this.writeFlows(conn, stats.flows);
+        await input.commitWith(conn, joined.pending);
+      }
+      const tOwn = Date.now();
+      const sharedGroups = own.size ? new Map([...stats.groups].filter(([k]) => !own.has(k))) : stats.groups;
+      const shared = sharedGroups.size > 0 || (!input.ownsFlows && stats.flows.size > 0) || joined.unmatched.length > 0 || (input.held?.unmatched.length ?? 0) > 0;
       if (shared && !(await store.getLock(conn, MERGE_LOCK, 600))) throw new Error('analysis: another worker has held the statistics merge for more than 600 s');
       merging = shared;
       const tLocked = Date.now();
-      const merged = await this.mergeStored(conn, stats);
+      const merged = await this.mergeStored(conn, sharedGroups, { shared: true });
       const tMerged = Date.now();
-      const spikes = this.spikes(paths, merged);
+      const spikes = this.spikes(paths, stats.groups);
       await this.keepExemplars(input, c, paths, spikes);
       const tKept = Date.now();
       await this.writeStats(conn, merged);
       const t4 = Date.now();
-      await this.writeFlows(conn, stats.flows);
+      if (!input.ownsFlows) await this.writeFlows(conn, stats.flows);
       await this.writeUnmatched(conn, input.held ? [...input.held.unmatched, ...joined.unmatched] : joined.unmatched);
       const spikeRows = [...(input.held?.spikes ?? []), ...this.spikeValues(c, paths, spikes)];
       if (spikeRows.length) await store.addSpikes(conn, spikeRows);
-      await input.commitWith(conn, joined.pending);
+      if (!input.ownsFlows) await input.commitWith(conn, joined.pending);
       await conn.commit();
       this.counted(result, freshCount, paths, joined.unmatched, spikes);
-      result.windows += new Set([...merged.keys()].map((k) => parseGroupKey(k).window)).size;
-      this.log(`analysis: ${c.n - input.fresh} records (+${input.fresh} waiting) -> ${paths.n} paths, ${joined.unmatched.length} unmatched, ${joined.pending.length} waiting; join ${t2 - t1} ms, paths ${t3 - t2} ms, statistics ${t4 - t3} ms (the merge lock ${tLocked - t3} ms, merge ${tMerged - tLocked} ms, exemplars ${tKept - tMerged} ms, write ${t4 - tKept} ms), the rest ${Date.now() - t4} ms`);
+      result.windows += new Set([...stats.groups.keys()].map((k) => parseGroupKey(k).window)).size;
+      this.log(`analysis: ${c.n - input.fresh} records (+${input.fresh} waiting) -> ${paths.n} paths, ${joined.unmatched.length} unmatched, ${joined.pending.length} waiting; join ${t2 - t1} ms, paths ${t3 - t2} ms, statistics ${t4 - t3} ms (own flows ${tOwn - t3} ms, the merge lock ${tLocked - tOwn} ms, merge ${tMerged - tLocked} ms, exemplars ${tKept - tMerged} ms, write ${t4 - tKept} ms), the rest ${Date.now() - t4} ms`);
       return { pending: joined.pending.length, paths: paths.n, unmatched: joined.unmatched.length };
     } catch (e) {
       await conn.rollback().catch(() => {});
@@ -620,22 +651,26 @@ export class Run {
     return (this.baseNs + BigInt(index) * BigInt(this.o.windowNs)).toString();
   }
 
-  /** The chunk's groups merged with what their windows already hold in path_stats. */
-  private async mergeStored(conn: PoolConnection, stats: WindowStats): Promise<Map<string, Group>> {
+  /**
+   * `groups` merged with what their windows already hold in path_stats (in place; returned):
+   * `shared` (pair and host groups among them, and flow groups of flows others may write) or
+   * only this worker's own flows' groups.
+   */
+  private async mergeStored(conn: PoolConnection, groups: Map<string, Group>, o: { shared: boolean }): Promise<Map<string, Group>> {
     const windows = new Set<number>(), flows = new Set<number>();
-    for (const key of stats.groups.keys()) {
+    for (const key of groups.keys()) {
       const k = parseGroupKey(key);
       windows.add(k.window);
       if (k.scope === 'flow') flows.add(k.flow);
     }
     // past a few thousand flows the list would outgrow the statement: every row of the windows then
-    const ws = [...windows], fs = flows.size <= MAX_FLOWS_LISTED ? [...flows] : undefined;
+    const ws = [...windows], fs = flows.size > MAX_FLOWS_LISTED ? 'every' : flows.size ? [...flows] : 'none';
     for (let i = 0; i < ws.length; i += 500) {
       const part = ws.slice(i, i + 500);
-      for (const r of await store.statsForUpdate(conn, part.map((w) => this.windowNs(w)), fs)) {
+      for (const r of await store.storedStats(conn, part.map((w) => this.windowNs(w)), { shared: o.shared, flows: fs })) {
         const window = Number((big(r.window_ns) - this.baseNs) / BigInt(this.o.windowNs));
         const key = groupKey({ window, scope: r.scope, src: Number(r.src_server_id), dst: Number(r.dst_server_id), flow: Number(r.flow_id) });
-        const g = stats.groups.get(key);
+        const g = groups.get(key);
         if (!g || !r.sketch) continue; // a group this chunk does not touch stays as it is
         const old = new Group();
         old.hist.set(r.segment, LogHistogram.fromBuffer(r.sketch));
@@ -647,7 +682,14 @@ export class Run {
         g.merge(old);
       }
     }
-    return stats.groups;
+    return groups;
+  }
+
+  /** The flow-scope groups among `groups`. */
+  private flowGroups(groups: Map<string, Group>): Map<string, Group> {
+    const out = new Map<string, Group>();
+    for (const [key, g] of groups) if (parseGroupKey(key).scope === 'flow') out.set(key, g);
+    return out;
   }
 
   private spikes(paths: PathColumns, groups: Map<string, Group>): Spike[] {

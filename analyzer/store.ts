@@ -226,17 +226,29 @@ export interface StoredStatRow {
 }
 
 /**
- * The stored sketches of some windows, locked until the transaction ends (a merge rewrites them):
- * their pair and host rows, and the rows of the flows given (a worker merges its own shard's
- * flows only; those of other shards' flows need not cross the wire), or every row.
+ * The stored sketches of some windows, for a merge to rewrite: their pair and host rows (`shared`),
+ * and the rows of the flows given (a worker merges its own shard's flows only; those of other
+ * shards' flows need not cross the wire), or of every flow. Not a locking read: what keeps
+ * another worker from rewriting the rows in between is the merge lock (shared rows) or the
+ * shard's lease (a flow's rows), and the transaction reads at READ COMMITTED (Run.attempt), so
+ * that it sees what the worker before it committed; a locking read would also lock the rows
+ * next to its ranges, another shard's flow rows among them.
  */
-export const statsForUpdate = (conn: Db, windowsNs: string[], flows?: number[]): Promise<StoredStatRow[]> =>
-  select<StoredStatRow>(
+export const storedStats = (conn: Db, windowsNs: string[], o: { shared: boolean; flows: number[] | 'every' | 'none' }): Promise<StoredStatRow[]> => {
+  const flows = o.flows === 'every' ? '' : o.flows === 'none' || !o.flows.length ? 'FALSE' : 'flow_id IN (?)';
+  const scope = o.shared ? (flows ? ` AND (scope <> 'flow' OR ${flows})` : '') : ` AND scope = 'flow'${flows ? ` AND ${flows}` : ''}`;
+  return select<StoredStatRow>(
     conn,
-    `SELECT window_ns, scope, src_server_id, dst_server_id, flow_id, segment, sketch, tail_sketch, bound_ns, faults FROM path_stats
-      WHERE window_ns IN (?)${!flows ? '' : flows.length ? " AND (scope <> 'flow' OR flow_id IN (?))" : " AND scope <> 'flow'"} FOR UPDATE`,
-    flows?.length ? [windowsNs, flows] : [windowsNs],
+    `SELECT window_ns, scope, src_server_id, dst_server_id, flow_id, segment, sketch, tail_sketch, bound_ns, faults FROM path_stats WHERE window_ns IN (?)${scope}`,
+    Array.isArray(o.flows) && o.flows.length ? [windowsNs, o.flows] : [windowsNs],
   );
+};
+
+/** Whether MariaDB can log READ COMMITTED transactions: not when it writes its binary log in STATEMENT format. */
+export async function readCommittedLogged(db: Db): Promise<boolean> {
+  const [row] = await select<{ log_bin: number; format: string }>(db, 'SELECT @@log_bin AS log_bin, @@binlog_format AS format');
+  return !(Number(row?.log_bin) && row?.format === 'STATEMENT');
+}
 
 /** A path_stats row as upsertStats writes it. */
 export type StatValues = [

@@ -462,7 +462,7 @@ export class StreamStage {
     let pendingOut: Waiting[] = [];
     const done = await run.process(
       {
-        records: c, fresh: carried, last: true, graceMs: o.final ? 0 : undefined, flowRows, keepPaths: 'exemplars',
+        records: c, fresh: carried, last: true, graceMs: o.final ? 0 : undefined, flowRows, keepPaths: 'exemplars', ownsFlows: true,
         held: results,
         hold: hold ? (pending) => void (pendingOut = this.bounded(c, pending)) : undefined,
         beforeCommit: (kept) => this.writeRaw(c, carried, kept),
