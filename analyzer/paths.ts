@@ -643,29 +643,24 @@ export function joinColumns(c: RecordColumns, o: JoinOptions): ColumnJoinResult 
       size[k]!++;
     }
   }
-  const list: number[] = [];
   for (let k = 0; k < groups; k++) {
     const h = head[k]!;
     if (size[k] === 1) {
       settle(j, h, j.ends[c.fx[h]!]!);
       continue;
     }
-    list.length = 0;
+    // the usual key: one sender and one receiver record, paired without a list (an array a key
+    // was most of what the join allocated: a list emptied by length = 0 lets its storage go)
+    const b = next[h]!;
+    if (size[k] === 2 && c.tx[h] !== c.tx[b]) {
+      pairOne(j, c.tx[h] ? h : b, c.tx[h] ? b : h, j.ends[c.fx[h]!]!);
+      continue;
+    }
+    const list: number[] = [];
     for (let i = h; i !== -1; i = next[i]!) list.push(i);
-    joinKey(j, list);
+    pairMany(j, list, j.ends[c.fx[h]!]!);
   }
   return j.res;
-}
-
-/** The records of one key (flow, sample). */
-function joinKey(j: Join, list: number[]): void {
-  const { c } = j;
-  const ends = j.ends[c.fx[list[0]!]!]!;
-  if (list.length === 1) settle(j, list[0]!, ends);
-  else if (list.length === 2 && c.tx[list[0]!] !== c.tx[list[1]!]) {
-    const a = list[0]!, b = list[1]!; // not destructured: that iterates, an object per pair
-    pairOne(j, c.tx[a] ? a : b, c.tx[a] ? b : a, ends);
-  } else pairMany(j, list, ends);
 }
 
 /** The slack two records' clocks allow between their wire times. */
