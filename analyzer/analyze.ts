@@ -67,7 +67,7 @@ const connectionLost = (e: unknown): boolean => {
   return x.fatal === true || ['ECONNRESET', 'EPIPE', 'PROTOCOL_CONNECTION_LOST', 'PROTOCOL_PACKETS_OUT_OF_ORDER'].includes(x.code ?? '');
 };
 
-/** Held while a chunk merges into the stored windows and commits (workers of several shards take turns). */
+/** Held while a chunk merges into the windows workers share (pair and host; all of them when its flows are not its own) and commits (workers of several shards take turns). */
 const MERGE_LOCK = 'latscope.analyze.merge';
 /** Per pool: whether its server can log READ COMMITTED transactions (asked once). */
 const readCommitted = new WeakMap<Pool, Promise<boolean>>();
