@@ -69,12 +69,24 @@ const connectionLost = (e: unknown): boolean => {
 
 /** Held while a chunk merges into the windows workers share (pair and host; all of them when its flows are not its own) and commits (workers of several shards take turns). */
 const MERGE_LOCK = 'latscope.analyze.merge';
-/** Per pool: whether its server can log READ COMMITTED transactions (asked once). */
+/** Per pool: whether its server can log READ COMMITTED transactions (asked once; again after an error). */
 const readCommitted = new WeakMap<Pool, Promise<boolean>>();
+async function readCommittedLogged(pool: Pool): Promise<void> {
+  let ok = readCommitted.get(pool);
+  if (!ok) readCommitted.set(pool, (ok = store.readCommittedLogged(pool).catch((e) => (readCommitted.delete(pool), Promise.reject(e)))));
+  if (!(await ok))
+    throw new Error("analysis: MariaDB writes its binary log in STATEMENT format, which cannot log the analysis's READ COMMITTED transactions: set binlog_format to MIXED (its default) or ROW");
+}
 /** MariaDB's "Deadlock found when trying to get lock". */
 const ER_LOCK_DEADLOCK = 1213;
 /** Flows whose stored rows a merge lists by id (beyond, it reads every row of its windows). */
 const MAX_FLOWS_LISTED = 5000;
+/** `groups` split into the flow-scope ones and the rest (the same Group objects). */
+function splitFlowGroups(groups: Map<string, Group>): { own: Map<string, Group>; shared: Map<string, Group> } {
+  const own = new Map<string, Group>(), shared = new Map<string, Group>();
+  for (const [key, g] of groups) (parseGroupKey(key).scope === 'flow' ? own : shared).set(key, g);
+  return { own, shared };
+}
 /** Columns of paths in the order analyze() writes them. */
 const PATH_COLUMNS = [
   'rx_server_id', 'rx_seq', 'tx_server_id', 'tx_seq', 'src_server_id', 'dst_server_id', 'flow_id', 'sample_seq', 'attempt', 'flags', 'window_ns', 't_ns',
@@ -279,17 +291,7 @@ export class Run {
    * is used as it is (the stream stage keeps it across runs); else path_flows is read into it.
    */
   static async open(pool: Pool, o: Required<Omit<AnalyzeOptions, 'log'>>, log: (l: string) => void, flowEnds = new Map<number, FlowEnds>(), inputs?: RunInputs): Promise<Run> {
-    let logged = readCommitted.get(pool);
-    if (!logged)
-      readCommitted.set(
-        pool,
-        (logged = store.readCommittedLogged(pool).catch((e) => {
-          readCommitted.delete(pool); // asked again next time
-          throw e;
-        })),
-      );
-    if (!(await logged))
-      throw new Error('analysis: MariaDB writes its binary log in STATEMENT format, which cannot log the analysis\'s READ COMMITTED transactions: set binlog_format to MIXED (its default) or ROW');
+    await readCommittedLogged(pool);
     const { timelines, addresses } = inputs ?? (await loadRunInputs(pool));
     // the global base: near the newest round, so every double on the timeline stays exact
     const w = BigInt(o.windowNs);
@@ -588,15 +590,17 @@ export class Run {
       // what every worker shares (a pair's, a host's windows, unmatched counts) is merged by one
       // worker at a time: each worker's join and statistics run in parallel, their merges in turn
       // (a chunk with nothing to merge, records that only wait again, does not wait its turn)
-      const own = input.ownsFlows ? this.flowGroups(stats.groups) : new Map<string, Group>();
-      if (input.ownsFlows) {
-        await this.writeStats(conn, await this.mergeStored(conn, own, { shared: false }));
+      const { own, shared: sharedGroups } = input.ownsFlows ? splitFlowGroups(stats.groups) : { own: undefined, shared: stats.groups };
+      const writeOwn = async () => {
         await this.writeFlows(conn, stats.flows);
         await input.commitWith(conn, joined.pending);
+      };
+      if (own) {
+        await this.writeStats(conn, await this.mergeStored(conn, own, { shared: false }));
+        await writeOwn();
       }
       const tOwn = Date.now();
-      const sharedGroups = own.size ? new Map([...stats.groups].filter(([k]) => !own.has(k))) : stats.groups;
-      const shared = sharedGroups.size > 0 || (!input.ownsFlows && stats.flows.size > 0) || joined.unmatched.length > 0 || (input.held?.unmatched.length ?? 0) > 0;
+      const shared = sharedGroups.size > 0 || (!own && stats.flows.size > 0) || joined.unmatched.length > 0 || (input.held?.unmatched.length ?? 0) > 0;
       if (shared && !(await store.getLock(conn, MERGE_LOCK, 600))) throw new Error('analysis: another worker has held the statistics merge for more than 600 s');
       merging = shared;
       const tLocked = Date.now();
@@ -607,11 +611,10 @@ export class Run {
       const tKept = Date.now();
       await this.writeStats(conn, merged);
       const t4 = Date.now();
-      if (!input.ownsFlows) await this.writeFlows(conn, stats.flows);
       await this.writeUnmatched(conn, input.held ? [...input.held.unmatched, ...joined.unmatched] : joined.unmatched);
       const spikeRows = [...(input.held?.spikes ?? []), ...this.spikeValues(c, paths, spikes)];
       if (spikeRows.length) await store.addSpikes(conn, spikeRows);
-      if (!input.ownsFlows) await input.commitWith(conn, joined.pending);
+      if (!own) await writeOwn();
       await conn.commit();
       this.counted(result, freshCount, paths, joined.unmatched, spikes);
       result.windows += new Set([...stats.groups.keys()].map((k) => parseGroupKey(k).window)).size;
@@ -664,7 +667,7 @@ export class Run {
       if (k.scope === 'flow') flows.add(k.flow);
     }
     // past a few thousand flows the list would outgrow the statement: every row of the windows then
-    const ws = [...windows], fs = flows.size > MAX_FLOWS_LISTED ? 'every' : flows.size ? [...flows] : 'none';
+    const ws = [...windows], fs = flows.size > MAX_FLOWS_LISTED ? 'every' : [...flows];
     for (let i = 0; i < ws.length; i += 500) {
       const part = ws.slice(i, i + 500);
       for (const r of await store.storedStats(conn, part.map((w) => this.windowNs(w)), { shared: o.shared, flows: fs })) {
@@ -683,13 +686,6 @@ export class Run {
       }
     }
     return groups;
-  }
-
-  /** The flow-scope groups among `groups`. */
-  private flowGroups(groups: Map<string, Group>): Map<string, Group> {
-    const out = new Map<string, Group>();
-    for (const [key, g] of groups) if (parseGroupKey(key).scope === 'flow') out.set(key, g);
-    return out;
   }
 
   private spikes(paths: PathColumns, groups: Map<string, Group>): Spike[] {

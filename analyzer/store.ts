@@ -234,8 +234,8 @@ export interface StoredStatRow {
  * that it sees what the worker before it committed; a locking read would also lock the rows
  * next to its ranges, another shard's flow rows among them.
  */
-export const storedStats = (conn: Db, windowsNs: string[], o: { shared: boolean; flows: number[] | 'every' | 'none' }): Promise<StoredStatRow[]> => {
-  const flows = o.flows === 'every' ? '' : o.flows === 'none' || !o.flows.length ? 'FALSE' : 'flow_id IN (?)';
+export const storedStats = (conn: Db, windowsNs: string[], o: { shared: boolean; flows: number[] | 'every' }): Promise<StoredStatRow[]> => {
+  const flows = o.flows === 'every' ? '' : o.flows.length ? 'flow_id IN (?)' : 'FALSE';
   const scope = o.shared ? (flows ? ` AND (scope <> 'flow' OR ${flows})` : '') : ` AND scope = 'flow'${flows ? ` AND ${flows}` : ''}`;
   return select<StoredStatRow>(
     conn,
