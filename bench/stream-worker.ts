@@ -5,9 +5,13 @@
  * (in the environment, not argv: the passwords in it would show in ps to every user).
  * It takes the leases of its shards, then answers commands on stdin, one per line, with a JSON
  * line on stdout: "drain" (analyze what its shards hold now) and "finish" (and settle what still
- * waits) answer {records, paths, steps, peakRssMb}; "stop" gives the leases back and exits.
+ * waits) answer {records, paths, steps, peakRssMb}; "warmup" analyzes the warm-up shards (of
+ * `warmup.stream`, into `warmup.db`) to the end with stages of their own, thrown away after (a
+ * stage is a service that runs for days: its code is compiled and its heap grown once, not per
+ * record), and answers the same; "stop" gives the leases back and exits.
  */
 import { createInterface } from 'node:readline';
+import { PerformanceObserver } from 'node:perf_hooks';
 import { Redis, type RedisOptions } from 'ioredis';
 import { openPool, type DbInfo } from '../db/pool.js';
 import { StreamStage, type StreamStageOptions } from '../analyzer/stream/stage.js';
@@ -20,12 +24,15 @@ interface WorkerArgs {
   shards: number;
   mine: number[];
   options: Omit<StreamStageOptions, 'stream' | 'consumer'>;
+  /** Where the "warmup" command's records are: a stream of the same shards, and a database of their own. */
+  warmup?: { stream: string; db: DbInfo };
 }
 
 const a = JSON.parse(process.env.LATSCOPE_WORKER_ARGS!) as WorkerArgs;
 const redis = new Redis(a.redis);
 const pool = openPool(a.db);
-const stages = a.mine.map((k) => new StreamStage(redis, pool, { ...a.options, stream: recordStream(k, a.shards, a.stream), consumer: `bench-${process.pid}`, log: (l) => process.stderr.write(`${l}\n`), stepLog: process.env.LATSCOPE_BENCH_VERBOSE ? (l) => process.stderr.write(`${l}\n`) : undefined }));
+const stagesOf = (stream: string, p: typeof pool) => a.mine.map((k) => new StreamStage(redis, p, { ...a.options, stream: recordStream(k, a.shards, stream), consumer: `bench-${process.pid}`, log: (l) => process.stderr.write(`${l}\n`), stepLog: process.env.LATSCOPE_BENCH_VERBOSE ? (l) => process.stderr.write(`${l}\n`) : undefined }));
+const stages = stagesOf(a.stream, pool);
 let peakRss = 0;
 const sample = () => {
   const m = process.memoryUsage();
@@ -34,6 +41,11 @@ const sample = () => {
   peakRss = Math.max(peakRss, m.rss);
 };
 setInterval(sample, 100).unref();
+// garbage collection's pauses on this thread (ms), for the verbose log
+let gcMs = 0, gcs = 0;
+new PerformanceObserver((l) => {
+  for (const e of l.getEntries()) (gcMs += e.duration), gcs++;
+}).observe({ entryTypes: ['gc'] });
 
 async function stop(code: number): Promise<never> {
   for (const s of stages) await s.release().catch(() => {});
@@ -48,12 +60,31 @@ async function main(): Promise<void> {
   process.stdout.write('ready\n');
   for await (const cmd of createInterface({ input: process.stdin })) {
     if (cmd === 'stop') break;
-    let records = 0;
-    const cpu0 = process.cpuUsage();
-    for (const s of stages) records += cmd === 'finish' ? await s.finish() : await s.drain();
+    let records = 0, paths = 0, steps = 0;
+    const cpu0 = process.cpuUsage(), gc0 = gcMs, gcs0 = gcs, faults0 = process.resourceUsage().minorPageFault;
+    if (cmd === 'warmup') {
+      if (!a.warmup) throw new Error('"warmup" without warm-up shards in LATSCOPE_WORKER_ARGS');
+      const warmPool = openPool(a.warmup.db);
+      const warm = stagesOf(a.warmup.stream, warmPool);
+      try {
+        for (const s of warm) if (!(await s.acquire(10))) throw new Error(`stream ${s.lockName}: held by another worker`);
+        for (const s of warm) records += await s.finish();
+        paths = warm.reduce((n, s) => n + s.counters.paths, 0);
+        steps = warm.reduce((n, s) => n + s.counters.steps, 0);
+      } finally {
+        for (const s of warm) await s.release().catch(() => {});
+        await warmPool.end();
+      }
+      // the warm-up stages' memory goes before the clock starts (node --expose-gc: bench/analyze starts workers so)
+      (globalThis as { gc?: () => void }).gc?.();
+    } else {
+      for (const s of stages) records += cmd === 'finish' ? await s.finish() : await s.drain();
+      paths = stages.reduce((n, s) => n + s.counters.paths, 0);
+      steps = stages.reduce((n, s) => n + s.counters.steps, 0);
+    }
     sample();
-    const paths = stages.reduce((n, s) => n + s.counters.paths, 0), steps = stages.reduce((n, s) => n + s.counters.steps, 0);
     const cpu = process.cpuUsage(cpu0);
+    if (process.env.LATSCOPE_BENCH_VERBOSE) process.stderr.write(`bench/stream-worker ${process.pid}: ${cmd}: ${records} records, ${((cpu.user + cpu.system) / 1000).toFixed(0)} ms CPU (${(cpu.system / 1000).toFixed(0)} in the kernel), ${gcs - gcs0} collections pausing ${(gcMs - gc0).toFixed(0)} ms, ${process.resourceUsage().minorPageFault - faults0} page faults\n`);
     process.stdout.write(`${JSON.stringify({ records, paths, steps, peakRssMb: Math.round(peakRss / 1048576), cpuMs: (cpu.user + cpu.system) / 1000, sysMs: cpu.system / 1000 })}\n`);
   }
   await stop(0);

@@ -57,6 +57,9 @@ test('bench/analyze in smoke size: the stream stage, the batch analyzer and the 
   assert.ok(j.workers >= 1, `stream workers: ${j.workers}`);
   for (const k of ['recordsPerSec', 'referenceRecordsPerSec', 'batchRecordsPerSec', 'perRecordCostRatio', 'peakRssMb']) assert.ok(Number(j[k]) > 0, `${k}: ${JSON.stringify(j)}`);
   assert.ok(j.ours.paths > 14_000, `paths joined: ${j.ours.paths}`);
+  // the warm-up (a fifth of the records, analyzed apart before the clock starts) ran through the workers
+  assert.equal(j.warmup.records, 6000, `warm-up: ${JSON.stringify(j.warmup)}`);
+  assert.ok(j.warmup.recordsPerSec > 0 && j.warmup.workerCpuUsPerRecord > 0, `warm-up: ${JSON.stringify(j.warmup)}`);
   assert.ok(j.ours.workerCpuUsPerRecord > 0, `worker CPU: ${JSON.stringify(j.ours)}`);
   // the servers' CPU is read from /proc in ticks of 10 ms: a smoke run may take less than one, never NaN (a server not found)
   for (const k of ['redisCpuUsPerRecord', 'mariadbCpuUsPerRecord']) assert.ok(Number.isFinite(j.ours[k]) && j.ours[k] >= 0, `${k}: ${JSON.stringify(j.ours)}`);
