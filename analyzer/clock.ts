@@ -76,58 +76,69 @@ export class ClockTimeline {
 
   /** The offset (relative to the first round's) and its bound at manager time x (relative). */
   offsetAt(x: number): Mapped {
-    const ns = this.offsetNs(x);
-    return { ns, boundNs: this.bound };
+    this.offsetNs(x);
+    return { ns: this.mapped[0]!, boundNs: this.mapped[1]! };
   }
 
-  /** offsetAt(x).ns, its bound left in `bound` (no object: the analysis maps every record). */
-  private offsetNs(x: number): number {
-    const n = this.x.length;
-    if (x <= this.x[0]!) {
-      const d = this.x[0]! - x;
-      this.bound = this.b[0]! + this.head.driftBound * d;
-      return this.phi[0]! - this.head.drift * d;
+  /**
+   * offsetAt(x) into `mapped`: [0] the offset, [1] its bound. The analysis maps every record
+   * through here: no object, no number returned, and small enough for V8 to inline (a number
+   * passed to or returned from a call that is not inlined is boxed, an allocation per call).
+   */
+  private offsetNs(x: number): void {
+    const m = this.mapped, xs = this.x, last = xs.length - 1;
+    const before = x <= xs[0]!;
+    if (before || x >= xs[last]!) {
+      // outside the rounds: extrapolated with the drift fitted at that end
+      const i = before ? 0 : last, end = before ? this.head : this.tail, d = x - xs[i]!;
+      m[1] = this.b[i]! + end.driftBound * Math.abs(d);
+      m[0] = this.phi[i]! + end.drift * d;
+      return;
     }
-    if (x >= this.x[n - 1]!) {
-      const d = x - this.x[n - 1]!;
-      this.bound = this.b[n - 1]! + this.tail.driftBound * d;
-      return this.phi[n - 1]! + this.tail.drift * d;
-    }
-    let lo = this.lastLo, hi = lo + 1; // x[lo] <= x < x[hi]; records come in time order, so the last segment usually fits
-    if (!(hi < n && this.x[lo]! <= x && x < this.x[hi]!)) {
-      (lo = 0), (hi = n - 1);
-      while (hi - lo > 1) {
-        const mid = (lo + hi) >> 1;
-        if (this.x[mid]! <= x) lo = mid;
-        else hi = mid;
-      }
-      this.lastLo = lo;
-    }
-    const span = this.x[hi]! - this.x[lo]!;
-    const l = span > 0 ? (x - this.x[lo]!) / span : 0;
-    const wander = Math.min(this.head.driftBound, this.tail.driftBound) * Math.min(x - this.x[lo]!, this.x[hi]! - x);
-    this.bound = (1 - l) * this.b[lo]! + l * this.b[hi]! + wander;
-    return this.phi[lo]! + l * (this.phi[hi]! - this.phi[lo]!);
+    // xs[lo] <= x < xs[lo + 1]; records come in time order, so the last segment usually fits
+    let lo = this.lastLo;
+    if (!(xs[lo]! <= x && x < xs[lo + 1]!)) lo = this.seek(x);
+    const hi = lo + 1, span = xs[hi]! - xs[lo]!;
+    const l = span > 0 ? (x - xs[lo]!) / span : 0;
+    const wander = Math.min(this.head.driftBound, this.tail.driftBound) * Math.min(x - xs[lo]!, xs[hi]! - x);
+    m[1] = (1 - l) * this.b[lo]! + l * this.b[hi]! + wander;
+    m[0] = this.phi[lo]! + l * (this.phi[hi]! - this.phi[lo]!);
   }
-  /** The bound of the last offsetNs. */
-  private bound = 0;
+
+  /** The round lo with x[lo] <= x < x[lo + 1], x strictly between the first round and the last (bisection). */
+  private seek(x: number): number {
+    let lo = 0, hi = this.x.length - 1;
+    while (hi - lo > 1) {
+      const mid = (lo + hi) >> 1;
+      if (this.x[mid]! <= x) lo = mid;
+      else hi = mid;
+    }
+    return (this.lastLo = lo);
+  }
+
+  /** The last offsetNs: the offset, its bound. */
+  private readonly mapped = new Float64Array(2);
 
   /** A server timestamp, relative to serverBaseNs, on the manager timeline (relative to baseNs). */
   toManager(serverRel: number): Mapped {
     const ns = this.managerNs(serverRel);
-    return { ns, boundNs: this.bound };
+    return { ns, boundNs: this.mapped[1]! };
   }
 
   /** toManager(serverRel).ns, its bound left in `lastBound` (no object). */
   managerNs(serverRel: number): number {
     // server = manager + offset(manager), the offset relative to the first round's: a step from
     // the server time is off by drift x offset (ppm of it), the second by ppm of that
-    return serverRel - this.offsetNs(serverRel - this.offsetNs(serverRel));
+    // (one call site in a loop: offsetNs is inlined once, not twice, leaving room to inline this)
+    const m = this.mapped;
+    m[0] = 0;
+    for (let step = 0; step < 2; step++) this.offsetNs(serverRel - m[0]!);
+    return serverRel - m[0]!;
   }
 
   /** The bound of the last managerNs. */
   get lastBound(): number {
-    return this.bound;
+    return this.mapped[1]!;
   }
 
   /** Whether manager time x (relative) lies between two rounds (not extrapolated). */

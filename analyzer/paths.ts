@@ -207,7 +207,8 @@ export class RecordColumns {
   clear(): void {
     this.n = 0;
     this.hopN = 0;
-    this.hops.length = 0;
+    // hops keeps its length: every new slot writes its entry (emptied by length = 0, its storage
+    // went and grew again record by record in every step, a sixth of what the decoder allocated)
     this.texts.length = 0;
     this.flowIds.length = 0;
     this.flowNumbers.clear();
