@@ -560,16 +560,7 @@ export class Run {
       const stats = input.held?.stats ?? new WindowStats({ windowNs: this.o.windowNs, filterRetrans: this.o.filterRetrans });
       stats.newRecords();
       stats.addPaths(paths, c);
-      const ends = c.flowIds.map(this.ends);
-      for (let i = input.fresh; i < c.n; i++) {
-        const server = c.server[i]!;
-        const t = joined.times.firstNs[i]!;
-        stats.addRecordAt(c, i, t);
-        if (c.tx[i]) {
-          const fx = c.fx[i]!, e = ends[fx]!;
-          stats.addFlowSample(c.flowIds[fx]!, c.attempt[i]!, c.flags[i]!, e.src || server, e.dst, t, fx);
-        }
-      }
+      stats.addRecords(c, input.fresh, joined.times.firstNs, c.flowIds.map(this.ends));
       const t2 = Date.now();
       if (input.hold && input.held) {
         // no stored window read: spikes against the medians held (this worker's since its last commit)

@@ -18,7 +18,7 @@ import { LogHistogram, VarReader, VarWriter, bucketOf, smallFloat64Array } from 
 import { SEGMENTS, TOTALS } from '../protocol/layers.js';
 import { F_ROW_INTERVAL, F_ROW_RETRANS } from '../protocol/records.js';
 import { F_PATH_COMPLETE, F_PATH_FAULT, F_PATH_NO_FIT, F_PATH_RETRANS } from '../protocol/paths.js';
-import type { Path, PathColumns, RecordColumns } from './paths.js';
+import type { FlowEnds, Path, PathColumns, RecordColumns } from './paths.js';
 
 export type Scope = 'pair' | 'flow' | 'host';
 /** Tail buckets: 32 per power of two of the end-to-end delay (the tail's edge is known to 2%). */
@@ -94,9 +94,9 @@ export class Group {
     h.add(v);
   }
 
-  /** A complete path's end-to-end delay and its segments (seg[off] to seg[off + NSEG - 1]). */
-  addTail(e2e: number, seg: ArrayLike<number>, off = 0): void {
-    const b = tailBucket(e2e);
+  /** Complete path k's end-to-end delay (e2e[k]) and its segments (seg[k * NSEG] on). */
+  addTail(e2e: ArrayLike<number>, seg: ArrayLike<number>, k: number): void {
+    const b = tailBucket(e2e[k]!), off = k * NSEG;
     let t = this.tail.get(b);
     if (!t) this.tail.set(b, (t = smallFloat64Array(NSEG + 1)));
     t[0]! += 1;
@@ -204,13 +204,17 @@ export interface StatsOptions {
   filterRetrans: boolean;
 }
 
-/** A path's totals, bound, fault and tail into a group (its segments at seg[off]). */
-function totals(g: Group, oneWay: number, e2e: number, bound: number, flags: number, seg: ArrayLike<number>, off: number, cross: boolean): void {
+/** The values of joined paths that the statistics read (PathColumns, or one path's in arrays of one). */
+type PathValues = Pick<PathColumns, 'tNs' | 'src' | 'dst' | 'flags' | 'oneWay' | 'e2e' | 'bound' | 'seg'>;
+
+/** Path k's totals, bound, fault and tail into a group. */
+function totals(g: Group, paths: PathValues, k: number, cross: boolean): void {
+  const oneWay = paths.oneWay[k]!, e2e = paths.e2e[k]!, bound = paths.bound[k]!, flags = paths.flags[k]!;
   if (cross && !Number.isNaN(oneWay)) g.addAt(ONE_WAY, oneWay);
   if (cross && !Number.isNaN(e2e)) g.addAt(END_TO_END, e2e);
   if (cross && Number.isFinite(bound)) g.bound = Math.max(g.bound, bound);
   if (flags & F_PATH_FAULT) g.faults++;
-  else if (flags & F_PATH_COMPLETE) g.addTail(e2e, seg, off);
+  else if (flags & F_PATH_COMPLETE) g.addTail(paths.e2e, paths.seg, k);
 }
 
 /** What one analysis chunk adds, per window and group. */
@@ -250,8 +254,13 @@ export class WindowStats {
     return g;
   }
 
+  /** One path object (the tests'): as a path of columns of one. */
   addPath(p: Path): void {
-    this.addPathValues(p.tNs, p.src, p.dst, p.tx.flow, p.flags, p.oneWay, p.e2e, p.bound, p.seg, 0);
+    const one: PathValues = {
+      tNs: Float64Array.of(p.tNs), src: Int32Array.of(p.src), dst: Int32Array.of(p.dst), flags: Uint8Array.of(p.flags),
+      oneWay: Float64Array.of(p.oneWay), e2e: Float64Array.of(p.e2e), bound: Float64Array.of(p.bound), seg: Float64Array.from(p.seg),
+    };
+    this.addPathAt(one, 0, [p.tx.flow], 0);
   }
 
   /**
@@ -269,36 +278,51 @@ export class WindowStats {
     for (let k = 0; k < n; k++) order[at[fx[paths.tx[k]!]!]!++] = k;
     for (let j = 0; j < n; j++) {
       const k = order[j]!;
-      this.addPathAt(paths, k, c.flowIds[fx[paths.tx[k]!]!]!);
+      this.addPathAt(paths, k, c.flowIds, fx[paths.tx[k]!]!);
     }
   }
 
-  /** Path k of joined columns (the stream stage's form). */
-  addPathAt(paths: PathColumns, k: number, flow: number): void {
-    this.addPathValues(paths.tNs[k]!, paths.src[k]!, paths.dst[k]!, flow, paths.flags[k]!, paths.oneWay[k]!, paths.e2e[k]!, paths.bound[k]!, paths.seg, k * NSEG);
-  }
-
-  private addPathValues(tNs: number, src: number, dst: number, flowId: number, flags: number, oneWay: number, e2e: number, bound: number, seg: ArrayLike<number>, off: number): void {
+  /**
+   * Path k of joined columns, of flow flowIds[fx]. Its calls take slots and arrays, not values:
+   * a number passed to a call V8 does not inline is boxed (an allocation per path), and a flow
+   * id (52 bits) always is.
+   */
+  private addPathAt(paths: PathValues, k: number, flowIds: readonly number[], fx: number): void {
+    const flags = paths.flags[k]!;
     if (this.o.filterRetrans && flags & F_PATH_RETRANS) return;
-    const window = this.windowOf(tNs);
+    const window = this.windowOf(paths.tNs[k]!), src = paths.src[k]!, dst = paths.dst[k]!, flowId = flowIds[fx]!;
     const cross = !(flags & F_PATH_NO_FIT);
     // paths come flow by flow (addPaths): the groups of the path before are most often this one's
     const m = this.lastPath;
     if (m.window !== window || m.flowId !== flowId || m.src !== src || m.dst !== dst)
       (m.window = window), (m.flowId = flowId), (m.src = src), (m.dst = dst), (m.pair = this.cached(window, 'pair', src, dst, 0)), (m.flow = this.cached(window, 'flow', src, dst, flowId));
-    const pair = m.pair!, flow = m.flow!;
+    const pair = m.pair!, flow = m.flow!, seg = paths.seg;
     // every segment's percentiles are its pair's; a flow keeps its totals and its tail's segments
-    for (let i = 0; i < NSEG; i++) {
+    for (let i = 0, off = k * NSEG; i < NSEG; i++) {
       const v = seg[off + i]!;
       if (v === v) pair.addAt(i, v); // x === x: not NaN
     }
-    totals(pair, oneWay, e2e, bound, flags, seg, off, cross);
-    totals(flow, oneWay, e2e, bound, flags, seg, off, cross);
+    totals(pair, paths, k, cross);
+    totals(flow, paths, k, cross);
   }
 
-  /** Record i's own layers and hops, on its server (host scope); `tNs` is its time on the global timeline. */
-  addRecordAt(c: RecordColumns, i: number, tNs: number): void {
+  /**
+   * Every record of c from slot `from` on, each at firstNs[i] on the global timeline: its own
+   * layers and hops on its server (host scope), and a sender record's sample to its flow (its
+   * ends: ends[c.fx[i]]). The calls per record take slots, not times: a number passed to a call
+   * V8 does not inline is boxed, an allocation per record.
+   */
+  addRecords(c: RecordColumns, from: number, firstNs: Float64Array, ends: readonly FlowEnds[]): void {
+    for (let i = from; i < c.n; i++) {
+      this.addRecordAt(c, i, firstNs);
+      if (c.tx[i]) this.addFlowSampleAt(c, i, firstNs, ends[c.fx[i]!]!);
+    }
+  }
+
+  /** Record i's own layers and hops, on its server (host scope), at firstNs[i]. */
+  private addRecordAt(c: RecordColumns, i: number, firstNs: Float64Array): void {
     if (this.o.filterRetrans && (c.attempt[i]! > 0 || c.flags[i]! & F_ROW_RETRANS)) return;
+    const tNs = firstNs[i]!;
     // records come entry by entry, each of one server
     const window = this.windowOf(tNs), server = c.server[i]!, m = this.lastRecord;
     if (m.window !== window || m.server !== server) (m.window = window), (m.server = server), (m.group = this.cached(window, 'host', server, 0, 0));
@@ -328,21 +352,24 @@ export class WindowStats {
   }
 
   /**
-   * A sender record's contribution to its flow's throughput and retransmissions; `fx`, the flow's
-   * number in the records' columns (RecordColumns.fx), finds its entry without a lookup by id.
+   * Sender record i's contribution to its flow's throughput and retransmissions, at firstNs[i];
+   * the flow's number in the records' columns (RecordColumns.fx) finds its entry without a lookup
+   * by id.
    */
-  addFlowSample(flow: number, attempt: number, rowFlags: number, src: number, dst: number, tNs: number, fx?: number): void {
+  private addFlowSampleAt(c: RecordColumns, i: number, firstNs: Float64Array, e: FlowEnds): void {
+    const tNs = firstNs[i]!, fx = c.fx[i]!, flow = c.flowIds[fx]!, attempt = c.attempt[i]!, rowFlags = c.flags[i]!;
+    const src = e.src || c.server[i]!, dst = e.dst;
     const window = this.windowOf(tNs);
     let byFlow = this.flowCache.get(window);
     if (!byFlow) this.flowCache.set(window, (byFlow = { byId: new Map(), byNumber: [] }));
-    let f = fx === undefined ? byFlow.byId.get(flow) : byFlow.byNumber[fx];
+    let f = byFlow.byNumber[fx];
     if (!f) {
       f = byFlow.byId.get(flow);
       if (!f) {
         byFlow.byId.set(flow, (f = { window, flow, src, dst, samples: 0, sizeSamples: 0, retransmissions: 0, firstNs: tNs, lastNs: tNs }));
         this.flows.set(`${window}|${flow}`, f);
       }
-      if (fx !== undefined) byFlow.byNumber[fx] = f;
+      byFlow.byNumber[fx] = f;
     }
     f.samples++;
     const retrans = attempt > 0 || (rowFlags & F_ROW_RETRANS) !== 0;

@@ -93,7 +93,7 @@ test('groups merge: stored sketches and tails plus new ones equal one group over
     const p = buildPath(tx(0), rx(23_000 + i * 10), { clock: clocks, ends });
     for (const g of [all, i % 3 ? a : b]) {
       g.add('end_to_end', p.e2e);
-      g.addTail(p.e2e, p.seg);
+      g.addTail([p.e2e], p.seg, 0);
     }
   }
   const stored = new Group();
