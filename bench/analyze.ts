@@ -51,7 +51,8 @@ const stepRecords = numberArg('step-records', DEFAULT_STEP_RECORDS);
 const ROUND = Math.min(1_000_000, records);
 /**
  * Records the workers analyze before the clock starts (a fifth of --records by default), from a
- * stream and into a database of their own, with stages thrown away after: a stage is a service
+ * stream of their own, into the same database (its connections and prepared statements warm, as
+ * a running stage's are), whose results are then deleted, with stages thrown away after: a stage is a service
  * that runs for days, so the first records' extra cost is paid once per process, not per record
  * (measured: a cold worker's first 250,000 records cost 3.5-4.3 µs of CPU each, and the cost
  * falls for about a million more, to ~1.6 µs). Without it, that cost would also hide any growth
@@ -62,8 +63,9 @@ const warmupRecords = numberArg('warmup-records', Math.round(records / 5));
 const DB = 'latscope_bench_analyze';
 const STREAM_DB = 'latscope_bench_stream';
 const STREAM = 'latscope:bench:analyze';
-const WARMUP_DB = 'latscope_bench_warmup';
 const WARMUP_STREAM = 'latscope:bench:warmup';
+/** The tables the stream stage writes its results into. */
+const RESULTS = ['packets', 'paths', 'path_stats', 'flow_windows', 'unmatched', 'spikes', 'path_flows', 'stream_checkpoints', 'stream_waiting'];
 /**
  * Records the synthetic fleet makes per second of its own time: how densely they fill the
  * 10 s windows. Each window's sketches are merged and written once per step that reaches it,
@@ -115,7 +117,7 @@ function startWorker(args: object): Promise<Worker> {
   // LATSCOPE_BENCH_WORKER_NODE_ARGS: node options for the workers (e.g. "--cpu-prof" to see where a worker's time goes)
   const nodeArgs = process.env.LATSCOPE_BENCH_WORKER_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
   // its arguments (passwords among them) in its environment: argv shows in ps to every user
-  const proc = spawn(process.execPath, ['--expose-gc', ...nodeArgs, join(projectRoot, 'dist/bench/stream-worker.js')], { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, LATSCOPE_WORKER_ARGS: JSON.stringify(args) } });
+  const proc = spawn(process.execPath, [...nodeArgs, join(projectRoot, 'dist/bench/stream-worker.js')], { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, LATSCOPE_WORKER_ARGS: JSON.stringify(args) } });
   const lines = createInterface({ input: proc.stdout! })[Symbol.asyncIterator]();
   const next = async () => {
     const l = await lines.next();
@@ -148,12 +150,10 @@ function startWorker(args: object): Promise<Worker> {
  */
 async function stream(redis: Redis, redisInfo: { host: string; port: number; password: string }): Promise<{ warmup: { records: number; seconds: number; cpuUsPerRecord: number }; records: number; seconds: number; firstRoundUsPerRecord: number; usPerRecord: number; cpuUsPerRecord: number; kernelUsPerRecord: number; redisCpuUsPerRecord: number; mariadbCpuUsPerRecord: number; peakRssMb: number; peakRssMbPerWorker: number; paths: number; steps: number }> {
   const pool = await database(STREAM_DB);
-  for (const t of ['packets', 'paths', 'path_stats', 'flow_windows', 'unmatched', 'spikes', 'path_flows', 'stream_checkpoints', 'clock_offsets', 'servers', 'server_addresses']) await pool.query(`TRUNCATE ${t}`);
+  for (const t of [...RESULTS, 'clock_offsets', 'servers', 'server_addresses']) await pool.query(`TRUNCATE ${t}`);
   const shards = Array.from({ length: workers }, (_, k) => recordStream(k, workers, STREAM));
   const warmShards = Array.from({ length: workers }, (_, k) => recordStream(k, workers, WARMUP_STREAM));
   await redis.del(...shards, ...warmShards);
-  const warmPool = await database(WARMUP_DB);
-  for (const t of ['path_stats', 'flow_windows', 'unmatched', 'spikes', 'path_flows', 'stream_checkpoints', 'clock_offsets', 'servers', 'server_addresses']) await warmPool.query(`TRUNCATE ${t}`);
   const fleet = await syntheticFleet(pool, spec(records));
   const db = await startMariaDb();
   const options = { ...OPTS, graceMs: 3_600_000, entriesPerRead: 64, maxRecords: stepRecords };
@@ -170,10 +170,10 @@ async function stream(redis: Redis, redisInfo: { host: string; port: number; pas
   process.once('SIGINT', stopAll);
   try {
     for (let w = 0; w < workers; w++)
-      procs.push(await startWorker({ redis: redisInfo, db: { ...db, database: STREAM_DB }, stream: STREAM, shards: workers, mine: [w], options, warmup: { stream: WARMUP_STREAM, db: { ...db, database: WARMUP_DB } } }));
+      procs.push(await startWorker({ redis: redisInfo, db: { ...db, database: STREAM_DB }, stream: STREAM, shards: workers, mine: [w], options, warmupStream: WARMUP_STREAM }));
     if (warmupRecords > 0 && !stopping) {
-      // the same fleet's records (the same windows, flows and clocks), analyzed to the end into the warm-up database
-      const warmFleet = await syntheticFleet(warmPool, spec(warmupRecords));
+      // records of the same fleet (its servers, flows and clock rounds are already stored), analyzed to the end, their results deleted after
+      const warmFleet = await syntheticFleet(pool, spec(warmupRecords));
       await publishSynthetic(redis, WARMUP_STREAM, warmFleet.servers, warmFleet.records, warmupRecords, 2048, workers);
       const t0 = process.hrtime.bigint();
       const answers = await Promise.all(procs.map((w) => w.ask('warmup')));
@@ -182,6 +182,7 @@ async function stream(redis: Redis, redisInfo: { host: string; port: number; pas
       warmup.cpuUsPerRecord = (answers.reduce((s, x) => s + x.cpuMs, 0) * 1000) / warmup.records;
       peakRss = Math.max(peakRss, answers.reduce((s, x) => s + x.peakRssMb, 0));
       await redis.del(...warmShards);
+      for (const t of RESULTS) await pool.query(`DELETE FROM ${t}`);
       console.error(`bench/analyze: warm-up ${warmup.records.toLocaleString('en')} records, ${Math.round(warmup.records / warmup.seconds).toLocaleString('en')} records/s (${warmup.cpuUsPerRecord.toFixed(2)} µs of worker CPU per record), not counted`);
     }
     while (done < records && !stopping) {
@@ -216,7 +217,6 @@ async function stream(redis: Redis, redisInfo: { host: string; port: number; pas
     process.off('SIGINT', stopAll);
     await redis.del(...shards, ...warmShards);
     await pool.end();
-    await warmPool.end();
   }
   return { warmup, records: done, seconds: busyMs / 1000, firstRoundUsPerRecord: firstRoundUs, usPerRecord: (busyMs * 1000) / done, cpuUsPerRecord: (cpuMs * 1000) / done, kernelUsPerRecord: (sysMs * 1000) / done, redisCpuUsPerRecord: (redisMs * 1000) / done, mariadbCpuUsPerRecord: (mariadbMs * 1000) / done, peakRssMb: peakRss, peakRssMbPerWorker: peakRssPerWorker, paths, steps };
 }

@@ -6,7 +6,7 @@
  * It takes the leases of its shards, then answers commands on stdin, one per line, with a JSON
  * line on stdout: "drain" (analyze what its shards hold now) and "finish" (and settle what still
  * waits) answer {records, paths, steps, peakRssMb}; "warmup" analyzes the warm-up shards (of
- * `warmup.stream`, into `warmup.db`) to the end with stages of their own, thrown away after (a
+ * `warmupStream`, into the same database) to the end with stages of their own, thrown away after (a
  * stage is a service that runs for days: its code is compiled and its heap grown once, not per
  * record), and answers the same; "stop" gives the leases back and exits.
  */
@@ -24,8 +24,8 @@ interface WorkerArgs {
   shards: number;
   mine: number[];
   options: Omit<StreamStageOptions, 'stream' | 'consumer'>;
-  /** Where the "warmup" command's records are: a stream of the same shards, and a database of their own. */
-  warmup?: { stream: string; db: DbInfo };
+  /** Where the "warmup" command's records are: a stream of the same shards. */
+  warmupStream?: string;
 }
 
 const a = JSON.parse(process.env.LATSCOPE_WORKER_ARGS!) as WorkerArgs;
@@ -63,9 +63,8 @@ async function main(): Promise<void> {
     let records = 0, paths = 0, steps = 0;
     const cpu0 = process.cpuUsage(), gc0 = gcMs, gcs0 = gcs, faults0 = process.resourceUsage().minorPageFault;
     if (cmd === 'warmup') {
-      if (!a.warmup) throw new Error('"warmup" without warm-up shards in LATSCOPE_WORKER_ARGS');
-      const warmPool = openPool(a.warmup.db);
-      const warm = stagesOf(a.warmup.stream, warmPool);
+      if (!a.warmupStream) throw new Error('"warmup" without warm-up shards in LATSCOPE_WORKER_ARGS');
+      const warm = stagesOf(a.warmupStream, pool);
       try {
         for (const s of warm) if (!(await s.acquire(10))) throw new Error(`stream ${s.lockName}: held by another worker`);
         for (const s of warm) records += await s.finish();
@@ -73,10 +72,9 @@ async function main(): Promise<void> {
         steps = warm.reduce((n, s) => n + s.counters.steps, 0);
       } finally {
         for (const s of warm) await s.release().catch(() => {});
-        await warmPool.end();
       }
-      // the warm-up stages' memory goes before the clock starts (node --expose-gc: bench/analyze starts workers so)
-      (globalThis as { gc?: () => void }).gc?.();
+      // (their garbage is left to the collector: a full collection here would also shrink the heap
+      // that the timed records then grow again, the first million's cost up by a sixth)
     } else {
       for (const s of stages) records += cmd === 'finish' ? await s.finish() : await s.drain();
       paths = stages.reduce((n, s) => n + s.counters.paths, 0);
