@@ -7,7 +7,7 @@
  *   analyzed into statistics, unmatched counts, flows and spikes in MariaDB by --workers stage
  *   processes (bench/stream-worker.ts; default: one per core), each owning its shard. The
  *   records go in rounds of a million (publishing is not timed; Redis holds one round at a
- *   time), after a warm-up of --warmup-records analyzed apart and not counted; the cost per record over the whole run is compared with that over the first million
+ *   time), after a warm-up of --warmup-records that is not counted (below); the cost per record over the whole run is compared with that over the first million
  *   (flat in history: the ratio stays near 1), and the peak resident memory of the workers
  *   together is kept, and their CPU time per record (ours.workerCpuUsPerRecord, steadier than
  *   records/s on a shared machine: 2 cores at 2 µs a record make 1 M records/s at best), and
@@ -50,14 +50,15 @@ const workers = numberArg('workers', Math.max(1, availableParallelism()));
 const stepRecords = numberArg('step-records', DEFAULT_STEP_RECORDS);
 const ROUND = Math.min(1_000_000, records);
 /**
- * Records the workers analyze before the clock starts (a fifth of --records by default), from a
- * stream of their own, into the same database (its connections and prepared statements warm, as
- * a running stage's are), whose results are then deleted, with stages thrown away after: a stage is a service
- * that runs for days, so the first records' extra cost is paid once per process, not per record
- * (measured: a cold worker's first 250,000 records cost 3.5-4.3 µs of CPU each, and the cost
- * falls for about a million more, to ~1.6 µs). Without it, that cost would also hide any growth
- * with history from perRecordCostRatio. The warm-up's own rate is in the JSON (warmup);
- * --warmup-records 0 measures cold workers.
+ * Records the workers analyze before the clock starts (a fifth of --records by default): a stage
+ * is a service that runs for days, so the first records' extra cost (V8 compiling the code, the
+ * heap's first growth, statements prepared on new connections) is paid once per process, not per
+ * record. Measured: a cold worker's first 250,000 records cost 3.5-4.3 µs of CPU each, falling over
+ * about two million more to ~1.5 µs. Without the warm-up, that cost would also hide any growth
+ * with history from perRecordCostRatio. The warm-up's records come from a stream of their own and
+ * go through stages of their own (thrown away after) into the same database, whose results are
+ * then deleted (the timed run's rows are the same as without a warm-up). Its own rate is in the
+ * JSON (warmup); --warmup-records 0 measures cold workers.
  */
 const warmupRecords = numberArg('warmup-records', Math.round(records / 5));
 const DB = 'latscope_bench_analyze';
