@@ -31,8 +31,15 @@ interface WorkerArgs {
 const a = JSON.parse(process.env.LATSCOPE_WORKER_ARGS!) as WorkerArgs;
 const redis = new Redis(a.redis);
 const pool = openPool(a.db);
-const stagesOf = (stream: string, p: typeof pool) => a.mine.map((k) => new StreamStage(redis, p, { ...a.options, stream: recordStream(k, a.shards, stream), consumer: `bench-${process.pid}`, log: (l) => process.stderr.write(`${l}\n`), stepLog: process.env.LATSCOPE_BENCH_VERBOSE ? (l) => process.stderr.write(`${l}\n`) : undefined }));
-const stages = stagesOf(a.stream, pool);
+const stagesOf = (stream: string) => a.mine.map((k) => new StreamStage(redis, pool, { ...a.options, stream: recordStream(k, a.shards, stream), consumer: `bench-${process.pid}`, log: (l) => process.stderr.write(`${l}\n`), stepLog: process.env.LATSCOPE_BENCH_VERBOSE ? (l) => process.stderr.write(`${l}\n`) : undefined }));
+const stages = stagesOf(a.stream);
+
+/** Drains (or finishes) each stage; what they analyzed. */
+async function analyze(ss: StreamStage[], finish: boolean): Promise<{ records: number; paths: number; steps: number }> {
+  let records = 0;
+  for (const s of ss) records += finish ? await s.finish() : await s.drain();
+  return { records, paths: ss.reduce((n, s) => n + s.counters.paths, 0), steps: ss.reduce((n, s) => n + s.counters.steps, 0) };
+}
 let peakRss = 0;
 const sample = () => {
   const m = process.memoryUsage();
@@ -41,11 +48,12 @@ const sample = () => {
   peakRss = Math.max(peakRss, m.rss);
 };
 setInterval(sample, 100).unref();
-// garbage collection's pauses on this thread (ms), for the verbose log
+// garbage collection's pauses on this thread (ms), for the verbose log (observed only for it)
 let gcMs = 0, gcs = 0;
-new PerformanceObserver((l) => {
-  for (const e of l.getEntries()) (gcMs += e.duration), gcs++;
-}).observe({ entryTypes: ['gc'] });
+if (process.env.LATSCOPE_BENCH_VERBOSE)
+  new PerformanceObserver((l) => {
+    for (const e of l.getEntries()) (gcMs += e.duration), gcs++;
+  }).observe({ entryTypes: ['gc'] });
 
 async function stop(code: number): Promise<never> {
   for (const s of stages) await s.release().catch(() => {});
@@ -60,26 +68,21 @@ async function main(): Promise<void> {
   process.stdout.write('ready\n');
   for await (const cmd of createInterface({ input: process.stdin })) {
     if (cmd === 'stop') break;
-    let records = 0, paths = 0, steps = 0;
     const cpu0 = process.cpuUsage(), gc0 = gcMs, gcs0 = gcs, faults0 = process.resourceUsage().minorPageFault;
+    let done: { records: number; paths: number; steps: number };
     if (cmd === 'warmup') {
       if (!a.warmupStream) throw new Error('"warmup" without warm-up shards in LATSCOPE_WORKER_ARGS');
-      const warm = stagesOf(a.warmupStream, pool);
+      const warm = stagesOf(a.warmupStream);
       try {
         for (const s of warm) if (!(await s.acquire(10))) throw new Error(`stream ${s.lockName}: held by another worker`);
-        for (const s of warm) records += await s.finish();
-        paths = warm.reduce((n, s) => n + s.counters.paths, 0);
-        steps = warm.reduce((n, s) => n + s.counters.steps, 0);
+        done = await analyze(warm, true);
       } finally {
         for (const s of warm) await s.release().catch(() => {});
       }
       // (their garbage is left to the collector: a full collection here would also shrink the heap
       // that the timed records then grow again, the first million's cost up by a sixth)
-    } else {
-      for (const s of stages) records += cmd === 'finish' ? await s.finish() : await s.drain();
-      paths = stages.reduce((n, s) => n + s.counters.paths, 0);
-      steps = stages.reduce((n, s) => n + s.counters.steps, 0);
-    }
+    } else done = await analyze(stages, cmd === 'finish');
+    const { records, paths, steps } = done;
     sample();
     const cpu = process.cpuUsage(cpu0);
     if (process.env.LATSCOPE_BENCH_VERBOSE) process.stderr.write(`bench/stream-worker ${process.pid}: ${cmd}: ${records} records, ${((cpu.user + cpu.system) / 1000).toFixed(0)} ms CPU (${(cpu.system / 1000).toFixed(0)} in the kernel), ${gcs - gcs0} collections pausing ${(gcMs - gc0).toFixed(0)} ms, ${process.resourceUsage().minorPageFault - faults0} page faults\n`);
