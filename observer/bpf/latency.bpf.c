@@ -78,7 +78,15 @@
 #endif
 #define STAGE_END(n, ret) do { if (LT_STAGE < (n)) return ret; } while (0)
 
-/* Settings, written before load. */
+/* Settings, written before load, in this order in .rodata: the cgroup's first, read only when a
+ * flow is made, so that the ones every segment reads share one cache line (the map's values
+ * start 8 bytes before one). */
+/* Only the sockets of one cgroup v2 subtree (sampling_info.yaml `cgroup`): its id (the inode of
+ * its directory) and its depth below the root; 0: every socket. The cgroup programs are attached
+ * there, and the other hooks give a socket outside it no flow state, so they leave its segments
+ * at the flow lookup. */
+const volatile __u64 cgroup_id = 0;
+const volatile __u32 cgroup_level = 0;
 const volatile __u32 netns_ino = 0;       /* 0: every namespace */
 const volatile __u32 sample_size = 65536; /* bytes between samples; 0: size rule off */
 /* floor(2^32 / sample_size), set with it (0: not set, divide): sample_div's multiply */
@@ -94,12 +102,6 @@ const volatile __u8 filter_retrans = 0;
 const volatile __u8 hist_mode = LT_HIST_ALL;
 const volatile __u8 hist_shift = 12;
 const volatile __u8 port_index[65536];    /* port -> 1 + histogram slot; 0: not watched */
-/* Only the sockets of one cgroup v2 subtree (sampling_info.yaml `cgroup`): its id (the inode of
- * its directory) and its depth below the root; 0: every socket. The cgroup programs are attached
- * there, and the other hooks give a socket outside it no flow state, so they leave its segments
- * at the flow lookup. */
-const volatile __u64 cgroup_id = 0;
-const volatile __u32 cgroup_level = 0;
 
 struct flow_key {
 	__u8 saddr[16];
@@ -704,6 +706,71 @@ struct seg {
 	__u32 start, end;
 };
 
+/* The segment this CPU last found untimed, with its direction. The hooks after the first on
+ * one skb's way run on the same CPU (transmit: IP, then the devices' egress; receive: the
+ * first device, then IP, TCP and, when the reader takes the whole skb, the socket), and an
+ * untimed segment has no work at them: on an exact match (skb, byte range, ports, direction)
+ * they leave without the flow lookup and the decision. Only untimed verdicts are kept; a
+ * verdict written over by another context (a softirq between a process's write and its read)
+ * only misses, as no field mix names a segment that was not found untimed. Every hook that
+ * decides leaves its verdict here, timed ones as none (memo_clear). Not used when every
+ * segment is timed. */
+struct seg_memo {
+	__u64 pad; /* an array's values start 8 bytes before a cache line (see the flow table) */
+	__u64 skb;
+	__u32 start, end;
+	__u32 ports; /* sport << 16 | dport, as the segment travels */
+	__u32 dir;
+	__u8 pad2[32];
+};
+
+/* One per CPU, a cache line each: a plain array indexed by the CPU (one load to the verdict,
+ * where a per-CPU array takes two); a CPU beyond it only goes without. */
+#define MEMO_CPUS 512
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MEMO_CPUS);
+	__type(key, __u32);
+	__type(value, struct seg_memo);
+} memo SEC(".maps");
+
+static __always_inline int memo_untimed(const void *skb, __u32 start, __u32 end, __u16 sport, __u16 dport, __u32 dir)
+{
+	__u32 cpu = bpf_get_smp_processor_id();
+	if (hist_mode == LT_HIST_ALL)
+		return 0;
+	struct seg_memo *m = bpf_map_lookup_elem(&memo, &cpu);
+	return m && m->skb == (__u64)skb && m->start == start && m->end == end &&
+	       m->ports == ((__u32)sport << 16 | dport) && m->dir == dir;
+}
+
+static __always_inline void memo_put(const void *skb, __u32 start, __u32 end, __u16 sport, __u16 dport, __u32 dir)
+{
+	__u32 cpu = bpf_get_smp_processor_id();
+	if (hist_mode == LT_HIST_ALL)
+		return;
+	struct seg_memo *m = bpf_map_lookup_elem(&memo, &cpu);
+	if (!m)
+		return;
+	m->skb = (__u64)skb;
+	m->start = start;
+	m->end = end;
+	m->ports = (__u32)sport << 16 | dport;
+	m->dir = dir;
+}
+
+/* A timed segment: no later hook on its way may take an earlier verdict for it (an skb at a
+ * freed one's address holding the same bytes). */
+static __always_inline void memo_clear(void)
+{
+	__u32 cpu = bpf_get_smp_processor_id();
+	if (hist_mode == LT_HIST_ALL)
+		return;
+	struct seg_memo *m = bpf_map_lookup_elem(&memo, &cpu);
+	if (m)
+		m->skb = 0;
+}
+
 /* The end of skb_seg and ctx_seg: the port test, then the payload range and the flow key.
  * `ip` is the IP header (v6 or v4), `hl` its length, `len` the bytes from it to the end. */
 static __always_inline __u32 seg_from(struct seg *s, const void *ip, int v6, __u32 hl, const struct tcphdr *th, __u32 len)
@@ -847,8 +914,11 @@ int lt_ip_out(struct __sk_buff *ctx)
 	if (before(st->max_end, s.end))
 		st->max_end = s.end;
 	__u32 hit = sampled(st, s.start, s.end);
-	if (!timed(st, s.start, s.end, hit))
+	if (!timed(st, s.start, s.end, hit)) {
+		memo_put(skb, s.start, s.end, s.k.sport, s.k.dport, LT_DIR_TX);
 		return 1;
+	}
+	memo_clear();
 	__u64 now = bpf_ktime_get_ns();
 	STAGE_END(3, 1);
 	__u32 w = hist_weight(st, s.start, s.end);
@@ -897,10 +967,14 @@ static __always_inline void device_event(struct __sk_buff *ctx, int rx)
 	/* tc sees the packet from its link header on */
 	if (!ctx_seg(ctx, skb, skb->network_header - skb->mac_header, &s))
 		return;
-	__u32 ns = dev_netns_ino_btf(dev);
+	STAGE_END(2, );
+	/* Not on ingress: the receiver's first crossing has work of its own (below), and an skb at
+	 * a freed one's address holding the same bytes (a retransmission) would match. */
+	if (!rx && memo_untimed(skb, s.start, s.end, s.k.sport, s.k.dport, LT_DIR_TX))
+		return;
+	__u32 ns = dev_netns_ino_btf(dev); /* (after the memo: three dependent loads) */
 	if (netns_ino && ns != netns_ino)
 		return;
-	STAGE_END(2, );
 	/* Whose crossing: the receiver's on the receiver's own interface; else the sender's, if
 	 * it is on this kernel (its interface, or a veth peer, a bridge port, the outer interface
 	 * on the way out, whether or not the crossing before was observed); else the receiver's,
@@ -929,21 +1003,25 @@ found:;
 	if (!timed(st, s.start, s.end, hit)) {
 		/* not a sample: only the receiver's first crossing has work, told from a hop by the
 		 * skb (the device ring holds samples only) */
-		if (st->dir != LT_DIR_RX || (st->last_dev_skb == (__u64)skb && st->last_dev_end == s.end))
+		if (st->dir != LT_DIR_RX || (st->last_dev_skb == (__u64)skb && st->last_dev_end == s.end)) {
+			memo_put(skb, s.start, s.end, s.k.sport, s.k.dport, st->dir);
 			return;
+		}
 		st->last_dev_skb = (__u64)skb;
 		st->last_dev_end = s.end;
 		rx_first(st, s.start, s.end, &flags);
-		if (!interval_ns)
-			return;
-		hit = interval_rule(st, s.end, 0);
-		if (hit) {
+		hit = interval_ns ? interval_rule(st, s.end, 0) : 0;
+		if (!hit)
+			memo_put(skb, s.start, s.end, s.k.sport, s.k.dport, LT_DIR_RX);
+		else {
+			memo_clear();
 			__u64 now = bpf_ktime_get_ns();
 			push(st, RING_DEV, s.start, s.end, now, (__u64)skb, dev_key(dev, ns), flags);
 			emit(&s.k, st, LT_LAYER_DEV, s.start, s.end, now, 0, flags | hit, dev->ifindex, ns);
 		}
 		return;
 	}
+	memo_clear();
 	__u64 now = bpf_ktime_get_ns();
 	STAGE_END(3, );
 	__u32 dev_id = dev_key(dev, ns), byte = match_byte(st, s.start, s.end, hit), w = hist_weight(st, s.start, s.end);
@@ -989,13 +1067,18 @@ int lt_ip_in(struct __sk_buff *ctx)
 	if (sk_unwatched(skb) || !ctx_seg(ctx, skb, 0, &s))
 		return 1;
 	STAGE_END(2, 1);
+	if (memo_untimed(skb, s.start, s.end, s.k.sport, s.k.dport, LT_DIR_RX))
+		return 1;
 	s.k.dir = LT_DIR_RX;
 	struct flow_state *st = flow_get(&s.k);
 	if (!st)
 		return 1;
 	__u32 hit = sampled(st, s.start, s.end);
-	if (!timed(st, s.start, s.end, hit))
+	if (!timed(st, s.start, s.end, hit)) {
+		memo_put(skb, s.start, s.end, s.k.sport, s.k.dport, LT_DIR_RX);
 		return 1;
+	}
+	memo_clear();
 	__u64 now = bpf_ktime_get_ns();
 	STAGE_END(3, 1);
 	struct lt_ev *prev = find(st, RING_DEV, match_byte(st, s.start, s.end, hit));
@@ -1025,10 +1108,13 @@ int BPF_PROG(lt_tcp_recv, struct sock *sk, struct sk_buff *skb)
 		start++;
 	if (!before(start, end))
 		return 0; /* no payload */
+	__u16 local = sk_local_port(sk), remote = sk_remote_port(sk);
+	STAGE_END(2, 0);
+	if (memo_untimed(skb, start, end, remote, local, LT_DIR_RX))
+		return 0;
 	struct flow_key k;
 	if (sk_key(sk, &k, 0))
 		return 0;
-	STAGE_END(2, 0);
 	struct tcp_sock *tp = TCP_SK(sk);
 	struct flow_state *st = flow_get(&k);
 	if (!st && sk_in_cgroup(sk))
@@ -1036,8 +1122,11 @@ int BPF_PROG(lt_tcp_recv, struct sock *sk, struct sk_buff *skb)
 	if (!st)
 		return 0;
 	__u32 hit = sampled(st, start, end);
-	if (!timed(st, start, end, hit))
+	if (!timed(st, start, end, hit)) {
+		memo_put(skb, start, end, remote, local, LT_DIR_RX);
 		return 0;
+	}
+	memo_clear();
 	__u64 now = bpf_ktime_get_ns();
 	STAGE_END(3, 0);
 	struct lt_ev *prev = find(st, RING_IP, match_byte(st, start, end, hit));
@@ -1055,17 +1144,23 @@ SEC("tp_btf/skb_copy_datagram_iovec")
 int BPF_PROG(lt_sock_recv, struct sk_buff *skb, int len)
 {
 	struct sock *sk = skb->sk;
-	if (!sk || len <= 0 || sk->sk_protocol != IPPROTO_TCP || !sk_watched(sk))
+	if (!sk || len <= 0 || !sk_watched(sk))
+		return 0;
+	STAGE_END(2, 0);
+	/* tcp_recvmsg copies from copied_seq on and advances it after the copy. Read before the
+	 * protocol test, whose field has a cache line of its own: another socket type's memory
+	 * read through the cast does no harm, and the memo only holds skbs seen as TCP. */
+	__u32 start = TCP_SK(sk)->copied_seq, end = start + len;
+	if (memo_untimed(skb, start, end, sk_remote_port(sk), sk_local_port(sk), LT_DIR_RX))
+		return 0;
+	if (sk->sk_protocol != IPPROTO_TCP)
 		return 0;
 	struct flow_key k;
 	if (sk_key(sk, &k, 0))
 		return 0;
-	STAGE_END(2, 0);
 	struct flow_state *st = flow_get(&k);
 	if (!st)
 		return 0;
-	/* tcp_recvmsg copies from copied_seq on and advances it after the copy */
-	__u32 start = TCP_SK(sk)->copied_seq, end = start + len;
 	__u32 hit = sampled(st, start, end);
 	if (!timed(st, start, end, hit))
 		return 0;
