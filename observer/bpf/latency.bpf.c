@@ -721,7 +721,8 @@ struct seg_memo {
 	__u32 start, end;
 	__u32 ports; /* sport << 16 | dport, as the segment travels */
 	__u32 dir;
-	__u8 pad2[32];
+	__u64 departs; /* transmit, from IP: the skb's departure time (memo_departed); else 0 */
+	__u8 pad2[24];
 };
 
 /* One per CPU, a cache line each: a plain array indexed by the CPU (one load to the verdict,
@@ -744,7 +745,7 @@ static __always_inline int memo_untimed(const void *skb, __u32 start, __u32 end,
 	       m->ports == ((__u32)sport << 16 | dport) && m->dir == dir;
 }
 
-static __always_inline void memo_put(const void *skb, __u32 start, __u32 end, __u16 sport, __u16 dport, __u32 dir)
+static __always_inline void memo_put(const void *skb, __u32 start, __u32 end, __u16 sport, __u16 dport, __u32 dir, __u64 departs)
 {
 	__u32 cpu = bpf_get_smp_processor_id();
 	if (hist_mode == LT_HIST_ALL)
@@ -757,6 +758,20 @@ static __always_inline void memo_put(const void *skb, __u32 start, __u32 end, __
 	m->end = end;
 	m->ports = (__u32)sport << 16 | dport;
 	m->dir = dir;
+	m->departs = departs;
+}
+
+/* The devices' egress, before they parse the headers: the skb IP found untimed, still with the
+ * departure time TCP gave this transmission (nanoseconds; a retransmission is another skb and
+ * another time). */
+static __always_inline int memo_departed(const struct sk_buff *skb)
+{
+	__u32 cpu = bpf_get_smp_processor_id();
+	if (hist_mode == LT_HIST_ALL)
+		return 0;
+	struct seg_memo *m = bpf_map_lookup_elem(&memo, &cpu);
+	__u64 t = skb->tstamp;
+	return m && t && m->skb == (__u64)skb && m->departs == t && m->dir == LT_DIR_TX;
 }
 
 /* A timed segment: no later hook on its way may take an earlier verdict for it (an skb at a
@@ -915,7 +930,7 @@ int lt_ip_out(struct __sk_buff *ctx)
 		st->max_end = s.end;
 	__u32 hit = sampled(st, s.start, s.end);
 	if (!timed(st, s.start, s.end, hit)) {
-		memo_put(skb, s.start, s.end, s.k.sport, s.k.dport, LT_DIR_TX);
+		memo_put(skb, s.start, s.end, s.k.sport, s.k.dport, LT_DIR_TX, skb->tstamp);
 		return 1;
 	}
 	memo_clear();
@@ -962,6 +977,8 @@ static __always_inline void rx_first(struct flow_state *st, __u32 start, __u32 e
 static __always_inline void device_event(struct __sk_buff *ctx, int rx)
 {
 	const struct sk_buff *skb = bpf_cast_to_kern_ctx(ctx);
+	if (LT_STAGE >= 2 && !rx && memo_departed(skb))
+		return;
 	const struct net_device *dev = skb->dev;
 	struct seg s = {}; /* (clang otherwise spills a field left unset when the segment is not ours) */
 	/* tc sees the packet from its link header on */
@@ -1004,7 +1021,7 @@ found:;
 		/* not a sample: only the receiver's first crossing has work, told from a hop by the
 		 * skb (the device ring holds samples only) */
 		if (st->dir != LT_DIR_RX || (st->last_dev_skb == (__u64)skb && st->last_dev_end == s.end)) {
-			memo_put(skb, s.start, s.end, s.k.sport, s.k.dport, st->dir);
+			memo_put(skb, s.start, s.end, s.k.sport, s.k.dport, st->dir, 0);
 			return;
 		}
 		st->last_dev_skb = (__u64)skb;
@@ -1012,7 +1029,7 @@ found:;
 		rx_first(st, s.start, s.end, &flags);
 		hit = interval_ns ? interval_rule(st, s.end, 0) : 0;
 		if (!hit)
-			memo_put(skb, s.start, s.end, s.k.sport, s.k.dport, LT_DIR_RX);
+			memo_put(skb, s.start, s.end, s.k.sport, s.k.dport, LT_DIR_RX, 0);
 		else {
 			memo_clear();
 			__u64 now = bpf_ktime_get_ns();
@@ -1075,7 +1092,7 @@ int lt_ip_in(struct __sk_buff *ctx)
 		return 1;
 	__u32 hit = sampled(st, s.start, s.end);
 	if (!timed(st, s.start, s.end, hit)) {
-		memo_put(skb, s.start, s.end, s.k.sport, s.k.dport, LT_DIR_RX);
+		memo_put(skb, s.start, s.end, s.k.sport, s.k.dport, LT_DIR_RX, 0);
 		return 1;
 	}
 	memo_clear();
@@ -1123,7 +1140,7 @@ int BPF_PROG(lt_tcp_recv, struct sock *sk, struct sk_buff *skb)
 		return 0;
 	__u32 hit = sampled(st, start, end);
 	if (!timed(st, start, end, hit)) {
-		memo_put(skb, start, end, remote, local, LT_DIR_RX);
+		memo_put(skb, start, end, remote, local, LT_DIR_RX, 0);
 		return 0;
 	}
 	memo_clear();
