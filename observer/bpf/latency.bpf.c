@@ -721,7 +721,10 @@ struct seg_memo {
 	__u32 start, end;
 	__u32 ports; /* sport << 16 | dport, as the segment travels */
 	__u32 dir;
-	__u64 departs; /* transmit, from IP: the skb's departure time (memo_departed); else 0 */
+	/* what tells this skb from a later one at its address, for the hooks that take the verdict
+	 * before they parse: from IP on transmit, the departure time (memo_departed); from the first
+	 * device on receive, the IP packet's length (memo_arrived); else 0 */
+	__u64 skb_id;
 	__u8 pad2[24];
 };
 
@@ -745,7 +748,7 @@ static __always_inline int memo_untimed(const void *skb, __u32 start, __u32 end,
 	       m->ports == ((__u32)sport << 16 | dport) && m->dir == dir;
 }
 
-static __always_inline void memo_put(const void *skb, __u32 start, __u32 end, __u16 sport, __u16 dport, __u32 dir, __u64 departs)
+static __always_inline void memo_put(const void *skb, __u32 start, __u32 end, __u16 sport, __u16 dport, __u32 dir, __u64 skb_id)
 {
 	__u32 cpu = bpf_get_smp_processor_id();
 	if (hist_mode == LT_HIST_ALL)
@@ -758,7 +761,7 @@ static __always_inline void memo_put(const void *skb, __u32 start, __u32 end, __
 	m->end = end;
 	m->ports = (__u32)sport << 16 | dport;
 	m->dir = dir;
-	m->departs = departs;
+	m->skb_id = skb_id;
 }
 
 /* The devices' egress, before they parse the headers: the skb IP found untimed, still with the
@@ -771,7 +774,31 @@ static __always_inline int memo_departed(const struct sk_buff *skb)
 		return 0;
 	struct seg_memo *m = bpf_map_lookup_elem(&memo, &cpu);
 	__u64 t = skb->tstamp;
-	return m && t && m->skb == (__u64)skb && m->departs == t && m->dir == LT_DIR_TX;
+	return m && t && m->skb == (__u64)skb && m->skb_id == t && m->dir == LT_DIR_TX;
+}
+
+/* IP's ingress, before the port test and the flow key: the skb the first device found
+ * untimed, with the same length and first sequence number (the headers' first line only). */
+static __always_inline int memo_arrived(struct __sk_buff *ctx, const struct sk_buff *skb)
+{
+	__u32 cpu = bpf_get_smp_processor_id();
+	if (hist_mode == LT_HIST_ALL)
+		return 0;
+	struct seg_memo *m = bpf_map_lookup_elem(&memo, &cpu);
+	if (!m || m->skb != (__u64)skb || m->dir != LT_DIR_RX || m->skb_id != ctx->len)
+		return 0;
+	void *data = (void *)(long)ctx->data, *data_end = (void *)(long)ctx->data_end;
+	__u32 hl = sizeof(struct ipv6hdr);
+	if (ctx->protocol == bpf_htons(ETH_P_IP)) {
+		struct iphdr *ip = data;
+		if ((void *)(ip + 1) > data_end)
+			return 0;
+		hl = ip->ihl * 4;
+	}
+	struct tcphdr *th = data + (hl & 0x3c); /* (IPv6: 40 & 0x3c is 40) */
+	if ((void *)(th + 1) > data_end)
+		return 0;
+	return bpf_ntohl(th->seq) == m->start;
 }
 
 /* A timed segment: no later hook on its way may take an earlier verdict for it (an skb at a
@@ -982,7 +1009,8 @@ static __always_inline void device_event(struct __sk_buff *ctx, int rx)
 	const struct net_device *dev = skb->dev;
 	struct seg s = {}; /* (clang otherwise spills a field left unset when the segment is not ours) */
 	/* tc sees the packet from its link header on */
-	if (!ctx_seg(ctx, skb, skb->network_header - skb->mac_header, &s))
+	__u32 l3 = (skb->network_header - skb->mac_header) & 0x3f;
+	if (!ctx_seg(ctx, skb, l3, &s))
 		return;
 	STAGE_END(2, );
 	/* Not on ingress: the receiver's first crossing has work of its own (below), and an skb at
@@ -1029,7 +1057,7 @@ found:;
 		rx_first(st, s.start, s.end, &flags);
 		hit = interval_ns ? interval_rule(st, s.end, 0) : 0;
 		if (!hit)
-			memo_put(skb, s.start, s.end, s.k.sport, s.k.dport, LT_DIR_RX, 0);
+			memo_put(skb, s.start, s.end, s.k.sport, s.k.dport, LT_DIR_RX, ctx->len - l3);
 		else {
 			memo_clear();
 			__u64 now = bpf_ktime_get_ns();
@@ -1080,6 +1108,8 @@ SEC("cgroup_skb/ingress")
 int lt_ip_in(struct __sk_buff *ctx)
 {
 	struct sk_buff *skb = bpf_cast_to_kern_ctx(ctx);
+	if (LT_STAGE >= 2 && memo_arrived(ctx, skb))
+		return 1;
 	struct seg s = {}; /* (clang otherwise spills a field left unset when the segment is not ours) */
 	if (sk_unwatched(skb) || !ctx_seg(ctx, skb, 0, &s))
 		return 1;
@@ -1092,7 +1122,7 @@ int lt_ip_in(struct __sk_buff *ctx)
 		return 1;
 	__u32 hit = sampled(st, s.start, s.end);
 	if (!timed(st, s.start, s.end, hit)) {
-		memo_put(skb, s.start, s.end, s.k.sport, s.k.dport, LT_DIR_RX, 0);
+		memo_put(skb, s.start, s.end, s.k.sport, s.k.dport, LT_DIR_RX, ctx->len);
 		return 1;
 	}
 	memo_clear();
