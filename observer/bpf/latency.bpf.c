@@ -38,8 +38,9 @@
 // 2^hist_shift bytes of the stream, each counted as the 2^hist_shift / length segments it stands
 // for. A byte rule again, so that every layer on both ends picks the same segments. With
 // SAMPLES and SCALED only the segments timed are kept and matched (on the byte that picked
-// them), and every other segment leaves each hook after the flow lookup and the sampling
-// decision: no clock read (~37 ns here, the largest part of a hook's work), no matching.
+// them), and every other segment leaves the first hook on its skb's way after the flow lookup
+// and the sampling decision, and the later ones at that verdict (the memo, below): no clock
+// read (~37 ns here, the largest part of a hook's work), no matching.
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
