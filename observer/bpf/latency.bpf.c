@@ -1050,7 +1050,8 @@ found:;
 		/* not a sample: only the receiver's first crossing has work, told from a hop by the
 		 * skb (the device ring holds samples only) */
 		if (st->dir != LT_DIR_RX || (st->last_dev_skb == (__u64)skb && st->last_dev_end == s.end)) {
-			memo_put(skb, s.start, s.end, s.k.sport, s.k.dport, st->dir, 0);
+			memo_put(skb, s.start, s.end, s.k.sport, s.k.dport, st->dir,
+				 st->dir == LT_DIR_TX ? skb->tstamp : ctx->len - l3);
 			return;
 		}
 		st->last_dev_skb = (__u64)skb;
