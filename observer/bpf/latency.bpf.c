@@ -739,28 +739,36 @@ struct {
 	__type(value, struct seg_memo);
 } memo SEC(".maps");
 
-static __always_inline int memo_untimed(const void *skb, __u32 start, __u32 end, __u16 sport, __u16 dport, __u32 dir)
+/* This CPU's slot; NULL when every segment is timed (the verifier drops the rest). */
+static __always_inline struct seg_memo *memo_slot(void)
 {
 	__u32 cpu = bpf_get_smp_processor_id();
 	if (hist_mode == LT_HIST_ALL)
-		return 0;
-	struct seg_memo *m = bpf_map_lookup_elem(&memo, &cpu);
+		return NULL;
+	return bpf_map_lookup_elem(&memo, &cpu);
+}
+
+static __always_inline __u32 memo_ports(__u16 sport, __u16 dport)
+{
+	return (__u32)sport << 16 | dport;
+}
+
+static __always_inline int memo_untimed(const void *skb, __u32 start, __u32 end, __u16 sport, __u16 dport, __u32 dir)
+{
+	struct seg_memo *m = memo_slot();
 	return m && m->skb == (__u64)skb && m->start == start && m->end == end &&
-	       m->ports == ((__u32)sport << 16 | dport) && m->dir == dir;
+	       m->ports == memo_ports(sport, dport) && m->dir == dir;
 }
 
 static __always_inline void memo_put(const void *skb, __u32 start, __u32 end, __u16 sport, __u16 dport, __u32 dir, __u64 skb_id)
 {
-	__u32 cpu = bpf_get_smp_processor_id();
-	if (hist_mode == LT_HIST_ALL)
-		return;
-	struct seg_memo *m = bpf_map_lookup_elem(&memo, &cpu);
+	struct seg_memo *m = memo_slot();
 	if (!m)
 		return;
 	m->skb = (__u64)skb;
 	m->start = start;
 	m->end = end;
-	m->ports = (__u32)sport << 16 | dport;
+	m->ports = memo_ports(sport, dport);
 	m->dir = dir;
 	m->skb_id = skb_id;
 }
@@ -770,10 +778,7 @@ static __always_inline void memo_put(const void *skb, __u32 start, __u32 end, __
  * another time). */
 static __always_inline int memo_departed(const struct sk_buff *skb)
 {
-	__u32 cpu = bpf_get_smp_processor_id();
-	if (hist_mode == LT_HIST_ALL)
-		return 0;
-	struct seg_memo *m = bpf_map_lookup_elem(&memo, &cpu);
+	struct seg_memo *m = memo_slot();
 	__u64 t = skb->tstamp;
 	return m && t && m->skb == (__u64)skb && m->skb_id == t && m->dir == LT_DIR_TX;
 }
@@ -782,10 +787,7 @@ static __always_inline int memo_departed(const struct sk_buff *skb)
  * untimed, with the same length and first sequence number (the headers' first line only). */
 static __always_inline int memo_arrived(struct __sk_buff *ctx, const struct sk_buff *skb)
 {
-	__u32 cpu = bpf_get_smp_processor_id();
-	if (hist_mode == LT_HIST_ALL)
-		return 0;
-	struct seg_memo *m = bpf_map_lookup_elem(&memo, &cpu);
+	struct seg_memo *m = memo_slot();
 	if (!m || m->skb != (__u64)skb || m->dir != LT_DIR_RX || m->skb_id != ctx->len)
 		return 0;
 	void *data = (void *)(long)ctx->data, *data_end = (void *)(long)ctx->data_end;
@@ -806,10 +808,7 @@ static __always_inline int memo_arrived(struct __sk_buff *ctx, const struct sk_b
  * freed one's address holding the same bytes). */
 static __always_inline void memo_clear(void)
 {
-	__u32 cpu = bpf_get_smp_processor_id();
-	if (hist_mode == LT_HIST_ALL)
-		return;
-	struct seg_memo *m = bpf_map_lookup_elem(&memo, &cpu);
+	struct seg_memo *m = memo_slot();
 	if (m)
 		m->skb = 0;
 }
