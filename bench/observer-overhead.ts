@@ -1,9 +1,11 @@
 /**
  * bench/observer-overhead: what the observer costs the traffic it watches. Two test hosts run
- * TCP ping-pong (100-byte messages, round trips per second), bulk transfer (bytes per second)
- * and sockperf's TCP ping-pong (Debian's sockperf, 100-byte messages: p50 and p99 round trip, a
- * tool this project did not write), side by side in one run, configurations interleaved round
- * by round:
+ * TCP ping-pong (100-byte messages, round trips per second) and bulk transfer (bytes per second),
+ * side by side in one run, configurations interleaved round by round; and sockperf's TCP
+ * ping-pong (Debian's sockperf, 100-byte messages: p50 and p99 round trip, a tool this project
+ * did not write), one session per configuration with its hooks turned on and off every 500 ms
+ * (bench/sockperf.ts: each side measured within half a second of the other, where separate runs
+ * seconds apart measure the VM's drift as much as the hooks). The configurations:
  * - no observer;
  * - the observer, as a server runs it: one for the kernel, here watching both test hosts'
  *   namespaces and interfaces: the default configuration (a sample every 72,400 bytes and one a second, histograms scaled: one
@@ -26,7 +28,9 @@
  * on gives the median ns per run of each BPF program, sampling and every segment. Losses are
  * medians over rounds of each round's loss against that round's baseline; each target of
  * issue 17 is printed against its figure, relative to the floor measured in the same run.
- * JSON and one line.
+ * sockperf's figures: the hooks-on windows' percentiles minus the hooks-off windows' (p50 and
+ * p99 of all their round trips), with the same from each half of the windows to show how far a
+ * figure moves within a run (sockperfSessions). JSON and one line.
  *
  * --breakdown measures instead what each part of the per-segment work costs: the probe built up
  * to each cost stage of latency.bpf.c (LT_STAGE: 1 the watched test, 2 + flow state and clock,
@@ -34,18 +38,20 @@
  * loss, interleaved with the baseline and the floor.
  *
  * By default it runs the configurations the targets are about (no observer, sampling, samples
- * only, every segment, unwatched, the floor) in 3 rounds of 2 s per workload, within 5 minutes,
- * and the ns per run of histograms of every segment; --all adds their traffic runs, the
- * realistic topology and the naive tracer. SIGTERM and Ctrl-C stop it after the
- * run in progress, and it removes its testbed, its servers and its records either way.
+ * only, every segment, unwatched, the floor) in 3 rounds of 2 s per workload and a sockperf
+ * session of 12 s each, within 5 minutes, and the ns per run of histograms of every segment;
+ * --all adds their traffic runs, the realistic topology and the naive tracer. SIGTERM and
+ * Ctrl-C stop it after the run in progress, and it removes its testbed, its servers and its
+ * records either way.
  *
- *   node dist/bench/observer-overhead.js [--seconds 2] [--rounds 3] [--all] [--breakdown]
+ *   node dist/bench/observer-overhead.js [--seconds 2] [--rounds 3] [--sockperf-seconds 12] [--all] [--breakdown]
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { benchObject, checkStop, median, numberArg, stopOnSignals } from './common.js';
+import { sockperfToggled, type Hooks, type Percentiles, type ToggledFigures } from './sockperf.js';
 import { testbedUp, testbedDown, type Testbed, type TestbedHost } from '../local/testbed.js';
 import { startRedis, stopRedis, redisRunning } from '../local/servers.js';
 import { BpfObject, cgroupV2Root, enableBpfStats, inNetns } from '../native/addon.js';
@@ -60,6 +66,7 @@ const execFileP = promisify(execFile);
 const tool = join(projectRoot, 'dist', 'bench', 'tcpbench');
 const seconds = numberArg('seconds', 2);
 const rounds = numberArg('rounds', 3);
+const sockperfSeconds = numberArg('sockperf-seconds', 12);
 stopOnSignals(); // checkStop() between runs: its testbed is removed on the way out
 const trafficCpu = numberArg('traffic-cpu', 1);
 const userCpu = trafficCpu === 0 ? 1 : 0;
@@ -85,19 +92,6 @@ async function runIn(h: TestbedHost, args: (string | number)[]): Promise<any> {
 
 type Workload = 'pingpong' | 'bulk' | 'sockperf';
 
-/** sockperf's TCP ping-pong from the client host: round-trip percentiles in microseconds. */
-async function sockperf(h: TestbedHost, address: string): Promise<{ p50: number; p99: number }> {
-  const { stdout } = await execFileP('taskset', ['-c', String(trafficCpu), 'ip', 'netns', 'exec', h.netns, 'sockperf', 'ping-pong', '--tcp', '-i', address, '-p', String(SOCKPERF_PORT), '-m', '100', '-t', String(seconds), '--full-rtt'], {
-    timeout: (seconds + 30) * 1000,
-  });
-  const pct = (q: string) => {
-    const m = new RegExp(`percentile ${q} =\\s*([0-9.]+)`).exec(stdout);
-    if (!m) throw new Error(`sockperf printed no ${q} percentile: ${stdout.slice(-300)}`);
-    return Number(m[1]);
-  };
-  return { p50: pct('50.000'), p99: pct('99.000') };
-}
-
 function sampling(c: Config, workload: Workload): SamplingInfo | undefined {
   if (c === 'baseline' || c === 'naiveTracer' || c.startsWith('emptyHooks')) return undefined;
   const ports = c.startsWith('unwatched') ? [OTHER_PORT] : [PORT, SOCKPERF_PORT];
@@ -113,21 +107,25 @@ function sampling(c: Config, workload: Workload): SamplingInfo | undefined {
  * The reference: a naive tracer per host (bench/bpf/naive_tracer.bpf.c), the observer's hooks
  * with a ring-buffer record for every event and no filtering; drained on a timer and counted.
  */
-async function withNaiveTracers<T>(tb: Testbed, fn: (events: () => { events: number; lost: number }) => Promise<T>): Promise<T> {
+async function withNaiveTracers<T>(tb: Testbed, fn: (events: () => { events: number; lost: number }, hooks: Hooks) => Promise<T>): Promise<T> {
   const objs: BpfObject[] = [];
   const drains: { stop(): void }[] = [];
   let events = 0;
+  const attach = (o: BpfObject, h: TestbedHost) => {
+    for (const p of ['naive_enter_write', 'naive_enter_writev', 'naive_enter_sendto', 'naive_enter_sendmsg', 'naive_tcp_send', 'naive_dev_out', 'naive_dev_in', 'naive_tcp_recv', 'naive_sock_recv']) o.attach(p);
+    o.attachCgroup('naive_ip_out', cgroupV2Root());
+    inNetns(h.netns, () => o.attachTc('naive_ip_in', h.iface, 'ingress'));
+  };
   try {
     for (const h of tb.hosts) {
       const o = BpfObject.open(benchObject('naive_tracer'));
       objs.push(o);
-      for (const p of ['naive_enter_write', 'naive_enter_writev', 'naive_enter_sendto', 'naive_enter_sendmsg', 'naive_tcp_send', 'naive_dev_out', 'naive_dev_in', 'naive_tcp_recv', 'naive_sock_recv']) o.attach(p);
-      o.attachCgroup('naive_ip_out', cgroupV2Root());
-      inNetns(h.netns, () => o.attachTc('naive_ip_in', h.iface, 'ingress'));
+      attach(o, h);
       drains.push(o.ring('naive_events').poll(20, (_b, n) => (events += n)));
     }
     await new Promise((r) => setTimeout(r, 500));
-    return await fn(() => ({ events, lost: objs.reduce((s, o) => s + Number(o.map('naive_lost').perCpuValues(o.map('naive_lost').lookup(Buffer.alloc(4))!).reduce((a, v) => a + v.readBigUInt64LE(0), 0n)), 0) }));
+    const hooks: Hooks = { on: () => objs.forEach((o, i) => attach(o, tb.hosts[i]!)), off: () => objs.forEach((o) => o.detachAll()) };
+    return await fn(() => ({ events, lost: objs.reduce((s, o) => s + Number(o.map('naive_lost').perCpuValues(o.map('naive_lost').lookup(Buffer.alloc(4))!).reduce((a, v) => a + v.readBigUInt64LE(0), 0n)), 0) }), hooks);
   } finally {
     drains.forEach((d) => d.stop());
     objs.forEach((o) => o.close());
@@ -138,36 +136,41 @@ async function withNaiveTracers<T>(tb: Testbed, fn: (events: () => { events: num
  * The floor: empty programs on exactly the observer's hooks (bench/bpf/empty_hooks.bpf.c), one
  * set per host or one for the kernel, attached as the observer attaches its own.
  */
-async function withEmptyHooks<T>(tb: Testbed, one: boolean, fn: (objs: BpfObject[]) => Promise<T>): Promise<T> {
+async function withEmptyHooks<T>(tb: Testbed, one: boolean, fn: (objs: BpfObject[], hooks: Hooks) => Promise<T>): Promise<T> {
   const objs: BpfObject[] = [];
+  const hosts = one ? tb.hosts.slice(1) : tb.hosts;
+  const attach = (o: BpfObject, h: TestbedHost) => {
+    for (const p of ['empty_tcp_send', 'empty_tcp_recv', 'empty_sock_recv', 'empty_sock_state']) o.attach(p);
+    for (const p of ['empty_ip_out', 'empty_ip_in', 'empty_sockops']) o.attachCgroup(p, cgroupV2Root());
+    for (const x of one ? tb.hosts : [h])
+      inNetns(x.netns, () => {
+        o.attachTc('empty_dev_out', x.iface, 'egress');
+        o.attachTc('empty_dev_in', x.iface, 'ingress');
+      });
+  };
   try {
-    for (const h of one ? tb.hosts.slice(1) : tb.hosts) {
+    for (const h of hosts) {
       const o = BpfObject.open(benchObject('empty_hooks'));
       objs.push(o);
-      for (const p of ['empty_tcp_send', 'empty_tcp_recv', 'empty_sock_recv', 'empty_sock_state']) o.attach(p);
-      for (const p of ['empty_ip_out', 'empty_ip_in', 'empty_sockops']) o.attachCgroup(p, cgroupV2Root());
-      for (const x of one ? tb.hosts : [h])
-        inNetns(x.netns, () => {
-          o.attachTc('empty_dev_out', x.iface, 'egress');
-          o.attachTc('empty_dev_in', x.iface, 'ingress');
-        });
+      attach(o, h);
     }
     await new Promise((r) => setTimeout(r, 500));
-    return await fn(objs);
+    return await fn(objs, { on: () => objs.forEach((o, i) => attach(o, hosts[i]!)), off: () => objs.forEach((o) => o.detachAll()) });
   } finally {
     objs.forEach((o) => o.close());
   }
 }
 
-async function withObservers<T>(tb: Testbed, s: SamplingInfo | undefined, redis: { host: string; port: number; password: string }, fn: (obs: Observer[]) => Promise<T>, one = false): Promise<T> {
+async function withObservers<T>(tb: Testbed, s: SamplingInfo | undefined, redis: { host: string; port: number; password: string }, fn: (obs: Observer[], hooks: Hooks) => Promise<T>, one = false): Promise<T> {
   // Loading and unloading programs leaves kernel work behind (verifier, RCU): let it settle
   // before every run, with or without observers, so all configurations start alike.
   const settle = () => new Promise((r) => setTimeout(r, 500));
   if (!s) {
     await settle();
-    return fn([]);
+    return fn([], { on() {}, off() {} });
   }
-  const obs = (one ? tb.hosts.slice(1) : tb.hosts).map(
+  const hosts = one ? tb.hosts.slice(1) : tb.hosts;
+  const obs = hosts.map(
     (h) =>
       new Observer({
         node: `bench-${h.name}`, redis, sampling: s, ownNetnsOnly: !one, netns: h.netns,
@@ -178,8 +181,10 @@ async function withObservers<T>(tb: Testbed, s: SamplingInfo | undefined, redis:
   );
   for (const o of obs) await o.start();
   await settle();
+  // each observer's probe in its own namespace, where its interfaces without one are
+  const hooks: Hooks = { on: () => obs.forEach((o, i) => inNetns(hosts[i]!.netns, () => o.latencyProbe.attach())), off: () => obs.forEach((o) => o.latencyProbe.detachAll()) };
   try {
-    return await fn(obs);
+    return await fn(obs, hooks);
   } finally {
     for (const o of obs) await o.stop();
   }
@@ -328,15 +333,15 @@ async function main(): Promise<void> {
   ];
   await new Promise((r) => setTimeout(r, 500));
   const pingpong = async () => (await runIn(client, ['pingpong', server.address, PORT, seconds, 100])).rtt_per_s as number;
-  type Runs = { rtt: number[]; bulk: number[]; sp50: number[]; sp99: number[]; records: number[]; dropped: number[] };
-  const results: Record<Config, Runs> = Object.fromEntries(CONFIGS.map((c) => [c, { rtt: [], bulk: [], sp50: [], sp99: [], records: [], dropped: [] }])) as never;
+  type Runs = { rtt: number[]; bulk: number[]; records: number[]; dropped: number[] };
+  const results: Record<Config, Runs> = Object.fromEntries(CONFIGS.map((c) => [c, { rtt: [], bulk: [], records: [], dropped: [] }])) as never;
   try {
     if (process.argv.includes('--breakdown')) return await breakdown(tb, pingpong);
     for (let r = 0; r < rounds; r++) {
       for (const c of CONFIGS) {
         // the workloads that run under the same settings share one setup (a second each to settle, and an observer's start and stop)
         const groups = new Map<string, Workload[]>();
-        for (const w of ['pingpong', 'bulk', 'sockperf'] as const) {
+        for (const w of ['pingpong', 'bulk'] as const) {
           const key = JSON.stringify(sampling(c, w) ?? null);
           groups.set(key, [...(groups.get(key) ?? []), w]);
         }
@@ -345,12 +350,7 @@ async function main(): Promise<void> {
           const traffic = async () => {
             for (const w of ws) {
               if (w === 'pingpong') results[c].rtt.push(await pingpong());
-              else if (w === 'bulk') results[c].bulk.push((await runIn(client, ['bulk', server.address, PORT, seconds])).bytes_per_s);
-              else {
-                const sp = await sockperf(client, server.address);
-                results[c].sp50.push(sp.p50);
-                results[c].sp99.push(sp.p99);
-              }
+              else results[c].bulk.push((await runIn(client, ['bulk', server.address, PORT, seconds])).bytes_per_s);
               await new Promise((res) => setTimeout(res, 100));
             }
           };
@@ -378,6 +378,19 @@ async function main(): Promise<void> {
       }
       process.stderr.write(`round ${r + 1}/${rounds} done\n`);
     }
+    // sockperf: a session per configuration, its hooks toggled (bench/sockperf.ts)
+    const sessions = {} as Record<Exclude<Config, 'baseline'>, ToggledFigures>;
+    mkdirSync(workDir('bench-sockperf'), { recursive: true });
+    for (const c of CONFIGS) {
+      if (c === 'baseline') continue;
+      checkStop();
+      const run = (hooks: Hooks) =>
+        sockperfToggled({ netns: client.netns, cpu: trafficCpu, address: server.address, port: SOCKPERF_PORT, seconds: sockperfSeconds, hooks, logPath: join(workDir('bench-sockperf'), 'full.log') });
+      if (c.startsWith('emptyHooks')) sessions[c] = await withEmptyHooks(tb, !perHost(c), (_o, hooks) => run(hooks));
+      else if (c === 'naiveTracer') sessions[c] = await withNaiveTracers(tb, (_n, hooks) => run(hooks));
+      else sessions[c] = await withObservers(tb, sampling(c, 'sockperf'), redis, (_o, hooks) => run(hooks), !perHost(c));
+      process.stderr.write(`sockperf ${c} done\n`);
+    }
     // bpf_stats pass: every program's median cost on ping-pong, sampling and every segment
     // (ping-pong only: every segment of bulk traffic floods user space for minutes).
     const statsPass = (c: Config) => (checkStop(), withObservers(tb, sampling(c, 'pingpong'), redis, (obs) => programCosts(() => obs.map((o) => o.latencyProbe.programStats()), pingpong), !perHost(c)));
@@ -385,12 +398,10 @@ async function main(): Promise<void> {
     const perProgramAll = await statsPass('allHistograms');
     const perProgramSamplesOnly = await statsPass('samplesOnly');
     const perProgramEvery = await statsPass('everySegment');
-    const base = { rtt: median(results.baseline.rtt), bulk: median(results.baseline.bulk), sp50: median(results.baseline.sp50), sp99: median(results.baseline.sp99) };
+    const base = { rtt: median(results.baseline.rtt), bulk: median(results.baseline.bulk) };
     // Loss per round against that round's baseline, then the median: the VM's speed drifts
     // between rounds (bulk more than ping-pong), and pairing takes the drift out.
     const loss = (c: Config) => ({ pingpong: paired(results[c].rtt, results.baseline.rtt), bulk: paired(results[c].bulk, results.baseline.bulk) });
-    // sockperf: microseconds added to the round trip, paired by round likewise
-    const added = (c: Config, k: 'sp50' | 'sp99') => median(results[c][k].map((x, i) => x - results.baseline[k][i]!));
     const nsValues = Object.values(perProgram);
     const nsEvery = Object.values(perProgramEvery);
     const L = Object.fromEntries(CONFIGS.filter((c) => c !== 'baseline').map((c) => [c, loss(c)])) as Record<Exclude<Config, 'baseline'>, { pingpong: number; bulk: number }>;
@@ -405,12 +416,12 @@ async function main(): Promise<void> {
       everySegmentAboveFloor: target(L.everySegment.pingpong - floorPp, 0.07),
       unwatchedAboveFloor: target(L.unwatched.pingpong - floorPp, 0.005),
       samplingNsPerRunMedian: target(nsMedian, 110),
-      sockperfP50AddedBySamplingUs: target(added('sampling', 'sp50'), 1.5),
-      sockperfP99AddedBySamplingUs: target(added('sampling', 'sp99'), 3),
+      sockperfP50AddedBySamplingUs: target(sessions.sampling.added.p50, 1.5),
+      sockperfP99AddedBySamplingUs: target(sessions.sampling.added.p99, 3),
       // the same three for sampling with histograms of samples only
       samplesOnlyAboveFloor: target(L.samplesOnly.pingpong - floorPp, 0.03),
       samplesOnlyNsPerRunMedian: target(nsMedianSamplesOnly, 110),
-      sockperfP50AddedBySamplesOnlyUs: target(added('samplesOnly', 'sp50'), 1.5),
+      sockperfP50AddedBySamplesOnlyUs: target(sessions.samplesOnly.added.p50, 1.5),
     };
     const result = {
       bench: 'observer-overhead',
@@ -420,8 +431,12 @@ async function main(): Promise<void> {
       bulkBytesPerSec: Object.fromEntries(CONFIGS.map((c) => [c, median(results[c].bulk)])),
       /** Bulk throughput of each configuration over the baseline's (1: no cost). */
       bulkThroughputRatio: Object.fromEntries(CONFIGS.filter((c) => c !== 'baseline').map((c) => [c, median(results[c].bulk) / base.bulk])),
-      sockperfRoundTripUs: Object.fromEntries(CONFIGS.map((c) => [c, { p50: median(results[c].sp50), p99: median(results[c].sp99) }])),
-      sockperfAddedUs: Object.fromEntries(CONFIGS.filter((c) => c !== 'baseline').map((c) => [c, { p50: added(c, 'sp50'), p99: added(c, 'sp99') }])) as Record<Exclude<Config, 'baseline'>, { p50: number; p99: number }>,
+      sockperfSeconds,
+      /** Round trip with the hooks on; the baseline: with the default configuration's off. */
+      sockperfRoundTripUs: { baseline: sessions.sampling.off, ...Object.fromEntries(Object.entries(sessions).map(([c, f]) => [c, f.on])) } as Record<Config, Percentiles>,
+      sockperfAddedUs: Object.fromEntries(Object.entries(sessions).map(([c, f]) => [c, f.added])) as Record<Exclude<Config, 'baseline'>, Percentiles>,
+      /** Each session whole: both sides, the added figures of each half of its windows, its counts. */
+      sockperfSessions: sessions,
       loss: L,
       recordsPerRun: Object.fromEntries(CONFIGS.map((c) => [c, median(results[c].records)])),
       droppedTotal: Object.fromEntries(CONFIGS.map((c) => [c, results[c].dropped.reduce((a, b) => a + b, 0)])),
@@ -450,7 +465,7 @@ async function main(): Promise<void> {
       : '';
     console.log(
       `observer-overhead: BPF median ${nsMedian.toFixed(0)} ns/run sampling (max 110: ${mark(t.samplingNsPerRunMedian)}; max program ${Math.max(...nsValues).toFixed(0)}), ${result.bpfNsPerRunAllHistogramsMedian.toFixed(0)} with histograms of every segment, ${nsMedianSamplesOnly.toFixed(0)} samples only, ${result.bpfNsPerRunEverySegmentMedian.toFixed(0)} every segment; ` +
-        `sockperf p50/p99 ${base.sp50.toFixed(2)}/${base.sp99.toFixed(2)} µs baseline, added by sampling ${us(SA.sampling.p50)}/${us(SA.sampling.p99)} (max 1.5/3: ${mark(t.sockperfP50AddedBySamplingUs)}/${mark(t.sockperfP99AddedBySamplingUs)}), ${SA.allHistograms ? `with histograms of every segment ${us(SA.allHistograms.p50)}/${us(SA.allHistograms.p99)}, ` : ''}samples only ${us(SA.samplesOnly.p50)}/${us(SA.samplesOnly.p99)}, every segment ${us(SA.everySegment.p50)}/${us(SA.everySegment.p99)}, unwatched ${us(SA.unwatched.p50)}, floor ${us(SA.emptyHooks.p50)}; ` +
+        `sockperf p50/p99 ${sessions.sampling.off.p50.toFixed(2)}/${sessions.sampling.off.p99.toFixed(2)} µs hooks off, added by sampling ${us(SA.sampling.p50)}/${us(SA.sampling.p99)} (max 1.5/3: ${mark(t.sockperfP50AddedBySamplingUs)}/${mark(t.sockperfP99AddedBySamplingUs)}; halves ${sessions.sampling.halves.map((h) => `${us(h.p50)}/${us(h.p99)}`).join(', ')}), ${SA.allHistograms ? `with histograms of every segment ${us(SA.allHistograms.p50)}/${us(SA.allHistograms.p99)}, ` : ''}samples only ${us(SA.samplesOnly.p50)}/${us(SA.samplesOnly.p99)}, every segment ${us(SA.everySegment.p50)}/${us(SA.everySegment.p99)}, unwatched ${us(SA.unwatched.p50)}, floor ${us(SA.emptyHooks.p50)}/${us(SA.emptyHooks.p99)}; ` +
         `bulk ${(base.bulk / 1e9).toFixed(2)} GB/s baseline, x${bulkRatio('sampling').toFixed(3)} sampling, x${bulkRatio('everySegment').toFixed(3)} every segment, x${bulkRatio('emptyHooks').toFixed(3)} floor; ` +
         `ping-pong ${base.rtt.toFixed(0)} rt/s baseline, loss sampling ${pct(L.sampling.pingpong)} (${pts(t.samplingAboveFloor.value)} points above the floor, max +3: ${mark(t.samplingAboveFloor)}), samples only ${pct(L.samplesOnly.pingpong)}, every segment ${pct(L.everySegment.pingpong)} (${pts(t.everySegmentAboveFloor.value)}, max +7: ${mark(t.everySegmentAboveFloor)}), unwatched ${pct(L.unwatched.pingpong)} (${pts(t.unwatchedAboveFloor.value)}, max +0.5: ${mark(t.unwatchedAboveFloor)}), floor ${pct(floorPp)}` +
         more,
@@ -461,6 +476,7 @@ async function main(): Promise<void> {
     await removeBenchRecords(redis, startedMs).catch((e) => console.error(`bench observer-overhead: its records stay in ${RECORD_STREAM}: ${(e as Error).message}`));
     if (!hadRedis) await stopRedis();
     for (const h of tb.hosts) rmSync(workDir('bench-spool', h.name), { recursive: true, force: true });
+    rmSync(workDir('bench-sockperf'), { recursive: true, force: true });
   }
 }
 

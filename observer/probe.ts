@@ -127,6 +127,8 @@ export class LatencyProbe {
     private readonly bpf: BpfObject,
     readonly ports: number[],
     readonly ring: RingReader,
+    /** Where the hooks go: the cgroup programs' cgroup, and the interfaces ([netns/]name). */
+    private readonly at: { cgroup: string; interfaces: string[] },
   ) {}
 
   /** sampling_info.yaml as the probe takes it: the one place its settings become probe options. */
@@ -159,21 +161,31 @@ export class LatencyProbe {
       layouts: [LT_EVENT],
     });
     try {
-      for (const p of ['lt_tcp_send', 'lt_tcp_recv', 'lt_sock_recv', 'lt_sock_state']) bpf.attach(p);
-      for (const p of ['lt_ip_out', 'lt_ip_in', 'lt_sockops']) bpf.attachCgroup(p, scope.path);
-      for (const spec of o.interfaces) {
-        const [netns, iface] = spec.includes('/') ? spec.split('/', 2) : [undefined, spec];
-        const attach = () => {
-          bpf.attachTc('lt_dev_out', iface!, 'egress');
-          bpf.attachTc('lt_dev_in', iface!, 'ingress');
-        };
-        if (netns) inNetns(netns, attach);
-        else attach();
-      }
-      return new LatencyProbe(bpf, o.ports, bpf.ring('events'));
+      const probe = new LatencyProbe(bpf, o.ports, bpf.ring('events'), { cgroup: scope.path, interfaces: o.interfaces });
+      probe.attach();
+      return probe;
     } catch (e) {
       bpf.close();
       throw e;
+    }
+  }
+
+  /**
+   * Attaches every hook: at open, and again after detachAll() (the maps keep their flows and
+   * counts). An interface named without a namespace is the current namespace's, as at open.
+   * Throws, naming the hook, with what it attached left attached (detachAll() removes it).
+   */
+  attach(): void {
+    for (const p of ['lt_tcp_send', 'lt_tcp_recv', 'lt_sock_recv', 'lt_sock_state']) this.bpf.attach(p);
+    for (const p of ['lt_ip_out', 'lt_ip_in', 'lt_sockops']) this.bpf.attachCgroup(p, this.at.cgroup);
+    for (const spec of this.at.interfaces) {
+      const [netns, iface] = spec.includes('/') ? spec.split('/', 2) : [undefined, spec];
+      const attach = () => {
+        this.bpf.attachTc('lt_dev_out', iface!, 'egress');
+        this.bpf.attachTc('lt_dev_in', iface!, 'ingress');
+      };
+      if (netns) inNetns(netns, attach);
+      else attach();
     }
   }
 
@@ -217,7 +229,7 @@ export class LatencyProbe {
     return this.bpf.programs().map((p) => ({ name: p.name, ...this.bpf.programStats(p.name) }));
   }
 
-  /** Stops every hook; counters, histograms and the ring stay readable until close(). */
+  /** Stops every hook; counters, histograms and the ring stay readable until close(), and attach() starts them again. */
   detachAll(): void {
     this.bpf.detachAll();
   }

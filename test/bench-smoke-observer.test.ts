@@ -11,9 +11,16 @@ import { projectRoot } from '../lib/paths.js';
 import { bench } from './helpers/bench.js';
 
 test('bench/observer-overhead in smoke size: every configuration runs every workload; the keys of issue 24', async () => {
-  const j = await bench('observer-overhead', ['--rounds', '1', '--seconds', '1']) as Record<string, any>;
+  const j = await bench('observer-overhead', ['--rounds', '1', '--seconds', '1', '--sockperf-seconds', '3']) as Record<string, any>;
   assert.ok(j.bpfNsPerRunMedian > 0 && j.bpfNsPerRunEverySegmentMedian > 0, JSON.stringify(j));
   for (const k of ['p50', 'p99']) assert.equal(typeof j.sockperfAddedUs.sampling[k], 'number', `sockperfAddedUs.sampling.${k}`);
+  // every configuration's sockperf session had windows on both sides, tied to sockperf's clock
+  for (const [c, s] of Object.entries(j.sockperfSessions as Record<string, any>)) {
+    assert.ok(s.windows >= 2 && s.samples.on > 1000 && s.samples.off > 1000, `${c}: ${JSON.stringify(s)}`);
+    assert.ok(s.on.p50 > 0 && s.off.p50 > 0 && s.on.p99 >= s.on.p50, `${c}: ${JSON.stringify(s)}`);
+  }
+  // the floor's hooks cost the round trip something; sockperf's clock tied wrongly would mix the sides
+  assert.ok(j.sockperfAddedUs.emptyHooks.p50 > 0.2, JSON.stringify(j.sockperfAddedUs));
   assert.ok(j.bulkThroughputRatio.sampling > 0 && j.pingpongRttPerSec.baseline > 0, JSON.stringify(j));
 });
 

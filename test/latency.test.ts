@@ -201,6 +201,29 @@ test('one observer for the whole kernel sees both ends of a connection, each in 
   assert.equal(k.final!.ringFull, 0n);
 });
 
+test('a probe detached and attached again: nothing while detached, every sample on every layer again after (the benchmark toggles hooks so)', async () => {
+  const size = 65536;
+  const bytes = 1 << 20;
+  const k = watch(-1, { ports: [7311], sampleSize: size });
+  try {
+    k.probe.detachAll();
+    await send(bytes, 7311);
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(k.probe.counters().events, 0n, 'no event while detached');
+    assert.equal(k.records.length, 0);
+    k.probe.attach();
+    await send(bytes, 7311);
+  } finally {
+    await k.finish();
+  }
+  const want = predictedSamples(bytes, size);
+  for (const side of ['tx', 'rx'] as const) {
+    const recs = k.records.filter((r) => r.dir === side && (side === 'rx' ? r.complete || !r.retrans : !r.retrans));
+    assert.equal(new Set(recs.map((r) => r.streamOffset)).size, want, `${side}: ${recs.length} records, rule predicts ${want}`);
+    assert.equal(recs.filter((r) => !r.complete).length, 0, `${side}: every record complete`);
+  }
+});
+
 test("one observer for the whole kernel on the host's interfaces only: a container's segments still show their way out", async () => {
   // The default on a container host: the observer's own (root) namespace, where the containers'
   // veth peers and the bridge are; the containers' interfaces are not watched.

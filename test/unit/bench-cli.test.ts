@@ -13,8 +13,8 @@ import { projectRoot } from '../../lib/paths.js';
 import { benchDoc, documentedOptions } from '../../bench/common.js';
 
 const dir = join(projectRoot, 'dist', 'bench');
-// a bench is a script that imports common.js; stream-worker.js is one's helper process
-const benches = readdirSync(dir).filter((f) => f.endsWith('.js') && f !== 'common.js' && f !== 'stream-worker.js');
+// a bench is a script that imports common.js; stream-worker.js is one's helper process, sockperf.js one's measurement
+const benches = readdirSync(dir).filter((f) => f.endsWith('.js') && !['common.js', 'stream-worker.js', 'sockperf.js'].includes(f));
 
 test('every benchmark: --help prints its purpose and options and exits 0 at once, running nothing', () => {
   assert.ok(benches.length >= 10, benches.join(' '));
