@@ -29,8 +29,9 @@
  * medians over rounds of each round's loss against that round's baseline; each target of
  * issue 17 is printed against its figure, relative to the floor measured in the same run.
  * sockperf's figures: the hooks-on windows' percentiles minus the hooks-off windows' (p50 and
- * p99 of all their round trips), with the same from each half of the windows to show how far a
- * figure moves within a run (sockperfSessions). JSON and one line.
+ * p99), in each of 5 groups of consecutive windows, and the median of the 5: a burst of the VM
+ * (a few ms of slow round trips) moves one group's p99 by microseconds, and the figure pooled
+ * over all windows with it; sockperfSessions has every group's, and the pooled. JSON and one line.
  *
  * --breakdown measures instead what each part of the per-segment work costs: the probe built up
  * to each cost stage of latency.bpf.c (LT_STAGE: 1 the watched test, 2 + flow state and clock,
@@ -435,7 +436,7 @@ async function main(): Promise<void> {
       /** Round trip with the hooks on; the baseline: with the default configuration's off. */
       sockperfRoundTripUs: { baseline: sessions.sampling.off, ...Object.fromEntries(Object.entries(sessions).map(([c, f]) => [c, f.on])) } as Record<Config, Percentiles>,
       sockperfAddedUs: Object.fromEntries(Object.entries(sessions).map(([c, f]) => [c, f.added])) as Record<Exclude<Config, 'baseline'>, Percentiles>,
-      /** Each session whole: both sides, the added figures of each half of its windows, its counts. */
+      /** Each session whole: both sides pooled, each group's added figures, its counts. */
       sockperfSessions: sessions,
       loss: L,
       recordsPerRun: Object.fromEntries(CONFIGS.map((c) => [c, median(results[c].records)])),
@@ -465,7 +466,7 @@ async function main(): Promise<void> {
       : '';
     console.log(
       `observer-overhead: BPF median ${nsMedian.toFixed(0)} ns/run sampling (max 110: ${mark(t.samplingNsPerRunMedian)}; max program ${Math.max(...nsValues).toFixed(0)}), ${result.bpfNsPerRunAllHistogramsMedian.toFixed(0)} with histograms of every segment, ${nsMedianSamplesOnly.toFixed(0)} samples only, ${result.bpfNsPerRunEverySegmentMedian.toFixed(0)} every segment; ` +
-        `sockperf p50/p99 ${sessions.sampling.off.p50.toFixed(2)}/${sessions.sampling.off.p99.toFixed(2)} µs hooks off, added by sampling ${us(SA.sampling.p50)}/${us(SA.sampling.p99)} (max 1.5/3: ${mark(t.sockperfP50AddedBySamplingUs)}/${mark(t.sockperfP99AddedBySamplingUs)}; halves ${sessions.sampling.halves.map((h) => `${us(h.p50)}/${us(h.p99)}`).join(', ')}), ${SA.allHistograms ? `with histograms of every segment ${us(SA.allHistograms.p50)}/${us(SA.allHistograms.p99)}, ` : ''}samples only ${us(SA.samplesOnly.p50)}/${us(SA.samplesOnly.p99)}, every segment ${us(SA.everySegment.p50)}/${us(SA.everySegment.p99)}, unwatched ${us(SA.unwatched.p50)}, floor ${us(SA.emptyHooks.p50)}/${us(SA.emptyHooks.p99)}; ` +
+        `sockperf p50/p99 ${sessions.sampling.off.p50.toFixed(2)}/${sessions.sampling.off.p99.toFixed(2)} µs hooks off, added by sampling ${us(SA.sampling.p50)}/${us(SA.sampling.p99)} (max 1.5/3: ${mark(t.sockperfP50AddedBySamplingUs)}/${mark(t.sockperfP99AddedBySamplingUs)}; median of ${sessions.sampling.groups.length} groups of windows: ${sessions.sampling.groups.map((h) => `${us(h.p50)}/${us(h.p99)}`).join(', ')}; all windows pooled ${us(sessions.sampling.pooled.p50)}/${us(sessions.sampling.pooled.p99)}), ${SA.allHistograms ? `with histograms of every segment ${us(SA.allHistograms.p50)}/${us(SA.allHistograms.p99)}, ` : ''}samples only ${us(SA.samplesOnly.p50)}/${us(SA.samplesOnly.p99)}, every segment ${us(SA.everySegment.p50)}/${us(SA.everySegment.p99)}, unwatched ${us(SA.unwatched.p50)}, floor ${us(SA.emptyHooks.p50)}/${us(SA.emptyHooks.p99)}; ` +
         `bulk ${(base.bulk / 1e9).toFixed(2)} GB/s baseline, x${bulkRatio('sampling').toFixed(3)} sampling, x${bulkRatio('everySegment').toFixed(3)} every segment, x${bulkRatio('emptyHooks').toFixed(3)} floor; ` +
         `ping-pong ${base.rtt.toFixed(0)} rt/s baseline, loss sampling ${pct(L.sampling.pingpong)} (${pts(t.samplingAboveFloor.value)} points above the floor, max +3: ${mark(t.samplingAboveFloor)}), samples only ${pct(L.samplesOnly.pingpong)}, every segment ${pct(L.everySegment.pingpong)} (${pts(t.everySegmentAboveFloor.value)}, max +7: ${mark(t.everySegmentAboveFloor)}), unwatched ${pct(L.unwatched.pingpong)} (${pts(t.unwatchedAboveFloor.value)}, max +0.5: ${mark(t.unwatchedAboveFloor)}), floor ${pct(floorPp)}` +
         more,

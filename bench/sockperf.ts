@@ -14,7 +14,7 @@
  */
 import { spawn } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
-import { quantiles } from '../lib/stats.js';
+import { median, quantiles } from '../lib/stats.js';
 import { checkStop, onStop, pause, stopRequested } from './common.js';
 
 /** Turns a configuration's hooks on or off (synchronous: the addon's attach calls). */
@@ -42,13 +42,15 @@ export interface Percentiles {
 }
 
 export interface ToggledFigures {
-  /** Round trip with the hooks on and off (µs, sockperf's percentiles: nearest rank). */
+  /** Round trip with the hooks on and off (µs, sockperf's percentiles: nearest rank), all windows pooled. */
   on: Percentiles;
   off: Percentiles;
-  /** on - off. */
+  /** on - off, all windows pooled. */
+  pooled: Percentiles;
+  /** on - off in each group of consecutive windows (up to GROUPS), in order. */
+  groups: Percentiles[];
+  /** The median of the groups' (p50 and p99 each): the figure. A burst of the VM lands in one group and moves the pooled p99 by microseconds, not this. */
   added: Percentiles;
-  /** `added` from the first and from the second half of the windows: how far it moves within one run. */
-  halves: Percentiles[];
   /** Windows with round trips in them, and the round trips counted on each side. */
   windows: number;
   samples: { on: number; off: number };
@@ -97,7 +99,10 @@ export function windowsOf(rows: RoundTrip[], offsetMs: number, toggles: Toggle[]
   return windows.filter((w) => w.rtts.length > 0);
 }
 
-/** Both sides' percentiles, pooled over the windows, and the same for each half of them. */
+/** Groups of consecutive windows that a session's figure is the median of (an odd count up to this, two windows at least each). */
+export const GROUPS = 5;
+
+/** Both sides' percentiles, pooled over the windows and per group of them (toggledFigures' fields). */
 export function toggledFigures(windows: { on: boolean; rtts: number[] }[]): ToggledFigures {
   const side = (ws: typeof windows, on: boolean) => ws.filter((w) => w.on === on).flatMap((w) => w.rtts);
   const pct = (xs: number[]): Percentiles => {
@@ -110,12 +115,22 @@ export function toggledFigures(windows: { on: boolean; rtts: number[] }[]): Togg
   };
   const on = side(windows, true), off = side(windows, false);
   if (!on.length || !off.length) throw new Error(`sockperf: no round trip with the hooks ${on.length ? 'off' : 'on'}: give it more seconds`);
-  const half = Math.ceil(windows.length / 2);
+  // groups of whole pairs of windows (an on and an off, next to each other); an odd count, so
+  // that the median is a group's figure, not the lower of two
+  const pairs = Math.floor(windows.length / 2);
+  let n = Math.max(1, Math.min(GROUPS, pairs));
+  if (n % 2 === 0) n--;
+  const groups: Percentiles[] = [];
+  for (let g = 0; g < n; g++) {
+    const ws = windows.slice(2 * Math.round((g * pairs) / n), g === n - 1 ? windows.length : 2 * Math.round(((g + 1) * pairs) / n));
+    if (ws.some((w) => w.on) && ws.some((w) => !w.on)) groups.push(added(ws));
+  }
   return {
     on: pct(on),
     off: pct(off),
-    added: added(windows),
-    halves: [added(windows.slice(0, half)), added(windows.slice(half))],
+    pooled: added(windows),
+    groups,
+    added: { p50: median(groups.map((x) => x.p50)), p99: median(groups.map((x) => x.p99)) },
     windows: windows.length,
     samples: { on: on.length, off: off.length },
   };
@@ -166,6 +181,8 @@ export async function sockperfToggled(o: ToggledRun): Promise<ToggledFigures> {
     }),
   );
   const offStop = onStop(() => child.kill('SIGTERM'));
+  // (a client that never starts, e.g. no server: killed, and its exit status says so below)
+  const limit = setTimeout(() => child.kill('SIGKILL'), (o.seconds + 30) * 1000);
   const toggles: Toggle[] = [];
   let pausedAt = 0;
   try {
@@ -189,11 +206,12 @@ export async function sockperfToggled(o: ToggledRun): Promise<ToggledFigures> {
     }
     const code = await exit;
     checkStop();
-    if (code !== 0) throw new Error(`sockperf ping-pong exited with ${code}: ${out.slice(-300)}`);
+    if (code !== 0) throw new Error(`sockperf ping-pong exited with ${code ?? 'a signal'}: ${out.slice(-300)}`);
     const rows = parseFullLog(readFileSync(o.logPath, 'utf8'));
     return toggledFigures(windowsOf(rows, clockOffset(rows, pausedAt, pauseMs), toggles, guardMs));
   } finally {
     offStop();
+    clearTimeout(limit);
     if (!exited) child.kill('SIGKILL');
     o.hooks.off();
     rmSync(o.logPath, { force: true });

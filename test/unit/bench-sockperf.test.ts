@@ -57,7 +57,7 @@ test('windows: a round trip belongs to the state it was sent in, none before the
   assert.deepEqual(windowsOf(trips(0, 1100, () => 20), offset, toggles, 100), []);
 });
 
-test('figures: each side pooled over its windows, added = on - off, and the same for each half of the windows', () => {
+test('figures: each side pooled over its windows, added = on - off, per group of whole pairs of windows, and their median', () => {
   const offset = 0;
   const toggles: Toggle[] = [];
   for (let i = 0; i < 8; i++) toggles.push({ start: i * 500, end: i * 500 + 30, on: i % 2 === 0 });
@@ -67,13 +67,30 @@ test('figures: each side pooled over its windows, added = on - off, and the same
   const f = toggledFigures(windowsOf(trips(0, 4000, rtt), offset, toggles, 100));
   assert.equal(f.windows, 8);
   assert.deepEqual(f.samples, { on: 4 * 370, off: 4 * 370 });
-  assert.ok(Math.abs(f.halves[0]!.p50 - 1.5) < 1e-9 && Math.abs(f.halves[1]!.p50 - 1.5) < 1e-9, JSON.stringify(f.halves));
-  assert.ok(Math.abs(f.added.p50 - 1.5) < 1e-9, JSON.stringify(f));
+  // 8 windows: 3 groups (an odd count), each with both sides
+  assert.equal(f.groups.length, 3);
+  assert.ok(f.groups.every((g) => Math.abs(g.p50 - 1.5) < 1e-9), JSON.stringify(f.groups));
+  assert.ok(Math.abs(f.added.p50 - 1.5) < 1e-9 && Math.abs(f.pooled.p50 - 1.5) < 1e-9, JSON.stringify(f));
   // 1 in 100 round trips is 10 µs slower: p99 (nearest rank) is the slowest of the ordinary ones
   assert.ok(Math.abs(f.on.p99 - 20.5) < 1e-9 && Math.abs(f.off.p99 - 19) < 1e-9, JSON.stringify(f));
-  // the drift moves both sides alike: with the clocks tied wrongly (300 ms off) the sides mix and the figure shrinks
-  const wrong = toggledFigures(windowsOf(trips(0, 4000, rtt), 300, toggles, 100));
-  assert.ok(wrong.added.p50 < 1.5, JSON.stringify(wrong.added));
+  // with the clocks tied wrongly (400 ms), a window holds mostly the other state's round trips
+  const wrong = toggledFigures(windowsOf(trips(0, 4000, (t) => 17 + (on(t) ? 1.5 : 0)), 400, toggles, 100));
+  assert.ok(Math.abs(wrong.pooled.p50 + 1.5) < 1e-9, JSON.stringify(wrong.pooled));
+});
+
+test('figures: a burst in one group of windows moves the pooled p99, not the median of the groups', () => {
+  const toggles: Toggle[] = [];
+  for (let i = 0; i < 20; i++) toggles.push({ start: i * 500, end: i * 500 + 30, on: i % 2 === 0 });
+  const on = (t: number) => Math.floor(t / 500) % 2 === 0;
+  // hooks on add 1 µs everywhere and 2 µs to the slow round trip in 100; 50 ms of 60 µs round trips in one on window
+  const rtt = (t: number) => (t >= 4200 && t < 4250 ? 60 : 17 + (on(t) ? 1 : 0) + (t % 100 === 0 ? 10 + (on(t) ? 2 : 0) : 0));
+  const f = toggledFigures(windowsOf(trips(0, 10_000, rtt), 0, toggles, 100));
+  assert.equal(f.groups.length, 5);
+  assert.ok(Math.abs(f.added.p50 - 1) < 1e-9, JSON.stringify(f.added));
+  // p99 (nearest rank) of each side is its 99th slowest in 100 ordinary round trips: 18 on, 17 off, 1 µs added...
+  assert.ok(Math.abs(f.added.p99 - 1) < 1e-9, JSON.stringify(f.groups));
+  // ...but pooled, the burst's 50 round trips push the on side's p99 into its 10 µs slow ones
+  assert.ok(f.pooled.p99 > 5, JSON.stringify(f.pooled));
 });
 
 test('figures: a side without round trips is an error that says what to do', () => {
