@@ -1048,23 +1048,20 @@ found:;
 	if (!timed(st, s.start, s.end, hit)) {
 		/* not a sample: only the receiver's first crossing has work, told from a hop by the
 		 * skb (the device ring holds samples only) */
-		if (st->dir != LT_DIR_RX || (st->last_dev_skb == (__u64)skb && st->last_dev_end == s.end)) {
-			memo_put(skb, s.start, s.end, s.k.sport, s.k.dport, st->dir,
-				 st->dir == LT_DIR_TX ? skb->tstamp : ctx->len - l3);
-			return;
+		if (st->dir == LT_DIR_RX && (st->last_dev_skb != (__u64)skb || st->last_dev_end != s.end)) {
+			st->last_dev_skb = (__u64)skb;
+			st->last_dev_end = s.end;
+			rx_first(st, s.start, s.end, &flags);
+			hit = interval_ns ? interval_rule(st, s.end, 0) : 0;
+			if (hit) {
+				memo_clear();
+				__u64 now = bpf_ktime_get_ns();
+				push(st, RING_DEV, s.start, s.end, now, (__u64)skb, dev_key(dev, ns), flags);
+				emit(&s.k, st, LT_LAYER_DEV, s.start, s.end, now, 0, flags | hit, dev->ifindex, ns);
+				return;
+			}
 		}
-		st->last_dev_skb = (__u64)skb;
-		st->last_dev_end = s.end;
-		rx_first(st, s.start, s.end, &flags);
-		hit = interval_ns ? interval_rule(st, s.end, 0) : 0;
-		if (!hit)
-			memo_put(skb, s.start, s.end, s.k.sport, s.k.dport, LT_DIR_RX, ctx->len - l3);
-		else {
-			memo_clear();
-			__u64 now = bpf_ktime_get_ns();
-			push(st, RING_DEV, s.start, s.end, now, (__u64)skb, dev_key(dev, ns), flags);
-			emit(&s.k, st, LT_LAYER_DEV, s.start, s.end, now, 0, flags | hit, dev->ifindex, ns);
-		}
+		memo_put(skb, s.start, s.end, s.k.sport, s.k.dport, st->dir, st->dir == LT_DIR_TX ? skb->tstamp : ctx->len - l3);
 		return;
 	}
 	memo_clear();
